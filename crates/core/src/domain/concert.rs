@@ -1,0 +1,225 @@
+//! Concerts, their dates (schedules) and the seat layout shared by every date.
+
+use super::{ConcertId, ScheduleId, SeatNumber, Timestamp, Won};
+
+/// A show that runs on one or more dates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Concert {
+    pub id: ConcertId,
+    pub title: String,
+    pub artist: String,
+}
+
+/// One date of a concert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    pub id: ScheduleId,
+    pub concert_id: ConcertId,
+    pub starts_at: Timestamp,
+    pub venue: String,
+}
+
+/// A schedule with the number of seats a buyer could hold right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleAvailability {
+    pub schedule: Schedule,
+    pub available_seats: u32,
+}
+
+/// A run of consecutive seats sharing a grade and a price, e.g. seats 1-10 are VIP at 150,000 won.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatBand {
+    pub grade: String,
+    pub price: Won,
+    pub first: i64,
+    pub last: i64,
+}
+
+/// One seat as it is created for every schedule of a concert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatSpec {
+    pub number: SeatNumber,
+    pub grade: String,
+    pub price: Won,
+}
+
+/// A concert as an admin submits it, already validated: build it with [`NewConcert::new`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewConcert {
+    title: String,
+    artist: String,
+    schedules: Vec<NewSchedule>,
+    seats: Vec<SeatSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSchedule {
+    pub starts_at: Timestamp,
+    pub venue: String,
+}
+
+/// Why a submitted concert was refused. Every message is safe to show the admin.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConcertRejected {
+    #[error("{0} must not be blank and at most 200 characters")]
+    BadText(&'static str),
+    #[error("a concert needs between 1 and 100 schedules")]
+    ScheduleCount,
+    #[error("seat bands must cover seats 1..=N (N at most 50) exactly once, in order")]
+    SeatCoverage,
+    #[error("every seat price must be between 1 and 10,000,000 won")]
+    SeatPrice,
+}
+
+/// The highest price a single seat may have.
+pub const MAX_SEAT_PRICE: Won = Won::new(10_000_000);
+
+impl NewConcert {
+    /// Validates a submitted concert: non-blank text, 1-100 schedules, and seat
+    /// bands that number the seats 1..=N without gaps or overlaps.
+    pub fn new(
+        title: &str,
+        artist: &str,
+        schedules: Vec<NewSchedule>,
+        bands: &[SeatBand],
+    ) -> Result<Self, ConcertRejected> {
+        let title = checked_text(title, "title")?;
+        let artist = checked_text(artist, "artist")?;
+        if schedules.is_empty() || schedules.len() > 100 {
+            return Err(ConcertRejected::ScheduleCount);
+        }
+        let mut schedules_checked = Vec::with_capacity(schedules.len());
+        for s in schedules {
+            schedules_checked.push(NewSchedule {
+                starts_at: s.starts_at,
+                venue: checked_text(&s.venue, "venue")?,
+            });
+        }
+        let seats = seats_from_bands(bands)?;
+        Ok(Self {
+            title,
+            artist,
+            schedules: schedules_checked,
+            seats,
+        })
+    }
+
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+
+    pub fn artist(&self) -> &str {
+        &self.artist
+    }
+
+    pub fn schedules(&self) -> &[NewSchedule] {
+        &self.schedules
+    }
+
+    pub fn seats(&self) -> &[SeatSpec] {
+        &self.seats
+    }
+}
+
+fn checked_text(value: &str, field: &'static str) -> Result<String, ConcertRejected> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > 200 {
+        Err(ConcertRejected::BadText(field))
+    } else {
+        Ok(trimmed.to_owned())
+    }
+}
+
+fn seats_from_bands(bands: &[SeatBand]) -> Result<Vec<SeatSpec>, ConcertRejected> {
+    let mut seats = Vec::new();
+    let mut next = 1i64;
+    for band in bands {
+        if band.first != next || band.last < band.first {
+            return Err(ConcertRejected::SeatCoverage);
+        }
+        if band.price.amount() < 1 || band.price > MAX_SEAT_PRICE {
+            return Err(ConcertRejected::SeatPrice);
+        }
+        let grade = checked_text(&band.grade, "grade")?;
+        for n in band.first..=band.last {
+            let number = SeatNumber::new(n).map_err(|_| ConcertRejected::SeatCoverage)?;
+            seats.push(SeatSpec {
+                number,
+                grade: grade.clone(),
+                price: band.price,
+            });
+        }
+        next = band.last + 1;
+    }
+    if seats.is_empty() {
+        return Err(ConcertRejected::SeatCoverage);
+    }
+    Ok(seats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn band(grade: &str, price: i64, first: i64, last: i64) -> SeatBand {
+        SeatBand {
+            grade: grade.into(),
+            price: Won::new(price),
+            first,
+            last,
+        }
+    }
+
+    fn one_date() -> Vec<NewSchedule> {
+        vec![NewSchedule {
+            starts_at: Timestamp::from_millis(0),
+            venue: "Hall".into(),
+        }]
+    }
+
+    #[test]
+    fn bands_covering_1_to_50_make_50_priced_seats() {
+        let concert = NewConcert::new(
+            " Title ",
+            "Artist",
+            one_date(),
+            &[band("VIP", 150_000, 1, 10), band("R", 90_000, 11, 50)],
+        )
+        .unwrap();
+        assert_eq!(concert.title(), "Title");
+        assert_eq!(concert.seats().len(), 50);
+        assert_eq!(concert.seats()[9].grade, "VIP");
+        assert_eq!(concert.seats()[10].price, Won::new(90_000));
+    }
+
+    #[test]
+    fn gaps_overlaps_and_seats_past_50_are_refused() {
+        for bands in [
+            vec![band("A", 1, 2, 10)],
+            vec![band("A", 1, 1, 10), band("B", 1, 10, 20)],
+            vec![band("A", 1, 1, 51)],
+            vec![],
+        ] {
+            assert_eq!(
+                NewConcert::new("t", "a", one_date(), &bands),
+                Err(ConcertRejected::SeatCoverage)
+            );
+        }
+    }
+
+    #[test]
+    fn free_or_absurd_prices_and_blank_titles_are_refused() {
+        assert_eq!(
+            NewConcert::new("t", "a", one_date(), &[band("A", 0, 1, 5)]),
+            Err(ConcertRejected::SeatPrice)
+        );
+        assert_eq!(
+            NewConcert::new("  ", "a", one_date(), &[band("A", 1, 1, 5)]),
+            Err(ConcertRejected::BadText("title"))
+        );
+        assert_eq!(
+            NewConcert::new("t", "a", vec![], &[band("A", 1, 1, 5)]),
+            Err(ConcertRejected::ScheduleCount)
+        );
+    }
+}

@@ -1,0 +1,33 @@
+//! The pure rules of boxoffice: values, states and the decisions made on them.
+//!
+//! Nothing here performs I/O or reads the time; the current instant is always
+//! passed in as a [`Timestamp`].
+//!
+//! Layout:
+//! - [`ids`]: identifiers (users, concerts, schedules, seats, holds, reservations, events).
+//! - [`time`]: [`Timestamp`] in epoch milliseconds.
+//! - [`money`]: [`Won`], whole won as an integer.
+//! - [`concert`]: concerts, schedules and the seat layout an admin may create.
+//! - [`seat`]: seat status as seen at an instant.
+//! - [`seat_hold`]: holds, their lifetime and the per-user limit.
+//! - [`queue_token`]: the waiting-room token, its states, admission and ETA arithmetic.
+//! - [`balance`]: the prepaid balance and its bounds.
+//! - [`reservation`]: a confirmed sale and the receipt shown to the buyer.
+//! - [`events`]: the events other systems learn of, as written to the outbox.
+//! - [`idempotency`]: keys and request fingerprints for safely retried commands.
+
+pub mod balance;
+pub mod concert;
+pub mod events;
+pub mod idempotency;
+pub mod ids;
+pub mod money;
+pub mod queue_token;
+pub mod reservation;
+pub mod seat;
+pub mod seat_hold;
+pub mod time;
+
+pub use ids::{ConcertId, EventId, HoldId, ReservationId, ScheduleId, SeatNumber, TokenId, UserId};
+pub use money::Won;
+pub use time::Timestamp;

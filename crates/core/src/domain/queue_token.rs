@@ -1,0 +1,150 @@
+//! The waiting room: tokens, their states, and the arithmetic of admission.
+//!
+//! A token is WAITING from the moment it is issued, ACTIVE once admitted, and
+//! EXPIRED when its active time runs out, when its holder pays, or when a
+//! waiting holder stops polling for `abandon_after_secs` (abandoned).
+
+use super::{ConcertId, Timestamp, TokenId, UserId};
+
+/// The admission settings of the waiting room (the `queue.*` configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuePolicy {
+    /// How many WAITING tokens each admission round may activate, per concert.
+    pub admit_batch: u32,
+    /// Seconds between admission rounds.
+    pub admit_interval_secs: u64,
+    /// The most ACTIVE tokens a concert may have at once.
+    pub max_active: u32,
+    /// How long an ACTIVE token lasts.
+    pub active_ttl_secs: u64,
+    /// A WAITING token not polled for this long is abandoned.
+    pub abandon_after_secs: u64,
+    /// How long an EXPIRED token is still reported as EXPIRED before it is forgotten.
+    pub expired_retention_secs: u64,
+}
+
+impl Default for QueuePolicy {
+    fn default() -> Self {
+        Self {
+            admit_batch: 100,
+            admit_interval_secs: 10,
+            max_active: 1_000,
+            active_ttl_secs: 600,
+            abandon_after_secs: 120,
+            expired_retention_secs: 3_600,
+        }
+    }
+}
+
+impl QueuePolicy {
+    /// How many tokens one admission round may activate, given how many are ACTIVE now.
+    pub fn admission_slots(&self, active_now: u64) -> u64 {
+        let room = u64::from(self.max_active).saturating_sub(active_now);
+        room.min(u64::from(self.admit_batch))
+    }
+
+    /// Estimated seconds until a token at 1-based `position` is admitted:
+    /// it goes in the `ceil(position / batch)`-th round from now. It assumes
+    /// the cap leaves room; when the concert is at its cap, rounds admit only
+    /// as many as have expired, so the real wait can be longer.
+    pub fn eta_secs(&self, position: u64) -> u64 {
+        let batch = u64::from(self.admit_batch.max(1));
+        position.div_ceil(batch).saturating_mul(self.admit_interval_secs)
+    }
+
+    pub fn active_until(&self, now: Timestamp) -> Timestamp {
+        now.plus_secs(self.active_ttl_secs)
+    }
+
+    /// The instant a WAITING token last seen at `last_seen` is abandoned.
+    pub fn abandoned_at(&self, last_seen: Timestamp) -> Timestamp {
+        last_seen.plus_secs(self.abandon_after_secs)
+    }
+
+    pub fn forget_at(&self, expired_at: Timestamp) -> Timestamp {
+        expired_at.plus_secs(self.expired_retention_secs)
+    }
+}
+
+/// The state of a token at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenState {
+    /// In line. `position` is 1-based among the concert's live WAITING tokens;
+    /// `abandoned_at` is when the token lapses if its holder stops polling.
+    Waiting {
+        position: u64,
+        abandoned_at: Timestamp,
+    },
+    /// Admitted: may browse, hold and pay until `expires_at`.
+    Active { expires_at: Timestamp },
+    /// Done: timed out, abandoned, or used for a payment.
+    Expired { expired_at: Timestamp },
+}
+
+impl TokenState {
+    pub const fn status_name(&self) -> &'static str {
+        match self {
+            TokenState::Waiting { .. } => "WAITING",
+            TokenState::Active { .. } => "ACTIVE",
+            TokenState::Expired { .. } => "EXPIRED",
+        }
+    }
+}
+
+/// A token and what it currently grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueToken {
+    pub token: TokenId,
+    pub concert_id: ConcertId,
+    pub user_id: UserId,
+    pub state: TokenState,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn admission_never_passes_the_cap_or_the_batch() {
+        let policy = QueuePolicy {
+            admit_batch: 10,
+            max_active: 25,
+            ..QueuePolicy::default()
+        };
+        assert_eq!(policy.admission_slots(0), 10);
+        assert_eq!(policy.admission_slots(20), 5);
+        assert_eq!(policy.admission_slots(25), 0);
+        assert_eq!(policy.admission_slots(40), 0);
+    }
+
+    #[test]
+    fn eta_counts_whole_admission_rounds() {
+        let policy = QueuePolicy {
+            admit_batch: 10,
+            admit_interval_secs: 5,
+            ..QueuePolicy::default()
+        };
+        assert_eq!(policy.eta_secs(1), 5);
+        assert_eq!(policy.eta_secs(10), 5);
+        assert_eq!(policy.eta_secs(11), 10);
+    }
+
+    proptest! {
+        #[test]
+        fn slots_plus_active_never_exceed_the_cap(
+            batch in 0u32..500, cap in 0u32..5_000, active in 0u64..10_000
+        ) {
+            let policy = QueuePolicy { admit_batch: batch, max_active: cap, ..QueuePolicy::default() };
+            let slots = policy.admission_slots(active);
+            prop_assert!(slots <= u64::from(batch));
+            prop_assert!(active >= u64::from(cap) || active + slots <= u64::from(cap));
+        }
+
+        #[test]
+        fn a_later_position_never_gets_a_shorter_eta(p in 1u64..1_000_000, batch in 1u32..1_000) {
+            let policy = QueuePolicy { admit_batch: batch, ..QueuePolicy::default() };
+            prop_assert!(policy.eta_secs(p) <= policy.eta_secs(p + 1));
+        }
+    }
+}

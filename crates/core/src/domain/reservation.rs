@@ -1,0 +1,29 @@
+//! Confirmed sales.
+
+use super::{ConcertId, HoldId, ReservationId, ScheduleId, SeatNumber, Timestamp, UserId, Won};
+use serde::{Deserialize, Serialize};
+
+/// A seat sold to a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub id: ReservationId,
+    pub user_id: UserId,
+    pub concert_id: ConcertId,
+    pub schedule_id: ScheduleId,
+    pub seat_number: SeatNumber,
+    pub price: Won,
+    pub hold_id: HoldId,
+    pub confirmed_at: Timestamp,
+}
+
+/// What the payer is told: the reservation and the balance left. It is also
+/// what an idempotent repeat of the payment returns, so it is serialisable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentReceipt {
+    pub reservation_id: ReservationId,
+    pub concert_id: ConcertId,
+    pub schedule_id: ScheduleId,
+    pub seat_number: SeatNumber,
+    pub price: Won,
+    pub balance: Won,
+}

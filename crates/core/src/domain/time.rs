@@ -1,0 +1,53 @@
+//! Instants as integer milliseconds since the Unix epoch.
+//!
+//! The domain never reads a clock: callers pass `now` in, which keeps every
+//! rule deterministic and lets tests move time instead of sleeping.
+
+use serde::{Deserialize, Serialize};
+
+/// An instant, in milliseconds since 1970-01-01T00:00:00Z.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub const fn from_millis(millis: i64) -> Self {
+        Self(millis)
+    }
+
+    pub const fn as_millis(self) -> i64 {
+        self.0
+    }
+
+    pub const fn plus_secs(self, secs: u64) -> Self {
+        Self(self.0.saturating_add((secs as i64).saturating_mul(1000)))
+    }
+
+    pub const fn plus_millis(self, millis: i64) -> Self {
+        Self(self.0.saturating_add(millis))
+    }
+
+    /// Whole seconds from `self` until `later`, rounded up; zero when `later` has passed.
+    pub fn secs_until(self, later: Timestamp) -> u64 {
+        let millis = later.0.saturating_sub(self.0);
+        if millis <= 0 {
+            0
+        } else {
+            (millis as u64).div_ceil(1000)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_until_rounds_up_and_never_goes_negative() {
+        let t = Timestamp::from_millis(10_000);
+        assert_eq!(t.secs_until(Timestamp::from_millis(10_001)), 1);
+        assert_eq!(t.secs_until(Timestamp::from_millis(12_000)), 2);
+        assert_eq!(t.secs_until(Timestamp::from_millis(9_000)), 0);
+        assert_eq!(t.plus_secs(3).as_millis(), 13_000);
+    }
+}

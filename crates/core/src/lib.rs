@@ -1,0 +1,36 @@
+//! boxoffice-core: the rules of selling concert seats through a waiting room,
+//! independent of any database, cache, broker or web framework.
+//!
+//! Layout:
+//! - [`domain`]: pure values and rules (tokens, seats, holds, money, events).
+//! - [`ports`]: the traits the outside world implements (`Store`,
+//!   `WaitingRoom`, `Ranking`, `EventBus`, `Clock`, `Entropy`).
+//! - [`use_cases`]: [`use_cases::App`], one file per thing a user or operator does.
+//! - [`memory`]: in-process adapters (the embedded mode's waiting room,
+//!   ranking and bus; a memory store for tests) and the system clock/CSPRNG.
+//! - `testing` (tests and the `testing` feature): manual clock, fixtures and
+//!   the contract suites every adapter must pass.
+
+pub mod domain;
+pub mod memory;
+pub mod ports;
+pub mod use_cases;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+#[cfg(test)]
+mod contract {
+    use crate::memory::{MemoryStore, MemoryWaitingRoom};
+    use std::sync::Arc;
+
+    mod store {
+        use super::*;
+        crate::store_contract_tests!(Arc::new(MemoryStore::default()));
+    }
+
+    mod waiting_room {
+        use super::*;
+        crate::waiting_room_contract_tests!(Arc::new(MemoryWaitingRoom::default()));
+    }
+}

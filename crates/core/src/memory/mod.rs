@@ -1,0 +1,29 @@
+//! In-process adapters: the embedded default's waiting room, ranking and
+//! event bus, and a store kept in memory. They are real implementations held
+//! to the same contract suites as the SQL and Redis adapters; the embedded
+//! mode runs on the first three, tests run the use cases on all four.
+//!
+//! Layout:
+//! - [`waiting_room`]: [`MemoryWaitingRoom`], with an order-statistics index for positions.
+//! - [`ranking`]: [`MemoryRanking`].
+//! - [`bus`]: [`LocalBus`], delivering relayed events to in-process handlers.
+//! - [`store`]: [`MemoryStore`].
+//! - [`system`]: [`SystemClock`] and [`OsEntropy`], the real clock and CSPRNG.
+
+pub mod bus;
+pub mod ranking;
+pub mod store;
+pub mod system;
+pub mod waiting_room;
+
+pub use bus::LocalBus;
+pub use ranking::MemoryRanking;
+pub use store::MemoryStore;
+pub use system::{OsEntropy, SystemClock};
+pub use waiting_room::MemoryWaitingRoom;
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it: every
+/// critical section here leaves the state consistent before anything can panic.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,455 @@
+//! The store in process memory: one mutex around all state, so every method
+//! is trivially one atomic transaction. It answers exactly as the SQL stores
+//! do (the store contract suite holds both to it); it exists so that use-case
+//! tests run without a database.
+
+use super::lock;
+use crate::domain::concert::{Concert, NewConcert, Schedule, ScheduleAvailability};
+use crate::domain::events::{self, BalanceCharged, OutboxEvent};
+use crate::domain::idempotency::{
+    ClaimOutcome, IdempotencyClaim, IdempotencyTicket, Recorded, StoredKeyDecision, decide_claim,
+};
+use crate::domain::reservation::{PaymentReceipt, Reservation};
+use crate::domain::seat::{Seat, SeatState, SeatStatus};
+use crate::domain::seat_hold::{Hold, HoldStatus};
+use crate::domain::{
+    ConcertId, EventId, HoldId, ScheduleId, SeatNumber, Timestamp, UserId, Won,
+};
+use crate::ports::{
+    ChargeAttempt, ChargeOutcome, ChargeReceipt, ChargeRefused, HoldAttempt, HoldOutcome,
+    MoneyTotals, PaymentAttempt, PaymentOutcome, PaymentRefused, ReleaseOutcome, Store,
+};
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    concerts: BTreeMap<ConcertId, Concert>,
+    schedules: BTreeMap<ScheduleId, Schedule>,
+    seats: BTreeMap<(ScheduleId, SeatNumber), SeatRow>,
+    holds: HashMap<HoldId, Hold>,
+    balances: HashMap<UserId, Won>,
+    reservations: Vec<Reservation>,
+    charged: Won,
+    paid: Won,
+    idempotency: HashMap<(UserId, &'static str, String), KeyRow>,
+    outbox: Vec<(OutboxEvent, Option<Timestamp>)>,
+    next_id: i64,
+}
+
+#[derive(Debug, Clone)]
+struct SeatRow {
+    grade: String,
+    price: Won,
+    state: SeatState,
+    hold: Option<HoldId>,
+}
+
+#[derive(Debug, Clone)]
+struct KeyRow {
+    fingerprint: String,
+    response: Option<String>,
+    lease_until: Timestamp,
+    created_at: Timestamp,
+}
+
+fn key_of(ticket: &IdempotencyTicket) -> (UserId, &'static str, String) {
+    (ticket.user_id, ticket.scope.as_str(), ticket.key.as_str().to_owned())
+}
+
+impl State {
+    fn next_id(&mut self) -> i64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn record(&mut self, ticket: Option<&IdempotencyTicket>, response: anyhow::Result<String>) -> anyhow::Result<()> {
+        if let Some(ticket) = ticket {
+            let response = response?;
+            if let Some(row) = self.idempotency.get_mut(&key_of(ticket)) {
+                row.response = Some(response);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn list_concerts(&self) -> anyhow::Result<Vec<Concert>> {
+        Ok(lock(&self.inner).concerts.values().cloned().collect())
+    }
+
+    async fn concert(&self, id: ConcertId) -> anyhow::Result<Option<Concert>> {
+        Ok(lock(&self.inner).concerts.get(&id).cloned())
+    }
+
+    async fn schedule(&self, id: ScheduleId) -> anyhow::Result<Option<Schedule>> {
+        Ok(lock(&self.inner).schedules.get(&id).cloned())
+    }
+
+    async fn schedules_with_availability(
+        &self,
+        concert: ConcertId,
+        now: Timestamp,
+    ) -> anyhow::Result<Vec<ScheduleAvailability>> {
+        let state = lock(&self.inner);
+        let mut out: Vec<_> = state
+            .schedules
+            .values()
+            .filter(|s| s.concert_id == concert)
+            .map(|s| ScheduleAvailability {
+                schedule: s.clone(),
+                available_seats: state
+                    .seats
+                    .iter()
+                    .filter(|((sid, _), row)| *sid == s.id && row.state.status_at(now) == SeatStatus::Available)
+                    .count() as u32,
+            })
+            .collect();
+        out.sort_by_key(|a| (a.schedule.starts_at, a.schedule.id));
+        Ok(out)
+    }
+
+    async fn seats(&self, schedule: ScheduleId, now: Timestamp) -> anyhow::Result<Vec<Seat>> {
+        let state = lock(&self.inner);
+        Ok(state
+            .seats
+            .iter()
+            .filter(|((sid, _), _)| *sid == schedule)
+            .map(|((_, number), row)| Seat {
+                number: *number,
+                grade: row.grade.clone(),
+                price: row.price,
+                status: row.state.status_at(now),
+            })
+            .collect())
+    }
+
+    async fn create_concert(&self, concert: &NewConcert, _now: Timestamp) -> anyhow::Result<ConcertId> {
+        let mut state = lock(&self.inner);
+        let id = ConcertId::new(state.next_id())?;
+        state.concerts.insert(
+            id,
+            Concert {
+                id,
+                title: concert.title().to_owned(),
+                artist: concert.artist().to_owned(),
+            },
+        );
+        for new in concert.schedules() {
+            let sid = ScheduleId::new(state.next_id())?;
+            state.schedules.insert(
+                sid,
+                Schedule {
+                    id: sid,
+                    concert_id: id,
+                    starts_at: new.starts_at,
+                    venue: new.venue.clone(),
+                },
+            );
+            for seat in concert.seats() {
+                state.seats.insert(
+                    (sid, seat.number),
+                    SeatRow {
+                        grade: seat.grade.clone(),
+                        price: seat.price,
+                        state: SeatState::Open,
+                        hold: None,
+                    },
+                );
+            }
+        }
+        Ok(id)
+    }
+
+    async fn hold_seat(&self, a: &HoldAttempt) -> anyhow::Result<HoldOutcome> {
+        let mut state = lock(&self.inner);
+        let live = state
+            .holds
+            .values()
+            .filter(|h| h.user_id == a.user_id && h.is_live(a.now))
+            .count();
+        if live >= a.max_live_holds as usize {
+            return Ok(HoldOutcome::LimitReached);
+        }
+        let Some(concert_id) = state.schedules.get(&a.schedule_id).map(|s| s.concert_id) else {
+            return Ok(HoldOutcome::NoSuchSeat);
+        };
+        let Some(row) = state.seats.get_mut(&(a.schedule_id, a.seat_number)) else {
+            return Ok(HoldOutcome::NoSuchSeat);
+        };
+        match row.state.status_at(a.now) {
+            SeatStatus::Sold => return Ok(HoldOutcome::SeatSold),
+            SeatStatus::Held => return Ok(HoldOutcome::SeatTaken),
+            SeatStatus::Available => {}
+        }
+        row.state = SeatState::HeldUntil(a.expires_at);
+        row.hold = Some(a.hold_id);
+        let hold = Hold {
+            id: a.hold_id,
+            user_id: a.user_id,
+            concert_id,
+            schedule_id: a.schedule_id,
+            seat_number: a.seat_number,
+            price: row.price,
+            expires_at: a.expires_at,
+            status: HoldStatus::Active,
+        };
+        state.holds.insert(hold.id, hold.clone());
+        Ok(HoldOutcome::Held(hold))
+    }
+
+    async fn release_hold(&self, user: UserId, hold: HoldId, now: Timestamp) -> anyhow::Result<ReleaseOutcome> {
+        let mut state = lock(&self.inner);
+        let Some(found) = state.holds.get(&hold).cloned() else {
+            return Ok(ReleaseOutcome::NotFound);
+        };
+        if found.user_id != user {
+            return Ok(ReleaseOutcome::NotYours);
+        }
+        if !found.is_live(now) {
+            return Ok(ReleaseOutcome::NotLive);
+        }
+        if let Some(h) = state.holds.get_mut(&hold) {
+            h.status = HoldStatus::Released;
+        }
+        if let Some(row) = state.seats.get_mut(&(found.schedule_id, found.seat_number))
+            && row.hold == Some(hold)
+        {
+            row.state = SeatState::Open;
+            row.hold = None;
+        }
+        Ok(ReleaseOutcome::Released)
+    }
+
+    async fn release_expired_holds(&self, now: Timestamp, limit: u32) -> anyhow::Result<u64> {
+        let mut state = lock(&self.inner);
+        let ended: Vec<Hold> = state
+            .holds
+            .values()
+            .filter(|h| h.status == HoldStatus::Active && h.expires_at <= now)
+            .take(limit as usize)
+            .cloned()
+            .collect();
+        for hold in &ended {
+            if let Some(h) = state.holds.get_mut(&hold.id) {
+                h.status = HoldStatus::Released;
+            }
+            if let Some(row) = state.seats.get_mut(&(hold.schedule_id, hold.seat_number))
+                && row.hold == Some(hold.id)
+            {
+                row.state = SeatState::Open;
+                row.hold = None;
+            }
+        }
+        Ok(ended.len() as u64)
+    }
+
+    async fn confirm_payment(
+        &self,
+        a: &PaymentAttempt,
+        ticket: Option<&IdempotencyTicket>,
+    ) -> anyhow::Result<PaymentOutcome> {
+        let mut state = lock(&self.inner);
+        let Some(hold) = state.holds.get(&a.hold_id).cloned() else {
+            return Ok(PaymentOutcome::Refused(PaymentRefused::HoldNotFound));
+        };
+        if let Err(refusal) = hold.check_payable(a.user_id, a.now) {
+            return Ok(PaymentOutcome::Refused(refusal.into()));
+        }
+        if hold.concert_id != a.concert_id {
+            return Ok(PaymentOutcome::Refused(PaymentRefused::WrongConcert));
+        }
+        let balance = state.balances.get(&a.user_id).copied().unwrap_or_default();
+        let Some(after) = balance.checked_sub(hold.price) else {
+            return Ok(PaymentOutcome::Refused(PaymentRefused::InsufficientBalance {
+                balance,
+                price: hold.price,
+            }));
+        };
+        let reservation = Reservation {
+            id: a.reservation_id,
+            user_id: a.user_id,
+            concert_id: hold.concert_id,
+            schedule_id: hold.schedule_id,
+            seat_number: hold.seat_number,
+            price: hold.price,
+            hold_id: hold.id,
+            confirmed_at: a.now,
+        };
+        let receipt = PaymentReceipt {
+            reservation_id: reservation.id,
+            concert_id: hold.concert_id,
+            schedule_id: hold.schedule_id,
+            seat_number: hold.seat_number,
+            price: hold.price,
+            balance: after,
+        };
+        // Everything below must succeed together; the only fallible step
+        // (serialising the answer) goes first.
+        let answer = Recorded::<&PaymentReceipt, PaymentRefused>::Done(&receipt).to_json();
+        state.record(ticket, answer.map_err(Into::into))?;
+        state.balances.insert(a.user_id, after);
+        state.paid = state.paid.checked_add(hold.price).unwrap_or(state.paid);
+        if let Some(h) = state.holds.get_mut(&hold.id) {
+            h.status = HoldStatus::Consumed;
+        }
+        if let Some(row) = state.seats.get_mut(&(hold.schedule_id, hold.seat_number)) {
+            row.state = SeatState::Sold;
+            row.hold = None;
+        }
+        let event = events::reservation_confirmed(a.event_id, &reservation);
+        state.outbox.push((event, None));
+        state.reservations.push(reservation);
+        Ok(PaymentOutcome::Confirmed(receipt))
+    }
+
+    async fn charge_balance(
+        &self,
+        a: &ChargeAttempt,
+        ticket: Option<&IdempotencyTicket>,
+    ) -> anyhow::Result<ChargeOutcome> {
+        let mut state = lock(&self.inner);
+        let balance = state.balances.get(&a.user_id).copied().unwrap_or_default();
+        let Some(after) = balance.checked_add(a.amount).filter(|b| *b <= a.max_balance) else {
+            return Ok(ChargeOutcome::Refused(ChargeRefused::LimitExceeded {
+                balance,
+                max: a.max_balance,
+            }));
+        };
+        let receipt = ChargeReceipt { balance: after };
+        let answer = Recorded::<ChargeReceipt, ChargeRefused>::Done(receipt).to_json();
+        state.record(ticket, answer.map_err(Into::into))?;
+        state.balances.insert(a.user_id, after);
+        state.charged = state.charged.checked_add(a.amount).unwrap_or(state.charged);
+        let event = events::balance_charged(
+            a.event_id,
+            BalanceCharged {
+                user_id: a.user_id,
+                amount: a.amount,
+                balance: after,
+                charged_at: a.now,
+            },
+        );
+        state.outbox.push((event, None));
+        Ok(ChargeOutcome::Charged(receipt))
+    }
+
+    async fn balance(&self, user: UserId) -> anyhow::Result<Won> {
+        Ok(lock(&self.inner).balances.get(&user).copied().unwrap_or_default())
+    }
+
+    async fn reservations_of(&self, user: UserId) -> anyhow::Result<Vec<Reservation>> {
+        let state = lock(&self.inner);
+        let mut mine: Vec<_> = state
+            .reservations
+            .iter()
+            .filter(|r| r.user_id == user)
+            .cloned()
+            .collect();
+        mine.sort_by(|a, b| b.confirmed_at.cmp(&a.confirmed_at).then(b.id.cmp(&a.id)));
+        Ok(mine)
+    }
+
+    async fn money_totals(&self) -> anyhow::Result<MoneyTotals> {
+        let state = lock(&self.inner);
+        let balances = state.balances.values().map(|w| w.amount()).sum();
+        Ok(MoneyTotals {
+            charged: state.charged,
+            balances: Won::new(balances),
+            paid: state.paid,
+        })
+    }
+
+    async fn claim_idempotency_key(&self, claim: &IdempotencyClaim) -> anyhow::Result<ClaimOutcome> {
+        let mut state = lock(&self.inner);
+        let ticket = claim.ticket();
+        let key = key_of(&ticket);
+        if let Some(row) = state.idempotency.get_mut(&key) {
+            match decide_claim(claim, &row.fingerprint, row.response.as_deref(), row.lease_until) {
+                StoredKeyDecision::Answer(answer) => return Ok(answer),
+                StoredKeyDecision::TakeOver => {
+                    row.lease_until = claim.lease_until;
+                    return Ok(ClaimOutcome::Claimed(ticket));
+                }
+            }
+        }
+        state.idempotency.insert(
+            key,
+            KeyRow {
+                fingerprint: claim.fingerprint.as_str().to_owned(),
+                response: None,
+                lease_until: claim.lease_until,
+                created_at: claim.now,
+            },
+        );
+        Ok(ClaimOutcome::Claimed(ticket))
+    }
+
+    async fn finish_idempotency_key(&self, ticket: &IdempotencyTicket, response: &str) -> anyhow::Result<()> {
+        let mut state = lock(&self.inner);
+        state.record(Some(ticket), Ok(response.to_owned()))
+    }
+
+    async fn abandon_idempotency_key(&self, ticket: &IdempotencyTicket) -> anyhow::Result<()> {
+        let mut state = lock(&self.inner);
+        let key = key_of(ticket);
+        if state.idempotency.get(&key).is_some_and(|row| row.response.is_none()) {
+            state.idempotency.remove(&key);
+        }
+        Ok(())
+    }
+
+    async fn purge_idempotency_keys(&self, before: Timestamp) -> anyhow::Result<u64> {
+        let mut state = lock(&self.inner);
+        let n = state.idempotency.len();
+        state.idempotency.retain(|_, row| row.created_at >= before);
+        Ok((n - state.idempotency.len()) as u64)
+    }
+
+    async fn unpublished_events(&self, limit: u32) -> anyhow::Result<Vec<OutboxEvent>> {
+        let state = lock(&self.inner);
+        Ok(state
+            .outbox
+            .iter()
+            .filter(|(_, published)| published.is_none())
+            .take(limit as usize)
+            .map(|(e, _)| e.clone())
+            .collect())
+    }
+
+    async fn mark_published(&self, ids: &[EventId], now: Timestamp) -> anyhow::Result<()> {
+        let mut state = lock(&self.inner);
+        for (event, published) in &mut state.outbox {
+            if published.is_none() && ids.contains(&event.id) {
+                *published = Some(now);
+            }
+        }
+        Ok(())
+    }
+
+    async fn published_reservations_by_concert(&self) -> anyhow::Result<Vec<(ConcertId, u64)>> {
+        let state = lock(&self.inner);
+        let mut counts: BTreeMap<ConcertId, u64> = BTreeMap::new();
+        for (event, published) in &state.outbox {
+            if published.is_some()
+                && let Some(events::DomainEvent::ReservationConfirmed(body)) =
+                    events::DomainEvent::decode(event)
+            {
+                *counts.entry(body.concert_id).or_default() += 1;
+            }
+        }
+        Ok(counts.into_iter().collect())
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}

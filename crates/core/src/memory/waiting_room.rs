@@ -1,0 +1,396 @@
+//! The waiting room in process memory.
+//!
+//! Each concert has a line ordered by arrival. A position is the number of
+//! live WAITING tokens that arrived no later than this one, answered in
+//! O(log n) by a Fenwick tree over arrival numbers, so polling stays cheap
+//! with a hundred thousand people in line. Ended tokens (timed out,
+//! abandoned) are swept on every call that touches the concert, before any
+//! position is computed, so they are never counted.
+
+use super::lock;
+use crate::domain::queue_token::{QueuePolicy, QueueToken, TokenState};
+use crate::domain::{ConcertId, Timestamp, TokenId, UserId};
+use crate::ports::WaitingRoom;
+use async_trait::async_trait;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+
+#[derive(Debug, Default)]
+pub struct MemoryWaitingRoom {
+    inner: Mutex<Rooms>,
+}
+
+#[derive(Debug, Default)]
+struct Rooms {
+    lines: HashMap<ConcertId, Line>,
+    tokens: HashMap<TokenId, Entry>,
+    /// The latest token of each user per concert.
+    by_user: HashMap<(ConcertId, UserId), TokenId>,
+    /// Expired tokens by when they may be forgotten.
+    forget_queue: BTreeSet<(Timestamp, TokenId)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    concert: ConcertId,
+    user: UserId,
+    issued_at: Timestamp,
+    phase: Phase,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    Waiting { arrival: usize, last_seen: Timestamp },
+    Active { expires_at: Timestamp },
+    Expired { at: Timestamp },
+}
+
+/// One concert's line.
+#[derive(Debug, Default)]
+struct Line {
+    arrivals: ArrivalIndex,
+    /// WAITING tokens by arrival: admission takes from the front.
+    waiting: BTreeMap<usize, TokenId>,
+    /// WAITING tokens by last poll: abandonment takes from the front.
+    by_last_seen: BTreeSet<(Timestamp, TokenId)>,
+    /// ACTIVE tokens by expiry.
+    active: BTreeSet<(Timestamp, TokenId)>,
+}
+
+impl Rooms {
+    /// Ends what has ended at `now` for one concert, and forgets long-expired tokens.
+    fn sweep(&mut self, concert: ConcertId, now: Timestamp, policy: &QueuePolicy) {
+        let mut ended = Vec::new();
+        if let Some(line) = self.lines.get_mut(&concert) {
+            while let Some(&(expires_at, token)) = line.active.first() {
+                if expires_at > now {
+                    break;
+                }
+                line.active.pop_first();
+                ended.push((token, expires_at));
+            }
+            while let Some(&(last_seen, token)) = line.by_last_seen.first() {
+                if policy.abandoned_at(last_seen) > now {
+                    break;
+                }
+                line.by_last_seen.pop_first();
+                if let Some(Entry {
+                    phase: Phase::Waiting { arrival, .. },
+                    ..
+                }) = self.tokens.get(&token)
+                {
+                    line.waiting.remove(arrival);
+                    line.arrivals.remove(*arrival);
+                }
+                ended.push((token, policy.abandoned_at(last_seen)));
+            }
+            line.compact_if_empty();
+        }
+        for (token, at) in ended {
+            self.mark_expired(token, at, policy);
+        }
+        while let Some(&(forget_at, token)) = self.forget_queue.first() {
+            if forget_at > now {
+                break;
+            }
+            self.forget_queue.pop_first();
+            if let Some(entry) = self.tokens.remove(&token)
+                && self.by_user.get(&(entry.concert, entry.user)) == Some(&token)
+            {
+                self.by_user.remove(&(entry.concert, entry.user));
+            }
+        }
+    }
+
+    fn mark_expired(&mut self, token: TokenId, at: Timestamp, policy: &QueuePolicy) {
+        if let Some(entry) = self.tokens.get_mut(&token) {
+            entry.phase = Phase::Expired { at };
+            self.forget_queue.insert((policy.forget_at(at), token));
+        }
+    }
+
+    fn view(&self, token: TokenId, policy: &QueuePolicy) -> Option<QueueToken> {
+        let entry = self.tokens.get(&token)?;
+        let state = match entry.phase {
+            Phase::Waiting { arrival, last_seen } => TokenState::Waiting {
+                position: self
+                    .lines
+                    .get(&entry.concert)
+                    .map_or(1, |line| line.arrivals.rank(arrival)),
+                abandoned_at: policy.abandoned_at(last_seen),
+            },
+            Phase::Active { expires_at } => TokenState::Active { expires_at },
+            Phase::Expired { at } => TokenState::Expired { expired_at: at },
+        };
+        Some(QueueToken {
+            token,
+            concert_id: entry.concert,
+            user_id: entry.user,
+            state,
+        })
+    }
+}
+
+impl Line {
+    /// A line with nobody waiting starts its arrival numbers afresh, so the
+    /// index does not grow for ever across rushes.
+    fn compact_if_empty(&mut self) {
+        if self.waiting.is_empty() && self.arrivals.len() > 0 {
+            self.arrivals = ArrivalIndex::default();
+        }
+    }
+}
+
+#[async_trait]
+impl WaitingRoom for MemoryWaitingRoom {
+    async fn enter(
+        &self,
+        concert: ConcertId,
+        user: UserId,
+        candidate: TokenId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<QueueToken> {
+        let mut rooms = lock(&self.inner);
+        rooms.sweep(concert, now, policy);
+        if let Some(&existing) = rooms.by_user.get(&(concert, user))
+            && let Some(view) = rooms.view(existing, policy)
+            && !matches!(view.state, TokenState::Expired { .. })
+        {
+            return Ok(view);
+        }
+        let line = rooms.lines.entry(concert).or_default();
+        let arrival = line.arrivals.push();
+        line.waiting.insert(arrival, candidate);
+        line.by_last_seen.insert((now, candidate));
+        rooms.tokens.insert(
+            candidate,
+            Entry {
+                concert,
+                user,
+                issued_at: now,
+                phase: Phase::Waiting {
+                    arrival,
+                    last_seen: now,
+                },
+            },
+        );
+        rooms.by_user.insert((concert, user), candidate);
+        rooms
+            .view(candidate, policy)
+            .ok_or_else(|| anyhow::anyhow!("a token vanished while it was being issued"))
+    }
+
+    async fn poll(
+        &self,
+        token: TokenId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<Option<QueueToken>> {
+        let mut rooms = lock(&self.inner);
+        let Some(concert) = rooms.tokens.get(&token).map(|e| e.concert) else {
+            return Ok(None);
+        };
+        rooms.sweep(concert, now, policy);
+        let Rooms { tokens, lines, .. } = &mut *rooms;
+        if let Some(entry) = tokens.get_mut(&token)
+            && let Phase::Waiting { arrival, last_seen } = entry.phase
+            && let Some(line) = lines.get_mut(&concert)
+        {
+            line.by_last_seen.remove(&(last_seen, token));
+            line.by_last_seen.insert((now, token));
+            entry.phase = Phase::Waiting {
+                arrival,
+                last_seen: now,
+            };
+        }
+        Ok(rooms.view(token, policy))
+    }
+
+    async fn peek(
+        &self,
+        token: TokenId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<Option<QueueToken>> {
+        let mut rooms = lock(&self.inner);
+        let Some(concert) = rooms.tokens.get(&token).map(|e| e.concert) else {
+            return Ok(None);
+        };
+        rooms.sweep(concert, now, policy);
+        Ok(rooms.view(token, policy))
+    }
+
+    async fn admit(
+        &self,
+        concert: ConcertId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<u64> {
+        let mut rooms = lock(&self.inner);
+        rooms.sweep(concert, now, policy);
+        let Rooms { tokens, lines, .. } = &mut *rooms;
+        let Some(line) = lines.get_mut(&concert) else {
+            return Ok(0);
+        };
+        let slots = policy.admission_slots(line.active.len() as u64);
+        let expires_at = policy.active_until(now);
+        let mut admitted = 0;
+        while admitted < slots {
+            let Some((arrival, token)) = line.waiting.pop_first() else {
+                break;
+            };
+            line.arrivals.remove(arrival);
+            if let Some(entry) = tokens.get_mut(&token) {
+                if let Phase::Waiting { last_seen, .. } = entry.phase {
+                    line.by_last_seen.remove(&(last_seen, token));
+                }
+                entry.phase = Phase::Active { expires_at };
+            }
+            line.active.insert((expires_at, token));
+            admitted += 1;
+        }
+        line.compact_if_empty();
+        Ok(admitted)
+    }
+
+    async fn expire(
+        &self,
+        concert: ConcertId,
+        user: UserId,
+        issued_by: Timestamp,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<bool> {
+        let mut rooms = lock(&self.inner);
+        let Some(&token) = rooms.by_user.get(&(concert, user)) else {
+            return Ok(false);
+        };
+        let Some(entry) = rooms.tokens.get(&token).copied() else {
+            return Ok(false);
+        };
+        if entry.issued_at > issued_by {
+            return Ok(false);
+        }
+        if let Some(line) = rooms.lines.get_mut(&concert) {
+            match entry.phase {
+                Phase::Waiting { arrival, last_seen } => {
+                    line.waiting.remove(&arrival);
+                    line.arrivals.remove(arrival);
+                    line.by_last_seen.remove(&(last_seen, token));
+                }
+                Phase::Active { expires_at } => {
+                    line.active.remove(&(expires_at, token));
+                }
+                Phase::Expired { .. } => return Ok(false),
+            }
+            line.compact_if_empty();
+        }
+        rooms.mark_expired(token, now, policy);
+        Ok(true)
+    }
+
+    async fn concerts_in_line(&self) -> anyhow::Result<Vec<ConcertId>> {
+        let rooms = lock(&self.inner);
+        let mut concerts: Vec<_> = rooms
+            .lines
+            .iter()
+            .filter(|(_, line)| !line.waiting.is_empty() || !line.active.is_empty())
+            .map(|(c, _)| *c)
+            .collect();
+        concerts.sort();
+        Ok(concerts)
+    }
+}
+
+/// A Fenwick (binary indexed) tree over arrival numbers 1, 2, 3, ... holding
+/// 1 for each arrival still waiting and 0 once it left the line. `rank(a)` is
+/// the number of waiting arrivals up to and including `a`: its 1-based position.
+#[derive(Debug, Clone)]
+struct ArrivalIndex {
+    /// `tree[0]` is unused; `tree[i]` sums the values in `(i - lowbit(i), i]`.
+    tree: Vec<i64>,
+}
+
+impl Default for ArrivalIndex {
+    fn default() -> Self {
+        Self { tree: vec![0] }
+    }
+}
+
+const fn lowbit(i: usize) -> usize {
+    i & i.wrapping_neg()
+}
+
+impl ArrivalIndex {
+    fn len(&self) -> usize {
+        self.tree.len() - 1
+    }
+
+    /// Appends a waiting arrival and returns its number, in O(log n).
+    fn push(&mut self) -> usize {
+        let i = self.tree.len();
+        let covered = self.prefix(i - 1) - self.prefix(i - lowbit(i));
+        self.tree.push(1 + covered);
+        i
+    }
+
+    /// Marks an arrival as gone from the line.
+    fn remove(&mut self, arrival: usize) {
+        if arrival == 0 || arrival >= self.tree.len() || self.value(arrival) == 0 {
+            return;
+        }
+        let mut i = arrival;
+        while i < self.tree.len() {
+            self.tree[i] -= 1;
+            i += lowbit(i);
+        }
+    }
+
+    fn value(&self, i: usize) -> i64 {
+        self.prefix(i) - self.prefix(i - 1)
+    }
+
+    fn prefix(&self, mut i: usize) -> i64 {
+        let mut sum = 0;
+        while i > 0 {
+            sum += self.tree[i];
+            i -= lowbit(i);
+        }
+        sum
+    }
+
+    fn rank(&self, arrival: usize) -> u64 {
+        u64::try_from(self.prefix(arrival.min(self.len()))).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ArrivalIndex;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The index agrees with counting by hand after any pushes and removals.
+        #[test]
+        fn ranks_match_a_naive_count(ops in proptest::collection::vec((any::<bool>(), 0usize..300), 1..400)) {
+            let mut index = ArrivalIndex::default();
+            let mut alive = vec![false]; // alive[0] unused
+            for (is_push, pick) in ops {
+                if is_push || alive.len() == 1 {
+                    let a = index.push();
+                    prop_assert_eq!(a, alive.len());
+                    alive.push(true);
+                } else {
+                    let a = 1 + pick % (alive.len() - 1);
+                    index.remove(a);
+                    alive[a] = false;
+                }
+                for a in 1..alive.len() {
+                    let naive = alive[1..=a].iter().filter(|x| **x).count() as u64;
+                    prop_assert_eq!(index.rank(a), naive);
+                }
+            }
+        }
+    }
+}

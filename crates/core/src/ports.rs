@@ -1,0 +1,303 @@
+//! The ports: what the use cases need from the outside world, cut at
+//! transaction boundaries and named for their role. Adapters live elsewhere
+//! (`memory` in this crate; SQL in `boxoffice-store`).
+//!
+//! Expected results of a step, including losing a race, are values
+//! (`HoldOutcome::SeatTaken`); `Err` means something broke. An adapter that
+//! cannot reach its backing service wraps the cause in [`Unavailable`] so the
+//! API can answer 503 rather than 500.
+
+use crate::domain::concert::{Concert, NewConcert, Schedule, ScheduleAvailability};
+use crate::domain::events::OutboxEvent;
+use crate::domain::idempotency::{ClaimOutcome, IdempotencyClaim, IdempotencyTicket};
+use crate::domain::queue_token::{QueuePolicy, QueueToken};
+use crate::domain::reservation::{PaymentReceipt, Reservation};
+use crate::domain::seat::Seat;
+use crate::domain::seat_hold::{Hold, PaymentRefusal};
+use crate::domain::{
+    ConcertId, EventId, HoldId, ReservationId, ScheduleId, SeatNumber, Timestamp, TokenId, UserId,
+    Won,
+};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// A backing service (database, cache) could not be reached or did not answer
+/// in time. Wrap the cause in this so callers can tell "try again later" from a bug.
+#[derive(Debug, thiserror::Error)]
+#[error("dependency unavailable: {0}")]
+pub struct Unavailable(pub String);
+
+/// True when `err` (or anything in its chain) says a dependency is unavailable.
+pub fn is_unavailable(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| cause.is::<Unavailable>())
+}
+
+/// The current instant. The only way the core learns the time.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now(&self) -> Timestamp;
+}
+
+/// Unpredictable bytes from a CSPRNG, for tokens and ids.
+pub trait Entropy: Send + Sync + std::fmt::Debug {
+    fn fill(&self, buf: &mut [u8]);
+}
+
+/// A hold to place: the seat, who wants it, until when, and the user's limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldAttempt {
+    pub hold_id: HoldId,
+    pub user_id: UserId,
+    pub schedule_id: ScheduleId,
+    pub seat_number: SeatNumber,
+    pub now: Timestamp,
+    pub expires_at: Timestamp,
+    pub max_live_holds: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldOutcome {
+    Held(Hold),
+    /// Someone (possibly the caller) holds the seat and the hold is live.
+    SeatTaken,
+    SeatSold,
+    NoSuchSeat,
+    /// The user already has `max_live_holds` live holds.
+    LimitReached,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseOutcome {
+    Released,
+    NotFound,
+    NotYours,
+    /// Already paid, released or expired.
+    NotLive,
+}
+
+/// A payment to make: everything the transaction needs, ids included, so that
+/// the store generates nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentAttempt {
+    pub user_id: UserId,
+    /// The concert of the payer's queue token: the hold must be for it.
+    pub concert_id: ConcertId,
+    pub hold_id: HoldId,
+    pub now: Timestamp,
+    pub reservation_id: ReservationId,
+    pub event_id: EventId,
+}
+
+/// Why a payment changed nothing. Serialisable: it is what an idempotent
+/// repeat of a refused payment answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PaymentRefused {
+    HoldNotFound,
+    NotYourHold,
+    /// The hold is for another concert than the payer's queue token.
+    WrongConcert,
+    HoldExpired,
+    AlreadyPaid,
+    InsufficientBalance { balance: Won, price: Won },
+}
+
+impl From<PaymentRefusal> for PaymentRefused {
+    fn from(refusal: PaymentRefusal) -> Self {
+        match refusal {
+            PaymentRefusal::NotYourHold => PaymentRefused::NotYourHold,
+            PaymentRefusal::AlreadyPaid => PaymentRefused::AlreadyPaid,
+            PaymentRefusal::Expired => PaymentRefused::HoldExpired,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    Confirmed(PaymentReceipt),
+    Refused(PaymentRefused),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeAttempt {
+    pub user_id: UserId,
+    pub amount: Won,
+    pub max_balance: Won,
+    pub now: Timestamp,
+    pub event_id: EventId,
+}
+
+/// Why a charge changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChargeRefused {
+    /// The balance would pass the limit.
+    LimitExceeded { balance: Won, max: Won },
+}
+
+/// The answer to a charge, and what an idempotent repeat returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargeReceipt {
+    pub balance: Won,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    Charged(ChargeReceipt),
+    Refused(ChargeRefused),
+}
+
+/// Money totals over the whole store, for invariant checks: what was charged
+/// must equal what is held plus what was paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MoneyTotals {
+    pub charged: Won,
+    pub balances: Won,
+    pub paid: Won,
+}
+
+/// The source of truth: catalog, seats, holds, balances, reservations,
+/// idempotency records and the outbox. Every method is one transaction.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    // --- catalog -----------------------------------------------------------
+    async fn list_concerts(&self) -> anyhow::Result<Vec<Concert>>;
+    async fn concert(&self, id: ConcertId) -> anyhow::Result<Option<Concert>>;
+    async fn schedule(&self, id: ScheduleId) -> anyhow::Result<Option<Schedule>>;
+    /// The concert's schedules by start time, with seats free at `now`.
+    async fn schedules_with_availability(
+        &self,
+        concert: ConcertId,
+        now: Timestamp,
+    ) -> anyhow::Result<Vec<ScheduleAvailability>>;
+    /// The schedule's seats by number, with their status at `now`.
+    async fn seats(&self, schedule: ScheduleId, now: Timestamp) -> anyhow::Result<Vec<Seat>>;
+    /// Creates a concert, its schedules and every schedule's seats.
+    async fn create_concert(&self, concert: &NewConcert, now: Timestamp) -> anyhow::Result<ConcertId>;
+
+    // --- holds ---------------------------------------------------------------
+    /// Holds a seat if it is free at `now` (never held, or its hold has ended)
+    /// and the user is under the limit.
+    async fn hold_seat(&self, attempt: &HoldAttempt) -> anyhow::Result<HoldOutcome>;
+    /// Lets a live hold go at the holder's request.
+    async fn release_hold(
+        &self,
+        user: UserId,
+        hold: HoldId,
+        now: Timestamp,
+    ) -> anyhow::Result<ReleaseOutcome>;
+    /// Marks up to `limit` holds that ended before `now` as released; returns how many.
+    async fn release_expired_holds(&self, now: Timestamp, limit: u32) -> anyhow::Result<u64>;
+
+    // --- money ---------------------------------------------------------------
+    /// Debits the price, sells the seat, creates the reservation, consumes the
+    /// hold, appends `ReservationConfirmed` to the outbox and records the
+    /// answer under `ticket`: all or nothing.
+    async fn confirm_payment(
+        &self,
+        attempt: &PaymentAttempt,
+        ticket: Option<&IdempotencyTicket>,
+    ) -> anyhow::Result<PaymentOutcome>;
+    /// Adds to the balance within the limit, appends `BalanceCharged` and
+    /// records the answer under `ticket`: all or nothing.
+    async fn charge_balance(
+        &self,
+        attempt: &ChargeAttempt,
+        ticket: Option<&IdempotencyTicket>,
+    ) -> anyhow::Result<ChargeOutcome>;
+    /// The balance; zero for a user with no history.
+    async fn balance(&self, user: UserId) -> anyhow::Result<Won>;
+    /// The user's reservations, newest first.
+    async fn reservations_of(&self, user: UserId) -> anyhow::Result<Vec<Reservation>>;
+    async fn money_totals(&self) -> anyhow::Result<MoneyTotals>;
+
+    // --- idempotency -----------------------------------------------------------
+    async fn claim_idempotency_key(&self, claim: &IdempotencyClaim) -> anyhow::Result<ClaimOutcome>;
+    /// Records the answer of a command that was refused (a refusal changes
+    /// nothing, so it is recorded on its own).
+    async fn finish_idempotency_key(
+        &self,
+        ticket: &IdempotencyTicket,
+        response: &str,
+    ) -> anyhow::Result<()>;
+    /// Forgets an unfinished claim after an unexpected failure, so a retry may act.
+    async fn abandon_idempotency_key(&self, ticket: &IdempotencyTicket) -> anyhow::Result<()>;
+    /// Deletes idempotency records created before `before`; returns how many.
+    async fn purge_idempotency_keys(&self, before: Timestamp) -> anyhow::Result<u64>;
+
+    // --- outbox ----------------------------------------------------------------
+    /// The oldest unpublished events, in the order they were appended.
+    async fn unpublished_events(&self, limit: u32) -> anyhow::Result<Vec<OutboxEvent>>;
+    async fn mark_published(&self, ids: &[EventId], now: Timestamp) -> anyhow::Result<()>;
+    /// Confirmed reservations per concert whose event has already been
+    /// published: the state derived views such as the ranking start from.
+    async fn published_reservations_by_concert(&self) -> anyhow::Result<Vec<(ConcertId, u64)>>;
+
+    /// Succeeds when the store can serve requests.
+    async fn ping(&self) -> anyhow::Result<()>;
+}
+
+/// The waiting room: who is in line for which concert, and who is admitted.
+/// Issuing and polling tokens is the rush's hot path, so it never touches SQL.
+#[async_trait]
+pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
+    /// Returns the user's live token for the concert, or puts `candidate` at
+    /// the end of the line as a new WAITING token.
+    async fn enter(
+        &self,
+        concert: ConcertId,
+        user: UserId,
+        candidate: TokenId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<QueueToken>;
+    /// The token's state at `now`; polling keeps a WAITING token from being
+    /// abandoned. `None` for an unknown (or long-forgotten) token.
+    async fn poll(
+        &self,
+        token: TokenId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<Option<QueueToken>>;
+    /// The token's state at `now`, without counting as a poll.
+    async fn peek(
+        &self,
+        token: TokenId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<Option<QueueToken>>;
+    /// One admission round for a concert: expire ended ACTIVE tokens, drop
+    /// abandoned WAITING ones, then activate the oldest WAITING tokens within
+    /// the batch and the cap. Returns how many were activated.
+    async fn admit(&self, concert: ConcertId, now: Timestamp, policy: &QueuePolicy)
+    -> anyhow::Result<u64>;
+    /// Expires the user's live token for the concert if it was issued at or
+    /// before `issued_by` (a payment ends the token it was made with, never a
+    /// newer one). Returns whether a token was expired.
+    async fn expire(
+        &self,
+        concert: ConcertId,
+        user: UserId,
+        issued_by: Timestamp,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<bool>;
+    /// Concerts with anyone WAITING or ACTIVE: those admission must visit.
+    async fn concerts_in_line(&self) -> anyhow::Result<Vec<ConcertId>>;
+}
+
+/// Popular concerts by confirmed reservations.
+#[async_trait]
+pub trait Ranking: Send + Sync + std::fmt::Debug {
+    /// Counts one reservation for the concert, once per event id.
+    async fn record_reservation(&self, concert: ConcertId, event: EventId) -> anyhow::Result<bool>;
+    /// The `n` concerts with the most reservations, most first.
+    async fn top(&self, n: usize) -> anyhow::Result<Vec<(ConcertId, u64)>>;
+    /// Replaces the counts (at start-up, from the store).
+    async fn reset(&self, counts: &[(ConcertId, u64)]) -> anyhow::Result<()>;
+}
+
+/// Where relayed outbox events go: in-process handlers in the embedded mode.
+/// `publish` returns only once the event is safely handed over; an error
+/// leaves the event in the outbox to be relayed again.
+#[async_trait]
+pub trait EventBus: Send + Sync + std::fmt::Debug {
+    async fn publish(&self, event: &OutboxEvent) -> anyhow::Result<()>;
+}

@@ -1,0 +1,211 @@
+//! Test support shared by every crate: a clock tests can move, an app on the
+//! in-memory adapters with a sample concert, and the contract suites every
+//! adapter of a port must pass. Compiled for this crate's tests and, through
+//! the `testing` feature, for other crates' tests; never in the binary.
+//!
+//! Layout:
+//! - [`ManualClock`]: time that moves only when told.
+//! - [`TestApp`]: an [`App`] on memory adapters, a concert with two 50-seat
+//!   dates, and shortcuts for the steps most tests start from.
+//! - [`store_contract`]: cases every `Store` must pass (`store_contract_tests!`).
+//! - [`waiting_room_contract`]: cases every `WaitingRoom` must pass
+//!   (`waiting_room_contract_tests!`).
+
+pub mod store_contract;
+pub mod waiting_room_contract;
+
+use crate::domain::concert::{NewConcert, NewSchedule, SeatBand};
+use crate::domain::queue_token::QueuePolicy;
+use crate::domain::{ConcertId, ScheduleId, SeatNumber, Timestamp, TokenId, UserId, Won};
+use crate::memory::{LocalBus, MemoryRanking, MemoryStore, MemoryWaitingRoom, OsEntropy};
+use crate::ports::{Clock, Store};
+use crate::use_cases::{Adapters, App, Policies, RankingUpdater, TokenExpirer};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// A clock that stands still until a test moves it. Starts at 2030-01-01.
+#[derive(Debug)]
+pub struct ManualClock(AtomicI64);
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self(AtomicI64::new(1_893_456_000_000))
+    }
+}
+
+impl ManualClock {
+    pub fn advance_secs(&self, secs: u64) {
+        self.advance_millis(i64::try_from(secs * 1000).unwrap_or(i64::MAX));
+    }
+
+    pub fn advance_millis(&self, millis: i64) {
+        self.0.fetch_add(millis, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_millis(self.0.load(Ordering::SeqCst))
+    }
+}
+
+pub fn user(id: i64) -> UserId {
+    UserId::new(id).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn concert_id(id: i64) -> ConcertId {
+    ConcertId::new(id).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn schedule_id(id: i64) -> ScheduleId {
+    ScheduleId::new(id).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn seat(n: i64) -> SeatNumber {
+    SeatNumber::new(n).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A concert with `dates` schedules of 50 seats: 1-10 VIP at 150,000 won,
+/// 11-50 R at 90,000 won.
+pub fn sample_concert(title: &str, dates: usize, first_date: Timestamp) -> NewConcert {
+    let schedules = (0..dates)
+        .map(|i| NewSchedule {
+            starts_at: first_date.plus_secs(86_400 * i as u64),
+            venue: "Olympic Hall".to_owned(),
+        })
+        .collect();
+    let bands = [
+        SeatBand {
+            grade: "VIP".into(),
+            price: Won::new(150_000),
+            first: 1,
+            last: 10,
+        },
+        SeatBand {
+            grade: "R".into(),
+            price: Won::new(90_000),
+            first: 11,
+            last: 50,
+        },
+    ];
+    NewConcert::new(title, "The Testers", schedules, &bands).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The application on in-memory adapters, with one concert of two dates.
+#[derive(Debug)]
+pub struct TestApp {
+    pub app: App,
+    pub clock: Arc<ManualClock>,
+    pub store: Arc<dyn Store>,
+    pub concert: ConcertId,
+    /// The concert's first date.
+    pub schedule: ScheduleId,
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_queue_policy(QueuePolicy::default()).await
+    }
+
+    pub async fn with_queue_policy(queue: QueuePolicy) -> Self {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        Self::on_store(store, Policies { queue, ..Policies::default() }).await
+    }
+
+    /// The application on `store` (memory adapters for everything else).
+    pub async fn on_store(store: Arc<dyn Store>, policies: Policies) -> Self {
+        let clock = Arc::new(ManualClock::default());
+        let app = memory_app(store.clone(), clock.clone(), policies);
+        let now = clock.now();
+        let concert = store
+            .create_concert(&sample_concert("Test Concert", 2, now.plus_secs(30 * 86_400)), now)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let schedule = store
+            .schedules_with_availability(concert, now)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))[0]
+            .schedule
+            .id;
+        Self {
+            app,
+            clock,
+            store,
+            concert,
+            schedule,
+        }
+    }
+
+    /// Issues a token for `user` and admits it.
+    pub async fn active_token(&self, user: UserId) -> TokenId {
+        let token = self
+            .app
+            .issue_token(user, self.concert)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .token
+            .token;
+        self.app
+            .activate_batch_once()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        token
+    }
+
+    pub async fn charge(&self, user: UserId, amount: i64) {
+        self.app
+            .charge_balance(user, Won::new(amount), None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Charges, enters, holds seat `seat_number` of the first date and pays.
+    pub async fn buy_seat(&self, user: UserId, seat_number: i64) {
+        self.charge(user, 150_000).await;
+        let token = self.active_token(user).await;
+        let hold = self
+            .app
+            .hold_seat(token, self.schedule, seat(seat_number))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.app
+            .pay_for_hold(token, hold.id, None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    pub async fn second_concert(&self) -> ConcertId {
+        let now = self.clock.now();
+        self.store
+            .create_concert(&sample_concert("Other", 1, now.plus_secs(86_400)), now)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+/// An [`App`] on `store` with the in-process waiting room, ranking and bus.
+pub fn memory_app(store: Arc<dyn Store>, clock: Arc<dyn Clock>, policies: Policies) -> App {
+    let waiting_room = Arc::new(MemoryWaitingRoom::default());
+    let ranking = Arc::new(MemoryRanking::default());
+    let bus = Arc::new(LocalBus {
+        ranking: RankingUpdater {
+            ranking: ranking.clone(),
+        },
+        tokens: TokenExpirer {
+            waiting_room: waiting_room.clone(),
+            clock: clock.clone(),
+            policy: policies.queue,
+        },
+    });
+    App::new(
+        Adapters {
+            store,
+            waiting_room,
+            ranking,
+            bus,
+            clock,
+            entropy: Arc::new(OsEntropy),
+        },
+        policies,
+    )
+}

@@ -1,0 +1,509 @@
+//! The behaviour every `Store` adapter must show. Each case takes a fresh,
+//! empty store; `store_contract_tests!` turns them into one test each.
+
+use super::{sample_concert, seat, user};
+use crate::domain::events::{DomainEvent, RESERVATION_CONFIRMED};
+use crate::domain::idempotency::{
+    ClaimOutcome, Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyScope,
+};
+use crate::domain::seat::SeatStatus;
+use crate::domain::{ConcertId, EventId, HoldId, ReservationId, ScheduleId, Timestamp, Won};
+use crate::ports::{
+    ChargeAttempt, ChargeOutcome, ChargeRefused, HoldAttempt, HoldOutcome, PaymentAttempt,
+    PaymentOutcome, PaymentRefused, ReleaseOutcome, Store,
+};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use uuid::Uuid;
+
+/// Generates one `#[tokio::test]` per contract case. `$make` is an async
+/// expression giving a fresh `Arc<dyn Store>`.
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($make:expr) => {
+        $crate::store_contract_tests!(@cases $make;
+            seats_start_available_and_a_hold_is_exclusive,
+            a_hold_stops_blocking_at_its_expiry_instant,
+            unknown_seats_and_schedules_are_reported,
+            live_holds_per_user_are_limited,
+            a_holder_can_release_and_others_cannot,
+            the_sweeper_releases_only_ended_holds,
+            payment_sells_debits_reserves_and_appends_one_event,
+            a_hold_is_paid_at_most_once,
+            insufficient_balance_changes_nothing,
+            only_the_holder_may_pay_a_live_hold_of_the_tokens_concert,
+            charges_add_up_within_the_limit,
+            idempotency_keys_replay_conflict_and_expire,
+            the_outbox_hands_out_events_in_order_until_published,
+            concurrent_holds_on_one_seat_have_exactly_one_winner,
+            concurrent_charges_add_up_exactly,
+            concurrent_payments_of_one_hold_debit_once,
+        );
+    };
+    (@cases $make:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let store: std::sync::Arc<dyn $crate::ports::Store> = $make;
+                $crate::testing::store_contract::$case(store).await;
+            }
+        )+
+    };
+}
+
+const T0: Timestamp = Timestamp::from_millis(1_893_456_000_000);
+static IDS: AtomicU64 = AtomicU64::new(1);
+
+fn uuid() -> Uuid {
+    // Distinct across the test process; v7 layout so event ids sort by creation.
+    let n = IDS.fetch_add(1, Ordering::SeqCst);
+    uuid::Builder::from_unix_timestamp_millis(1_893_456_000_000 + n, &[0; 10]).into_uuid()
+}
+
+fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+struct Fixture {
+    store: Arc<dyn Store>,
+    concert: ConcertId,
+    schedule: ScheduleId,
+}
+
+async fn fixture(store: Arc<dyn Store>) -> Fixture {
+    let concert = ok(store
+        .create_concert(&sample_concert("Contract", 2, T0.plus_secs(86_400)), T0)
+        .await);
+    let schedule = ok(store.schedules_with_availability(concert, T0).await)[0]
+        .schedule
+        .id;
+    Fixture {
+        store,
+        concert,
+        schedule,
+    }
+}
+
+impl Fixture {
+    fn attempt(&self, who: i64, seat_no: i64, now: Timestamp) -> HoldAttempt {
+        HoldAttempt {
+            hold_id: HoldId::from_uuid(uuid()),
+            user_id: user(who),
+            schedule_id: self.schedule,
+            seat_number: seat(seat_no),
+            now,
+            expires_at: now.plus_secs(300),
+            max_live_holds: 1,
+        }
+    }
+
+    async fn hold(&self, who: i64, seat_no: i64, now: Timestamp) -> HoldOutcome {
+        ok(self.store.hold_seat(&self.attempt(who, seat_no, now)).await)
+    }
+
+    async fn held(&self, who: i64, seat_no: i64, now: Timestamp) -> HoldId {
+        match self.hold(who, seat_no, now).await {
+            HoldOutcome::Held(h) => h.id,
+            other => panic!("expected a hold, got {other:?}"),
+        }
+    }
+
+    fn payment(&self, who: i64, hold: HoldId, now: Timestamp) -> PaymentAttempt {
+        PaymentAttempt {
+            user_id: user(who),
+            concert_id: self.concert,
+            hold_id: hold,
+            now,
+            reservation_id: ReservationId::from_uuid(uuid()),
+            event_id: EventId::from_uuid(uuid()),
+        }
+    }
+
+    async fn pay(&self, who: i64, hold: HoldId, now: Timestamp) -> PaymentOutcome {
+        ok(self.store.confirm_payment(&self.payment(who, hold, now), None).await)
+    }
+
+    async fn charge(&self, who: i64, amount: i64) -> ChargeOutcome {
+        let attempt = ChargeAttempt {
+            user_id: user(who),
+            amount: Won::new(amount),
+            max_balance: Won::new(1_000_000),
+            now: T0,
+            event_id: EventId::from_uuid(uuid()),
+        };
+        ok(self.store.charge_balance(&attempt, None).await)
+    }
+
+    async fn status(&self, seat_no: i64, now: Timestamp) -> SeatStatus {
+        ok(self.store.seats(self.schedule, now).await)[seat_no as usize - 1].status
+    }
+
+    async fn balance(&self, who: i64) -> Won {
+        ok(self.store.balance(user(who)).await)
+    }
+}
+
+pub async fn seats_start_available_and_a_hold_is_exclusive(store: Arc<dyn Store>) {
+    let f = fixture(store).await;
+    let seats = ok(f.store.seats(f.schedule, T0).await);
+    assert_eq!(seats.len(), 50);
+    assert!(seats.iter().all(|s| s.status == SeatStatus::Available));
+    assert_eq!(seats[0].price, Won::new(150_000));
+    assert_eq!(seats[0].grade, "VIP");
+    let HoldOutcome::Held(hold) = f.hold(1, 5, T0).await else {
+        panic!("first hold must win")
+    };
+    assert_eq!(hold.price, Won::new(150_000));
+    assert_eq!(hold.concert_id, f.concert);
+    assert_eq!(hold.expires_at, T0.plus_secs(300));
+    assert_eq!(f.hold(2, 5, T0).await, HoldOutcome::SeatTaken);
+    assert_eq!(f.status(5, T0).await, SeatStatus::Held);
+    let dates = ok(f.store.schedules_with_availability(f.concert, T0).await);
+    assert_eq!(dates.len(), 2);
+    assert_eq!(dates[0].available_seats, 49);
+    assert_eq!(dates[1].available_seats, 50);
+    assert!(dates[0].schedule.starts_at < dates[1].schedule.starts_at);
+}
+
+pub async fn a_hold_stops_blocking_at_its_expiry_instant(store: Arc<dyn Store>) {
+    let f = fixture(store).await;
+    let first = f.held(1, 7, T0).await;
+    let end = T0.plus_secs(300);
+    assert_eq!(f.hold(2, 7, end.plus_millis(-1)).await, HoldOutcome::SeatTaken);
+    assert_eq!(f.status(7, end).await, SeatStatus::Available);
+    f.held(2, 7, end).await;
+    // The first holder's hold ended: it cannot be paid any more.
+    f.charge(1, 500_000).await;
+    assert_eq!(
+        f.pay(1, first, end).await,
+        PaymentOutcome::Refused(PaymentRefused::HoldExpired)
+    );
+    assert_eq!(f.balance(1).await, Won::new(500_000));
+}
+
+pub async fn unknown_seats_and_schedules_are_reported(store: Arc<dyn Store>) {
+    let f = fixture(store).await;
+    let mut attempt = f.attempt(1, 1, T0);
+    attempt.schedule_id = super::schedule_id(987_654);
+    assert_eq!(ok(f.store.hold_seat(&attempt).await), HoldOutcome::NoSuchSeat);
+    assert!(ok(f.store.schedule(super::schedule_id(987_654)).await).is_none());
+    assert!(ok(f.store.concert(super::concert_id(987_654)).await).is_none());
+    assert_eq!(
+        f.pay(1, HoldId::from_uuid(uuid()), T0).await,
+        PaymentOutcome::Refused(PaymentRefused::HoldNotFound)
+    );
+    let concert = ok(f.store.concert(f.concert).await).unwrap_or_else(|| panic!("created"));
+    assert_eq!(concert.title, "Contract");
+    assert_eq!(ok(f.store.list_concerts().await).len(), 1);
+}
+
+pub async fn live_holds_per_user_are_limited(store: Arc<dyn Store>) {
+    let f = fixture(store).await;
+    f.held(1, 1, T0).await;
+    assert_eq!(f.hold(1, 2, T0).await, HoldOutcome::LimitReached);
+    let mut two = f.attempt(1, 2, T0);
+    two.max_live_holds = 2;
+    assert!(matches!(ok(f.store.hold_seat(&two).await), HoldOutcome::Held(_)));
+    // Ended holds do not count.
+    f.held(1, 3, T0.plus_secs(300)).await;
+}
+
+pub async fn a_holder_can_release_and_others_cannot(store: Arc<dyn Store>) {
+    let f = fixture(store).await;
+    let hold = f.held(1, 4, T0).await;
+    let release = |who: i64| f.store.release_hold(user(who), hold, T0);
+    assert_eq!(ok(release(2).await), ReleaseOutcome::NotYours);
+    assert_eq!(ok(release(1).await), ReleaseOutcome::Released);
+    assert_eq!(ok(release(1).await), ReleaseOutcome::NotLive);
+    assert_eq!(
+        ok(f.store.release_hold(user(1), HoldId::from_uuid(uuid()), T0).await),
+        ReleaseOutcome::NotFound
+    );
+    assert_eq!(f.status(4, T0).await, SeatStatus::Available);
+    f.held(2, 4, T0).await;
+}
+
+pub async fn the_sweeper_releases_only_ended_holds(store: Arc<dyn Store>) {
+    let f = fixture(store).await;
+    f.held(1, 1, T0).await;
+    f.held(2, 2, T0.plus_secs(100)).await;
+    assert_eq!(ok(f.store.release_expired_holds(T0.plus_secs(299), 100).await), 0);
+    assert_eq!(ok(f.store.release_expired_holds(T0.plus_secs(300), 100).await), 1);
+    assert_eq!(ok(f.store.release_expired_holds(T0.plus_secs(300), 100).await), 0);
+    assert_eq!(f.status(1, T0.plus_secs(300)).await, SeatStatus::Available);
+    assert_eq!(f.status(2, T0.plus_secs(300)).await, SeatStatus::Held);
+    // A seat re-held after its old hold ended is not freed by sweeping the old one.
+    f.held(3, 2, T0.plus_secs(400)).await;
+    assert_eq!(ok(f.store.release_expired_holds(T0.plus_secs(401), 100).await), 1);
+    assert_eq!(f.status(2, T0.plus_secs(401)).await, SeatStatus::Held);
+}
+
+pub async fn payment_sells_debits_reserves_and_appends_one_event(store: Arc<dyn Store>) {
+    let f = fixture(store).await;
+    f.charge(1, 200_000).await;
+    let hold = f.held(1, 12, T0).await;
+    let PaymentOutcome::Confirmed(receipt) = f.pay(1, hold, T0.plus_secs(10)).await else {
+        panic!("payment must succeed")
+    };
+    assert_eq!(receipt.price, Won::new(90_000));
+    assert_eq!(receipt.balance, Won::new(110_000));
+    assert_eq!(receipt.seat_number, seat(12));
+    assert_eq!(receipt.concert_id, f.concert);
+    assert_eq!(f.balance(1).await, Won::new(110_000));
+    assert_eq!(f.status(12, T0.plus_secs(1_000)).await, SeatStatus::Sold);
+    assert_eq!(f.hold(2, 12, T0.plus_secs(1_000)).await, HoldOutcome::SeatSold);
+    let mine = ok(f.store.reservations_of(user(1)).await);
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].id, receipt.reservation_id);
+    assert_eq!(mine[0].hold_id, hold);
+    assert!(ok(f.store.reservations_of(user(2)).await).is_empty());
+    let events = ok(f.store.unpublished_events(100).await);
+    let confirmed: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_type == RESERVATION_CONFIRMED)
+        .collect();
+    assert_eq!(confirmed.len(), 1);
+    assert_eq!(confirmed[0].aggregate_key, receipt.reservation_id.to_string());
+    match DomainEvent::decode(confirmed[0]) {
+        Some(DomainEvent::ReservationConfirmed(body)) => {
+            assert_eq!(body.user_id, user(1));
+            assert_eq!(body.price, Won::new(90_000));
+        }
+        other => panic!("undecodable event {other:?}"),
+    }
+    let totals = ok(f.store.money_totals().await);
+    assert_eq!(totals.charged, Won::new(200_000));
+    assert_eq!(totals.paid, Won::new(90_000));
+    assert_eq!(totals.balances, Won::new(110_000));
+}
+
+pub async fn a_hold_is_paid_at_most_once(store: Arc<dyn Store>) {
+    let f = fixture(store).await;
+    f.charge(1, 500_000).await;
+    let hold = f.held(1, 1, T0).await;
+    assert!(matches!(f.pay(1, hold, T0).await, PaymentOutcome::Confirmed(_)));
+    assert_eq!(
+        f.pay(1, hold, T0).await,
+        PaymentOutcome::Refused(PaymentRefused::AlreadyPaid)
+    );
+    assert_eq!(f.balance(1).await, Won::new(350_000));
+    assert_eq!(ok(f.store.reservations_of(user(1)).await).len(), 1);
+}
+
+pub async fn insufficient_balance_changes_nothing(store: Arc<dyn Store>) {
+    let f = fixture(store).await;
+    f.charge(1, 100_000).await;
+    let hold = f.held(1, 1, T0).await;
+    let before = ok(f.store.unpublished_events(100).await).len();
+    assert_eq!(
+        f.pay(1, hold, T0).await,
+        PaymentOutcome::Refused(PaymentRefused::InsufficientBalance {
+            balance: Won::new(100_000),
+            price: Won::new(150_000)
+        })
+    );
+    assert_eq!(f.balance(1).await, Won::new(100_000));
+    assert_eq!(f.status(1, T0).await, SeatStatus::Held);
+    assert!(ok(f.store.reservations_of(user(1)).await).is_empty());
+    assert_eq!(ok(f.store.unpublished_events(100).await).len(), before);
+    // Topping up makes the same hold payable.
+    f.charge(1, 50_000).await;
+    assert!(matches!(f.pay(1, hold, T0).await, PaymentOutcome::Confirmed(_)));
+    assert_eq!(f.balance(1).await, Won::ZERO);
+}
+
+pub async fn only_the_holder_may_pay_a_live_hold_of_the_tokens_concert(store: Arc<dyn Store>) {
+    let f = fixture(store).await;
+    f.charge(2, 500_000).await;
+    f.charge(1, 500_000).await;
+    let hold = f.held(1, 1, T0).await;
+    assert_eq!(
+        f.pay(2, hold, T0).await,
+        PaymentOutcome::Refused(PaymentRefused::NotYourHold)
+    );
+    let mut elsewhere = f.payment(1, hold, T0);
+    elsewhere.concert_id = super::concert_id(987_654);
+    assert_eq!(
+        ok(f.store.confirm_payment(&elsewhere, None).await),
+        PaymentOutcome::Refused(PaymentRefused::WrongConcert)
+    );
+    assert_eq!(f.balance(2).await, Won::new(500_000));
+    assert_eq!(f.balance(1).await, Won::new(500_000));
+}
+
+pub async fn charges_add_up_within_the_limit(store: Arc<dyn Store>) {
+    let f = fixture(store).await;
+    assert_eq!(f.balance(9).await, Won::ZERO);
+    f.charge(9, 400_000).await;
+    f.charge(9, 600_000).await;
+    assert_eq!(
+        f.charge(9, 1).await,
+        ChargeOutcome::Refused(ChargeRefused::LimitExceeded {
+            balance: Won::new(1_000_000),
+            max: Won::new(1_000_000)
+        })
+    );
+    assert_eq!(f.balance(9).await, Won::new(1_000_000));
+    assert_eq!(ok(f.store.money_totals().await).charged, Won::new(1_000_000));
+}
+
+pub async fn idempotency_keys_replay_conflict_and_expire(store: Arc<dyn Store>) {
+    let f = fixture(store).await;
+    let claim = |who: i64, amount: &str, now: Timestamp| IdempotencyClaim {
+        user_id: user(who),
+        scope: IdempotencyScope::Charge,
+        key: ok(IdempotencyKey::parse("key-1")),
+        fingerprint: Fingerprint::of(IdempotencyScope::Charge, &[amount]),
+        now,
+        lease_until: now.plus_secs(30),
+    };
+    let ClaimOutcome::Claimed(ticket) = ok(f.store.claim_idempotency_key(&claim(1, "5", T0)).await)
+    else {
+        panic!("a new key is claimed")
+    };
+    assert_eq!(
+        ok(f.store.claim_idempotency_key(&claim(1, "5", T0)).await),
+        ClaimOutcome::InProgress
+    );
+    assert_eq!(
+        ok(f.store.claim_idempotency_key(&claim(1, "6", T0)).await),
+        ClaimOutcome::KeyReused
+    );
+    // Another user's key of the same name is another key.
+    assert!(matches!(
+        ok(f.store.claim_idempotency_key(&claim(2, "6", T0)).await),
+        ClaimOutcome::Claimed(_)
+    ));
+    // A successful charge records its answer in its own transaction.
+    let attempt = ChargeAttempt {
+        user_id: user(1),
+        amount: Won::new(5),
+        max_balance: Won::new(100),
+        now: T0,
+        event_id: EventId::from_uuid(uuid()),
+    };
+    ok(f.store.charge_balance(&attempt, Some(&ticket)).await);
+    let ClaimOutcome::Replay(answer) = ok(f.store.claim_idempotency_key(&claim(1, "5", T0)).await)
+    else {
+        panic!("a finished key replays")
+    };
+    assert!(answer.contains("Done"), "{answer}");
+    // An abandoned claim can be claimed again at once; a dead one after its lease.
+    let ClaimOutcome::Claimed(t2) = ok(f.store.claim_idempotency_key(&claim(3, "1", T0)).await)
+    else {
+        panic!()
+    };
+    ok(f.store.abandon_idempotency_key(&t2).await);
+    assert!(matches!(
+        ok(f.store.claim_idempotency_key(&claim(3, "1", T0)).await),
+        ClaimOutcome::Claimed(_)
+    ));
+    assert!(matches!(
+        ok(f.store.claim_idempotency_key(&claim(3, "1", T0.plus_secs(31))).await),
+        ClaimOutcome::Claimed(_)
+    ));
+    // Finishing a refusal records it.
+    ok(f.store.finish_idempotency_key(&t2, "{\"Refused\":1}").await);
+    assert_eq!(
+        ok(f.store.claim_idempotency_key(&claim(3, "1", T0.plus_secs(40))).await),
+        ClaimOutcome::Replay("{\"Refused\":1}".into())
+    );
+    // Old records are purged.
+    assert_eq!(ok(f.store.purge_idempotency_keys(T0.plus_millis(1)).await), 3);
+    assert!(matches!(
+        ok(f.store.claim_idempotency_key(&claim(1, "7", T0.plus_secs(50))).await),
+        ClaimOutcome::Claimed(_)
+    ));
+}
+
+pub async fn the_outbox_hands_out_events_in_order_until_published(store: Arc<dyn Store>) {
+    let f = fixture(store).await;
+    for who in 1..=5 {
+        f.charge(who, 1_000).await;
+    }
+    let events = ok(f.store.unpublished_events(3).await);
+    assert_eq!(events.len(), 3);
+    let users: Vec<String> = events.iter().map(|e| e.aggregate_key.clone()).collect();
+    assert_eq!(users, ["1", "2", "3"]);
+    ok(f.store.mark_published(&[events[0].id, events[1].id], T0).await);
+    let rest = ok(f.store.unpublished_events(100).await);
+    assert_eq!(rest.len(), 3);
+    assert_eq!(rest[0].id, events[2].id);
+    assert!(ok(f.store.published_reservations_by_concert().await).is_empty());
+    // A published reservation counts towards the ranking's starting point.
+    f.charge(6, 500_000).await;
+    let hold = f.held(6, 1, T0).await;
+    f.pay(6, hold, T0).await;
+    let all: Vec<EventId> = ok(f.store.unpublished_events(100).await)
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    ok(f.store.mark_published(&all, T0).await);
+    assert!(ok(f.store.unpublished_events(100).await).is_empty());
+    assert_eq!(
+        ok(f.store.published_reservations_by_concert().await),
+        vec![(f.concert, 1)]
+    );
+}
+
+pub async fn concurrent_holds_on_one_seat_have_exactly_one_winner(store: Arc<dyn Store>) {
+    let f = Arc::new(fixture(store).await);
+    let attempts = (1..=64).map(|who| {
+        let f = f.clone();
+        spawned(async move { f.hold(who, 20, T0).await })
+    });
+    let outcomes = futures::future::join_all(attempts).await;
+    let wins = outcomes
+        .iter()
+        .filter(|o| matches!(o, HoldOutcome::Held(_)))
+        .count();
+    let taken = outcomes
+        .iter()
+        .filter(|o| **o == HoldOutcome::SeatTaken)
+        .count();
+    assert_eq!((wins, taken), (1, 63));
+}
+
+pub async fn concurrent_charges_add_up_exactly(store: Arc<dyn Store>) {
+    let f = Arc::new(fixture(store).await);
+    let charges = (0..100).map(|_| {
+        let f = f.clone();
+        spawned(async move { f.charge(42, 1_000).await })
+    });
+    let outcomes = futures::future::join_all(charges).await;
+    assert!(outcomes.iter().all(|o| matches!(o, ChargeOutcome::Charged(_))));
+    assert_eq!(f.balance(42).await, Won::new(100_000));
+}
+
+pub async fn concurrent_payments_of_one_hold_debit_once(store: Arc<dyn Store>) {
+    let f = Arc::new(fixture(store).await);
+    f.charge(1, 1_000_000).await;
+    let hold = f.held(1, 1, T0).await;
+    let payments = (0..20).map(|_| {
+        let f = f.clone();
+        spawned(async move { f.pay(1, hold, T0).await })
+    });
+    let outcomes = futures::future::join_all(payments).await;
+    let confirmed = outcomes
+        .iter()
+        .filter(|o| matches!(o, PaymentOutcome::Confirmed(_)))
+        .count();
+    assert_eq!(confirmed, 1);
+    assert!(outcomes.iter().all(|o| matches!(
+        o,
+        PaymentOutcome::Confirmed(_) | PaymentOutcome::Refused(PaymentRefused::AlreadyPaid)
+    )));
+    assert_eq!(f.balance(1).await, Won::new(850_000));
+    assert_eq!(ok(f.store.reservations_of(user(1)).await).len(), 1);
+}
+
+/// Runs the future as its own Tokio task, so that adapters really race.
+async fn spawned<F>(fut: F) -> F::Output
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(fut)
+        .await
+        .unwrap_or_else(|e| panic!("task failed: {e}"))
+}

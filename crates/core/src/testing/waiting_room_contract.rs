@@ -1,0 +1,196 @@
+//! The behaviour every `WaitingRoom` adapter must show. Each case takes a
+//! fresh, empty waiting room; `waiting_room_contract_tests!` turns them into
+//! one test each.
+
+use super::{concert_id, user};
+use crate::domain::queue_token::{QueuePolicy, QueueToken, TokenState};
+use crate::domain::{Timestamp, TokenId};
+use crate::ports::WaitingRoom;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[macro_export]
+macro_rules! waiting_room_contract_tests {
+    ($make:expr) => {
+        $crate::waiting_room_contract_tests!(@cases $make;
+            positions_follow_arrival_order_and_reentry_keeps_the_token,
+            admission_respects_batch_cap_and_order,
+            abandoned_tokens_leave_the_line_and_the_count,
+            active_tokens_expire_after_their_ttl,
+            payment_expiry_ends_only_tokens_issued_by_then,
+            unknown_tokens_are_not_found,
+            concurrent_entries_get_distinct_consecutive_positions,
+        );
+    };
+    (@cases $make:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let room: std::sync::Arc<dyn $crate::ports::WaitingRoom> = $make;
+                $crate::testing::waiting_room_contract::$case(room).await;
+            }
+        )+
+    };
+}
+
+const T0: Timestamp = Timestamp::from_millis(1_893_456_000_000);
+static TOKENS: AtomicU64 = AtomicU64::new(1);
+
+fn fresh_token() -> TokenId {
+    let n = TOKENS.fetch_add(1, Ordering::SeqCst);
+    let mut bytes = [0x5a; 16];
+    bytes[8..].copy_from_slice(&n.to_be_bytes());
+    TokenId::from_bytes(bytes)
+}
+
+fn policy() -> QueuePolicy {
+    QueuePolicy {
+        admit_batch: 2,
+        admit_interval_secs: 1,
+        max_active: 3,
+        active_ttl_secs: 60,
+        abandon_after_secs: 30,
+        expired_retention_secs: 600,
+    }
+}
+
+fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn position(t: &QueueToken) -> Option<u64> {
+    match t.state {
+        TokenState::Waiting { position, .. } => Some(position),
+        _ => None,
+    }
+}
+
+async fn enter(room: &dyn WaitingRoom, who: i64, now: Timestamp) -> QueueToken {
+    ok(room
+        .enter(concert_id(1), user(who), fresh_token(), now, &policy())
+        .await)
+}
+
+async fn poll(room: &dyn WaitingRoom, token: TokenId, now: Timestamp) -> QueueToken {
+    ok(room.poll(token, now, &policy()).await).unwrap_or_else(|| panic!("token should be known"))
+}
+
+pub async fn positions_follow_arrival_order_and_reentry_keeps_the_token(room: Arc<dyn WaitingRoom>) {
+    let mut tokens = Vec::new();
+    for who in 1..=5 {
+        let t = enter(room.as_ref(), who, T0).await;
+        assert_eq!(position(&t), Some(who as u64));
+        assert_eq!(t.user_id, user(who));
+        assert_eq!(t.concert_id, concert_id(1));
+        tokens.push(t.token);
+    }
+    let again = enter(room.as_ref(), 3, T0).await;
+    assert_eq!(again.token, tokens[2]);
+    assert_eq!(position(&again), Some(3));
+    // Another concert has its own line.
+    let other = ok(room
+        .enter(concert_id(2), user(3), fresh_token(), T0, &policy())
+        .await);
+    assert_eq!(position(&other), Some(1));
+    assert_ne!(other.token, tokens[2]);
+    assert_eq!(ok(room.concerts_in_line().await), vec![concert_id(1), concert_id(2)]);
+}
+
+pub async fn admission_respects_batch_cap_and_order(room: Arc<dyn WaitingRoom>) {
+    let mut tokens = Vec::new();
+    for who in 1..=6 {
+        tokens.push(enter(room.as_ref(), who, T0).await.token);
+    }
+    let p = policy();
+    assert_eq!(ok(room.admit(concert_id(1), T0, &p).await), 2);
+    assert_eq!(ok(room.admit(concert_id(1), T0, &p).await), 1, "cap of 3");
+    assert_eq!(ok(room.admit(concert_id(1), T0, &p).await), 0);
+    for (i, token) in tokens.iter().enumerate() {
+        let t = poll(room.as_ref(), *token, T0).await;
+        if i < 3 {
+            assert_eq!(t.state, TokenState::Active { expires_at: T0.plus_secs(60) });
+        } else {
+            assert_eq!(position(&t), Some(i as u64 - 2));
+        }
+    }
+    assert_eq!(ok(room.admit(concert_id(2), T0, &p).await), 0);
+}
+
+pub async fn abandoned_tokens_leave_the_line_and_the_count(room: Arc<dyn WaitingRoom>) {
+    let quiet = enter(room.as_ref(), 1, T0).await.token;
+    let keen = enter(room.as_ref(), 2, T0).await.token;
+    let last = enter(room.as_ref(), 3, T0).await.token;
+    let t20 = T0.plus_secs(20);
+    poll(room.as_ref(), keen, t20).await;
+    poll(room.as_ref(), last, t20).await;
+    let t30 = T0.plus_secs(30);
+    assert_eq!(position(&poll(room.as_ref(), last, t30).await), Some(2));
+    let quiet_now = poll(room.as_ref(), quiet, t30).await;
+    assert_eq!(
+        quiet_now.state,
+        TokenState::Expired { expired_at: t30 }
+    );
+    assert_eq!(ok(room.admit(concert_id(1), t30, &policy()).await), 2);
+    assert!(matches!(
+        poll(room.as_ref(), keen, t30).await.state,
+        TokenState::Active { .. }
+    ));
+    // An abandoned user who asks again gets a new token at the end of the line.
+    let back = enter(room.as_ref(), 1, t30).await;
+    assert_ne!(back.token, quiet);
+    assert_eq!(position(&back), Some(1));
+}
+
+pub async fn active_tokens_expire_after_their_ttl(room: Arc<dyn WaitingRoom>) {
+    let a = enter(room.as_ref(), 1, T0).await.token;
+    ok(room.admit(concert_id(1), T0, &policy()).await);
+    let peeked = ok(room.peek(a, T0.plus_secs(59), &policy()).await);
+    assert!(matches!(peeked.map(|t| t.state), Some(TokenState::Active { .. })));
+    let later = T0.plus_secs(60);
+    assert_eq!(
+        poll(room.as_ref(), a, later).await.state,
+        TokenState::Expired { expired_at: later }
+    );
+    assert!(ok(room.concerts_in_line().await).is_empty());
+    // Expired tokens are remembered for the retention, then forgotten.
+    assert!(ok(room.peek(a, later.plus_secs(600), &policy()).await).is_none());
+}
+
+pub async fn payment_expiry_ends_only_tokens_issued_by_then(room: Arc<dyn WaitingRoom>) {
+    let a = enter(room.as_ref(), 1, T0).await.token;
+    ok(room.admit(concert_id(1), T0, &policy()).await);
+    let paid_at = T0.plus_secs(5);
+    assert!(ok(room.expire(concert_id(1), user(1), paid_at, paid_at, &policy()).await));
+    assert_eq!(
+        poll(room.as_ref(), a, paid_at).await.state,
+        TokenState::Expired { expired_at: paid_at }
+    );
+    assert!(!ok(room.expire(concert_id(1), user(1), paid_at, paid_at, &policy()).await));
+    // A token issued after the payment survives a late expiry of that payment.
+    let newer = enter(room.as_ref(), 1, T0.plus_secs(6)).await.token;
+    assert_ne!(newer, a);
+    assert!(!ok(room
+        .expire(concert_id(1), user(1), paid_at, T0.plus_secs(7), &policy())
+        .await));
+    assert_eq!(position(&poll(room.as_ref(), newer, T0.plus_secs(7)).await), Some(1));
+    assert!(!ok(room.expire(concert_id(1), user(9), paid_at, paid_at, &policy()).await));
+}
+
+pub async fn unknown_tokens_are_not_found(room: Arc<dyn WaitingRoom>) {
+    assert!(ok(room.poll(fresh_token(), T0, &policy()).await).is_none());
+    assert!(ok(room.peek(fresh_token(), T0, &policy()).await).is_none());
+}
+
+pub async fn concurrent_entries_get_distinct_consecutive_positions(room: Arc<dyn WaitingRoom>) {
+    let entries = (1..=200).map(|who| {
+        let room = room.clone();
+        tokio::spawn(async move { enter(room.as_ref(), who, T0).await })
+    });
+    let mut positions: Vec<u64> = futures::future::join_all(entries)
+        .await
+        .into_iter()
+        .map(|r| position(&r.unwrap_or_else(|e| panic!("{e}"))).unwrap_or(0))
+        .collect();
+    positions.sort_unstable();
+    assert_eq!(positions, (1..=200).collect::<Vec<u64>>());
+}

@@ -1,0 +1,48 @@
+//! The gate in front of booking: only an ACTIVE token of the right concert
+//! may browse seats, hold and pay. The acting user is the token's user.
+
+use super::App;
+use crate::domain::queue_token::{QueueToken, TokenState};
+use crate::domain::{ConcertId, TokenId};
+
+/// Why a token does not open the door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessDenied {
+    /// No such token (never issued, or long forgotten).
+    UnknownToken,
+    /// Still in line.
+    Waiting { position: u64 },
+    /// Timed out, abandoned or used for a payment.
+    Expired,
+    /// The token is for another concert.
+    WrongConcert,
+}
+
+impl App {
+    /// The ACTIVE token behind `token`, or why it may not act. `concert`,
+    /// when given, must be the token's concert.
+    pub(super) async fn require_active(
+        &self,
+        token: TokenId,
+        concert: Option<ConcertId>,
+    ) -> anyhow::Result<Result<QueueToken, AccessDenied>> {
+        let now = self.now();
+        let found = self
+            .adapters
+            .waiting_room
+            .peek(token, now, &self.policies.queue)
+            .await?;
+        let Some(found) = found else {
+            return Ok(Err(AccessDenied::UnknownToken));
+        };
+        let verdict = match found.state {
+            TokenState::Waiting { position, .. } => Err(AccessDenied::Waiting { position }),
+            TokenState::Expired { .. } => Err(AccessDenied::Expired),
+            TokenState::Active { .. } if concert.is_some_and(|c| c != found.concert_id) => {
+                Err(AccessDenied::WrongConcert)
+            }
+            TokenState::Active { .. } => Ok(found),
+        };
+        Ok(verdict)
+    }
+}

@@ -1,0 +1,91 @@
+//! One admission round: every concert with a line admits its next batch.
+
+use super::App;
+
+impl App {
+    /// Runs one admission round over every concert with anyone in line;
+    /// returns how many tokens became ACTIVE.
+    pub async fn activate_batch_once(&self) -> anyhow::Result<u64> {
+        let room = &self.adapters.waiting_room;
+        let now = self.now();
+        let mut admitted = 0;
+        for concert in room.concerts_in_line().await? {
+            admitted += room.admit(concert, now, &self.policies.queue).await?;
+        }
+        Ok(admitted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::queue_token::{QueuePolicy, TokenState};
+    use crate::testing::{TestApp, user};
+
+    fn policy() -> QueuePolicy {
+        QueuePolicy {
+            admit_batch: 3,
+            max_active: 5,
+            active_ttl_secs: 60,
+            abandon_after_secs: 30,
+            admit_interval_secs: 1,
+            ..QueuePolicy::default()
+        }
+    }
+
+    fn position(state: TokenState) -> Option<u64> {
+        match state {
+            TokenState::Waiting { position, .. } => Some(position),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn admission_respects_batch_cap_and_arrival_order() {
+        let patient = QueuePolicy {
+            abandon_after_secs: 600,
+            ..policy()
+        };
+        let t = TestApp::with_queue_policy(patient).await;
+        let mut tokens = Vec::new();
+        for u in 1..=8 {
+            let view = t.app.issue_token(user(u), t.concert).await.unwrap();
+            assert_eq!(position(view.token.state), Some(u as u64));
+            tokens.push(view.token.token);
+        }
+        assert_eq!(t.app.activate_batch_once().await.unwrap(), 3);
+        assert_eq!(t.app.activate_batch_once().await.unwrap(), 2, "cap of 5");
+        assert_eq!(t.app.activate_batch_once().await.unwrap(), 0, "at the cap");
+        for (i, token) in tokens.iter().enumerate() {
+            let state = t.app.poll_token(*token).await.unwrap().token.state;
+            if i < 5 {
+                assert!(matches!(state, TokenState::Active { .. }), "token {i}");
+            } else {
+                assert_eq!(position(state), Some(i as u64 - 4));
+            }
+        }
+        // Active tokens time out, making room for the rest.
+        t.clock.advance_secs(60);
+        for token in &tokens[5..] {
+            t.app.poll_token(*token).await.unwrap();
+        }
+        assert_eq!(t.app.activate_batch_once().await.unwrap(), 3);
+        let first = t.app.poll_token(tokens[0]).await.unwrap().token.state;
+        assert!(matches!(first, TokenState::Expired { .. }));
+    }
+
+    #[tokio::test]
+    async fn abandoned_tokens_are_skipped_and_leave_the_count() {
+        let t = TestApp::with_queue_policy(policy()).await;
+        let quiet = t.app.issue_token(user(1), t.concert).await.unwrap().token.token;
+        let keen = t.app.issue_token(user(2), t.concert).await.unwrap().token.token;
+        t.clock.advance_secs(20);
+        t.app.poll_token(keen).await.unwrap();
+        t.clock.advance_secs(15);
+        // `quiet` was last seen 35 s ago: abandoned, so `keen` is first.
+        let keen_state = t.app.poll_token(keen).await.unwrap().token.state;
+        assert_eq!(position(keen_state), Some(1));
+        assert_eq!(t.app.activate_batch_once().await.unwrap(), 1);
+        let quiet_state = t.app.poll_token(quiet).await.unwrap().token.state;
+        assert!(matches!(quiet_state, TokenState::Expired { .. }));
+    }
+}

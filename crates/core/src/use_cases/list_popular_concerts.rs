@@ -1,0 +1,70 @@
+//! Popular concerts: the top 10 by confirmed reservations, kept by the
+//! ranking as reservation events are relayed.
+
+use super::App;
+use crate::domain::concert::Concert;
+use std::collections::HashMap;
+
+/// How many concerts the popular list shows.
+pub const POPULAR_SIZE: usize = 10;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PopularConcert {
+    pub rank: u32,
+    pub concert: Concert,
+    pub reservations: u64,
+}
+
+impl App {
+    pub async fn list_popular_concerts(&self) -> anyhow::Result<Vec<PopularConcert>> {
+        let top = self.adapters.ranking.top(POPULAR_SIZE).await?;
+        let mut catalog: HashMap<_, _> = self
+            .store()
+            .list_concerts()
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
+        let ranked = top
+            .into_iter()
+            .filter_map(|(id, reservations)| catalog.remove(&id).map(|c| (c, reservations)))
+            .zip(1u32..)
+            .map(|((concert, reservations), rank)| PopularConcert {
+                rank,
+                concert,
+                reservations,
+            })
+            .collect();
+        Ok(ranked)
+    }
+
+    /// Rebuilds the ranking from the store: at start-up, for rankings that
+    /// do not outlive the process.
+    pub async fn restore_ranking(&self) -> anyhow::Result<()> {
+        let counts = self.store().published_reservations_by_concert().await?;
+        self.adapters.ranking.reset(&counts).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{TestApp, user};
+
+    #[tokio::test]
+    async fn a_paid_reservation_ranks_its_concert_once_relayed() {
+        let t = TestApp::new().await;
+        assert!(t.app.list_popular_concerts().await.unwrap().is_empty());
+        t.buy_seat(user(1), 1).await;
+        assert!(t.app.list_popular_concerts().await.unwrap().is_empty());
+        t.app.relay_outbox_once(100).await.unwrap();
+        let popular = t.app.list_popular_concerts().await.unwrap();
+        assert_eq!(popular.len(), 1);
+        assert_eq!(popular[0].rank, 1);
+        assert_eq!(popular[0].concert.id, t.concert);
+        assert_eq!(popular[0].reservations, 1);
+        // Relaying again (nothing new) and restoring from the store agree.
+        t.app.relay_outbox_once(100).await.unwrap();
+        t.app.restore_ranking().await.unwrap();
+        assert_eq!(t.app.list_popular_concerts().await.unwrap()[0].reservations, 1);
+    }
+}

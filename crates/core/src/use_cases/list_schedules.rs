@@ -1,0 +1,66 @@
+//! The dates of a concert, for ACTIVE token holders of that concert.
+
+use super::{AccessDenied, App};
+use crate::domain::concert::ScheduleAvailability;
+use crate::domain::{ConcertId, TokenId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ListSchedulesError {
+    #[error("queue token refused: {0:?}")]
+    Access(AccessDenied),
+    #[error("no such concert")]
+    ConcertNotFound,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl App {
+    pub async fn list_schedules(
+        &self,
+        token: TokenId,
+        concert: ConcertId,
+    ) -> Result<Vec<ScheduleAvailability>, ListSchedulesError> {
+        if !self.concert_exists(concert).await? {
+            return Err(ListSchedulesError::ConcertNotFound);
+        }
+        self.require_active(token, Some(concert))
+            .await?
+            .map_err(ListSchedulesError::Access)?;
+        Ok(self
+            .store()
+            .schedules_with_availability(concert, self.now())
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{TestApp, concert_id, user};
+
+    #[tokio::test]
+    async fn an_active_holder_sees_every_date_with_free_seats() {
+        let t = TestApp::new().await;
+        let token = t.active_token(user(1)).await;
+        let schedules = t.app.list_schedules(token, t.concert).await.unwrap();
+        assert_eq!(schedules.len(), 2);
+        assert!(schedules.iter().all(|s| s.available_seats == 50));
+    }
+
+    #[tokio::test]
+    async fn waiting_tokens_and_other_concerts_are_turned_away() {
+        let t = TestApp::new().await;
+        let waiting = t.app.issue_token(user(1), t.concert).await.unwrap().token.token;
+        let err = t.app.list_schedules(waiting, t.concert).await.unwrap_err();
+        assert!(matches!(
+            err,
+            ListSchedulesError::Access(AccessDenied::Waiting { position: 1 })
+        ));
+        let active = t.active_token(user(2)).await;
+        let other = t.second_concert().await;
+        let err = t.app.list_schedules(active, other).await.unwrap_err();
+        assert!(matches!(err, ListSchedulesError::Access(AccessDenied::WrongConcert)));
+        let err = t.app.list_schedules(active, concert_id(999)).await.unwrap_err();
+        assert!(matches!(err, ListSchedulesError::ConcertNotFound));
+    }
+}

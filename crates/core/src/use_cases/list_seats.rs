@@ -1,0 +1,57 @@
+//! The seats of one date, for ACTIVE token holders of its concert.
+
+use super::{AccessDenied, App};
+use crate::domain::seat::Seat;
+use crate::domain::{ScheduleId, TokenId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ListSeatsError {
+    #[error("queue token refused: {0:?}")]
+    Access(AccessDenied),
+    #[error("no such schedule")]
+    ScheduleNotFound,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl App {
+    pub async fn list_seats(
+        &self,
+        token: TokenId,
+        schedule: ScheduleId,
+    ) -> Result<Vec<Seat>, ListSeatsError> {
+        let Some(found) = self.store().schedule(schedule).await? else {
+            return Err(ListSeatsError::ScheduleNotFound);
+        };
+        self.require_active(token, Some(found.concert_id))
+            .await?
+            .map_err(ListSeatsError::Access)?;
+        Ok(self.store().seats(schedule, self.now()).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::seat::SeatStatus;
+    use crate::testing::{TestApp, schedule_id, user};
+
+    #[tokio::test]
+    async fn seats_show_holds_and_sales() {
+        let t = TestApp::new().await;
+        t.buy_seat(user(1), 3).await;
+        let token = t.active_token(user(2)).await;
+        t.app.hold_seat(token, t.schedule, seat(4)).await.unwrap();
+        let seats = t.app.list_seats(token, t.schedule).await.unwrap();
+        assert_eq!(seats.len(), 50);
+        assert_eq!(seats[2].status, SeatStatus::Sold);
+        assert_eq!(seats[3].status, SeatStatus::Held);
+        assert_eq!(seats[4].status, SeatStatus::Available);
+        let err = t.app.list_seats(token, schedule_id(999)).await.unwrap_err();
+        assert!(matches!(err, ListSeatsError::ScheduleNotFound));
+    }
+
+    fn seat(n: i64) -> crate::domain::SeatNumber {
+        crate::domain::SeatNumber::new(n).unwrap()
+    }
+}

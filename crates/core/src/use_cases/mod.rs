@@ -1,0 +1,175 @@
+//! What users and operators can do, one verb-named file each. Every use case
+//! is an `impl App` method with its own error enum: expected failures as
+//! variants, and `Unexpected` for anything that broke.
+//!
+//! Layout:
+//! - access: the queue-token check shared by booking calls.
+//! - idempotent: running a command at most once per `Idempotency-Key`.
+//! - issue_token, poll_token: the waiting room.
+//! - list_concerts, list_popular_concerts, list_schedules, list_seats: browsing.
+//! - hold_seat, release_hold, pay_for_hold: booking.
+//! - charge_balance, show_balance, list_reservations: the buyer's account.
+//! - create_concert: the admin's catalog.
+//! - activate_batch, release_expired_holds, relay_outbox, event_handlers:
+//!   background work, each a single step (`*_once`) that workers loop over
+//!   and tests call directly.
+
+mod access;
+mod activate_batch;
+mod charge_balance;
+mod create_concert;
+mod event_handlers;
+mod hold_seat;
+mod idempotent;
+mod issue_token;
+mod list_concerts;
+mod list_popular_concerts;
+mod list_reservations;
+mod list_schedules;
+mod list_seats;
+mod pay_for_hold;
+mod poll_token;
+mod relay_outbox;
+mod release_expired_holds;
+mod release_hold;
+mod show_balance;
+
+pub use access::AccessDenied;
+pub use charge_balance::ChargeError;
+pub use create_concert::CreateConcertError;
+pub use event_handlers::{RankingUpdater, TokenExpirer};
+pub use hold_seat::HoldSeatError;
+pub use idempotent::IdempotencyConflict;
+pub use issue_token::{IssueTokenError, TokenView};
+pub use list_popular_concerts::PopularConcert;
+pub use list_schedules::ListSchedulesError;
+pub use list_seats::ListSeatsError;
+pub use pay_for_hold::PayError;
+pub use poll_token::PollTokenError;
+pub use release_hold::ReleaseHoldError;
+
+use crate::domain::balance::BalancePolicy;
+use crate::domain::queue_token::QueuePolicy;
+use crate::domain::seat_hold::HoldPolicy;
+use crate::domain::{ConcertId, EventId, HoldId, ReservationId, TokenId};
+use crate::ports::{Clock, Entropy, EventBus, Ranking, Store, WaitingRoom};
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+use uuid::Uuid;
+
+/// Every business setting the use cases apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Policies {
+    pub queue: QueuePolicy,
+    pub holds: HoldPolicy,
+    pub balance: BalancePolicy,
+    pub idempotency: IdempotencyPolicy,
+}
+
+/// How long idempotency records live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdempotencyPolicy {
+    /// How long a running request owns its key before a repeat may take it over.
+    pub lease_secs: u64,
+    /// How long a finished answer is kept for repeats.
+    pub retention_secs: u64,
+}
+
+impl Default for IdempotencyPolicy {
+    fn default() -> Self {
+        Self {
+            lease_secs: 30,
+            retention_secs: 24 * 3600,
+        }
+    }
+}
+
+/// The adapters the application runs on.
+#[derive(Debug, Clone)]
+pub struct Adapters {
+    pub store: Arc<dyn Store>,
+    pub waiting_room: Arc<dyn WaitingRoom>,
+    pub ranking: Arc<dyn Ranking>,
+    pub bus: Arc<dyn EventBus>,
+    pub clock: Arc<dyn Clock>,
+    pub entropy: Arc<dyn Entropy>,
+}
+
+/// The application: adapters plus policies. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct App {
+    adapters: Adapters,
+    policies: Policies,
+    /// Concerts known to exist. Concerts are never deleted, so a hit is
+    /// always right; it spares the token hot path a SQL read.
+    known_concerts: Arc<RwLock<HashSet<ConcertId>>>,
+}
+
+impl App {
+    pub fn new(adapters: Adapters, policies: Policies) -> Self {
+        Self {
+            adapters,
+            policies,
+            known_concerts: Arc::default(),
+        }
+    }
+
+    pub fn policies(&self) -> &Policies {
+        &self.policies
+    }
+
+    pub fn adapters(&self) -> &Adapters {
+        &self.adapters
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.adapters.store.as_ref()
+    }
+
+    fn now(&self) -> crate::domain::Timestamp {
+        self.adapters.clock.now()
+    }
+
+    fn random_bytes<const N: usize>(&self) -> [u8; N] {
+        let mut buf = [0u8; N];
+        self.adapters.entropy.fill(&mut buf);
+        buf
+    }
+
+    fn new_token_id(&self) -> TokenId {
+        TokenId::from_bytes(self.random_bytes())
+    }
+
+    fn new_random_uuid(&self) -> Uuid {
+        uuid::Builder::from_random_bytes(self.random_bytes()).into_uuid()
+    }
+
+    fn new_hold_id(&self) -> HoldId {
+        HoldId::from_uuid(self.new_random_uuid())
+    }
+
+    fn new_reservation_id(&self) -> ReservationId {
+        ReservationId::from_uuid(self.new_random_uuid())
+    }
+
+    /// UUIDv7: time-ordered, so outbox ids sort by creation.
+    fn new_event_id(&self) -> EventId {
+        let millis = u64::try_from(self.now().as_millis()).unwrap_or(0);
+        let random: [u8; 10] = self.random_bytes();
+        EventId::from_uuid(uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid())
+    }
+
+    /// Whether the concert exists, from memory when possible.
+    async fn concert_exists(&self, concert: ConcertId) -> anyhow::Result<bool> {
+        if let Ok(known) = self.known_concerts.read()
+            && known.contains(&concert)
+        {
+            return Ok(true);
+        }
+        let exists = self.store().concert(concert).await?.is_some();
+        if exists && let Ok(mut known) = self.known_concerts.write() {
+            known.insert(concert);
+        }
+        Ok(exists)
+    }
+}

@@ -1,0 +1,168 @@
+//! Paying for a hold from the balance: debit, sale, reservation, outbox event
+//! and token expiry happen together or not at all.
+
+use super::idempotent::{NotRun, Once};
+use super::{AccessDenied, App, IdempotencyConflict};
+use crate::domain::idempotency::{IdempotencyKey, IdempotencyScope, Recorded};
+use crate::domain::queue_token::TokenState;
+use crate::domain::reservation::PaymentReceipt;
+use crate::domain::{HoldId, Timestamp, TokenId, UserId};
+use crate::ports::{PaymentAttempt, PaymentOutcome, PaymentRefused};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PayError {
+    #[error("queue token refused: {0:?}")]
+    Access(AccessDenied),
+    #[error("payment refused: {0:?}")]
+    Refused(PaymentRefused),
+    #[error("idempotency conflict: {0:?}")]
+    Conflict(IdempotencyConflict),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl App {
+    /// Pays for `hold` as the token's user. With a key, a repeat returns the
+    /// first answer, even after the payment has expired the token.
+    pub async fn pay_for_hold(
+        &self,
+        token: TokenId,
+        hold: HoldId,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<PaymentReceipt, PayError> {
+        let now = self.now();
+        let holder = self
+            .adapters
+            .waiting_room
+            .peek(token, now, &self.policies.queue)
+            .await?
+            .ok_or(PayError::Access(AccessDenied::UnknownToken))?;
+        let hold_text = hold.to_string();
+        let once = Once {
+            user: holder.user_id,
+            scope: IdempotencyScope::Payment,
+            key,
+            fingerprint: &[&hold_text],
+        };
+        let answer = self
+            .run_once(once, async |ticket| {
+                match holder.state {
+                    TokenState::Active { .. } => {}
+                    TokenState::Waiting { position, .. } => {
+                        return Ok(Err(AccessDenied::Waiting { position }));
+                    }
+                    TokenState::Expired { .. } => return Ok(Err(AccessDenied::Expired)),
+                }
+                let attempt = PaymentAttempt {
+                    user_id: holder.user_id,
+                    concert_id: holder.concert_id,
+                    hold_id: hold,
+                    now,
+                    reservation_id: self.new_reservation_id(),
+                    event_id: self.new_event_id(),
+                };
+                Ok(Ok(match self.store().confirm_payment(&attempt, ticket).await? {
+                    PaymentOutcome::Confirmed(receipt) => Recorded::Done(receipt),
+                    PaymentOutcome::Refused(refused) => Recorded::Refused(refused),
+                }))
+            })
+            .await?;
+        match answer {
+            Ok(Recorded::Done(receipt)) => {
+                self.expire_after_payment(&receipt, holder.user_id, now).await;
+                Ok(receipt)
+            }
+            Ok(Recorded::Refused(refused)) => Err(PayError::Refused(refused)),
+            Err(NotRun::Conflict(conflict)) => Err(PayError::Conflict(conflict)),
+            Err(NotRun::Precondition(denied)) => Err(PayError::Access(denied)),
+        }
+    }
+
+    /// The token ends the moment its holder pays. The outbox event expires it
+    /// too (see `TokenExpirer`), so a failure here only delays that.
+    async fn expire_after_payment(&self, receipt: &PaymentReceipt, user: UserId, paid_at: Timestamp) {
+        if let Err(err) = self
+            .adapters
+            .waiting_room
+            .expire(receipt.concert_id, user, paid_at, self.now(), &self.policies.queue)
+            .await
+        {
+            tracing::warn!(error = %err, "token not expired after payment; the relay will retry");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{SeatNumber, Won};
+    use crate::testing::{TestApp, user};
+
+    fn key(k: &str) -> IdempotencyKey {
+        IdempotencyKey::parse(k).unwrap()
+    }
+
+    #[tokio::test]
+    async fn paying_debits_sells_reserves_and_expires_the_token() {
+        let t = TestApp::new().await;
+        t.charge(user(1), 200_000).await;
+        let token = t.active_token(user(1)).await;
+        let hold = t.app.hold_seat(token, t.schedule, SeatNumber::new(1).unwrap()).await.unwrap();
+        let receipt = t.app.pay_for_hold(token, hold.id, None).await.unwrap();
+        assert_eq!(receipt.price, hold.price);
+        assert_eq!(receipt.balance.amount(), 200_000 - hold.price.amount());
+        assert_eq!(t.app.show_balance(user(1)).await.unwrap(), receipt.balance);
+        assert_eq!(t.app.list_reservations(user(1)).await.unwrap().len(), 1);
+        let polled = t.app.poll_token(token).await.unwrap();
+        assert!(matches!(polled.token.state, TokenState::Expired { .. }));
+    }
+
+    #[tokio::test]
+    async fn insufficient_balance_changes_nothing() {
+        let t = TestApp::new().await;
+        t.charge(user(1), 1_000).await;
+        let token = t.active_token(user(1)).await;
+        let hold = t.app.hold_seat(token, t.schedule, SeatNumber::new(1).unwrap()).await.unwrap();
+        let err = t.app.pay_for_hold(token, hold.id, None).await.unwrap_err();
+        assert!(matches!(
+            err,
+            PayError::Refused(PaymentRefused::InsufficientBalance { balance, .. }) if balance == Won::new(1_000)
+        ));
+        assert_eq!(t.app.show_balance(user(1)).await.unwrap(), Won::new(1_000));
+        assert!(t.app.list_reservations(user(1)).await.unwrap().is_empty());
+        assert!(matches!(
+            t.app.poll_token(token).await.unwrap().token.state,
+            TokenState::Active { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_repeat_with_the_same_key_replays_even_after_the_token_expired() {
+        let t = TestApp::new().await;
+        t.charge(user(1), 500_000).await;
+        let token = t.active_token(user(1)).await;
+        let hold = t.app.hold_seat(token, t.schedule, SeatNumber::new(2).unwrap()).await.unwrap();
+        let first = t.app.pay_for_hold(token, hold.id, Some(&key("k"))).await.unwrap();
+        let again = t.app.pay_for_hold(token, hold.id, Some(&key("k"))).await.unwrap();
+        assert_eq!(first, again);
+        assert_eq!(t.app.list_reservations(user(1)).await.unwrap().len(), 1);
+        let other = t.app.pay_for_hold(token, hold.id, Some(&key("k2"))).await.unwrap_err();
+        assert!(matches!(other, PayError::Access(AccessDenied::Expired)));
+    }
+
+    #[tokio::test]
+    async fn someone_elses_hold_and_expired_holds_cannot_be_paid() {
+        let t = TestApp::new().await;
+        t.charge(user(1), 500_000).await;
+        t.charge(user(2), 500_000).await;
+        let a = t.active_token(user(1)).await;
+        let b = t.active_token(user(2)).await;
+        let hold = t.app.hold_seat(a, t.schedule, SeatNumber::new(3).unwrap()).await.unwrap();
+        let err = t.app.pay_for_hold(b, hold.id, None).await.unwrap_err();
+        assert!(matches!(err, PayError::Refused(PaymentRefused::NotYourHold)));
+        t.clock.advance_secs(t.app.policies().holds.ttl_secs + 1);
+        let err = t.app.pay_for_hold(a, hold.id, None).await.unwrap_err();
+        assert!(matches!(err, PayError::Refused(PaymentRefused::HoldExpired)));
+        assert_eq!(t.app.show_balance(user(1)).await.unwrap(), Won::new(500_000));
+    }
+}
