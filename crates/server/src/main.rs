@@ -1,1 +1,61 @@
-fn main() {}
+//! `boxoffice`: concert tickets through a waiting room.
+//!
+//! `boxoffice` (or `boxoffice serve`) runs the service; `boxoffice migrate`
+//! applies database migrations and exits.
+
+use boxoffice_server::config::Settings;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "boxoffice", version, about = "Concert tickets through a waiting room")]
+struct Cli {
+    /// TOML configuration file (see boxoffice.example.toml).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Database URL, e.g. sqlite://data/boxoffice.db (overrides database.url).
+    #[arg(long, global = true)]
+    database: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP service (the default).
+    Serve {
+        /// Address to listen on (overrides server.listen).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let mut settings = Settings::load(cli.config.as_deref())?;
+    if let Some(url) = cli.database {
+        settings.database.url = url;
+    }
+    match cli.command.unwrap_or(Command::Serve { listen: None }) {
+        Command::Serve { listen } => {
+            if let Some(addr) = listen {
+                settings.server.listen = addr;
+            }
+            boxoffice_server::serve::run(settings).await
+        }
+        Command::Migrate => {
+            boxoffice_server::wiring::open_store(&settings.database.url).await?;
+            tracing::info!(database = %settings.database.url, "migrations applied");
+            Ok(())
+        }
+    }
+}

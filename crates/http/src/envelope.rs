@@ -1,0 +1,44 @@
+//! The one response envelope: `{"code":"SUCCESS","message":...,"data":...}`
+//! on success, `{"code":"SEAT_ALREADY_HELD","message":...}` on error.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A successful answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Envelope<T> {
+    /// Always `SUCCESS`.
+    #[schema(example = "SUCCESS")]
+    pub code: &'static str,
+    pub message: &'static str,
+    pub data: T,
+}
+
+/// An error answer. `code` is stable and listed in docs/API.md.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    #[schema(example = "SEAT_ALREADY_HELD")]
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Wraps `data` in the envelope with the given status.
+pub fn reply<T: Serialize>(status: StatusCode, data: T) -> Response {
+    let body = Envelope {
+        code: "SUCCESS",
+        message: "ok",
+        data,
+    };
+    (status, Json(body)).into_response()
+}
+
+pub fn ok<T: Serialize>(data: T) -> Response {
+    reply(StatusCode::OK, data)
+}
+
+pub fn created<T: Serialize>(data: T) -> Response {
+    reply(StatusCode::CREATED, data)
+}

@@ -1,0 +1,255 @@
+//! [`ApiError`]: every failure the API reports, with its HTTP status and
+//! stable code. Use-case errors map here by exhaustive matches, so a new
+//! variant cannot reach a client unmapped. 5xx bodies are generic; the cause
+//! is logged once, here.
+
+use crate::envelope::ErrorBody;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use boxoffice_core::ports::{ChargeRefused, PaymentRefused, is_unavailable};
+use boxoffice_core::use_cases::{
+    AccessDenied, ChargeError, CreateConcertError, HoldSeatError, IdempotencyConflict,
+    IssueTokenError, ListSchedulesError, ListSeatsError, PayError, PollTokenError,
+    ReleaseHoldError,
+};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::bad_request("VALIDATION_FAILED", message)
+    }
+
+    fn not_found(code: &'static str, message: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    fn conflict(code: &'static str, message: &str) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// Something broke: log the cause, tell the client only that it failed.
+    pub fn unexpected(err: anyhow::Error) -> Self {
+        if is_unavailable(&err) {
+            tracing::warn!(error = format!("{err:#}"), "dependency unavailable");
+            Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                "the service is temporarily unavailable; retry shortly",
+            )
+        } else {
+            tracing::error!(error = format!("{err:#}"), "request failed");
+            Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_ERROR",
+                "an unexpected error occurred",
+            )
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            code: self.code,
+            message: self.message,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        Self::unexpected(err)
+    }
+}
+
+impl From<AccessDenied> for ApiError {
+    fn from(denied: AccessDenied) -> Self {
+        match denied {
+            AccessDenied::UnknownToken => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "QUEUE_TOKEN_INVALID",
+                "unknown queue token",
+            ),
+            AccessDenied::Waiting { position } => Self::new(
+                StatusCode::FORBIDDEN,
+                "QUEUE_TOKEN_NOT_ACTIVE",
+                format!("still waiting in line at position {position}"),
+            ),
+            AccessDenied::Expired => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "QUEUE_TOKEN_EXPIRED",
+                "the queue token has expired; ask for a new one",
+            ),
+            AccessDenied::WrongConcert => Self::new(
+                StatusCode::FORBIDDEN,
+                "QUEUE_TOKEN_WRONG_CONCERT",
+                "the queue token is for another concert",
+            ),
+        }
+    }
+}
+
+impl From<IdempotencyConflict> for ApiError {
+    fn from(conflict: IdempotencyConflict) -> Self {
+        match conflict {
+            IdempotencyConflict::InProgress => Self::conflict(
+                "IDEMPOTENCY_REQUEST_IN_PROGRESS",
+                "a request with this Idempotency-Key is still being processed",
+            ),
+            IdempotencyConflict::KeyReused => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_KEY_REUSED",
+                "this Idempotency-Key was used for a different request",
+            ),
+        }
+    }
+}
+
+impl From<IssueTokenError> for ApiError {
+    fn from(err: IssueTokenError) -> Self {
+        match err {
+            IssueTokenError::ConcertNotFound => Self::not_found("CONCERT_NOT_FOUND", "no such concert"),
+            IssueTokenError::Unexpected(e) => Self::unexpected(e),
+        }
+    }
+}
+
+impl From<PollTokenError> for ApiError {
+    fn from(err: PollTokenError) -> Self {
+        match err {
+            PollTokenError::UnknownToken => AccessDenied::UnknownToken.into(),
+            PollTokenError::Unexpected(e) => Self::unexpected(e),
+        }
+    }
+}
+
+impl From<ListSchedulesError> for ApiError {
+    fn from(err: ListSchedulesError) -> Self {
+        match err {
+            ListSchedulesError::Access(denied) => denied.into(),
+            ListSchedulesError::ConcertNotFound => Self::not_found("CONCERT_NOT_FOUND", "no such concert"),
+            ListSchedulesError::Unexpected(e) => Self::unexpected(e),
+        }
+    }
+}
+
+impl From<ListSeatsError> for ApiError {
+    fn from(err: ListSeatsError) -> Self {
+        match err {
+            ListSeatsError::Access(denied) => denied.into(),
+            ListSeatsError::ScheduleNotFound => Self::not_found("SCHEDULE_NOT_FOUND", "no such schedule"),
+            ListSeatsError::Unexpected(e) => Self::unexpected(e),
+        }
+    }
+}
+
+impl From<HoldSeatError> for ApiError {
+    fn from(err: HoldSeatError) -> Self {
+        match err {
+            HoldSeatError::Access(denied) => denied.into(),
+            HoldSeatError::ScheduleNotFound => Self::not_found("SCHEDULE_NOT_FOUND", "no such schedule"),
+            HoldSeatError::SeatNotFound => Self::not_found("SEAT_NOT_FOUND", "no such seat on this schedule"),
+            HoldSeatError::SeatAlreadyHeld => Self::conflict("SEAT_ALREADY_HELD", "the seat is held by someone else"),
+            HoldSeatError::SeatAlreadySold => Self::conflict("SEAT_ALREADY_SOLD", "the seat is sold"),
+            HoldSeatError::HoldLimitReached => Self::conflict(
+                "HOLD_LIMIT_REACHED",
+                "you already hold as many seats as allowed; pay or release a hold first",
+            ),
+            HoldSeatError::Unexpected(e) => Self::unexpected(e),
+        }
+    }
+}
+
+impl From<ReleaseHoldError> for ApiError {
+    fn from(err: ReleaseHoldError) -> Self {
+        match err {
+            ReleaseHoldError::Access(denied) => denied.into(),
+            ReleaseHoldError::HoldNotFound => Self::not_found("HOLD_NOT_FOUND", "no such hold"),
+            ReleaseHoldError::NotYourHold => {
+                Self::new(StatusCode::FORBIDDEN, "HOLD_NOT_OWNED", "the hold belongs to someone else")
+            }
+            ReleaseHoldError::HoldNotLive => {
+                Self::conflict("HOLD_NOT_LIVE", "the hold is already paid, released or expired")
+            }
+            ReleaseHoldError::Unexpected(e) => Self::unexpected(e),
+        }
+    }
+}
+
+impl From<PayError> for ApiError {
+    fn from(err: PayError) -> Self {
+        match err {
+            PayError::Access(denied) => denied.into(),
+            PayError::Conflict(conflict) => conflict.into(),
+            PayError::Refused(refused) => match refused {
+                PaymentRefused::HoldNotFound => Self::not_found("HOLD_NOT_FOUND", "no such hold"),
+                PaymentRefused::NotYourHold => {
+                    Self::new(StatusCode::FORBIDDEN, "HOLD_NOT_OWNED", "the hold belongs to someone else")
+                }
+                PaymentRefused::WrongConcert => AccessDenied::WrongConcert.into(),
+                PaymentRefused::HoldExpired => {
+                    Self::conflict("HOLD_EXPIRED", "the hold has expired; the seat was released")
+                }
+                PaymentRefused::AlreadyPaid => Self::conflict("HOLD_ALREADY_PAID", "the hold is already paid"),
+                PaymentRefused::InsufficientBalance { balance, price } => Self::new(
+                    StatusCode::CONFLICT,
+                    "INSUFFICIENT_BALANCE",
+                    format!(
+                        "the balance of {} won does not cover the price of {} won",
+                        balance.amount(),
+                        price.amount()
+                    ),
+                ),
+            },
+            PayError::Unexpected(e) => Self::unexpected(e),
+        }
+    }
+}
+
+impl From<ChargeError> for ApiError {
+    fn from(err: ChargeError) -> Self {
+        match err {
+            ChargeError::Invalid(rejected) => Self::validation(rejected.to_string()),
+            ChargeError::Refused(ChargeRefused::LimitExceeded { balance, max }) => Self::new(
+                StatusCode::CONFLICT,
+                "BALANCE_LIMIT_EXCEEDED",
+                format!(
+                    "the balance of {} won may not exceed {} won",
+                    balance.amount(),
+                    max.amount()
+                ),
+            ),
+            ChargeError::Conflict(conflict) => conflict.into(),
+            ChargeError::Unexpected(e) => Self::unexpected(e),
+        }
+    }
+}
+
+impl From<CreateConcertError> for ApiError {
+    fn from(err: CreateConcertError) -> Self {
+        match err {
+            CreateConcertError::Invalid(rejected) => Self::validation(rejected.to_string()),
+            CreateConcertError::Unexpected(e) => Self::unexpected(e),
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The buyer's account: balance, charging it, and reservations.
+
+use crate::ApiState;
+use crate::envelope::{Envelope, ErrorBody, ok};
+use crate::error::ApiError;
+use crate::extract::{Body, ClientId, IdempotencyKeyHeader};
+use crate::wire::instant;
+use axum::extract::State;
+use axum::response::Response;
+use boxoffice_core::domain::Won;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BalanceResponse {
+    /// Whole won.
+    balance: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct ChargeBody {
+    /// Whole won, positive.
+    amount: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ReservationItem {
+    reservation_id: String,
+    concert_id: i64,
+    schedule_id: i64,
+    seat_number: u8,
+    price: i64,
+    confirmed_at: String,
+}
+
+/// Your prepaid balance.
+#[utoipa::path(get, path = "/api/v1/balance", tag = "account",
+    params(("Client-Id" = i64, Header)),
+    responses((status = 200, body = Envelope<BalanceResponse>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(crate) async fn balance(
+    State(state): State<ApiState>,
+    ClientId(user): ClientId,
+) -> Result<Response, ApiError> {
+    let balance = state.app.show_balance(user).await?;
+    Ok(ok(BalanceResponse {
+        balance: balance.amount(),
+    }))
+}
+
+/// Add money to your balance (up to `balance.max`).
+#[utoipa::path(post, path = "/api/v1/balance/charge", tag = "account",
+    params(("Client-Id" = i64, Header),
+        ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe key: the same key and body return the first answer")),
+    request_body = ChargeBody,
+    responses((status = 200, body = Envelope<BalanceResponse>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, description = "BALANCE_LIMIT_EXCEEDED, IDEMPOTENCY_REQUEST_IN_PROGRESS", body = ErrorBody),
+        (status = 422, description = "IDEMPOTENCY_KEY_REUSED", body = ErrorBody)))]
+pub(crate) async fn charge(
+    State(state): State<ApiState>,
+    ClientId(user): ClientId,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
+    Body(body): Body<ChargeBody>,
+) -> Result<Response, ApiError> {
+    let receipt = state
+        .app
+        .charge_balance(user, Won::new(body.amount), key.as_ref())
+        .await?;
+    Ok(ok(BalanceResponse {
+        balance: receipt.balance.amount(),
+    }))
+}
+
+/// Your confirmed reservations, newest first.
+#[utoipa::path(get, path = "/api/v1/reservations", tag = "account",
+    params(("Client-Id" = i64, Header)),
+    responses((status = 200, body = Envelope<Vec<ReservationItem>>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(crate) async fn reservations(
+    State(state): State<ApiState>,
+    ClientId(user): ClientId,
+) -> Result<Response, ApiError> {
+    let list: Vec<ReservationItem> = state
+        .app
+        .list_reservations(user)
+        .await?
+        .into_iter()
+        .map(|r| ReservationItem {
+            reservation_id: r.id.to_string(),
+            concert_id: r.concert_id.get(),
+            schedule_id: r.schedule_id.get(),
+            seat_number: r.seat_number.get(),
+            price: r.price.amount(),
+            confirmed_at: instant(r.confirmed_at),
+        })
+        .collect();
+    Ok(ok(list))
+}

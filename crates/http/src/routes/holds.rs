@@ -1,0 +1,82 @@
+//! Holding a seat for a few minutes, and letting it go.
+
+use crate::ApiState;
+use crate::envelope::{Envelope, ErrorBody, created, ok};
+use crate::error::ApiError;
+use crate::extract::{Body, PathParam, QueueToken, path_id};
+use crate::wire::instant;
+use axum::extract::State;
+use axum::response::Response;
+use boxoffice_core::domain::{HoldId, ScheduleId, SeatNumber};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct HoldSeatBody {
+    schedule_id: i64,
+    /// 1 to 50.
+    seat_number: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct HoldResponse {
+    hold_id: String,
+    schedule_id: i64,
+    seat_number: u8,
+    /// Whole won, due at payment.
+    price: i64,
+    /// The seat returns to sale at this instant unless paid.
+    expires_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ReleasedResponse {
+    hold_id: String,
+    released: bool,
+}
+
+/// Hold a seat (ACTIVE token of the schedule's concert).
+#[utoipa::path(post, path = "/api/v1/holds", tag = "booking",
+    params(("Queue-Token" = String, Header)),
+    request_body = HoldSeatBody,
+    responses((status = 201, body = Envelope<HoldResponse>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "SEAT_ALREADY_HELD, SEAT_ALREADY_SOLD or HOLD_LIMIT_REACHED", body = ErrorBody)))]
+pub(crate) async fn hold(
+    State(state): State<ApiState>,
+    QueueToken(token): QueueToken,
+    Body(body): Body<HoldSeatBody>,
+) -> Result<Response, ApiError> {
+    let schedule = ScheduleId::new(body.schedule_id).map_err(|e| ApiError::validation(e.to_string()))?;
+    let seat = SeatNumber::new(body.seat_number).map_err(|e| ApiError::validation(e.to_string()))?;
+    let hold = state.app.hold_seat(token, schedule, seat).await?;
+    Ok(created(HoldResponse {
+        hold_id: hold.id.to_string(),
+        schedule_id: hold.schedule_id.get(),
+        seat_number: hold.seat_number.get(),
+        price: hold.price.amount(),
+        expires_at: instant(hold.expires_at),
+    }))
+}
+
+/// Release your hold before it expires, so the seat returns to sale at once.
+#[utoipa::path(delete, path = "/api/v1/holds/{holdId}", tag = "booking",
+    params(("holdId" = String, Path), ("Queue-Token" = String, Header)),
+    responses((status = 200, body = Envelope<ReleasedResponse>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn release(
+    State(state): State<ApiState>,
+    QueueToken(token): QueueToken,
+    PathParam(hold_id): PathParam<String>,
+) -> Result<Response, ApiError> {
+    let hold = path_id(hold_id.parse::<HoldId>())?;
+    state.app.release_hold(token, hold).await?;
+    Ok(ok(ReleasedResponse {
+        hold_id: hold.to_string(),
+        released: true,
+    }))
+}

@@ -1,0 +1,59 @@
+//! Paying for a hold from the balance.
+
+use crate::ApiState;
+use crate::envelope::{Envelope, ErrorBody, created};
+use crate::error::ApiError;
+use crate::extract::{Body, IdempotencyKeyHeader, QueueToken};
+use axum::extract::State;
+use axum::response::Response;
+use boxoffice_core::domain::HoldId;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PayBody {
+    hold_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PaymentResponse {
+    reservation_id: String,
+    schedule_id: i64,
+    seat_number: u8,
+    /// Whole won debited.
+    price: i64,
+    /// The balance left, in whole won.
+    balance: i64,
+}
+
+/// Pay for your hold: debit, sale, reservation and token expiry at once.
+#[utoipa::path(post, path = "/api/v1/payments", tag = "booking",
+    params(("Queue-Token" = String, Header),
+        ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe key: the same key and body return the first answer")),
+    request_body = PayBody,
+    responses((status = 201, body = Envelope<PaymentResponse>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "INSUFFICIENT_BALANCE, HOLD_EXPIRED, HOLD_ALREADY_PAID, IDEMPOTENCY_REQUEST_IN_PROGRESS", body = ErrorBody),
+        (status = 422, description = "IDEMPOTENCY_KEY_REUSED", body = ErrorBody)))]
+pub(crate) async fn pay(
+    State(state): State<ApiState>,
+    QueueToken(token): QueueToken,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
+    Body(body): Body<PayBody>,
+) -> Result<Response, ApiError> {
+    let hold = body
+        .hold_id
+        .parse::<HoldId>()
+        .map_err(|e| ApiError::validation(e.to_string()))?;
+    let receipt = state.app.pay_for_hold(token, hold, key.as_ref()).await?;
+    Ok(created(PaymentResponse {
+        reservation_id: receipt.reservation_id.to_string(),
+        schedule_id: receipt.schedule_id.get(),
+        seat_number: receipt.seat_number.get(),
+        price: receipt.price.amount(),
+        balance: receipt.balance.amount(),
+    }))
+}

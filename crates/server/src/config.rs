@@ -1,0 +1,253 @@
+//! Configuration: built-in defaults, then an optional TOML file, then
+//! environment variables `BOXOFFICE__SECTION__KEY` (e.g.
+//! `BOXOFFICE__QUEUE__ADMIT_INTERVAL_SECS=1`), then command-line flags.
+//! `boxoffice.example.toml` at the repository root documents every key.
+
+use anyhow::{Context, ensure};
+use boxoffice_core::domain::Won;
+use boxoffice_core::domain::balance::BalancePolicy;
+use boxoffice_core::domain::queue_token::QueuePolicy;
+use boxoffice_core::domain::seat_hold::HoldPolicy;
+use boxoffice_core::use_cases::{IdempotencyPolicy, Policies};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub queue: QueueSettings,
+    pub holds: HoldSettings,
+    pub balance: BalanceSettings,
+    pub idempotency: IdempotencySettings,
+    pub outbox: OutboxSettings,
+    pub admin: AdminSettings,
+    pub demo: DemoSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub listen: String,
+    /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db` (created if missing).
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    pub admit_batch: u32,
+    pub admit_interval_secs: u64,
+    pub max_active: u32,
+    pub active_ttl_secs: u64,
+    pub abandon_after_secs: u64,
+    pub expired_retention_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldSettings {
+    pub ttl_secs: u64,
+    pub max_per_user: u32,
+    /// How often ended holds are marked released.
+    pub sweep_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceSettings {
+    /// The most a balance may hold, in whole won.
+    pub max: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdempotencySettings {
+    pub lease_secs: u64,
+    pub retention_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSettings {
+    pub relay_interval_ms: u64,
+    pub relay_batch: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// The `X-Admin-Key` for admin endpoints; empty disables them.
+    pub api_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoSettings {
+    /// Create demo concerts when the database has none.
+    pub seed: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let queue = QueuePolicy::default();
+        let holds = HoldPolicy::default();
+        let idem = IdempotencyPolicy::default();
+        Self {
+            server: ServerSettings {
+                listen: "127.0.0.1:8080".into(),
+                shutdown_grace_secs: 10,
+            },
+            database: DatabaseSettings {
+                url: "sqlite://data/boxoffice.db".into(),
+            },
+            queue: QueueSettings {
+                admit_batch: queue.admit_batch,
+                admit_interval_secs: queue.admit_interval_secs,
+                max_active: queue.max_active,
+                active_ttl_secs: queue.active_ttl_secs,
+                abandon_after_secs: queue.abandon_after_secs,
+                expired_retention_secs: queue.expired_retention_secs,
+            },
+            holds: HoldSettings {
+                ttl_secs: holds.ttl_secs,
+                max_per_user: holds.max_per_user,
+                sweep_interval_secs: 5,
+            },
+            balance: BalanceSettings {
+                max: BalancePolicy::default().max.amount(),
+            },
+            idempotency: IdempotencySettings {
+                lease_secs: idem.lease_secs,
+                retention_secs: idem.retention_secs,
+            },
+            outbox: OutboxSettings {
+                relay_interval_ms: 200,
+                relay_batch: 500,
+            },
+            admin: AdminSettings {
+                api_key: String::new(),
+            },
+            demo: DemoSettings { seed: true },
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults, then `file` if given, then `BOXOFFICE__*` variables.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Self::load_with_env(file, None)
+    }
+
+    /// As [`Settings::load`], reading variables from `env` instead of the
+    /// process environment when given.
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: Option<HashMap<String, String>>,
+    ) -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder()
+            .add_source(config::Config::try_from(&Settings::default())?);
+        if let Some(path) = file {
+            builder = builder.add_source(config::File::from(path).required(true));
+        }
+        let settings: Settings = builder
+            .add_source(
+                config::Environment::with_prefix("BOXOFFICE")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(env),
+            )
+            .build()
+            .context("reading configuration")?
+            .try_deserialize()
+            .context("invalid configuration")?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let q = &self.queue;
+        ensure!(q.admit_batch > 0, "queue.admit_batch must be positive");
+        ensure!(q.admit_interval_secs > 0, "queue.admit_interval_secs must be positive");
+        ensure!(q.max_active > 0, "queue.max_active must be positive");
+        ensure!(q.active_ttl_secs > 0, "queue.active_ttl_secs must be positive");
+        ensure!(q.abandon_after_secs > 0, "queue.abandon_after_secs must be positive");
+        ensure!(self.holds.ttl_secs > 0, "holds.ttl_secs must be positive");
+        ensure!(self.holds.max_per_user > 0, "holds.max_per_user must be positive");
+        ensure!(self.holds.sweep_interval_secs > 0, "holds.sweep_interval_secs must be positive");
+        ensure!(self.balance.max > 0, "balance.max must be positive");
+        ensure!(self.idempotency.lease_secs > 0, "idempotency.lease_secs must be positive");
+        ensure!(self.outbox.relay_interval_ms > 0, "outbox.relay_interval_ms must be positive");
+        ensure!(self.outbox.relay_batch > 0, "outbox.relay_batch must be positive");
+        Ok(())
+    }
+
+    pub fn policies(&self) -> Policies {
+        let q = &self.queue;
+        Policies {
+            queue: QueuePolicy {
+                admit_batch: q.admit_batch,
+                admit_interval_secs: q.admit_interval_secs,
+                max_active: q.max_active,
+                active_ttl_secs: q.active_ttl_secs,
+                abandon_after_secs: q.abandon_after_secs,
+                expired_retention_secs: q.expired_retention_secs,
+            },
+            holds: HoldPolicy {
+                ttl_secs: self.holds.ttl_secs,
+                max_per_user: self.holds.max_per_user,
+            },
+            balance: BalancePolicy {
+                max: Won::new(self.balance.max),
+            },
+            idempotency: IdempotencyPolicy {
+                lease_secs: self.idempotency.lease_secs,
+                retention_secs: self.idempotency.retention_secs,
+            },
+        }
+    }
+
+    pub fn admin_key(&self) -> Option<&str> {
+        Some(self.admin.api_key.as_str()).filter(|k| !k.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_then_the_environment_override_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("boxoffice.toml");
+        std::fs::write(&path, "[queue]\nadmit_batch = 7\nmax_active = 70\n").unwrap();
+        let env = HashMap::from([("BOXOFFICE__QUEUE__MAX_ACTIVE".to_owned(), "71".to_owned())]);
+        let settings = Settings::load_with_env(Some(&path), Some(env));
+        let settings = settings.unwrap();
+        assert_eq!(settings.queue.admit_batch, 7);
+        assert_eq!(settings.queue.max_active, 71);
+        assert_eq!(settings.holds.ttl_secs, 300);
+    }
+
+    #[test]
+    fn unknown_keys_and_nonsense_values_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let typo = dir.path().join("typo.toml");
+        std::fs::write(&typo, "[queue]\nadmit_bach = 7\n").unwrap();
+        assert!(Settings::load(Some(&typo)).is_err());
+        let zero = dir.path().join("zero.toml");
+        std::fs::write(&zero, "[holds]\nttl_secs = 0\n").unwrap();
+        assert!(Settings::load(Some(&zero)).is_err());
+    }
+}

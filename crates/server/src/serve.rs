@@ -1,0 +1,63 @@
+//! Running the service: bind, serve, stop gracefully.
+
+use crate::config::Settings;
+use crate::{demo, wiring, workers};
+use boxoffice_core::memory::SystemClock;
+use boxoffice_core::ports::Clock;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let app = wiring::build_app(&settings, clock.clone()).await?;
+    if settings.demo.seed {
+        let seeded = demo::seed_if_empty(&app, clock.as_ref()).await?;
+        if seeded > 0 {
+            tracing::info!(concerts = seeded, "seeded demo data");
+        }
+    }
+    let shutdown = CancellationToken::new();
+    let mut background = workers::spawn(&app, &settings, &shutdown);
+    let router = boxoffice_http::router(wiring::api_state(&settings, app));
+    let listener = TcpListener::bind(&settings.server.listen).await?;
+    tracing::info!(address = %listener.local_addr()?, database = %settings.database.url, "boxoffice is serving");
+
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        stop.cancel();
+    });
+    let grace = Duration::from_secs(settings.server.shutdown_grace_secs);
+    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    server.await?;
+    // Workers finish their current step; give them the grace period at most.
+    let _ = tokio::time::timeout(grace, async { while background.join_next().await.is_some() {} }).await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,55 @@
+//! Background work: admission rounds, the hold sweeper and the outbox relay.
+//! Each loop wraps a single use-case step and stops on shutdown; a failed
+//! step is logged and retried on the next tick.
+
+use crate::config::Settings;
+use boxoffice_core::use_cases::App;
+use std::future::Future;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Starts every worker; they stop when `shutdown` is cancelled.
+pub fn spawn(app: &App, settings: &Settings, shutdown: &CancellationToken) -> JoinSet<()> {
+    let mut workers = JoinSet::new();
+    let admit_every = Duration::from_secs(settings.queue.admit_interval_secs);
+    let sweep_every = Duration::from_secs(settings.holds.sweep_interval_secs);
+    let relay_every = Duration::from_millis(settings.outbox.relay_interval_ms);
+    let relay_batch = settings.outbox.relay_batch;
+
+    let a = app.clone();
+    workers.spawn(every("admission", admit_every, shutdown.clone(), move || {
+        let a = a.clone();
+        async move { a.activate_batch_once().await.map(drop) }
+    }));
+    let a = app.clone();
+    workers.spawn(every("hold sweeper", sweep_every, shutdown.clone(), move || {
+        let a = a.clone();
+        async move { a.release_expired_holds_once(1_000).await.map(drop) }
+    }));
+    let a = app.clone();
+    workers.spawn(every("outbox relay", relay_every, shutdown.clone(), move || {
+        let a = a.clone();
+        async move { a.relay_outbox_once(relay_batch).await.map(drop) }
+    }));
+    workers
+}
+
+async fn every<F, Fut>(name: &'static str, period: Duration, shutdown: CancellationToken, mut step: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = ticks.tick() => {
+                if let Err(err) = step().await {
+                    tracing::warn!(worker = name, error = format!("{err:#}"), "background step failed; retrying next tick");
+                }
+            }
+        }
+    }
+}
