@@ -97,7 +97,10 @@ pub enum PaymentRefused {
     WrongConcert,
     HoldExpired,
     AlreadyPaid,
-    InsufficientBalance { balance: Won, price: Won },
+    InsufficientBalance {
+        balance: Won,
+        price: Won,
+    },
 }
 
 impl From<PaymentRefusal> for PaymentRefused {
@@ -170,7 +173,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The schedule's seats by number, with their status at `now`.
     async fn seats(&self, schedule: ScheduleId, now: Timestamp) -> anyhow::Result<Vec<Seat>>;
     /// Creates a concert, its schedules and every schedule's seats.
-    async fn create_concert(&self, concert: &NewConcert, now: Timestamp) -> anyhow::Result<ConcertId>;
+    async fn create_concert(
+        &self,
+        concert: &NewConcert,
+        now: Timestamp,
+    ) -> anyhow::Result<ConcertId>;
 
     // --- holds ---------------------------------------------------------------
     /// Holds a seat if it is free at `now` (never held, or its hold has ended)
@@ -209,7 +216,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn money_totals(&self) -> anyhow::Result<MoneyTotals>;
 
     // --- idempotency -----------------------------------------------------------
-    async fn claim_idempotency_key(&self, claim: &IdempotencyClaim) -> anyhow::Result<ClaimOutcome>;
+    async fn claim_idempotency_key(&self, claim: &IdempotencyClaim)
+    -> anyhow::Result<ClaimOutcome>;
     /// Records the answer of a command that was refused (a refusal changes
     /// nothing, so it is recorded on its own).
     async fn finish_idempotency_key(
@@ -266,8 +274,12 @@ pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
     /// One admission round for a concert: expire ended ACTIVE tokens, drop
     /// abandoned WAITING ones, then activate the oldest WAITING tokens within
     /// the batch and the cap. Returns how many were activated.
-    async fn admit(&self, concert: ConcertId, now: Timestamp, policy: &QueuePolicy)
-    -> anyhow::Result<u64>;
+    async fn admit(
+        &self,
+        concert: ConcertId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<u64>;
     /// Expires the user's live token for the concert if it was issued at or
     /// before `issued_by` (a payment ends the token it was made with, never a
     /// newer one). Returns whether a token was expired.

@@ -128,7 +128,9 @@ impl From<IdempotencyConflict> for ApiError {
 impl From<IssueTokenError> for ApiError {
     fn from(err: IssueTokenError) -> Self {
         match err {
-            IssueTokenError::ConcertNotFound => Self::not_found("CONCERT_NOT_FOUND", "no such concert"),
+            IssueTokenError::ConcertNotFound => {
+                Self::not_found("CONCERT_NOT_FOUND", "no such concert")
+            }
             IssueTokenError::Unexpected(e) => Self::unexpected(e),
         }
     }
@@ -147,7 +149,9 @@ impl From<ListSchedulesError> for ApiError {
     fn from(err: ListSchedulesError) -> Self {
         match err {
             ListSchedulesError::Access(denied) => denied.into(),
-            ListSchedulesError::ConcertNotFound => Self::not_found("CONCERT_NOT_FOUND", "no such concert"),
+            ListSchedulesError::ConcertNotFound => {
+                Self::not_found("CONCERT_NOT_FOUND", "no such concert")
+            }
             ListSchedulesError::Unexpected(e) => Self::unexpected(e),
         }
     }
@@ -157,7 +161,9 @@ impl From<ListSeatsError> for ApiError {
     fn from(err: ListSeatsError) -> Self {
         match err {
             ListSeatsError::Access(denied) => denied.into(),
-            ListSeatsError::ScheduleNotFound => Self::not_found("SCHEDULE_NOT_FOUND", "no such schedule"),
+            ListSeatsError::ScheduleNotFound => {
+                Self::not_found("SCHEDULE_NOT_FOUND", "no such schedule")
+            }
             ListSeatsError::Unexpected(e) => Self::unexpected(e),
         }
     }
@@ -167,10 +173,18 @@ impl From<HoldSeatError> for ApiError {
     fn from(err: HoldSeatError) -> Self {
         match err {
             HoldSeatError::Access(denied) => denied.into(),
-            HoldSeatError::ScheduleNotFound => Self::not_found("SCHEDULE_NOT_FOUND", "no such schedule"),
-            HoldSeatError::SeatNotFound => Self::not_found("SEAT_NOT_FOUND", "no such seat on this schedule"),
-            HoldSeatError::SeatAlreadyHeld => Self::conflict("SEAT_ALREADY_HELD", "the seat is held by someone else"),
-            HoldSeatError::SeatAlreadySold => Self::conflict("SEAT_ALREADY_SOLD", "the seat is sold"),
+            HoldSeatError::ScheduleNotFound => {
+                Self::not_found("SCHEDULE_NOT_FOUND", "no such schedule")
+            }
+            HoldSeatError::SeatNotFound => {
+                Self::not_found("SEAT_NOT_FOUND", "no such seat on this schedule")
+            }
+            HoldSeatError::SeatAlreadyHeld => {
+                Self::conflict("SEAT_ALREADY_HELD", "the seat is held by someone else")
+            }
+            HoldSeatError::SeatAlreadySold => {
+                Self::conflict("SEAT_ALREADY_SOLD", "the seat is sold")
+            }
             HoldSeatError::HoldLimitReached => Self::conflict(
                 "HOLD_LIMIT_REACHED",
                 "you already hold as many seats as allowed; pay or release a hold first",
@@ -185,12 +199,15 @@ impl From<ReleaseHoldError> for ApiError {
         match err {
             ReleaseHoldError::Access(denied) => denied.into(),
             ReleaseHoldError::HoldNotFound => Self::not_found("HOLD_NOT_FOUND", "no such hold"),
-            ReleaseHoldError::NotYourHold => {
-                Self::new(StatusCode::FORBIDDEN, "HOLD_NOT_OWNED", "the hold belongs to someone else")
-            }
-            ReleaseHoldError::HoldNotLive => {
-                Self::conflict("HOLD_NOT_LIVE", "the hold is already paid, released or expired")
-            }
+            ReleaseHoldError::NotYourHold => Self::new(
+                StatusCode::FORBIDDEN,
+                "HOLD_NOT_OWNED",
+                "the hold belongs to someone else",
+            ),
+            ReleaseHoldError::HoldNotLive => Self::conflict(
+                "HOLD_NOT_LIVE",
+                "the hold is already paid, released or expired",
+            ),
             ReleaseHoldError::Unexpected(e) => Self::unexpected(e),
         }
     }
@@ -203,14 +220,19 @@ impl From<PayError> for ApiError {
             PayError::Conflict(conflict) => conflict.into(),
             PayError::Refused(refused) => match refused {
                 PaymentRefused::HoldNotFound => Self::not_found("HOLD_NOT_FOUND", "no such hold"),
-                PaymentRefused::NotYourHold => {
-                    Self::new(StatusCode::FORBIDDEN, "HOLD_NOT_OWNED", "the hold belongs to someone else")
-                }
+                PaymentRefused::NotYourHold => Self::new(
+                    StatusCode::FORBIDDEN,
+                    "HOLD_NOT_OWNED",
+                    "the hold belongs to someone else",
+                ),
                 PaymentRefused::WrongConcert => AccessDenied::WrongConcert.into(),
-                PaymentRefused::HoldExpired => {
-                    Self::conflict("HOLD_EXPIRED", "the hold has expired; the seat was released")
+                PaymentRefused::HoldExpired => Self::conflict(
+                    "HOLD_EXPIRED",
+                    "the hold has expired; the seat was released",
+                ),
+                PaymentRefused::AlreadyPaid => {
+                    Self::conflict("HOLD_ALREADY_PAID", "the hold is already paid")
                 }
-                PaymentRefused::AlreadyPaid => Self::conflict("HOLD_ALREADY_PAID", "the hold is already paid"),
                 PaymentRefused::InsufficientBalance { balance, price } => Self::new(
                     StatusCode::CONFLICT,
                     "INSUFFICIENT_BALANCE",

@@ -3,11 +3,11 @@
 //! idempotency key, JSON bodies and path parameters.
 
 use crate::error::ApiError;
+use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::Json;
 use boxoffice_core::domain::idempotency::IdempotencyKey;
 use boxoffice_core::domain::{TokenId, UserId};
 use serde::de::DeserializeOwned;
@@ -18,7 +18,10 @@ pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 pub const ADMIN_KEY: &str = "X-Admin-Key";
 
 fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts.headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"))
+    parts
+        .headers
+        .get(name)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"))
 }
 
 /// The user, as asserted by the upstream gateway in `Client-Id`.

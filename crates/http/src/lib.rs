@@ -48,7 +48,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/queue/tokens/current", get(routes::queue::current))
         .route("/concerts", get(routes::catalog::concerts))
         .route("/concerts/popular", get(routes::catalog::popular))
-        .route("/concerts/{concertId}/schedules", get(routes::catalog::schedules))
+        .route(
+            "/concerts/{concertId}/schedules",
+            get(routes::catalog::schedules),
+        )
         .route("/schedules/{scheduleId}/seats", get(routes::catalog::seats))
         .route("/holds", post(routes::holds::hold))
         .route("/holds/{holdId}", delete(routes::holds::release))

@@ -15,20 +15,26 @@ use utoipa_swagger_ui::SwaggerUi;
             {\"code\",\"message\",\"data\"}; error codes are listed in docs/API.md."
     ),
     paths(
-        queue::issue, queue::current,
-        catalog::concerts, catalog::popular, catalog::schedules, catalog::seats,
-        holds::hold, holds::release,
+        queue::issue,
+        queue::current,
+        catalog::concerts,
+        catalog::popular,
+        catalog::schedules,
+        catalog::seats,
+        holds::hold,
+        holds::release,
         payments::pay,
-        account::balance, account::charge, account::reservations,
+        account::balance,
+        account::charge,
+        account::reservations,
         admin::create_concert,
-        health::live, health::ready,
+        health::live,
+        health::ready,
     )
 )]
 struct ApiDoc;
 
 /// `/openapi.json` and the Swagger UI at `/docs`.
 pub(crate) fn docs() -> Router<ApiState> {
-    Router::from(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
-        .with_state(())
-        .into()
+    Router::from(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi())).with_state(())
 }

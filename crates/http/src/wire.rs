@@ -29,7 +29,10 @@ mod tests {
         let text = instant(ts);
         assert_eq!(text, "2030-01-01T00:00:00.123Z");
         assert_eq!(parse_instant(&text), Some(ts));
-        assert_eq!(parse_instant("2030-01-01T09:00:00+09:00"), Some(Timestamp::from_millis(1_893_456_000_000)));
+        assert_eq!(
+            parse_instant("2030-01-01T09:00:00+09:00"),
+            Some(Timestamp::from_millis(1_893_456_000_000))
+        );
         assert_eq!(parse_instant("yesterday"), None);
     }
 }

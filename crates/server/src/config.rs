@@ -155,8 +155,8 @@ impl Settings {
         file: Option<&Path>,
         env: Option<HashMap<String, String>>,
     ) -> anyhow::Result<Self> {
-        let mut builder = config::Config::builder()
-            .add_source(config::Config::try_from(&Settings::default())?);
+        let mut builder =
+            config::Config::builder().add_source(config::Config::try_from(&Settings::default())?);
         if let Some(path) = file {
             builder = builder.add_source(config::File::from(path).required(true));
         }
@@ -179,17 +179,41 @@ impl Settings {
     pub fn validate(&self) -> anyhow::Result<()> {
         let q = &self.queue;
         ensure!(q.admit_batch > 0, "queue.admit_batch must be positive");
-        ensure!(q.admit_interval_secs > 0, "queue.admit_interval_secs must be positive");
+        ensure!(
+            q.admit_interval_secs > 0,
+            "queue.admit_interval_secs must be positive"
+        );
         ensure!(q.max_active > 0, "queue.max_active must be positive");
-        ensure!(q.active_ttl_secs > 0, "queue.active_ttl_secs must be positive");
-        ensure!(q.abandon_after_secs > 0, "queue.abandon_after_secs must be positive");
+        ensure!(
+            q.active_ttl_secs > 0,
+            "queue.active_ttl_secs must be positive"
+        );
+        ensure!(
+            q.abandon_after_secs > 0,
+            "queue.abandon_after_secs must be positive"
+        );
         ensure!(self.holds.ttl_secs > 0, "holds.ttl_secs must be positive");
-        ensure!(self.holds.max_per_user > 0, "holds.max_per_user must be positive");
-        ensure!(self.holds.sweep_interval_secs > 0, "holds.sweep_interval_secs must be positive");
+        ensure!(
+            self.holds.max_per_user > 0,
+            "holds.max_per_user must be positive"
+        );
+        ensure!(
+            self.holds.sweep_interval_secs > 0,
+            "holds.sweep_interval_secs must be positive"
+        );
         ensure!(self.balance.max > 0, "balance.max must be positive");
-        ensure!(self.idempotency.lease_secs > 0, "idempotency.lease_secs must be positive");
-        ensure!(self.outbox.relay_interval_ms > 0, "outbox.relay_interval_ms must be positive");
-        ensure!(self.outbox.relay_batch > 0, "outbox.relay_batch must be positive");
+        ensure!(
+            self.idempotency.lease_secs > 0,
+            "idempotency.lease_secs must be positive"
+        );
+        ensure!(
+            self.outbox.relay_interval_ms > 0,
+            "outbox.relay_interval_ms must be positive"
+        );
+        ensure!(
+            self.outbox.relay_batch > 0,
+            "outbox.relay_batch must be positive"
+        );
         Ok(())
     }
 

@@ -7,9 +7,21 @@ use boxoffice_core::ports::Clock;
 use boxoffice_core::use_cases::App;
 
 const CONCERTS: [(&str, &str, &str); 3] = [
-    ("Midnight Echoes World Tour", "Aurora Lane", "Olympic Hall, Seoul"),
-    ("Jazz at the Harbor", "The Blue Tide Quartet", "Busan Cinema Center"),
-    ("Symphony of Spring", "Seoul Philharmonic", "Lotte Concert Hall"),
+    (
+        "Midnight Echoes World Tour",
+        "Aurora Lane",
+        "Olympic Hall, Seoul",
+    ),
+    (
+        "Jazz at the Harbor",
+        "The Blue Tide Quartet",
+        "Busan Cinema Center",
+    ),
+    (
+        "Symphony of Spring",
+        "Seoul Philharmonic",
+        "Lotte Concert Hall",
+    ),
 ];
 
 /// Seeds the catalog if it is empty; returns how many concerts were created.

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "boxoffice", version, about = "Concert tickets through a waiting room")]
+#[command(
+    name = "boxoffice",
+    version,
+    about = "Concert tickets through a waiting room"
+)]
 struct Cli {
     /// TOML configuration file (see boxoffice.example.toml).
     #[arg(long, global = true)]

@@ -32,10 +32,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         stop.cancel();
     });
     let grace = Duration::from_secs(settings.server.shutdown_grace_secs);
-    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server =
+        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     server.await?;
     // Workers finish their current step; give them the grace period at most.
-    let _ = tokio::time::timeout(grace, async { while background.join_next().await.is_some() {} }).await;
+    let _ = tokio::time::timeout(grace, async {
+        while background.join_next().await.is_some() {}
+    })
+    .await;
     Ok(())
 }
 

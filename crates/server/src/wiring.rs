@@ -12,7 +12,10 @@ use std::sync::Arc;
 
 /// Opens the store named by `url`, creating the directory of a SQLite file.
 pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
         let file = path.split('?').next().unwrap_or(path);
         if let Some(dir) = std::path::Path::new(file).parent()
             && !dir.as_os_str().is_empty()

@@ -18,25 +18,44 @@ pub fn spawn(app: &App, settings: &Settings, shutdown: &CancellationToken) -> Jo
     let relay_batch = settings.outbox.relay_batch;
 
     let a = app.clone();
-    workers.spawn(every("admission", admit_every, shutdown.clone(), move || {
-        let a = a.clone();
-        async move { a.activate_batch_once().await.map(drop) }
-    }));
+    workers.spawn(every(
+        "admission",
+        admit_every,
+        shutdown.clone(),
+        move || {
+            let a = a.clone();
+            async move { a.activate_batch_once().await.map(drop) }
+        },
+    ));
     let a = app.clone();
-    workers.spawn(every("hold sweeper", sweep_every, shutdown.clone(), move || {
-        let a = a.clone();
-        async move { a.release_expired_holds_once(1_000).await.map(drop) }
-    }));
+    workers.spawn(every(
+        "hold sweeper",
+        sweep_every,
+        shutdown.clone(),
+        move || {
+            let a = a.clone();
+            async move { a.release_expired_holds_once(1_000).await.map(drop) }
+        },
+    ));
     let a = app.clone();
-    workers.spawn(every("outbox relay", relay_every, shutdown.clone(), move || {
-        let a = a.clone();
-        async move { a.relay_outbox_once(relay_batch).await.map(drop) }
-    }));
+    workers.spawn(every(
+        "outbox relay",
+        relay_every,
+        shutdown.clone(),
+        move || {
+            let a = a.clone();
+            async move { a.relay_outbox_once(relay_batch).await.map(drop) }
+        },
+    ));
     workers
 }
 
-async fn every<F, Fut>(name: &'static str, period: Duration, shutdown: CancellationToken, mut step: F)
-where
+async fn every<F, Fut>(
+    name: &'static str,
+    period: Duration,
+    shutdown: CancellationToken,
+    mut step: F,
+) where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {

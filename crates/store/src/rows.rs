@@ -13,11 +13,13 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 fn int(row: &SqliteRow, col: &str) -> anyhow::Result<i64> {
-    row.try_get::<i64, _>(col).with_context(|| format!("column {col}"))
+    row.try_get::<i64, _>(col)
+        .with_context(|| format!("column {col}"))
 }
 
 fn text(row: &SqliteRow, col: &str) -> anyhow::Result<String> {
-    row.try_get::<String, _>(col).with_context(|| format!("column {col}"))
+    row.try_get::<String, _>(col)
+        .with_context(|| format!("column {col}"))
 }
 
 pub(crate) fn ts(row: &SqliteRow, col: &str) -> anyhow::Result<Timestamp> {

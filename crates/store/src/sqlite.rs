@@ -80,7 +80,11 @@ impl SqliteStore {
     }
 }
 
-async fn live_holds(tx: &mut Transaction<'_, Sqlite>, user: UserId, now: Timestamp) -> anyhow::Result<i64> {
+async fn live_holds(
+    tx: &mut Transaction<'_, Sqlite>,
+    user: UserId,
+    now: Timestamp,
+) -> anyhow::Result<i64> {
     sqlx::query_scalar(
         "SELECT COUNT(*) FROM seat_hold WHERE user_id = $1 AND status = 'ACTIVE' AND expires_at_ms > $2",
     )
@@ -141,14 +145,16 @@ async fn record_answer(
     let Some(ticket) = ticket else {
         return Ok(());
     };
-    sqlx::query("UPDATE idempotency_key SET response = $1 WHERE user_id = $2 AND scope = $3 AND key = $4")
-        .bind(answer?)
-        .bind(ticket.user_id.get())
-        .bind(ticket.scope.as_str())
-        .bind(ticket.key.as_str())
-        .execute(&mut **tx)
-        .await
-        .db()?;
+    sqlx::query(
+        "UPDATE idempotency_key SET response = $1 WHERE user_id = $2 AND scope = $3 AND key = $4",
+    )
+    .bind(answer?)
+    .bind(ticket.user_id.get())
+    .bind(ticket.scope.as_str())
+    .bind(ticket.key.as_str())
+    .execute(&mut **tx)
+    .await
+    .db()?;
     Ok(())
 }
 
@@ -181,11 +187,12 @@ impl Store for SqliteStore {
     }
 
     async fn schedule(&self, id: ScheduleId) -> anyhow::Result<Option<Schedule>> {
-        let row = sqlx::query("SELECT id, concert_id, starts_at_ms, venue FROM schedule WHERE id = $1")
-            .bind(id.get())
-            .fetch_optional(&self.readers)
-            .await
-            .db()?;
+        let row =
+            sqlx::query("SELECT id, concert_id, starts_at_ms, venue FROM schedule WHERE id = $1")
+                .bind(id.get())
+                .fetch_optional(&self.readers)
+                .await
+                .db()?;
         row.as_ref().map(rows::schedule).transpose()
     }
 
@@ -248,7 +255,11 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn create_concert(&self, concert: &NewConcert, now: Timestamp) -> anyhow::Result<ConcertId> {
+    async fn create_concert(
+        &self,
+        concert: &NewConcert,
+        now: Timestamp,
+    ) -> anyhow::Result<ConcertId> {
         let mut tx = self.write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO concert (title, artist, created_at_ms) VALUES ($1, $2, $3) RETURNING id",
@@ -353,7 +364,12 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn release_hold(&self, user: UserId, hold: HoldId, now: Timestamp) -> anyhow::Result<ReleaseOutcome> {
+    async fn release_hold(
+        &self,
+        user: UserId,
+        hold: HoldId,
+        now: Timestamp,
+    ) -> anyhow::Result<ReleaseOutcome> {
         let mut tx = self.write().await?;
         let row = sqlx::query("SELECT * FROM seat_hold WHERE id = $1")
             .bind(hold.to_string())
@@ -506,8 +522,15 @@ impl Store for SqliteStore {
         .await
         .db()?;
         let reference = reservation.id.to_string();
-        append_entry(&mut tx, a.user_id, "PAYMENT", hold.price, after, &reference, a.now).await?;
-        append_event(&mut tx, &events::reservation_confirmed(a.event_id, &reservation)).await?;
+        append_entry(
+            &mut tx, a.user_id, "PAYMENT", hold.price, after, &reference, a.now,
+        )
+        .await?;
+        append_event(
+            &mut tx,
+            &events::reservation_confirmed(a.event_id, &reservation),
+        )
+        .await?;
         let receipt = PaymentReceipt {
             reservation_id: reservation.id,
             concert_id: hold.concert_id,
@@ -557,7 +580,10 @@ impl Store for SqliteStore {
             }));
         };
         let reference = a.event_id.to_string();
-        append_entry(&mut tx, a.user_id, "CHARGE", a.amount, after, &reference, a.now).await?;
+        append_entry(
+            &mut tx, a.user_id, "CHARGE", a.amount, after, &reference, a.now,
+        )
+        .await?;
         let event = events::balance_charged(
             a.event_id,
             BalanceCharged {
@@ -569,18 +595,23 @@ impl Store for SqliteStore {
         );
         append_event(&mut tx, &event).await?;
         let receipt = ChargeReceipt { balance: after };
-        record_answer(&mut tx, ticket, Recorded::<ChargeReceipt, ChargeRefused>::Done(receipt).to_json())
-            .await?;
+        record_answer(
+            &mut tx,
+            ticket,
+            Recorded::<ChargeReceipt, ChargeRefused>::Done(receipt).to_json(),
+        )
+        .await?;
         tx.commit().await.db()?;
         Ok(ChargeOutcome::Charged(receipt))
     }
 
     async fn balance(&self, user: UserId) -> anyhow::Result<Won> {
-        let amount: Option<i64> = sqlx::query_scalar("SELECT amount FROM balance WHERE user_id = $1")
-            .bind(user.get())
-            .fetch_optional(&self.readers)
-            .await
-            .db()?;
+        let amount: Option<i64> =
+            sqlx::query_scalar("SELECT amount FROM balance WHERE user_id = $1")
+                .bind(user.get())
+                .fetch_optional(&self.readers)
+                .await
+                .db()?;
         Ok(Won::new(amount.unwrap_or(0)))
     }
 
@@ -612,7 +643,10 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn claim_idempotency_key(&self, claim: &IdempotencyClaim) -> anyhow::Result<ClaimOutcome> {
+    async fn claim_idempotency_key(
+        &self,
+        claim: &IdempotencyClaim,
+    ) -> anyhow::Result<ClaimOutcome> {
         let ticket = claim.ticket();
         let mut tx = self.write().await?;
         let row = sqlx::query(
@@ -665,7 +699,11 @@ impl Store for SqliteStore {
         Ok(ClaimOutcome::Claimed(ticket))
     }
 
-    async fn finish_idempotency_key(&self, ticket: &IdempotencyTicket, response: &str) -> anyhow::Result<()> {
+    async fn finish_idempotency_key(
+        &self,
+        ticket: &IdempotencyTicket,
+        response: &str,
+    ) -> anyhow::Result<()> {
         let mut tx = self.write().await?;
         record_answer(&mut tx, Some(ticket), Ok(response.to_owned())).await?;
         tx.commit().await.db()
@@ -715,12 +753,14 @@ impl Store for SqliteStore {
     async fn mark_published(&self, ids: &[EventId], now: Timestamp) -> anyhow::Result<()> {
         let mut tx = self.write().await?;
         for id in ids {
-            sqlx::query("UPDATE outbox SET published_at_ms = $1 WHERE id = $2 AND published_at_ms IS NULL")
-                .bind(now.as_millis())
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await
-                .db()?;
+            sqlx::query(
+                "UPDATE outbox SET published_at_ms = $1 WHERE id = $2 AND published_at_ms IS NULL",
+            )
+            .bind(now.as_millis())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .db()?;
         }
         tx.commit().await.db()
     }
@@ -764,7 +804,11 @@ mod contract {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let url = format!("sqlite://{}", dir.path().join("store.db").display());
         std::mem::forget(dir);
-        Arc::new(SqliteStore::connect(&url).await.unwrap_or_else(|e| panic!("{e:#}")))
+        Arc::new(
+            SqliteStore::connect(&url)
+                .await
+                .unwrap_or_else(|e| panic!("{e:#}")),
+        )
     }
 
     boxoffice_core::store_contract_tests!(fresh().await);

@@ -53,12 +53,18 @@ mod tests {
     #[test]
     fn charges_must_be_positive_and_within_the_limit() {
         let policy = BalancePolicy { max: Won::new(100) };
-        assert_eq!(policy.validate_charge(Won::new(0)), Err(ChargeRejected::NotPositive));
+        assert_eq!(
+            policy.validate_charge(Won::new(0)),
+            Err(ChargeRejected::NotPositive)
+        );
         assert_eq!(
             policy.validate_charge(Won::new(101)),
             Err(ChargeRejected::AboveLimit(Won::new(100)))
         );
-        assert_eq!(policy.after_charge(Won::new(60), Won::new(40)), Some(Won::new(100)));
+        assert_eq!(
+            policy.after_charge(Won::new(60), Won::new(40)),
+            Some(Won::new(100))
+        );
         assert_eq!(policy.after_charge(Won::new(61), Won::new(40)), None);
     }
 
@@ -75,11 +81,11 @@ mod tests {
             for (is_charge, amount) in ops {
                 let amount = Won::new(amount);
                 if is_charge {
-                    if policy.validate_charge(amount).is_ok() {
-                        if let Some(next) = policy.after_charge(balance, amount) {
-                            balance = next;
-                            charged += amount.amount();
-                        }
+                    if policy.validate_charge(amount).is_ok()
+                        && let Some(next) = policy.after_charge(balance, amount)
+                    {
+                        balance = next;
+                        charged += amount.amount();
                     }
                 } else if let Some(next) = balance.checked_sub(amount) {
                     balance = next;

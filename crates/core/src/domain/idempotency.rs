@@ -207,6 +207,9 @@ mod tests {
             decide_claim(&c, &fp, None, live),
             StoredKeyDecision::Answer(ClaimOutcome::InProgress)
         );
-        assert_eq!(decide_claim(&c, &fp, None, dead), StoredKeyDecision::TakeOver);
+        assert_eq!(
+            decide_claim(&c, &fp, None, dead),
+            StoredKeyDecision::TakeOver
+        );
     }
 }

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 /// An amount of money in whole Korean won. May be zero; negative amounts are
 /// never constructed by the domain (debits are expressed by subtraction that
 /// is checked first).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Won(i64);
 

@@ -49,7 +49,9 @@ impl QueuePolicy {
     /// as many as have expired, so the real wait can be longer.
     pub fn eta_secs(&self, position: u64) -> u64 {
         let batch = u64::from(self.admit_batch.max(1));
-        position.div_ceil(batch).saturating_mul(self.admit_interval_secs)
+        position
+            .div_ceil(batch)
+            .saturating_mul(self.admit_interval_secs)
     }
 
     pub fn active_until(&self, now: Timestamp) -> Timestamp {

@@ -61,7 +61,10 @@ mod tests {
     fn a_hold_stops_blocking_the_instant_it_ends() {
         let until = Timestamp::from_millis(1_000);
         let state = SeatState::HeldUntil(until);
-        assert_eq!(state.status_at(Timestamp::from_millis(999)), SeatStatus::Held);
+        assert_eq!(
+            state.status_at(Timestamp::from_millis(999)),
+            SeatStatus::Held
+        );
         assert_eq!(state.status_at(until), SeatStatus::Available);
         assert_eq!(SeatState::Sold.status_at(until), SeatStatus::Sold);
     }

@@ -117,7 +117,10 @@ mod tests {
         let now = Timestamp::from_millis(500);
         let me = UserId::new(1).unwrap();
         let other = UserId::new(2).unwrap();
-        assert_eq!(hold(HoldStatus::Active, 1_000).check_payable(me, now), Ok(()));
+        assert_eq!(
+            hold(HoldStatus::Active, 1_000).check_payable(me, now),
+            Ok(())
+        );
         assert_eq!(
             hold(HoldStatus::Active, 1_000).check_payable(other, now),
             Err(PaymentRefusal::NotYourHold)

@@ -5,9 +5,9 @@
 //!
 //! Layout:
 //! - [`waiting_room`]: [`MemoryWaitingRoom`], with an order-statistics index for positions.
-//! - [`ranking`]: [`MemoryRanking`].
+//! - [`ranking`]: the popular-concert counts ([`MemoryRanking`]).
 //! - [`bus`]: [`LocalBus`], delivering relayed events to in-process handlers.
-//! - [`store`]: [`MemoryStore`].
+//! - [`store`]: the whole store in memory ([`MemoryStore`]).
 //! - [`system`]: [`SystemClock`] and [`OsEntropy`], the real clock and CSPRNG.
 
 pub mod bus;

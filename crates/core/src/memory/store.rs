@@ -12,9 +12,7 @@ use crate::domain::idempotency::{
 use crate::domain::reservation::{PaymentReceipt, Reservation};
 use crate::domain::seat::{Seat, SeatState, SeatStatus};
 use crate::domain::seat_hold::{Hold, HoldStatus};
-use crate::domain::{
-    ConcertId, EventId, HoldId, ScheduleId, SeatNumber, Timestamp, UserId, Won,
-};
+use crate::domain::{ConcertId, EventId, HoldId, ScheduleId, SeatNumber, Timestamp, UserId, Won};
 use crate::ports::{
     ChargeAttempt, ChargeOutcome, ChargeReceipt, ChargeRefused, HoldAttempt, HoldOutcome,
     MoneyTotals, PaymentAttempt, PaymentOutcome, PaymentRefused, ReleaseOutcome, Store,
@@ -60,7 +58,11 @@ struct KeyRow {
 }
 
 fn key_of(ticket: &IdempotencyTicket) -> (UserId, &'static str, String) {
-    (ticket.user_id, ticket.scope.as_str(), ticket.key.as_str().to_owned())
+    (
+        ticket.user_id,
+        ticket.scope.as_str(),
+        ticket.key.as_str().to_owned(),
+    )
 }
 
 impl State {
@@ -69,7 +71,11 @@ impl State {
         self.next_id
     }
 
-    fn record(&mut self, ticket: Option<&IdempotencyTicket>, response: anyhow::Result<String>) -> anyhow::Result<()> {
+    fn record(
+        &mut self,
+        ticket: Option<&IdempotencyTicket>,
+        response: anyhow::Result<String>,
+    ) -> anyhow::Result<()> {
         if let Some(ticket) = ticket {
             let response = response?;
             if let Some(row) = self.idempotency.get_mut(&key_of(ticket)) {
@@ -109,7 +115,9 @@ impl Store for MemoryStore {
                 available_seats: state
                     .seats
                     .iter()
-                    .filter(|((sid, _), row)| *sid == s.id && row.state.status_at(now) == SeatStatus::Available)
+                    .filter(|((sid, _), row)| {
+                        *sid == s.id && row.state.status_at(now) == SeatStatus::Available
+                    })
                     .count() as u32,
             })
             .collect();
@@ -132,7 +140,11 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn create_concert(&self, concert: &NewConcert, _now: Timestamp) -> anyhow::Result<ConcertId> {
+    async fn create_concert(
+        &self,
+        concert: &NewConcert,
+        _now: Timestamp,
+    ) -> anyhow::Result<ConcertId> {
         let mut state = lock(&self.inner);
         let id = ConcertId::new(state.next_id())?;
         state.concerts.insert(
@@ -206,7 +218,12 @@ impl Store for MemoryStore {
         Ok(HoldOutcome::Held(hold))
     }
 
-    async fn release_hold(&self, user: UserId, hold: HoldId, now: Timestamp) -> anyhow::Result<ReleaseOutcome> {
+    async fn release_hold(
+        &self,
+        user: UserId,
+        hold: HoldId,
+        now: Timestamp,
+    ) -> anyhow::Result<ReleaseOutcome> {
         let mut state = lock(&self.inner);
         let Some(found) = state.holds.get(&hold).cloned() else {
             return Ok(ReleaseOutcome::NotFound);
@@ -269,10 +286,12 @@ impl Store for MemoryStore {
         }
         let balance = state.balances.get(&a.user_id).copied().unwrap_or_default();
         let Some(after) = balance.checked_sub(hold.price) else {
-            return Ok(PaymentOutcome::Refused(PaymentRefused::InsufficientBalance {
-                balance,
-                price: hold.price,
-            }));
+            return Ok(PaymentOutcome::Refused(
+                PaymentRefused::InsufficientBalance {
+                    balance,
+                    price: hold.price,
+                },
+            ));
         };
         let reservation = Reservation {
             id: a.reservation_id,
@@ -318,7 +337,10 @@ impl Store for MemoryStore {
     ) -> anyhow::Result<ChargeOutcome> {
         let mut state = lock(&self.inner);
         let balance = state.balances.get(&a.user_id).copied().unwrap_or_default();
-        let Some(after) = balance.checked_add(a.amount).filter(|b| *b <= a.max_balance) else {
+        let Some(after) = balance
+            .checked_add(a.amount)
+            .filter(|b| *b <= a.max_balance)
+        else {
             return Ok(ChargeOutcome::Refused(ChargeRefused::LimitExceeded {
                 balance,
                 max: a.max_balance,
@@ -343,7 +365,11 @@ impl Store for MemoryStore {
     }
 
     async fn balance(&self, user: UserId) -> anyhow::Result<Won> {
-        Ok(lock(&self.inner).balances.get(&user).copied().unwrap_or_default())
+        Ok(lock(&self.inner)
+            .balances
+            .get(&user)
+            .copied()
+            .unwrap_or_default())
     }
 
     async fn reservations_of(&self, user: UserId) -> anyhow::Result<Vec<Reservation>> {
@@ -368,12 +394,20 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn claim_idempotency_key(&self, claim: &IdempotencyClaim) -> anyhow::Result<ClaimOutcome> {
+    async fn claim_idempotency_key(
+        &self,
+        claim: &IdempotencyClaim,
+    ) -> anyhow::Result<ClaimOutcome> {
         let mut state = lock(&self.inner);
         let ticket = claim.ticket();
         let key = key_of(&ticket);
         if let Some(row) = state.idempotency.get_mut(&key) {
-            match decide_claim(claim, &row.fingerprint, row.response.as_deref(), row.lease_until) {
+            match decide_claim(
+                claim,
+                &row.fingerprint,
+                row.response.as_deref(),
+                row.lease_until,
+            ) {
                 StoredKeyDecision::Answer(answer) => return Ok(answer),
                 StoredKeyDecision::TakeOver => {
                     row.lease_until = claim.lease_until;
@@ -393,7 +427,11 @@ impl Store for MemoryStore {
         Ok(ClaimOutcome::Claimed(ticket))
     }
 
-    async fn finish_idempotency_key(&self, ticket: &IdempotencyTicket, response: &str) -> anyhow::Result<()> {
+    async fn finish_idempotency_key(
+        &self,
+        ticket: &IdempotencyTicket,
+        response: &str,
+    ) -> anyhow::Result<()> {
         let mut state = lock(&self.inner);
         state.record(Some(ticket), Ok(response.to_owned()))
     }
@@ -401,7 +439,11 @@ impl Store for MemoryStore {
     async fn abandon_idempotency_key(&self, ticket: &IdempotencyTicket) -> anyhow::Result<()> {
         let mut state = lock(&self.inner);
         let key = key_of(ticket);
-        if state.idempotency.get(&key).is_some_and(|row| row.response.is_none()) {
+        if state
+            .idempotency
+            .get(&key)
+            .is_some_and(|row| row.response.is_none())
+        {
             state.idempotency.remove(&key);
         }
         Ok(())

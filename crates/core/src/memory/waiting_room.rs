@@ -40,9 +40,16 @@ struct Entry {
 
 #[derive(Debug, Clone, Copy)]
 enum Phase {
-    Waiting { arrival: usize, last_seen: Timestamp },
-    Active { expires_at: Timestamp },
-    Expired { at: Timestamp },
+    Waiting {
+        arrival: usize,
+        last_seen: Timestamp,
+    },
+    Active {
+        expires_at: Timestamp,
+    },
+    Expired {
+        at: Timestamp,
+    },
 }
 
 /// One concert's line.

@@ -109,7 +109,14 @@ impl TestApp {
 
     pub async fn with_queue_policy(queue: QueuePolicy) -> Self {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
-        Self::on_store(store, Policies { queue, ..Policies::default() }).await
+        Self::on_store(
+            store,
+            Policies {
+                queue,
+                ..Policies::default()
+            },
+        )
+        .await
     }
 
     /// The application on `store` (memory adapters for everything else).
@@ -118,7 +125,10 @@ impl TestApp {
         let app = memory_app(store.clone(), clock.clone(), policies);
         let now = clock.now();
         let concert = store
-            .create_concert(&sample_concert("Test Concert", 2, now.plus_secs(30 * 86_400)), now)
+            .create_concert(
+                &sample_concert("Test Concert", 2, now.plus_secs(30 * 86_400)),
+                now,
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let schedule = store

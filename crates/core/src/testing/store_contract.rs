@@ -120,7 +120,10 @@ impl Fixture {
     }
 
     async fn pay(&self, who: i64, hold: HoldId, now: Timestamp) -> PaymentOutcome {
-        ok(self.store.confirm_payment(&self.payment(who, hold, now), None).await)
+        ok(self
+            .store
+            .confirm_payment(&self.payment(who, hold, now), None)
+            .await)
     }
 
     async fn charge(&self, who: i64, amount: i64) -> ChargeOutcome {
@@ -169,7 +172,10 @@ pub async fn a_hold_stops_blocking_at_its_expiry_instant(store: Arc<dyn Store>) 
     let f = fixture(store).await;
     let first = f.held(1, 7, T0).await;
     let end = T0.plus_secs(300);
-    assert_eq!(f.hold(2, 7, end.plus_millis(-1)).await, HoldOutcome::SeatTaken);
+    assert_eq!(
+        f.hold(2, 7, end.plus_millis(-1)).await,
+        HoldOutcome::SeatTaken
+    );
     assert_eq!(f.status(7, end).await, SeatStatus::Available);
     f.held(2, 7, end).await;
     // The first holder's hold ended: it cannot be paid any more.
@@ -185,7 +191,10 @@ pub async fn unknown_seats_and_schedules_are_reported(store: Arc<dyn Store>) {
     let f = fixture(store).await;
     let mut attempt = f.attempt(1, 1, T0);
     attempt.schedule_id = super::schedule_id(987_654);
-    assert_eq!(ok(f.store.hold_seat(&attempt).await), HoldOutcome::NoSuchSeat);
+    assert_eq!(
+        ok(f.store.hold_seat(&attempt).await),
+        HoldOutcome::NoSuchSeat
+    );
     assert!(ok(f.store.schedule(super::schedule_id(987_654)).await).is_none());
     assert!(ok(f.store.concert(super::concert_id(987_654)).await).is_none());
     assert_eq!(
@@ -203,7 +212,10 @@ pub async fn live_holds_per_user_are_limited(store: Arc<dyn Store>) {
     assert_eq!(f.hold(1, 2, T0).await, HoldOutcome::LimitReached);
     let mut two = f.attempt(1, 2, T0);
     two.max_live_holds = 2;
-    assert!(matches!(ok(f.store.hold_seat(&two).await), HoldOutcome::Held(_)));
+    assert!(matches!(
+        ok(f.store.hold_seat(&two).await),
+        HoldOutcome::Held(_)
+    ));
     // Ended holds do not count.
     f.held(1, 3, T0.plus_secs(300)).await;
 }
@@ -216,7 +228,9 @@ pub async fn a_holder_can_release_and_others_cannot(store: Arc<dyn Store>) {
     assert_eq!(ok(release(1).await), ReleaseOutcome::Released);
     assert_eq!(ok(release(1).await), ReleaseOutcome::NotLive);
     assert_eq!(
-        ok(f.store.release_hold(user(1), HoldId::from_uuid(uuid()), T0).await),
+        ok(f.store
+            .release_hold(user(1), HoldId::from_uuid(uuid()), T0)
+            .await),
         ReleaseOutcome::NotFound
     );
     assert_eq!(f.status(4, T0).await, SeatStatus::Available);
@@ -227,14 +241,26 @@ pub async fn the_sweeper_releases_only_ended_holds(store: Arc<dyn Store>) {
     let f = fixture(store).await;
     f.held(1, 1, T0).await;
     f.held(2, 2, T0.plus_secs(100)).await;
-    assert_eq!(ok(f.store.release_expired_holds(T0.plus_secs(299), 100).await), 0);
-    assert_eq!(ok(f.store.release_expired_holds(T0.plus_secs(300), 100).await), 1);
-    assert_eq!(ok(f.store.release_expired_holds(T0.plus_secs(300), 100).await), 0);
+    assert_eq!(
+        ok(f.store.release_expired_holds(T0.plus_secs(299), 100).await),
+        0
+    );
+    assert_eq!(
+        ok(f.store.release_expired_holds(T0.plus_secs(300), 100).await),
+        1
+    );
+    assert_eq!(
+        ok(f.store.release_expired_holds(T0.plus_secs(300), 100).await),
+        0
+    );
     assert_eq!(f.status(1, T0.plus_secs(300)).await, SeatStatus::Available);
     assert_eq!(f.status(2, T0.plus_secs(300)).await, SeatStatus::Held);
     // A seat re-held after its old hold ended is not freed by sweeping the old one.
     f.held(3, 2, T0.plus_secs(400)).await;
-    assert_eq!(ok(f.store.release_expired_holds(T0.plus_secs(401), 100).await), 1);
+    assert_eq!(
+        ok(f.store.release_expired_holds(T0.plus_secs(401), 100).await),
+        1
+    );
     assert_eq!(f.status(2, T0.plus_secs(401)).await, SeatStatus::Held);
 }
 
@@ -251,7 +277,10 @@ pub async fn payment_sells_debits_reserves_and_appends_one_event(store: Arc<dyn 
     assert_eq!(receipt.concert_id, f.concert);
     assert_eq!(f.balance(1).await, Won::new(110_000));
     assert_eq!(f.status(12, T0.plus_secs(1_000)).await, SeatStatus::Sold);
-    assert_eq!(f.hold(2, 12, T0.plus_secs(1_000)).await, HoldOutcome::SeatSold);
+    assert_eq!(
+        f.hold(2, 12, T0.plus_secs(1_000)).await,
+        HoldOutcome::SeatSold
+    );
     let mine = ok(f.store.reservations_of(user(1)).await);
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].id, receipt.reservation_id);
@@ -263,7 +292,10 @@ pub async fn payment_sells_debits_reserves_and_appends_one_event(store: Arc<dyn 
         .filter(|e| e.event_type == RESERVATION_CONFIRMED)
         .collect();
     assert_eq!(confirmed.len(), 1);
-    assert_eq!(confirmed[0].aggregate_key, receipt.reservation_id.to_string());
+    assert_eq!(
+        confirmed[0].aggregate_key,
+        receipt.reservation_id.to_string()
+    );
     match DomainEvent::decode(confirmed[0]) {
         Some(DomainEvent::ReservationConfirmed(body)) => {
             assert_eq!(body.user_id, user(1));
@@ -281,7 +313,10 @@ pub async fn a_hold_is_paid_at_most_once(store: Arc<dyn Store>) {
     let f = fixture(store).await;
     f.charge(1, 500_000).await;
     let hold = f.held(1, 1, T0).await;
-    assert!(matches!(f.pay(1, hold, T0).await, PaymentOutcome::Confirmed(_)));
+    assert!(matches!(
+        f.pay(1, hold, T0).await,
+        PaymentOutcome::Confirmed(_)
+    ));
     assert_eq!(
         f.pay(1, hold, T0).await,
         PaymentOutcome::Refused(PaymentRefused::AlreadyPaid)
@@ -308,7 +343,10 @@ pub async fn insufficient_balance_changes_nothing(store: Arc<dyn Store>) {
     assert_eq!(ok(f.store.unpublished_events(100).await).len(), before);
     // Topping up makes the same hold payable.
     f.charge(1, 50_000).await;
-    assert!(matches!(f.pay(1, hold, T0).await, PaymentOutcome::Confirmed(_)));
+    assert!(matches!(
+        f.pay(1, hold, T0).await,
+        PaymentOutcome::Confirmed(_)
+    ));
     assert_eq!(f.balance(1).await, Won::ZERO);
 }
 
@@ -344,7 +382,10 @@ pub async fn charges_add_up_within_the_limit(store: Arc<dyn Store>) {
         })
     );
     assert_eq!(f.balance(9).await, Won::new(1_000_000));
-    assert_eq!(ok(f.store.money_totals().await).charged, Won::new(1_000_000));
+    assert_eq!(
+        ok(f.store.money_totals().await).charged,
+        Won::new(1_000_000)
+    );
 }
 
 pub async fn idempotency_keys_replay_conflict_and_expire(store: Arc<dyn Store>) {
@@ -399,19 +440,28 @@ pub async fn idempotency_keys_replay_conflict_and_expire(store: Arc<dyn Store>) 
         ClaimOutcome::Claimed(_)
     ));
     assert!(matches!(
-        ok(f.store.claim_idempotency_key(&claim(3, "1", T0.plus_secs(31))).await),
+        ok(f.store
+            .claim_idempotency_key(&claim(3, "1", T0.plus_secs(31)))
+            .await),
         ClaimOutcome::Claimed(_)
     ));
     // Finishing a refusal records it.
     ok(f.store.finish_idempotency_key(&t2, "{\"Refused\":1}").await);
     assert_eq!(
-        ok(f.store.claim_idempotency_key(&claim(3, "1", T0.plus_secs(40))).await),
+        ok(f.store
+            .claim_idempotency_key(&claim(3, "1", T0.plus_secs(40)))
+            .await),
         ClaimOutcome::Replay("{\"Refused\":1}".into())
     );
     // Old records are purged.
-    assert_eq!(ok(f.store.purge_idempotency_keys(T0.plus_millis(1)).await), 3);
+    assert_eq!(
+        ok(f.store.purge_idempotency_keys(T0.plus_millis(1)).await),
+        3
+    );
     assert!(matches!(
-        ok(f.store.claim_idempotency_key(&claim(1, "7", T0.plus_secs(50))).await),
+        ok(f.store
+            .claim_idempotency_key(&claim(1, "7", T0.plus_secs(50)))
+            .await),
         ClaimOutcome::Claimed(_)
     ));
 }
@@ -425,7 +475,9 @@ pub async fn the_outbox_hands_out_events_in_order_until_published(store: Arc<dyn
     assert_eq!(events.len(), 3);
     let users: Vec<String> = events.iter().map(|e| e.aggregate_key.clone()).collect();
     assert_eq!(users, ["1", "2", "3"]);
-    ok(f.store.mark_published(&[events[0].id, events[1].id], T0).await);
+    ok(f.store
+        .mark_published(&[events[0].id, events[1].id], T0)
+        .await);
     let rest = ok(f.store.unpublished_events(100).await);
     assert_eq!(rest.len(), 3);
     assert_eq!(rest[0].id, events[2].id);
@@ -471,7 +523,11 @@ pub async fn concurrent_charges_add_up_exactly(store: Arc<dyn Store>) {
         spawned(async move { f.charge(42, 1_000).await })
     });
     let outcomes = futures::future::join_all(charges).await;
-    assert!(outcomes.iter().all(|o| matches!(o, ChargeOutcome::Charged(_))));
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, ChargeOutcome::Charged(_)))
+    );
     assert_eq!(f.balance(42).await, Won::new(100_000));
 }
 

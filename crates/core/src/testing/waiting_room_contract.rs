@@ -75,7 +75,9 @@ async fn poll(room: &dyn WaitingRoom, token: TokenId, now: Timestamp) -> QueueTo
     ok(room.poll(token, now, &policy()).await).unwrap_or_else(|| panic!("token should be known"))
 }
 
-pub async fn positions_follow_arrival_order_and_reentry_keeps_the_token(room: Arc<dyn WaitingRoom>) {
+pub async fn positions_follow_arrival_order_and_reentry_keeps_the_token(
+    room: Arc<dyn WaitingRoom>,
+) {
     let mut tokens = Vec::new();
     for who in 1..=5 {
         let t = enter(room.as_ref(), who, T0).await;
@@ -93,7 +95,10 @@ pub async fn positions_follow_arrival_order_and_reentry_keeps_the_token(room: Ar
         .await);
     assert_eq!(position(&other), Some(1));
     assert_ne!(other.token, tokens[2]);
-    assert_eq!(ok(room.concerts_in_line().await), vec![concert_id(1), concert_id(2)]);
+    assert_eq!(
+        ok(room.concerts_in_line().await),
+        vec![concert_id(1), concert_id(2)]
+    );
 }
 
 pub async fn admission_respects_batch_cap_and_order(room: Arc<dyn WaitingRoom>) {
@@ -108,7 +113,12 @@ pub async fn admission_respects_batch_cap_and_order(room: Arc<dyn WaitingRoom>) 
     for (i, token) in tokens.iter().enumerate() {
         let t = poll(room.as_ref(), *token, T0).await;
         if i < 3 {
-            assert_eq!(t.state, TokenState::Active { expires_at: T0.plus_secs(60) });
+            assert_eq!(
+                t.state,
+                TokenState::Active {
+                    expires_at: T0.plus_secs(60)
+                }
+            );
         } else {
             assert_eq!(position(&t), Some(i as u64 - 2));
         }
@@ -126,10 +136,7 @@ pub async fn abandoned_tokens_leave_the_line_and_the_count(room: Arc<dyn Waiting
     let t30 = T0.plus_secs(30);
     assert_eq!(position(&poll(room.as_ref(), last, t30).await), Some(2));
     let quiet_now = poll(room.as_ref(), quiet, t30).await;
-    assert_eq!(
-        quiet_now.state,
-        TokenState::Expired { expired_at: t30 }
-    );
+    assert_eq!(quiet_now.state, TokenState::Expired { expired_at: t30 });
     assert_eq!(ok(room.admit(concert_id(1), t30, &policy()).await), 2);
     assert!(matches!(
         poll(room.as_ref(), keen, t30).await.state,
@@ -145,7 +152,10 @@ pub async fn active_tokens_expire_after_their_ttl(room: Arc<dyn WaitingRoom>) {
     let a = enter(room.as_ref(), 1, T0).await.token;
     ok(room.admit(concert_id(1), T0, &policy()).await);
     let peeked = ok(room.peek(a, T0.plus_secs(59), &policy()).await);
-    assert!(matches!(peeked.map(|t| t.state), Some(TokenState::Active { .. })));
+    assert!(matches!(
+        peeked.map(|t| t.state),
+        Some(TokenState::Active { .. })
+    ));
     let later = T0.plus_secs(60);
     assert_eq!(
         poll(room.as_ref(), a, later).await.state,
@@ -160,20 +170,31 @@ pub async fn payment_expiry_ends_only_tokens_issued_by_then(room: Arc<dyn Waitin
     let a = enter(room.as_ref(), 1, T0).await.token;
     ok(room.admit(concert_id(1), T0, &policy()).await);
     let paid_at = T0.plus_secs(5);
-    assert!(ok(room.expire(concert_id(1), user(1), paid_at, paid_at, &policy()).await));
+    assert!(ok(room
+        .expire(concert_id(1), user(1), paid_at, paid_at, &policy())
+        .await));
     assert_eq!(
         poll(room.as_ref(), a, paid_at).await.state,
-        TokenState::Expired { expired_at: paid_at }
+        TokenState::Expired {
+            expired_at: paid_at
+        }
     );
-    assert!(!ok(room.expire(concert_id(1), user(1), paid_at, paid_at, &policy()).await));
+    assert!(!ok(room
+        .expire(concert_id(1), user(1), paid_at, paid_at, &policy())
+        .await));
     // A token issued after the payment survives a late expiry of that payment.
     let newer = enter(room.as_ref(), 1, T0.plus_secs(6)).await.token;
     assert_ne!(newer, a);
     assert!(!ok(room
         .expire(concert_id(1), user(1), paid_at, T0.plus_secs(7), &policy())
         .await));
-    assert_eq!(position(&poll(room.as_ref(), newer, T0.plus_secs(7)).await), Some(1));
-    assert!(!ok(room.expire(concert_id(1), user(9), paid_at, paid_at, &policy()).await));
+    assert_eq!(
+        position(&poll(room.as_ref(), newer, T0.plus_secs(7)).await),
+        Some(1)
+    );
+    assert!(!ok(room
+        .expire(concert_id(1), user(9), paid_at, paid_at, &policy())
+        .await));
 }
 
 pub async fn unknown_tokens_are_not_found(room: Arc<dyn WaitingRoom>) {

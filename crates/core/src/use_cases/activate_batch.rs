@@ -76,8 +76,20 @@ mod tests {
     #[tokio::test]
     async fn abandoned_tokens_are_skipped_and_leave_the_count() {
         let t = TestApp::with_queue_policy(policy()).await;
-        let quiet = t.app.issue_token(user(1), t.concert).await.unwrap().token.token;
-        let keen = t.app.issue_token(user(2), t.concert).await.unwrap().token.token;
+        let quiet = t
+            .app
+            .issue_token(user(1), t.concert)
+            .await
+            .unwrap()
+            .token
+            .token;
+        let keen = t
+            .app
+            .issue_token(user(2), t.concert)
+            .await
+            .unwrap()
+            .token
+            .token;
         t.clock.advance_secs(20);
         t.app.poll_token(keen).await.unwrap();
         t.clock.advance_secs(15);

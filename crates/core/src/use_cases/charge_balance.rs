@@ -78,21 +78,46 @@ mod tests {
     async fn charges_add_up_and_stop_at_the_limit() {
         let t = TestApp::new().await;
         let max = t.app.policies().balance.max;
-        t.app.charge_balance(user(1), Won::new(1_000), None).await.unwrap();
-        let r = t.app.charge_balance(user(1), Won::new(2_000), None).await.unwrap();
+        t.app
+            .charge_balance(user(1), Won::new(1_000), None)
+            .await
+            .unwrap();
+        let r = t
+            .app
+            .charge_balance(user(1), Won::new(2_000), None)
+            .await
+            .unwrap();
         assert_eq!(r.balance, Won::new(3_000));
         let err = t.app.charge_balance(user(1), max, None).await.unwrap_err();
-        assert!(matches!(err, ChargeError::Refused(ChargeRefused::LimitExceeded { .. })));
-        let err = t.app.charge_balance(user(1), Won::new(0), None).await.unwrap_err();
-        assert!(matches!(err, ChargeError::Invalid(ChargeRejected::NotPositive)));
+        assert!(matches!(
+            err,
+            ChargeError::Refused(ChargeRefused::LimitExceeded { .. })
+        ));
+        let err = t
+            .app
+            .charge_balance(user(1), Won::new(0), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            ChargeError::Invalid(ChargeRejected::NotPositive)
+        ));
         assert_eq!(t.app.show_balance(user(1)).await.unwrap(), Won::new(3_000));
     }
 
     #[tokio::test]
     async fn the_same_key_charges_once_and_refuses_another_amount() {
         let t = TestApp::new().await;
-        let a = t.app.charge_balance(user(1), Won::new(500), Some(&key("c1"))).await.unwrap();
-        let b = t.app.charge_balance(user(1), Won::new(500), Some(&key("c1"))).await.unwrap();
+        let a = t
+            .app
+            .charge_balance(user(1), Won::new(500), Some(&key("c1")))
+            .await
+            .unwrap();
+        let b = t
+            .app
+            .charge_balance(user(1), Won::new(500), Some(&key("c1")))
+            .await
+            .unwrap();
         assert_eq!(a, b);
         assert_eq!(t.app.show_balance(user(1)).await.unwrap(), Won::new(500));
         let err = t
@@ -100,9 +125,15 @@ mod tests {
             .charge_balance(user(1), Won::new(600), Some(&key("c1")))
             .await
             .unwrap_err();
-        assert!(matches!(err, ChargeError::Conflict(IdempotencyConflict::KeyReused)));
+        assert!(matches!(
+            err,
+            ChargeError::Conflict(IdempotencyConflict::KeyReused)
+        ));
         // Keys are per user: another user's "c1" is another key.
-        t.app.charge_balance(user(2), Won::new(600), Some(&key("c1"))).await.unwrap();
+        t.app
+            .charge_balance(user(2), Won::new(600), Some(&key("c1")))
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

@@ -105,11 +105,18 @@ mod tests {
         let t = TestApp::new().await;
         let a = t.active_token(user(1)).await;
         let other = t.second_concert().await;
-        let other_date = t.store.schedules_with_availability(other, t.clock.now()).await.unwrap()[0]
+        let other_date = t
+            .store
+            .schedules_with_availability(other, t.clock.now())
+            .await
+            .unwrap()[0]
             .schedule
             .id;
         let err = t.app.hold_seat(a, other_date, seat(1)).await.unwrap_err();
-        assert!(matches!(err, HoldSeatError::Access(AccessDenied::WrongConcert)));
+        assert!(matches!(
+            err,
+            HoldSeatError::Access(AccessDenied::WrongConcert)
+        ));
         let err = t
             .app
             .hold_seat(a, crate::testing::schedule_id(999), seat(1))

@@ -99,8 +99,8 @@ impl App {
 
     async fn give_back(&self, ticket: &IdempotencyTicket) {
         if let Err(release) = self.store().abandon_idempotency_key(ticket).await {
-        // The lease runs out by itself; a retry waits at most that long.
-        tracing::warn!(error = %release, "could not give back an idempotency key");
+            // The lease runs out by itself; a retry waits at most that long.
+            tracing::warn!(error = %release, "could not give back an idempotency key");
         }
     }
 }

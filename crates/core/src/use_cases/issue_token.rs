@@ -33,7 +33,13 @@ impl App {
         let token = self
             .adapters
             .waiting_room
-            .enter(concert, user, self.new_token_id(), self.now(), &self.policies.queue)
+            .enter(
+                concert,
+                user,
+                self.new_token_id(),
+                self.now(),
+                &self.policies.queue,
+            )
             .await?;
         Ok(self.view_of(token))
     }
@@ -58,14 +64,24 @@ mod tests {
         let first = t.app.issue_token(user(1), t.concert).await.unwrap();
         let again = t.app.issue_token(user(1), t.concert).await.unwrap();
         assert_eq!(first.token.token, again.token.token);
-        assert!(matches!(first.token.state, TokenState::Waiting { position: 1, .. }));
-        assert_eq!(first.eta_secs, Some(t.app.policies().queue.admit_interval_secs));
+        assert!(matches!(
+            first.token.state,
+            TokenState::Waiting { position: 1, .. }
+        ));
+        assert_eq!(
+            first.eta_secs,
+            Some(t.app.policies().queue.admit_interval_secs)
+        );
     }
 
     #[tokio::test]
     async fn tokens_for_unknown_concerts_are_refused() {
         let t = TestApp::new().await;
-        let err = t.app.issue_token(user(1), concert_id(999)).await.unwrap_err();
+        let err = t
+            .app
+            .issue_token(user(1), concert_id(999))
+            .await
+            .unwrap_err();
         assert!(matches!(err, super::IssueTokenError::ConcertNotFound));
     }
 
@@ -75,6 +91,9 @@ mod tests {
         let a = t.app.issue_token(user(1), t.concert).await.unwrap();
         let b = t.app.issue_token(user(2), t.concert).await.unwrap();
         assert_ne!(a.token.token, b.token.token);
-        assert!(matches!(b.token.state, TokenState::Waiting { position: 2, .. }));
+        assert!(matches!(
+            b.token.state,
+            TokenState::Waiting { position: 2, .. }
+        ));
     }
 }

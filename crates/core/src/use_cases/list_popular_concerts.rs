@@ -65,6 +65,9 @@ mod tests {
         // Relaying again (nothing new) and restoring from the store agree.
         t.app.relay_outbox_once(100).await.unwrap();
         t.app.restore_ranking().await.unwrap();
-        assert_eq!(t.app.list_popular_concerts().await.unwrap()[0].reservations, 1);
+        assert_eq!(
+            t.app.list_popular_concerts().await.unwrap()[0].reservations,
+            1
+        );
     }
 }

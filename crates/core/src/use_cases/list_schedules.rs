@@ -50,7 +50,13 @@ mod tests {
     #[tokio::test]
     async fn waiting_tokens_and_other_concerts_are_turned_away() {
         let t = TestApp::new().await;
-        let waiting = t.app.issue_token(user(1), t.concert).await.unwrap().token.token;
+        let waiting = t
+            .app
+            .issue_token(user(1), t.concert)
+            .await
+            .unwrap()
+            .token
+            .token;
         let err = t.app.list_schedules(waiting, t.concert).await.unwrap_err();
         assert!(matches!(
             err,
@@ -59,8 +65,15 @@ mod tests {
         let active = t.active_token(user(2)).await;
         let other = t.second_concert().await;
         let err = t.app.list_schedules(active, other).await.unwrap_err();
-        assert!(matches!(err, ListSchedulesError::Access(AccessDenied::WrongConcert)));
-        let err = t.app.list_schedules(active, concert_id(999)).await.unwrap_err();
+        assert!(matches!(
+            err,
+            ListSchedulesError::Access(AccessDenied::WrongConcert)
+        ));
+        let err = t
+            .app
+            .list_schedules(active, concert_id(999))
+            .await
+            .unwrap_err();
         assert!(matches!(err, ListSchedulesError::ConcertNotFound));
     }
 }

@@ -61,15 +61,18 @@ impl App {
                     reservation_id: self.new_reservation_id(),
                     event_id: self.new_event_id(),
                 };
-                Ok(Ok(match self.store().confirm_payment(&attempt, ticket).await? {
-                    PaymentOutcome::Confirmed(receipt) => Recorded::Done(receipt),
-                    PaymentOutcome::Refused(refused) => Recorded::Refused(refused),
-                }))
+                Ok(Ok(
+                    match self.store().confirm_payment(&attempt, ticket).await? {
+                        PaymentOutcome::Confirmed(receipt) => Recorded::Done(receipt),
+                        PaymentOutcome::Refused(refused) => Recorded::Refused(refused),
+                    },
+                ))
             })
             .await?;
         match answer {
             Ok(Recorded::Done(receipt)) => {
-                self.expire_after_payment(&receipt, holder.user_id, now).await;
+                self.expire_after_payment(&receipt, holder.user_id, now)
+                    .await;
                 Ok(receipt)
             }
             Ok(Recorded::Refused(refused)) => Err(PayError::Refused(refused)),
@@ -80,11 +83,22 @@ impl App {
 
     /// The token ends the moment its holder pays. The outbox event expires it
     /// too (see `TokenExpirer`), so a failure here only delays that.
-    async fn expire_after_payment(&self, receipt: &PaymentReceipt, user: UserId, paid_at: Timestamp) {
+    async fn expire_after_payment(
+        &self,
+        receipt: &PaymentReceipt,
+        user: UserId,
+        paid_at: Timestamp,
+    ) {
         if let Err(err) = self
             .adapters
             .waiting_room
-            .expire(receipt.concert_id, user, paid_at, self.now(), &self.policies.queue)
+            .expire(
+                receipt.concert_id,
+                user,
+                paid_at,
+                self.now(),
+                &self.policies.queue,
+            )
             .await
         {
             tracing::warn!(error = %err, "token not expired after payment; the relay will retry");
@@ -107,7 +121,11 @@ mod tests {
         let t = TestApp::new().await;
         t.charge(user(1), 200_000).await;
         let token = t.active_token(user(1)).await;
-        let hold = t.app.hold_seat(token, t.schedule, SeatNumber::new(1).unwrap()).await.unwrap();
+        let hold = t
+            .app
+            .hold_seat(token, t.schedule, SeatNumber::new(1).unwrap())
+            .await
+            .unwrap();
         let receipt = t.app.pay_for_hold(token, hold.id, None).await.unwrap();
         assert_eq!(receipt.price, hold.price);
         assert_eq!(receipt.balance.amount(), 200_000 - hold.price.amount());
@@ -122,7 +140,11 @@ mod tests {
         let t = TestApp::new().await;
         t.charge(user(1), 1_000).await;
         let token = t.active_token(user(1)).await;
-        let hold = t.app.hold_seat(token, t.schedule, SeatNumber::new(1).unwrap()).await.unwrap();
+        let hold = t
+            .app
+            .hold_seat(token, t.schedule, SeatNumber::new(1).unwrap())
+            .await
+            .unwrap();
         let err = t.app.pay_for_hold(token, hold.id, None).await.unwrap_err();
         assert!(matches!(
             err,
@@ -141,12 +163,28 @@ mod tests {
         let t = TestApp::new().await;
         t.charge(user(1), 500_000).await;
         let token = t.active_token(user(1)).await;
-        let hold = t.app.hold_seat(token, t.schedule, SeatNumber::new(2).unwrap()).await.unwrap();
-        let first = t.app.pay_for_hold(token, hold.id, Some(&key("k"))).await.unwrap();
-        let again = t.app.pay_for_hold(token, hold.id, Some(&key("k"))).await.unwrap();
+        let hold = t
+            .app
+            .hold_seat(token, t.schedule, SeatNumber::new(2).unwrap())
+            .await
+            .unwrap();
+        let first = t
+            .app
+            .pay_for_hold(token, hold.id, Some(&key("k")))
+            .await
+            .unwrap();
+        let again = t
+            .app
+            .pay_for_hold(token, hold.id, Some(&key("k")))
+            .await
+            .unwrap();
         assert_eq!(first, again);
         assert_eq!(t.app.list_reservations(user(1)).await.unwrap().len(), 1);
-        let other = t.app.pay_for_hold(token, hold.id, Some(&key("k2"))).await.unwrap_err();
+        let other = t
+            .app
+            .pay_for_hold(token, hold.id, Some(&key("k2")))
+            .await
+            .unwrap_err();
         assert!(matches!(other, PayError::Access(AccessDenied::Expired)));
     }
 
@@ -157,12 +195,25 @@ mod tests {
         t.charge(user(2), 500_000).await;
         let a = t.active_token(user(1)).await;
         let b = t.active_token(user(2)).await;
-        let hold = t.app.hold_seat(a, t.schedule, SeatNumber::new(3).unwrap()).await.unwrap();
+        let hold = t
+            .app
+            .hold_seat(a, t.schedule, SeatNumber::new(3).unwrap())
+            .await
+            .unwrap();
         let err = t.app.pay_for_hold(b, hold.id, None).await.unwrap_err();
-        assert!(matches!(err, PayError::Refused(PaymentRefused::NotYourHold)));
+        assert!(matches!(
+            err,
+            PayError::Refused(PaymentRefused::NotYourHold)
+        ));
         t.clock.advance_secs(t.app.policies().holds.ttl_secs + 1);
         let err = t.app.pay_for_hold(a, hold.id, None).await.unwrap_err();
-        assert!(matches!(err, PayError::Refused(PaymentRefused::HoldExpired)));
-        assert_eq!(t.app.show_balance(user(1)).await.unwrap(), Won::new(500_000));
+        assert!(matches!(
+            err,
+            PayError::Refused(PaymentRefused::HoldExpired)
+        ));
+        assert_eq!(
+            t.app.show_balance(user(1)).await.unwrap(),
+            Won::new(500_000)
+        );
     }
 }

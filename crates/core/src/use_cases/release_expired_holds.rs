@@ -29,12 +29,18 @@ mod tests {
     async fn only_ended_holds_are_released() {
         let t = TestApp::new().await;
         let a = t.active_token(user(1)).await;
-        t.app.hold_seat(a, t.schedule, SeatNumber::new(1).unwrap()).await.unwrap();
+        t.app
+            .hold_seat(a, t.schedule, SeatNumber::new(1).unwrap())
+            .await
+            .unwrap();
         assert_eq!(t.app.release_expired_holds_once(100).await.unwrap(), 0);
         t.clock.advance_secs(t.app.policies().holds.ttl_secs);
         assert_eq!(t.app.release_expired_holds_once(100).await.unwrap(), 1);
         assert_eq!(t.app.release_expired_holds_once(100).await.unwrap(), 0);
         // The user's limit counts live holds only: a new hold is allowed.
-        t.app.hold_seat(a, t.schedule, SeatNumber::new(2).unwrap()).await.unwrap();
+        t.app
+            .hold_seat(a, t.schedule, SeatNumber::new(2).unwrap())
+            .await
+            .unwrap();
     }
 }

@@ -50,8 +50,10 @@ pub(crate) async fn hold(
     QueueToken(token): QueueToken,
     Body(body): Body<HoldSeatBody>,
 ) -> Result<Response, ApiError> {
-    let schedule = ScheduleId::new(body.schedule_id).map_err(|e| ApiError::validation(e.to_string()))?;
-    let seat = SeatNumber::new(body.seat_number).map_err(|e| ApiError::validation(e.to_string()))?;
+    let schedule =
+        ScheduleId::new(body.schedule_id).map_err(|e| ApiError::validation(e.to_string()))?;
+    let seat =
+        SeatNumber::new(body.seat_number).map_err(|e| ApiError::validation(e.to_string()))?;
     let hold = state.app.hold_seat(token, schedule, seat).await?;
     Ok(created(HoldResponse {
         hold_id: hold.id.to_string(),

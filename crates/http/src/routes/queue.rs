@@ -72,7 +72,8 @@ pub(crate) async fn issue(
     ClientId(user): ClientId,
     Body(body): Body<IssueTokenBody>,
 ) -> Result<Response, ApiError> {
-    let concert = ConcertId::new(body.concert_id).map_err(|e| ApiError::validation(e.to_string()))?;
+    let concert =
+        ConcertId::new(body.concert_id).map_err(|e| ApiError::validation(e.to_string()))?;
     let view = state.app.issue_token(user, concert).await?;
     Ok(created(TokenResponse::from(view)))
 }

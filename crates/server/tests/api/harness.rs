@@ -1,0 +1,214 @@
+//! Starting a real server for a test and talking to it.
+
+use boxoffice_core::testing::ManualClock;
+use boxoffice_core::use_cases::App;
+use boxoffice_server::config::Settings;
+use boxoffice_server::{demo, wiring};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+pub const ADMIN_KEY: &str = "test-admin-key";
+
+/// A running server with its own database and clock.
+pub struct Server {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub app: App,
+    _dir: tempfile::TempDir,
+}
+
+/// A response: status and parsed JSON body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    /// Asserts an error answer with `status` and `code` in the envelope.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "{:?}", self.body);
+        assert_eq!(self.body["code"], code, "{:?}", self.body);
+        assert!(self.body["message"].is_string(), "{:?}", self.body);
+        assert!(self.body.get("data").is_none(), "{:?}", self.body);
+    }
+
+    pub fn assert_ok(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "{:?}", self.body);
+        assert_eq!(self.body["code"], "SUCCESS", "{:?}", self.body);
+        self.data()
+    }
+}
+
+pub async fn spawn() -> Server {
+    spawn_with(|_| {}).await
+}
+
+/// Starts a server after `tune` adjusts the settings.
+pub async fn spawn_with(tune: impl FnOnce(&mut Settings)) -> Server {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = Settings::default();
+    settings.database.url = format!("sqlite://{}", dir.path().join("api.db").display());
+    settings.admin.api_key = ADMIN_KEY.into();
+    settings.queue.admit_batch = 1_000;
+    settings.queue.max_active = 1_000;
+    tune(&mut settings);
+    let clock = Arc::new(ManualClock::default());
+    let app = wiring::build_app(&settings, clock.clone())
+        .await
+        .expect("app");
+    demo::seed_if_empty(&app, clock.as_ref())
+        .await
+        .expect("demo data");
+    let router = boxoffice_http::router(wiring::api_state(&settings, app.clone()));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("serve");
+    });
+    Server {
+        base,
+        http: reqwest::Client::new(),
+        clock,
+        app,
+        _dir: dir,
+    }
+}
+
+impl Server {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let text = res.text().await.expect("body");
+        let body =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text:?}"));
+        Reply { status, body }
+    }
+
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.call(reqwest::Method::GET, path, headers, None).await
+    }
+
+    pub async fn post(&self, path: &str, headers: &[(&str, &str)], body: Value) -> Reply {
+        self.call(reqwest::Method::POST, path, headers, Some(body))
+            .await
+    }
+
+    pub async fn issue_token(&self, user: i64, concert: i64) -> Reply {
+        let id = user.to_string();
+        self.post(
+            "/api/v1/queue/tokens",
+            &[("Client-Id", &id)],
+            json!({ "concertId": concert }),
+        )
+        .await
+    }
+
+    pub async fn poll(&self, token: &str) -> Reply {
+        self.get("/api/v1/queue/tokens/current", &[("Queue-Token", token)])
+            .await
+    }
+
+    /// A token for `user` on concert 1, admitted.
+    pub async fn active_token(&self, user: i64) -> String {
+        let token = self.issue_token(user, 1).await.assert_ok(201)["token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        self.admit().await;
+        token
+    }
+
+    pub async fn admit(&self) -> u64 {
+        self.app.activate_batch_once().await.expect("admission")
+    }
+
+    pub async fn first_schedule(&self, token: &str) -> i64 {
+        let schedules = self
+            .get("/api/v1/concerts/1/schedules", &[("Queue-Token", token)])
+            .await;
+        schedules.assert_ok(200)[0]["scheduleId"]
+            .as_i64()
+            .expect("schedule id")
+    }
+
+    pub async fn charge(&self, user: i64, amount: i64) -> Reply {
+        let id = user.to_string();
+        self.post(
+            "/api/v1/balance/charge",
+            &[("Client-Id", &id)],
+            json!({ "amount": amount }),
+        )
+        .await
+    }
+
+    pub async fn balance(&self, user: i64) -> i64 {
+        let id = user.to_string();
+        self.get("/api/v1/balance", &[("Client-Id", &id)])
+            .await
+            .assert_ok(200)["balance"]
+            .as_i64()
+            .expect("balance")
+    }
+
+    pub async fn hold(&self, token: &str, schedule: i64, seat: i64) -> Reply {
+        self.post(
+            "/api/v1/holds",
+            &[("Queue-Token", token)],
+            json!({ "scheduleId": schedule, "seatNumber": seat }),
+        )
+        .await
+    }
+
+    pub async fn pay(&self, token: &str, hold_id: &str, key: Option<&str>) -> Reply {
+        let mut headers = vec![("Queue-Token", token)];
+        if let Some(key) = key {
+            headers.push(("Idempotency-Key", key));
+        }
+        self.post("/api/v1/payments", &headers, json!({ "holdId": hold_id }))
+            .await
+    }
+
+    pub async fn seat_status(&self, token: &str, schedule: i64, seat: i64) -> String {
+        let seats = self
+            .get(
+                &format!("/api/v1/schedules/{schedule}/seats"),
+                &[("Queue-Token", token)],
+            )
+            .await;
+        seats.assert_ok(200)[(seat - 1) as usize]["status"]
+            .as_str()
+            .expect("status")
+            .to_owned()
+    }
+
+    pub async fn reservations(&self, user: i64) -> Vec<Value> {
+        let id = user.to_string();
+        self.get("/api/v1/reservations", &[("Client-Id", &id)])
+            .await
+            .assert_ok(200)
+            .as_array()
+            .expect("list")
+            .clone()
+    }
+}

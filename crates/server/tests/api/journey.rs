@@ -1,0 +1,201 @@
+//! The whole journey, end to end over HTTP.
+
+use crate::harness::spawn;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_fan_goes_from_queue_token_to_a_paid_seat() {
+    let s = spawn().await;
+    let concerts = s.get("/api/v1/concerts", &[]).await;
+    assert_eq!(concerts.assert_ok(200).as_array().unwrap().len(), 3);
+
+    // Enter the waiting room.
+    let issued = s.issue_token(7, 1).await;
+    let view = issued.assert_ok(201);
+    assert_eq!(view["status"], "WAITING");
+    assert_eq!(view["position"], 1);
+    assert_eq!(view["concertId"], 1);
+    assert!(view["etaSeconds"].as_u64().unwrap() > 0);
+    let token = view["token"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), 32);
+
+    // Admitted at the next round.
+    assert_eq!(s.admit().await, 1);
+    let polled = s.poll(&token).await;
+    let view = polled.assert_ok(200);
+    assert_eq!(view["status"], "ACTIVE");
+    assert!(view["position"].is_null());
+
+    // Browse.
+    let schedules = s
+        .get("/api/v1/concerts/1/schedules", &[("Queue-Token", &token)])
+        .await;
+    let dates = schedules.assert_ok(200).as_array().unwrap().clone();
+    assert_eq!(dates.len(), 3);
+    assert_eq!(dates[0]["availableSeats"], 50);
+    let schedule = dates[0]["scheduleId"].as_i64().unwrap();
+    let seats = s
+        .get(
+            &format!("/api/v1/schedules/{schedule}/seats"),
+            &[("Queue-Token", &token)],
+        )
+        .await;
+    let seats = seats.assert_ok(200).as_array().unwrap().clone();
+    assert_eq!(seats.len(), 50);
+    assert_eq!(seats[0]["seatNumber"], 1);
+    assert_eq!(seats[0]["status"], "AVAILABLE");
+    let price = seats[14]["price"].as_i64().unwrap();
+
+    // Money in, seat held, paid.
+    let charged = s
+        .post(
+            "/api/v1/balance/charge",
+            &[("Client-Id", "7"), ("Idempotency-Key", "charge-1")],
+            json!({ "amount": 200_000 }),
+        )
+        .await;
+    assert_eq!(charged.assert_ok(200)["balance"], 200_000);
+    let held = s.hold(&token, schedule, 15).await;
+    let hold = held.assert_ok(201).clone();
+    assert_eq!(hold["seatNumber"], 15);
+    assert_eq!(hold["price"], price);
+    assert_eq!(s.seat_status(&token, schedule, 15).await, "HELD");
+    let paid = s
+        .pay(&token, hold["holdId"].as_str().unwrap(), Some("pay-1"))
+        .await;
+    let receipt = paid.assert_ok(201).clone();
+    assert_eq!(receipt["seatNumber"], 15);
+    assert_eq!(receipt["balance"], 200_000 - price);
+    assert_eq!(s.balance(7).await, 200_000 - price);
+
+    // The token ended with the payment; the reservation is listed.
+    assert_eq!(s.poll(&token).await.assert_ok(200)["status"], "EXPIRED");
+    let mine = s.reservations(7).await;
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["reservationId"], receipt["reservationId"]);
+    assert_eq!(mine[0]["seatNumber"], 15);
+
+    // Once the outbox is relayed, the concert is popular.
+    s.app.relay_outbox_once(100).await.unwrap();
+    let popular = s.get("/api/v1/concerts/popular", &[]).await;
+    let popular = popular.assert_ok(200).as_array().unwrap().clone();
+    assert_eq!(popular.len(), 1);
+    assert_eq!(popular[0]["rank"], 1);
+    assert_eq!(popular[0]["concertId"], 1);
+    assert_eq!(popular[0]["reservations"], 1);
+
+    // The seat is sold to the next fan.
+    let next = s.active_token(8).await;
+    assert_eq!(s.seat_status(&next, schedule, 15).await, "SOLD");
+    s.hold(&next, schedule, 15)
+        .await
+        .assert_error(409, "SEAT_ALREADY_SOLD");
+}
+
+#[tokio::test]
+async fn an_unpaid_hold_gives_its_seat_back_when_it_expires() {
+    let s = spawn().await;
+    let a = s.active_token(1).await;
+    let b = s.active_token(2).await;
+    let schedule = s.first_schedule(&a).await;
+    s.charge(1, 500_000).await.assert_ok(200);
+    let hold = s.hold(&a, schedule, 3).await.assert_ok(201).clone();
+    s.hold(&b, schedule, 3)
+        .await
+        .assert_error(409, "SEAT_ALREADY_HELD");
+
+    s.clock.advance_secs(300);
+    assert_eq!(s.seat_status(&b, schedule, 3).await, "AVAILABLE");
+    s.pay(&a, hold["holdId"].as_str().unwrap(), None)
+        .await
+        .assert_error(409, "HOLD_EXPIRED");
+    assert_eq!(s.balance(1).await, 500_000);
+    assert!(s.reservations(1).await.is_empty());
+    s.hold(&b, schedule, 3).await.assert_ok(201);
+    // The sweeper tidies the old hold; the new one stands.
+    assert_eq!(s.app.release_expired_holds_once(100).await.unwrap(), 1);
+    assert_eq!(s.seat_status(&b, schedule, 3).await, "HELD");
+}
+
+#[tokio::test]
+async fn a_holder_can_release_a_hold_and_the_seat_returns_at_once() {
+    let s = spawn().await;
+    let a = s.active_token(1).await;
+    let b = s.active_token(2).await;
+    let schedule = s.first_schedule(&a).await;
+    let hold = s.hold(&a, schedule, 9).await.assert_ok(201).clone();
+    let path = format!("/api/v1/holds/{}", hold["holdId"].as_str().unwrap());
+    s.call(reqwest::Method::DELETE, &path, &[("Queue-Token", &b)], None)
+        .await
+        .assert_error(403, "HOLD_NOT_OWNED");
+    let released = s
+        .call(reqwest::Method::DELETE, &path, &[("Queue-Token", &a)], None)
+        .await;
+    assert_eq!(released.assert_ok(200)["released"], true);
+    s.call(reqwest::Method::DELETE, &path, &[("Queue-Token", &a)], None)
+        .await
+        .assert_error(409, "HOLD_NOT_LIVE");
+    s.hold(&b, schedule, 9).await.assert_ok(201);
+}
+
+#[tokio::test]
+async fn an_admin_adds_a_concert_that_fans_can_then_queue_for() {
+    let s = spawn().await;
+    let body = json!({
+        "title": "New Year Gala",
+        "artist": "City Orchestra",
+        "schedules": [{ "startsAt": "2031-01-01T19:00:00+09:00", "venue": "Arts Center" }],
+        "seats": [
+            { "grade": "VIP", "price": 200000, "from": 1, "to": 5 },
+            { "grade": "A", "price": 80000, "from": 6, "to": 20 }
+        ]
+    });
+    let created = s
+        .post(
+            "/api/v1/admin/concerts",
+            &[("X-Admin-Key", crate::harness::ADMIN_KEY)],
+            body,
+        )
+        .await;
+    let concert = created.assert_ok(201)["concertId"].as_i64().unwrap();
+    let token = s.issue_token(1, concert).await.assert_ok(201)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.admit().await;
+    let dates = s
+        .get(
+            &format!("/api/v1/concerts/{concert}/schedules"),
+            &[("Queue-Token", &token)],
+        )
+        .await;
+    let dates = dates.assert_ok(200).as_array().unwrap().clone();
+    assert_eq!(dates.len(), 1);
+    assert_eq!(dates[0]["availableSeats"], 20);
+    assert_eq!(dates[0]["startsAt"], "2031-01-01T10:00:00Z");
+    assert_eq!(dates[0]["venue"], "Arts Center");
+}
+
+#[tokio::test]
+async fn health_probes_and_the_api_description_answer() {
+    let s = spawn().await;
+    assert_eq!(
+        s.get("/health/live", &[]).await.assert_ok(200)["status"],
+        "UP"
+    );
+    assert_eq!(
+        s.get("/health/ready", &[]).await.assert_ok(200)["status"],
+        "UP"
+    );
+    let spec = s.get("/openapi.json", &[]).await;
+    assert_eq!(spec.status.as_u16(), 200);
+    assert!(spec.body["paths"]["/api/v1/payments"]["post"].is_object());
+    let docs = s
+        .http
+        .get(format!("{}/docs/", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(docs.status().as_u16(), 200);
+    assert!(docs.text().await.unwrap().contains("swagger"));
+}

@@ -1,0 +1,19 @@
+//! API tests: the real server on port 0 over a fresh SQLite file, driven over
+//! HTTP. Time is a manual clock and background steps are called directly, so
+//! nothing sleeps. One binary for every area, so linking happens once.
+//!
+//! Layout:
+//! - `harness`: spawning a server and calling it.
+//! - `journey`: from queue token to paid seat, end to end.
+//! - `queue`: positions, admission, abandonment, expiry.
+//! - `concurrency`: races on one seat, one balance, one hold.
+//! - `errors`: every refusal answers its documented code and changes nothing.
+
+// A failed expectation in the harness is a failed test: panicking is the point.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod concurrency;
+mod errors;
+mod harness;
+mod journey;
+mod queue;
