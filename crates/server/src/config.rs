@@ -267,7 +267,8 @@ mod tests {
     #[test]
     fn the_example_file_states_the_defaults() {
         let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../boxoffice.example.toml");
-        let loaded = Settings::load_with_env(Some(Path::new(example)), Some(HashMap::new())).unwrap();
+        let loaded =
+            Settings::load_with_env(Some(Path::new(example)), Some(HashMap::new())).unwrap();
         assert_eq!(loaded, Settings::default());
     }
 
