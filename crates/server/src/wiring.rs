@@ -3,9 +3,9 @@
 
 use crate::config::Settings;
 use anyhow::bail;
-use boxoffice_core::memory::{LocalBus, MemoryRanking, MemoryWaitingRoom, OsEntropy};
+use boxoffice_core::memory::in_process_app;
 use boxoffice_core::ports::{Clock, Store};
-use boxoffice_core::use_cases::{Adapters, App, RankingUpdater, TokenExpirer};
+use boxoffice_core::use_cases::App;
 use boxoffice_http::ApiState;
 use boxoffice_store::SqliteStore;
 use std::sync::Arc;
@@ -31,30 +31,7 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 /// room, ranking and event bus (the embedded mode).
 pub async fn build_app(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
     let store = open_store(&settings.database.url).await?;
-    let policies = settings.policies();
-    let waiting_room = Arc::new(MemoryWaitingRoom::default());
-    let ranking = Arc::new(MemoryRanking::default());
-    let bus = Arc::new(LocalBus {
-        ranking: RankingUpdater {
-            ranking: ranking.clone(),
-        },
-        tokens: TokenExpirer {
-            waiting_room: waiting_room.clone(),
-            clock: clock.clone(),
-            policy: policies.queue,
-        },
-    });
-    let app = App::new(
-        Adapters {
-            store,
-            waiting_room,
-            ranking,
-            bus,
-            clock,
-            entropy: Arc::new(OsEntropy),
-        },
-        policies,
-    );
+    let app = in_process_app(store, clock, settings.policies());
     app.restore_ranking().await?;
     Ok(app)
 }

@@ -531,14 +531,7 @@ impl Store for SqliteStore {
             &events::reservation_confirmed(a.event_id, &reservation),
         )
         .await?;
-        let receipt = PaymentReceipt {
-            reservation_id: reservation.id,
-            concert_id: hold.concert_id,
-            schedule_id: hold.schedule_id,
-            seat_number: hold.seat_number,
-            price: hold.price,
-            balance: after,
-        };
+        let receipt = reservation.receipt(after);
         let answer = Recorded::<&PaymentReceipt, PaymentRefused>::Done(&receipt).to_json();
         record_answer(&mut tx, ticket, answer).await?;
         tx.commit().await.db()?;

@@ -27,3 +27,17 @@ pub struct PaymentReceipt {
     pub price: Won,
     pub balance: Won,
 }
+
+impl Reservation {
+    /// The receipt for this reservation, with the balance left after paying.
+    pub fn receipt(&self, balance: Won) -> PaymentReceipt {
+        PaymentReceipt {
+            reservation_id: self.id,
+            concert_id: self.concert_id,
+            schedule_id: self.schedule_id,
+            seat_number: self.seat_number,
+            price: self.price,
+            balance,
+        }
+    }
+}

@@ -9,6 +9,7 @@
 //! - [`bus`]: [`LocalBus`], delivering relayed events to in-process handlers.
 //! - [`store`]: the whole store in memory ([`MemoryStore`]).
 //! - [`system`]: [`SystemClock`] and [`OsEntropy`], the real clock and CSPRNG.
+//! - [`in_process_app`]: the application assembled on these adapters.
 
 pub mod bus;
 pub mod ranking;
@@ -26,4 +27,36 @@ pub use waiting_room::MemoryWaitingRoom;
 /// critical section here leaves the state consistent before anything can panic.
 pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+use crate::ports::{Clock, Store};
+use crate::use_cases::{Adapters, App, Policies, RankingUpdater, TokenExpirer};
+use std::sync::Arc;
+
+/// The application on `store` with everything else in process: the
+/// embedded mode's assembly, and the one tests use.
+pub fn in_process_app(store: Arc<dyn Store>, clock: Arc<dyn Clock>, policies: Policies) -> App {
+    let waiting_room = Arc::new(MemoryWaitingRoom::default());
+    let ranking = Arc::new(MemoryRanking::default());
+    let bus = Arc::new(LocalBus {
+        ranking: RankingUpdater {
+            ranking: ranking.clone(),
+        },
+        tokens: TokenExpirer {
+            waiting_room: waiting_room.clone(),
+            clock: clock.clone(),
+            policy: policies.queue,
+        },
+    });
+    App::new(
+        Adapters {
+            store,
+            waiting_room,
+            ranking,
+            bus,
+            clock,
+            entropy: Arc::new(OsEntropy),
+        },
+        policies,
+    )
 }

@@ -303,14 +303,7 @@ impl Store for MemoryStore {
             hold_id: hold.id,
             confirmed_at: a.now,
         };
-        let receipt = PaymentReceipt {
-            reservation_id: reservation.id,
-            concert_id: hold.concert_id,
-            schedule_id: hold.schedule_id,
-            seat_number: hold.seat_number,
-            price: hold.price,
-            balance: after,
-        };
+        let receipt = reservation.receipt(after);
         // Everything below must succeed together; the only fallible step
         // (serialising the answer) goes first.
         let answer = Recorded::<&PaymentReceipt, PaymentRefused>::Done(&receipt).to_json();

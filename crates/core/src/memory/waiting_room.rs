@@ -109,6 +109,18 @@ impl Rooms {
         }
     }
 
+    /// Sweeps the concert of `token`; returns that concert if the token is known.
+    fn sweep_for(
+        &mut self,
+        token: TokenId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> Option<ConcertId> {
+        let concert = self.tokens.get(&token)?.concert;
+        self.sweep(concert, now, policy);
+        Some(concert)
+    }
+
     fn mark_expired(&mut self, token: TokenId, at: Timestamp, policy: &QueuePolicy) {
         if let Some(entry) = self.tokens.get_mut(&token) {
             entry.phase = Phase::Expired { at };
@@ -195,10 +207,9 @@ impl WaitingRoom for MemoryWaitingRoom {
         policy: &QueuePolicy,
     ) -> anyhow::Result<Option<QueueToken>> {
         let mut rooms = lock(&self.inner);
-        let Some(concert) = rooms.tokens.get(&token).map(|e| e.concert) else {
+        let Some(concert) = rooms.sweep_for(token, now, policy) else {
             return Ok(None);
         };
-        rooms.sweep(concert, now, policy);
         let Rooms { tokens, lines, .. } = &mut *rooms;
         if let Some(entry) = tokens.get_mut(&token)
             && let Phase::Waiting { arrival, last_seen } = entry.phase
@@ -221,10 +232,7 @@ impl WaitingRoom for MemoryWaitingRoom {
         policy: &QueuePolicy,
     ) -> anyhow::Result<Option<QueueToken>> {
         let mut rooms = lock(&self.inner);
-        let Some(concert) = rooms.tokens.get(&token).map(|e| e.concert) else {
-            return Ok(None);
-        };
-        rooms.sweep(concert, now, policy);
+        rooms.sweep_for(token, now, policy);
         Ok(rooms.view(token, policy))
     }
 

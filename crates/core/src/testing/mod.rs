@@ -16,10 +16,11 @@ pub mod waiting_room_contract;
 
 use crate::domain::concert::{NewConcert, NewSchedule, SeatBand};
 use crate::domain::queue_token::QueuePolicy;
+use crate::domain::seat_hold::Hold;
 use crate::domain::{ConcertId, ScheduleId, SeatNumber, Timestamp, TokenId, UserId, Won};
-use crate::memory::{LocalBus, MemoryRanking, MemoryStore, MemoryWaitingRoom, OsEntropy};
+use crate::memory::MemoryStore;
 use crate::ports::{Clock, Store};
-use crate::use_cases::{Adapters, App, Policies, RankingUpdater, TokenExpirer};
+use crate::use_cases::{App, Policies};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -162,6 +163,14 @@ impl TestApp {
         token
     }
 
+    /// Holds seat `seat_number` of the first date with `token`.
+    pub async fn hold(&self, token: TokenId, seat_number: i64) -> Hold {
+        self.app
+            .hold_seat(token, self.schedule, seat(seat_number))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     pub async fn charge(&self, user: UserId, amount: i64) {
         self.app
             .charge_balance(user, Won::new(amount), None)
@@ -173,11 +182,7 @@ impl TestApp {
     pub async fn buy_seat(&self, user: UserId, seat_number: i64) {
         self.charge(user, 150_000).await;
         let token = self.active_token(user).await;
-        let hold = self
-            .app
-            .hold_seat(token, self.schedule, seat(seat_number))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let hold = self.hold(token, seat_number).await;
         self.app
             .pay_for_hold(token, hold.id, None)
             .await
@@ -195,27 +200,5 @@ impl TestApp {
 
 /// An [`App`] on `store` with the in-process waiting room, ranking and bus.
 pub fn memory_app(store: Arc<dyn Store>, clock: Arc<dyn Clock>, policies: Policies) -> App {
-    let waiting_room = Arc::new(MemoryWaitingRoom::default());
-    let ranking = Arc::new(MemoryRanking::default());
-    let bus = Arc::new(LocalBus {
-        ranking: RankingUpdater {
-            ranking: ranking.clone(),
-        },
-        tokens: TokenExpirer {
-            waiting_room: waiting_room.clone(),
-            clock: clock.clone(),
-            policy: policies.queue,
-        },
-    });
-    App::new(
-        Adapters {
-            store,
-            waiting_room,
-            ranking,
-            bus,
-            clock,
-            entropy: Arc::new(OsEntropy),
-        },
-        policies,
-    )
+    crate::memory::in_process_app(store, clock, policies)
 }

@@ -109,7 +109,7 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{SeatNumber, Won};
+    use crate::domain::Won;
     use crate::testing::{TestApp, user};
 
     fn key(k: &str) -> IdempotencyKey {
@@ -121,11 +121,7 @@ mod tests {
         let t = TestApp::new().await;
         t.charge(user(1), 200_000).await;
         let token = t.active_token(user(1)).await;
-        let hold = t
-            .app
-            .hold_seat(token, t.schedule, SeatNumber::new(1).unwrap())
-            .await
-            .unwrap();
+        let hold = t.hold(token, 1).await;
         let receipt = t.app.pay_for_hold(token, hold.id, None).await.unwrap();
         assert_eq!(receipt.price, hold.price);
         assert_eq!(receipt.balance.amount(), 200_000 - hold.price.amount());
@@ -140,11 +136,7 @@ mod tests {
         let t = TestApp::new().await;
         t.charge(user(1), 1_000).await;
         let token = t.active_token(user(1)).await;
-        let hold = t
-            .app
-            .hold_seat(token, t.schedule, SeatNumber::new(1).unwrap())
-            .await
-            .unwrap();
+        let hold = t.hold(token, 1).await;
         let err = t.app.pay_for_hold(token, hold.id, None).await.unwrap_err();
         assert!(matches!(
             err,
@@ -163,11 +155,7 @@ mod tests {
         let t = TestApp::new().await;
         t.charge(user(1), 500_000).await;
         let token = t.active_token(user(1)).await;
-        let hold = t
-            .app
-            .hold_seat(token, t.schedule, SeatNumber::new(2).unwrap())
-            .await
-            .unwrap();
+        let hold = t.hold(token, 2).await;
         let first = t
             .app
             .pay_for_hold(token, hold.id, Some(&key("k")))
@@ -195,11 +183,7 @@ mod tests {
         t.charge(user(2), 500_000).await;
         let a = t.active_token(user(1)).await;
         let b = t.active_token(user(2)).await;
-        let hold = t
-            .app
-            .hold_seat(a, t.schedule, SeatNumber::new(3).unwrap())
-            .await
-            .unwrap();
+        let hold = t.hold(a, 3).await;
         let err = t.app.pay_for_hold(b, hold.id, None).await.unwrap_err();
         assert!(matches!(
             err,
