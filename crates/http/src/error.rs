@@ -256,7 +256,7 @@ impl From<ChargeError> for ApiError {
                 StatusCode::CONFLICT,
                 "BALANCE_LIMIT_EXCEEDED",
                 format!(
-                    "the balance of {} won may not exceed {} won",
+                    "this charge would take the balance of {} won past the limit of {} won",
                     balance.amount(),
                     max.amount()
                 ),

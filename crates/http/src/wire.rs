@@ -2,13 +2,19 @@
 
 use boxoffice_core::domain::Timestamp;
 use time::OffsetDateTime;
+use time::format_description::FormatItem;
 use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
 
-/// `2030-01-01T00:00:00Z`-style text for an instant.
+/// RFC 3339 in UTC with exactly three fractional digits, e.g. `2030-01-01T00:00:00.000Z`.
+const UTC_MILLIS: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+
+/// The wire text of an instant (see [`UTC_MILLIS`]).
 pub fn instant(ts: Timestamp) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts.as_millis()) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
+        .and_then(|t| t.format(UTC_MILLIS).ok())
         .unwrap_or_default()
 }
 

@@ -32,7 +32,8 @@ pub struct Settings {
 pub struct ServerSettings {
     /// Address to listen on.
     pub listen: String,
-    /// Seconds in-flight requests get to finish after SIGINT/SIGTERM.
+    /// Seconds in-flight requests and background steps get to finish after
+    /// SIGINT/SIGTERM before the process exits anyway.
     pub shutdown_grace_secs: u64,
 }
 

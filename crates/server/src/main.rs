@@ -20,6 +20,9 @@ struct Cli {
     /// Database URL, e.g. sqlite://data/boxoffice.db (overrides database.url).
     #[arg(long, global = true)]
     database: Option<String>,
+    /// Address to listen on (overrides server.listen).
+    #[arg(long, global = true)]
+    listen: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -27,11 +30,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP service (the default).
-    Serve {
-        /// Address to listen on (overrides server.listen).
-        #[arg(long)]
-        listen: Option<String>,
-    },
+    Serve,
     /// Apply database migrations and exit.
     Migrate,
 }
@@ -49,13 +48,11 @@ async fn main() -> anyhow::Result<()> {
     if let Some(url) = cli.database {
         settings.database.url = url;
     }
-    match cli.command.unwrap_or(Command::Serve { listen: None }) {
-        Command::Serve { listen } => {
-            if let Some(addr) = listen {
-                settings.server.listen = addr;
-            }
-            boxoffice_server::serve::run(settings).await
-        }
+    if let Some(addr) = cli.listen {
+        settings.server.listen = addr;
+    }
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => boxoffice_server::serve::run(settings).await,
         Command::Migrate => {
             boxoffice_server::wiring::open_store(&settings.database.url).await?;
             tracing::info!(database = %settings.database.url, "migrations applied");

@@ -2,7 +2,7 @@
 //! same transaction as the change they describe, then relayed.
 //!
 //! Payloads are JSON with camelCase fields; `schema_version` is bumped on any
-//! incompatible change (see docs/events.md).
+//! incompatible change (schemas in docs/events.md).
 
 use super::reservation::Reservation;
 use super::{ConcertId, EventId, ReservationId, ScheduleId, Timestamp, UserId, Won};

@@ -109,6 +109,22 @@ impl Rooms {
         }
     }
 
+    /// Records that the holder of a WAITING token was seen at `now`.
+    fn touch(&mut self, token: TokenId, now: Timestamp) {
+        let Rooms { tokens, lines, .. } = self;
+        if let Some(entry) = tokens.get_mut(&token)
+            && let Phase::Waiting { arrival, last_seen } = entry.phase
+            && let Some(line) = lines.get_mut(&entry.concert)
+        {
+            line.by_last_seen.remove(&(last_seen, token));
+            line.by_last_seen.insert((now, token));
+            entry.phase = Phase::Waiting {
+                arrival,
+                last_seen: now,
+            };
+        }
+    }
+
     /// Sweeps the concert of `token`; returns that concert if the token is known.
     fn sweep_for(
         &mut self,
@@ -173,10 +189,15 @@ impl WaitingRoom for MemoryWaitingRoom {
         let mut rooms = lock(&self.inner);
         rooms.sweep(concert, now, policy);
         if let Some(&existing) = rooms.by_user.get(&(concert, user))
-            && let Some(view) = rooms.view(existing, policy)
-            && !matches!(view.state, TokenState::Expired { .. })
+            && rooms
+                .view(existing, policy)
+                .is_some_and(|v| !matches!(v.state, TokenState::Expired { .. }))
         {
-            return Ok(view);
+            // Asking again is a sign of life, like a poll.
+            rooms.touch(existing, now);
+            return rooms
+                .view(existing, policy)
+                .ok_or_else(|| anyhow::anyhow!("a live token vanished"));
         }
         let line = rooms.lines.entry(concert).or_default();
         let arrival = line.arrivals.push();
@@ -207,21 +228,10 @@ impl WaitingRoom for MemoryWaitingRoom {
         policy: &QueuePolicy,
     ) -> anyhow::Result<Option<QueueToken>> {
         let mut rooms = lock(&self.inner);
-        let Some(concert) = rooms.sweep_for(token, now, policy) else {
+        if rooms.sweep_for(token, now, policy).is_none() {
             return Ok(None);
-        };
-        let Rooms { tokens, lines, .. } = &mut *rooms;
-        if let Some(entry) = tokens.get_mut(&token)
-            && let Phase::Waiting { arrival, last_seen } = entry.phase
-            && let Some(line) = lines.get_mut(&concert)
-        {
-            line.by_last_seen.remove(&(last_seen, token));
-            line.by_last_seen.insert((now, token));
-            entry.phase = Phase::Waiting {
-                arrival,
-                last_seen: now,
-            };
         }
+        rooms.touch(token, now);
         Ok(rooms.view(token, policy))
     }
 

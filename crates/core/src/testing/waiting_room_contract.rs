@@ -19,6 +19,7 @@ macro_rules! waiting_room_contract_tests {
             active_tokens_expire_after_their_ttl,
             payment_expiry_ends_only_tokens_issued_by_then,
             unknown_tokens_are_not_found,
+            asking_again_keeps_a_waiting_token_alive,
             concurrent_entries_get_distinct_consecutive_positions,
         );
     };
@@ -195,6 +196,15 @@ pub async fn payment_expiry_ends_only_tokens_issued_by_then(room: Arc<dyn Waitin
     assert!(!ok(room
         .expire(concert_id(1), user(9), paid_at, paid_at, &policy())
         .await));
+}
+
+pub async fn asking_again_keeps_a_waiting_token_alive(room: Arc<dyn WaitingRoom>) {
+    let first = enter(room.as_ref(), 1, T0).await;
+    let again = enter(room.as_ref(), 1, T0.plus_secs(25)).await;
+    assert_eq!(again.token, first.token);
+    // Last seen at +25 s, so still waiting at +50 s (abandon after 30 s).
+    let later = poll(room.as_ref(), first.token, T0.plus_secs(50)).await;
+    assert_eq!(position(&later), Some(1));
 }
 
 pub async fn unknown_tokens_are_not_found(room: Arc<dyn WaitingRoom>) {

@@ -2,8 +2,8 @@
 //! may browse seats, hold and pay. The acting user is the token's user.
 
 use super::App;
+use crate::domain::TokenId;
 use crate::domain::queue_token::{QueueToken, TokenState};
-use crate::domain::{ConcertId, TokenId};
 
 /// Why a token does not open the door.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,12 +19,12 @@ pub enum AccessDenied {
 }
 
 impl App {
-    /// The ACTIVE token behind `token`, or why it may not act. `concert`,
-    /// when given, must be the token's concert.
+    /// The ACTIVE token behind `token`, or why it may not act. Checked
+    /// before anything else a booking call looks up, so a bad token is told
+    /// so rather than learning which ids exist.
     pub(super) async fn require_active(
         &self,
         token: TokenId,
-        concert: Option<ConcertId>,
     ) -> anyhow::Result<Result<QueueToken, AccessDenied>> {
         let now = self.now();
         let found = self
@@ -38,9 +38,6 @@ impl App {
         let verdict = match found.state {
             TokenState::Waiting { position, .. } => Err(AccessDenied::Waiting { position }),
             TokenState::Expired { .. } => Err(AccessDenied::Expired),
-            TokenState::Active { .. } if concert.is_some_and(|c| c != found.concert_id) => {
-                Err(AccessDenied::WrongConcert)
-            }
             TokenState::Active { .. } => Ok(found),
         };
         Ok(verdict)

@@ -30,13 +30,16 @@ impl App {
         schedule: ScheduleId,
         seat: SeatNumber,
     ) -> Result<Hold, HoldSeatError> {
+        let holder = self
+            .require_active(token)
+            .await?
+            .map_err(HoldSeatError::Access)?;
         let Some(found) = self.store().schedule(schedule).await? else {
             return Err(HoldSeatError::ScheduleNotFound);
         };
-        let holder = self
-            .require_active(token, Some(found.concert_id))
-            .await?
-            .map_err(HoldSeatError::Access)?;
+        if found.concert_id != holder.concert_id {
+            return Err(HoldSeatError::Access(AccessDenied::WrongConcert));
+        }
         let now = self.now();
         let attempt = HoldAttempt {
             hold_id: self.new_hold_id(),

@@ -20,12 +20,16 @@ impl App {
         token: TokenId,
         concert: ConcertId,
     ) -> Result<Vec<ScheduleAvailability>, ListSchedulesError> {
+        let holder = self
+            .require_active(token)
+            .await?
+            .map_err(ListSchedulesError::Access)?;
         if !self.concert_exists(concert).await? {
             return Err(ListSchedulesError::ConcertNotFound);
         }
-        self.require_active(token, Some(concert))
-            .await?
-            .map_err(ListSchedulesError::Access)?;
+        if holder.concert_id != concert {
+            return Err(ListSchedulesError::Access(AccessDenied::WrongConcert));
+        }
         Ok(self
             .store()
             .schedules_with_availability(concert, self.now())

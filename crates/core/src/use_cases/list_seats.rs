@@ -20,12 +20,16 @@ impl App {
         token: TokenId,
         schedule: ScheduleId,
     ) -> Result<Vec<Seat>, ListSeatsError> {
+        let holder = self
+            .require_active(token)
+            .await?
+            .map_err(ListSeatsError::Access)?;
         let Some(found) = self.store().schedule(schedule).await? else {
             return Err(ListSeatsError::ScheduleNotFound);
         };
-        self.require_active(token, Some(found.concert_id))
-            .await?
-            .map_err(ListSeatsError::Access)?;
+        if found.concert_id != holder.concert_id {
+            return Err(ListSeatsError::Access(AccessDenied::WrongConcert));
+        }
         Ok(self.store().seats(schedule, self.now()).await?)
     }
 }

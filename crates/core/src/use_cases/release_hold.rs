@@ -21,7 +21,7 @@ pub enum ReleaseHoldError {
 impl App {
     pub async fn release_hold(&self, token: TokenId, hold: HoldId) -> Result<(), ReleaseHoldError> {
         let holder = self
-            .require_active(token, None)
+            .require_active(token)
             .await?
             .map_err(ReleaseHoldError::Access)?;
         match self

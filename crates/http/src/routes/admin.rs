@@ -5,8 +5,9 @@ use crate::envelope::{Envelope, ErrorBody, created};
 use crate::error::ApiError;
 use crate::extract::{AdminKey, Body};
 use crate::wire::parse_instant;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::Response;
 use boxoffice_core::domain::Won;
 use boxoffice_core::domain::concert::{NewSchedule, SeatBand};
@@ -50,16 +51,21 @@ pub(crate) struct CreatedConcert {
     concert_id: i64,
 }
 
-/// Compares in time independent of where the strings differ.
-fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+/// Compares in time that depends only on the length of `given`, never on
+/// where or whether it differs from `expected`.
+fn same_secret(given: &str, expected: &str) -> bool {
+    let expected = expected.as_bytes();
+    if expected.is_empty() {
+        return false;
+    }
+    let mut diff = given.len() ^ expected.len();
+    for (i, byte) in given.bytes().enumerate() {
+        diff |= usize::from(byte ^ expected[i % expected.len()]);
+    }
+    diff == 0
 }
 
-pub(crate) fn require_admin(state: &ApiState, key: &AdminKey) -> Result<(), ApiError> {
+fn require_admin(state: &ApiState, key: &AdminKey) -> Result<(), ApiError> {
     let Some(expected) = state.admin_key.as_deref() else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -77,6 +83,35 @@ pub(crate) fn require_admin(state: &ApiState, key: &AdminKey) -> Result<(), ApiE
     }
 }
 
+/// Proof that the request carries the admin key. Extracted before the body,
+/// so an unauthenticated caller learns nothing about what the body should be.
+#[derive(Debug)]
+pub(crate) struct Admin;
+
+impl FromRequestParts<ApiState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let key = AdminKey::from_request_parts(parts, state).await?;
+        require_admin(state, &key).map(|()| Admin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn secrets_match_only_when_equal() {
+        assert!(same_secret("s3cret", "s3cret"));
+        assert!(!same_secret("s3cret!", "s3cret"));
+        assert!(!same_secret("s3cre", "s3cret"));
+        assert!(!same_secret("s3creT", "s3cret"));
+        assert!(!same_secret("", "s3cret"));
+        assert!(!same_secret("", ""));
+    }
+}
+
 /// Add a concert with its dates and seat layout.
 #[utoipa::path(post, path = "/api/v1/admin/concerts", tag = "admin",
     params(("X-Admin-Key" = String, Header)),
@@ -85,10 +120,9 @@ pub(crate) fn require_admin(state: &ApiState, key: &AdminKey) -> Result<(), ApiE
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(crate) async fn create_concert(
     State(state): State<ApiState>,
-    key: AdminKey,
+    _admin: Admin,
     Body(body): Body<CreateConcertBody>,
 ) -> Result<Response, ApiError> {
-    require_admin(&state, &key)?;
     let schedules = body
         .schedules
         .into_iter()

@@ -253,6 +253,10 @@ async fn admin_endpoints_need_the_key_and_a_valid_concert() {
     s.post("/api/v1/admin/concerts", &[], body())
         .await
         .assert_error(401, "ADMIN_KEY_INVALID");
+    // The key is checked before the body is looked at.
+    s.post("/api/v1/admin/concerts", &[], json!({}))
+        .await
+        .assert_error(401, "ADMIN_KEY_INVALID");
     s.post(
         "/api/v1/admin/concerts",
         &[("X-Admin-Key", "wrong")],

@@ -172,7 +172,7 @@ async fn an_admin_adds_a_concert_that_fans_can_then_queue_for() {
     let dates = dates.assert_ok(200).as_array().unwrap().clone();
     assert_eq!(dates.len(), 1);
     assert_eq!(dates[0]["availableSeats"], 20);
-    assert_eq!(dates[0]["startsAt"], "2031-01-01T10:00:00Z");
+    assert_eq!(dates[0]["startsAt"], "2031-01-01T10:00:00.000Z");
     assert_eq!(dates[0]["venue"], "Arts Center");
 }
 
