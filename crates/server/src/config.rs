@@ -184,6 +184,14 @@ impl Settings {
             q.admit_interval_secs > 0,
             "queue.admit_interval_secs must be positive"
         );
+        ensure!(
+            q.expired_retention_secs > 0,
+            "queue.expired_retention_secs must be positive"
+        );
+        ensure!(
+            self.idempotency.retention_secs >= self.idempotency.lease_secs,
+            "idempotency.retention_secs must be at least idempotency.lease_secs"
+        );
         ensure!(q.max_active > 0, "queue.max_active must be positive");
         ensure!(
             q.active_ttl_secs > 0,

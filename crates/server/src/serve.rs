@@ -32,14 +32,25 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         stop.cancel();
     });
     let grace = Duration::from_secs(settings.server.shutdown_grace_secs);
-    let server =
-        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    server.await?;
-    // Workers finish their current step; give them the grace period at most.
-    let _ = tokio::time::timeout(grace, async {
+    let server = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .into_future();
+    let deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    // In-flight requests get `grace` after the signal to finish.
+    tokio::select! {
+        served = server => served?,
+        () = deadline => tracing::warn!("grace period over; dropping unfinished requests"),
+    }
+    // Then the workers get `grace` to finish their current step.
+    let drained = tokio::time::timeout(grace, async {
         while background.join_next().await.is_some() {}
-    })
-    .await;
+    });
+    if drained.await.is_err() {
+        tracing::warn!("grace period over; stopping background work mid-step");
+    }
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use boxoffice_core::memory::in_process_app;
 use boxoffice_core::ports::{Clock, Store};
 use boxoffice_core::use_cases::App;
 use boxoffice_http::ApiState;
-use boxoffice_store::SqliteStore;
+use boxoffice_store::{Concurrency, SqliteStore};
 use std::sync::Arc;
 
 /// Opens the store named by `url`, creating the directory of a SQLite file.
@@ -22,7 +22,9 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
         {
             std::fs::create_dir_all(dir)?;
         }
-        return Ok(Arc::new(SqliteStore::connect(url).await?));
+        return Ok(Arc::new(
+            SqliteStore::connect(url, Concurrency::Conditional).await?,
+        ));
     }
     bail!("unsupported database url {url:?}: use sqlite://path/to/file.db")
 }

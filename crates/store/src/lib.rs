@@ -1,20 +1,34 @@
-//! boxoffice-store: the SQL adapters of the `Store` port.
+//! boxoffice-store: the SQL adapters of the `Store` port, SQLite (the
+//! embedded default) and PostgreSQL (several instances).
 //!
-//! Every `Store` method is one transaction. Seat holds and balance changes
-//! are single conditional statements (`UPDATE ... WHERE <still allowed>
-//! RETURNING ...`), so losing a race shows up as "no row", never as a
-//! double sale or a negative balance; the schema's constraints
-//! (`reservation_one_per_seat`, `amount >= 0`) back that up.
+//! Every `Store` method is one transaction, written once in [`SqlStore`]
+//! for both databases. Seat holds and balance changes default to single
+//! conditional statements (`UPDATE ... WHERE <still allowed> RETURNING
+//! ...`), so losing a race shows up as "no row", never as a double sale or a
+//! negative balance; the schema's constraints (`reservation_one_per_seat`,
+//! `amount >= 0`) back that up. Pessimistic and optimistic strategies exist
+//! to be measured against it ([`Concurrency`]).
 //!
 //! Layout:
-//! - [`sqlite`]: [`SqliteStore`], the embedded default (WAL, one writer
-//!   connection with `BEGIN IMMEDIATE`, a pool of readers).
-//! - `rows`: decoding rows into domain values, shared by the adapters.
+//! - [`sql_store`]: [`SqlStore`], the shared transactions, [`Backend`] and [`Dialect`].
+//! - [`sqlite`]: [`SqliteStore`] (WAL, one writer with `BEGIN IMMEDIATE`, pooled readers).
+//! - [`postgres`]: [`PgStore`], with an advisory lock per user for the hold limit.
+//! - `conn`, `values`: the thin driver interface the shared code runs on.
+//! - `rows`: decoding rows into domain values.
 //! - `errors`: telling "database unavailable" (503) from bugs (500).
-//! - migrations/sqlite: the schema, applied at start-up and by `boxoffice migrate`.
+//! - migrations/sqlite, migrations/postgres: the schema, applied at start-up.
 
+mod conn;
 mod errors;
+pub mod postgres;
 mod rows;
+pub mod sql_store;
 pub mod sqlite;
+mod values;
 
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use postgres::{PgSettings, PgStore};
+pub use sql_store::{Concurrency, SqlStore};
 pub use sqlite::SqliteStore;

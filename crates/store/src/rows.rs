@@ -1,60 +1,72 @@
-//! Decoding rows into domain values. Values that fail validation here mean
-//! the database holds something the code never writes: an error, not a panic.
+//! Decoding rows into domain values. A value that fails validation here
+//! means the database holds something the code never writes: an error, not a panic.
 
+use crate::values::Record;
 use anyhow::Context;
 use boxoffice_core::domain::concert::{Concert, Schedule};
 use boxoffice_core::domain::events::OutboxEvent;
 use boxoffice_core::domain::reservation::Reservation;
+use boxoffice_core::domain::seat::{Seat, SeatState};
 use boxoffice_core::domain::seat_hold::{Hold, HoldStatus};
 use boxoffice_core::domain::{
     ConcertId, EventId, HoldId, ReservationId, ScheduleId, SeatNumber, Timestamp, UserId, Won,
 };
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
-fn int(row: &SqliteRow, col: &str) -> anyhow::Result<i64> {
-    row.try_get::<i64, _>(col)
-        .with_context(|| format!("column {col}"))
+pub(crate) fn ts(row: &Record, col: &str) -> anyhow::Result<Timestamp> {
+    Ok(Timestamp::from_millis(row.int(col)?))
 }
 
-fn text(row: &SqliteRow, col: &str) -> anyhow::Result<String> {
-    row.try_get::<String, _>(col)
-        .with_context(|| format!("column {col}"))
+pub(crate) fn won(row: &Record, col: &str) -> anyhow::Result<Won> {
+    Ok(Won::new(row.int(col)?))
 }
 
-pub(crate) fn ts(row: &SqliteRow, col: &str) -> anyhow::Result<Timestamp> {
-    Ok(Timestamp::from_millis(int(row, col)?))
-}
-
-pub(crate) fn won(row: &SqliteRow, col: &str) -> anyhow::Result<Won> {
-    Ok(Won::new(int(row, col)?))
-}
-
-pub(crate) fn concert(row: &SqliteRow) -> anyhow::Result<Concert> {
+pub(crate) fn concert(row: &Record) -> anyhow::Result<Concert> {
     Ok(Concert {
-        id: ConcertId::new(int(row, "id")?)?,
-        title: text(row, "title")?,
-        artist: text(row, "artist")?,
+        id: ConcertId::new(row.int("id")?)?,
+        title: row.text("title")?,
+        artist: row.text("artist")?,
     })
 }
 
-pub(crate) fn schedule(row: &SqliteRow) -> anyhow::Result<Schedule> {
+pub(crate) fn schedule(row: &Record) -> anyhow::Result<Schedule> {
     Ok(Schedule {
-        id: ScheduleId::new(int(row, "id")?)?,
-        concert_id: ConcertId::new(int(row, "concert_id")?)?,
+        id: ScheduleId::new(row.int("id")?)?,
+        concert_id: ConcertId::new(row.int("concert_id")?)?,
         starts_at: ts(row, "starts_at_ms")?,
-        venue: text(row, "venue")?,
+        venue: row.text("venue")?,
     })
 }
 
-pub(crate) fn hold(row: &SqliteRow) -> anyhow::Result<Hold> {
-    let status = text(row, "status")?;
+/// A seat's stored state (`status`, `held_until_ms`).
+pub(crate) fn seat_state(row: &Record) -> anyhow::Result<SeatState> {
+    let status = row.text("status")?;
+    Ok(match status.as_str() {
+        "AVAILABLE" => SeatState::Open,
+        "SOLD" => SeatState::Sold,
+        "HELD" => SeatState::HeldUntil(Timestamp::from_millis(
+            row.opt_int("held_until_ms")?.unwrap_or(0),
+        )),
+        other => anyhow::bail!("unknown seat status {other}"),
+    })
+}
+
+pub(crate) fn seat(row: &Record, now: Timestamp) -> anyhow::Result<Seat> {
+    Ok(Seat {
+        number: SeatNumber::new(row.int("seat_number")?)?,
+        grade: row.text("grade")?,
+        price: won(row, "price")?,
+        status: seat_state(row)?.status_at(now),
+    })
+}
+
+pub(crate) fn hold(row: &Record) -> anyhow::Result<Hold> {
+    let status = row.text("status")?;
     Ok(Hold {
-        id: text(row, "id")?.parse::<HoldId>()?,
-        user_id: UserId::new(int(row, "user_id")?)?,
-        concert_id: ConcertId::new(int(row, "concert_id")?)?,
-        schedule_id: ScheduleId::new(int(row, "schedule_id")?)?,
-        seat_number: SeatNumber::new(int(row, "seat_number")?)?,
+        id: row.text("id")?.parse::<HoldId>()?,
+        user_id: UserId::new(row.int("user_id")?)?,
+        concert_id: ConcertId::new(row.int("concert_id")?)?,
+        schedule_id: ScheduleId::new(row.int("schedule_id")?)?,
+        seat_number: SeatNumber::new(row.int("seat_number")?)?,
         price: won(row, "price")?,
         expires_at: ts(row, "expires_at_ms")?,
         status: HoldStatus::parse(&status)
@@ -62,26 +74,26 @@ pub(crate) fn hold(row: &SqliteRow) -> anyhow::Result<Hold> {
     })
 }
 
-pub(crate) fn reservation(row: &SqliteRow) -> anyhow::Result<Reservation> {
+pub(crate) fn reservation(row: &Record) -> anyhow::Result<Reservation> {
     Ok(Reservation {
-        id: text(row, "id")?.parse::<ReservationId>()?,
-        user_id: UserId::new(int(row, "user_id")?)?,
-        concert_id: ConcertId::new(int(row, "concert_id")?)?,
-        schedule_id: ScheduleId::new(int(row, "schedule_id")?)?,
-        seat_number: SeatNumber::new(int(row, "seat_number")?)?,
+        id: row.text("id")?.parse::<ReservationId>()?,
+        user_id: UserId::new(row.int("user_id")?)?,
+        concert_id: ConcertId::new(row.int("concert_id")?)?,
+        schedule_id: ScheduleId::new(row.int("schedule_id")?)?,
+        seat_number: SeatNumber::new(row.int("seat_number")?)?,
         price: won(row, "price")?,
-        hold_id: text(row, "hold_id")?.parse::<HoldId>()?,
+        hold_id: row.text("hold_id")?.parse::<HoldId>()?,
         confirmed_at: ts(row, "confirmed_at_ms")?,
     })
 }
 
-pub(crate) fn event(row: &SqliteRow) -> anyhow::Result<OutboxEvent> {
+pub(crate) fn event(row: &Record) -> anyhow::Result<OutboxEvent> {
     Ok(OutboxEvent {
-        id: text(row, "id")?.parse::<EventId>()?,
-        event_type: text(row, "event_type")?,
-        schema_version: u16::try_from(int(row, "schema_version")?)?,
-        aggregate_key: text(row, "aggregate_key")?,
-        payload: text(row, "payload")?,
+        id: row.text("id")?.parse::<EventId>()?,
+        event_type: row.text("event_type")?,
+        schema_version: u16::try_from(row.int("schema_version")?)?,
+        aggregate_key: row.text("aggregate_key")?,
+        payload: row.text("payload")?,
         created_at: ts(row, "created_at_ms")?,
     })
 }

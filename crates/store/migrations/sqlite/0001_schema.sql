@@ -27,6 +27,8 @@ CREATE TABLE seat (
     status        TEXT    NOT NULL CHECK (status IN ('AVAILABLE', 'HELD', 'SOLD')),
     hold_id       TEXT,
     held_until_ms INTEGER,
+    -- Bumped on every change; used by the optimistic concurrency strategy.
+    version       INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (schedule_id, seat_number)
 ) WITHOUT ROWID;
 CREATE INDEX seat_held_until ON seat (held_until_ms) WHERE status = 'HELD';
@@ -48,7 +50,8 @@ CREATE INDEX seat_hold_active_by_expiry ON seat_hold (expires_at_ms) WHERE statu
 CREATE TABLE balance (
     user_id       INTEGER PRIMARY KEY,
     amount        INTEGER NOT NULL CHECK (amount >= 0),
-    updated_at_ms INTEGER NOT NULL
+    updated_at_ms INTEGER NOT NULL,
+    version       INTEGER NOT NULL DEFAULT 0
 );
 
 -- Every change of a balance, for audits and the money invariant

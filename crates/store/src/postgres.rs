@@ -1,0 +1,123 @@
+//! The PostgreSQL backend: the source of truth when several instances run.
+//!
+//! Transactions run at READ COMMITTED; correctness comes from the shared
+//! statements' conditions (a conditional update re-checks its `WHERE` on the
+//! latest row version), from row locks in the pessimistic strategy, and from
+//! a per-user advisory lock that keeps the live-holds limit exact.
+
+use crate::errors::DbResult;
+use crate::sql_store::{Backend, Concurrency, Dialect, SqlStore};
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+static POSTGRES: Dialect = Dialect {
+    name: "postgres",
+    lock_user_holds: Some(
+        "SELECT pg_advisory_xact_lock(hashtextextended('boxoffice.holds.' || $1::text, 0))",
+    ),
+    seat_for_update: "SELECT status, held_until_ms FROM seat
+                       WHERE schedule_id = $1 AND seat_number = $2 FOR UPDATE",
+    balance_for_update: "SELECT amount FROM balance WHERE user_id = $1 FOR UPDATE",
+};
+
+/// Connection settings for PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgSettings {
+    pub url: String,
+    pub max_connections: u32,
+    /// How long a request waits for a connection before answering 503.
+    pub acquire_timeout: Duration,
+}
+
+/// The store on PostgreSQL.
+pub type PgStore = SqlStore<PgBackend>;
+
+#[derive(Debug, Clone)]
+pub struct PgBackend {
+    pool: PgPool,
+}
+
+impl PgBackend {
+    /// Connects and applies pending migrations. Several instances may start
+    /// at once: migrations take an advisory lock.
+    pub async fn connect(settings: &PgSettings) -> anyhow::Result<Self> {
+        let options = PgConnectOptions::from_str(&settings.url)
+            .with_context(|| format!("bad PostgreSQL url {}", settings.url))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(options)
+            .await
+            .db()?;
+        MIGRATOR.run(&pool).await.context("migrating PostgreSQL")?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+impl Backend for PgBackend {
+    type Tx = Transaction<'static, Postgres>;
+    type Reader = PgPool;
+
+    async fn begin(&self) -> anyhow::Result<Self::Tx> {
+        self.pool.begin().await.db()
+    }
+
+    fn reader(&self) -> PgPool {
+        self.pool.clone()
+    }
+
+    fn dialect(&self) -> &'static Dialect {
+        &POSTGRES
+    }
+}
+
+impl PgStore {
+    pub async fn connect(settings: &PgSettings, concurrency: Concurrency) -> anyhow::Result<Self> {
+        Ok(SqlStore::new(
+            PgBackend::connect(settings).await?,
+            concurrency,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod contract {
+    use super::{Concurrency, PgStore};
+    use crate::testing::fresh_pg;
+    use std::sync::Arc;
+
+    async fn fresh(concurrency: Concurrency) -> Arc<PgStore> {
+        let settings = fresh_pg().await;
+        Arc::new(
+            PgStore::connect(&settings, concurrency)
+                .await
+                .unwrap_or_else(|e| panic!("{e:#}")),
+        )
+    }
+
+    mod conditional {
+        use super::*;
+        boxoffice_core::store_contract_tests!(fresh(Concurrency::Conditional).await);
+    }
+
+    mod pessimistic {
+        use super::*;
+        boxoffice_core::store_contract_tests!(fresh(Concurrency::Pessimistic).await);
+    }
+
+    mod optimistic {
+        use super::*;
+        boxoffice_core::store_contract_tests!(
+            fresh(Concurrency::Optimistic { max_attempts: 50 }).await
+        );
+    }
+}

@@ -1,0 +1,925 @@
+//! [`SqlStore`]: the `Store` port on SQL, written once for SQLite and
+//! PostgreSQL. A [`Backend`] supplies connections and the few statements
+//! whose text differs ([`Dialect`]); everything else, SQL included, is
+//! shared, so both databases behave alike by construction and are held to
+//! the same contract suite.
+
+use crate::conn::{Conn, Tx};
+use crate::rows;
+use crate::values::{Record, args};
+use async_trait::async_trait;
+use boxoffice_core::domain::concert::{Concert, NewConcert, Schedule, ScheduleAvailability};
+use boxoffice_core::domain::events::{self, BalanceCharged, OutboxEvent};
+use boxoffice_core::domain::idempotency::{
+    ClaimOutcome, IdempotencyClaim, IdempotencyTicket, Recorded, StoredKeyDecision, decide_claim,
+};
+use boxoffice_core::domain::reservation::{PaymentReceipt, Reservation};
+use boxoffice_core::domain::seat::{Seat, SeatStatus};
+use boxoffice_core::domain::seat_hold::{Hold, HoldStatus};
+use boxoffice_core::domain::{ConcertId, EventId, HoldId, ScheduleId, Timestamp, UserId, Won};
+use boxoffice_core::ports::{
+    ChargeAttempt, ChargeOutcome, ChargeReceipt, ChargeRefused, HoldAttempt, HoldOutcome,
+    MoneyTotals, PaymentAttempt, PaymentOutcome, PaymentRefused, ReleaseOutcome, Store,
+};
+use std::future::Future;
+
+/// Statements whose text differs between databases.
+#[derive(Debug)]
+pub struct Dialect {
+    pub name: &'static str,
+    /// Serialises one user's hold attempts so the per-user limit holds under
+    /// concurrency. `None` where write transactions are already serial (SQLite).
+    pub lock_user_holds: Option<&'static str>,
+    /// Reads a seat's state and locks its row (pessimistic strategy).
+    pub seat_for_update: &'static str,
+    /// Reads a balance and locks its row (pessimistic strategy).
+    pub balance_for_update: &'static str,
+}
+
+/// A database: where transactions and reads come from.
+pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
+    #[allow(private_bounds)]
+    type Tx: Tx + 'static;
+    #[allow(private_bounds)]
+    type Reader: Conn + Clone + Sync + 'static;
+    /// Opens a write transaction.
+    fn begin(&self) -> impl Future<Output = anyhow::Result<Self::Tx>> + Send;
+    /// A connection pool for reads.
+    fn reader(&self) -> Self::Reader;
+    fn dialect(&self) -> &'static Dialect;
+}
+
+/// How seat holds and balance changes defend against concurrent writers.
+/// All are correct; they differ in speed under contention (docs/concurrency.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Concurrency {
+    /// One `UPDATE ... WHERE <still allowed> RETURNING`: losing a race is "no row".
+    #[default]
+    Conditional,
+    /// `SELECT ... FOR UPDATE`, decide, then `UPDATE`.
+    Pessimistic,
+    /// Read the row's version, then `UPDATE ... WHERE version = $seen`,
+    /// retrying up to `max_attempts` times when someone else changed it.
+    Optimistic { max_attempts: u32 },
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlStore<B> {
+    backend: B,
+    concurrency: Concurrency,
+}
+
+impl<B: Backend> SqlStore<B> {
+    pub fn new(backend: B, concurrency: Concurrency) -> Self {
+        Self {
+            backend,
+            concurrency,
+        }
+    }
+
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    fn reader(&self) -> B::Reader {
+        self.backend.reader()
+    }
+}
+
+/// What claiming a seat found.
+enum SeatClaim {
+    Won { price: Won, concert_id: ConcertId },
+    Taken,
+    Sold,
+    Missing,
+}
+
+async fn seat_claim_after_miss<C: Conn>(tx: &mut C, a: &HoldAttempt) -> anyhow::Result<SeatClaim> {
+    let row = tx
+        .fetch_optional(
+            "SELECT status FROM seat WHERE schedule_id = $1 AND seat_number = $2",
+            args![a.schedule_id.get(), i64::from(a.seat_number.get())],
+        )
+        .await?;
+    Ok(
+        match row.map(|r| r.text("status")).transpose()?.as_deref() {
+            None => SeatClaim::Missing,
+            Some("SOLD") => SeatClaim::Sold,
+            Some(_) => SeatClaim::Taken,
+        },
+    )
+}
+
+fn won_claim(row: &Record) -> anyhow::Result<SeatClaim> {
+    Ok(SeatClaim::Won {
+        price: rows::won(row, "price")?,
+        concert_id: ConcertId::new(row.int("concert_id")?)?,
+    })
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// Marks the seat held by `a` if it is free at `a.now`, by the configured strategy.
+    async fn claim_seat(&self, tx: &mut B::Tx, a: &HoldAttempt) -> anyhow::Result<SeatClaim> {
+        let (schedule, seat) = (a.schedule_id.get(), i64::from(a.seat_number.get()));
+        let hold_id = a.hold_id.to_string();
+        match self.concurrency {
+            Concurrency::Conditional => {
+                let won = tx
+                    .fetch_optional(
+                        "UPDATE seat
+                            SET status = 'HELD', hold_id = $1, held_until_ms = $2, version = version + 1
+                          WHERE schedule_id = $3 AND seat_number = $4
+                            AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_until_ms <= $5))
+                      RETURNING price, (SELECT concert_id FROM schedule WHERE id = $3) AS concert_id",
+                        args![hold_id, a.expires_at.as_millis(), schedule, seat, a.now.as_millis()],
+                    )
+                    .await?;
+                match won {
+                    Some(row) => won_claim(&row),
+                    None => seat_claim_after_miss(tx, a).await,
+                }
+            }
+            Concurrency::Pessimistic => {
+                let sql = self.backend.dialect().seat_for_update;
+                let Some(row) = tx.fetch_optional(sql, args![schedule, seat]).await? else {
+                    return Ok(SeatClaim::Missing);
+                };
+                match rows::seat_state(&row)?.status_at(a.now) {
+                    SeatStatus::Sold => return Ok(SeatClaim::Sold),
+                    SeatStatus::Held => return Ok(SeatClaim::Taken),
+                    SeatStatus::Available => {}
+                }
+                let won = tx
+                    .fetch_one(
+                        "UPDATE seat
+                            SET status = 'HELD', hold_id = $1, held_until_ms = $2, version = version + 1
+                          WHERE schedule_id = $3 AND seat_number = $4
+                      RETURNING price, (SELECT concert_id FROM schedule WHERE id = $3) AS concert_id",
+                        args![hold_id, a.expires_at.as_millis(), schedule, seat],
+                    )
+                    .await?;
+                won_claim(&won)
+            }
+            Concurrency::Optimistic { max_attempts } => {
+                for _ in 0..max_attempts.max(1) {
+                    let Some(row) = tx
+                        .fetch_optional(
+                            "SELECT status, held_until_ms, version FROM seat
+                              WHERE schedule_id = $1 AND seat_number = $2",
+                            args![schedule, seat],
+                        )
+                        .await?
+                    else {
+                        return Ok(SeatClaim::Missing);
+                    };
+                    match rows::seat_state(&row)?.status_at(a.now) {
+                        SeatStatus::Sold => return Ok(SeatClaim::Sold),
+                        SeatStatus::Held => return Ok(SeatClaim::Taken),
+                        SeatStatus::Available => {}
+                    }
+                    let won = tx
+                        .fetch_optional(
+                            "UPDATE seat
+                                SET status = 'HELD', hold_id = $1, held_until_ms = $2, version = version + 1
+                              WHERE schedule_id = $3 AND seat_number = $4 AND version = $5
+                          RETURNING price, (SELECT concert_id FROM schedule WHERE id = $3) AS concert_id",
+                            args![hold_id.clone(), a.expires_at.as_millis(), schedule, seat, row.int("version")?],
+                        )
+                        .await?;
+                    if let Some(row) = won {
+                        return won_claim(&row);
+                    }
+                }
+                // Someone else kept changing the seat: they won it.
+                Ok(SeatClaim::Taken)
+            }
+        }
+    }
+
+    /// Applies `change` to the user's balance if the result stays within
+    /// `[0, max]`, by the configured strategy. Returns the new balance, or
+    /// `None` (with nothing changed) when the bound would be crossed.
+    async fn change_balance(
+        &self,
+        tx: &mut B::Tx,
+        user: UserId,
+        change: i64,
+        max: Won,
+        now: Timestamp,
+    ) -> anyhow::Result<Option<Won>> {
+        let user = user.get();
+        let (now, max) = (now.as_millis(), max.amount());
+        let fits = |amount: i64| amount.checked_add(change).filter(|v| (0..=max).contains(v));
+        match self.concurrency {
+            Concurrency::Conditional => {
+                let row = tx
+                    .fetch_optional(
+                        "UPDATE balance SET amount = amount + $1, updated_at_ms = $3, version = version + 1
+                          WHERE user_id = $2 AND amount + $1 >= 0 AND amount + $1 <= $4
+                      RETURNING amount",
+                        args![change, user, now, max],
+                    )
+                    .await?;
+                row.map(|r| rows::won(&r, "amount")).transpose()
+            }
+            Concurrency::Pessimistic => {
+                let sql = self.backend.dialect().balance_for_update;
+                let Some(row) = tx.fetch_optional(sql, args![user]).await? else {
+                    return Ok(None);
+                };
+                let Some(after) = fits(row.int("amount")?) else {
+                    return Ok(None);
+                };
+                tx.execute(
+                    "UPDATE balance SET amount = $1, updated_at_ms = $3, version = version + 1 WHERE user_id = $2",
+                    args![after, user, now],
+                )
+                .await?;
+                Ok(Some(Won::new(after)))
+            }
+            Concurrency::Optimistic { max_attempts } => {
+                for _ in 0..max_attempts.max(1) {
+                    let Some(row) = tx
+                        .fetch_optional(
+                            "SELECT amount, version FROM balance WHERE user_id = $1",
+                            args![user],
+                        )
+                        .await?
+                    else {
+                        return Ok(None);
+                    };
+                    let Some(after) = fits(row.int("amount")?) else {
+                        return Ok(None);
+                    };
+                    let changed = tx
+                        .execute(
+                            "UPDATE balance SET amount = $1, updated_at_ms = $3, version = version + 1
+                              WHERE user_id = $2 AND version = $4",
+                            args![after, user, now, row.int("version")?],
+                        )
+                        .await?;
+                    if changed == 1 {
+                        return Ok(Some(Won::new(after)));
+                    }
+                }
+                anyhow::bail!(
+                    "balance of user {user} kept changing: gave up after {max_attempts} attempts"
+                )
+            }
+        }
+    }
+}
+
+async fn current_balance<C: Conn>(c: &mut C, user: UserId) -> anyhow::Result<Won> {
+    let row = c
+        .fetch_optional(
+            "SELECT amount FROM balance WHERE user_id = $1",
+            args![user.get()],
+        )
+        .await?;
+    Ok(row
+        .map(|r| rows::won(&r, "amount"))
+        .transpose()?
+        .unwrap_or_default())
+}
+
+async fn append_event<C: Conn>(c: &mut C, event: &OutboxEvent) -> anyhow::Result<()> {
+    c.execute(
+        "INSERT INTO outbox (id, event_type, schema_version, aggregate_key, payload, created_at_ms)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        args![
+            event.id.to_string(),
+            &event.event_type,
+            i64::from(event.schema_version),
+            &event.aggregate_key,
+            &event.payload,
+            event.created_at.as_millis()
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// One row of the balance ledger.
+struct Entry<'a> {
+    user: UserId,
+    kind: &'static str,
+    amount: Won,
+    after: Won,
+    reference: &'a str,
+    now: Timestamp,
+}
+
+async fn append_entry<C: Conn>(c: &mut C, e: Entry<'_>) -> anyhow::Result<()> {
+    c.execute(
+        "INSERT INTO balance_entry (user_id, kind, amount, balance_after, reference, created_at_ms)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        args![
+            e.user.get(),
+            e.kind,
+            e.amount.amount(),
+            e.after.amount(),
+            e.reference,
+            e.now.as_millis()
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn record_answer<C: Conn>(
+    c: &mut C,
+    ticket: Option<&IdempotencyTicket>,
+    answer: serde_json::Result<String>,
+) -> anyhow::Result<()> {
+    let Some(ticket) = ticket else {
+        return Ok(());
+    };
+    c.execute(
+        "UPDATE idempotency_key SET response = $1 WHERE user_id = $2 AND scope = $3 AND key = $4",
+        args![
+            answer?,
+            ticket.user_id.get(),
+            ticket.scope.as_str(),
+            ticket.key.as_str()
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn find_hold<C: Conn>(c: &mut C, hold: HoldId) -> anyhow::Result<Option<Hold>> {
+    let row = c
+        .fetch_optional(
+            "SELECT * FROM seat_hold WHERE id = $1",
+            args![hold.to_string()],
+        )
+        .await?;
+    row.as_ref().map(rows::hold).transpose()
+}
+
+#[async_trait]
+impl<B: Backend> Store for SqlStore<B> {
+    async fn list_concerts(&self) -> anyhow::Result<Vec<Concert>> {
+        let rows = self
+            .reader()
+            .fetch_all("SELECT id, title, artist FROM concert ORDER BY id", args![])
+            .await?;
+        rows.iter().map(rows::concert).collect()
+    }
+
+    async fn concert(&self, id: ConcertId) -> anyhow::Result<Option<Concert>> {
+        let row = self
+            .reader()
+            .fetch_optional(
+                "SELECT id, title, artist FROM concert WHERE id = $1",
+                args![id.get()],
+            )
+            .await?;
+        row.as_ref().map(rows::concert).transpose()
+    }
+
+    async fn schedule(&self, id: ScheduleId) -> anyhow::Result<Option<Schedule>> {
+        let row = self
+            .reader()
+            .fetch_optional(
+                "SELECT id, concert_id, starts_at_ms, venue FROM schedule WHERE id = $1",
+                args![id.get()],
+            )
+            .await?;
+        row.as_ref().map(rows::schedule).transpose()
+    }
+
+    async fn schedules_with_availability(
+        &self,
+        concert: ConcertId,
+        now: Timestamp,
+    ) -> anyhow::Result<Vec<ScheduleAvailability>> {
+        let rows = self
+            .reader()
+            .fetch_all(
+                "SELECT s.id, s.concert_id, s.starts_at_ms, s.venue,
+                        (SELECT COUNT(*) FROM seat t
+                          WHERE t.schedule_id = s.id
+                            AND (t.status = 'AVAILABLE' OR (t.status = 'HELD' AND t.held_until_ms <= $2))
+                        ) AS available
+                   FROM schedule s
+                  WHERE s.concert_id = $1
+                  ORDER BY s.starts_at_ms, s.id",
+                args![concert.get(), now.as_millis()],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ScheduleAvailability {
+                    schedule: rows::schedule(row)?,
+                    available_seats: u32::try_from(row.int("available")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn seats(&self, schedule: ScheduleId, now: Timestamp) -> anyhow::Result<Vec<Seat>> {
+        let rows = self
+            .reader()
+            .fetch_all(
+                "SELECT seat_number, grade, price, status, held_until_ms
+                   FROM seat WHERE schedule_id = $1 ORDER BY seat_number",
+                args![schedule.get()],
+            )
+            .await?;
+        rows.iter().map(|row| rows::seat(row, now)).collect()
+    }
+
+    async fn create_concert(
+        &self,
+        concert: &NewConcert,
+        now: Timestamp,
+    ) -> anyhow::Result<ConcertId> {
+        let mut tx = self.backend.begin().await?;
+        let id = tx
+            .fetch_one(
+                "INSERT INTO concert (title, artist, created_at_ms) VALUES ($1, $2, $3) RETURNING id",
+                args![concert.title(), concert.artist(), now.as_millis()],
+            )
+            .await?
+            .int("id")?;
+        for schedule in concert.schedules() {
+            let schedule_id = tx
+                .fetch_one(
+                    "INSERT INTO schedule (concert_id, starts_at_ms, venue) VALUES ($1, $2, $3) RETURNING id",
+                    args![id, schedule.starts_at.as_millis(), &schedule.venue],
+                )
+                .await?
+                .int("id")?;
+            for seat in concert.seats() {
+                tx.execute(
+                    "INSERT INTO seat (schedule_id, seat_number, grade, price, status)
+                     VALUES ($1, $2, $3, $4, 'AVAILABLE')",
+                    args![
+                        schedule_id,
+                        i64::from(seat.number.get()),
+                        &seat.grade,
+                        seat.price.amount()
+                    ],
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(ConcertId::new(id)?)
+    }
+
+    async fn hold_seat(&self, a: &HoldAttempt) -> anyhow::Result<HoldOutcome> {
+        let mut tx = self.backend.begin().await?;
+        if let Some(lock) = self.backend.dialect().lock_user_holds {
+            tx.execute(lock, args![a.user_id.get()]).await?;
+        }
+        let live = tx
+            .fetch_one(
+                "SELECT COUNT(*) AS n FROM seat_hold
+                  WHERE user_id = $1 AND status = 'ACTIVE' AND expires_at_ms > $2",
+                args![a.user_id.get(), a.now.as_millis()],
+            )
+            .await?
+            .int("n")?;
+        if live >= i64::from(a.max_live_holds) {
+            return Ok(HoldOutcome::LimitReached);
+        }
+        let (price, concert_id) = match self.claim_seat(&mut tx, a).await? {
+            SeatClaim::Won { price, concert_id } => (price, concert_id),
+            SeatClaim::Taken => return Ok(HoldOutcome::SeatTaken),
+            SeatClaim::Sold => return Ok(HoldOutcome::SeatSold),
+            SeatClaim::Missing => return Ok(HoldOutcome::NoSuchSeat),
+        };
+        tx.execute(
+            "INSERT INTO seat_hold
+                (id, user_id, concert_id, schedule_id, seat_number, price, created_at_ms, expires_at_ms, status)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ACTIVE')",
+            args![
+                a.hold_id.to_string(),
+                a.user_id.get(),
+                concert_id.get(),
+                a.schedule_id.get(),
+                i64::from(a.seat_number.get()),
+                price.amount(),
+                a.now.as_millis(),
+                a.expires_at.as_millis()
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(HoldOutcome::Held(Hold {
+            id: a.hold_id,
+            user_id: a.user_id,
+            concert_id,
+            schedule_id: a.schedule_id,
+            seat_number: a.seat_number,
+            price,
+            expires_at: a.expires_at,
+            status: HoldStatus::Active,
+        }))
+    }
+
+    async fn release_hold(
+        &self,
+        user: UserId,
+        hold: HoldId,
+        now: Timestamp,
+    ) -> anyhow::Result<ReleaseOutcome> {
+        let mut tx = self.backend.begin().await?;
+        let Some(found) = find_hold(&mut tx, hold).await? else {
+            return Ok(ReleaseOutcome::NotFound);
+        };
+        if found.user_id != user {
+            return Ok(ReleaseOutcome::NotYours);
+        }
+        let released = tx
+            .execute(
+                "UPDATE seat_hold SET status = 'RELEASED'
+                  WHERE id = $1 AND status = 'ACTIVE' AND expires_at_ms > $2",
+                args![hold.to_string(), now.as_millis()],
+            )
+            .await?;
+        if released != 1 {
+            return Ok(ReleaseOutcome::NotLive);
+        }
+        tx.execute(
+            "UPDATE seat SET status = 'AVAILABLE', hold_id = NULL, held_until_ms = NULL, version = version + 1
+              WHERE schedule_id = $1 AND seat_number = $2 AND hold_id = $3 AND status = 'HELD'",
+            args![found.schedule_id.get(), i64::from(found.seat_number.get()), hold.to_string()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(ReleaseOutcome::Released)
+    }
+
+    async fn release_expired_holds(&self, now: Timestamp, limit: u32) -> anyhow::Result<u64> {
+        let mut tx = self.backend.begin().await?;
+        let released = tx
+            .execute(
+                "UPDATE seat_hold SET status = 'RELEASED'
+                  WHERE id IN (SELECT id FROM seat_hold
+                                WHERE status = 'ACTIVE' AND expires_at_ms <= $1
+                                ORDER BY expires_at_ms LIMIT $2)
+                    AND status = 'ACTIVE'",
+                args![now.as_millis(), limit],
+            )
+            .await?;
+        tx.execute(
+            "UPDATE seat SET status = 'AVAILABLE', hold_id = NULL, held_until_ms = NULL, version = version + 1
+              WHERE status = 'HELD' AND held_until_ms <= $1",
+            args![now.as_millis()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(released)
+    }
+
+    async fn confirm_payment(
+        &self,
+        a: &PaymentAttempt,
+        ticket: Option<&IdempotencyTicket>,
+    ) -> anyhow::Result<PaymentOutcome> {
+        let refused = |r| Ok(PaymentOutcome::Refused(r));
+        let mut tx = self.backend.begin().await?;
+        let Some(hold) = find_hold(&mut tx, a.hold_id).await? else {
+            return refused(PaymentRefused::HoldNotFound);
+        };
+        if let Err(refusal) = hold.check_payable(a.user_id, a.now) {
+            return refused(refusal.into());
+        }
+        if hold.concert_id != a.concert_id {
+            return refused(PaymentRefused::WrongConcert);
+        }
+        // The guard against paying twice: only one transaction turns this
+        // hold from ACTIVE to CONSUMED.
+        let consumed = tx
+            .execute(
+                "UPDATE seat_hold SET status = 'CONSUMED'
+                  WHERE id = $1 AND status = 'ACTIVE' AND expires_at_ms > $2",
+                args![a.hold_id.to_string(), a.now.as_millis()],
+            )
+            .await?;
+        if consumed != 1 {
+            return refused(PaymentRefused::AlreadyPaid);
+        }
+        let debit = -hold.price.amount();
+        let Some(after) = self
+            .change_balance(&mut tx, a.user_id, debit, Won::new(i64::MAX), a.now)
+            .await?
+        else {
+            let balance = current_balance(&mut tx, a.user_id).await?;
+            // Dropping the transaction rolls the consumed hold back.
+            return refused(PaymentRefused::InsufficientBalance {
+                balance,
+                price: hold.price,
+            });
+        };
+        let sold = tx
+            .execute(
+                "UPDATE seat SET status = 'SOLD', held_until_ms = NULL, version = version + 1
+                  WHERE schedule_id = $1 AND seat_number = $2 AND hold_id = $3 AND status = 'HELD'",
+                args![
+                    hold.schedule_id.get(),
+                    i64::from(hold.seat_number.get()),
+                    hold.id.to_string()
+                ],
+            )
+            .await?;
+        anyhow::ensure!(sold == 1, "live hold {} does not hold its seat", hold.id);
+        let reservation = Reservation {
+            id: a.reservation_id,
+            user_id: a.user_id,
+            concert_id: hold.concert_id,
+            schedule_id: hold.schedule_id,
+            seat_number: hold.seat_number,
+            price: hold.price,
+            hold_id: hold.id,
+            confirmed_at: a.now,
+        };
+        tx.execute(
+            "INSERT INTO reservation
+                (id, user_id, concert_id, schedule_id, seat_number, price, hold_id, confirmed_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            args![
+                reservation.id.to_string(),
+                reservation.user_id.get(),
+                reservation.concert_id.get(),
+                reservation.schedule_id.get(),
+                i64::from(reservation.seat_number.get()),
+                reservation.price.amount(),
+                reservation.hold_id.to_string(),
+                a.now.as_millis()
+            ],
+        )
+        .await?;
+        let reference = reservation.id.to_string();
+        let entry = Entry {
+            user: a.user_id,
+            kind: "PAYMENT",
+            amount: hold.price,
+            after,
+            reference: &reference,
+            now: a.now,
+        };
+        append_entry(&mut tx, entry).await?;
+        append_event(
+            &mut tx,
+            &events::reservation_confirmed(a.event_id, &reservation),
+        )
+        .await?;
+        let receipt = reservation.receipt(after);
+        let answer = Recorded::<&PaymentReceipt, PaymentRefused>::Done(&receipt).to_json();
+        record_answer(&mut tx, ticket, answer).await?;
+        tx.commit().await?;
+        Ok(PaymentOutcome::Confirmed(receipt))
+    }
+
+    async fn charge_balance(
+        &self,
+        a: &ChargeAttempt,
+        ticket: Option<&IdempotencyTicket>,
+    ) -> anyhow::Result<ChargeOutcome> {
+        let mut tx = self.backend.begin().await?;
+        tx.execute(
+            "INSERT INTO balance (user_id, amount, updated_at_ms) VALUES ($1, 0, $2)
+             ON CONFLICT (user_id) DO NOTHING",
+            args![a.user_id.get(), a.now.as_millis()],
+        )
+        .await?;
+        let charged = self
+            .change_balance(&mut tx, a.user_id, a.amount.amount(), a.max_balance, a.now)
+            .await?;
+        let Some(after) = charged else {
+            let balance = current_balance(&mut tx, a.user_id).await?;
+            return Ok(ChargeOutcome::Refused(ChargeRefused::LimitExceeded {
+                balance,
+                max: a.max_balance,
+            }));
+        };
+        let reference = a.event_id.to_string();
+        let entry = Entry {
+            user: a.user_id,
+            kind: "CHARGE",
+            amount: a.amount,
+            after,
+            reference: &reference,
+            now: a.now,
+        };
+        append_entry(&mut tx, entry).await?;
+        let event = events::balance_charged(
+            a.event_id,
+            BalanceCharged {
+                user_id: a.user_id,
+                amount: a.amount,
+                balance: after,
+                charged_at: a.now,
+            },
+        );
+        append_event(&mut tx, &event).await?;
+        let receipt = ChargeReceipt { balance: after };
+        let answer = Recorded::<ChargeReceipt, ChargeRefused>::Done(receipt).to_json();
+        record_answer(&mut tx, ticket, answer).await?;
+        tx.commit().await?;
+        Ok(ChargeOutcome::Charged(receipt))
+    }
+
+    async fn balance(&self, user: UserId) -> anyhow::Result<Won> {
+        current_balance(&mut self.reader(), user).await
+    }
+
+    async fn reservations_of(&self, user: UserId) -> anyhow::Result<Vec<Reservation>> {
+        let rows = self
+            .reader()
+            .fetch_all(
+                "SELECT * FROM reservation WHERE user_id = $1 ORDER BY confirmed_at_ms DESC, id DESC",
+                args![user.get()],
+            )
+            .await?;
+        rows.iter().map(rows::reservation).collect()
+    }
+
+    async fn money_totals(&self) -> anyhow::Result<MoneyTotals> {
+        let row = self
+            .reader()
+            .fetch_one(
+                "SELECT
+                    (SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM balance_entry WHERE kind = 'CHARGE') AS charged,
+                    (SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM balance) AS balances,
+                    (SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM balance_entry WHERE kind = 'PAYMENT') AS paid",
+                args![],
+            )
+            .await?;
+        Ok(MoneyTotals {
+            charged: rows::won(&row, "charged")?,
+            balances: rows::won(&row, "balances")?,
+            paid: rows::won(&row, "paid")?,
+        })
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        claim: &IdempotencyClaim,
+    ) -> anyhow::Result<ClaimOutcome> {
+        let ticket = claim.ticket();
+        let (user, scope, key) = (
+            claim.user_id.get(),
+            claim.scope.as_str(),
+            claim.key.as_str(),
+        );
+        let mut tx = self.backend.begin().await?;
+        // Insert-or-nothing first, so concurrent first claims cannot both win.
+        let inserted = tx
+            .execute(
+                "INSERT INTO idempotency_key
+                    (user_id, scope, key, fingerprint, response, lease_until_ms, created_at_ms)
+                 VALUES ($1, $2, $3, $4, NULL, $5, $6)
+                 ON CONFLICT (user_id, scope, key) DO NOTHING",
+                args![
+                    user,
+                    scope,
+                    key,
+                    claim.fingerprint.as_str(),
+                    claim.lease_until.as_millis(),
+                    claim.now.as_millis()
+                ],
+            )
+            .await?;
+        if inserted == 1 {
+            tx.commit().await?;
+            return Ok(ClaimOutcome::Claimed(ticket));
+        }
+        let row = tx
+            .fetch_one(
+                "SELECT fingerprint, response, lease_until_ms FROM idempotency_key
+                  WHERE user_id = $1 AND scope = $2 AND key = $3",
+                args![user, scope, key],
+            )
+            .await?;
+        let response = row.opt_text("response")?;
+        let lease_until = rows::ts(&row, "lease_until_ms")?;
+        match decide_claim(
+            claim,
+            &row.text("fingerprint")?,
+            response.as_deref(),
+            lease_until,
+        ) {
+            StoredKeyDecision::Answer(answer) => Ok(answer),
+            StoredKeyDecision::TakeOver => {
+                // Only one taker wins the lease it saw.
+                let taken = tx
+                    .execute(
+                        "UPDATE idempotency_key SET lease_until_ms = $1
+                          WHERE user_id = $2 AND scope = $3 AND key = $4
+                            AND response IS NULL AND lease_until_ms = $5",
+                        args![
+                            claim.lease_until.as_millis(),
+                            user,
+                            scope,
+                            key,
+                            lease_until.as_millis()
+                        ],
+                    )
+                    .await?;
+                tx.commit().await?;
+                Ok(if taken == 1 {
+                    ClaimOutcome::Claimed(ticket)
+                } else {
+                    ClaimOutcome::InProgress
+                })
+            }
+        }
+    }
+
+    async fn finish_idempotency_key(
+        &self,
+        ticket: &IdempotencyTicket,
+        response: &str,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.backend.begin().await?;
+        record_answer(&mut tx, Some(ticket), Ok(response.to_owned())).await?;
+        tx.commit().await
+    }
+
+    async fn abandon_idempotency_key(&self, ticket: &IdempotencyTicket) -> anyhow::Result<()> {
+        let mut tx = self.backend.begin().await?;
+        tx.execute(
+            "DELETE FROM idempotency_key
+              WHERE user_id = $1 AND scope = $2 AND key = $3 AND response IS NULL",
+            args![
+                ticket.user_id.get(),
+                ticket.scope.as_str(),
+                ticket.key.as_str()
+            ],
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    async fn purge_idempotency_keys(&self, before: Timestamp) -> anyhow::Result<u64> {
+        let mut tx = self.backend.begin().await?;
+        let purged = tx
+            .execute(
+                "DELETE FROM idempotency_key WHERE created_at_ms < $1",
+                args![before.as_millis()],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(purged)
+    }
+
+    async fn unpublished_events(&self, limit: u32) -> anyhow::Result<Vec<OutboxEvent>> {
+        // Read inside a write transaction: a relay always sees its own latest
+        // `mark_published`, even where reads go to replicas or other connections.
+        let mut tx = self.backend.begin().await?;
+        let rows = tx
+            .fetch_all(
+                "SELECT id, event_type, schema_version, aggregate_key, payload, created_at_ms
+                   FROM outbox WHERE published_at_ms IS NULL ORDER BY seq LIMIT $1",
+                args![limit],
+            )
+            .await?;
+        rows.iter().map(rows::event).collect()
+    }
+
+    async fn mark_published(&self, ids: &[EventId], now: Timestamp) -> anyhow::Result<()> {
+        let mut tx = self.backend.begin().await?;
+        for id in ids {
+            tx.execute(
+                "UPDATE outbox SET published_at_ms = $1 WHERE id = $2 AND published_at_ms IS NULL",
+                args![now.as_millis(), id.to_string()],
+            )
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    async fn published_reservations_by_concert(&self) -> anyhow::Result<Vec<(ConcertId, u64)>> {
+        let rows = self
+            .reader()
+            .fetch_all(
+                "SELECT r.concert_id, COUNT(*) AS n
+                   FROM reservation r
+                   JOIN outbox o ON o.aggregate_key = r.id AND o.event_type = 'ReservationConfirmed'
+                  WHERE o.published_at_ms IS NOT NULL
+                  GROUP BY r.concert_id
+                  ORDER BY r.concert_id",
+                args![],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    ConcertId::new(row.int("concert_id")?)?,
+                    u64::try_from(row.int("n")?)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        self.reader().fetch_all("SELECT 1 AS one", args![]).await?;
+        Ok(())
+    }
+}
