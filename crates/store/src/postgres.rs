@@ -104,20 +104,5 @@ mod contract {
         )
     }
 
-    mod conditional {
-        use super::*;
-        boxoffice_core::store_contract_tests!(fresh(Concurrency::Conditional).await);
-    }
-
-    mod pessimistic {
-        use super::*;
-        boxoffice_core::store_contract_tests!(fresh(Concurrency::Pessimistic).await);
-    }
-
-    mod optimistic {
-        use super::*;
-        boxoffice_core::store_contract_tests!(
-            fresh(Concurrency::Optimistic { max_attempts: 50 }).await
-        );
-    }
+    crate::sql_store::contract_per_strategy!(fresh);
 }

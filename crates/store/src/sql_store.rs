@@ -358,6 +358,32 @@ async fn find_hold<C: Conn>(c: &mut C, hold: HoldId) -> anyhow::Result<Option<Ho
     row.as_ref().map(rows::hold).transpose()
 }
 
+/// Runs the store contract suite once per [`Concurrency`] strategy against
+/// stores made by `$fresh(strategy).await`.
+#[cfg(test)]
+macro_rules! contract_per_strategy {
+    ($fresh:ident) => {
+        mod conditional {
+            use super::*;
+            boxoffice_core::store_contract_tests!($fresh(Concurrency::Conditional).await);
+        }
+
+        mod pessimistic {
+            use super::*;
+            boxoffice_core::store_contract_tests!($fresh(Concurrency::Pessimistic).await);
+        }
+
+        mod optimistic {
+            use super::*;
+            boxoffice_core::store_contract_tests!(
+                $fresh(Concurrency::Optimistic { max_attempts: 50 }).await
+            );
+        }
+    };
+}
+#[cfg(test)]
+pub(crate) use contract_per_strategy;
+
 #[async_trait]
 impl<B: Backend> Store for SqlStore<B> {
     async fn list_concerts(&self) -> anyhow::Result<Vec<Concert>> {

@@ -111,20 +111,5 @@ mod contract {
         )
     }
 
-    mod conditional {
-        use super::*;
-        boxoffice_core::store_contract_tests!(fresh(Concurrency::Conditional).await);
-    }
-
-    mod pessimistic {
-        use super::*;
-        boxoffice_core::store_contract_tests!(fresh(Concurrency::Pessimistic).await);
-    }
-
-    mod optimistic {
-        use super::*;
-        boxoffice_core::store_contract_tests!(
-            fresh(Concurrency::Optimistic { max_attempts: 5 }).await
-        );
-    }
+    crate::sql_store::contract_per_strategy!(fresh);
 }
