@@ -29,6 +29,11 @@ mod contract {
         crate::store_contract_tests!(Arc::new(MemoryStore::default()));
     }
 
+    mod lock {
+        use super::*;
+        crate::lock_contract_tests!(Arc::new(crate::memory::MemoryLock::default()));
+    }
+
     mod waiting_room {
         use super::*;
         crate::waiting_room_contract_tests!(Arc::new(MemoryWaitingRoom::default()));

@@ -306,6 +306,26 @@ pub trait Ranking: Send + Sync + std::fmt::Debug {
     async fn reset(&self, counts: &[(ConcertId, u64)]) -> anyhow::Result<()>;
 }
 
+/// Proof of holding a named lock: needed to extend or release it, so a
+/// holder whose lease ran out cannot release someone else's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockLease {
+    pub key: String,
+    pub token: String,
+}
+
+/// Mutual exclusion between instances (a single process in the embedded mode).
+/// Leases expire by themselves, so a crashed holder never blocks for ever.
+#[async_trait]
+pub trait Lock: Send + Sync + std::fmt::Debug {
+    /// Takes the lock for `ttl_ms` if nobody holds it.
+    async fn try_acquire(&self, key: &str, ttl_ms: u64) -> anyhow::Result<Option<LockLease>>;
+    /// Pushes the expiry to `ttl_ms` from now, if the lease is still ours.
+    async fn extend(&self, lease: &LockLease, ttl_ms: u64) -> anyhow::Result<bool>;
+    /// Lets go, if the lease is still ours.
+    async fn release(&self, lease: &LockLease) -> anyhow::Result<bool>;
+}
+
 /// Where relayed outbox events go: in-process handlers in the embedded mode.
 /// `publish` returns only once the event is safely handed over; an error
 /// leaves the event in the outbox to be relayed again.

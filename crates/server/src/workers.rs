@@ -24,7 +24,7 @@ pub fn spawn(app: &App, settings: &Settings, shutdown: &CancellationToken) -> Jo
         shutdown.clone(),
         move || {
             let a = a.clone();
-            async move { a.activate_batch_once().await.map(drop) }
+            async move { a.activate_batch_if_due().await.map(drop) }
         },
     ));
     let a = app.clone();

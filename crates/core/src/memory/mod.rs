@@ -5,6 +5,7 @@
 //!
 //! Layout:
 //! - [`waiting_room`]: [`MemoryWaitingRoom`], with an order-statistics index for positions.
+//! - [`lock`]: [`MemoryLock`], leases within one process.
 //! - [`ranking`]: the popular-concert counts ([`MemoryRanking`]).
 //! - [`bus`]: [`LocalBus`], delivering relayed events to in-process handlers.
 //! - [`store`]: the whole store in memory ([`MemoryStore`]).
@@ -12,12 +13,14 @@
 //! - [`in_process_app`]: the application assembled on these adapters.
 
 pub mod bus;
+pub mod lock;
 pub mod ranking;
 pub mod store;
 pub mod system;
 pub mod waiting_room;
 
 pub use bus::LocalBus;
+pub use lock::MemoryLock;
 pub use ranking::MemoryRanking;
 pub use store::MemoryStore;
 pub use system::{OsEntropy, SystemClock};
@@ -54,6 +57,7 @@ pub fn in_process_app(store: Arc<dyn Store>, clock: Arc<dyn Clock>, policies: Po
             waiting_room,
             ranking,
             bus,
+            lock: Arc::new(MemoryLock::default()),
             clock,
             entropy: Arc::new(OsEntropy),
         },

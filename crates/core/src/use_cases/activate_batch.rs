@@ -14,6 +14,25 @@ impl App {
         }
         Ok(admitted)
     }
+
+    /// Runs the admission round of the current interval unless some
+    /// instance already has: every instance calls this each interval, and
+    /// the round number (`now / admit_interval`) is claimed once, cluster-wide.
+    pub async fn activate_batch_if_due(&self) -> anyhow::Result<Option<u64>> {
+        let interval_ms = self.policies.queue.admit_interval_secs.max(1) * 1000;
+        let round = u64::try_from(self.now().as_millis()).unwrap_or(0) / interval_ms;
+        let claimed = self
+            .adapters
+            .lock
+            .try_acquire(&format!("admission:{round}"), 2 * interval_ms)
+            .await?;
+        match claimed {
+            // The claim is left to expire: releasing it would let a late
+            // instance run the same round again.
+            Some(_round) => self.activate_batch_once().await.map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -71,6 +90,18 @@ mod tests {
         assert_eq!(t.app.activate_batch_once().await.unwrap(), 3);
         let first = t.app.poll_token(tokens[0]).await.unwrap().token.state;
         assert!(matches!(first, TokenState::Expired { .. }));
+    }
+
+    #[tokio::test]
+    async fn each_interval_admits_once_however_many_instances_ask() {
+        let t = TestApp::with_queue_policy(policy()).await;
+        for u in 1..=8 {
+            t.app.issue_token(user(u), t.concert).await.unwrap();
+        }
+        assert_eq!(t.app.activate_batch_if_due().await.unwrap(), Some(3));
+        assert_eq!(t.app.activate_batch_if_due().await.unwrap(), None);
+        t.clock.advance_secs(1);
+        assert_eq!(t.app.activate_batch_if_due().await.unwrap(), Some(2));
     }
 
     #[tokio::test]

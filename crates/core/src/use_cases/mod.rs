@@ -52,7 +52,7 @@ use crate::domain::balance::BalancePolicy;
 use crate::domain::queue_token::QueuePolicy;
 use crate::domain::seat_hold::HoldPolicy;
 use crate::domain::{ConcertId, EventId, HoldId, ReservationId, TokenId};
-use crate::ports::{Clock, Entropy, EventBus, Ranking, Store, WaitingRoom};
+use crate::ports::{Clock, Entropy, EventBus, Lock, Ranking, Store, WaitingRoom};
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use uuid::Uuid;
@@ -91,6 +91,7 @@ pub struct Adapters {
     pub waiting_room: Arc<dyn WaitingRoom>,
     pub ranking: Arc<dyn Ranking>,
     pub bus: Arc<dyn EventBus>,
+    pub lock: Arc<dyn Lock>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
 }

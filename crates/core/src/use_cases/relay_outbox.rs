@@ -4,10 +4,32 @@
 
 use super::App;
 
+const RELAY_LOCK: &str = "outbox-relay";
+/// Longer than any relay step should take; a crashed relay's lease lapses after it.
+const RELAY_LOCK_TTL_MS: u64 = 30_000;
+
 impl App {
     /// Relays up to `limit` unpublished events in order; stops at the first
     /// failure so that no event overtakes an earlier one. Returns how many were published.
     pub async fn relay_outbox_once(&self, limit: u32) -> anyhow::Result<usize> {
+        // One relay at a time across instances keeps events in order.
+        let Some(lease) = self
+            .adapters
+            .lock
+            .try_acquire(RELAY_LOCK, RELAY_LOCK_TTL_MS)
+            .await?
+        else {
+            return Ok(0);
+        };
+        let relayed = self.relay_batch(limit).await;
+        if let Err(err) = self.adapters.lock.release(&lease).await {
+            // The lease expires by itself; another instance relays after it.
+            tracing::warn!(error = %err, "could not release the relay lock");
+        }
+        relayed
+    }
+
+    async fn relay_batch(&self, limit: u32) -> anyhow::Result<usize> {
         let events = self.store().unpublished_events(limit).await?;
         let mut published = Vec::with_capacity(events.len());
         let mut failure = None;
