@@ -34,6 +34,11 @@ mod contract {
         crate::lock_contract_tests!(Arc::new(crate::memory::MemoryLock::default()));
     }
 
+    mod ranking {
+        use super::*;
+        crate::ranking_contract_tests!(Arc::new(crate::memory::MemoryRanking::default()));
+    }
+
     mod waiting_room {
         use super::*;
         crate::waiting_room_contract_tests!(Arc::new(MemoryWaitingRoom::default()));

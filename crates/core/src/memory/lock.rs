@@ -30,7 +30,10 @@ impl Lock for MemoryLock {
             return Ok(None);
         }
         let token = new_token();
-        leases.insert(key.to_owned(), (token.clone(), now + Duration::from_millis(ttl_ms)));
+        leases.insert(
+            key.to_owned(),
+            (token.clone(), now + Duration::from_millis(ttl_ms)),
+        );
         Ok(Some(LockLease {
             key: key.to_owned(),
             token,
@@ -51,7 +54,10 @@ impl Lock for MemoryLock {
 
     async fn release(&self, lease: &LockLease) -> anyhow::Result<bool> {
         let mut leases = lock(&self.leases);
-        if leases.get(&lease.key).is_some_and(|(token, _)| *token == lease.token) {
+        if leases
+            .get(&lease.key)
+            .is_some_and(|(token, _)| *token == lease.token)
+        {
             leases.remove(&lease.key);
             return Ok(true);
         }

@@ -66,8 +66,14 @@ pub async fn a_lease_expires_by_itself(lock: Arc<dyn Lock>) {
     tokio::time::sleep(Duration::from_millis(250)).await;
     let next = ok(lock.try_acquire(&k, 10_000).await);
     assert!(next.is_some(), "an expired lease must not block");
-    assert!(!ok(lock.extend(&lease, 10_000).await), "the old holder lost it");
-    assert!(!ok(lock.release(&lease).await), "and cannot release the new holder's");
+    assert!(
+        !ok(lock.extend(&lease, 10_000).await),
+        "the old holder lost it"
+    );
+    assert!(
+        !ok(lock.release(&lease).await),
+        "and cannot release the new holder's"
+    );
 }
 
 pub async fn of_many_concurrent_takers_exactly_one_wins(lock: Arc<dyn Lock>) {

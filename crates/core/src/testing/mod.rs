@@ -8,11 +8,13 @@
 //! - [`TestApp`]: an [`App`] on memory adapters, a concert with two 50-seat
 //!   dates, and shortcuts for the steps most tests start from.
 //! - [`lock_contract`]: cases every `Lock` must pass (`lock_contract_tests!`).
+//! - [`ranking_contract`]: cases every `Ranking` must pass (`ranking_contract_tests!`).
 //! - [`store_contract`]: cases every `Store` must pass (`store_contract_tests!`).
 //! - [`waiting_room_contract`]: cases every `WaitingRoom` must pass
 //!   (`waiting_room_contract_tests!`).
 
 pub mod lock_contract;
+pub mod ranking_contract;
 pub mod store_contract;
 pub mod waiting_room_contract;
 

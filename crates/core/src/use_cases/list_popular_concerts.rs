@@ -38,9 +38,13 @@ impl App {
         Ok(ranked)
     }
 
-    /// Rebuilds the ranking from the store: at start-up, for rankings that
-    /// do not outlive the process.
+    /// Rebuilds an empty ranking from the store: at start-up, when the
+    /// ranking did not outlive the process (embedded mode) or Redis lost its
+    /// data. A ranking that has counts is left alone: other instances keep it.
     pub async fn restore_ranking(&self) -> anyhow::Result<()> {
+        if !self.adapters.ranking.top(1).await?.is_empty() {
+            return Ok(());
+        }
         let counts = self.store().published_reservations_by_concert().await?;
         self.adapters.ranking.reset(&counts).await
     }

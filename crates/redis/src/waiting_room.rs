@@ -1,0 +1,348 @@
+//! [`RedisWaitingRoom`]: the waiting room in Redis, shared by every instance.
+//!
+//! Per concert `c` (keys under the configured prefix):
+//! - `q:{c}:wait`: sorted set of WAITING tokens by arrival number (`q:{c}:seq`);
+//!   a position is `ZRANK + 1`, O(log n);
+//! - `q:{c}:seen`: the same tokens by last poll, so abandoned ones are found in order;
+//! - `q:{c}:active`: ACTIVE tokens by expiry;
+//! - `t:{token}`: a hash with the token's concert, user, state and instants;
+//! - `u:{c}:{user}`: the user's latest token for the concert;
+//! - `lines`: the concerts with anyone WAITING or ACTIVE.
+//!
+//! Every operation is one Lua script that first sweeps the concert (ends
+//! ACTIVE tokens past their expiry, drops abandoned WAITING ones), so no
+//! position ever counts a token that has ended. Time is the caller's `now`,
+//! never Redis's clock, so tests can move it; expired tokens are kept, as
+//! EXPIRED, for the retention, then forgotten (logically at once, and their
+//! keys expire in real time).
+//!
+//! Redis Cluster is not supported: scripts touch a concert's keys and
+//! token keys together (one Redis, or a primary with replicas, is).
+
+use crate::connection::{Redis, classify};
+use anyhow::{Context, bail};
+use async_trait::async_trait;
+use boxoffice_core::domain::queue_token::{QueuePolicy, QueueToken, TokenState};
+use boxoffice_core::domain::{ConcertId, Timestamp, TokenId, UserId};
+use boxoffice_core::ports::WaitingRoom;
+use redis::Script;
+use std::sync::LazyLock;
+
+/// Shared by every script. `ARGV[1]` is always the key prefix.
+const PRELUDE: &str = r#"
+local P = ARGV[1]
+local function qk(c, name) return P .. 'q:' .. c .. ':' .. name end
+local function tk(t) return P .. 't:' .. t end
+local function uk(c, u) return P .. 'u:' .. c .. ':' .. u end
+local SWEEP_LIMIT = 10000
+
+local function expire_token(t, at, retention)
+  local key = tk(t)
+  redis.call('HSET', key, 'state', 'E', 'at', at)
+  redis.call('PEXPIRE', key, retention)
+  local h = redis.call('HMGET', key, 'concert', 'user')
+  if h[1] and h[2] then
+    local ukey = uk(h[1], h[2])
+    if redis.call('GET', ukey) == t then redis.call('PEXPIRE', ukey, retention) end
+  end
+end
+
+local function sweep(c, now, abandon, retention)
+  local qa = qk(c, 'active')
+  local ended = redis.call('ZRANGEBYSCORE', qa, '-inf', now, 'WITHSCORES', 'LIMIT', 0, SWEEP_LIMIT)
+  for i = 1, #ended, 2 do
+    redis.call('ZREM', qa, ended[i])
+    expire_token(ended[i], ended[i + 1], retention)
+  end
+  local qs = qk(c, 'seen')
+  local gone = redis.call('ZRANGEBYSCORE', qs, '-inf', now - abandon, 'WITHSCORES', 'LIMIT', 0, SWEEP_LIMIT)
+  for i = 1, #gone, 2 do
+    redis.call('ZREM', qs, gone[i])
+    redis.call('ZREM', qk(c, 'wait'), gone[i])
+    expire_token(gone[i], tonumber(gone[i + 1]) + abandon, retention)
+  end
+  if redis.call('ZCARD', qk(c, 'wait')) == 0 and redis.call('ZCARD', qa) == 0 then
+    redis.call('SREM', P .. 'lines', c)
+  end
+end
+
+-- {state, concert, user, position, at, seen}, or false for an unknown or forgotten token.
+local function view(t, now, retention)
+  local h = redis.call('HMGET', tk(t), 'state', 'concert', 'user', 'at', 'seen')
+  if not h[1] then return false end
+  if h[1] == 'E' and now >= tonumber(h[4]) + retention then return false end
+  local pos = 0
+  if h[1] == 'W' then
+    local r = redis.call('ZRANK', qk(h[2], 'wait'), t)
+    if r then pos = r + 1 end
+  end
+  return {h[1], h[2], h[3], tostring(pos), tostring(h[4] or 0), tostring(h[5] or 0)}
+end
+
+local function touch(c, t, now)
+  redis.call('ZADD', qk(c, 'seen'), 'XX', now, t)
+  redis.call('HSET', tk(t), 'seen', now)
+end
+"#;
+
+/// ARGV: prefix, concert, user, candidate token, now, abandon_ms, retention_ms.
+const ENTER: &str = r#"
+local c, u, cand = ARGV[2], ARGV[3], ARGV[4]
+local now, abandon, retention = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+sweep(c, now, abandon, retention)
+local existing = redis.call('GET', uk(c, u))
+if existing then
+  local v = view(existing, now, retention)
+  if v and v[1] ~= 'E' then
+    if v[1] == 'W' then
+      touch(c, existing, now)
+      v = view(existing, now, retention)
+    end
+    table.insert(v, 1, existing)
+    return v
+  end
+end
+local seq = redis.call('INCR', qk(c, 'seq'))
+redis.call('ZADD', qk(c, 'wait'), seq, cand)
+redis.call('ZADD', qk(c, 'seen'), now, cand)
+redis.call('DEL', tk(cand))
+redis.call('HSET', tk(cand), 'state', 'W', 'concert', c, 'user', u, 'issued', now, 'seen', now, 'at', 0)
+redis.call('SET', uk(c, u), cand)
+redis.call('SADD', P .. 'lines', c)
+local v = view(cand, now, retention)
+table.insert(v, 1, cand)
+return v
+"#;
+
+/// ARGV: prefix, token, now, abandon_ms, retention_ms, touch (1 or 0).
+const LOOK: &str = r#"
+local t = ARGV[2]
+local now, abandon, retention = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local c = redis.call('HGET', tk(t), 'concert')
+if not c then return false end
+sweep(c, now, abandon, retention)
+local v = view(t, now, retention)
+if v and v[1] == 'W' and ARGV[6] == '1' then
+  touch(c, t, now)
+  v = view(t, now, retention)
+end
+return v
+"#;
+
+/// ARGV: prefix, concert, now, abandon_ms, retention_ms, batch, cap, active_ttl_ms.
+const ADMIT: &str = r#"
+local c = ARGV[2]
+local now, abandon, retention = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local batch, cap, ttl = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+sweep(c, now, abandon, retention)
+local active = redis.call('ZCARD', qk(c, 'active'))
+local slots = math.min(batch, cap - active)
+if slots <= 0 then return 0 end
+local next = redis.call('ZRANGE', qk(c, 'wait'), 0, slots - 1)
+local expires = now + ttl
+for _, t in ipairs(next) do
+  redis.call('ZREM', qk(c, 'wait'), t)
+  redis.call('ZREM', qk(c, 'seen'), t)
+  redis.call('ZADD', qk(c, 'active'), expires, t)
+  redis.call('HSET', tk(t), 'state', 'A', 'at', expires)
+end
+return #next
+"#;
+
+/// ARGV: prefix, concert, user, issued_by, now, retention_ms.
+const EXPIRE: &str = r#"
+local c, u = ARGV[2], ARGV[3]
+local issued_by, now, retention = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local t = redis.call('GET', uk(c, u))
+if not t then return 0 end
+local h = redis.call('HMGET', tk(t), 'state', 'issued')
+if not h[1] or h[1] == 'E' then return 0 end
+if tonumber(h[2]) > issued_by then return 0 end
+redis.call('ZREM', qk(c, 'wait'), t)
+redis.call('ZREM', qk(c, 'seen'), t)
+redis.call('ZREM', qk(c, 'active'), t)
+expire_token(t, now, retention)
+return 1
+"#;
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}\n{body}"))
+}
+
+static ENTER_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(ENTER));
+static LOOK_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(LOOK));
+static ADMIT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(ADMIT));
+static EXPIRE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(EXPIRE));
+
+#[derive(Debug, Clone)]
+pub struct RedisWaitingRoom {
+    redis: Redis,
+}
+
+impl RedisWaitingRoom {
+    pub fn new(redis: Redis) -> Self {
+        Self { redis }
+    }
+
+    async fn look(
+        &self,
+        token: TokenId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+        touch: bool,
+    ) -> anyhow::Result<Option<QueueToken>> {
+        let mut conn = self.redis.conn.clone();
+        let raw: Option<Vec<String>> = LOOK_SCRIPT
+            .arg(&self.redis.prefix)
+            .arg(token.to_string())
+            .arg(now.as_millis())
+            .arg(millis(policy.abandon_after_secs))
+            .arg(millis(policy.expired_retention_secs))
+            .arg(if touch { "1" } else { "0" })
+            .invoke_async(&mut conn)
+            .await
+            .map_err(classify)?;
+        raw.map(|fields| decode(token, &fields, policy)).transpose()
+    }
+}
+
+fn millis(secs: u64) -> i64 {
+    i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+/// Decodes a script's `{state, concert, user, position, at, seen}`.
+fn decode(token: TokenId, f: &[String], policy: &QueuePolicy) -> anyhow::Result<QueueToken> {
+    let [state, concert, user, position, at, seen] = f else {
+        bail!("unexpected waiting-room reply {f:?}");
+    };
+    let int = |s: &String| {
+        s.parse::<i64>()
+            .with_context(|| format!("not a number: {s}"))
+    };
+    let state = match state.as_str() {
+        "W" => TokenState::Waiting {
+            position: u64::try_from(int(position)?)?,
+            abandoned_at: policy.abandoned_at(Timestamp::from_millis(int(seen)?)),
+        },
+        "A" => TokenState::Active {
+            expires_at: Timestamp::from_millis(int(at)?),
+        },
+        "E" => TokenState::Expired {
+            expired_at: Timestamp::from_millis(int(at)?),
+        },
+        other => bail!("unknown token state {other}"),
+    };
+    Ok(QueueToken {
+        token,
+        concert_id: ConcertId::new(int(concert)?)?,
+        user_id: UserId::new(int(user)?)?,
+        state,
+    })
+}
+
+#[async_trait]
+impl WaitingRoom for RedisWaitingRoom {
+    async fn enter(
+        &self,
+        concert: ConcertId,
+        user: UserId,
+        candidate: TokenId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<QueueToken> {
+        let mut conn = self.redis.conn.clone();
+        let raw: Vec<String> = ENTER_SCRIPT
+            .arg(&self.redis.prefix)
+            .arg(concert.get())
+            .arg(user.get())
+            .arg(candidate.to_string())
+            .arg(now.as_millis())
+            .arg(millis(policy.abandon_after_secs))
+            .arg(millis(policy.expired_retention_secs))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(classify)?;
+        let Some((token, fields)) = raw.split_first() else {
+            bail!("empty waiting-room reply");
+        };
+        let token: TokenId = token.parse()?;
+        decode(token, fields, policy)
+    }
+
+    async fn poll(
+        &self,
+        token: TokenId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<Option<QueueToken>> {
+        self.look(token, now, policy, true).await
+    }
+
+    async fn peek(
+        &self,
+        token: TokenId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<Option<QueueToken>> {
+        self.look(token, now, policy, false).await
+    }
+
+    async fn admit(
+        &self,
+        concert: ConcertId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<u64> {
+        let mut conn = self.redis.conn.clone();
+        let admitted: i64 = ADMIT_SCRIPT
+            .arg(&self.redis.prefix)
+            .arg(concert.get())
+            .arg(now.as_millis())
+            .arg(millis(policy.abandon_after_secs))
+            .arg(millis(policy.expired_retention_secs))
+            .arg(policy.admit_batch)
+            .arg(policy.max_active)
+            .arg(millis(policy.active_ttl_secs))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(classify)?;
+        Ok(u64::try_from(admitted)?)
+    }
+
+    async fn expire(
+        &self,
+        concert: ConcertId,
+        user: UserId,
+        issued_by: Timestamp,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<bool> {
+        let mut conn = self.redis.conn.clone();
+        let expired: i64 = EXPIRE_SCRIPT
+            .arg(&self.redis.prefix)
+            .arg(concert.get())
+            .arg(user.get())
+            .arg(issued_by.as_millis())
+            .arg(now.as_millis())
+            .arg(millis(policy.expired_retention_secs))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(classify)?;
+        Ok(expired == 1)
+    }
+
+    async fn concerts_in_line(&self) -> anyhow::Result<Vec<ConcertId>> {
+        let mut conn = self.redis.conn.clone();
+        let members: Vec<i64> = redis::cmd("SMEMBERS")
+            .arg(self.redis.key("lines"))
+            .query_async(&mut conn)
+            .await
+            .map_err(classify)?;
+        let mut concerts = members
+            .into_iter()
+            .map(ConcertId::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        concerts.sort();
+        Ok(concerts)
+    }
+}
