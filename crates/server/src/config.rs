@@ -18,6 +18,7 @@ use std::path::Path;
 pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
+    pub redis: RedisSettings,
     pub queue: QueueSettings,
     pub holds: HoldSettings,
     pub balance: BalanceSettings,
@@ -40,8 +41,47 @@ pub struct ServerSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
-    /// `sqlite://path/to/file.db` (created if missing).
+    /// `sqlite://path/to/file.db` (created if missing) or
+    /// `postgres://user@host:port/database`.
     pub url: String,
+    /// PostgreSQL pool size per instance.
+    pub max_connections: u32,
+    /// How long a request waits for a database connection before answering 503.
+    pub acquire_timeout_ms: u64,
+    /// How holds and balance changes defend against concurrent writers.
+    pub concurrency: ConcurrencyStrategy,
+    /// Retries of the optimistic strategy before giving up.
+    pub optimistic_max_attempts: u32,
+    /// How long the redis_lock strategy waits for a lock before answering 503.
+    pub lock_wait_ms: u64,
+}
+
+/// See docs/concurrency.md for what each costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConcurrencyStrategy {
+    /// One conditional `UPDATE ... WHERE <still allowed>` (the default).
+    Conditional,
+    /// `SELECT ... FOR UPDATE`, then `UPDATE`.
+    Pessimistic,
+    /// Version column and bounded retry.
+    Optimistic,
+    /// A Redis lock around a conditional-update transaction (needs redis.url).
+    RedisLock,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://host:port/db`. Empty: the waiting room, locks and ranking
+    /// stay in process (one instance only).
+    pub url: String,
+    /// Prepended to every key.
+    pub key_prefix: String,
+    /// How long one Redis command may take before the call answers 503.
+    pub command_timeout_ms: u64,
+    /// How long a (re)connection attempt may take.
+    pub connect_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +151,17 @@ impl Default for Settings {
             },
             database: DatabaseSettings {
                 url: "sqlite://data/boxoffice.db".into(),
+                max_connections: 32,
+                acquire_timeout_ms: 2_000,
+                concurrency: ConcurrencyStrategy::Conditional,
+                optimistic_max_attempts: 20,
+                lock_wait_ms: 2_000,
+            },
+            redis: RedisSettings {
+                url: String::new(),
+                key_prefix: "boxoffice:".into(),
+                command_timeout_ms: 500,
+                connect_timeout_ms: 500,
             },
             queue: QueueSettings {
                 admit_batch: queue.admit_batch,
@@ -211,6 +262,23 @@ impl Settings {
             "holds.sweep_interval_secs must be positive"
         );
         ensure!(self.balance.max > 0, "balance.max must be positive");
+        ensure!(
+            self.database.max_connections > 0,
+            "database.max_connections must be positive"
+        );
+        ensure!(
+            self.database.optimistic_max_attempts > 0,
+            "database.optimistic_max_attempts must be positive"
+        );
+        ensure!(
+            self.database.concurrency != ConcurrencyStrategy::RedisLock
+                || !self.redis.url.is_empty(),
+            "database.concurrency = \"redis_lock\" needs redis.url"
+        );
+        ensure!(
+            self.redis.command_timeout_ms > 0,
+            "redis.command_timeout_ms must be positive"
+        );
         ensure!(
             self.idempotency.lease_secs > 0,
             "idempotency.lease_secs must be positive"

@@ -54,7 +54,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => boxoffice_server::serve::run(settings).await,
         Command::Migrate => {
-            boxoffice_server::wiring::open_store(&settings.database.url).await?;
+            boxoffice_server::wiring::open_store(&settings).await?;
             tracing::info!(database = %settings.database.url, "migrations applied");
             Ok(())
         }

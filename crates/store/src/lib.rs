@@ -13,6 +13,8 @@
 //! - [`sql_store`]: [`SqlStore`], the shared transactions, [`Backend`] and [`Dialect`].
 //! - [`sqlite`]: [`SqliteStore`] (WAL, one writer with `BEGIN IMMEDIATE`, pooled readers).
 //! - [`postgres`]: [`PgStore`], with an advisory lock per user for the hold limit.
+//! - [`locked`]: [`LockedStore`], the "distributed lock around the
+//!   transaction" strategy, over any store and any `Lock`.
 //! - `conn`, `values`: the thin driver interface the shared code runs on.
 //! - `rows`: decoding rows into domain values.
 //! - `errors`: telling "database unavailable" (503) from bugs (500).
@@ -20,6 +22,7 @@
 
 mod conn;
 mod errors;
+pub mod locked;
 pub mod postgres;
 mod rows;
 pub mod sql_store;
@@ -29,6 +32,7 @@ mod values;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use locked::LockedStore;
 pub use postgres::{PgSettings, PgStore};
 pub use sql_store::{Concurrency, SqlStore};
 pub use sqlite::SqliteStore;

@@ -3,14 +3,35 @@
 //! keeps the event and tries again.
 
 use crate::domain::events::OutboxEvent;
-use crate::ports::EventBus;
+use crate::domain::queue_token::QueuePolicy;
+use crate::ports::{Clock, EventBus, Ranking, WaitingRoom};
 use crate::use_cases::{RankingUpdater, TokenExpirer};
 use async_trait::async_trait;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct LocalBus {
     pub ranking: RankingUpdater,
     pub tokens: TokenExpirer,
+}
+
+impl LocalBus {
+    /// The in-process handlers, acting on `ranking` and `waiting_room`.
+    pub fn new(
+        ranking: Arc<dyn Ranking>,
+        waiting_room: Arc<dyn WaitingRoom>,
+        clock: Arc<dyn Clock>,
+        policy: QueuePolicy,
+    ) -> Self {
+        Self {
+            ranking: RankingUpdater { ranking },
+            tokens: TokenExpirer {
+                waiting_room,
+                clock,
+                policy,
+            },
+        }
+    }
 }
 
 #[async_trait]

@@ -33,7 +33,7 @@ pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 use crate::ports::{Clock, Store};
-use crate::use_cases::{Adapters, App, Policies, RankingUpdater, TokenExpirer};
+use crate::use_cases::{Adapters, App, Policies};
 use std::sync::Arc;
 
 /// The application on `store` with everything else in process: the
@@ -41,16 +41,12 @@ use std::sync::Arc;
 pub fn in_process_app(store: Arc<dyn Store>, clock: Arc<dyn Clock>, policies: Policies) -> App {
     let waiting_room = Arc::new(MemoryWaitingRoom::default());
     let ranking = Arc::new(MemoryRanking::default());
-    let bus = Arc::new(LocalBus {
-        ranking: RankingUpdater {
-            ranking: ranking.clone(),
-        },
-        tokens: TokenExpirer {
-            waiting_room: waiting_room.clone(),
-            clock: clock.clone(),
-            policy: policies.queue,
-        },
-    });
+    let bus = Arc::new(LocalBus::new(
+        ranking.clone(),
+        waiting_room.clone(),
+        clock.clone(),
+        policies.queue,
+    ));
     App::new(
         Adapters {
             store,
