@@ -25,7 +25,19 @@ const CONCERTS: [(&str, &str, &str); 3] = [
 ];
 
 /// Seeds the catalog if it is empty; returns how many concerts were created.
+/// Instances starting together on an empty database seed it once: the
+/// check and the writes happen under a lock.
 pub async fn seed_if_empty(app: &App, clock: &dyn Clock) -> anyhow::Result<usize> {
+    let lock = &app.adapters().lock;
+    let Some(lease) = lock.try_acquire("demo-seed", 60_000).await? else {
+        return Ok(0);
+    };
+    let seeded = seed_unlocked(app, clock).await;
+    lock.release(&lease).await?;
+    seeded
+}
+
+async fn seed_unlocked(app: &App, clock: &dyn Clock) -> anyhow::Result<usize> {
     if !app.list_concerts().await?.is_empty() {
         return Ok(0);
     }

@@ -54,20 +54,50 @@ pub async fn spawn() -> Server {
 /// Starts a server after `tune` adjusts the settings.
 pub async fn spawn_with(tune: impl FnOnce(&mut Settings)) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut settings = Settings::default();
+    let mut settings = test_settings();
     settings.database.url = format!("sqlite://{}", dir.path().join("api.db").display());
+    tune(&mut settings);
+    start(&settings, Arc::new(ManualClock::default()), dir).await
+}
+
+/// Settings every test server starts from.
+fn test_settings() -> Settings {
+    let mut settings = Settings::default();
     settings.admin.api_key = ADMIN_KEY.into();
     settings.queue.admit_batch = 1_000;
     settings.queue.max_active = 1_000;
+    settings
+}
+
+/// `n` instances sharing one PostgreSQL schema, one Redis key prefix and
+/// one clock, as several processes behind a load balancer would.
+pub async fn spawn_cluster(n: usize, tune: impl Fn(&mut Settings)) -> Vec<Server> {
+    let pg = boxoffice_store::testing::fresh_pg().await;
+    let mut settings = test_settings();
+    settings.database.url = pg.url;
+    settings.database.max_connections = 16;
+    settings.redis.url = std::env::var("BOXOFFICE_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned());
+    settings.redis.key_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    settings.redis.command_timeout_ms = 2_000;
     tune(&mut settings);
     let clock = Arc::new(ManualClock::default());
-    let app = wiring::build_app(&settings, clock.clone())
+    let mut servers = Vec::with_capacity(n);
+    for _ in 0..n {
+        let dir = tempfile::tempdir().expect("temp dir");
+        servers.push(start(&settings, clock.clone(), dir).await);
+    }
+    servers
+}
+
+async fn start(settings: &Settings, clock: Arc<ManualClock>, dir: tempfile::TempDir) -> Server {
+    let app = wiring::build_app(settings, clock.clone())
         .await
         .expect("app");
     demo::seed_if_empty(&app, clock.as_ref())
         .await
         .expect("demo data");
-    let router = boxoffice_http::router(wiring::api_state(&settings, app.clone()));
+    let router = boxoffice_http::router(wiring::api_state(settings, app.clone()));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move {

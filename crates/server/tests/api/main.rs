@@ -6,12 +6,14 @@
 //! - `harness`: spawning a server and calling it.
 //! - `journey`: from queue token to paid seat, end to end.
 //! - `queue`: positions, admission, abandonment, expiry.
+//! - `cluster`: two instances on one PostgreSQL and one Redis.
 //! - `concurrency`: races on one seat, one balance, one hold.
 //! - `errors`: every refusal answers its documented code and changes nothing.
 
 // A failed expectation in the harness is a failed test: panicking is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod cluster;
 mod concurrency;
 mod errors;
 mod harness;

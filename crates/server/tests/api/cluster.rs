@@ -1,0 +1,181 @@
+//! Two instances behind an imaginary load balancer: one PostgreSQL, one
+//! Redis, requests spread across both. The guarantees of one instance hold
+//! for the pair.
+
+use crate::harness::{Server, spawn_cluster};
+use futures::future::join_all;
+use std::collections::HashSet;
+
+/// The instance user `u`'s request `i` goes to: users alternate, so every
+/// race below has contenders on both instances.
+fn pick(servers: &[Server], u: i64) -> &Server {
+    &servers[(u as usize) % servers.len()]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_fans_on_two_instances_buy_fifty_seats_exactly_once() {
+    let servers = spawn_cluster(2, |_| {}).await;
+    let users: Vec<i64> = (1..=500).collect();
+    join_all(
+        users
+            .iter()
+            .map(|&u| pick(&servers, u + 1).charge(u, 200_000)),
+    )
+    .await;
+    let tokens: Vec<String> = join_all(users.iter().map(|&u| pick(&servers, u).issue_token(u, 1)))
+        .await
+        .iter()
+        .map(|r| r.assert_ok(201)["token"].as_str().unwrap().to_owned())
+        .collect();
+    // One admission round, run by one instance, admits everyone in the shared line.
+    assert_eq!(servers[1].admit().await, 500);
+    let schedule = servers[0].first_schedule(&tokens[0]).await;
+
+    // Ten fans per seat, on alternating instances; every winner pays at once.
+    let servers_ref = &servers;
+    let attempts = users.iter().zip(&tokens).map(|(&u, token)| {
+        let s = pick(servers_ref, u);
+        let seat = (u % 50) + 1;
+        async move {
+            let held = s.hold(token, schedule, seat).await;
+            if held.status.as_u16() != 201 {
+                // Lost the race: to a hold, or to a hold already paid.
+                let code = held.body["code"].as_str().unwrap();
+                assert!(
+                    ["SEAT_ALREADY_HELD", "SEAT_ALREADY_SOLD"].contains(&code),
+                    "{held:?}"
+                );
+                return None;
+            }
+            let hold_id = held.data()["holdId"].as_str().unwrap().to_owned();
+            let paid = pick(servers_ref, u + 1)
+                .pay(token, &hold_id, Some("buy"))
+                .await;
+            Some((u, seat, paid.assert_ok(201)["price"].as_i64().unwrap()))
+        }
+    });
+    let sales: Vec<(i64, i64, i64)> = join_all(attempts).await.into_iter().flatten().collect();
+    assert_eq!(sales.len(), 50, "one sale per seat");
+    let seats: HashSet<i64> = sales.iter().map(|(_, seat, _)| *seat).collect();
+    assert_eq!(seats.len(), 50, "no seat sold twice");
+
+    // Both instances see the same sold-out date and the same money.
+    let late = pick(&servers, 9_999).active_token(9_999).await;
+    for s in &servers {
+        let seats = s
+            .get(
+                &format!("/api/v1/schedules/{schedule}/seats"),
+                &[("Queue-Token", &late)],
+            )
+            .await;
+        let seats = seats.assert_ok(200).as_array().unwrap().clone();
+        assert!(seats.iter().all(|seat| seat["status"] == "SOLD"));
+    }
+    let totals = servers[0]
+        .app
+        .adapters()
+        .store
+        .money_totals()
+        .await
+        .unwrap();
+    let paid: i64 = sales.iter().map(|(_, _, price)| price).sum();
+    assert_eq!(totals.charged.amount(), 500 * 200_000);
+    assert_eq!(totals.paid.amount(), paid);
+    assert_eq!(totals.balances.amount(), totals.charged.amount() - paid);
+    for (u, _, price) in &sales {
+        assert_eq!(pick(&servers, *u + 7).balance(*u).await, 200_000 - price);
+        assert_eq!(pick(&servers, *u).reservations(*u).await.len(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_holds_of_one_seat_across_instances_have_one_winner() {
+    let servers = spawn_cluster(2, |_| {}).await;
+    let tokens: Vec<String> = join_all((1..=200).map(|u| pick(&servers, u).issue_token(u, 1)))
+        .await
+        .iter()
+        .map(|r| r.assert_ok(201)["token"].as_str().unwrap().to_owned())
+        .collect();
+    servers[0].admit().await;
+    let schedule = servers[1].first_schedule(&tokens[0]).await;
+    let replies = join_all(
+        tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| pick(&servers, i as i64).hold(t, schedule, 7)),
+    )
+    .await;
+    assert_eq!(
+        replies.iter().filter(|r| r.status.as_u16() == 201).count(),
+        1
+    );
+    for r in replies.iter().filter(|r| r.status.as_u16() != 201) {
+        r.assert_error(409, "SEAT_ALREADY_HELD");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charges_and_a_double_paid_hold_spread_across_instances_stay_exact() {
+    let servers = spawn_cluster(2, |_| {}).await;
+    join_all((0..100).map(|i| pick(&servers, i).charge(5, 1_000))).await;
+    assert_eq!(servers[0].balance(5).await, 100_000);
+    assert_eq!(servers[1].balance(5).await, 100_000);
+
+    let token = servers[0].active_token(5).await;
+    let schedule = servers[1].first_schedule(&token).await;
+    let hold = servers[1]
+        .hold(&token, schedule, 40)
+        .await
+        .assert_ok(201)
+        .clone();
+    let hold_id = hold["holdId"].as_str().unwrap();
+    let replies = join_all(servers.iter().map(|s| s.pay(&token, hold_id, None))).await;
+    assert_eq!(
+        replies.iter().filter(|r| r.status.as_u16() == 201).count(),
+        1
+    );
+    let price = hold["price"].as_i64().unwrap();
+    assert_eq!(servers[0].balance(5).await, 100_000 - price);
+    assert_eq!(servers[1].reservations(5).await.len(), 1);
+    // The token is expired everywhere: it lives in the shared waiting room.
+    for s in &servers {
+        assert_eq!(s.poll(&token).await.data()["status"], "EXPIRED");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_interval_admits_once_for_the_whole_cluster_and_sweeping_everywhere_is_safe() {
+    let servers = spawn_cluster(3, |s| {
+        s.queue.admit_batch = 10;
+        s.queue.admit_interval_secs = 5;
+    })
+    .await;
+    join_all((1..=40).map(|u| pick(&servers, u).issue_token(u, 1))).await;
+    // Every instance's worker fires in the same interval: one round runs.
+    let rounds = join_all(servers.iter().map(|s| s.app.activate_batch_if_due())).await;
+    let admitted: Vec<u64> = rounds.into_iter().filter_map(|r| r.unwrap()).collect();
+    assert_eq!(admitted, vec![10]);
+    servers[0].clock.advance_secs(5);
+    let rounds = join_all(servers.iter().map(|s| s.app.activate_batch_if_due())).await;
+    assert_eq!(
+        rounds.into_iter().filter_map(|r| r.unwrap()).sum::<u64>(),
+        10
+    );
+
+    // Holds that end are swept by every instance at once without harm.
+    let token = servers[0].active_token(1).await;
+    let schedule = servers[0].first_schedule(&token).await;
+    servers[1].hold(&token, schedule, 3).await.assert_ok(201);
+    servers[0].clock.advance_secs(300);
+    let swept = join_all(
+        servers
+            .iter()
+            .map(|s| s.app.release_expired_holds_once(100)),
+    )
+    .await;
+    assert_eq!(swept.into_iter().map(|r| r.unwrap()).sum::<u64>(), 1);
+    assert_eq!(
+        servers[2].seat_status(&token, schedule, 3).await,
+        "AVAILABLE"
+    );
+}
