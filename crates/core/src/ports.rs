@@ -293,6 +293,9 @@ pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
     ) -> anyhow::Result<bool>;
     /// Concerts with anyone WAITING or ACTIVE: those admission must visit.
     async fn concerts_in_line(&self) -> anyhow::Result<Vec<ConcertId>>;
+
+    /// Succeeds when the waiting room can serve requests.
+    async fn ping(&self) -> anyhow::Result<()>;
 }
 
 /// Popular concerts by confirmed reservations.

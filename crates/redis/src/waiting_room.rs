@@ -345,4 +345,8 @@ impl WaitingRoom for RedisWaitingRoom {
         concerts.sort();
         Ok(concerts)
     }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        self.redis.ping().await
+    }
 }

@@ -326,6 +326,10 @@ impl WaitingRoom for MemoryWaitingRoom {
         concerts.sort();
         Ok(concerts)
     }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// A Fenwick (binary indexed) tree over arrival numbers 1, 2, 3, ... holding

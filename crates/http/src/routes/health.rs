@@ -21,15 +21,13 @@ pub(crate) async fn live() -> Response {
     ok(Health { status: "UP" })
 }
 
-/// The process can serve: its store answers.
+/// The process can serve: its store and its waiting room answer.
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses((status = 200, body = Envelope<Health>), (status = 503, body = ErrorBody)))]
 pub(crate) async fn ready(State(state): State<ApiState>) -> Result<Response, ApiError> {
     state
         .app
-        .adapters()
-        .store
-        .ping()
+        .check_ready()
         .await
         .map_err(|e| ApiError::unexpected(Unavailable(format!("store: {e:#}")).into()))?;
     Ok(ok(Health { status: "UP" }))

@@ -8,6 +8,7 @@
 //! - `queue`: positions, admission, abandonment, expiry.
 //! - `cluster`: two instances on one PostgreSQL and one Redis.
 //! - `concurrency`: races on one seat, one balance, one hold.
+//! - `outages`: Redis or PostgreSQL going away and coming back (`proxy` cuts them).
 //! - `errors`: every refusal answers its documented code and changes nothing.
 
 // A failed expectation in the harness is a failed test: panicking is the point.
@@ -18,4 +19,6 @@ mod concurrency;
 mod errors;
 mod harness;
 mod journey;
+mod outages;
+mod proxy;
 mod queue;
