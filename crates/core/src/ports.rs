@@ -329,6 +329,15 @@ pub trait Lock: Send + Sync + std::fmt::Debug {
     async fn release(&self, lease: &LockLease) -> anyhow::Result<bool>;
 }
 
+/// A shared cache of serialised values with a time to live (cache-aside:
+/// the use cases read through it and invalidate what they change).
+#[async_trait]
+pub trait Cache: Send + Sync + std::fmt::Debug {
+    async fn get(&self, key: &str) -> anyhow::Result<Option<String>>;
+    async fn set(&self, key: &str, value: &str, ttl_ms: u64) -> anyhow::Result<()>;
+    async fn delete(&self, keys: &[String]) -> anyhow::Result<()>;
+}
+
 /// Where relayed outbox events go: in-process handlers in the embedded mode.
 /// `publish` returns only once the event is safely handed over; an error
 /// leaves the event in the outbox to be relayed again.

@@ -6,18 +6,22 @@
 //! by GET then DEL. A Redis that cannot be reached, or answers too late,
 //! makes calls fail fast with `Unavailable` (the API answers 503); the
 //! connection manager reconnects by itself when Redis returns.
+//! The adapters serve the waiting room, locks, cache and ranking.
 //!
 //! Layout:
+//! - [`cache`]: [`RedisCache`] (cache-aside entries with `PX` expiry).
 //! - [`connection`]: [`RedisSettings`], connecting, error classification.
 //! - [`waiting_room`]: [`RedisWaitingRoom`] (sorted sets per concert).
 //! - [`lock`]: [`RedisLock`] (`SET NX PX`, compare-and-delete).
 //! - [`ranking`]: [`RedisRanking`] (`ZINCRBY` once per event id).
 
+pub mod cache;
 pub mod connection;
 pub mod lock;
 pub mod ranking;
 pub mod waiting_room;
 
+pub use cache::RedisCache;
 pub use connection::{Redis, RedisSettings};
 pub use lock::RedisLock;
 pub use ranking::RedisRanking;
@@ -25,7 +29,7 @@ pub use waiting_room::RedisWaitingRoom;
 
 #[cfg(test)]
 mod contract {
-    use crate::{Redis, RedisLock, RedisRanking, RedisSettings, RedisWaitingRoom};
+    use crate::{Redis, RedisCache, RedisLock, RedisRanking, RedisSettings, RedisWaitingRoom};
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -48,6 +52,11 @@ mod contract {
         boxoffice_core::waiting_room_contract_tests!(Arc::new(
             RedisWaitingRoom::new(fresh_redis())
         ));
+    }
+
+    mod cache {
+        use super::*;
+        boxoffice_core::cache_contract_tests!(Arc::new(RedisCache::new(fresh_redis())));
     }
 
     mod lock {

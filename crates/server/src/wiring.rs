@@ -8,20 +8,23 @@
 
 use crate::config::{ConcurrencyStrategy, Settings};
 use anyhow::{bail, ensure};
-use boxoffice_core::memory::{LocalBus, MemoryLock, MemoryRanking, MemoryWaitingRoom, OsEntropy};
-use boxoffice_core::ports::{Clock, Lock, Ranking, Store, WaitingRoom};
+use boxoffice_core::memory::{
+    LocalBus, MemoryCache, MemoryLock, MemoryRanking, MemoryWaitingRoom, OsEntropy,
+};
+use boxoffice_core::ports::{Cache, Clock, Lock, Ranking, Store, WaitingRoom};
 use boxoffice_core::use_cases::{Adapters, App};
 use boxoffice_http::ApiState;
-use boxoffice_redis::{Redis, RedisLock, RedisRanking, RedisWaitingRoom};
+use boxoffice_redis::{Redis, RedisCache, RedisLock, RedisRanking, RedisWaitingRoom};
 use boxoffice_store::{Concurrency, LockedStore, PgSettings, PgStore, SqliteStore};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The waiting room, lock and ranking: shared in Redis, or in this process.
+/// The waiting room, lock, cache and ranking: shared in Redis, or in this process.
 struct Coordination {
     waiting_room: Arc<dyn WaitingRoom>,
     lock: Arc<dyn Lock>,
     ranking: Arc<dyn Ranking>,
+    cache: Arc<dyn Cache>,
 }
 
 fn coordination(settings: &Settings) -> anyhow::Result<Coordination> {
@@ -31,6 +34,7 @@ fn coordination(settings: &Settings) -> anyhow::Result<Coordination> {
             waiting_room: Arc::new(MemoryWaitingRoom::default()),
             lock: Arc::new(MemoryLock::default()),
             ranking: Arc::new(MemoryRanking::default()),
+            cache: Arc::new(MemoryCache::default()),
         });
     }
     let redis = Redis::connect(&boxoffice_redis::RedisSettings {
@@ -42,7 +46,8 @@ fn coordination(settings: &Settings) -> anyhow::Result<Coordination> {
     Ok(Coordination {
         waiting_room: Arc::new(RedisWaitingRoom::new(redis.clone())),
         lock: Arc::new(RedisLock::new(redis.clone())),
-        ranking: Arc::new(RedisRanking::new(redis)),
+        ranking: Arc::new(RedisRanking::new(redis.clone())),
+        cache: Arc::new(RedisCache::new(redis)),
     })
 }
 
@@ -115,6 +120,7 @@ pub async fn build_app(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Re
             ranking: shared.ranking,
             bus,
             lock: shared.lock,
+            cache: shared.cache,
             clock,
             entropy: Arc::new(OsEntropy),
         },

@@ -1,9 +1,10 @@
 //! Concerts, their dates (schedules) and the seat layout shared by every date.
 
 use super::{ConcertId, ScheduleId, SeatNumber, Timestamp, Won};
+use serde::{Deserialize, Serialize};
 
 /// A show that runs on one or more dates.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Concert {
     pub id: ConcertId,
     pub title: String,
@@ -11,7 +12,7 @@ pub struct Concert {
 }
 
 /// One date of a concert.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Schedule {
     pub id: ScheduleId,
     pub concert_id: ConcertId,
@@ -20,7 +21,7 @@ pub struct Schedule {
 }
 
 /// A schedule with the number of seats a buyer could hold right now.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduleAvailability {
     pub schedule: Schedule,
     pub available_seats: u32,

@@ -5,6 +5,7 @@
 //!
 //! Layout:
 //! - [`waiting_room`]: [`MemoryWaitingRoom`], with an order-statistics index for positions.
+//! - [`cache`]: [`MemoryCache`], entries with expiry.
 //! - [`lock`]: [`MemoryLock`], leases within one process.
 //! - [`ranking`]: the popular-concert counts ([`MemoryRanking`]).
 //! - [`bus`]: [`LocalBus`], delivering relayed events to in-process handlers.
@@ -13,6 +14,7 @@
 //! - [`in_process_app`]: the application assembled on these adapters.
 
 pub mod bus;
+pub mod cache;
 pub mod lock;
 pub mod ranking;
 pub mod store;
@@ -20,6 +22,7 @@ pub mod system;
 pub mod waiting_room;
 
 pub use bus::LocalBus;
+pub use cache::MemoryCache;
 pub use lock::MemoryLock;
 pub use ranking::MemoryRanking;
 pub use store::MemoryStore;
@@ -54,6 +57,7 @@ pub fn in_process_app(store: Arc<dyn Store>, clock: Arc<dyn Clock>, policies: Po
             ranking,
             bus,
             lock: Arc::new(MemoryLock::default()),
+            cache: Arc::new(MemoryCache::default()),
             clock,
             entropy: Arc::new(OsEntropy),
         },

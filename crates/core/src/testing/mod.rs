@@ -7,12 +7,14 @@
 //! - [`ManualClock`]: time that moves only when told.
 //! - [`TestApp`]: an [`App`] on memory adapters, a concert with two 50-seat
 //!   dates, and shortcuts for the steps most tests start from.
+//! - [`cache_contract`]: cases every `Cache` must pass (`cache_contract_tests!`).
 //! - [`lock_contract`]: cases every `Lock` must pass (`lock_contract_tests!`).
 //! - [`ranking_contract`]: cases every `Ranking` must pass (`ranking_contract_tests!`).
 //! - [`store_contract`]: cases every `Store` must pass (`store_contract_tests!`).
 //! - [`waiting_room_contract`]: cases every `WaitingRoom` must pass
 //!   (`waiting_room_contract_tests!`).
 
+pub mod cache_contract;
 pub mod lock_contract;
 pub mod ranking_contract;
 pub mod store_contract;

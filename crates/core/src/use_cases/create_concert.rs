@@ -21,6 +21,9 @@ impl App {
         seat_bands: &[SeatBand],
     ) -> Result<ConcertId, CreateConcertError> {
         let concert = NewConcert::new(title, artist, schedules, seat_bands)?;
-        Ok(self.store().create_concert(&concert, self.now()).await?)
+        let id = self.store().create_concert(&concert, self.now()).await?;
+        self.invalidate(&[super::list_concerts::CONCERTS_KEY.to_owned()])
+            .await;
+        Ok(id)
     }
 }

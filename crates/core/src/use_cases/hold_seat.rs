@@ -1,5 +1,6 @@
 //! Holding a seat for `holds.ttl_secs`, for an ACTIVE token holder.
 
+use super::list_schedules::schedules_key;
 use super::{AccessDenied, App};
 use crate::domain::seat_hold::Hold;
 use crate::domain::{ScheduleId, SeatNumber, TokenId};
@@ -34,7 +35,7 @@ impl App {
             .require_active(token)
             .await?
             .map_err(HoldSeatError::Access)?;
-        let Some(found) = self.store().schedule(schedule).await? else {
+        let Some(found) = self.find_schedule(schedule).await? else {
             return Err(HoldSeatError::ScheduleNotFound);
         };
         if found.concert_id != holder.concert_id {
@@ -51,7 +52,10 @@ impl App {
             max_live_holds: self.policies.holds.max_per_user,
         };
         match self.store().hold_seat(&attempt).await? {
-            HoldOutcome::Held(hold) => Ok(hold),
+            HoldOutcome::Held(hold) => {
+                self.invalidate(&[schedules_key(hold.concert_id)]).await;
+                Ok(hold)
+            }
             HoldOutcome::SeatTaken => Err(HoldSeatError::SeatAlreadyHeld),
             HoldOutcome::SeatSold => Err(HoldSeatError::SeatAlreadySold),
             HoldOutcome::NoSuchSeat => Err(HoldSeatError::SeatNotFound),

@@ -1,6 +1,9 @@
 //! The public catalog.
 
 use super::App;
+
+pub(super) const CONCERTS_KEY: &str = "concerts";
+const CONCERTS_TTL_MS: u64 = 60_000;
 use crate::domain::concert::Concert;
 
 impl App {
@@ -10,7 +13,15 @@ impl App {
         self.adapters.waiting_room.ping().await
     }
 
+    /// Every concert, through the cache (invalidated when one is added).
     pub async fn list_concerts(&self) -> anyhow::Result<Vec<Concert>> {
-        self.store().list_concerts().await
+        let store = self.adapters.store.clone();
+        self.cached(
+            CONCERTS_KEY.into(),
+            CONCERTS_TTL_MS,
+            |_| true,
+            move || async move { store.list_concerts().await },
+        )
+        .await
     }
 }

@@ -4,6 +4,14 @@ use super::{AccessDenied, App};
 use crate::domain::concert::ScheduleAvailability;
 use crate::domain::{ConcertId, TokenId};
 
+/// Free-seat counts change with every hold: cached briefly, and dropped by
+/// every hold, release and payment of the concert.
+const SCHEDULES_TTL_MS: u64 = 1_000;
+
+pub(super) fn schedules_key(concert: ConcertId) -> String {
+    format!("schedules:{concert}")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ListSchedulesError {
     #[error("queue token refused: {0:?}")]
@@ -30,9 +38,15 @@ impl App {
         if holder.concert_id != concert {
             return Err(ListSchedulesError::Access(AccessDenied::WrongConcert));
         }
+        let (store, now) = (self.adapters.store.clone(), self.now());
+        let key = schedules_key(concert);
         Ok(self
-            .store()
-            .schedules_with_availability(concert, self.now())
+            .cached(
+                key,
+                SCHEDULES_TTL_MS,
+                |_| true,
+                move || async move { store.schedules_with_availability(concert, now).await },
+            )
             .await?)
     }
 }

@@ -24,7 +24,7 @@ impl App {
             .require_active(token)
             .await?
             .map_err(ListSeatsError::Access)?;
-        let Some(found) = self.store().schedule(schedule).await? else {
+        let Some(found) = self.find_schedule(schedule).await? else {
             return Err(ListSeatsError::ScheduleNotFound);
         };
         if found.concert_id != holder.concert_id {

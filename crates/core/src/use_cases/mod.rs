@@ -4,6 +4,7 @@
 //!
 //! Layout:
 //! - access: the queue-token check shared by booking calls.
+//! - cached: reading through the cache, single-flight, jittered TTLs.
 //! - idempotent: running a command at most once per `Idempotency-Key`.
 //! - issue_token, poll_token: the waiting room.
 //! - list_concerts, list_popular_concerts, list_schedules, list_seats: browsing.
@@ -16,6 +17,7 @@
 
 mod access;
 mod activate_batch;
+mod cached;
 mod charge_balance;
 mod create_concert;
 mod event_handlers;
@@ -52,10 +54,13 @@ use crate::domain::balance::BalancePolicy;
 use crate::domain::queue_token::QueuePolicy;
 use crate::domain::seat_hold::HoldPolicy;
 use crate::domain::{ConcertId, EventId, HoldId, ReservationId, TokenId};
-use crate::ports::{Clock, Entropy, EventBus, Lock, Ranking, Store, WaitingRoom};
+use crate::ports::{Cache, Clock, Entropy, EventBus, Lock, Ranking, Store, WaitingRoom};
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use uuid::Uuid;
+
+/// Schedules are immutable; they are cached for long.
+const SCHEDULE_TTL_MS: u64 = 600_000;
 
 /// Every business setting the use cases apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -92,6 +97,7 @@ pub struct Adapters {
     pub ranking: Arc<dyn Ranking>,
     pub bus: Arc<dyn EventBus>,
     pub lock: Arc<dyn Lock>,
+    pub cache: Arc<dyn Cache>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
 }
@@ -104,6 +110,8 @@ pub struct App {
     /// Concerts known to exist. Concerts are never deleted, so a hit is
     /// always right; it spares the token hot path a SQL read.
     known_concerts: Arc<RwLock<HashSet<ConcertId>>>,
+    /// Cache loads in progress, so concurrent misses share one.
+    flights: Arc<cached::Flights>,
 }
 
 impl App {
@@ -112,6 +120,7 @@ impl App {
             adapters,
             policies,
             known_concerts: Arc::default(),
+            flights: Arc::default(),
         }
     }
 
@@ -158,6 +167,22 @@ impl App {
         let millis = u64::try_from(self.now().as_millis()).unwrap_or(0);
         let random: [u8; 10] = self.random_bytes();
         EventId::from_uuid(uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid())
+    }
+
+    /// A schedule (never changes once created), through the cache.
+    async fn find_schedule(
+        &self,
+        id: crate::domain::ScheduleId,
+    ) -> anyhow::Result<Option<crate::domain::concert::Schedule>> {
+        let store = self.adapters.store.clone();
+        // Only found schedules are cached: an id may come into existence later.
+        self.cached(
+            format!("schedule:{id}"),
+            SCHEDULE_TTL_MS,
+            Option::is_some,
+            move || async move { store.schedule(id).await },
+        )
+        .await
     }
 
     /// Whether the concert exists, from memory when possible.

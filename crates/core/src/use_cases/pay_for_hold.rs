@@ -2,6 +2,7 @@
 //! and token expiry happen together or not at all.
 
 use super::idempotent::{NotRun, Once};
+use super::list_schedules::schedules_key;
 use super::{AccessDenied, App, IdempotencyConflict};
 use crate::domain::idempotency::{IdempotencyKey, IdempotencyScope, Recorded};
 use crate::domain::queue_token::TokenState;
@@ -71,6 +72,7 @@ impl App {
             .await?;
         match answer {
             Ok(Recorded::Done(receipt)) => {
+                self.invalidate(&[schedules_key(receipt.concert_id)]).await;
                 self.expire_after_payment(&receipt, holder.user_id, now)
                     .await;
                 Ok(receipt)

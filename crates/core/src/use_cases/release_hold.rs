@@ -1,5 +1,6 @@
 //! Letting a hold go before it expires, so the seat returns at once.
 
+use super::list_schedules::schedules_key;
 use super::{AccessDenied, App};
 use crate::domain::{HoldId, TokenId};
 use crate::ports::ReleaseOutcome;
@@ -29,7 +30,10 @@ impl App {
             .release_hold(holder.user_id, hold, self.now())
             .await?
         {
-            ReleaseOutcome::Released => Ok(()),
+            ReleaseOutcome::Released => {
+                self.invalidate(&[schedules_key(holder.concert_id)]).await;
+                Ok(())
+            }
             ReleaseOutcome::NotFound => Err(ReleaseHoldError::HoldNotFound),
             ReleaseOutcome::NotYours => Err(ReleaseHoldError::NotYourHold),
             ReleaseOutcome::NotLive => Err(ReleaseHoldError::HoldNotLive),

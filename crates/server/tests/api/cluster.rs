@@ -30,6 +30,13 @@ async fn five_hundred_fans_on_two_instances_buy_fifty_seats_exactly_once() {
     // One admission round, run by one instance, admits everyone in the shared line.
     assert_eq!(servers[1].admit().await, 500);
     let schedule = servers[0].first_schedule(&tokens[0]).await;
+    let before = servers[1]
+        .get(
+            "/api/v1/concerts/1/schedules",
+            &[("Queue-Token", &tokens[1])],
+        )
+        .await;
+    assert_eq!(before.data()[0]["availableSeats"], 50);
 
     // Ten fans per seat, on alternating instances; every winner pays at once.
     let servers_ref = &servers;
@@ -71,6 +78,11 @@ async fn five_hundred_fans_on_two_instances_buy_fifty_seats_exactly_once() {
         let seats = seats.assert_ok(200).as_array().unwrap().clone();
         assert!(seats.iter().all(|seat| seat["status"] == "SOLD"));
     }
+    // The shared cache was invalidated by the sales on either instance.
+    let after = servers[1]
+        .get("/api/v1/concerts/1/schedules", &[("Queue-Token", &late)])
+        .await;
+    assert_eq!(after.data()[0]["availableSeats"], 0);
     let totals = servers[0]
         .app
         .adapters()

@@ -141,6 +141,16 @@ async fn a_holder_can_release_a_hold_and_the_seat_returns_at_once() {
 #[tokio::test]
 async fn an_admin_adds_a_concert_that_fans_can_then_queue_for() {
     let s = spawn().await;
+    // Warm the cached concert list; adding a concert must invalidate it.
+    assert_eq!(
+        s.get("/api/v1/concerts", &[])
+            .await
+            .data()
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     let body = json!({
         "title": "New Year Gala",
         "artist": "City Orchestra",
@@ -158,6 +168,9 @@ async fn an_admin_adds_a_concert_that_fans_can_then_queue_for() {
         )
         .await;
     let concert = created.assert_ok(201)["concertId"].as_i64().unwrap();
+    let listed = s.get("/api/v1/concerts", &[]).await;
+    assert_eq!(listed.data().as_array().unwrap().len(), 4);
+    assert_eq!(listed.data()[3]["title"], "New Year Gala");
     let token = s.issue_token(1, concert).await.assert_ok(201)["token"]
         .as_str()
         .unwrap()
