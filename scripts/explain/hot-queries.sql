@@ -1,0 +1,68 @@
+-- The hot queries of a rush, exactly as the store runs them, with the
+-- parameters of a typical call. Run by scripts/explain-hot-queries.
+\set ON_ERROR_STOP on
+\echo '### Seat list of one date'
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+SELECT seat_number, grade, price, status, held_until_ms FROM seat WHERE schedule_id = 54321 ORDER BY seat_number;
+
+\echo '### Dates of a concert with free seats'
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+SELECT s.id, s.concert_id, s.starts_at_ms, s.venue,
+       (SELECT COUNT(*) FROM seat t WHERE t.schedule_id = s.id
+          AND (t.status = 'AVAILABLE' OR (t.status = 'HELD' AND t.held_until_ms <= 1800000001000))) AS available
+  FROM schedule s WHERE s.concert_id = 54321 ORDER BY s.starts_at_ms, s.id;
+
+\echo '### Hold: live holds of the user'
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+SELECT COUNT(*) AS n FROM seat_hold WHERE user_id = 2 AND status = 'ACTIVE' AND expires_at_ms > 1800000000000;
+
+\echo '### Hold: the conditional update of the seat'
+BEGIN;
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+UPDATE seat SET status = 'HELD', hold_id = 'h', held_until_ms = 1800000300000, version = version + 1
+ WHERE schedule_id = 54321 AND seat_number = 3
+   AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_until_ms <= 1800000001000))
+RETURNING price, (SELECT concert_id FROM schedule WHERE id = 54321) AS concert_id;
+ROLLBACK;
+
+\echo '### Payment: the hold, the debit, the sale'
+BEGIN;
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+SELECT * FROM seat_hold WHERE id = 'hold-4000-1';
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+UPDATE seat_hold SET status = 'CONSUMED' WHERE id = 'hold-4000-1' AND status = 'ACTIVE' AND expires_at_ms > 1;
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+UPDATE balance SET amount = amount + -90000, updated_at_ms = 1, version = version + 1
+ WHERE user_id = 4242 AND amount + -90000 >= 0 AND amount + -90000 <= 9223372036854775807 RETURNING amount;
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+UPDATE seat SET status = 'SOLD', held_until_ms = NULL, version = version + 1
+ WHERE schedule_id = 4000 AND seat_number = 1 AND hold_id = 'hold-4000-1' AND status = 'HELD';
+ROLLBACK;
+
+\echo '### Reservations of a user'
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+SELECT * FROM reservation WHERE user_id = 4241 ORDER BY confirmed_at_ms DESC, id DESC;
+
+\echo '### Outbox: the oldest unpublished events'
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+SELECT id, event_type, schema_version, aggregate_key, payload, created_at_ms
+  FROM outbox WHERE published_at_ms IS NULL ORDER BY seq LIMIT 500;
+
+\echo '### Sweeper: ended holds'
+BEGIN;
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+UPDATE seat_hold SET status = 'RELEASED'
+ WHERE id IN (SELECT id FROM seat_hold WHERE status = 'ACTIVE' AND expires_at_ms <= 1800000000500
+               ORDER BY expires_at_ms LIMIT 1000)
+   AND status = 'ACTIVE';
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+UPDATE seat SET status = 'AVAILABLE', hold_id = NULL, held_until_ms = NULL, version = version + 1
+ WHERE status = 'HELD' AND held_until_ms <= 1800000000500;
+ROLLBACK;
+
+\echo '### Row counts'
+SELECT 'concert' AS t, COUNT(*) FROM concert UNION ALL SELECT 'schedule', COUNT(*) FROM schedule
+UNION ALL SELECT 'seat', COUNT(*) FROM seat UNION ALL SELECT 'seat_hold', COUNT(*) FROM seat_hold
+UNION ALL SELECT 'balance', COUNT(*) FROM balance UNION ALL SELECT 'balance_entry', COUNT(*) FROM balance_entry
+UNION ALL SELECT 'reservation', COUNT(*) FROM reservation UNION ALL SELECT 'idempotency_key', COUNT(*) FROM idempotency_key
+UNION ALL SELECT 'outbox', COUNT(*) FROM outbox;
