@@ -9,6 +9,9 @@
 //! and checks each scenario's invariant, failing if one is broken.
 //! Usage: `cargo run --release -p boxoffice-loadtest --bin boxoffice-concurrency-bench -- --help`.
 
+// A report printer: standard output is its product.
+#![allow(clippy::print_stdout)]
+
 use anyhow::{Context, ensure};
 use boxoffice_core::domain::concert::{NewConcert, NewSchedule, SeatBand};
 use boxoffice_core::domain::{EventId, HoldId, ScheduleId, SeatNumber, Timestamp, UserId, Won};
