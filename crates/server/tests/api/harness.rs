@@ -17,6 +17,8 @@ pub struct Server {
     pub http: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub app: App,
+    /// The Redis key prefix of a cluster server.
+    pub redis_prefix: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -108,6 +110,8 @@ async fn start(settings: &Settings, clock: Arc<ManualClock>, dir: tempfile::Temp
         http: reqwest::Client::new(),
         clock,
         app,
+        redis_prefix: Some(settings.redis.key_prefix.clone())
+            .filter(|_| !settings.redis.url.is_empty()),
         _dir: dir,
     }
 }

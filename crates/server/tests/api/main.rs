@@ -8,6 +8,7 @@
 //! - `queue`: positions, admission, abandonment, expiry.
 //! - `cluster`: two instances on one PostgreSQL and one Redis.
 //! - `concurrency`: races on one seat, one balance, one hold.
+//! - `processes`: two real `boxoffice` processes; Redis losing its data.
 //! - `outages`: Redis or PostgreSQL going away and coming back (`proxy` cuts them).
 //! - `errors`: every refusal answers its documented code and changes nothing.
 
@@ -20,5 +21,6 @@ mod errors;
 mod harness;
 mod journey;
 mod outages;
+mod processes;
 mod proxy;
 mod queue;

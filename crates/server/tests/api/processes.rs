@@ -1,0 +1,239 @@
+//! Two real `boxoffice` processes behind an imaginary load balancer, sharing
+//! one PostgreSQL schema and one Redis prefix, with their own workers and
+//! the system clock; and what survives when Redis loses its data.
+
+use crate::harness::{Reply, spawn_cluster};
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `boxoffice` process, killed when dropped.
+struct Process {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+async fn start(database: &str, redis_prefix: &str) -> Process {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("BOXOFFICE__DATABASE__URL", database)
+        .env(
+            "BOXOFFICE__REDIS__URL",
+            std::env::var("BOXOFFICE_TEST_REDIS_URL")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".to_owned()),
+        )
+        .env("BOXOFFICE__REDIS__KEY_PREFIX", redis_prefix)
+        .env("BOXOFFICE__QUEUE__ADMIT_INTERVAL_SECS", "1")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start boxoffice");
+    let process = Process {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if let Ok(r) = http
+            .get(format!("{}/health/ready", process.base))
+            .send()
+            .await
+            && r.status().is_success()
+        {
+            return process;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("boxoffice on port {port} did not become ready");
+}
+
+async fn call(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> Reply {
+    let mut req = reqwest::Client::new().request(method, format!("{base}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    Reply {
+        status,
+        body: res.json().await.unwrap(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_the_line_the_seats_and_the_money() {
+    let pg = boxoffice_store::testing::fresh_pg().await;
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let a = start(&pg.url, &prefix).await;
+    let b = start(&pg.url, &prefix).await;
+    use reqwest::Method as M;
+
+    // The demo catalog was seeded once for both.
+    let concerts = call(&b.base, M::GET, "/api/v1/concerts", &[], None).await;
+    assert_eq!(concerts.assert_ok(200).as_array().unwrap().len(), 3);
+
+    let token = call(
+        &a.base,
+        M::POST,
+        "/api/v1/queue/tokens",
+        &[("Client-Id", "7")],
+        Some(json!({"concertId": 1})),
+    )
+    .await
+    .assert_ok(201)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Admitted by whichever process's worker claims the next round; seen by both.
+    let started = Instant::now();
+    loop {
+        let polled = call(
+            &b.base,
+            M::GET,
+            "/api/v1/queue/tokens/current",
+            &[("Queue-Token", &token)],
+            None,
+        )
+        .await;
+        if polled.assert_ok(200)["status"] == "ACTIVE" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never admitted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    call(
+        &b.base,
+        M::POST,
+        "/api/v1/balance/charge",
+        &[("Client-Id", "7")],
+        Some(json!({"amount": 200000})),
+    )
+    .await
+    .assert_ok(200);
+    let schedules = call(
+        &a.base,
+        M::GET,
+        "/api/v1/concerts/1/schedules",
+        &[("Queue-Token", &token)],
+        None,
+    )
+    .await;
+    let schedule = schedules.assert_ok(200)[0]["scheduleId"].as_i64().unwrap();
+    let hold = call(
+        &a.base,
+        M::POST,
+        "/api/v1/holds",
+        &[("Queue-Token", &token)],
+        Some(json!({"scheduleId": schedule, "seatNumber": 20})),
+    )
+    .await;
+    let hold_id = hold.assert_ok(201)["holdId"].as_str().unwrap().to_owned();
+    let paid = call(
+        &b.base,
+        M::POST,
+        "/api/v1/payments",
+        &[("Queue-Token", &token)],
+        Some(json!({"holdId": hold_id})),
+    )
+    .await;
+    let price = paid.assert_ok(201)["price"].as_i64().unwrap();
+    let balance = call(
+        &a.base,
+        M::GET,
+        "/api/v1/balance",
+        &[("Client-Id", "7")],
+        None,
+    )
+    .await;
+    assert_eq!(balance.assert_ok(200)["balance"], 200_000 - price);
+    let polled = call(
+        &a.base,
+        M::GET,
+        "/api/v1/queue/tokens/current",
+        &[("Queue-Token", &token)],
+        None,
+    )
+    .await;
+    assert_eq!(polled.assert_ok(200)["status"], "EXPIRED");
+    // The outbox relay of one process ranks the concert for both.
+    let started = Instant::now();
+    loop {
+        let popular = call(&b.base, M::GET, "/api/v1/concerts/popular", &[], None).await;
+        if popular.assert_ok(200).as_array().unwrap().len() == 1 {
+            assert_eq!(popular.data()[0]["reservations"], 1);
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "never ranked");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_redis_loses_its_data_places_in_line_are_lost_but_holds_and_money_are_not() {
+    let servers = spawn_cluster(1, |_| {}).await;
+    let s = &servers[0];
+    let token = s.active_token(1).await;
+    let schedule = s.first_schedule(&token).await;
+    s.charge(1, 200_000).await.assert_ok(200);
+    let hold = s.hold(&token, schedule, 8).await.assert_ok(201).clone();
+
+    // Redis restarts empty (only this test's keys are removed).
+    let prefix = s
+        .redis_prefix
+        .clone()
+        .expect("a cluster server has a Redis prefix");
+    let client = redis::Client::open("redis://127.0.0.1:6379/0").unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(keys)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    // The token is gone: the fan asks for a new one and waits again.
+    s.poll(&token)
+        .await
+        .assert_error(401, "QUEUE_TOKEN_INVALID");
+    let fresh = s.active_token(1).await;
+    // The hold, the balance and the seat are in PostgreSQL: untouched.
+    assert_eq!(s.balance(1).await, 200_000);
+    assert_eq!(s.seat_status(&fresh, schedule, 8).await, "HELD");
+    let paid = s.pay(&fresh, hold["holdId"].as_str().unwrap(), None).await;
+    assert_eq!(
+        paid.assert_ok(201)["balance"],
+        200_000 - hold["price"].as_i64().unwrap()
+    );
+}
