@@ -149,11 +149,27 @@ pub enum ChargeOutcome {
 
 /// Money totals over the whole store, for invariant checks: what was charged
 /// must equal what is held plus what was paid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct MoneyTotals {
     pub charged: Won,
     pub balances: Won,
     pub paid: Won,
+}
+
+/// What the store says about its own invariants; every count but
+/// `reservations` must be zero, and the money must balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreAudit {
+    pub money: MoneyTotals,
+    pub reservations: u64,
+    pub negative_balances: u64,
+    /// Seats with more than one reservation.
+    pub seats_sold_twice: u64,
+    /// Seats marked SOLD with no reservation, or reservations whose seat is not SOLD.
+    pub sales_out_of_step: u64,
+    /// Reservations without exactly one `ReservationConfirmed` event.
+    pub reservations_without_one_event: u64,
 }
 
 /// The source of truth: catalog, seats, holds, balances, reservations,
@@ -213,7 +229,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn balance(&self, user: UserId) -> anyhow::Result<Won>;
     /// The user's reservations, newest first.
     async fn reservations_of(&self, user: UserId) -> anyhow::Result<Vec<Reservation>>;
-    async fn money_totals(&self) -> anyhow::Result<MoneyTotals>;
+    /// Counts what would break an invariant (seats sold twice, negative
+    /// balances, sales without events...) and the money totals.
+    async fn audit(&self) -> anyhow::Result<StoreAudit>;
 
     // --- idempotency -----------------------------------------------------------
     async fn claim_idempotency_key(&self, claim: &IdempotencyClaim)
@@ -296,6 +314,10 @@ pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
 
     /// Succeeds when the waiting room can serve requests.
     async fn ping(&self) -> anyhow::Result<()>;
+
+    /// How many admissions, since the room started, let a token in before
+    /// one that arrived earlier and was still waiting: must be zero.
+    async fn admission_inversions(&self) -> anyhow::Result<u64>;
 }
 
 /// Popular concerts by confirmed reservations.

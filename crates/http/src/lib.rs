@@ -59,7 +59,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/balance", get(routes::account::balance))
         .route("/balance/charge", post(routes::account::charge))
         .route("/reservations", get(routes::account::reservations))
-        .route("/admin/concerts", post(routes::admin::create_concert));
+        .route("/admin/concerts", post(routes::admin::create_concert))
+        .route("/admin/invariants", get(routes::admin::invariants));
     Router::new()
         .nest("/api/v1", api)
         .route("/health/live", get(routes::health::live))

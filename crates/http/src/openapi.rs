@@ -28,6 +28,7 @@ use utoipa_swagger_ui::SwaggerUi;
         account::charge,
         account::reservations,
         admin::create_concert,
+        admin::invariants,
         health::live,
         health::ready,
     )

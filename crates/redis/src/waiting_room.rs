@@ -7,7 +7,8 @@
 //! - `q:{c}:active`: ACTIVE tokens by expiry;
 //! - `t:{token}`: a hash with the token's concert, user, state and instants;
 //! - `u:{c}:{user}`: the user's latest token for the concert;
-//! - `lines`: the concerts with anyone WAITING or ACTIVE.
+//! - `lines`: the concerts with anyone WAITING or ACTIVE;
+//! - `q:{c}:last_admitted`, `inversions`: the audit of admission order.
 //!
 //! Every operation is one Lua script that first sweeps the concert (ends
 //! ACTIVE tokens past their expiry, drops abandoned WAITING ones), so no
@@ -138,15 +139,19 @@ sweep(c, now, abandon, retention)
 local active = redis.call('ZCARD', qk(c, 'active'))
 local slots = math.min(batch, cap - active)
 if slots <= 0 then return 0 end
-local next = redis.call('ZRANGE', qk(c, 'wait'), 0, slots - 1)
+local next = redis.call('ZRANGE', qk(c, 'wait'), 0, slots - 1, 'WITHSCORES')
 local expires = now + ttl
-for _, t in ipairs(next) do
+local last = tonumber(redis.call('GET', qk(c, 'last_admitted')) or '0')
+for i = 1, #next, 2 do
+  local t, arrival = next[i], tonumber(next[i + 1])
+  if arrival < last then redis.call('INCR', P .. 'inversions') else last = arrival end
   redis.call('ZREM', qk(c, 'wait'), t)
   redis.call('ZREM', qk(c, 'seen'), t)
   redis.call('ZADD', qk(c, 'active'), expires, t)
   redis.call('HSET', tk(t), 'state', 'A', 'at', expires)
 end
-return #next
+redis.call('SET', qk(c, 'last_admitted'), last)
+return #next / 2
 "#;
 
 /// ARGV: prefix, concert, user, issued_by, now, retention_ms.
@@ -348,5 +353,15 @@ impl WaitingRoom for RedisWaitingRoom {
 
     async fn ping(&self) -> anyhow::Result<()> {
         self.redis.ping().await
+    }
+
+    async fn admission_inversions(&self) -> anyhow::Result<u64> {
+        let mut conn = self.redis.conn.clone();
+        let n: Option<u64> = redis::cmd("GET")
+            .arg(self.redis.key("inversions"))
+            .query_async(&mut conn)
+            .await
+            .map_err(classify)?;
+        Ok(n.unwrap_or(0))
     }
 }

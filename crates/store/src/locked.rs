@@ -12,8 +12,8 @@ use boxoffice_core::domain::reservation::Reservation;
 use boxoffice_core::domain::seat::Seat;
 use boxoffice_core::domain::{ConcertId, EventId, HoldId, ScheduleId, Timestamp, UserId, Won};
 use boxoffice_core::ports::{
-    ChargeAttempt, ChargeOutcome, HoldAttempt, HoldOutcome, Lock, LockLease, MoneyTotals,
-    PaymentAttempt, PaymentOutcome, ReleaseOutcome, Store, Unavailable,
+    ChargeAttempt, ChargeOutcome, HoldAttempt, HoldOutcome, Lock, LockLease, PaymentAttempt,
+    PaymentOutcome, ReleaseOutcome, Store, StoreAudit, Unavailable,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -135,8 +135,8 @@ impl Store for LockedStore {
     async fn reservations_of(&self, user: UserId) -> anyhow::Result<Vec<Reservation>> {
         self.inner.reservations_of(user).await
     }
-    async fn money_totals(&self) -> anyhow::Result<MoneyTotals> {
-        self.inner.money_totals().await
+    async fn audit(&self) -> anyhow::Result<StoreAudit> {
+        self.inner.audit().await
     }
     async fn claim_idempotency_key(
         &self,

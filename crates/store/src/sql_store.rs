@@ -19,7 +19,7 @@ use boxoffice_core::domain::seat_hold::{Hold, HoldStatus};
 use boxoffice_core::domain::{ConcertId, EventId, HoldId, ScheduleId, Timestamp, UserId, Won};
 use boxoffice_core::ports::{
     ChargeAttempt, ChargeOutcome, ChargeReceipt, ChargeRefused, HoldAttempt, HoldOutcome,
-    MoneyTotals, PaymentAttempt, PaymentOutcome, PaymentRefused, ReleaseOutcome, Store,
+    MoneyTotals, PaymentAttempt, PaymentOutcome, PaymentRefused, ReleaseOutcome, Store, StoreAudit,
 };
 use std::future::Future;
 
@@ -766,21 +766,41 @@ impl<B: Backend> Store for SqlStore<B> {
         rows.iter().map(rows::reservation).collect()
     }
 
-    async fn money_totals(&self) -> anyhow::Result<MoneyTotals> {
+    async fn audit(&self) -> anyhow::Result<StoreAudit> {
         let row = self
             .reader()
             .fetch_one(
                 "SELECT
                     (SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM balance_entry WHERE kind = 'CHARGE') AS charged,
                     (SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM balance) AS balances,
-                    (SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM balance_entry WHERE kind = 'PAYMENT') AS paid",
+                    (SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM balance_entry WHERE kind = 'PAYMENT') AS paid,
+                    (SELECT COUNT(*) FROM reservation) AS reservations,
+                    (SELECT COUNT(*) FROM balance WHERE amount < 0) AS negative_balances,
+                    (SELECT COUNT(*) FROM (SELECT schedule_id, seat_number FROM reservation
+                                            GROUP BY schedule_id, seat_number HAVING COUNT(*) > 1) twice) AS sold_twice,
+                    (SELECT COUNT(*) FROM seat s WHERE s.status = 'SOLD' AND NOT EXISTS
+                        (SELECT 1 FROM reservation r WHERE r.schedule_id = s.schedule_id AND r.seat_number = s.seat_number))
+                    + (SELECT COUNT(*) FROM reservation r WHERE NOT EXISTS
+                        (SELECT 1 FROM seat s WHERE s.schedule_id = r.schedule_id AND s.seat_number = r.seat_number
+                            AND s.status = 'SOLD')) AS out_of_step,
+                    (SELECT COUNT(*) FROM reservation r WHERE
+                        (SELECT COUNT(*) FROM outbox o WHERE o.aggregate_key = r.id
+                            AND o.event_type = 'ReservationConfirmed') <> 1) AS without_one_event",
                 args![],
             )
             .await?;
-        Ok(MoneyTotals {
-            charged: rows::won(&row, "charged")?,
-            balances: rows::won(&row, "balances")?,
-            paid: rows::won(&row, "paid")?,
+        let count = |col: &str| -> anyhow::Result<u64> { Ok(u64::try_from(row.int(col)?)?) };
+        Ok(StoreAudit {
+            money: MoneyTotals {
+                charged: rows::won(&row, "charged")?,
+                balances: rows::won(&row, "balances")?,
+                paid: rows::won(&row, "paid")?,
+            },
+            reservations: count("reservations")?,
+            negative_balances: count("negative_balances")?,
+            seats_sold_twice: count("sold_twice")?,
+            sales_out_of_step: count("out_of_step")?,
+            reservations_without_one_event: count("without_one_event")?,
         })
     }
 

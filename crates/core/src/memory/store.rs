@@ -15,7 +15,7 @@ use crate::domain::seat_hold::{Hold, HoldStatus};
 use crate::domain::{ConcertId, EventId, HoldId, ScheduleId, SeatNumber, Timestamp, UserId, Won};
 use crate::ports::{
     ChargeAttempt, ChargeOutcome, ChargeReceipt, ChargeRefused, HoldAttempt, HoldOutcome,
-    MoneyTotals, PaymentAttempt, PaymentOutcome, PaymentRefused, ReleaseOutcome, Store,
+    MoneyTotals, PaymentAttempt, PaymentOutcome, PaymentRefused, ReleaseOutcome, Store, StoreAudit,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
@@ -377,13 +377,50 @@ impl Store for MemoryStore {
         Ok(mine)
     }
 
-    async fn money_totals(&self) -> anyhow::Result<MoneyTotals> {
+    async fn audit(&self) -> anyhow::Result<StoreAudit> {
         let state = lock(&self.inner);
         let balances = state.balances.values().map(|w| w.amount()).sum();
-        Ok(MoneyTotals {
-            charged: state.charged,
-            balances: Won::new(balances),
-            paid: state.paid,
+        let mut per_seat: HashMap<(ScheduleId, SeatNumber), u64> = HashMap::new();
+        for r in &state.reservations {
+            *per_seat.entry((r.schedule_id, r.seat_number)).or_default() += 1;
+        }
+        let sold = |key: &(ScheduleId, SeatNumber)| {
+            state
+                .seats
+                .get(key)
+                .is_some_and(|row| row.state == SeatState::Sold)
+        };
+        let out_of_step = state
+            .seats
+            .iter()
+            .filter(|(key, row)| row.state == SeatState::Sold && !per_seat.contains_key(key))
+            .count()
+            + per_seat.keys().filter(|key| !sold(key)).count();
+        let events = |r: &Reservation| {
+            state
+                .outbox
+                .iter()
+                .filter(|(e, _)| {
+                    e.event_type == events::RESERVATION_CONFIRMED
+                        && e.aggregate_key == r.id.to_string()
+                })
+                .count()
+        };
+        Ok(StoreAudit {
+            money: MoneyTotals {
+                charged: state.charged,
+                balances: Won::new(balances),
+                paid: state.paid,
+            },
+            reservations: state.reservations.len() as u64,
+            negative_balances: state.balances.values().filter(|w| w.amount() < 0).count() as u64,
+            seats_sold_twice: per_seat.values().filter(|n| **n > 1).count() as u64,
+            sales_out_of_step: out_of_step as u64,
+            reservations_without_one_event: state
+                .reservations
+                .iter()
+                .filter(|r| events(r) != 1)
+                .count() as u64,
         })
     }
 

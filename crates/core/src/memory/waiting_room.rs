@@ -28,6 +28,8 @@ struct Rooms {
     by_user: HashMap<(ConcertId, UserId), TokenId>,
     /// Expired tokens by when they may be forgotten.
     forget_queue: BTreeSet<(Timestamp, TokenId)>,
+    /// Admissions out of arrival order (see `WaitingRoom::admission_inversions`).
+    inversions: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +64,8 @@ struct Line {
     by_last_seen: BTreeSet<(Timestamp, TokenId)>,
     /// ACTIVE tokens by expiry.
     active: BTreeSet<(Timestamp, TokenId)>,
+    /// The latest arrival admitted so far, to detect admissions out of order.
+    last_admitted: usize,
 }
 
 impl Rooms {
@@ -172,6 +176,7 @@ impl Line {
     fn compact_if_empty(&mut self) {
         if self.waiting.is_empty() && self.arrivals.len() > 0 {
             self.arrivals = ArrivalIndex::default();
+            self.last_admitted = 0;
         }
     }
 }
@@ -254,7 +259,12 @@ impl WaitingRoom for MemoryWaitingRoom {
     ) -> anyhow::Result<u64> {
         let mut rooms = lock(&self.inner);
         rooms.sweep(concert, now, policy);
-        let Rooms { tokens, lines, .. } = &mut *rooms;
+        let Rooms {
+            tokens,
+            lines,
+            inversions,
+            ..
+        } = &mut *rooms;
         let Some(line) = lines.get_mut(&concert) else {
             return Ok(0);
         };
@@ -266,6 +276,10 @@ impl WaitingRoom for MemoryWaitingRoom {
                 break;
             };
             line.arrivals.remove(arrival);
+            if arrival < line.last_admitted {
+                *inversions += 1;
+            }
+            line.last_admitted = line.last_admitted.max(arrival);
             if let Some(entry) = tokens.get_mut(&token) {
                 if let Phase::Waiting { last_seen, .. } = entry.phase {
                     line.by_last_seen.remove(&(last_seen, token));
@@ -329,6 +343,10 @@ impl WaitingRoom for MemoryWaitingRoom {
 
     async fn ping(&self) -> anyhow::Result<()> {
         Ok(())
+    }
+
+    async fn admission_inversions(&self) -> anyhow::Result<u64> {
+        Ok(lock(&self.inner).inversions)
     }
 }
 

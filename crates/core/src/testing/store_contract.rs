@@ -303,7 +303,18 @@ pub async fn payment_sells_debits_reserves_and_appends_one_event(store: Arc<dyn 
         }
         other => panic!("undecodable event {other:?}"),
     }
-    let totals = ok(f.store.money_totals().await);
+    let audit = ok(f.store.audit().await);
+    let totals = audit.money;
+    assert_eq!(audit.reservations, 1);
+    assert_eq!(
+        (
+            audit.negative_balances,
+            audit.seats_sold_twice,
+            audit.sales_out_of_step
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!(audit.reservations_without_one_event, 0);
     assert_eq!(totals.charged, Won::new(200_000));
     assert_eq!(totals.paid, Won::new(90_000));
     assert_eq!(totals.balances, Won::new(110_000));
@@ -382,10 +393,7 @@ pub async fn charges_add_up_within_the_limit(store: Arc<dyn Store>) {
         })
     );
     assert_eq!(f.balance(9).await, Won::new(1_000_000));
-    assert_eq!(
-        ok(f.store.money_totals().await).charged,
-        Won::new(1_000_000)
-    );
+    assert_eq!(ok(f.store.audit().await).money.charged, Won::new(1_000_000));
 }
 
 pub async fn idempotency_keys_replay_conflict_and_expire(store: Arc<dyn Store>) {

@@ -125,6 +125,7 @@ pub async fn admission_respects_batch_cap_and_order(room: Arc<dyn WaitingRoom>) 
         }
     }
     assert_eq!(ok(room.admit(concert_id(2), T0, &p).await), 0);
+    assert_eq!(ok(room.admission_inversions().await), 0);
 }
 
 pub async fn abandoned_tokens_leave_the_line_and_the_count(room: Arc<dyn WaitingRoom>) {

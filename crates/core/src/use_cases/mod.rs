@@ -10,7 +10,7 @@
 //! - list_concerts, list_popular_concerts, list_schedules, list_seats: browsing.
 //! - hold_seat, release_hold, pay_for_hold: booking.
 //! - charge_balance, show_balance, list_reservations: the buyer's account.
-//! - create_concert: the admin's catalog.
+//! - create_concert: the admin's catalog; check_invariants: the post-load audit.
 //! - activate_batch, release_expired_holds, relay_outbox, event_handlers:
 //!   background work, each a single step (`*_once`) that workers loop over
 //!   and tests call directly.
@@ -19,6 +19,7 @@ mod access;
 mod activate_batch;
 mod cached;
 mod charge_balance;
+mod check_invariants;
 mod create_concert;
 mod event_handlers;
 mod hold_seat;
@@ -38,6 +39,7 @@ mod show_balance;
 
 pub use access::AccessDenied;
 pub use charge_balance::ChargeError;
+pub use check_invariants::InvariantReport;
 pub use create_concert::CreateConcertError;
 pub use event_handlers::{RankingUpdater, TokenExpirer};
 pub use hold_seat::HoldSeatError;

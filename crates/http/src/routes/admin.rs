@@ -153,3 +153,48 @@ pub(crate) async fn create_concert(
         concert_id: id.get(),
     }))
 }
+
+/// The invariant check: what the store and the waiting room say about
+/// double sales, negative balances, money conservation, events per sale and
+/// admission order. `ok` is true when nothing is violated.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InvariantsResponse {
+    ok: bool,
+    violations: Vec<String>,
+    reservations: u64,
+    charged: i64,
+    balances: i64,
+    paid: i64,
+    seats_sold_twice: u64,
+    negative_balances: u64,
+    sales_out_of_step: u64,
+    reservations_without_one_event: u64,
+    admission_inversions: u64,
+}
+
+/// Check the service's invariants (used after every load test).
+#[utoipa::path(get, path = "/api/v1/admin/invariants", tag = "admin",
+    params(("X-Admin-Key" = String, Header)),
+    responses((status = 200, body = Envelope<InvariantsResponse>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(crate) async fn invariants(
+    State(state): State<ApiState>,
+    _admin: Admin,
+) -> Result<Response, ApiError> {
+    let report = state.app.check_invariants().await?;
+    let store = report.store;
+    Ok(crate::envelope::ok(InvariantsResponse {
+        ok: report.violations.is_empty(),
+        violations: report.violations,
+        reservations: store.reservations,
+        charged: store.money.charged.amount(),
+        balances: store.money.balances.amount(),
+        paid: store.money.paid.amount(),
+        seats_sold_twice: store.seats_sold_twice,
+        negative_balances: store.negative_balances,
+        sales_out_of_step: store.sales_out_of_step,
+        reservations_without_one_event: store.reservations_without_one_event,
+        admission_inversions: report.admission_inversions,
+    }))
+}

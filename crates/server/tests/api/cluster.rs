@@ -83,13 +83,7 @@ async fn five_hundred_fans_on_two_instances_buy_fifty_seats_exactly_once() {
         .get("/api/v1/concerts/1/schedules", &[("Queue-Token", &late)])
         .await;
     assert_eq!(after.data()[0]["availableSeats"], 0);
-    let totals = servers[0]
-        .app
-        .adapters()
-        .store
-        .money_totals()
-        .await
-        .unwrap();
+    let totals = servers[0].app.adapters().store.audit().await.unwrap().money;
     let paid: i64 = sales.iter().map(|(_, _, price)| price).sum();
     assert_eq!(totals.charged.amount(), 500 * 200_000);
     assert_eq!(totals.paid.amount(), paid);

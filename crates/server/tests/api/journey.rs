@@ -84,6 +84,18 @@ async fn a_fan_goes_from_queue_token_to_a_paid_seat() {
     assert_eq!(popular[0]["concertId"], 1);
     assert_eq!(popular[0]["reservations"], 1);
 
+    // The books balance.
+    let audit = s
+        .get(
+            "/api/v1/admin/invariants",
+            &[("X-Admin-Key", crate::harness::ADMIN_KEY)],
+        )
+        .await;
+    let audit = audit.assert_ok(200);
+    assert_eq!(audit["ok"], true, "{audit:?}");
+    assert_eq!(audit["reservations"], 1);
+    assert_eq!(audit["paid"], price);
+
     // The seat is sold to the next fan.
     let next = s.active_token(8).await;
     assert_eq!(s.seat_status(&next, schedule, 15).await, "SOLD");

@@ -120,7 +120,7 @@ async fn with_postgres_down_booking_and_money_fail_fast_nothing_is_half_written_
         paid.assert_ok(201)["balance"],
         300_000 - hold["price"].as_i64().unwrap()
     );
-    let totals = s.app.adapters().store.money_totals().await.unwrap();
+    let totals = s.app.adapters().store.audit().await.unwrap().money;
     assert_eq!(
         totals.charged,
         totals.balances.checked_add(totals.paid).unwrap()

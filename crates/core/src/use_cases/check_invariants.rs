@@ -1,0 +1,70 @@
+//! The invariant check run after every load test: nothing sold twice, no
+//! negative balance, money conserved, one event per sale, admission in
+//! arrival order.
+
+use super::App;
+use crate::ports::StoreAudit;
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvariantReport {
+    pub store: StoreAudit,
+    pub admission_inversions: u64,
+    /// Empty when every invariant holds.
+    pub violations: Vec<String>,
+}
+
+impl App {
+    pub async fn check_invariants(&self) -> anyhow::Result<InvariantReport> {
+        let store = self.store().audit().await?;
+        let admission_inversions = self.adapters.waiting_room.admission_inversions().await?;
+        let mut violations = Vec::new();
+        let money = store.money;
+        if money.balances.checked_add(money.paid) != Some(money.charged) {
+            violations.push(format!(
+                "money not conserved: charged {} != balances {} + paid {}",
+                money.charged.amount(),
+                money.balances.amount(),
+                money.paid.amount()
+            ));
+        }
+        let counts = [
+            (store.seats_sold_twice, "seats sold twice"),
+            (store.negative_balances, "negative balances"),
+            (store.sales_out_of_step, "sales out of step with seats"),
+            (
+                store.reservations_without_one_event,
+                "reservations without exactly one event",
+            ),
+            (admission_inversions, "admissions out of arrival order"),
+        ];
+        for (n, what) in counts {
+            if n > 0 {
+                violations.push(format!("{n} {what}"));
+            }
+        }
+        Ok(InvariantReport {
+            store,
+            admission_inversions,
+            violations,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{TestApp, user};
+
+    #[tokio::test]
+    async fn a_normal_day_breaks_no_invariant() {
+        let t = TestApp::new().await;
+        t.buy_seat(user(1), 1).await;
+        t.buy_seat(user(2), 2).await;
+        t.charge(user(3), 5_000).await;
+        let report = t.app.check_invariants().await.unwrap();
+        assert!(report.violations.is_empty(), "{:?}", report.violations);
+        assert_eq!(report.store.reservations, 2);
+        assert_eq!(report.store.money.charged.amount(), 305_000);
+    }
+}
