@@ -1,0 +1,155 @@
+//! `boxoffice-loadtest`: replays load against a running boxoffice on this
+//! machine, reports per-endpoint throughput and latency (JSON, Markdown, an
+//! SVG chart), then checks the service's invariants. A violated invariant,
+//! a 5xx or an unanswered request fails the run (exit code 1).
+//! Usage: `boxoffice-loadtest --help`.
+
+// A report printer: standard output is its product.
+#![allow(clippy::print_stdout)]
+
+use boxoffice_loadtest::client::Api;
+use boxoffice_loadtest::metrics::{Recorder, figures, timeline};
+use boxoffice_loadtest::report::Report;
+use boxoffice_loadtest::runner::{Limits, Model, progress};
+use boxoffice_loadtest::scenarios;
+use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    Enter,
+    Poll,
+    Browse,
+    Hold,
+    HoldContended,
+    Pay,
+    Rush,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ModelKind {
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "Load boxoffice on this machine and check its invariants afterwards")]
+struct Args {
+    /// The service (loopback addresses only).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    target: String,
+    /// The service's admin.api_key (for setup and the invariant check).
+    #[arg(long, env = "BOXOFFICE__ADMIN__API_KEY")]
+    admin_key: String,
+    #[arg(long, value_enum)]
+    scenario: Scenario,
+    /// Open: a constant arrival rate; closed: a fixed number of users.
+    #[arg(long, value_enum, default_value = "closed")]
+    model: ModelKind,
+    /// Operations started per second (open model).
+    #[arg(long, default_value_t = 1_000)]
+    rate: u32,
+    /// Users sending back to back (closed model).
+    #[arg(long, default_value_t = 64)]
+    users: usize,
+    /// Stop after this many seconds.
+    #[arg(long, default_value_t = 10)]
+    duration_secs: u64,
+    /// Stop after this many operations.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_operations: u64,
+    /// Tokens polled (poll) or active users (browse).
+    #[arg(long, default_value_t = 2_000)]
+    pool: usize,
+    /// Rush: how many users arrive.
+    #[arg(long, default_value_t = 10_000)]
+    rush_users: usize,
+    /// Rush: over how many seconds they arrive.
+    #[arg(long, default_value_t = 10)]
+    rush_arrival_secs: u64,
+    /// Rush: how many seats the concert has (a multiple of 50, at most 5,000).
+    #[arg(long, default_value_t = 1_000)]
+    rush_seats: usize,
+    /// Where report.json, report.md and chart.svg go.
+    #[arg(long, default_value = "bench-results/latest")]
+    out: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let recorder = Arc::new(Recorder::new());
+    let api = Api::new(&args.target, &args.admin_key, recorder.clone())?;
+    let model = match args.model {
+        ModelKind::Open => Model::Open { rate: args.rate },
+        ModelKind::Closed => Model::Closed { users: args.users },
+    };
+    let limits = Limits {
+        duration: Duration::from_secs(args.duration_secs),
+        max_operations: args.max_operations,
+    };
+    let label = format!("{:?}", args.scenario).to_lowercase();
+    let ticker = progress(recorder.clone(), label.clone());
+    let mut rush = None;
+    let driven = match args.scenario {
+        Scenario::Enter => scenarios::enter(api.clone(), model, limits).await?,
+        Scenario::Poll => scenarios::poll(api.clone(), model, limits, args.pool).await?,
+        Scenario::Browse => {
+            scenarios::browse(api.clone(), model, limits, args.pool.min(5_000)).await?
+        }
+        Scenario::Hold => scenarios::hold(api.clone(), model, limits, false).await?,
+        Scenario::HoldContended => scenarios::hold(api.clone(), model, limits, true).await?,
+        Scenario::Pay => scenarios::pay(api.clone(), model, limits).await?,
+        Scenario::Rush => {
+            let (driven, outcome) = scenarios::rush(
+                api.clone(),
+                args.rush_users,
+                Duration::from_secs(args.rush_arrival_secs),
+                args.rush_seats,
+                limits.duration,
+            )
+            .await?;
+            rush = Some(serde_json::to_value(&outcome)?);
+            driven
+        }
+    };
+    ticker.abort();
+    let samples = recorder.take();
+    let endpoints = figures(&samples, driven.wall);
+    let invariants = api.invariants().await?;
+    let mut failures = Vec::new();
+    if invariants["ok"] != true {
+        failures.push(format!("invariants violated: {}", invariants["violations"]));
+    }
+    let server_errors: usize = endpoints.iter().map(|e| e.server_errors).sum();
+    if server_errors > 0 {
+        failures.push(format!(
+            "{server_errors} requests answered 5xx or not at all"
+        ));
+    }
+    let report = Report {
+        scenario: label,
+        model: match model {
+            Model::Open { rate } => format!("open, {rate}/s"),
+            Model::Closed { users } => format!("closed, {users} users"),
+        },
+        target: args.target.clone(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        wall_secs: driven.wall.as_secs_f64(),
+        started_operations: driven.started,
+        shed_operations: driven.shed,
+        endpoints,
+        timeline: timeline(&samples),
+        invariants,
+        rush,
+        failures,
+    };
+    report.write(&args.out)?;
+    println!("{}", report.markdown());
+    if !report.failures.is_empty() {
+        std::process::exit(1);
+    }
+    Ok(())
+}

@@ -1,0 +1,404 @@
+//! The load scenarios. Each prepares what it needs through the API (with
+//! its own, unrecorded, setup traffic), then runs its measured operation
+//! under the chosen model.
+//!
+//! - `enter`: token issue, a new user each time.
+//! - `poll`: token status, over a pool of WAITING tokens.
+//! - `browse`: seat lists, by ACTIVE users.
+//! - `hold`: holds spread over many seats (no contention).
+//! - `hold-contended`: many users on the ten seats of one date.
+//! - `pay`: payments of holds made during setup.
+//! - `rush`: U users arrive over T seconds for one concert with S seats and
+//!   go through the whole journey; see [`rush`].
+
+use crate::client::Api;
+use crate::metrics::Recorder;
+use crate::runner::{Driven, Limits, Model, drive};
+use anyhow::{Context, ensure};
+use futures::StreamExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Users of one run start here, so runs against one database do not collide.
+pub fn user_base() -> i64 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    1_000_000 + (secs % 100_000) as i64 * 10_000
+}
+
+/// Setup traffic goes through a client whose recorder is thrown away.
+fn setup_api(api: &Api) -> Api {
+    let mut setup = api.clone();
+    setup.recorder = Arc::new(Recorder::new());
+    setup
+}
+
+/// Tokens of `users` users for `concert`, admitted (ACTIVE).
+pub async fn admitted(api: &Api, concert: i64, users: &[i64]) -> anyhow::Result<Vec<String>> {
+    let api = setup_api(api);
+    let tokens: Vec<Option<String>> = futures::stream::iter(users.iter().map(|&u| {
+        let api = api.clone();
+        async move {
+            let token = api.issue_token(u, concert).await.str("token")?;
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(120) {
+                let view = api.poll(&token).await;
+                if view.data["status"] == "ACTIVE" {
+                    return Some(token);
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            None
+        }
+    }))
+    .buffered(256)
+    .collect()
+    .await;
+    let tokens: Vec<String> = tokens.into_iter().flatten().collect();
+    ensure!(
+        tokens.len() == users.len(),
+        "only {} of {} users were admitted: start the service with a large queue.admit_batch and queue.max_active",
+        tokens.len(),
+        users.len()
+    );
+    Ok(tokens)
+}
+
+async fn schedule_ids(api: &Api, token: &str, concert: i64) -> anyhow::Result<Vec<i64>> {
+    let answer = setup_api(api).schedules(token, concert).await;
+    ensure!(answer.ok(), "listing schedules: {}", answer.code);
+    Ok(answer
+        .data
+        .as_array()
+        .context("schedules")?
+        .iter()
+        .filter_map(|s| s["scheduleId"].as_i64())
+        .collect())
+}
+
+pub async fn enter(api: Api, model: Model, limits: Limits) -> anyhow::Result<Driven> {
+    let base = user_base();
+    Ok(drive(model, limits, move |i| {
+        let api = api.clone();
+        async move {
+            api.issue_token(base + i as i64, 1).await;
+        }
+    })
+    .await)
+}
+
+pub async fn poll(api: Api, model: Model, limits: Limits, pool: usize) -> anyhow::Result<Driven> {
+    let base = user_base();
+    let setup = setup_api(&api);
+    let tokens: Vec<String> = futures::stream::iter((0..pool as i64).map(|u| {
+        let setup = setup.clone();
+        async move { setup.issue_token(base + u, 2).await.str("token") }
+    }))
+    .buffered(256)
+    .filter_map(|t| async move { t })
+    .collect()
+    .await;
+    ensure!(!tokens.is_empty(), "no token issued");
+    let tokens = Arc::new(tokens);
+    Ok(drive(model, limits, move |i| {
+        let (api, tokens) = (api.clone(), tokens.clone());
+        async move {
+            api.poll(&tokens[i as usize % tokens.len()]).await;
+        }
+    })
+    .await)
+}
+
+pub async fn browse(
+    api: Api,
+    model: Model,
+    limits: Limits,
+    users: usize,
+) -> anyhow::Result<Driven> {
+    let base = user_base();
+    let ids: Vec<i64> = (0..users as i64).map(|u| base + u).collect();
+    let tokens = Arc::new(admitted(&api, 1, &ids).await?);
+    let schedules = Arc::new(schedule_ids(&api, &tokens[0], 1).await?);
+    Ok(drive(model, limits, move |i| {
+        let (api, tokens, schedules) = (api.clone(), tokens.clone(), schedules.clone());
+        async move {
+            let schedule = schedules[i as usize % schedules.len()];
+            api.seats(&tokens[i as usize % tokens.len()], schedule)
+                .await;
+        }
+    })
+    .await)
+}
+
+/// `holds` users, each with an ACTIVE token, over a fresh concert with room for them.
+async fn holders(
+    api: &Api,
+    holds: usize,
+    price: i64,
+) -> anyhow::Result<(i64, Vec<i64>, Vec<(i64, String)>)> {
+    let dates = holds.div_ceil(50).clamp(1, 100) as u32;
+    let concert = api.create_concert("Load test", dates, price).await?;
+    let base = user_base();
+    let ids: Vec<i64> = (0..holds as i64).map(|u| base + u).collect();
+    let tokens = admitted(api, concert, &ids).await?;
+    let schedules = schedule_ids(api, &tokens[0], concert).await?;
+    Ok((concert, schedules, ids.into_iter().zip(tokens).collect()))
+}
+
+pub async fn hold(
+    api: Api,
+    model: Model,
+    limits: Limits,
+    contended: bool,
+) -> anyhow::Result<Driven> {
+    let n = usize::try_from(limits.max_operations.min(5_000)).unwrap_or(5_000);
+    let (_, schedules, users) = holders(&api, n, 1_000).await?;
+    let (schedules, users) = (Arc::new(schedules), Arc::new(users));
+    let limits = Limits {
+        max_operations: users.len() as u64,
+        ..limits
+    };
+    Ok(drive(model, limits, move |i| {
+        let (api, schedules, users) = (api.clone(), schedules.clone(), users.clone());
+        async move {
+            let i = i as usize;
+            let (schedule, seat) = if contended {
+                (schedules[0], 1 + (i % 10) as i64)
+            } else {
+                (schedules[(i / 50) % schedules.len()], 1 + (i % 50) as i64)
+            };
+            api.hold(&users[i].1, schedule, seat).await;
+        }
+    })
+    .await)
+}
+
+pub async fn pay(api: Api, model: Model, limits: Limits) -> anyhow::Result<Driven> {
+    let n = usize::try_from(limits.max_operations.min(5_000)).unwrap_or(5_000);
+    let (_, schedules, users) = holders(&api, n, 1_000).await?;
+    let setup = setup_api(&api);
+    let holds: Vec<Option<(String, String)>> =
+        futures::stream::iter(users.iter().enumerate().map(|(i, (u, token))| {
+            let (setup, schedule) = (setup.clone(), schedules[(i / 50) % schedules.len()]);
+            async move {
+                setup.charge(*u, 1_000, &format!("load-charge-{u}")).await;
+                let hold = setup.hold(token, schedule, 1 + (i % 50) as i64).await;
+                Some((token.clone(), hold.str("holdId")?))
+            }
+        }))
+        .buffered(128)
+        .collect()
+        .await;
+    let holds: Arc<Vec<(String, String)>> = Arc::new(holds.into_iter().flatten().collect());
+    let limits = Limits {
+        max_operations: holds.len() as u64,
+        ..limits
+    };
+    Ok(drive(model, limits, move |i| {
+        let (api, holds) = (api.clone(), holds.clone());
+        async move {
+            let (token, hold) = &holds[i as usize];
+            api.pay(token, hold, &format!("load-pay-{hold}")).await;
+        }
+    })
+    .await)
+}
+
+/// What a rush achieved.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RushOutcome {
+    pub users: usize,
+    pub seats: usize,
+    pub sold: u64,
+    /// Seconds from the first arrival to the last sale, if every seat sold.
+    pub sold_out_after_secs: Option<f64>,
+    pub users_without_seat: u64,
+    pub gave_up: u64,
+}
+
+/// `users` users arrive evenly over `arrival` for one concert with `seats`
+/// seats (a multiple of 50). Each enters, polls until ACTIVE (as advised by
+/// its ETA, at most every 5 s, at least every 1 s), lists the dates and
+/// seats, holds a free seat (on a lost race it looks again, up to 5 times),
+/// charges the price and pays. Users stop once every seat is sold.
+pub async fn rush(
+    api: Api,
+    users: usize,
+    arrival: Duration,
+    seats: usize,
+    limit: Duration,
+) -> anyhow::Result<(Driven, RushOutcome)> {
+    let dates = seats.div_ceil(50).clamp(1, 100) as u32;
+    let concert = api.create_concert("Rush", dates, 100_000).await?;
+    let base = user_base();
+    let sold = Arc::new(AtomicU64::new(0));
+    let gave_up = Arc::new(AtomicU64::new(0));
+    let sold_out = Arc::new(AtomicBool::new(false));
+    let last_sale_ms = Arc::new(AtomicU64::new(0));
+    let begin = Instant::now();
+    let rate = (users as f64 / arrival.as_secs_f64().max(0.001)).ceil() as u32;
+    let state = (
+        sold.clone(),
+        gave_up.clone(),
+        sold_out.clone(),
+        last_sale_ms.clone(),
+    );
+    let driven = drive(
+        Model::Open { rate: rate.max(1) },
+        Limits {
+            duration: limit,
+            max_operations: users as u64,
+        },
+        move |i| {
+            let api = api.clone();
+            let (sold, gave_up, sold_out, last_sale_ms) = state.clone();
+            async move {
+                let outcome = journey(
+                    &api,
+                    base + i as i64,
+                    concert,
+                    seats as u64,
+                    &sold,
+                    &sold_out,
+                    begin,
+                    limit,
+                )
+                .await;
+                match outcome {
+                    Journey::Bought => {
+                        let ms = begin.elapsed().as_millis() as u64;
+                        last_sale_ms.fetch_max(ms, Ordering::Relaxed);
+                    }
+                    Journey::GaveUp => {
+                        gave_up.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Journey::SoldOut => {}
+                }
+            }
+        },
+    )
+    .await;
+    let sold = sold.load(Ordering::Relaxed);
+    let outcome = RushOutcome {
+        users,
+        seats: dates as usize * 50,
+        sold,
+        sold_out_after_secs: (sold as usize >= dates as usize * 50)
+            .then(|| last_sale_ms.load(Ordering::Relaxed) as f64 / 1000.0),
+        users_without_seat: users as u64 - sold,
+        gave_up: gave_up.load(Ordering::Relaxed),
+    };
+    Ok((driven, outcome))
+}
+
+enum Journey {
+    Bought,
+    SoldOut,
+    GaveUp,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn journey(
+    api: &Api,
+    user: i64,
+    concert: i64,
+    seats: u64,
+    sold: &AtomicU64,
+    sold_out: &AtomicBool,
+    begin: Instant,
+    limit: Duration,
+) -> Journey {
+    let alive = || begin.elapsed() < limit && !sold_out.load(Ordering::Relaxed);
+    let Some(token) = api.issue_token(user, concert).await.str("token") else {
+        return Journey::GaveUp;
+    };
+    // Wait in line.
+    loop {
+        if !alive() {
+            return Journey::SoldOut;
+        }
+        let view = api.poll(&token).await;
+        match view.data["status"].as_str() {
+            Some("ACTIVE") => break,
+            Some("WAITING") => {
+                let eta = view.data["etaSeconds"].as_u64().unwrap_or(1).clamp(1, 5);
+                tokio::time::sleep(Duration::from_secs(eta)).await;
+            }
+            _ => return Journey::GaveUp,
+        }
+    }
+    // Find a free seat and hold it.
+    let mut hold = None;
+    for _ in 0..5 {
+        if !alive() {
+            return Journey::SoldOut;
+        }
+        let dates = api.schedules(&token, concert).await;
+        let open: Vec<i64> = dates
+            .data
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter(|d| d["availableSeats"].as_u64().unwrap_or(0) > 0)
+                    .filter_map(|d| d["scheduleId"].as_i64())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if dates.ok() && open.is_empty() {
+            if sold.load(Ordering::Relaxed) >= seats {
+                sold_out.store(true, Ordering::Relaxed);
+            }
+            // Seats may be held but unpaid: look again shortly.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        let Some(&schedule) = open.get(user as usize % open.len().max(1)) else {
+            continue;
+        };
+        let list = api.seats(&token, schedule).await;
+        let free: Vec<i64> = list
+            .data
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .filter(|s| s["status"] == "AVAILABLE")
+                    .filter_map(|s| s["seatNumber"].as_i64())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let Some(&seat) = free.get(user as usize % free.len().max(1)) else {
+            continue;
+        };
+        let held = api.hold(&token, schedule, seat).await;
+        if held.ok() {
+            hold = held.str("holdId").zip(held.data["price"].as_i64());
+            break;
+        }
+    }
+    let Some((hold_id, price)) = hold else {
+        return Journey::GaveUp;
+    };
+    if !api
+        .charge(user, price, &format!("rush-charge-{user}"))
+        .await
+        .ok()
+    {
+        return Journey::GaveUp;
+    }
+    if api
+        .pay(&token, &hold_id, &format!("rush-pay-{user}"))
+        .await
+        .ok()
+    {
+        if sold.fetch_add(1, Ordering::Relaxed) + 1 >= seats {
+            sold_out.store(true, Ordering::Relaxed);
+        }
+        Journey::Bought
+    } else {
+        Journey::GaveUp
+    }
+}
