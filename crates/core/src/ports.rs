@@ -310,6 +310,8 @@ pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
         policy: &QueuePolicy,
     ) -> anyhow::Result<bool>;
     /// Concerts with anyone WAITING or ACTIVE: those admission must visit.
+    /// A concert whose line just emptied may still be listed until the
+    /// next admission round visits it.
     async fn concerts_in_line(&self) -> anyhow::Result<Vec<ConcertId>>;
 
     /// Succeeds when the waiting room can serve requests.

@@ -62,7 +62,11 @@ local function sweep(c, now, abandon, retention)
     redis.call('ZREM', qk(c, 'wait'), gone[i])
     expire_token(gone[i], tonumber(gone[i + 1]) + abandon, retention)
   end
-  if redis.call('ZCARD', qk(c, 'wait')) == 0 and redis.call('ZCARD', qa) == 0 then
+end
+
+-- Only admission needs `lines` exact; the hot paths leave it to admission.
+local function prune_line(c)
+  if redis.call('ZCARD', qk(c, 'wait')) == 0 and redis.call('ZCARD', qk(c, 'active')) == 0 then
     redis.call('SREM', P .. 'lines', c)
   end
 end
@@ -96,8 +100,9 @@ if existing then
   local v = view(existing, now, retention)
   if v and v[1] ~= 'E' then
     if v[1] == 'W' then
+      -- Asking again is a sign of life; the position does not change.
       touch(c, existing, now)
-      v = view(existing, now, retention)
+      v[6] = tostring(now)
     end
     table.insert(v, 1, existing)
     return v
@@ -106,7 +111,6 @@ end
 local seq = redis.call('INCR', qk(c, 'seq'))
 redis.call('ZADD', qk(c, 'wait'), seq, cand)
 redis.call('ZADD', qk(c, 'seen'), now, cand)
-redis.call('DEL', tk(cand))
 redis.call('HSET', tk(cand), 'state', 'W', 'concert', c, 'user', u, 'issued', now, 'seen', now, 'at', 0)
 redis.call('SET', uk(c, u), cand)
 redis.call('SADD', P .. 'lines', c)
@@ -124,8 +128,9 @@ if not c then return false end
 sweep(c, now, abandon, retention)
 local v = view(t, now, retention)
 if v and v[1] == 'W' and ARGV[6] == '1' then
+  -- A poll is a sign of life; the position does not change.
   touch(c, t, now)
-  v = view(t, now, retention)
+  v[6] = tostring(now)
 end
 return v
 "#;
@@ -136,6 +141,7 @@ local c = ARGV[2]
 local now, abandon, retention = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local batch, cap, ttl = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 sweep(c, now, abandon, retention)
+prune_line(c)
 local active = redis.call('ZCARD', qk(c, 'active'))
 local slots = math.min(batch, cap - active)
 if slots <= 0 then return 0 end

@@ -163,6 +163,8 @@ pub async fn active_tokens_expire_after_their_ttl(room: Arc<dyn WaitingRoom>) {
         poll(room.as_ref(), a, later).await.state,
         TokenState::Expired { expired_at: later }
     );
+    // A line that emptied is dropped from the concerts to visit by the next round at the latest.
+    assert_eq!(ok(room.admit(concert_id(1), later, &policy()).await), 0);
     assert!(ok(room.concerts_in_line().await).is_empty());
     // Expired tokens are remembered for the retention, then forgotten.
     assert!(ok(room.peek(a, later.plus_secs(600), &policy()).await).is_none());
