@@ -21,7 +21,14 @@ pub enum Model {
 pub struct Limits {
     pub duration: Duration,
     pub max_operations: u64,
+    /// Open model: the most operations waiting for answers at once; past
+    /// it, new ones are shed (counted, not sent). A rush, whose operations
+    /// are whole journeys, sets it to the number of users.
+    pub max_in_flight: usize,
 }
+
+/// The default bound on operations waiting at once in the open model.
+pub const MAX_IN_FLIGHT: usize = 20_000;
 
 /// How a run went, from the generator's side.
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,9 +39,6 @@ pub struct Driven {
     pub shed: u64,
     pub wall: Duration,
 }
-
-/// The most operations the open model keeps waiting at once.
-const MAX_IN_FLIGHT: usize = 20_000;
 
 /// Runs `op(i)` for i = 0, 1, 2, ... under `model` until `limits`.
 pub async fn drive<F, Fut>(model: Model, limits: Limits, op: F) -> Driven
@@ -65,7 +69,7 @@ where
         let due =
             ((begin.elapsed().as_secs_f64() * f64::from(rate)) as u64).min(limits.max_operations);
         while issued < due {
-            if in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
+            if in_flight.load(Ordering::Relaxed) >= limits.max_in_flight {
                 shed += 1;
             } else {
                 let (op, in_flight) = (op.clone(), in_flight.clone());
@@ -154,6 +158,7 @@ mod tests {
         let limits = Limits {
             duration: Duration::from_secs(10),
             max_operations: 500,
+            max_in_flight: MAX_IN_FLIGHT,
         };
         let driven = drive(Model::Closed { users: 8 }, limits, move |_| {
             let c = c.clone();
@@ -173,6 +178,7 @@ mod tests {
         let limits = Limits {
             duration: Duration::from_millis(500),
             max_operations: u64::MAX,
+            max_in_flight: MAX_IN_FLIGHT,
         };
         let driven = drive(Model::Open { rate: 1_000 }, limits, move |_| {
             let c = c.clone();

@@ -222,7 +222,7 @@ pub struct RushOutcome {
 
 /// `users` users arrive evenly over `arrival` for one concert with `seats`
 /// seats (a multiple of 50). Each enters, polls until ACTIVE (as advised by
-/// its ETA, at most every 5 s, at least every 1 s), lists the dates and
+/// its ETA, at most once a second, at least every `poll_max`), lists the dates and
 /// seats, holds a free seat (on a lost race it looks again, up to 5 times),
 /// charges the price and pays. Users stop once every seat is sold.
 pub async fn rush(
@@ -231,6 +231,7 @@ pub async fn rush(
     arrival: Duration,
     seats: usize,
     limit: Duration,
+    poll_max: Duration,
 ) -> anyhow::Result<(Driven, RushOutcome)> {
     let dates = seats.div_ceil(50).clamp(1, 100) as u32;
     let concert = api.create_concert("Rush", dates, 100_000).await?;
@@ -252,22 +253,21 @@ pub async fn rush(
         Limits {
             duration: limit,
             max_operations: users as u64,
+            // Every user is one long journey: none may be shed.
+            max_in_flight: users,
         },
         move |i| {
             let api = api.clone();
             let (sold, gave_up, sold_out, last_sale_ms) = state.clone();
             async move {
-                let outcome = journey(
-                    &api,
-                    base + i as i64,
+                let ctx = Journeying {
                     concert,
-                    seats as u64,
-                    &sold,
-                    &sold_out,
+                    seats: seats as u64,
                     begin,
                     limit,
-                )
-                .await;
+                    poll_max,
+                };
+                let outcome = journey(&api, base + i as i64, &ctx, &sold, &sold_out).await;
                 match outcome {
                     Journey::Bought => {
                         let ms = begin.elapsed().as_millis() as u64;
@@ -301,17 +301,24 @@ enum Journey {
     GaveUp,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What every journey of a rush shares.
+struct Journeying {
+    concert: i64,
+    seats: u64,
+    begin: Instant,
+    limit: Duration,
+    /// The longest a waiting user sleeps between polls.
+    poll_max: Duration,
+}
+
 async fn journey(
     api: &Api,
     user: i64,
-    concert: i64,
-    seats: u64,
+    ctx: &Journeying,
     sold: &AtomicU64,
     sold_out: &AtomicBool,
-    begin: Instant,
-    limit: Duration,
 ) -> Journey {
+    let (concert, seats, begin, limit) = (ctx.concert, ctx.seats, ctx.begin, ctx.limit);
     let alive = || begin.elapsed() < limit && !sold_out.load(Ordering::Relaxed);
     let Some(token) = api.issue_token(user, concert).await.str("token") else {
         return Journey::GaveUp;
@@ -325,8 +332,8 @@ async fn journey(
         match view.data["status"].as_str() {
             Some("ACTIVE") => break,
             Some("WAITING") => {
-                let eta = view.data["etaSeconds"].as_u64().unwrap_or(1).clamp(1, 5);
-                tokio::time::sleep(Duration::from_secs(eta)).await;
+                let eta = Duration::from_secs(view.data["etaSeconds"].as_u64().unwrap_or(1));
+                tokio::time::sleep(eta.clamp(Duration::from_secs(1), ctx.poll_max)).await;
             }
             _ => return Journey::GaveUp,
         }

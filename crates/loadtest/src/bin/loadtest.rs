@@ -10,7 +10,7 @@
 use boxoffice_loadtest::client::Api;
 use boxoffice_loadtest::metrics::{Recorder, figures, timeline};
 use boxoffice_loadtest::report::Report;
-use boxoffice_loadtest::runner::{Limits, Model, progress};
+use boxoffice_loadtest::runner::{Limits, MAX_IN_FLIGHT, Model, progress};
 use boxoffice_loadtest::scenarios;
 use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
@@ -72,6 +72,9 @@ struct Args {
     /// Rush: how many seats the concert has (a multiple of 50, at most 5,000).
     #[arg(long, default_value_t = 1_000)]
     rush_seats: usize,
+    /// Rush: the longest a waiting user goes between polls (its ETA decides below that).
+    #[arg(long, default_value_t = 5)]
+    rush_poll_max_secs: u64,
     /// Where report.json, report.md and chart.svg go.
     #[arg(long, default_value = "bench-results/latest")]
     out: PathBuf,
@@ -89,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
     let limits = Limits {
         duration: Duration::from_secs(args.duration_secs),
         max_operations: args.max_operations,
+        max_in_flight: MAX_IN_FLIGHT,
     };
     let label = format!("{:?}", args.scenario).to_lowercase();
     let ticker = progress(recorder.clone(), label.clone());
@@ -109,6 +113,7 @@ async fn main() -> anyhow::Result<()> {
                 Duration::from_secs(args.rush_arrival_secs),
                 args.rush_seats,
                 limits.duration,
+                Duration::from_secs(args.rush_poll_max_secs),
             )
             .await?;
             rush = Some(serde_json::to_value(&outcome)?);
