@@ -36,6 +36,9 @@ pub struct Api {
     base: String,
     admin_key: String,
     pub recorder: Arc<Recorder>,
+    /// Bounds the requests open at once: one machine cannot hold a socket per
+    /// simulated user. A request's latency is timed from when it gets a slot.
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Refuses any target that is not on this machine.
@@ -48,7 +51,12 @@ pub fn check_loopback(base: &str) -> anyhow::Result<()> {
 }
 
 impl Api {
-    pub fn new(base: &str, admin_key: &str, recorder: Arc<Recorder>) -> anyhow::Result<Self> {
+    pub fn new(
+        base: &str,
+        admin_key: &str,
+        recorder: Arc<Recorder>,
+        max_open_requests: usize,
+    ) -> anyhow::Result<Self> {
         check_loopback(base)?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -59,10 +67,12 @@ impl Api {
             base: base.trim_end_matches('/').to_owned(),
             admin_key: admin_key.to_owned(),
             recorder,
+            slots: Arc::new(tokio::sync::Semaphore::new(max_open_requests.max(1))),
         })
     }
 
     async fn send(&self, endpoint: &'static str, req: RequestBuilder, record: bool) -> Answer {
+        let _slot = self.slots.acquire().await.ok();
         let began = Instant::now();
         let answer = match req.send().await {
             Ok(res) => {

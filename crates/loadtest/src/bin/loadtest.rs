@@ -75,6 +75,10 @@ struct Args {
     /// Rush: the longest a waiting user goes between polls (its ETA decides below that).
     #[arg(long, default_value_t = 5)]
     rush_poll_max_secs: u64,
+    /// The most requests open at once (sockets are finite on one machine);
+    /// latency is timed from when a request gets its slot.
+    #[arg(long, default_value_t = 2_048)]
+    max_open_requests: usize,
     /// Where report.json, report.md and chart.svg go.
     #[arg(long, default_value = "bench-results/latest")]
     out: PathBuf,
@@ -84,7 +88,12 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let recorder = Arc::new(Recorder::new());
-    let api = Api::new(&args.target, &args.admin_key, recorder.clone())?;
+    let api = Api::new(
+        &args.target,
+        &args.admin_key,
+        recorder.clone(),
+        args.max_open_requests,
+    )?;
     let model = match args.model {
         ModelKind::Open => Model::Open { rate: args.rate },
         ModelKind::Closed => Model::Closed { users: args.users },
