@@ -14,9 +14,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let app = wiring::build_app(&settings, clock.clone()).await?;
     if settings.demo.seed {
-        let seeded = demo::seed_if_empty(&app, clock.as_ref()).await?;
-        if seeded > 0 {
-            tracing::info!(concerts = seeded, "seeded demo data");
+        // Demo data is a convenience: failing to seed (Redis down at start,
+        // say) must not keep the service from starting.
+        match demo::seed_if_empty(&app, clock.as_ref()).await {
+            Ok(0) => {}
+            Ok(seeded) => tracing::info!(concerts = seeded, "seeded demo data"),
+            Err(err) => tracing::warn!(error = format!("{err:#}"), "demo data not seeded"),
         }
     }
     let shutdown = CancellationToken::new();
