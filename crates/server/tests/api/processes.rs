@@ -210,17 +210,30 @@ async fn when_redis_loses_its_data_places_in_line_are_lost_but_holds_and_money_a
         .expect("a cluster server has a Redis prefix");
     let client = redis::Client::open("redis://127.0.0.1:6379/0").unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(keys)
+    // SCAN, not KEYS: the shared Redis may hold many other keys, and KEYS
+    // would block it for everyone else.
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(1_000)
             .query_async(&mut conn)
             .await
             .unwrap();
+        if !keys.is_empty() {
+            let _: () = redis::cmd("UNLINK")
+                .arg(keys)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
     }
 
     // The token is gone: the fan asks for a new one and waits again.
