@@ -16,7 +16,6 @@ use std::time::Duration;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 static POSTGRES: Dialect = Dialect {
-    name: "postgres",
     lock_user_holds: Some(
         "SELECT pg_advisory_xact_lock(hashtextextended('boxoffice.holds.' || $1::text, 0))",
     ),
@@ -56,10 +55,6 @@ impl PgBackend {
             .db()?;
         MIGRATOR.run(&pool).await.context("migrating PostgreSQL")?;
         Ok(Self { pool })
-    }
-
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
     }
 }
 

@@ -26,7 +26,6 @@ use std::future::Future;
 /// Statements whose text differs between databases.
 #[derive(Debug)]
 pub struct Dialect {
-    pub name: &'static str,
     /// Serialises one user's hold attempts so the per-user limit holds under
     /// concurrency. `None` where write transactions are already serial (SQLite).
     pub lock_user_holds: Option<&'static str>,
@@ -75,10 +74,6 @@ impl<B: Backend> SqlStore<B> {
             backend,
             concurrency,
         }
-    }
-
-    pub fn backend(&self) -> &B {
-        &self.backend
     }
 
     fn reader(&self) -> B::Reader {
@@ -916,10 +911,10 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn unpublished_events(&self, limit: u32) -> anyhow::Result<Vec<OutboxEvent>> {
-        // Read inside a write transaction: a relay always sees its own latest
-        // `mark_published`, even where reads go to replicas or other connections.
-        let mut tx = self.backend.begin().await?;
-        let rows = tx
+        // Committed rows only: a `mark_published` has committed before the
+        // relay's next read, so a plain read sees it.
+        let rows = self
+            .reader()
             .fetch_all(
                 "SELECT id, event_type, schema_version, aggregate_key, payload, created_at_ms
                    FROM outbox WHERE published_at_ms IS NULL ORDER BY seq LIMIT $1",

@@ -23,7 +23,6 @@ const READERS: u32 = 4;
 
 /// Write transactions are serial in SQLite, so no statement needs a row lock.
 static SQLITE: Dialect = Dialect {
-    name: "sqlite",
     lock_user_holds: None,
     seat_for_update: "SELECT status, held_until_ms FROM seat WHERE schedule_id = $1 AND seat_number = $2",
     balance_for_update: "SELECT amount FROM balance WHERE user_id = $1",

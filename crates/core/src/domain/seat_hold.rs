@@ -36,14 +36,6 @@ pub enum HoldStatus {
 }
 
 impl HoldStatus {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            HoldStatus::Active => "ACTIVE",
-            HoldStatus::Consumed => "CONSUMED",
-            HoldStatus::Released => "RELEASED",
-        }
-    }
-
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "ACTIVE" => Some(HoldStatus::Active),

@@ -26,16 +26,6 @@ impl Timestamp {
     pub const fn plus_millis(self, millis: i64) -> Self {
         Self(self.0.saturating_add(millis))
     }
-
-    /// Whole seconds from `self` until `later`, rounded up; zero when `later` has passed.
-    pub fn secs_until(self, later: Timestamp) -> u64 {
-        let millis = later.0.saturating_sub(self.0);
-        if millis <= 0 {
-            0
-        } else {
-            (millis as u64).div_ceil(1000)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -43,11 +33,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seconds_until_rounds_up_and_never_goes_negative() {
+    fn adding_time_moves_the_instant() {
         let t = Timestamp::from_millis(10_000);
-        assert_eq!(t.secs_until(Timestamp::from_millis(10_001)), 1);
-        assert_eq!(t.secs_until(Timestamp::from_millis(12_000)), 2);
-        assert_eq!(t.secs_until(Timestamp::from_millis(9_000)), 0);
         assert_eq!(t.plus_secs(3).as_millis(), 13_000);
+        assert_eq!(t.plus_millis(-1_000).as_millis(), 9_000);
     }
 }

@@ -129,7 +129,7 @@ impl TestApp {
     /// The application on `store` (memory adapters for everything else).
     pub async fn on_store(store: Arc<dyn Store>, policies: Policies) -> Self {
         let clock = Arc::new(ManualClock::default());
-        let app = memory_app(store.clone(), clock.clone(), policies);
+        let app = crate::memory::in_process_app(store.clone(), clock.clone(), policies);
         let now = clock.now();
         let concert = store
             .create_concert(
@@ -202,9 +202,4 @@ impl TestApp {
             .await
             .unwrap_or_else(|e| panic!("{e}"))
     }
-}
-
-/// An [`App`] on `store` with the in-process waiting room, ranking and bus.
-pub fn memory_app(store: Arc<dyn Store>, clock: Arc<dyn Clock>, policies: Policies) -> App {
-    crate::memory::in_process_app(store, clock, policies)
 }

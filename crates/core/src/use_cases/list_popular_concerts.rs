@@ -19,7 +19,6 @@ impl App {
     pub async fn list_popular_concerts(&self) -> anyhow::Result<Vec<PopularConcert>> {
         let top = self.adapters.ranking.top(POPULAR_SIZE).await?;
         let mut catalog: HashMap<_, _> = self
-            .store()
             .list_concerts()
             .await?
             .into_iter()
