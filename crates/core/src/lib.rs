@@ -29,6 +29,11 @@ mod contract {
         crate::store_contract_tests!(Arc::new(MemoryStore::default()));
     }
 
+    mod delivery {
+        use super::*;
+        crate::delivery_contract_tests!(Arc::new(MemoryStore::default()));
+    }
+
     mod cache {
         use super::*;
         crate::cache_contract_tests!(Arc::new(crate::memory::MemoryCache::default()));

@@ -8,6 +8,7 @@
 //! API can answer 503 rather than 500.
 
 use crate::domain::concert::{Concert, NewConcert, Schedule, ScheduleAvailability};
+use crate::domain::delivery::{DeadLetter, NewDeadLetter};
 use crate::domain::events::OutboxEvent;
 use crate::domain::idempotency::{ClaimOutcome, IdempotencyClaim, IdempotencyTicket};
 use crate::domain::queue_token::{QueuePolicy, QueueToken};
@@ -172,6 +173,14 @@ pub struct StoreAudit {
     pub reservations_without_one_event: u64,
 }
 
+/// Unpublished events: the relay's backlog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxBacklog {
+    pub unpublished: u64,
+    /// When the oldest unpublished event was appended.
+    pub oldest_created_at: Option<Timestamp>,
+}
+
 /// The source of truth: catalog, seats, holds, balances, reservations,
 /// idempotency records and the outbox. Every method is one transaction.
 #[async_trait]
@@ -249,9 +258,23 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn purge_idempotency_keys(&self, before: Timestamp) -> anyhow::Result<u64>;
 
     // --- outbox ----------------------------------------------------------------
-    /// The oldest unpublished events, in the order they were appended.
-    async fn unpublished_events(&self, limit: u32) -> anyhow::Result<Vec<OutboxEvent>>;
+    /// Claims up to `limit` unpublished events for one relay until
+    /// `lease_until`, oldest first. Only the oldest unpublished event of each
+    /// aggregate key can be claimed, and an event claimed by a live lease is
+    /// skipped, so relays running at once never publish two events of one key
+    /// out of order. A crashed relay's claims lapse with their lease.
+    async fn claim_unpublished(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> anyhow::Result<Vec<OutboxEvent>>;
+    /// Marks claimed events published.
     async fn mark_published(&self, ids: &[EventId], now: Timestamp) -> anyhow::Result<()>;
+    /// Gives claimed events back, unpublished, so the next relay step retries them.
+    async fn release_claims(&self, ids: &[EventId]) -> anyhow::Result<()>;
+    /// How many events wait to be published, and since when.
+    async fn outbox_backlog(&self) -> anyhow::Result<OutboxBacklog>;
     /// Confirmed reservations per concert whose event has already been
     /// published: the state derived views such as the ranking start from.
     async fn published_reservations_by_concert(&self) -> anyhow::Result<Vec<(ConcertId, u64)>>;
@@ -362,10 +385,90 @@ pub trait Cache: Send + Sync + std::fmt::Debug {
     async fn delete(&self, keys: &[String]) -> anyhow::Result<()>;
 }
 
-/// Where relayed outbox events go: in-process handlers in the embedded mode.
-/// `publish` returns only once the event is safely handed over; an error
-/// leaves the event in the outbox to be relayed again.
+/// Where relayed outbox events go: Kafka topics, or in the embedded mode
+/// in-process handlers and the [`Inbox`]. `publish` returns only once the
+/// event is safely handed over; an error leaves the event in the outbox to
+/// be relayed again.
 #[async_trait]
 pub trait EventBus: Send + Sync + std::fmt::Debug {
     async fn publish(&self, event: &OutboxEvent) -> anyhow::Result<()>;
+    /// Hands an event `consumer` gave up on to the consumer's dead-letter
+    /// topic, for other tools to see; the operator's list is the
+    /// [`DeliveryLedger`]'s. A bus without such topics does nothing.
+    async fn publish_dead_letter(
+        &self,
+        consumer: &str,
+        event: &OutboxEvent,
+        error: &str,
+    ) -> anyhow::Result<()>;
+}
+
+/// An event as a consumer group receives it, with its place in the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub event: OutboxEvent,
+    /// The topic (Kafka) or consumer group (inbox) it came from.
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// A consumer group's view of the bus: events in order, each committed once
+/// processed, so that a restarted consumer resumes after the last commit and
+/// nothing processed is lost (at least once: an uncommitted event comes again).
+#[async_trait]
+pub trait Subscription: Send + std::fmt::Debug {
+    /// The next event; `None` when none arrived within the adapter's poll wait.
+    async fn next(&mut self) -> anyhow::Result<Option<Received>>;
+    /// Records that `received`, and everything before it in its partition, is done.
+    async fn commit(&mut self, received: &Received) -> anyhow::Result<()>;
+}
+
+/// The embedded mode's topics: relayed events wait here, one row per
+/// consumer group, until the group has processed them.
+#[async_trait]
+pub trait Inbox: Send + Sync + std::fmt::Debug {
+    /// Queues the event for `consumer`; queuing it twice keeps one copy.
+    async fn append(&self, consumer: &str, event: &OutboxEvent) -> anyhow::Result<()>;
+    /// The consumer's queued events after sequence number `after`, oldest
+    /// first, with their sequence numbers.
+    async fn queued(
+        &self,
+        consumer: &str,
+        after: i64,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(i64, OutboxEvent)>>;
+    /// Drops the consumer's queued events up to and including `seq`.
+    async fn remove_through(&self, consumer: &str, seq: i64) -> anyhow::Result<()>;
+}
+
+/// What consumers remember, so that a redelivered event is not acted on
+/// twice and an event given up on is kept for an operator.
+#[async_trait]
+pub trait DeliveryLedger: Send + Sync + std::fmt::Debug {
+    async fn already_consumed(&self, consumer: &str, event: EventId) -> anyhow::Result<bool>;
+    /// Records that `consumer` is done with `event`; false if it already was.
+    async fn record_consumed(
+        &self,
+        consumer: &str,
+        event: EventId,
+        now: Timestamp,
+    ) -> anyhow::Result<bool>;
+    /// Keeps a dead letter; a second one for the same consumer and event
+    /// replaces the first (and makes it unreplayed again).
+    async fn record_dead_letter(&self, letter: &NewDeadLetter) -> anyhow::Result<()>;
+    /// Dead letters, newest first.
+    async fn dead_letters(&self, limit: u32) -> anyhow::Result<Vec<DeadLetter>>;
+    async fn dead_letter(&self, id: i64) -> anyhow::Result<Option<DeadLetter>>;
+    /// Marks a dead letter replayed; false if it already was.
+    async fn mark_replayed(&self, id: i64, now: Timestamp) -> anyhow::Result<bool>;
+}
+
+/// The external data platform that receives confirmed reservations.
+#[async_trait]
+pub trait DataPlatform: Send + Sync + std::fmt::Debug {
+    /// Delivers one event; `Err` when the platform refused it or did not
+    /// answer in time. The event id goes with it so the platform can drop
+    /// a repeat.
+    async fn deliver(&self, event: &OutboxEvent) -> anyhow::Result<()>;
 }

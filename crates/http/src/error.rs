@@ -11,7 +11,7 @@ use boxoffice_core::ports::{ChargeRefused, PaymentRefused, is_unavailable};
 use boxoffice_core::use_cases::{
     AccessDenied, ChargeError, CreateConcertError, HoldSeatError, IdempotencyConflict,
     IssueTokenError, ListSchedulesError, ListSeatsError, PayError, PollTokenError,
-    ReleaseHoldError,
+    ReleaseHoldError, ReplayError,
 };
 
 #[derive(Debug)]
@@ -272,6 +272,26 @@ impl From<CreateConcertError> for ApiError {
         match err {
             CreateConcertError::Invalid(rejected) => Self::validation(rejected.to_string()),
             CreateConcertError::Unexpected(e) => Self::unexpected(e),
+        }
+    }
+}
+
+impl From<ReplayError> for ApiError {
+    fn from(err: ReplayError) -> Self {
+        match err {
+            ReplayError::NotFound => {
+                Self::not_found("DEAD_LETTER_NOT_FOUND", "no dead letter has this id")
+            }
+            ReplayError::AlreadyReplayed => Self::conflict(
+                "DEAD_LETTER_ALREADY_REPLAYED",
+                "this dead letter was already replayed",
+            ),
+            ReplayError::DeliveryFailed(reason) => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "DELIVERY_FAILED",
+                format!("the consumer failed again: {reason}"),
+            ),
+            ReplayError::Unexpected(e) => Self::unexpected(e),
         }
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! Layout:
 //! - [`router`]: every route, the fallbacks and the middleware.
-//! - `routes/`: one module per area (queue, catalog, holds, payments, account, admin, health).
+//! - `routes/`: one module per area (queue, catalog, holds, payments, account, admin, events, health).
 //! - `extract`: `Client-Id`, `Queue-Token`, `Idempotency-Key`, `X-Admin-Key`, JSON bodies, paths.
 //! - `error`: [`ApiError`] and the exhaustive mapping of use-case errors to codes.
 //! - `envelope`: the `{"code","message","data"}` envelope.
@@ -60,11 +60,18 @@ pub fn router(state: ApiState) -> Router {
         .route("/balance/charge", post(routes::account::charge))
         .route("/reservations", get(routes::account::reservations))
         .route("/admin/concerts", post(routes::admin::create_concert))
-        .route("/admin/invariants", get(routes::admin::invariants));
+        .route("/admin/invariants", get(routes::admin::invariants))
+        .route("/admin/dead-letters", get(routes::events::dead_letters))
+        .route(
+            "/admin/dead-letters/{id}/replay",
+            post(routes::events::replay),
+        )
+        .route("/admin/outbox", get(routes::events::outbox));
     Router::new()
         .nest("/api/v1", api)
         .route("/health/live", get(routes::health::live))
         .route("/health/ready", get(routes::health::ready))
+        .route("/metrics", get(routes::events::metrics))
         .merge(openapi::docs())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -2,7 +2,7 @@
 //! Swagger UI (vendored into the binary: no network needed).
 
 use crate::ApiState;
-use crate::routes::{account, admin, catalog, health, holds, payments, queue};
+use crate::routes::{account, admin, catalog, events, health, holds, payments, queue};
 use axum::Router;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -29,6 +29,10 @@ use utoipa_swagger_ui::SwaggerUi;
         account::reservations,
         admin::create_concert,
         admin::invariants,
+        events::dead_letters,
+        events::replay,
+        events::outbox,
+        events::metrics,
         health::live,
         health::ready,
     )

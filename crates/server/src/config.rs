@@ -6,6 +6,7 @@
 use anyhow::{Context, ensure};
 use boxoffice_core::domain::Won;
 use boxoffice_core::domain::balance::BalancePolicy;
+use boxoffice_core::domain::delivery::RetryPolicy;
 use boxoffice_core::domain::queue_token::QueuePolicy;
 use boxoffice_core::domain::seat_hold::HoldPolicy;
 use boxoffice_core::use_cases::{IdempotencyPolicy, Policies};
@@ -24,6 +25,8 @@ pub struct Settings {
     pub balance: BalanceSettings,
     pub idempotency: IdempotencySettings,
     pub outbox: OutboxSettings,
+    pub kafka: KafkaSettings,
+    pub dataplatform: DataPlatformSettings,
     pub admin: AdminSettings,
     pub demo: DemoSettings,
 }
@@ -125,6 +128,51 @@ pub struct OutboxSettings {
     pub relay_batch: u32,
 }
 
+/// The event bus. Empty `brokers`: relayed events stay in this process
+/// (handlers run in-process, consumer groups read the database inbox).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// `host:port[,host:port...]`; empty for the in-process bus.
+    pub brokers: String,
+    pub client_id: String,
+    pub reservation_confirmed_topic: String,
+    pub reservation_confirmed_partitions: i32,
+    pub balance_charged_topic: String,
+    pub balance_charged_partitions: i32,
+    pub queue_entered_topic: String,
+    pub queue_entered_partitions: i32,
+    /// Partitions of each consumer group's `<group>.dlq` topic.
+    pub dead_letter_partitions: i32,
+    pub replication_factor: i32,
+    /// How long the producer tries to deliver a record before the relay
+    /// gives up on this attempt (the event stays in the outbox).
+    pub delivery_timeout_ms: u64,
+    /// librdkafka `batch.num.messages`. Real Kafka: leave the default; the
+    /// tansu broker used in tests needs 1 (docs/events.md).
+    pub batch_num_messages: u32,
+    /// How long a consumer waits for a record before checking for shutdown.
+    pub poll_wait_ms: u64,
+    pub session_timeout_ms: u64,
+}
+
+/// The external data platform that receives confirmed reservations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataPlatformSettings {
+    /// Where events are POSTed; empty: none is sent.
+    pub url: String,
+    /// How long one delivery may take.
+    pub timeout_ms: u64,
+    /// Attempts before an event goes to the dead-letter list.
+    pub max_attempts: u32,
+    /// The wait after the first failure; doubles after each further one, with jitter.
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// How long the embedded consumer waits before looking at an empty inbox again.
+    pub idle_poll_ms: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminSettings {
@@ -144,6 +192,7 @@ impl Default for Settings {
         let queue = QueuePolicy::default();
         let holds = HoldPolicy::default();
         let idem = IdempotencyPolicy::default();
+        let delivery = RetryPolicy::default();
         Self {
             server: ServerSettings {
                 listen: "127.0.0.1:8080".into(),
@@ -186,6 +235,30 @@ impl Default for Settings {
             outbox: OutboxSettings {
                 relay_interval_ms: 200,
                 relay_batch: 500,
+            },
+            kafka: KafkaSettings {
+                brokers: String::new(),
+                client_id: "boxoffice".into(),
+                reservation_confirmed_topic: "reservation.confirmed".into(),
+                reservation_confirmed_partitions: 6,
+                balance_charged_topic: "balance.charged".into(),
+                balance_charged_partitions: 6,
+                queue_entered_topic: "queue.entered".into(),
+                queue_entered_partitions: 3,
+                dead_letter_partitions: 1,
+                replication_factor: 1,
+                delivery_timeout_ms: 10_000,
+                batch_num_messages: 10_000,
+                poll_wait_ms: 500,
+                session_timeout_ms: 10_000,
+            },
+            dataplatform: DataPlatformSettings {
+                url: String::new(),
+                timeout_ms: 2_000,
+                max_attempts: delivery.max_attempts,
+                initial_backoff_ms: delivery.initial_backoff_ms,
+                max_backoff_ms: delivery.max_backoff_ms,
+                idle_poll_ms: 200,
             },
             admin: AdminSettings {
                 api_key: String::new(),
@@ -291,6 +364,38 @@ impl Settings {
             self.outbox.relay_batch > 0,
             "outbox.relay_batch must be positive"
         );
+        let k = &self.kafka;
+        for (partitions, name) in [
+            (
+                k.reservation_confirmed_partitions,
+                "reservation_confirmed_partitions",
+            ),
+            (k.balance_charged_partitions, "balance_charged_partitions"),
+            (k.queue_entered_partitions, "queue_entered_partitions"),
+            (k.dead_letter_partitions, "dead_letter_partitions"),
+            (k.replication_factor, "replication_factor"),
+        ] {
+            ensure!(partitions > 0, "kafka.{name} must be positive");
+        }
+        ensure!(
+            k.batch_num_messages > 0,
+            "kafka.batch_num_messages must be positive"
+        );
+        ensure!(k.poll_wait_ms > 0, "kafka.poll_wait_ms must be positive");
+        let d = &self.dataplatform;
+        ensure!(
+            d.max_attempts > 0,
+            "dataplatform.max_attempts must be positive"
+        );
+        ensure!(d.timeout_ms > 0, "dataplatform.timeout_ms must be positive");
+        ensure!(
+            d.max_backoff_ms >= d.initial_backoff_ms,
+            "dataplatform.max_backoff_ms must be at least dataplatform.initial_backoff_ms"
+        );
+        ensure!(
+            d.idle_poll_ms > 0,
+            "dataplatform.idle_poll_ms must be positive"
+        );
         Ok(())
     }
 
@@ -315,6 +420,11 @@ impl Settings {
             idempotency: IdempotencyPolicy {
                 lease_secs: self.idempotency.lease_secs,
                 retention_secs: self.idempotency.retention_secs,
+            },
+            delivery: RetryPolicy {
+                max_attempts: self.dataplatform.max_attempts,
+                initial_backoff_ms: self.dataplatform.initial_backoff_ms,
+                max_backoff_ms: self.dataplatform.max_backoff_ms,
             },
         }
     }

@@ -33,6 +33,12 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Run a mock data platform that records deliveries (for development and tests).
+    Dataplatform {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9100")]
+        listen: String,
+    },
 }
 
 #[tokio::main]
@@ -54,9 +60,14 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => boxoffice_server::serve::run(settings).await,
         Command::Migrate => {
-            boxoffice_server::wiring::open_store(&settings).await?;
+            boxoffice_server::wiring::open_database(&settings).await?;
             tracing::info!(database = %settings.database.url, "migrations applied");
             Ok(())
+        }
+        Command::Dataplatform { listen } => {
+            let listener = tokio::net::TcpListener::bind(&listen).await?;
+            tracing::info!(address = %listener.local_addr()?, "mock data platform is listening");
+            boxoffice_server::mock_platform::serve(listener, Default::default()).await
         }
     }
 }

@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let app = wiring::build_app(&settings, clock.clone()).await?;
+    let service = wiring::build(&settings, clock.clone()).await?;
+    let app = service.app.clone();
     if settings.demo.seed {
         // Demo data is a convenience: failing to seed (Redis down at start,
         // say) must not keep the service from starting.
@@ -23,7 +24,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         }
     }
     let shutdown = CancellationToken::new();
-    let mut background = workers::spawn(&app, &settings, &shutdown);
+    let mut background = workers::spawn(&service, &settings, &shutdown)?;
     let router = boxoffice_http::router(wiring::api_state(&settings, app));
     let listener = TcpListener::bind(&settings.server.listen).await?;
     tracing::info!(address = %listener.local_addr()?, database = %settings.database.url, "boxoffice is serving");

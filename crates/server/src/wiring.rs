@@ -5,15 +5,26 @@
 //!   wraps the store in a [`LockedStore`]);
 //! - `redis.url`: set, the waiting room, locks and ranking live in Redis
 //!   (several instances may run); empty, they live in this process.
+//! - `kafka.brokers`: set, relayed events go to Kafka topics and consumer
+//!   groups read them there; empty, consumer groups read the database's
+//!   inbox table (the in-process bus).
+//! - `dataplatform.url`: set, confirmed reservations are forwarded to it.
 
 use crate::config::{ConcurrencyStrategy, Settings};
+use crate::dataplatform::HttpDataPlatform;
 use anyhow::{bail, ensure};
+use boxoffice_core::domain::delivery::DATA_PLATFORM_CONSUMER;
 use boxoffice_core::memory::{
-    LocalBus, MemoryCache, MemoryLock, MemoryRanking, MemoryWaitingRoom, OsEntropy,
+    InboxSubscription, LocalBus, MemoryCache, MemoryLock, MemoryRanking, MemoryWaitingRoom, Onward,
+    OsEntropy,
 };
-use boxoffice_core::ports::{Cache, Clock, Lock, Ranking, Store, WaitingRoom};
+use boxoffice_core::ports::{
+    Cache, Clock, DataPlatform, DeliveryLedger, Inbox, Lock, Ranking, Store, Subscription,
+    WaitingRoom,
+};
 use boxoffice_core::use_cases::{Adapters, App};
 use boxoffice_http::ApiState;
+use boxoffice_kafka::{KafkaPublisher, KafkaSubscription, TopicSpec};
 use boxoffice_redis::{Redis, RedisCache, RedisLock, RedisRanking, RedisWaitingRoom};
 use boxoffice_store::{Concurrency, LockedStore, PgSettings, PgStore, SqliteStore};
 use std::sync::Arc;
@@ -63,9 +74,26 @@ fn concurrency(settings: &Settings) -> Concurrency {
     }
 }
 
-/// Opens the store named by `database.url` (applying migrations), creating
-/// the directory of a SQLite file.
-pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+/// The database: the store, and the consumer-side tables kept in it.
+#[derive(Debug)]
+pub struct Database {
+    pub store: Arc<dyn Store>,
+    pub ledger: Arc<dyn DeliveryLedger>,
+    pub inbox: Arc<dyn Inbox>,
+}
+
+fn database<T: Store + DeliveryLedger + Inbox + 'static>(db: T) -> Database {
+    let db = Arc::new(db);
+    Database {
+        store: db.clone(),
+        ledger: db.clone(),
+        inbox: db,
+    }
+}
+
+/// Opens the database named by `database.url` (applying migrations),
+/// creating the directory of a SQLite file.
+pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     let url = settings.database.url.as_str();
     if let Some(path) = url
         .strip_prefix("sqlite://")
@@ -77,7 +105,7 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         {
             std::fs::create_dir_all(dir)?;
         }
-        return Ok(Arc::new(
+        return Ok(database(
             SqliteStore::connect(url, concurrency(settings)).await?,
         ));
     }
@@ -87,17 +115,132 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
             max_connections: settings.database.max_connections,
             acquire_timeout: Duration::from_millis(settings.database.acquire_timeout_ms),
         };
-        return Ok(Arc::new(
+        return Ok(database(
             PgStore::connect(&pg, concurrency(settings)).await?,
         ));
     }
     bail!("unsupported database url {url:?}: use sqlite://path/to/file.db or postgres://...")
 }
 
+/// The Kafka adapters' settings, from the `[kafka]` section.
+pub fn kafka_settings(settings: &Settings) -> boxoffice_kafka::KafkaSettings {
+    let k = &settings.kafka;
+    boxoffice_kafka::KafkaSettings {
+        brokers: k.brokers.clone(),
+        client_id: k.client_id.clone(),
+        reservation_confirmed: TopicSpec {
+            name: k.reservation_confirmed_topic.clone(),
+            partitions: k.reservation_confirmed_partitions,
+        },
+        balance_charged: TopicSpec {
+            name: k.balance_charged_topic.clone(),
+            partitions: k.balance_charged_partitions,
+        },
+        queue_entered: TopicSpec {
+            name: k.queue_entered_topic.clone(),
+            partitions: k.queue_entered_partitions,
+        },
+        dead_letter_partitions: k.dead_letter_partitions,
+        replication_factor: k.replication_factor,
+        delivery_timeout: Duration::from_millis(k.delivery_timeout_ms),
+        batch_num_messages: k.batch_num_messages,
+        poll_wait: Duration::from_millis(k.poll_wait_ms),
+        session_timeout: Duration::from_millis(k.session_timeout_ms),
+    }
+}
+
+/// Where consumer groups read relayed events from.
+#[derive(Debug, Clone)]
+pub enum Feed {
+    /// The database inbox (no Kafka configured).
+    Inbox(Arc<dyn Inbox>),
+    Kafka(boxoffice_kafka::KafkaSettings),
+}
+
+impl Feed {
+    /// The data-platform consumer group's subscription.
+    pub fn data_platform(&self) -> anyhow::Result<Box<dyn Subscription>> {
+        Ok(match self {
+            Feed::Inbox(inbox) => Box::new(InboxSubscription::new(
+                inbox.clone(),
+                DATA_PLATFORM_CONSUMER,
+            )),
+            Feed::Kafka(kafka) => Box::new(KafkaSubscription::new(
+                kafka,
+                DATA_PLATFORM_CONSUMER,
+                &kafka.reservation_confirmed.name,
+            )?),
+        })
+    }
+}
+
+/// The application and where its consumer groups read from.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub app: App,
+    pub feed: Feed,
+}
+
+/// Consumer groups that run when a data platform is configured.
+fn consumer_groups(settings: &Settings) -> Vec<&'static str> {
+    if settings.dataplatform.url.is_empty() {
+        Vec::new()
+    } else {
+        vec![DATA_PLATFORM_CONSUMER]
+    }
+}
+
+/// The event bus: in-process handlers, then Kafka or the inbox.
+async fn event_bus(
+    settings: &Settings,
+    shared: &Coordination,
+    inbox: &Arc<dyn Inbox>,
+    clock: &Arc<dyn Clock>,
+) -> anyhow::Result<(LocalBus, Feed)> {
+    let local = LocalBus::new(
+        shared.ranking.clone(),
+        shared.waiting_room.clone(),
+        clock.clone(),
+        settings.policies().queue,
+    );
+    let groups = consumer_groups(settings);
+    if settings.kafka.brokers.is_empty() {
+        let onward = if groups.is_empty() {
+            Onward::Nowhere
+        } else {
+            Onward::Inbox {
+                inbox: inbox.clone(),
+                consumers: groups.iter().map(|g| (*g).to_owned()).collect(),
+            }
+        };
+        return Ok((local.onward(onward), Feed::Inbox(inbox.clone())));
+    }
+    let kafka = kafka_settings(settings);
+    if let Err(err) = boxoffice_kafka::ensure_topics(&kafka, &groups).await {
+        // The broker may be down at start; the relay retries, and the
+        // publisher creates missing topics when a send reports them.
+        tracing::warn!(
+            error = format!("{err:#}"),
+            "Kafka topics not checked at start-up"
+        );
+    }
+    let publisher = KafkaPublisher::new(kafka.clone(), groups)?;
+    Ok((
+        local.onward(Onward::Bus(Arc::new(publisher))),
+        Feed::Kafka(kafka),
+    ))
+}
+
 /// The application as configured.
 pub async fn build_app(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+    Ok(build(settings, clock).await?.app)
+}
+
+/// The application and its consumer feed, as configured.
+pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Service> {
     let shared = coordination(settings)?;
-    let mut store = open_store(settings).await?;
+    let db = open_database(settings).await?;
+    let mut store = db.store;
     if settings.database.concurrency == ConcurrencyStrategy::RedisLock {
         ensure!(
             !settings.redis.url.is_empty(),
@@ -106,25 +249,29 @@ pub async fn build_app(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Re
         let wait = Duration::from_millis(settings.database.lock_wait_ms);
         store = Arc::new(LockedStore::new(store, shared.lock.clone(), wait));
     }
-    let policies = settings.policies();
-    let bus = Arc::new(LocalBus::new(
-        shared.ranking.clone(),
-        shared.waiting_room.clone(),
-        clock.clone(),
-        policies.queue,
-    ));
+    let (bus, feed) = event_bus(settings, &shared, &db.inbox, &clock).await?;
+    let data_platform: Option<Arc<dyn DataPlatform>> = if settings.dataplatform.url.is_empty() {
+        None
+    } else {
+        Some(Arc::new(HttpDataPlatform::new(
+            &settings.dataplatform.url,
+            Duration::from_millis(settings.dataplatform.timeout_ms),
+        )?))
+    };
     let app = App::new(
         Adapters {
             store,
             waiting_room: shared.waiting_room,
             ranking: shared.ranking,
-            bus,
+            bus: Arc::new(bus),
+            ledger: db.ledger,
+            data_platform,
             lock: shared.lock,
             cache: shared.cache,
             clock,
             entropy: Arc::new(OsEntropy),
         },
-        policies,
+        settings.policies(),
     );
     if let Err(err) = app.restore_ranking().await {
         // Redis may be down at start; the ranking fills as events are relayed.
@@ -133,7 +280,7 @@ pub async fn build_app(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Re
             "popular-concert ranking not restored"
         );
     }
-    Ok(app)
+    Ok(Service { app, feed })
 }
 
 /// The HTTP state for `app`.

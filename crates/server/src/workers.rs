@@ -1,16 +1,23 @@
-//! Background work: admission rounds, the hold sweeper and the outbox relay.
-//! Each loop wraps a single use-case step and stops on shutdown; a failed
-//! step is logged and retried on the next tick.
+//! Background work: admission rounds, the hold sweeper, the outbox relay
+//! and, when a data platform is configured, its consumer group. Each loop
+//! wraps a single use-case step and stops on shutdown; a failed step is
+//! logged and retried on the next tick.
 
 use crate::config::Settings;
-use boxoffice_core::use_cases::App;
+use crate::consumers;
+use crate::wiring::Service;
 use std::future::Future;
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// Starts every worker; they stop when `shutdown` is cancelled.
-pub fn spawn(app: &App, settings: &Settings, shutdown: &CancellationToken) -> JoinSet<()> {
+pub fn spawn(
+    service: &Service,
+    settings: &Settings,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<JoinSet<()>> {
+    let app = &service.app;
     let mut workers = JoinSet::new();
     let admit_every = Duration::from_secs(settings.queue.admit_interval_secs);
     let sweep_every = Duration::from_secs(settings.holds.sweep_interval_secs);
@@ -47,7 +54,15 @@ pub fn spawn(app: &App, settings: &Settings, shutdown: &CancellationToken) -> Jo
             async move { a.relay_outbox_once(relay_batch).await.map(drop) }
         },
     ));
-    workers
+    if !settings.dataplatform.url.is_empty() {
+        workers.spawn(consumers::forward_to_platform(
+            app.clone(),
+            service.feed.data_platform()?,
+            Duration::from_millis(settings.dataplatform.idle_poll_ms),
+            shutdown.clone(),
+        ));
+    }
+    Ok(workers)
 }
 
 async fn every<F, Fut>(

@@ -13,6 +13,8 @@
 //! - [`sql_store`]: [`SqlStore`], the shared transactions, [`Backend`] and [`Dialect`].
 //! - [`sqlite`]: [`SqliteStore`] (WAL, one writer with `BEGIN IMMEDIATE`, pooled readers).
 //! - [`postgres`]: [`PgStore`], with an advisory lock per user for the hold limit.
+//! - `delivery`: the consumer side on SQL: the delivery ledger (processed
+//!   events, dead letters) and the embedded mode's inbox.
 //! - [`locked`]: [`LockedStore`], the "distributed lock around the
 //!   transaction" strategy, over any store and any `Lock`.
 //! - `conn`, `values`: the thin driver interface the shared code runs on.
@@ -21,6 +23,7 @@
 //! - migrations/sqlite, migrations/postgres: the schema, applied at start-up.
 
 mod conn;
+mod delivery;
 mod errors;
 pub mod locked;
 pub mod postgres;

@@ -12,8 +12,8 @@ use boxoffice_core::domain::reservation::Reservation;
 use boxoffice_core::domain::seat::Seat;
 use boxoffice_core::domain::{ConcertId, EventId, HoldId, ScheduleId, Timestamp, UserId, Won};
 use boxoffice_core::ports::{
-    ChargeAttempt, ChargeOutcome, HoldAttempt, HoldOutcome, Lock, LockLease, PaymentAttempt,
-    PaymentOutcome, ReleaseOutcome, Store, StoreAudit, Unavailable,
+    ChargeAttempt, ChargeOutcome, HoldAttempt, HoldOutcome, Lock, LockLease, OutboxBacklog,
+    PaymentAttempt, PaymentOutcome, ReleaseOutcome, Store, StoreAudit, Unavailable,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -157,11 +157,22 @@ impl Store for LockedStore {
     async fn purge_idempotency_keys(&self, before: Timestamp) -> anyhow::Result<u64> {
         self.inner.purge_idempotency_keys(before).await
     }
-    async fn unpublished_events(&self, limit: u32) -> anyhow::Result<Vec<OutboxEvent>> {
-        self.inner.unpublished_events(limit).await
+    async fn claim_unpublished(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> anyhow::Result<Vec<OutboxEvent>> {
+        self.inner.claim_unpublished(now, lease_until, limit).await
     }
     async fn mark_published(&self, ids: &[EventId], now: Timestamp) -> anyhow::Result<()> {
         self.inner.mark_published(ids, now).await
+    }
+    async fn release_claims(&self, ids: &[EventId]) -> anyhow::Result<()> {
+        self.inner.release_claims(ids).await
+    }
+    async fn outbox_backlog(&self) -> anyhow::Result<OutboxBacklog> {
+        self.inner.outbox_backlog().await
     }
     async fn published_reservations_by_concert(&self) -> anyhow::Result<Vec<(ConcertId, u64)>> {
         self.inner.published_reservations_by_concert().await

@@ -22,6 +22,7 @@ static POSTGRES: Dialect = Dialect {
     seat_for_update: "SELECT status, held_until_ms FROM seat
                        WHERE schedule_id = $1 AND seat_number = $2 FOR UPDATE",
     balance_for_update: "SELECT amount FROM balance WHERE user_id = $1 FOR UPDATE",
+    claim_outbox: crate::sql_store::claim_outbox_sql!("FOR UPDATE SKIP LOCKED"),
 };
 
 /// Connection settings for PostgreSQL.

@@ -19,7 +19,8 @@ use boxoffice_core::domain::seat_hold::{Hold, HoldStatus};
 use boxoffice_core::domain::{ConcertId, EventId, HoldId, ScheduleId, Timestamp, UserId, Won};
 use boxoffice_core::ports::{
     ChargeAttempt, ChargeOutcome, ChargeReceipt, ChargeRefused, HoldAttempt, HoldOutcome,
-    MoneyTotals, PaymentAttempt, PaymentOutcome, PaymentRefused, ReleaseOutcome, Store, StoreAudit,
+    MoneyTotals, OutboxBacklog, PaymentAttempt, PaymentOutcome, PaymentRefused, ReleaseOutcome,
+    Store, StoreAudit,
 };
 use std::future::Future;
 
@@ -33,7 +34,36 @@ pub struct Dialect {
     pub seat_for_update: &'static str,
     /// Reads a balance and locks its row (pessimistic strategy).
     pub balance_for_update: &'static str,
+    /// Claims unpublished outbox events ([`claim_outbox_sql!`]).
+    pub claim_outbox: &'static str,
 }
+
+/// The outbox claim, with `$row_lock` appended to the inner `SELECT`:
+/// `FOR UPDATE SKIP LOCKED` where relays in several instances may claim at
+/// once (PostgreSQL), nothing where writes are serial (SQLite). An event is
+/// claimable when unpublished, not under a live claim, and the oldest
+/// unpublished event of its key. `$1` now, `$2` lease end, `$3` limit.
+macro_rules! claim_outbox_sql {
+    ($row_lock:literal) => {
+        concat!(
+            "UPDATE outbox SET claimed_until_ms = $2
+              WHERE seq IN (
+                SELECT o.seq FROM outbox o
+                 WHERE o.published_at_ms IS NULL
+                   AND (o.claimed_until_ms IS NULL OR o.claimed_until_ms <= $1)
+                   AND NOT EXISTS (SELECT 1 FROM outbox e
+                                    WHERE e.aggregate_key = o.aggregate_key
+                                      AND e.published_at_ms IS NULL
+                                      AND e.seq < o.seq)
+                 ORDER BY o.seq
+                 LIMIT $3 ",
+            $row_lock,
+            ")
+             RETURNING seq, id, event_type, schema_version, aggregate_key, payload, created_at_ms"
+        )
+    };
+}
+pub(crate) use claim_outbox_sql;
 
 /// A database: where transactions and reads come from.
 pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
@@ -64,7 +94,7 @@ pub enum Concurrency {
 
 #[derive(Debug, Clone)]
 pub struct SqlStore<B> {
-    backend: B,
+    pub(crate) backend: B,
     concurrency: Concurrency,
 }
 
@@ -76,7 +106,7 @@ impl<B: Backend> SqlStore<B> {
         }
     }
 
-    fn reader(&self) -> B::Reader {
+    pub(crate) fn reader(&self) -> B::Reader {
         self.backend.reader()
     }
 }
@@ -373,6 +403,11 @@ macro_rules! contract_per_strategy {
             boxoffice_core::store_contract_tests!(
                 $fresh(Concurrency::Optimistic { max_attempts: 50 }).await
             );
+        }
+
+        mod delivery {
+            use super::*;
+            boxoffice_core::delivery_contract_tests!($fresh(Concurrency::Conditional).await);
         }
     };
 }
@@ -910,17 +945,22 @@ impl<B: Backend> Store for SqlStore<B> {
         Ok(purged)
     }
 
-    async fn unpublished_events(&self, limit: u32) -> anyhow::Result<Vec<OutboxEvent>> {
-        // Committed rows only: a `mark_published` has committed before the
-        // relay's next read, so a plain read sees it.
-        let rows = self
-            .reader()
+    async fn claim_unpublished(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> anyhow::Result<Vec<OutboxEvent>> {
+        let mut tx = self.backend.begin().await?;
+        let mut rows = tx
             .fetch_all(
-                "SELECT id, event_type, schema_version, aggregate_key, payload, created_at_ms
-                   FROM outbox WHERE published_at_ms IS NULL ORDER BY seq LIMIT $1",
-                args![limit],
+                self.backend.dialect().claim_outbox,
+                args![now.as_millis(), lease_until.as_millis(), limit],
             )
             .await?;
+        tx.commit().await?;
+        // RETURNING gives no order.
+        rows.sort_by_key(|row| row.int("seq").unwrap_or(i64::MAX));
         rows.iter().map(rows::event).collect()
     }
 
@@ -928,12 +968,40 @@ impl<B: Backend> Store for SqlStore<B> {
         let mut tx = self.backend.begin().await?;
         for id in ids {
             tx.execute(
-                "UPDATE outbox SET published_at_ms = $1 WHERE id = $2 AND published_at_ms IS NULL",
+                "UPDATE outbox SET published_at_ms = $1, claimed_until_ms = NULL
+                  WHERE id = $2 AND published_at_ms IS NULL",
                 args![now.as_millis(), id.to_string()],
             )
             .await?;
         }
         tx.commit().await
+    }
+
+    async fn release_claims(&self, ids: &[EventId]) -> anyhow::Result<()> {
+        let mut tx = self.backend.begin().await?;
+        for id in ids {
+            tx.execute(
+                "UPDATE outbox SET claimed_until_ms = NULL WHERE id = $1 AND published_at_ms IS NULL",
+                args![id.to_string()],
+            )
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    async fn outbox_backlog(&self) -> anyhow::Result<OutboxBacklog> {
+        let row = self
+            .reader()
+            .fetch_one(
+                "SELECT COUNT(*) AS n, MIN(created_at_ms) AS oldest
+                   FROM outbox WHERE published_at_ms IS NULL",
+                args![],
+            )
+            .await?;
+        Ok(OutboxBacklog {
+            unpublished: u64::try_from(row.int("n")?)?,
+            oldest_created_at: row.opt_int("oldest")?.map(Timestamp::from_millis),
+        })
     }
 
     async fn published_reservations_by_concert(&self) -> anyhow::Result<Vec<(ConcertId, u64)>> {

@@ -26,6 +26,7 @@ static SQLITE: Dialect = Dialect {
     lock_user_holds: None,
     seat_for_update: "SELECT status, held_until_ms FROM seat WHERE schedule_id = $1 AND seat_number = $2",
     balance_for_update: "SELECT amount FROM balance WHERE user_id = $1",
+    claim_outbox: crate::sql_store::claim_outbox_sql!(""),
 };
 
 /// The store on SQLite.

@@ -14,10 +14,12 @@
 //! - [`balance`]: the prepaid balance and its bounds.
 //! - [`reservation`]: a confirmed sale and the receipt shown to the buyer.
 //! - [`events`]: the events other systems learn of, as written to the outbox.
+//! - [`delivery`]: retrying consumers, backoff with jitter, and dead letters.
 //! - [`idempotency`]: keys and request fingerprints for safely retried commands.
 
 pub mod balance;
 pub mod concert;
+pub mod delivery;
 pub mod events;
 pub mod idempotency;
 pub mod ids;

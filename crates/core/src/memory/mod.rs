@@ -8,8 +8,10 @@
 //! - [`cache`]: [`MemoryCache`], entries with expiry.
 //! - [`lock`]: [`MemoryLock`], leases within one process.
 //! - [`ranking`]: the popular-concert counts ([`MemoryRanking`]).
-//! - [`bus`]: [`LocalBus`], delivering relayed events to in-process handlers.
-//! - [`store`]: the whole store in memory ([`MemoryStore`]).
+//! - [`bus`]: [`LocalBus`], delivering relayed events to in-process handlers
+//!   and onward; [`InboxSubscription`], a consumer group on the [`Inbox`](crate::ports::Inbox).
+//! - [`store`]: the whole store in memory ([`MemoryStore`]), with the
+//!   delivery ledger and inbox.
 //! - [`system`]: [`SystemClock`] and [`OsEntropy`], the real clock and CSPRNG.
 //! - [`in_process_app`]: the application assembled on these adapters.
 
@@ -21,7 +23,7 @@ pub mod store;
 pub mod system;
 pub mod waiting_room;
 
-pub use bus::LocalBus;
+pub use bus::{InboxSubscription, LocalBus, Onward};
 pub use cache::MemoryCache;
 pub use lock::MemoryLock;
 pub use ranking::MemoryRanking;
@@ -35,13 +37,18 @@ pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-use crate::ports::{Clock, Store};
+use crate::ports::{Clock, DeliveryLedger, Store};
 use crate::use_cases::{Adapters, App, Policies};
 use std::sync::Arc;
 
-/// The application on `store` with everything else in process: the
-/// embedded mode's assembly, and the one tests use.
-pub fn in_process_app(store: Arc<dyn Store>, clock: Arc<dyn Clock>, policies: Policies) -> App {
+/// The application on `store` and `ledger` with everything else in process
+/// and no data platform: the assembly use-case tests run on.
+pub fn in_process_app(
+    store: Arc<dyn Store>,
+    ledger: Arc<dyn DeliveryLedger>,
+    clock: Arc<dyn Clock>,
+    policies: Policies,
+) -> App {
     let waiting_room = Arc::new(MemoryWaitingRoom::default());
     let ranking = Arc::new(MemoryRanking::default());
     let bus = Arc::new(LocalBus::new(
@@ -56,6 +63,8 @@ pub fn in_process_app(store: Arc<dyn Store>, clock: Arc<dyn Clock>, policies: Po
             waiting_room,
             ranking,
             bus,
+            ledger,
+            data_platform: None,
             lock: Arc::new(MemoryLock::default()),
             cache: Arc::new(MemoryCache::default()),
             clock,

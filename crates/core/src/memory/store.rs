@@ -5,6 +5,7 @@
 
 use super::lock;
 use crate::domain::concert::{Concert, NewConcert, Schedule, ScheduleAvailability};
+use crate::domain::delivery::{DeadLetter, NewDeadLetter};
 use crate::domain::events::{self, BalanceCharged, OutboxEvent};
 use crate::domain::idempotency::{
     ClaimOutcome, IdempotencyClaim, IdempotencyTicket, Recorded, StoredKeyDecision, decide_claim,
@@ -14,11 +15,12 @@ use crate::domain::seat::{Seat, SeatState, SeatStatus};
 use crate::domain::seat_hold::{Hold, HoldStatus};
 use crate::domain::{ConcertId, EventId, HoldId, ScheduleId, SeatNumber, Timestamp, UserId, Won};
 use crate::ports::{
-    ChargeAttempt, ChargeOutcome, ChargeReceipt, ChargeRefused, HoldAttempt, HoldOutcome,
-    MoneyTotals, PaymentAttempt, PaymentOutcome, PaymentRefused, ReleaseOutcome, Store, StoreAudit,
+    ChargeAttempt, ChargeOutcome, ChargeReceipt, ChargeRefused, DeliveryLedger, HoldAttempt,
+    HoldOutcome, Inbox, MoneyTotals, OutboxBacklog, PaymentAttempt, PaymentOutcome, PaymentRefused,
+    ReleaseOutcome, Store, StoreAudit,
 };
 use async_trait::async_trait;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 #[derive(Debug, Default)]
@@ -37,8 +39,29 @@ struct State {
     charged: Won,
     paid: Won,
     idempotency: HashMap<(UserId, &'static str, String), KeyRow>,
-    outbox: Vec<(OutboxEvent, Option<Timestamp>)>,
+    outbox: Vec<OutboxRow>,
+    consumed: HashSet<(String, EventId)>,
+    dead_letters: Vec<DeadLetter>,
+    /// Per consumer group: queued events by sequence number.
+    inbox: HashMap<String, BTreeMap<i64, OutboxEvent>>,
     next_id: i64,
+}
+
+#[derive(Debug, Clone)]
+struct OutboxRow {
+    event: OutboxEvent,
+    published_at: Option<Timestamp>,
+    claimed_until: Option<Timestamp>,
+}
+
+impl OutboxRow {
+    fn new(event: OutboxEvent) -> Self {
+        Self {
+            event,
+            published_at: None,
+            claimed_until: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -318,7 +341,7 @@ impl Store for MemoryStore {
             row.hold = None;
         }
         let event = events::reservation_confirmed(a.event_id, &reservation);
-        state.outbox.push((event, None));
+        state.outbox.push(OutboxRow::new(event));
         state.reservations.push(reservation);
         Ok(PaymentOutcome::Confirmed(receipt))
     }
@@ -353,7 +376,7 @@ impl Store for MemoryStore {
                 charged_at: a.now,
             },
         );
-        state.outbox.push((event, None));
+        state.outbox.push(OutboxRow::new(event));
         Ok(ChargeOutcome::Charged(receipt))
     }
 
@@ -400,9 +423,9 @@ impl Store for MemoryStore {
             state
                 .outbox
                 .iter()
-                .filter(|(e, _)| {
-                    e.event_type == events::RESERVATION_CONFIRMED
-                        && e.aggregate_key == r.id.to_string()
+                .filter(|row| {
+                    row.event.event_type == events::RESERVATION_CONFIRMED
+                        && row.event.aggregate_key == r.id.to_string()
                 })
                 .count()
         };
@@ -486,34 +509,70 @@ impl Store for MemoryStore {
         Ok((n - state.idempotency.len()) as u64)
     }
 
-    async fn unpublished_events(&self, limit: u32) -> anyhow::Result<Vec<OutboxEvent>> {
-        let state = lock(&self.inner);
-        Ok(state
-            .outbox
-            .iter()
-            .filter(|(_, published)| published.is_none())
-            .take(limit as usize)
-            .map(|(e, _)| e.clone())
-            .collect())
+    async fn claim_unpublished(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> anyhow::Result<Vec<OutboxEvent>> {
+        let mut state = lock(&self.inner);
+        // Keys with an earlier unpublished event: their later events wait.
+        let mut blocked: HashSet<String> = HashSet::new();
+        let mut claimed = Vec::new();
+        for row in state.outbox.iter_mut().filter(|r| r.published_at.is_none()) {
+            if claimed.len() >= limit as usize {
+                break;
+            }
+            let head = blocked.insert(row.event.aggregate_key.clone());
+            let free = row.claimed_until.is_none_or(|until| until <= now);
+            if head && free {
+                row.claimed_until = Some(lease_until);
+                claimed.push(row.event.clone());
+            }
+        }
+        Ok(claimed)
     }
 
     async fn mark_published(&self, ids: &[EventId], now: Timestamp) -> anyhow::Result<()> {
         let mut state = lock(&self.inner);
-        for (event, published) in &mut state.outbox {
-            if published.is_none() && ids.contains(&event.id) {
-                *published = Some(now);
+        for row in &mut state.outbox {
+            if row.published_at.is_none() && ids.contains(&row.event.id) {
+                row.published_at = Some(now);
             }
         }
         Ok(())
     }
 
+    async fn release_claims(&self, ids: &[EventId]) -> anyhow::Result<()> {
+        let mut state = lock(&self.inner);
+        for row in &mut state.outbox {
+            if row.published_at.is_none() && ids.contains(&row.event.id) {
+                row.claimed_until = None;
+            }
+        }
+        Ok(())
+    }
+
+    async fn outbox_backlog(&self) -> anyhow::Result<OutboxBacklog> {
+        let state = lock(&self.inner);
+        let unpublished: Vec<&OutboxRow> = state
+            .outbox
+            .iter()
+            .filter(|r| r.published_at.is_none())
+            .collect();
+        Ok(OutboxBacklog {
+            unpublished: unpublished.len() as u64,
+            oldest_created_at: unpublished.iter().map(|r| r.event.created_at).min(),
+        })
+    }
+
     async fn published_reservations_by_concert(&self) -> anyhow::Result<Vec<(ConcertId, u64)>> {
         let state = lock(&self.inner);
         let mut counts: BTreeMap<ConcertId, u64> = BTreeMap::new();
-        for (event, published) in &state.outbox {
-            if published.is_some()
+        for row in &state.outbox {
+            if row.published_at.is_some()
                 && let Some(events::DomainEvent::ReservationConfirmed(body)) =
-                    events::DomainEvent::decode(event)
+                    events::DomainEvent::decode(&row.event)
             {
                 *counts.entry(body.concert_id).or_default() += 1;
             }
@@ -522,6 +581,129 @@ impl Store for MemoryStore {
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl DeliveryLedger for MemoryStore {
+    async fn already_consumed(&self, consumer: &str, event: EventId) -> anyhow::Result<bool> {
+        Ok(lock(&self.inner)
+            .consumed
+            .contains(&(consumer.to_owned(), event)))
+    }
+
+    async fn record_consumed(
+        &self,
+        consumer: &str,
+        event: EventId,
+        _now: Timestamp,
+    ) -> anyhow::Result<bool> {
+        Ok(lock(&self.inner)
+            .consumed
+            .insert((consumer.to_owned(), event)))
+    }
+
+    async fn record_dead_letter(&self, letter: &NewDeadLetter) -> anyhow::Result<()> {
+        let mut state = lock(&self.inner);
+        let kept = DeadLetter {
+            id: 0,
+            consumer: letter.consumer.clone(),
+            event: letter.event.clone(),
+            attempts: letter.attempts,
+            last_error: letter.last_error.clone(),
+            failed_at: letter.failed_at,
+            replayed_at: None,
+        };
+        let existing = state
+            .dead_letters
+            .iter()
+            .position(|d| d.consumer == letter.consumer && d.event.id == letter.event.id);
+        match existing {
+            Some(i) => {
+                let id = state.dead_letters[i].id;
+                state.dead_letters[i] = DeadLetter { id, ..kept };
+            }
+            None => {
+                let id = state.next_id();
+                state.dead_letters.push(DeadLetter { id, ..kept });
+            }
+        }
+        Ok(())
+    }
+
+    async fn dead_letters(&self, limit: u32) -> anyhow::Result<Vec<DeadLetter>> {
+        let state = lock(&self.inner);
+        let mut letters = state.dead_letters.clone();
+        letters.sort_by_key(|d| std::cmp::Reverse(d.id));
+        letters.truncate(limit as usize);
+        Ok(letters)
+    }
+
+    async fn dead_letter(&self, id: i64) -> anyhow::Result<Option<DeadLetter>> {
+        let state = lock(&self.inner);
+        Ok(state.dead_letters.iter().find(|d| d.id == id).cloned())
+    }
+
+    async fn mark_replayed(&self, id: i64, now: Timestamp) -> anyhow::Result<bool> {
+        let mut state = lock(&self.inner);
+        match state
+            .dead_letters
+            .iter_mut()
+            .find(|d| d.id == id && d.replayed_at.is_none())
+        {
+            Some(letter) => {
+                letter.replayed_at = Some(now);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+#[async_trait]
+impl Inbox for MemoryStore {
+    async fn append(&self, consumer: &str, event: &OutboxEvent) -> anyhow::Result<()> {
+        let mut state = lock(&self.inner);
+        let queued = state
+            .inbox
+            .get(consumer)
+            .is_some_and(|q| q.values().any(|e| e.id == event.id));
+        if !queued {
+            let seq = state.next_id();
+            state
+                .inbox
+                .entry(consumer.to_owned())
+                .or_default()
+                .insert(seq, event.clone());
+        }
+        Ok(())
+    }
+
+    async fn queued(
+        &self,
+        consumer: &str,
+        after: i64,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(i64, OutboxEvent)>> {
+        let state = lock(&self.inner);
+        Ok(state
+            .inbox
+            .get(consumer)
+            .map(|q| {
+                q.range(after + 1..)
+                    .take(limit as usize)
+                    .map(|(seq, e)| (*seq, e.clone()))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn remove_through(&self, consumer: &str, seq: i64) -> anyhow::Result<()> {
+        let mut state = lock(&self.inner);
+        if let Some(q) = state.inbox.get_mut(consumer) {
+            *q = q.split_off(&(seq + 1));
+        }
         Ok(())
     }
 }

@@ -8,6 +8,8 @@
 //! - [`TestApp`]: an [`App`] on memory adapters, a concert with two 50-seat
 //!   dates, and shortcuts for the steps most tests start from.
 //! - [`cache_contract`]: cases every `Cache` must pass (`cache_contract_tests!`).
+//! - [`delivery_contract`]: cases every `DeliveryLedger` and `Inbox` must pass
+//!   (`delivery_contract_tests!`).
 //! - [`lock_contract`]: cases every `Lock` must pass (`lock_contract_tests!`).
 //! - [`ranking_contract`]: cases every `Ranking` must pass (`ranking_contract_tests!`).
 //! - [`store_contract`]: cases every `Store` must pass (`store_contract_tests!`).
@@ -15,18 +17,20 @@
 //!   (`waiting_room_contract_tests!`).
 
 pub mod cache_contract;
+pub mod delivery_contract;
 pub mod lock_contract;
 pub mod ranking_contract;
 pub mod store_contract;
 pub mod waiting_room_contract;
 
 use crate::domain::concert::{NewConcert, NewSchedule, SeatBand};
+use crate::domain::delivery::RetryPolicy;
 use crate::domain::queue_token::QueuePolicy;
 use crate::domain::seat_hold::Hold;
 use crate::domain::{ConcertId, ScheduleId, SeatNumber, Timestamp, TokenId, UserId, Won};
 use crate::memory::MemoryStore;
-use crate::ports::{Clock, Store};
-use crate::use_cases::{App, Policies};
+use crate::ports::{Clock, DataPlatform, Store};
+use crate::use_cases::{Adapters, App, Policies};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -115,21 +119,43 @@ impl TestApp {
     }
 
     pub async fn with_queue_policy(queue: QueuePolicy) -> Self {
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
-        Self::on_store(
-            store,
+        Self::build(
             Policies {
                 queue,
                 ..Policies::default()
             },
+            None,
         )
         .await
     }
 
-    /// The application on `store` (memory adapters for everything else).
-    pub async fn on_store(store: Arc<dyn Store>, policies: Policies) -> Self {
+    /// The application with a data platform to forward reservations to.
+    pub async fn with_data_platform(
+        platform: Arc<dyn DataPlatform>,
+        delivery: RetryPolicy,
+    ) -> Self {
+        Self::build(
+            Policies {
+                delivery,
+                ..Policies::default()
+            },
+            Some(platform),
+        )
+        .await
+    }
+
+    async fn build(policies: Policies, data_platform: Option<Arc<dyn DataPlatform>>) -> Self {
+        let memory = Arc::new(MemoryStore::default());
+        let store: Arc<dyn Store> = memory.clone();
         let clock = Arc::new(ManualClock::default());
-        let app = crate::memory::in_process_app(store.clone(), clock.clone(), policies);
+        let app = crate::memory::in_process_app(store.clone(), memory, clock.clone(), policies);
+        let app = App::new(
+            Adapters {
+                data_platform,
+                ..app.adapters().clone()
+            },
+            policies,
+        );
         let now = clock.now();
         let concert = store
             .create_concert(
@@ -193,6 +219,10 @@ impl TestApp {
             .pay_for_hold(token, hold.id, None)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    pub fn clock_now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     pub async fn second_concert(&self) -> ConcertId {

@@ -286,7 +286,7 @@ pub async fn payment_sells_debits_reserves_and_appends_one_event(store: Arc<dyn 
     assert_eq!(mine[0].id, receipt.reservation_id);
     assert_eq!(mine[0].hold_id, hold);
     assert!(ok(f.store.reservations_of(user(2)).await).is_empty());
-    let events = ok(f.store.unpublished_events(100).await);
+    let events = ok(f.store.claim_unpublished(T0, T0.plus_secs(30), 100).await);
     let confirmed: Vec<_> = events
         .iter()
         .filter(|e| e.event_type == RESERVATION_CONFIRMED)
@@ -340,7 +340,7 @@ pub async fn insufficient_balance_changes_nothing(store: Arc<dyn Store>) {
     let f = fixture(store).await;
     f.charge(1, 100_000).await;
     let hold = f.held(1, 1, T0).await;
-    let before = ok(f.store.unpublished_events(100).await).len();
+    let before = ok(f.store.outbox_backlog().await).unpublished;
     assert_eq!(
         f.pay(1, hold, T0).await,
         PaymentOutcome::Refused(PaymentRefused::InsufficientBalance {
@@ -351,7 +351,7 @@ pub async fn insufficient_balance_changes_nothing(store: Arc<dyn Store>) {
     assert_eq!(f.balance(1).await, Won::new(100_000));
     assert_eq!(f.status(1, T0).await, SeatStatus::Held);
     assert!(ok(f.store.reservations_of(user(1)).await).is_empty());
-    assert_eq!(ok(f.store.unpublished_events(100).await).len(), before);
+    assert_eq!(ok(f.store.outbox_backlog().await).unpublished, before);
     // Topping up makes the same hold payable.
     f.charge(1, 50_000).await;
     assert!(matches!(
@@ -476,30 +476,54 @@ pub async fn idempotency_keys_replay_conflict_and_expire(store: Arc<dyn Store>) 
 
 pub async fn the_outbox_hands_out_events_in_order_until_published(store: Arc<dyn Store>) {
     let f = fixture(store).await;
-    for who in 1..=5 {
+    for who in [1, 2, 1, 3] {
         f.charge(who, 1_000).await;
     }
-    let events = ok(f.store.unpublished_events(3).await);
-    assert_eq!(events.len(), 3);
-    let users: Vec<String> = events.iter().map(|e| e.aggregate_key.clone()).collect();
-    assert_eq!(users, ["1", "2", "3"]);
-    ok(f.store
-        .mark_published(&[events[0].id, events[1].id], T0)
+    let lease = T0.plus_secs(30);
+    let backlog = ok(f.store.outbox_backlog().await);
+    assert_eq!(backlog.unpublished, 4);
+    assert!(backlog.oldest_created_at.is_some());
+    // Only the oldest event of each key is claimable; user 1's second waits.
+    let first = ok(f.store.claim_unpublished(T0, lease, 2).await);
+    let keys: Vec<&str> = first.iter().map(|e| e.aggregate_key.as_str()).collect();
+    assert_eq!(keys, ["1", "2"]);
+    let next = ok(f.store.claim_unpublished(T0, lease, 10).await);
+    let keys: Vec<&str> = next.iter().map(|e| e.aggregate_key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["3"],
+        "claimed events and their keys' later events are skipped"
+    );
+    // Publishing unblocks a key; a released claim is claimable again.
+    ok(f.store.mark_published(&[first[0].id], T0).await);
+    ok(f.store.release_claims(&[first[1].id]).await);
+    let again = ok(f.store.claim_unpublished(T0, lease, 10).await);
+    let keys: Vec<&str> = again.iter().map(|e| e.aggregate_key.as_str()).collect();
+    assert_eq!(keys, ["2", "1"], "oldest first");
+    assert_eq!(again[0].id, first[1].id);
+    // A lapsed lease frees a claim.
+    assert!(ok(f.store.claim_unpublished(T0, lease, 10).await).is_empty());
+    let lapsed = ok(f
+        .store
+        .claim_unpublished(lease, lease.plus_secs(30), 10)
         .await);
-    let rest = ok(f.store.unpublished_events(100).await);
-    assert_eq!(rest.len(), 3);
-    assert_eq!(rest[0].id, events[2].id);
+    assert_eq!(lapsed.len(), 3);
     assert!(ok(f.store.published_reservations_by_concert().await).is_empty());
     // A published reservation counts towards the ranking's starting point.
     f.charge(6, 500_000).await;
     let hold = f.held(6, 1, T0).await;
     f.pay(6, hold, T0).await;
-    let all: Vec<EventId> = ok(f.store.unpublished_events(100).await)
-        .iter()
-        .map(|e| e.id)
-        .collect();
-    ok(f.store.mark_published(&all, T0).await);
-    assert!(ok(f.store.unpublished_events(100).await).is_empty());
+    let later = T0.plus_secs(120);
+    let all: Vec<EventId> = ok(f
+        .store
+        .claim_unpublished(later, later.plus_secs(30), 100)
+        .await)
+    .iter()
+    .map(|e| e.id)
+    .collect();
+    assert_eq!(all.len(), 5, "every key's head, lapsed claims included");
+    ok(f.store.mark_published(&all, later).await);
+    assert_eq!(ok(f.store.outbox_backlog().await).unpublished, 0);
     assert_eq!(
         ok(f.store.published_reservations_by_concert().await),
         vec![(f.concert, 1)]

@@ -11,9 +11,10 @@
 //! - hold_seat, release_hold, pay_for_hold: booking.
 //! - charge_balance, show_balance, list_reservations: the buyer's account.
 //! - create_concert: the admin's catalog; check_invariants: the post-load audit.
-//! - activate_batch, release_expired_holds, relay_outbox, event_handlers:
-//!   background work, each a single step (`*_once`) that workers loop over
-//!   and tests call directly.
+//! - activate_batch, release_expired_holds, relay_outbox, event_handlers,
+//!   deliver_to_platform: background work, each a single step (`*_once`)
+//!   that workers loop over and tests call directly.
+//! - replay_dead_letter: the operator's dead-letter list and replays.
 
 mod access;
 mod activate_batch;
@@ -21,6 +22,7 @@ mod cached;
 mod charge_balance;
 mod check_invariants;
 mod create_concert;
+mod deliver_to_platform;
 mod event_handlers;
 mod hold_seat;
 mod idempotent;
@@ -35,12 +37,14 @@ mod poll_token;
 mod relay_outbox;
 mod release_expired_holds;
 mod release_hold;
+mod replay_dead_letter;
 mod show_balance;
 
 pub use access::AccessDenied;
 pub use charge_balance::ChargeError;
 pub use check_invariants::InvariantReport;
 pub use create_concert::CreateConcertError;
+pub use deliver_to_platform::DeliveryStep;
 pub use event_handlers::{RankingUpdater, TokenExpirer};
 pub use hold_seat::HoldSeatError;
 pub use idempotent::IdempotencyConflict;
@@ -50,13 +54,19 @@ pub use list_schedules::ListSchedulesError;
 pub use list_seats::ListSeatsError;
 pub use pay_for_hold::PayError;
 pub use poll_token::PollTokenError;
+pub use relay_outbox::OutboxLag;
 pub use release_hold::ReleaseHoldError;
+pub use replay_dead_letter::ReplayError;
 
 use crate::domain::balance::BalancePolicy;
+use crate::domain::delivery::RetryPolicy;
 use crate::domain::queue_token::QueuePolicy;
 use crate::domain::seat_hold::HoldPolicy;
 use crate::domain::{ConcertId, EventId, HoldId, ReservationId, TokenId};
-use crate::ports::{Cache, Clock, Entropy, EventBus, Lock, Ranking, Store, WaitingRoom};
+use crate::ports::{
+    Cache, Clock, DataPlatform, DeliveryLedger, Entropy, EventBus, Lock, Ranking, Store,
+    WaitingRoom,
+};
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use uuid::Uuid;
@@ -71,6 +81,8 @@ pub struct Policies {
     pub holds: HoldPolicy,
     pub balance: BalancePolicy,
     pub idempotency: IdempotencyPolicy,
+    /// How consumers retry failing deliveries.
+    pub delivery: RetryPolicy,
 }
 
 /// How long idempotency records live.
@@ -98,6 +110,10 @@ pub struct Adapters {
     pub waiting_room: Arc<dyn WaitingRoom>,
     pub ranking: Arc<dyn Ranking>,
     pub bus: Arc<dyn EventBus>,
+    /// Consumers' memory of what they processed and gave up on.
+    pub ledger: Arc<dyn DeliveryLedger>,
+    /// Where confirmed reservations are forwarded; `None` when no platform is configured.
+    pub data_platform: Option<Arc<dyn DataPlatform>>,
     pub lock: Arc<dyn Lock>,
     pub cache: Arc<dyn Cache>,
     pub clock: Arc<dyn Clock>,

@@ -1,36 +1,35 @@
-//! Relaying the outbox: events committed with their change are handed to the
-//! event bus, then marked published. At least once: an event whose hand-over
-//! failed stays unpublished and is relayed again on the next step, in order.
+//! Relaying the outbox: events committed with their change are claimed,
+//! handed to the event bus, then marked published. At least once: an event
+//! whose hand-over failed goes back unpublished and is relayed again on a
+//! later step. Any number of relays (one per instance) may run at once:
+//! claims keep them from relaying the same event, and only the oldest
+//! unpublished event of an aggregate can be claimed, so each aggregate's
+//! events leave in the order they were written.
 
 use super::App;
+use crate::ports::OutboxBacklog;
 
-const RELAY_LOCK: &str = "outbox-relay";
-/// Longer than any relay step should take; a crashed relay's lease lapses after it.
-const RELAY_LOCK_TTL_MS: u64 = 30_000;
+/// The outbox backlog and its age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxLag {
+    pub backlog: OutboxBacklog,
+    /// How long the oldest unpublished event has waited; 0 when none waits.
+    pub lag_ms: u64,
+}
+
+/// Longer than a relay step should take; a crashed relay's claims lapse after it.
+const CLAIM_LEASE_MS: i64 = 30_000;
 
 impl App {
-    /// Relays up to `limit` unpublished events in order; stops at the first
-    /// failure so that no event overtakes an earlier one. Returns how many were published.
+    /// Relays up to `limit` unpublished events; stops at the first failure
+    /// (a bus that fails once is likely down) and gives the rest back.
+    /// Returns how many were published.
     pub async fn relay_outbox_once(&self, limit: u32) -> anyhow::Result<usize> {
-        // One relay at a time across instances keeps events in order.
-        let Some(lease) = self
-            .adapters
-            .lock
-            .try_acquire(RELAY_LOCK, RELAY_LOCK_TTL_MS)
-            .await?
-        else {
-            return Ok(0);
-        };
-        let relayed = self.relay_batch(limit).await;
-        if let Err(err) = self.adapters.lock.release(&lease).await {
-            // The lease expires by itself; another instance relays after it.
-            tracing::warn!(error = %err, "could not release the relay lock");
-        }
-        relayed
-    }
-
-    async fn relay_batch(&self, limit: u32) -> anyhow::Result<usize> {
-        let events = self.store().unpublished_events(limit).await?;
+        let now = self.now();
+        let events = self
+            .store()
+            .claim_unpublished(now, now.plus_millis(CLAIM_LEASE_MS), limit)
+            .await?;
         let mut published = Vec::with_capacity(events.len());
         let mut failure = None;
         for event in &events {
@@ -46,8 +45,46 @@ impl App {
             self.store().mark_published(&published, self.now()).await?;
         }
         match failure {
-            Some(err) => Err(err.context("relaying the outbox")),
+            Some(err) => {
+                let unsent: Vec<_> = events[published.len()..].iter().map(|e| e.id).collect();
+                if let Err(release) = self.store().release_claims(&unsent).await {
+                    // The claims lapse with their lease instead.
+                    tracing::warn!(error = %release, "could not release outbox claims");
+                }
+                Err(err.context("relaying the outbox"))
+            }
             None => Ok(published.len()),
         }
+    }
+
+    /// The relay's backlog, for metrics: how many events wait and the age
+    /// of the oldest (the outbox lag).
+    pub async fn outbox_lag(&self) -> anyhow::Result<OutboxLag> {
+        let backlog = self.store().outbox_backlog().await?;
+        let lag_ms = backlog.oldest_created_at.map_or(0, |oldest| {
+            u64::try_from(self.now().as_millis() - oldest.as_millis()).unwrap_or(0)
+        });
+        Ok(OutboxLag { backlog, lag_ms })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{TestApp, user};
+
+    #[tokio::test]
+    async fn relayed_events_are_published_once_and_leave_the_backlog() {
+        let t = TestApp::new().await;
+        t.charge(user(1), 10_000).await;
+        t.charge(user(2), 10_000).await;
+        t.clock.advance_millis(1_500);
+        let lag = t.app.outbox_lag().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(lag.backlog.unpublished, 2);
+        assert_eq!(lag.lag_ms, 1_500);
+        assert_eq!(t.app.relay_outbox_once(10).await.ok(), Some(2));
+        assert_eq!(t.app.relay_outbox_once(10).await.ok(), Some(0));
+        let lag = t.app.outbox_lag().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(lag.backlog.unpublished, 0);
+        assert_eq!(lag.lag_ms, 0);
     }
 }

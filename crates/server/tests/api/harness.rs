@@ -19,6 +19,8 @@ pub struct Server {
     pub app: App,
     /// The Redis key prefix of a cluster server.
     pub redis_prefix: Option<String>,
+    /// Where its consumer groups read from.
+    pub feed: wiring::Feed,
     _dir: tempfile::TempDir,
 }
 
@@ -63,7 +65,7 @@ pub async fn spawn_with(tune: impl FnOnce(&mut Settings)) -> Server {
 }
 
 /// Settings every test server starts from.
-fn test_settings() -> Settings {
+pub fn test_settings() -> Settings {
     let mut settings = Settings::default();
     settings.admin.api_key = ADMIN_KEY.into();
     settings.queue.admit_batch = 1_000;
@@ -92,10 +94,9 @@ pub async fn spawn_cluster(n: usize, tune: impl Fn(&mut Settings)) -> Vec<Server
     servers
 }
 
-async fn start(settings: &Settings, clock: Arc<ManualClock>, dir: tempfile::TempDir) -> Server {
-    let app = wiring::build_app(settings, clock.clone())
-        .await
-        .expect("app");
+pub async fn start(settings: &Settings, clock: Arc<ManualClock>, dir: tempfile::TempDir) -> Server {
+    let service = wiring::build(settings, clock.clone()).await.expect("app");
+    let app = service.app;
     demo::seed_if_empty(&app, clock.as_ref())
         .await
         .expect("demo data");
@@ -112,6 +113,7 @@ async fn start(settings: &Settings, clock: Arc<ManualClock>, dir: tempfile::Temp
         app,
         redis_prefix: Some(settings.redis.key_prefix.clone())
             .filter(|_| !settings.redis.url.is_empty()),
+        feed: service.feed,
         _dir: dir,
     }
 }

@@ -11,6 +11,9 @@
 //! - `processes`: two real `boxoffice` processes; Redis losing its data.
 //! - `outages`: Redis or PostgreSQL going away and coming back (`proxy` cuts them).
 //! - `errors`: every refusal answers its documented code and changes nothing.
+//! - `pipeline`: outbox to Kafka (or the inbox) to the mock data platform,
+//!   through broker outages, consumer kills, failures and dead letters.
+//!   These run the relay and consumer loops on real time.
 
 // A failed expectation in the harness is a failed test: panicking is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -21,6 +24,7 @@ mod errors;
 mod harness;
 mod journey;
 mod outages;
+mod pipeline;
 mod processes;
 mod proxy;
 mod queue;

@@ -1,0 +1,120 @@
+//! Delivering relayed events to consumers that may fail: how long to wait
+//! between attempts, when to give up, and what a given-up event (a dead
+//! letter) records.
+
+use super::Timestamp;
+use super::events::OutboxEvent;
+
+/// The consumer group that forwards confirmed reservations to the data platform.
+pub const DATA_PLATFORM_CONSUMER: &str = "boxoffice.dataplatform";
+
+/// How a consumer retries a failing event before dead-lettering it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included; at least 1.
+    pub max_attempts: u32,
+    /// The wait after the first failure; it doubles after each further one.
+    pub initial_backoff_ms: u64,
+    /// The longest wait between two attempts.
+    pub max_backoff_ms: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            initial_backoff_ms: 200,
+            max_backoff_ms: 30_000,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Whether attempt number `attempt` (1-based) failing means giving up.
+    pub fn gives_up_after(&self, attempt: u32) -> bool {
+        attempt >= self.max_attempts.max(1)
+    }
+
+    /// The wait after failed attempt number `attempt` (1-based): exponential,
+    /// capped, with "equal jitter" (half fixed, half drawn from `random`), so
+    /// that consumers failing together do not retry together and no wait is
+    /// shorter than half its nominal value.
+    pub fn backoff_ms(&self, attempt: u32, random: u64) -> u64 {
+        let doublings = attempt.saturating_sub(1).min(32);
+        let nominal = self
+            .initial_backoff_ms
+            .saturating_mul(1_u64 << doublings)
+            .min(self.max_backoff_ms);
+        let half = nominal / 2;
+        half + random % (nominal - half + 1)
+    }
+}
+
+/// An event a consumer gave up on, kept until an operator replays it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub consumer: String,
+    pub event: OutboxEvent,
+    pub attempts: u32,
+    pub last_error: String,
+    pub failed_at: Timestamp,
+    /// Set once a replay delivered it.
+    pub replayed_at: Option<Timestamp>,
+}
+
+/// A dead letter to record (the store assigns its id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDeadLetter {
+    pub consumer: String,
+    pub event: OutboxEvent,
+    pub attempts: u32,
+    pub last_error: String,
+    pub failed_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const POLICY: RetryPolicy = RetryPolicy {
+        max_attempts: 5,
+        initial_backoff_ms: 100,
+        max_backoff_ms: 1_000,
+    };
+
+    #[test]
+    fn waits_double_up_to_the_cap() {
+        // With the largest draw, the wait is the nominal one.
+        let top: Vec<u64> = (1..=6)
+            .map(|a| POLICY.backoff_ms(a, u64::MAX - 1))
+            .collect();
+        assert!(top[0] <= 100 && top[0] >= 50);
+        assert_eq!(POLICY.backoff_ms(4, 0), 400);
+        assert_eq!(POLICY.backoff_ms(5, 0), 500);
+        assert_eq!(POLICY.backoff_ms(6, 0), 500);
+    }
+
+    #[test]
+    fn the_last_attempt_gives_up() {
+        assert!(!POLICY.gives_up_after(4));
+        assert!(POLICY.gives_up_after(5));
+        let never_retry = RetryPolicy {
+            max_attempts: 0,
+            ..POLICY
+        };
+        assert!(never_retry.gives_up_after(1));
+    }
+
+    proptest! {
+        #[test]
+        fn a_wait_stays_between_half_and_all_of_its_nominal_value(
+            attempt in 1u32..64, random in any::<u64>()
+        ) {
+            let nominal = (100u64.saturating_mul(1 << (attempt - 1).min(32))).min(1_000);
+            let wait = POLICY.backoff_ms(attempt, random);
+            prop_assert!(wait >= nominal / 2 && wait <= nominal);
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The behaviour every `DeliveryLedger` and `Inbox` adapter must show (the
+//! memory store and both SQL stores implement the two together).
+//! `delivery_contract_tests!` turns each case into one test.
+
+use crate::domain::delivery::NewDeadLetter;
+use crate::domain::events::{BalanceCharged, OutboxEvent, balance_charged};
+use crate::domain::{EventId, Timestamp, UserId, Won};
+use crate::ports::{DeliveryLedger, Inbox};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use uuid::Uuid;
+
+/// Generates one `#[tokio::test]` per contract case. `$make` is an async
+/// expression giving a fresh `Arc` of a type that is both a `DeliveryLedger`
+/// and an `Inbox`.
+#[macro_export]
+macro_rules! delivery_contract_tests {
+    ($make:expr) => {
+        $crate::delivery_contract_tests!(@cases $make;
+            consumption_is_recorded_once_per_consumer,
+            dead_letters_are_kept_replaced_and_replayed_once,
+            the_inbox_queues_once_in_order_until_removed,
+        );
+    };
+    (@cases $make:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let both = $make;
+                $crate::testing::delivery_contract::$case(both.clone(), both).await;
+            }
+        )+
+    };
+}
+
+const T0: Timestamp = Timestamp::from_millis(1_893_456_000_000);
+static IDS: AtomicU64 = AtomicU64::new(1);
+
+fn event(user: i64) -> OutboxEvent {
+    let n = IDS.fetch_add(1, Ordering::SeqCst);
+    let id = uuid::Builder::from_unix_timestamp_millis(1_893_456_000_000 + n, &[7; 10]).into_uuid();
+    balance_charged(
+        EventId::from_uuid(id),
+        BalanceCharged {
+            user_id: UserId::new(user).unwrap_or_else(|e| panic!("{e}")),
+            amount: Won::new(1_000),
+            balance: Won::new(1_000),
+            charged_at: T0,
+        },
+    )
+}
+
+fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub async fn consumption_is_recorded_once_per_consumer(
+    ledger: Arc<dyn DeliveryLedger>,
+    _inbox: Arc<dyn Inbox>,
+) {
+    let e = event(1);
+    assert!(!ok(ledger.already_consumed("a", e.id).await));
+    assert!(ok(ledger.record_consumed("a", e.id, T0).await));
+    assert!(
+        !ok(ledger.record_consumed("a", e.id, T0).await),
+        "second record"
+    );
+    assert!(ok(ledger.already_consumed("a", e.id).await));
+    assert!(
+        !ok(ledger.already_consumed("b", e.id).await),
+        "per consumer"
+    );
+    assert!(!ok(ledger
+        .already_consumed("a", EventId::from_uuid(Uuid::nil()))
+        .await));
+}
+
+pub async fn dead_letters_are_kept_replaced_and_replayed_once(
+    ledger: Arc<dyn DeliveryLedger>,
+    _inbox: Arc<dyn Inbox>,
+) {
+    let (first, second) = (event(1), event(2));
+    let letter = |event: &OutboxEvent, attempts: u32, error: &str| NewDeadLetter {
+        consumer: "a".to_owned(),
+        event: event.clone(),
+        attempts,
+        last_error: error.to_owned(),
+        failed_at: T0,
+    };
+    ok(ledger.record_dead_letter(&letter(&first, 3, "503")).await);
+    ok(ledger
+        .record_dead_letter(&letter(&second, 3, "timeout"))
+        .await);
+    let listed = ok(ledger.dead_letters(10).await);
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].event, second, "newest first");
+    assert_eq!(listed[1].event, first);
+    assert_eq!(listed[1].last_error, "503");
+    assert_eq!(ok(ledger.dead_letters(1).await).len(), 1);
+    let id = listed[1].id;
+    assert_eq!(
+        ok(ledger.dead_letter(id).await).map(|d| d.attempts),
+        Some(3)
+    );
+    assert!(ok(ledger.dead_letter(id + 1_000_000).await).is_none());
+    assert!(ok(ledger.mark_replayed(id, T0.plus_secs(5)).await));
+    assert!(!ok(ledger.mark_replayed(id, T0.plus_secs(6)).await), "once");
+    let replayed = ok(ledger.dead_letter(id).await);
+    assert_eq!(replayed.and_then(|d| d.replayed_at), Some(T0.plus_secs(5)));
+    // Failing again replaces the letter and makes it replayable again.
+    ok(ledger.record_dead_letter(&letter(&first, 5, "500")).await);
+    let again = ok(ledger.dead_letter(id).await);
+    let again = again.unwrap_or_else(|| panic!("the letter keeps its id"));
+    assert_eq!((again.attempts, again.last_error.as_str()), (5, "500"));
+    assert_eq!(again.replayed_at, None);
+    assert_eq!(ok(ledger.dead_letters(10).await).len(), 2);
+}
+
+pub async fn the_inbox_queues_once_in_order_until_removed(
+    _ledger: Arc<dyn DeliveryLedger>,
+    inbox: Arc<dyn Inbox>,
+) {
+    let events: Vec<OutboxEvent> = (1..=4).map(event).collect();
+    for e in &events {
+        ok(inbox.append("a", e).await);
+    }
+    ok(inbox.append("a", &events[1]).await);
+    ok(inbox.append("b", &events[0]).await);
+    let queued = ok(inbox.queued("a", 0, 10).await);
+    let ids: Vec<EventId> = queued.iter().map(|(_, e)| e.id).collect();
+    assert_eq!(
+        ids,
+        events.iter().map(|e| e.id).collect::<Vec<_>>(),
+        "once each, in order"
+    );
+    assert!(queued.windows(2).all(|w| w[0].0 < w[1].0));
+    let after_first = ok(inbox.queued("a", queued[0].0, 2).await);
+    assert_eq!(after_first.len(), 2);
+    assert_eq!(after_first[0].1.id, events[1].id);
+    ok(inbox.remove_through("a", queued[1].0).await);
+    let rest = ok(inbox.queued("a", 0, 10).await);
+    assert_eq!(
+        rest.iter().map(|(_, e)| e.id).collect::<Vec<_>>(),
+        [events[2].id, events[3].id]
+    );
+    assert_eq!(ok(inbox.queued("b", 0, 10).await).len(), 1, "per consumer");
+}

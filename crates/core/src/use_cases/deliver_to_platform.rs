@@ -1,0 +1,268 @@
+//! Forwarding confirmed reservations to the external data platform, one
+//! attempt at a time. The consumer loop (in the server) receives an event,
+//! calls [`App::deliver_to_platform_once`] until it says the event is
+//! settled, waiting the returned backoff between attempts, and then commits
+//! the event's offset. So a consumer killed mid-way leaves the event
+//! uncommitted and it comes again; the ledger makes the repeat a no-op.
+
+use super::App;
+use crate::domain::delivery::{DATA_PLATFORM_CONSUMER, NewDeadLetter};
+use crate::domain::events::{OutboxEvent, RESERVATION_CONFIRMED};
+
+/// What one delivery attempt settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryStep {
+    /// The platform accepted the event.
+    Delivered,
+    /// Nothing to send: not an event the platform takes, or already delivered.
+    Skipped,
+    /// The attempt failed; try again after this many milliseconds.
+    RetryAfter(u64),
+    /// The last allowed attempt failed; the event is in the dead-letter list.
+    DeadLettered,
+}
+
+impl DeliveryStep {
+    /// Whether the consumer may commit the event and move on.
+    pub fn is_settled(&self) -> bool {
+        !matches!(self, DeliveryStep::RetryAfter(_))
+    }
+}
+
+impl App {
+    /// Attempt number `attempt` (1-based) at delivering `event`. `Err` means
+    /// the ledger could not be read or written: the attempt does not count
+    /// and the event must not be committed.
+    pub async fn deliver_to_platform_once(
+        &self,
+        event: &OutboxEvent,
+        attempt: u32,
+    ) -> anyhow::Result<DeliveryStep> {
+        let Some(platform) = self.adapters.data_platform.as_ref() else {
+            anyhow::bail!("no data platform is configured");
+        };
+        if event.event_type != RESERVATION_CONFIRMED {
+            return Ok(DeliveryStep::Skipped);
+        }
+        let ledger = &self.adapters.ledger;
+        if ledger
+            .already_consumed(DATA_PLATFORM_CONSUMER, event.id)
+            .await?
+        {
+            return Ok(DeliveryStep::Skipped);
+        }
+        let error = match platform.deliver(event).await {
+            Ok(()) => {
+                ledger
+                    .record_consumed(DATA_PLATFORM_CONSUMER, event.id, self.now())
+                    .await?;
+                return Ok(DeliveryStep::Delivered);
+            }
+            Err(err) => format!("{err:#}"),
+        };
+        let policy = self.policies.delivery;
+        if !policy.gives_up_after(attempt) {
+            let random = u64::from_le_bytes(self.random_bytes());
+            tracing::debug!(event = %event.id, attempt, error, "data platform delivery failed; retrying");
+            return Ok(DeliveryStep::RetryAfter(policy.backoff_ms(attempt, random)));
+        }
+        tracing::warn!(event = %event.id, attempt, error, "data platform delivery gave up; dead-lettered");
+        self.adapters
+            .bus
+            .publish_dead_letter(DATA_PLATFORM_CONSUMER, event, &error)
+            .await?;
+        ledger
+            .record_dead_letter(&NewDeadLetter {
+                consumer: DATA_PLATFORM_CONSUMER.to_owned(),
+                event: event.clone(),
+                attempts: attempt,
+                last_error: error,
+                failed_at: self.now(),
+            })
+            .await?;
+        Ok(DeliveryStep::DeadLettered)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeliveryStep;
+    use crate::domain::EventId;
+    use crate::domain::delivery::RetryPolicy;
+    use crate::domain::events::OutboxEvent;
+    use crate::ports::DataPlatform;
+    use crate::testing::{TestApp, user};
+    use crate::use_cases::ReplayError;
+    use async_trait::async_trait;
+    use std::sync::{Arc, Mutex};
+
+    /// A platform that refuses the first `refusals` deliveries, and always
+    /// refuses the events in `broken`.
+    #[derive(Debug, Default)]
+    struct Platform {
+        refusals: Mutex<u32>,
+        broken: Mutex<Vec<EventId>>,
+        received: Mutex<Vec<EventId>>,
+    }
+
+    #[async_trait]
+    impl DataPlatform for Platform {
+        async fn deliver(&self, event: &OutboxEvent) -> anyhow::Result<()> {
+            let mut refusals = self.refusals.lock().unwrap_or_else(|e| panic!("{e}"));
+            if *refusals > 0 {
+                *refusals -= 1;
+                anyhow::bail!("503 Service Unavailable");
+            }
+            if self
+                .broken
+                .lock()
+                .unwrap_or_else(|e| panic!("{e}"))
+                .contains(&event.id)
+            {
+                anyhow::bail!("500 Internal Server Error");
+            }
+            self.received
+                .lock()
+                .unwrap_or_else(|e| panic!("{e}"))
+                .push(event.id);
+            Ok(())
+        }
+    }
+
+    impl Platform {
+        fn received(&self) -> Vec<EventId> {
+            self.received
+                .lock()
+                .unwrap_or_else(|e| panic!("{e}"))
+                .clone()
+        }
+    }
+
+    const POLICY: RetryPolicy = RetryPolicy {
+        max_attempts: 3,
+        initial_backoff_ms: 100,
+        max_backoff_ms: 1_000,
+    };
+
+    /// `who` buys seat `seat`; returns the sale's `ReservationConfirmed` event.
+    async fn sale(t: &TestApp, who: i64, seat: i64) -> OutboxEvent {
+        t.buy_seat(user(who), seat).await;
+        // Claims of earlier calls have lapsed by then.
+        t.clock.advance_secs(60);
+        let now = t.clock_now();
+        let events = t
+            .store
+            .claim_unpublished(now, now.plus_secs(30), 10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let seat = format!("\"seatNumber\":{seat}");
+        events
+            .into_iter()
+            .find(|e| e.event_type == "ReservationConfirmed" && e.payload.contains(&seat))
+            .unwrap_or_else(|| panic!("no ReservationConfirmed event for {seat}"))
+    }
+
+    async fn step(t: &TestApp, event: &OutboxEvent, attempt: u32) -> DeliveryStep {
+        t.app
+            .deliver_to_platform_once(event, attempt)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[tokio::test]
+    async fn a_confirmed_reservation_is_delivered_once_however_often_it_comes() {
+        let platform = Arc::new(Platform::default());
+        let t = TestApp::with_data_platform(platform.clone(), POLICY).await;
+        let event = sale(&t, 1, 7).await;
+        assert_eq!(step(&t, &event, 1).await, DeliveryStep::Delivered);
+        assert_eq!(step(&t, &event, 1).await, DeliveryStep::Skipped);
+        assert_eq!(platform.received(), [event.id]);
+    }
+
+    #[tokio::test]
+    async fn failures_are_retried_with_backoff_then_dead_lettered() {
+        let platform = Arc::new(Platform {
+            refusals: Mutex::new(2),
+            ..Platform::default()
+        });
+        let t = TestApp::with_data_platform(platform.clone(), POLICY).await;
+        let event = sale(&t, 1, 7).await;
+        let DeliveryStep::RetryAfter(first) = step(&t, &event, 1).await else {
+            panic!("a first failure is retried")
+        };
+        assert!((50..=100).contains(&first), "{first}");
+        let DeliveryStep::RetryAfter(second) = step(&t, &event, 2).await else {
+            panic!("a second failure is retried")
+        };
+        assert!((100..=200).contains(&second), "{second}");
+        assert_eq!(step(&t, &event, 3).await, DeliveryStep::Delivered);
+
+        // An event that always fails is dead-lettered on the last attempt.
+        let broken = sale(&t, 2, 8).await;
+        platform
+            .broken
+            .lock()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .push(broken.id);
+        assert!(matches!(
+            step(&t, &broken, 1).await,
+            DeliveryStep::RetryAfter(_)
+        ));
+        assert_eq!(step(&t, &broken, 3).await, DeliveryStep::DeadLettered);
+        let letters = t
+            .app
+            .list_dead_letters(10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0].event, broken);
+        assert_eq!(letters[0].attempts, 3);
+        assert!(
+            letters[0].last_error.contains("500"),
+            "{}",
+            letters[0].last_error
+        );
+
+        // A replay while it still fails keeps it; once fixed, it goes through once.
+        let id = letters[0].id;
+        assert!(matches!(
+            t.app.replay_dead_letter(id).await,
+            Err(ReplayError::DeliveryFailed(_))
+        ));
+        platform
+            .broken
+            .lock()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .clear();
+        let replayed = t
+            .app
+            .replay_dead_letter(id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(replayed.replayed_at.is_some());
+        assert!(matches!(
+            t.app.replay_dead_letter(id).await,
+            Err(ReplayError::AlreadyReplayed)
+        ));
+        assert!(matches!(
+            t.app.replay_dead_letter(id + 1_000).await,
+            Err(ReplayError::NotFound)
+        ));
+        assert_eq!(platform.received(), [event.id, broken.id]);
+    }
+
+    #[tokio::test]
+    async fn other_events_are_not_sent() {
+        let platform = Arc::new(Platform::default());
+        let t = TestApp::with_data_platform(platform.clone(), POLICY).await;
+        t.charge(user(1), 1_000).await;
+        let now = t.clock_now();
+        let charged = t
+            .store
+            .claim_unpublished(now, now.plus_secs(30), 10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(step(&t, &charged[0], 1).await, DeliveryStep::Skipped);
+        assert!(platform.received().is_empty());
+    }
+}

@@ -1,0 +1,68 @@
+//! The operator's dead-letter list: what consumers gave up on, with the last
+//! error, and replaying one once its cause is fixed.
+
+use super::App;
+use crate::domain::delivery::{DATA_PLATFORM_CONSUMER, DeadLetter};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("no such dead letter")]
+    NotFound,
+    #[error("the dead letter was already replayed")]
+    AlreadyReplayed,
+    /// The consumer failed again; the dead letter stays for a later replay.
+    #[error("delivery failed again: {0}")]
+    DeliveryFailed(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl App {
+    /// Dead letters, newest first.
+    pub async fn list_dead_letters(&self, limit: u32) -> anyhow::Result<Vec<DeadLetter>> {
+        self.adapters.ledger.dead_letters(limit).await
+    }
+
+    /// Delivers a dead letter once more, now; marks it replayed when it went through.
+    pub async fn replay_dead_letter(&self, id: i64) -> Result<DeadLetter, ReplayError> {
+        let ledger = &self.adapters.ledger;
+        let letter = ledger.dead_letter(id).await?.ok_or(ReplayError::NotFound)?;
+        if letter.replayed_at.is_some() {
+            return Err(ReplayError::AlreadyReplayed);
+        }
+        // The only consumer that dead-letters today; a new one adds its arm.
+        let delivered = match letter.consumer.as_str() {
+            DATA_PLATFORM_CONSUMER => self.replay_to_platform(&letter).await?,
+            other => return Err(anyhow::anyhow!("no consumer named {other}").into()),
+        };
+        if !delivered {
+            return Err(ReplayError::AlreadyReplayed);
+        }
+        ledger.dead_letter(id).await?.ok_or(ReplayError::NotFound)
+    }
+
+    /// True when this call delivered (or found delivered) the event and
+    /// marked the letter replayed; false when a concurrent replay did.
+    async fn replay_to_platform(&self, letter: &DeadLetter) -> Result<bool, ReplayError> {
+        let Some(platform) = self.adapters.data_platform.as_ref() else {
+            return Err(ReplayError::DeliveryFailed(
+                "no data platform is configured".to_owned(),
+            ));
+        };
+        let ledger = &self.adapters.ledger;
+        let event = &letter.event;
+        if !ledger
+            .already_consumed(DATA_PLATFORM_CONSUMER, event.id)
+            .await?
+        {
+            platform
+                .deliver(event)
+                .await
+                .map_err(|err| ReplayError::DeliveryFailed(format!("{err:#}")))?;
+            ledger
+                .record_consumed(DATA_PLATFORM_CONSUMER, event.id, self.now())
+                .await?;
+        }
+        Ok(ledger.mark_replayed(letter.id, self.now()).await?)
+    }
+}

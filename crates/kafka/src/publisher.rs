@@ -1,0 +1,154 @@
+//! [`KafkaPublisher`]: the relay's event bus on Kafka.
+//!
+//! The producer is idempotent with `acks=all`, so a retried send never
+//! duplicates or reorders records within a partition, and `publish` returns
+//! only once the brokers have the record: the relay then marks the event
+//! published. Any failure leaves it in the outbox. If librdkafka reports a
+//! fatal error (the idempotent producer cannot guarantee order any more),
+//! the producer is rebuilt before the next send; and a topic the broker
+//! does not know is created again before the event is retried.
+
+use crate::record::{self, DEAD_LETTER_ERROR};
+use crate::settings::KafkaSettings;
+use crate::topics::ensure_topics;
+use anyhow::{Context, anyhow};
+use async_trait::async_trait;
+use boxoffice_core::domain::events::OutboxEvent;
+use boxoffice_core::ports::EventBus;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Header;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use std::sync::{Arc, RwLock};
+
+#[derive(Clone)]
+pub struct KafkaPublisher {
+    settings: Arc<KafkaSettings>,
+    producer: Arc<RwLock<FutureProducer>>,
+    /// Consumer groups whose dead-letter topics are (re)created with the rest.
+    consumers: Arc<Vec<&'static str>>,
+}
+
+impl std::fmt::Debug for KafkaPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaPublisher")
+            .field("brokers", &self.settings.brokers)
+            .finish_non_exhaustive()
+    }
+}
+
+fn producer(settings: &KafkaSettings) -> anyhow::Result<FutureProducer> {
+    settings
+        .client_config()
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set(
+            "message.timeout.ms",
+            settings.delivery_timeout.as_millis().to_string(),
+        )
+        .set(
+            "batch.num.messages",
+            settings.batch_num_messages.to_string(),
+        )
+        .set("linger.ms", "1")
+        .create()
+        .context("creating the Kafka producer")
+}
+
+impl KafkaPublisher {
+    /// A publisher; `consumers` names the groups whose dead-letter topics it writes.
+    pub fn new(settings: KafkaSettings, consumers: Vec<&'static str>) -> anyhow::Result<Self> {
+        let producer = producer(&settings)?;
+        Ok(Self {
+            settings: Arc::new(settings),
+            producer: Arc::new(RwLock::new(producer)),
+            consumers: Arc::new(consumers),
+        })
+    }
+
+    fn current(&self) -> FutureProducer {
+        self.producer
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces a producer that reported a fatal error.
+    fn renew_if_fatal(&self, used: &FutureProducer) {
+        if let Some((code, reason)) = used.client().fatal_error() {
+            tracing::warn!(%code, reason, "Kafka producer hit a fatal error; creating a new one");
+            match producer(&self.settings) {
+                Ok(fresh) => {
+                    *self
+                        .producer
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+                }
+                Err(err) => tracing::warn!(error = %err, "could not create a new Kafka producer"),
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        topic: &str,
+        event: &OutboxEvent,
+        extra: Option<(&str, &str)>,
+    ) -> anyhow::Result<()> {
+        let producer = self.current();
+        let mut headers = record::headers(event);
+        if let Some((key, value)) = extra {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value),
+            });
+        }
+        let record = FutureRecord::to(topic)
+            .key(&event.aggregate_key)
+            .payload(&event.payload)
+            .headers(headers);
+        match producer.send(record, self.settings.delivery_timeout).await {
+            Ok(_) => Ok(()),
+            Err((err, _)) => {
+                self.renew_if_fatal(&producer);
+                if is_unknown_topic(&err) {
+                    // A broker that lost its topics; the next relay step retries.
+                    let consumers: Vec<&str> = self.consumers.iter().copied().collect();
+                    if let Err(create) = ensure_topics(&self.settings, &consumers).await {
+                        tracing::warn!(error = %create, "could not re-create Kafka topics");
+                    }
+                }
+                Err(anyhow!(err).context(format!("publishing event {} to {topic}", event.id)))
+            }
+        }
+    }
+}
+
+fn is_unknown_topic(err: &KafkaError) -> bool {
+    matches!(
+        err.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic)
+    )
+}
+
+#[async_trait]
+impl EventBus for KafkaPublisher {
+    async fn publish(&self, event: &OutboxEvent) -> anyhow::Result<()> {
+        let topic = self
+            .settings
+            .topic_for(&event.event_type)
+            .ok_or_else(|| anyhow!("no topic for event type {}", event.event_type))?
+            .to_owned();
+        self.send(&topic, event, None).await
+    }
+
+    async fn publish_dead_letter(
+        &self,
+        consumer: &str,
+        event: &OutboxEvent,
+        error: &str,
+    ) -> anyhow::Result<()> {
+        let topic = KafkaSettings::dead_letter_topic(consumer);
+        self.send(&topic, event, Some((DEAD_LETTER_ERROR, error)))
+            .await
+    }
+}

@@ -1,0 +1,465 @@
+//! The event pipeline end to end: payments, the outbox relay, Kafka (a tansu
+//! broker of the test's own on a free port, so it can be stopped and
+//! restarted) or the in-process inbox, the data-platform consumer group and
+//! the mock data platform. These tests run the relay and the consumer as the
+//! service does, in background loops on real time, and wait for outcomes.
+
+use crate::harness::{Server, start, test_settings};
+use crate::proxy::Proxy;
+use boxoffice_core::domain::concert::{NewSchedule, SeatBand};
+use boxoffice_core::domain::{ConcertId, ScheduleId, SeatNumber, Timestamp, UserId, Won};
+use boxoffice_core::testing::ManualClock;
+use boxoffice_server::config::Settings;
+use boxoffice_server::consumers;
+use boxoffice_server::mock_platform::{Behaviour, MockPlatform};
+use futures::future::join_all;
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A tansu broker of the test's own. It keeps topics and offsets in
+/// memory, so it cannot be restarted with its data the way Kafka can; a
+/// broker outage is therefore played by a [`Proxy`] that every client
+/// connection goes through (the broker advertises the proxy's address):
+/// cut, the broker is unreachable exactly as a stopped one is; restored, it
+/// is back with its data, as a restarted Kafka broker is.
+struct Broker {
+    process: Child,
+    /// Where clients connect: the proxy when there is one.
+    address: String,
+    proxy: Option<Proxy>,
+}
+
+fn tansu() -> PathBuf {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let installed = cargo_home.map(|home| home.join("bin/tansu"));
+    match installed {
+        Some(path) if path.exists() => path,
+        _ => PathBuf::from("tansu"),
+    }
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+impl Broker {
+    async fn start() -> Self {
+        Self::launch(false).await
+    }
+
+    /// A broker reached only through a proxy the test can cut.
+    async fn behind_proxy() -> Self {
+        Self::launch(true).await
+    }
+
+    async fn launch(proxied: bool) -> Self {
+        let listen = format!("127.0.0.1:{}", free_port());
+        let proxy = if proxied {
+            Some(Proxy::start(&listen).await)
+        } else {
+            None
+        };
+        let address = proxy
+            .as_ref()
+            .map_or_else(|| listen.clone(), |p| p.addr.to_string());
+        let process = Command::new(tansu())
+            .args(["broker", "--storage-engine", "memory://tansu/"])
+            .args(["--listener-url", &format!("tcp://{listen}")])
+            .args(["--advertised-listener-url", &format!("tcp://{address}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu must be installed: run scripts/services");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&listen).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            process,
+            address,
+            proxy,
+        }
+    }
+
+    fn address(&self) -> String {
+        self.address.clone()
+    }
+
+    async fn go_down(&self) {
+        self.proxy.as_ref().expect("a proxied broker").cut().await;
+    }
+
+    fn come_back(&self) {
+        self.proxy.as_ref().expect("a proxied broker").restore();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// The mock data platform, served in-process on a free port.
+async fn platform() -> (MockPlatform, String) {
+    let platform = MockPlatform::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/events", listener.local_addr().expect("addr"));
+    let served = platform.clone();
+    tokio::spawn(boxoffice_server::mock_platform::serve(listener, served));
+    (platform, url)
+}
+
+/// Settings for a pipeline test: fast retries, PostgreSQL, and Kafka at
+/// `broker` (or the in-process inbox when `None`).
+async fn settings(broker: Option<&Broker>, platform_url: &str) -> Settings {
+    let mut s = test_settings();
+    s.database.url = boxoffice_store::testing::fresh_pg().await.url;
+    s.database.max_connections = 16;
+    if let Some(broker) = broker {
+        s.kafka.brokers = broker.address();
+        // tansu mishandles multi-record batches when a consumer resumes
+        // (docs/events.md); Kafka needs no such setting.
+        s.kafka.batch_num_messages = 1;
+        s.kafka.delivery_timeout_ms = 3_000;
+        s.kafka.poll_wait_ms = 200;
+        s.kafka.session_timeout_ms = 6_000;
+    }
+    s.dataplatform.url = platform_url.to_owned();
+    s.dataplatform.timeout_ms = 1_000;
+    s.dataplatform.max_attempts = 8;
+    s.dataplatform.initial_backoff_ms = 20;
+    s.dataplatform.max_backoff_ms = 200;
+    s.dataplatform.idle_poll_ms = 50;
+    s
+}
+
+async fn server(settings: &Settings) -> Server {
+    let dir = tempfile::tempdir().expect("temp dir");
+    start(settings, Arc::new(ManualClock::default()), dir).await
+}
+
+/// The relay, as the service runs it, until cancelled.
+fn relay(server: &Server, stop: &CancellationToken) -> JoinHandle<()> {
+    let (app, stop) = (server.app.clone(), stop.clone());
+    tokio::spawn(async move {
+        while !stop.is_cancelled() {
+            // Failures (the broker is down) are retried on the next round.
+            let _ = app.relay_outbox_once(100).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+}
+
+/// The data-platform consumer group member, as the service runs it.
+fn consumer(server: &Server, stop: &CancellationToken) -> JoinHandle<()> {
+    let subscription = server.feed.data_platform().expect("subscription");
+    tokio::spawn(consumers::forward_to_platform(
+        server.app.clone(),
+        subscription,
+        Duration::from_millis(50),
+        stop.clone(),
+    ))
+}
+
+/// A concert with `seats` seats over dates of 50, every one of them bought
+/// by its own user: `seats` payments, each through a token, a hold and a charge.
+async fn sell_out(server: &Server, seats: usize, first_user: i64) -> usize {
+    let app = &server.app;
+    let dates = seats.div_ceil(50);
+    let starts = Timestamp::from_millis(1_900_000_000_000);
+    let concert = app
+        .create_concert(
+            "Pipeline",
+            "The Relays",
+            (0..dates)
+                .map(|d| NewSchedule {
+                    starts_at: starts.plus_secs(86_400 * d as u64),
+                    venue: "Hall".into(),
+                })
+                .collect(),
+            &[SeatBand {
+                grade: "R".into(),
+                price: Won::new(10_000),
+                first: 1,
+                last: 50,
+            }],
+        )
+        .await
+        .expect("concert");
+    let schedules: Vec<ScheduleId> = server
+        .app
+        .adapters()
+        .store
+        .schedules_with_availability(concert, starts)
+        .await
+        .expect("schedules")
+        .iter()
+        .map(|s| s.schedule.id)
+        .collect();
+    let buyers = (0..seats).map(|i| {
+        let user = UserId::new(first_user + i as i64).expect("user");
+        buy(
+            server,
+            concert,
+            user,
+            schedules[i / 50],
+            (i % 50 + 1) as i64,
+        )
+    });
+    let tokens = join_all(buyers).await;
+    tokens.iter().filter(|paid| **paid).count()
+}
+
+async fn buy(
+    server: &Server,
+    concert: ConcertId,
+    user: UserId,
+    schedule: ScheduleId,
+    seat: i64,
+) -> bool {
+    let app = &server.app;
+    app.charge_balance(user, Won::new(10_000), None)
+        .await
+        .expect("charge");
+    let token = app
+        .issue_token(user, concert)
+        .await
+        .expect("token")
+        .token
+        .token;
+    app.activate_batch_once().await.expect("admission");
+    let hold = app
+        .hold_seat(token, schedule, SeatNumber::new(seat).expect("seat"))
+        .await
+        .expect("hold");
+    app.pay_for_hold(token, hold.id, None).await.is_ok()
+}
+
+/// Waits until the platform has recorded `n` deliveries.
+async fn delivered(platform: &MockPlatform, n: usize, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let report = platform.report();
+        if report.delivered.len() >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} delivered: {report:?}",
+            report.delivered.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn payments_made_while_the_broker_is_down_reach_the_platform_exactly_once() {
+    let broker = Broker::behind_proxy().await;
+    let (platform, url) = platform().await;
+    let server = server(&settings(Some(&broker), &url).await).await;
+    let stop = CancellationToken::new();
+    let (relay, consumer) = (relay(&server, &stop), consumer(&server, &stop));
+
+    broker.go_down().await;
+    assert_eq!(
+        sell_out(&server, 500, 1).await,
+        500,
+        "every payment succeeds"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let lag = server.app.outbox_lag().await.expect("lag");
+    assert!(
+        lag.backlog.unpublished >= 500,
+        "events wait in the outbox: {lag:?}"
+    );
+    assert!(platform.report().delivered.is_empty());
+
+    broker.come_back();
+    delivered(&platform, 500, Duration::from_secs(120)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let report = platform.report();
+    assert_eq!(report.delivered.len(), 500);
+    assert_eq!(report.duplicates, 0, "{report:?}");
+    assert_eq!(report.missing_idempotency_keys, 0);
+    let invariants = server.app.check_invariants().await.expect("invariants");
+    assert!(invariants.violations.is_empty(), "{invariants:?}");
+    assert_eq!(invariants.store.reservations, 500);
+    assert_eq!(
+        server
+            .app
+            .outbox_lag()
+            .await
+            .expect("lag")
+            .backlog
+            .unpublished,
+        0
+    );
+    stop.cancel();
+    let _ = tokio::join!(relay, consumer);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_consumer_killed_mid_stream_resumes_without_losing_or_repeating() {
+    let broker = Broker::start().await;
+    let (platform, url) = platform().await;
+    let server = server(&settings(Some(&broker), &url).await).await;
+    platform.set_behaviour(Behaviour {
+        delay_ms: 5,
+        ..Behaviour::default()
+    });
+    let stop = CancellationToken::new();
+    let relay = relay(&server, &stop);
+    let first = consumer(&server, &stop);
+    assert_eq!(sell_out(&server, 300, 1).await, 300);
+    delivered(&platform, 60, Duration::from_secs(60)).await;
+    // A hard kill, at whatever await point the consumer is in.
+    first.abort();
+    let _ = first.await;
+    let at_kill = platform.report().delivered.len();
+    assert!(at_kill < 300, "killed mid-stream, after {at_kill}");
+
+    let second = consumer(&server, &stop);
+    delivered(&platform, 300, Duration::from_secs(120)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let report = platform.report();
+    assert_eq!(report.delivered.len(), 300, "nothing lost");
+    // Events the first member had delivered but not committed come again and
+    // are skipped by the ledger. The one repeat the ledger cannot prevent is
+    // a request the kill cut off after the platform took it and before the
+    // ledger recorded it; it carries the same Idempotency-Key, so the
+    // platform records it once (docs/events.md).
+    assert!(report.duplicates <= 1, "{report:?}");
+    stop.cancel();
+    let _ = tokio::join!(relay, second);
+}
+
+/// Retries through a failing spell, then a dead letter listed and replayed
+/// over the admin API.
+async fn failures_are_retried_and_dead_letters_replayed(broker: Option<&Broker>) {
+    let (platform, url) = platform().await;
+    let server = server(&settings(broker, &url).await).await;
+    let stop = CancellationToken::new();
+    let (relay, consumer) = (relay(&server, &stop), consumer(&server, &stop));
+
+    // A spell of failures: every delivery is retried until it goes through.
+    platform.set_behaviour(Behaviour {
+        fail_next: 6,
+        ..Behaviour::default()
+    });
+    assert_eq!(sell_out(&server, 50, 1).await, 50);
+    delivered(&platform, 50, Duration::from_secs(60)).await;
+    let report = platform.report();
+    assert_eq!(report.failed, 6, "{report:?}");
+    assert_eq!(report.duplicates, 0);
+    let admin = [("X-Admin-Key", crate::harness::ADMIN_KEY)];
+    let listed = server.get("/api/v1/admin/dead-letters", &admin).await;
+    assert_eq!(listed.assert_ok(200).as_array().map(Vec::len), Some(0));
+
+    // A platform that keeps failing: the event is dead-lettered.
+    platform.set_behaviour(Behaviour {
+        fail_all: true,
+        ..Behaviour::default()
+    });
+    assert_eq!(sell_out(&server, 1, 1_000).await, 1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let letter = loop {
+        let listed = server.get("/api/v1/admin/dead-letters", &admin).await;
+        if let Some(letter) = listed.assert_ok(200).as_array().and_then(|l| l.first()) {
+            break letter.clone();
+        }
+        assert!(Instant::now() < deadline, "no dead letter");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(letter["eventType"], "ReservationConfirmed");
+    assert_eq!(letter["attempts"], 8);
+    assert_eq!(letter["consumer"], "boxoffice.dataplatform");
+    assert!(
+        letter["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("503")),
+        "{letter}"
+    );
+    assert!(letter["replayedAt"].is_null());
+    let replay = format!("/api/v1/admin/dead-letters/{}/replay", letter["id"]);
+
+    // Replaying while the platform still fails keeps the letter.
+    let refused = server.post(&replay, &admin, serde_json::json!({})).await;
+    refused.assert_error(502, "DELIVERY_FAILED");
+    server
+        .post(&replay, &[], serde_json::json!({}))
+        .await
+        .assert_error(401, "ADMIN_KEY_INVALID");
+
+    platform.set_behaviour(Behaviour::default());
+    let replayed = server.post(&replay, &admin, serde_json::json!({})).await;
+    assert!(replayed.assert_ok(200)["replayedAt"].is_string());
+    server
+        .post(&replay, &admin, serde_json::json!({}))
+        .await
+        .assert_error(409, "DEAD_LETTER_ALREADY_REPLAYED");
+    server
+        .post(
+            "/api/v1/admin/dead-letters/999999/replay",
+            &admin,
+            serde_json::json!({}),
+        )
+        .await
+        .assert_error(404, "DEAD_LETTER_NOT_FOUND");
+    let report = platform.report();
+    assert_eq!(report.delivered.len(), 51, "{report:?}");
+    assert_eq!(
+        report.delivered.last().map(String::as_str),
+        letter["eventId"].as_str()
+    );
+    assert_eq!(report.duplicates, 0);
+    stop.cancel();
+    let _ = tokio::join!(relay, consumer);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn through_kafka_failures_are_retried_and_dead_letters_replayed() {
+    let broker = Broker::start().await;
+    failures_are_retried_and_dead_letters_replayed(Some(&broker)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_process_failures_are_retried_and_dead_letters_replayed() {
+    failures_are_retried_and_dead_letters_replayed(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_lag_is_exposed_as_a_metric() {
+    let (_platform, url) = platform().await;
+    let server = server(&settings(None, &url).await).await;
+    assert_eq!(sell_out(&server, 2, 1).await, 2);
+    let text = server
+        .http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    // Two charges and two sales wait: no relay runs in this test.
+    assert!(text.contains("boxoffice_outbox_unpublished 4\n"), "{text}");
+    assert!(text.contains("boxoffice_outbox_lag_seconds "), "{text}");
+    let admin = [("X-Admin-Key", crate::harness::ADMIN_KEY)];
+    let outbox = server.get("/api/v1/admin/outbox", &admin).await;
+    assert_eq!(outbox.assert_ok(200)["unpublished"], 4);
+}
