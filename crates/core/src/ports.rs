@@ -288,8 +288,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 #[async_trait]
 pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
     /// Returns the user's live token for the concert, or puts `candidate` at
-    /// the end of the line as a new WAITING token.
+    /// the end of the line as a new WAITING token. If the live token is
+    /// `candidate` itself, reserved and not yet in line, it takes its place
+    /// at the end of the line now (its entry arrived).
     async fn enter(
+        &self,
+        concert: ConcertId,
+        user: UserId,
+        candidate: TokenId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<QueueToken>;
+    /// Returns the user's live token for the concert, or reserves
+    /// `candidate`: WAITING without a position until `enter` puts it in
+    /// line. Queue entry through Kafka reserves on request and enters in
+    /// topic order.
+    async fn reserve(
         &self,
         concert: ConcertId,
         user: UserId,

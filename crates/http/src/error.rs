@@ -93,7 +93,10 @@ impl From<AccessDenied> for ApiError {
             AccessDenied::Waiting { position } => Self::new(
                 StatusCode::FORBIDDEN,
                 "QUEUE_TOKEN_NOT_ACTIVE",
-                format!("still waiting in line at position {position}"),
+                match position {
+                    Some(position) => format!("still waiting in line at position {position}"),
+                    None => "still waiting to be placed in line".to_owned(),
+                },
             ),
             AccessDenied::Expired => Self::new(
                 StatusCode::UNAUTHORIZED,

@@ -1,7 +1,7 @@
 //! What the Kafka adapters need to know; filled from the server's `[kafka]`
 //! configuration section.
 
-use boxoffice_core::domain::events::{BALANCE_CHARGED, RESERVATION_CONFIRMED};
+use boxoffice_core::domain::events::{BALANCE_CHARGED, QUEUE_ENTERED, RESERVATION_CONFIRMED};
 use rdkafka::ClientConfig;
 use std::time::Duration;
 
@@ -17,6 +17,8 @@ pub struct KafkaSettings {
     /// `host:port[,host:port...]`.
     pub brokers: String,
     pub client_id: String,
+    /// Prepended to consumer group ids.
+    pub group_prefix: String,
     /// `ReservationConfirmed` events, keyed by reservation id.
     pub reservation_confirmed: TopicSpec,
     /// `BalanceCharged` events, keyed by user id.
@@ -42,6 +44,7 @@ impl KafkaSettings {
         match event_type {
             RESERVATION_CONFIRMED => Some(&self.reservation_confirmed.name),
             BALANCE_CHARGED => Some(&self.balance_charged.name),
+            QUEUE_ENTERED => Some(&self.queue_entered.name),
             _ => None,
         }
     }

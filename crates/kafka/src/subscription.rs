@@ -25,12 +25,12 @@ impl std::fmt::Debug for KafkaSubscription {
 }
 
 impl KafkaSubscription {
-    /// Joins consumer group `group` reading `topic`. A group with no
-    /// committed offset starts at the earliest record.
+    /// Joins consumer group `group` (after the configured prefix) reading
+    /// `topic`. A group with no committed offset starts at the earliest record.
     pub fn new(settings: &KafkaSettings, group: &str, topic: &str) -> anyhow::Result<Self> {
         let consumer: StreamConsumer = settings
             .client_config()
-            .set("group.id", group)
+            .set("group.id", format!("{}{group}", settings.group_prefix))
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")

@@ -90,28 +90,43 @@ local function touch(c, t, now)
 end
 "#;
 
-/// ARGV: prefix, concert, user, candidate token, now, abandon_ms, retention_ms.
+/// ARGV: prefix, concert, user, candidate token, now, abandon_ms,
+/// retention_ms, mode: `line` (enter) or `reserve`.
 const ENTER: &str = r#"
 local c, u, cand = ARGV[2], ARGV[3], ARGV[4]
 local now, abandon, retention = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local in_line = ARGV[8] == 'line'
 sweep(c, now, abandon, retention)
+local issued = now
 local existing = redis.call('GET', uk(c, u))
 if existing then
   local v = view(existing, now, retention)
   if v and v[1] ~= 'E' then
-    if v[1] == 'W' then
-      -- Asking again is a sign of life; the position does not change.
-      touch(c, existing, now)
-      v[6] = tostring(now)
+    if v[1] == 'P' and in_line and existing == cand then
+      -- The reserved token's entry arrived: it joins the line below.
+      issued = redis.call('HGET', tk(cand), 'issued')
+    else
+      if v[1] == 'W' then
+        -- Asking again is a sign of life; the position does not change.
+        touch(c, existing, now)
+        v[6] = tostring(now)
+      elseif v[1] == 'P' then
+        redis.call('HSET', tk(existing), 'seen', now)
+        v[6] = tostring(now)
+      end
+      table.insert(v, 1, existing)
+      return v
     end
-    table.insert(v, 1, existing)
-    return v
   end
 end
-local seq = redis.call('INCR', qk(c, 'seq'))
-redis.call('ZADD', qk(c, 'wait'), seq, cand)
-redis.call('ZADD', qk(c, 'seen'), now, cand)
-redis.call('HSET', tk(cand), 'state', 'W', 'concert', c, 'user', u, 'issued', now, 'seen', now, 'at', 0)
+if in_line then
+  local seq = redis.call('INCR', qk(c, 'seq'))
+  redis.call('ZADD', qk(c, 'wait'), seq, cand)
+  redis.call('ZADD', qk(c, 'seen'), now, cand)
+  redis.call('HSET', tk(cand), 'state', 'W', 'concert', c, 'user', u, 'issued', issued, 'seen', now, 'at', 0)
+else
+  redis.call('HSET', tk(cand), 'state', 'P', 'concert', c, 'user', u, 'issued', issued, 'seen', now, 'at', 0)
+end
 redis.call('SET', uk(c, u), cand)
 redis.call('SADD', P .. 'lines', c)
 local v = view(cand, now, retention)
@@ -195,6 +210,36 @@ impl RedisWaitingRoom {
         Self { redis }
     }
 
+    /// The ENTER script in `mode` (`line` or `reserve`).
+    async fn place(
+        &self,
+        concert: ConcertId,
+        user: UserId,
+        candidate: TokenId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+        mode: &str,
+    ) -> anyhow::Result<QueueToken> {
+        let mut conn = self.redis.conn.clone();
+        let raw: Vec<String> = ENTER_SCRIPT
+            .arg(&self.redis.prefix)
+            .arg(concert.get())
+            .arg(user.get())
+            .arg(candidate.to_string())
+            .arg(now.as_millis())
+            .arg(millis(policy.abandon_after_secs))
+            .arg(millis(policy.expired_retention_secs))
+            .arg(mode)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(classify)?;
+        let Some((token, fields)) = raw.split_first() else {
+            bail!("empty waiting-room reply");
+        };
+        let token: TokenId = token.parse()?;
+        decode(token, fields, policy)
+    }
+
     async fn look(
         &self,
         token: TokenId,
@@ -232,7 +277,11 @@ fn decode(token: TokenId, f: &[String], policy: &QueuePolicy) -> anyhow::Result<
     };
     let state = match state.as_str() {
         "W" => TokenState::Waiting {
-            position: u64::try_from(int(position)?)?,
+            position: Some(u64::try_from(int(position)?)?),
+            abandoned_at: policy.abandoned_at(Timestamp::from_millis(int(seen)?)),
+        },
+        "P" => TokenState::Waiting {
+            position: None,
             abandoned_at: policy.abandoned_at(Timestamp::from_millis(int(seen)?)),
         },
         "A" => TokenState::Active {
@@ -261,23 +310,20 @@ impl WaitingRoom for RedisWaitingRoom {
         now: Timestamp,
         policy: &QueuePolicy,
     ) -> anyhow::Result<QueueToken> {
-        let mut conn = self.redis.conn.clone();
-        let raw: Vec<String> = ENTER_SCRIPT
-            .arg(&self.redis.prefix)
-            .arg(concert.get())
-            .arg(user.get())
-            .arg(candidate.to_string())
-            .arg(now.as_millis())
-            .arg(millis(policy.abandon_after_secs))
-            .arg(millis(policy.expired_retention_secs))
-            .invoke_async(&mut conn)
+        self.place(concert, user, candidate, now, policy, "line")
             .await
-            .map_err(classify)?;
-        let Some((token, fields)) = raw.split_first() else {
-            bail!("empty waiting-room reply");
-        };
-        let token: TokenId = token.parse()?;
-        decode(token, fields, policy)
+    }
+
+    async fn reserve(
+        &self,
+        concert: ConcertId,
+        user: UserId,
+        candidate: TokenId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<QueueToken> {
+        self.place(concert, user, candidate, now, policy, "reserve")
+            .await
     }
 
     async fn poll(

@@ -59,6 +59,17 @@ pub struct DatabaseSettings {
     pub lock_wait_ms: u64,
 }
 
+/// How a new token reaches its concert's line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueEntry {
+    /// The waiting room places it at once.
+    Direct,
+    /// It is reserved at once and placed when its `queue.entered` record is
+    /// consumed, so the line's order is the topic's order.
+    Kafka,
+}
+
 /// See docs/concurrency.md for what each costs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -90,6 +101,9 @@ pub struct RedisSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueueSettings {
+    /// How a token joins the line: `direct` (at once) or `kafka` (through
+    /// the `queue.entered` topic, in topic order; needs kafka.brokers).
+    pub entry: QueueEntry,
     pub admit_batch: u32,
     pub admit_interval_secs: u64,
     pub max_active: u32,
@@ -136,6 +150,10 @@ pub struct KafkaSettings {
     /// `host:port[,host:port...]`; empty for the in-process bus.
     pub brokers: String,
     pub client_id: String,
+    /// Prepended to consumer group ids (`boxoffice.dataplatform`,
+    /// `boxoffice.queue-entry`), so that several deployments can share a
+    /// cluster.
+    pub group_prefix: String,
     pub reservation_confirmed_topic: String,
     pub reservation_confirmed_partitions: i32,
     pub balance_charged_topic: String,
@@ -213,6 +231,7 @@ impl Default for Settings {
                 connect_timeout_ms: 500,
             },
             queue: QueueSettings {
+                entry: QueueEntry::Direct,
                 admit_batch: queue.admit_batch,
                 admit_interval_secs: queue.admit_interval_secs,
                 max_active: queue.max_active,
@@ -239,6 +258,7 @@ impl Default for Settings {
             kafka: KafkaSettings {
                 brokers: String::new(),
                 client_id: "boxoffice".into(),
+                group_prefix: String::new(),
                 reservation_confirmed_topic: "reservation.confirmed".into(),
                 reservation_confirmed_partitions: 6,
                 balance_charged_topic: "balance.charged".into(),
@@ -363,6 +383,10 @@ impl Settings {
         ensure!(
             self.outbox.relay_batch > 0,
             "outbox.relay_batch must be positive"
+        );
+        ensure!(
+            self.queue.entry == QueueEntry::Direct || !self.kafka.brokers.is_empty(),
+            "queue.entry = \"kafka\" needs kafka.brokers"
         );
         let k = &self.kafka;
         for (partitions, name) in [

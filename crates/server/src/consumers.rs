@@ -1,16 +1,22 @@
-//! The consumer loop: one consumer group reading its [`Subscription`] and
-//! forwarding each event to the data platform through the use case's
-//! single step. An event is committed only once settled (delivered,
-//! skipped or dead-lettered), so stopping the loop at any point (shutdown,
-//! crash) loses nothing: the group gets the uncommitted event again and the
-//! delivery ledger turns the repeat into a no-op.
+//! Consumer loops: one consumer group member reading its [`Subscription`]
+//! and handing each event to a use case's single step. An event is
+//! committed only once settled, so stopping a loop at any point (shutdown,
+//! crash) loses nothing: the group gets the uncommitted event again, and
+//! every step is idempotent (the data-platform sender through its ledger,
+//! the line because entering twice changes nothing).
+//!
+//! - [`forward_to_platform`]: confirmed reservations to the data platform,
+//!   with retries, backoff and dead letters.
+//! - [`admit_queue_entries`]: queue entries into their concerts' lines, in
+//!   topic order.
 
 use boxoffice_core::ports::{Received, Subscription};
 use boxoffice_core::use_cases::{App, DeliveryStep};
+use std::future::Future;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// How long to wait after the ledger or the subscription failed.
+/// How long to wait after the ledger, the waiting room or the subscription failed.
 const TROUBLE_WAIT: Duration = Duration::from_secs(1);
 
 /// Sleeps, or returns false at once if `shutdown` fires first.
@@ -21,13 +27,17 @@ async fn pause(shutdown: &CancellationToken, wait: Duration) -> bool {
     }
 }
 
-/// Forwards events to the data platform until `shutdown`.
-pub async fn forward_to_platform(
-    app: App,
+/// Receives, settles and commits events until `shutdown`. `settle` returns
+/// false when it gave up because of shutdown (the event stays uncommitted).
+async fn consume<F, Fut>(
     mut subscription: Box<dyn Subscription>,
     idle_wait: Duration,
     shutdown: CancellationToken,
-) {
+    mut settle: F,
+) where
+    F: FnMut(Received) -> Fut,
+    Fut: Future<Output = (Received, bool)>,
+{
     loop {
         let next = tokio::select! {
             () = shutdown.cancelled() => return,
@@ -52,11 +62,12 @@ pub async fn forward_to_platform(
                 return;
             }
         };
-        if !settle(&app, &received, &shutdown).await {
+        let (received, settled) = settle(received).await;
+        if !settled {
             return;
         }
         if let Err(err) = subscription.commit(&received).await {
-            // Delivered already; the repeat this causes is skipped by the ledger.
+            // Processed already; the repeat this causes changes nothing.
             tracing::warn!(
                 error = format!("{err:#}"),
                 "could not commit a consumed event"
@@ -65,8 +76,26 @@ pub async fn forward_to_platform(
     }
 }
 
+/// Forwards events to the data platform until `shutdown`.
+pub async fn forward_to_platform(
+    app: App,
+    subscription: Box<dyn Subscription>,
+    idle_wait: Duration,
+    shutdown: CancellationToken,
+) {
+    let stop = shutdown.clone();
+    consume(subscription, idle_wait, shutdown, move |received| {
+        let (app, stop) = (app.clone(), stop.clone());
+        async move {
+            let settled = deliver(&app, &received, &stop).await;
+            (received, settled)
+        }
+    })
+    .await;
+}
+
 /// Attempts the delivery until it settles; false if shut down first.
-async fn settle(app: &App, received: &Received, shutdown: &CancellationToken) -> bool {
+async fn deliver(app: &App, received: &Received, shutdown: &CancellationToken) -> bool {
     let mut attempt = 1;
     loop {
         match app.deliver_to_platform_once(&received.event, attempt).await {
@@ -91,4 +120,37 @@ async fn settle(app: &App, received: &Received, shutdown: &CancellationToken) ->
             }
         }
     }
+}
+
+/// Places queue entries in line until `shutdown`. An entry that cannot be
+/// placed (the waiting room is down) is retried, never skipped: skipping
+/// would let later entries overtake it.
+pub async fn admit_queue_entries(
+    app: App,
+    subscription: Box<dyn Subscription>,
+    idle_wait: Duration,
+    shutdown: CancellationToken,
+) {
+    let stop = shutdown.clone();
+    consume(subscription, idle_wait, shutdown, move |received| {
+        let (app, stop) = (app.clone(), stop.clone());
+        async move {
+            loop {
+                match app.enter_line_once(&received.event).await {
+                    Ok(()) => return (received, true),
+                    Err(err) => {
+                        tracing::warn!(
+                            event = %received.event.id,
+                            error = format!("{err:#}"),
+                            "queue entry not placed; retrying"
+                        );
+                        if !pause(&stop, TROUBLE_WAIT).await {
+                            return (received, false);
+                        }
+                    }
+                }
+            }
+        }
+    })
+    .await;
 }

@@ -10,17 +10,17 @@
 //!   inbox table (the in-process bus).
 //! - `dataplatform.url`: set, confirmed reservations are forwarded to it.
 
-use crate::config::{ConcurrencyStrategy, Settings};
+use crate::config::{ConcurrencyStrategy, QueueEntry, Settings};
 use crate::dataplatform::HttpDataPlatform;
 use anyhow::{bail, ensure};
-use boxoffice_core::domain::delivery::DATA_PLATFORM_CONSUMER;
+use boxoffice_core::domain::delivery::{DATA_PLATFORM_CONSUMER, QUEUE_ENTRY_CONSUMER};
 use boxoffice_core::memory::{
     InboxSubscription, LocalBus, MemoryCache, MemoryLock, MemoryRanking, MemoryWaitingRoom, Onward,
     OsEntropy,
 };
 use boxoffice_core::ports::{
-    Cache, Clock, DataPlatform, DeliveryLedger, Inbox, Lock, Ranking, Store, Subscription,
-    WaitingRoom,
+    Cache, Clock, DataPlatform, DeliveryLedger, EventBus, Inbox, Lock, Ranking, Store,
+    Subscription, WaitingRoom,
 };
 use boxoffice_core::use_cases::{Adapters, App};
 use boxoffice_http::ApiState;
@@ -128,6 +128,7 @@ pub fn kafka_settings(settings: &Settings) -> boxoffice_kafka::KafkaSettings {
     boxoffice_kafka::KafkaSettings {
         brokers: k.brokers.clone(),
         client_id: k.client_id.clone(),
+        group_prefix: k.group_prefix.clone(),
         reservation_confirmed: TopicSpec {
             name: k.reservation_confirmed_topic.clone(),
             partitions: k.reservation_confirmed_partitions,
@@ -154,7 +155,7 @@ pub fn kafka_settings(settings: &Settings) -> boxoffice_kafka::KafkaSettings {
 pub enum Feed {
     /// The database inbox (no Kafka configured).
     Inbox(Arc<dyn Inbox>),
-    Kafka(boxoffice_kafka::KafkaSettings),
+    Kafka(Box<boxoffice_kafka::KafkaSettings>),
 }
 
 impl Feed {
@@ -171,6 +172,18 @@ impl Feed {
                 &kafka.reservation_confirmed.name,
             )?),
         })
+    }
+
+    /// The queue-entry consumer group's subscription (Kafka only).
+    pub fn queue_entries(&self) -> anyhow::Result<Box<dyn Subscription>> {
+        match self {
+            Feed::Kafka(kafka) => Ok(Box::new(KafkaSubscription::new(
+                kafka,
+                QUEUE_ENTRY_CONSUMER,
+                &kafka.queue_entered.name,
+            )?)),
+            Feed::Inbox(_) => bail!("queue entry through Kafka needs kafka.brokers"),
+        }
     }
 }
 
@@ -190,13 +203,21 @@ fn consumer_groups(settings: &Settings) -> Vec<&'static str> {
     }
 }
 
-/// The event bus: in-process handlers, then Kafka or the inbox.
+/// The event bus (in-process handlers, then Kafka or the inbox), where
+/// consumer groups read, and where queue entries are published when they
+/// go through Kafka.
+struct Buses {
+    bus: LocalBus,
+    feed: Feed,
+    queue_entries: Option<Arc<dyn EventBus>>,
+}
+
 async fn event_bus(
     settings: &Settings,
     shared: &Coordination,
     inbox: &Arc<dyn Inbox>,
     clock: &Arc<dyn Clock>,
-) -> anyhow::Result<(LocalBus, Feed)> {
+) -> anyhow::Result<Buses> {
     let local = LocalBus::new(
         shared.ranking.clone(),
         shared.waiting_room.clone(),
@@ -213,7 +234,11 @@ async fn event_bus(
                 consumers: groups.iter().map(|g| (*g).to_owned()).collect(),
             }
         };
-        return Ok((local.onward(onward), Feed::Inbox(inbox.clone())));
+        return Ok(Buses {
+            bus: local.onward(onward),
+            feed: Feed::Inbox(inbox.clone()),
+            queue_entries: None,
+        });
     }
     let kafka = kafka_settings(settings);
     if let Err(err) = boxoffice_kafka::ensure_topics(&kafka, &groups).await {
@@ -224,11 +249,16 @@ async fn event_bus(
             "Kafka topics not checked at start-up"
         );
     }
-    let publisher = KafkaPublisher::new(kafka.clone(), groups)?;
-    Ok((
-        local.onward(Onward::Bus(Arc::new(publisher))),
-        Feed::Kafka(kafka),
-    ))
+    let publisher: Arc<dyn EventBus> = Arc::new(KafkaPublisher::new(kafka.clone(), groups)?);
+    let queue_entries = match settings.queue.entry {
+        QueueEntry::Kafka => Some(publisher.clone()),
+        QueueEntry::Direct => None,
+    };
+    Ok(Buses {
+        bus: local.onward(Onward::Bus(publisher)),
+        feed: Feed::Kafka(Box::new(kafka)),
+        queue_entries,
+    })
 }
 
 /// The application as configured.
@@ -249,7 +279,7 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
         let wait = Duration::from_millis(settings.database.lock_wait_ms);
         store = Arc::new(LockedStore::new(store, shared.lock.clone(), wait));
     }
-    let (bus, feed) = event_bus(settings, &shared, &db.inbox, &clock).await?;
+    let buses = event_bus(settings, &shared, &db.inbox, &clock).await?;
     let data_platform: Option<Arc<dyn DataPlatform>> = if settings.dataplatform.url.is_empty() {
         None
     } else {
@@ -263,8 +293,9 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
             store,
             waiting_room: shared.waiting_room,
             ranking: shared.ranking,
-            bus: Arc::new(bus),
+            bus: Arc::new(buses.bus),
             ledger: db.ledger,
+            queue_entries: buses.queue_entries,
             data_platform,
             lock: shared.lock,
             cache: shared.cache,
@@ -280,7 +311,10 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
             "popular-concert ranking not restored"
         );
     }
-    Ok(Service { app, feed })
+    Ok(Service {
+        app,
+        feed: buses.feed,
+    })
 }
 
 /// The HTTP state for `app`.

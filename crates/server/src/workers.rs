@@ -1,9 +1,10 @@
-//! Background work: admission rounds, the hold sweeper, the outbox relay
-//! and, when a data platform is configured, its consumer group. Each loop
+//! Background work: admission rounds, the hold sweeper, the outbox relay,
+//! the queue-entry consumer group when tokens enter the line through Kafka,
+//! and the data-platform consumer group when a platform is configured. Each loop
 //! wraps a single use-case step and stops on shutdown; a failed step is
 //! logged and retried on the next tick.
 
-use crate::config::Settings;
+use crate::config::{QueueEntry, Settings};
 use crate::consumers;
 use crate::wiring::Service;
 use std::future::Future;
@@ -54,6 +55,15 @@ pub fn spawn(
             async move { a.relay_outbox_once(relay_batch).await.map(drop) }
         },
     ));
+    if settings.queue.entry == QueueEntry::Kafka {
+        workers.spawn(consumers::admit_queue_entries(
+            app.clone(),
+            service.feed.queue_entries()?,
+            // A Kafka subscription already waits for records itself.
+            Duration::ZERO,
+            shutdown.clone(),
+        ));
+    }
     if !settings.dataplatform.url.is_empty() {
         workers.spawn(consumers::forward_to_platform(
             app.clone(),

@@ -7,6 +7,8 @@ use super::events::OutboxEvent;
 
 /// The consumer group that forwards confirmed reservations to the data platform.
 pub const DATA_PLATFORM_CONSUMER: &str = "boxoffice.dataplatform";
+/// The consumer group that places queue entries in line (`queue.entry = kafka`).
+pub const QUEUE_ENTRY_CONSUMER: &str = "boxoffice.queue-entry";
 
 /// How a consumer retries a failing event before dead-lettering it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

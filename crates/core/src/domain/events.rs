@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 
 pub const RESERVATION_CONFIRMED: &str = "ReservationConfirmed";
 pub const BALANCE_CHARGED: &str = "BalanceCharged";
+/// A request to join a concert's line, in queue-entry-through-Kafka mode.
+/// Not an outbox event: it goes straight to the `queue.entered` topic,
+/// because issuing tokens must not write SQL rows.
+pub const QUEUE_ENTERED: &str = "QueueEntered";
 
 /// An event as stored in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,11 +49,24 @@ pub struct BalanceCharged {
     pub charged_at: Timestamp,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueEntered {
+    pub concert_id: ConcertId,
+    pub user_id: UserId,
+    /// The reserved token (its text form), placed in line when this entry
+    /// is consumed. A bearer credential: the topic must be readable by this
+    /// service only.
+    pub token: String,
+    pub requested_at: Timestamp,
+}
+
 /// A decoded event, for handlers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DomainEvent {
     ReservationConfirmed(ReservationConfirmed),
     BalanceCharged(BalanceCharged),
+    QueueEntered(QueueEntered),
 }
 
 impl DomainEvent {
@@ -62,6 +79,9 @@ impl DomainEvent {
             (BALANCE_CHARGED, 1) => serde_json::from_str(&event.payload)
                 .ok()
                 .map(DomainEvent::BalanceCharged),
+            (QUEUE_ENTERED, 1) => serde_json::from_str(&event.payload)
+                .ok()
+                .map(DomainEvent::QueueEntered),
             _ => None,
         }
     }
@@ -95,6 +115,18 @@ pub fn balance_charged(id: EventId, body: BalanceCharged) -> OutboxEvent {
         aggregate_key: body.user_id.to_string(),
         payload: to_json(&body),
         created_at: body.charged_at,
+    }
+}
+
+/// Keyed by concert, so each concert's entries keep their order in one partition.
+pub fn queue_entered(id: EventId, body: QueueEntered) -> OutboxEvent {
+    OutboxEvent {
+        id,
+        event_type: QUEUE_ENTERED.to_owned(),
+        schema_version: 1,
+        aggregate_key: body.concert_id.to_string(),
+        payload: to_json(&body),
+        created_at: body.requested_at,
     }
 }
 

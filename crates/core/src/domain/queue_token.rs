@@ -71,10 +71,12 @@ impl QueuePolicy {
 /// The state of a token at an instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenState {
-    /// In line. `position` is 1-based among the concert's live WAITING tokens;
-    /// `abandoned_at` is when the token lapses if its holder stops polling.
+    /// In line. `position` is 1-based among the concert's live WAITING
+    /// tokens, `None` while the token's entry has not reached the line yet
+    /// (queue entry through Kafka); `abandoned_at` is when the token lapses
+    /// if its holder stops polling.
     Waiting {
-        position: u64,
+        position: Option<u64>,
         abandoned_at: Timestamp,
     },
     /// Admitted: may browse, hold and pay until `expires_at`.

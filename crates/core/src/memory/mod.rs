@@ -64,6 +64,7 @@ pub fn in_process_app(
             ranking,
             bus,
             ledger,
+            queue_entries: None,
             data_platform: None,
             lock: Arc::new(MemoryLock::default()),
             cache: Arc::new(MemoryCache::default()),

@@ -42,6 +42,10 @@ struct Entry {
 
 #[derive(Debug, Clone, Copy)]
 enum Phase {
+    /// Reserved, waiting for its entry to reach the line (queue entry through Kafka).
+    Pending {
+        last_seen: Timestamp,
+    },
     Waiting {
         arrival: usize,
         last_seen: Timestamp,
@@ -117,6 +121,12 @@ impl Rooms {
     fn touch(&mut self, token: TokenId, now: Timestamp) {
         let Rooms { tokens, lines, .. } = self;
         if let Some(entry) = tokens.get_mut(&token)
+            && let Phase::Pending { .. } = entry.phase
+        {
+            entry.phase = Phase::Pending { last_seen: now };
+            return;
+        }
+        if let Some(entry) = tokens.get_mut(&token)
             && let Phase::Waiting { arrival, last_seen } = entry.phase
             && let Some(line) = lines.get_mut(&entry.concert)
         {
@@ -151,11 +161,16 @@ impl Rooms {
     fn view(&self, token: TokenId, policy: &QueuePolicy) -> Option<QueueToken> {
         let entry = self.tokens.get(&token)?;
         let state = match entry.phase {
+            Phase::Pending { last_seen } => TokenState::Waiting {
+                position: None,
+                abandoned_at: policy.abandoned_at(last_seen),
+            },
             Phase::Waiting { arrival, last_seen } => TokenState::Waiting {
-                position: self
-                    .lines
-                    .get(&entry.concert)
-                    .map_or(1, |line| line.arrivals.rank(arrival)),
+                position: Some(
+                    self.lines
+                        .get(&entry.concert)
+                        .map_or(1, |line| line.arrivals.rank(arrival)),
+                ),
                 abandoned_at: policy.abandoned_at(last_seen),
             },
             Phase::Active { expires_at } => TokenState::Active { expires_at },
@@ -181,6 +196,64 @@ impl Line {
     }
 }
 
+impl MemoryWaitingRoom {
+    /// `enter` (`in_line`) or `reserve` (not): the user's live token, or
+    /// `candidate` placed at the end of the line or reserved. A reserved
+    /// candidate entering takes its place in the line now.
+    fn place(
+        &self,
+        concert: ConcertId,
+        user: UserId,
+        candidate: TokenId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+        in_line: bool,
+    ) -> anyhow::Result<QueueToken> {
+        let mut rooms = lock(&self.inner);
+        rooms.sweep(concert, now, policy);
+        let mut issued_at = now;
+        if let Some(&existing) = rooms.by_user.get(&(concert, user))
+            && let Some(entry) = rooms.tokens.get(&existing).copied()
+            && !matches!(entry.phase, Phase::Expired { .. })
+        {
+            let arriving = in_line && existing == candidate;
+            if !(arriving && matches!(entry.phase, Phase::Pending { .. })) {
+                // Asking again is a sign of life, like a poll.
+                rooms.touch(existing, now);
+                return rooms
+                    .view(existing, policy)
+                    .ok_or_else(|| anyhow::anyhow!("a live token vanished"));
+            }
+            issued_at = entry.issued_at;
+        }
+        let phase = if in_line {
+            let line = rooms.lines.entry(concert).or_default();
+            let arrival = line.arrivals.push();
+            line.waiting.insert(arrival, candidate);
+            line.by_last_seen.insert((now, candidate));
+            Phase::Waiting {
+                arrival,
+                last_seen: now,
+            }
+        } else {
+            Phase::Pending { last_seen: now }
+        };
+        rooms.tokens.insert(
+            candidate,
+            Entry {
+                concert,
+                user,
+                issued_at,
+                phase,
+            },
+        );
+        rooms.by_user.insert((concert, user), candidate);
+        rooms
+            .view(candidate, policy)
+            .ok_or_else(|| anyhow::anyhow!("a token vanished while it was being issued"))
+    }
+}
+
 #[async_trait]
 impl WaitingRoom for MemoryWaitingRoom {
     async fn enter(
@@ -191,39 +264,18 @@ impl WaitingRoom for MemoryWaitingRoom {
         now: Timestamp,
         policy: &QueuePolicy,
     ) -> anyhow::Result<QueueToken> {
-        let mut rooms = lock(&self.inner);
-        rooms.sweep(concert, now, policy);
-        if let Some(&existing) = rooms.by_user.get(&(concert, user))
-            && rooms
-                .view(existing, policy)
-                .is_some_and(|v| !matches!(v.state, TokenState::Expired { .. }))
-        {
-            // Asking again is a sign of life, like a poll.
-            rooms.touch(existing, now);
-            return rooms
-                .view(existing, policy)
-                .ok_or_else(|| anyhow::anyhow!("a live token vanished"));
-        }
-        let line = rooms.lines.entry(concert).or_default();
-        let arrival = line.arrivals.push();
-        line.waiting.insert(arrival, candidate);
-        line.by_last_seen.insert((now, candidate));
-        rooms.tokens.insert(
-            candidate,
-            Entry {
-                concert,
-                user,
-                issued_at: now,
-                phase: Phase::Waiting {
-                    arrival,
-                    last_seen: now,
-                },
-            },
-        );
-        rooms.by_user.insert((concert, user), candidate);
-        rooms
-            .view(candidate, policy)
-            .ok_or_else(|| anyhow::anyhow!("a token vanished while it was being issued"))
+        self.place(concert, user, candidate, now, policy, true)
+    }
+
+    async fn reserve(
+        &self,
+        concert: ConcertId,
+        user: UserId,
+        candidate: TokenId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<QueueToken> {
+        self.place(concert, user, candidate, now, policy, false)
     }
 
     async fn poll(
@@ -313,6 +365,7 @@ impl WaitingRoom for MemoryWaitingRoom {
         }
         if let Some(line) = rooms.lines.get_mut(&concert) {
             match entry.phase {
+                Phase::Pending { .. } => {}
                 Phase::Waiting { arrival, last_seen } => {
                     line.waiting.remove(&arrival);
                     line.arrivals.remove(arrival);

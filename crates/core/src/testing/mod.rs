@@ -29,7 +29,7 @@ use crate::domain::queue_token::QueuePolicy;
 use crate::domain::seat_hold::Hold;
 use crate::domain::{ConcertId, ScheduleId, SeatNumber, Timestamp, TokenId, UserId, Won};
 use crate::memory::MemoryStore;
-use crate::ports::{Clock, DataPlatform, Store};
+use crate::ports::{Clock, DataPlatform, EventBus, Store};
 use crate::use_cases::{Adapters, App, Policies};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -124,8 +124,18 @@ impl TestApp {
                 queue,
                 ..Policies::default()
             },
-            None,
+            std::convert::identity,
         )
+        .await
+    }
+
+    /// The application with queue entries published to `entries` (the
+    /// `queue.entry = kafka` mode) instead of entering the line directly.
+    pub async fn with_queue_entries(entries: Arc<dyn EventBus>) -> Self {
+        Self::build(Policies::default(), move |a| Adapters {
+            queue_entries: Some(entries),
+            ..a
+        })
         .await
     }
 
@@ -139,23 +149,21 @@ impl TestApp {
                 delivery,
                 ..Policies::default()
             },
-            Some(platform),
+            move |a| Adapters {
+                data_platform: Some(platform),
+                ..a
+            },
         )
         .await
     }
 
-    async fn build(policies: Policies, data_platform: Option<Arc<dyn DataPlatform>>) -> Self {
+    /// The in-process app on a memory store, its adapters adjusted by `extras`.
+    async fn build(policies: Policies, extras: impl FnOnce(Adapters) -> Adapters) -> Self {
         let memory = Arc::new(MemoryStore::default());
         let store: Arc<dyn Store> = memory.clone();
         let clock = Arc::new(ManualClock::default());
         let app = crate::memory::in_process_app(store.clone(), memory, clock.clone(), policies);
-        let app = App::new(
-            Adapters {
-                data_platform,
-                ..app.adapters().clone()
-            },
-            policies,
-        );
+        let app = App::new(extras(app.adapters().clone()), policies);
         let now = clock.now();
         let concert = store
             .create_concert(

@@ -21,6 +21,7 @@ macro_rules! waiting_room_contract_tests {
             unknown_tokens_are_not_found,
             asking_again_keeps_a_waiting_token_alive,
             concurrent_entries_get_distinct_consecutive_positions,
+            a_reserved_token_waits_without_a_position_until_it_enters,
         );
     };
     (@cases $make:expr; $($case:ident),+ $(,)?) => {
@@ -61,7 +62,7 @@ fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
 
 fn position(t: &QueueToken) -> Option<u64> {
     match t.state {
-        TokenState::Waiting { position, .. } => Some(position),
+        TokenState::Waiting { position, .. } => position,
         _ => None,
     }
 }
@@ -227,4 +228,44 @@ pub async fn concurrent_entries_get_distinct_consecutive_positions(room: Arc<dyn
         .collect();
     positions.sort_unstable();
     assert_eq!(positions, (1..=200).collect::<Vec<u64>>());
+}
+
+pub async fn a_reserved_token_waits_without_a_position_until_it_enters(room: Arc<dyn WaitingRoom>) {
+    let (c, p) = (concert_id(1), policy());
+    let reserved = fresh_token();
+    let t = ok(room.reserve(c, user(1), reserved, T0, &p).await);
+    assert_eq!((t.token, position(&t)), (reserved, None));
+    assert_eq!(t.state.status_name(), "WAITING");
+    // Asking again returns the reservation, not a second token.
+    let again = ok(room.reserve(c, user(1), fresh_token(), T0, &p).await);
+    assert_eq!((again.token, position(&again)), (reserved, None));
+    assert_eq!(position(&poll(room.as_ref(), reserved, T0).await), None);
+    // Someone whose entry arrives first is ahead.
+    let direct = enter(room.as_ref(), 2, T0).await;
+    assert_eq!(position(&direct), Some(1));
+    assert_eq!(
+        ok(room.admit(c, T0, &p).await),
+        1,
+        "a reservation is not admitted"
+    );
+    let later = T0.plus_secs(5);
+    let entered = ok(room.enter(c, user(1), reserved, later, &p).await);
+    assert_eq!((entered.token, position(&entered)), (reserved, Some(1)));
+    let repeat = ok(room.enter(c, user(1), reserved, later, &p).await);
+    assert_eq!(
+        (repeat.token, position(&repeat)),
+        (reserved, Some(1)),
+        "entering twice"
+    );
+    assert_eq!(ok(room.admit(c, later, &p).await), 1);
+    assert_eq!(
+        poll(room.as_ref(), reserved, later)
+            .await
+            .state
+            .status_name(),
+        "ACTIVE"
+    );
+    // The token was issued when it was reserved: a payment made with it then ends it.
+    assert!(ok(room.expire(c, user(1), T0, later, &p).await));
+    assert_eq!(ok(room.admission_inversions().await), 0);
 }

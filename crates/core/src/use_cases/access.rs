@@ -11,7 +11,8 @@ pub enum AccessDenied {
     /// No such token (never issued, or long forgotten).
     UnknownToken,
     /// Still in line.
-    Waiting { position: u64 },
+    /// `position` is `None` while the entry has not reached the line.
+    Waiting { position: Option<u64> },
     /// Timed out, abandoned or used for a payment.
     Expired,
     /// The token is for another concert.

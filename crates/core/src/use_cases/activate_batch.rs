@@ -53,7 +53,7 @@ mod tests {
 
     fn position(state: TokenState) -> Option<u64> {
         match state {
-            TokenState::Waiting { position, .. } => Some(position),
+            TokenState::Waiting { position, .. } => position,
             _ => None,
         }
     }

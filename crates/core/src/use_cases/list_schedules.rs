@@ -78,7 +78,7 @@ mod tests {
         let err = t.app.list_schedules(waiting, t.concert).await.unwrap_err();
         assert!(matches!(
             err,
-            ListSchedulesError::Access(AccessDenied::Waiting { position: 1 })
+            ListSchedulesError::Access(AccessDenied::Waiting { position: Some(1) })
         ));
         let active = t.active_token(user(2)).await;
         let other = t.second_concert().await;

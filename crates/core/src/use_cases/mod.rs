@@ -112,6 +112,9 @@ pub struct Adapters {
     pub bus: Arc<dyn EventBus>,
     /// Consumers' memory of what they processed and gave up on.
     pub ledger: Arc<dyn DeliveryLedger>,
+    /// Where queue entries are published when they go through Kafka
+    /// (`queue.entry = kafka`); `None`: tokens enter the line directly.
+    pub queue_entries: Option<Arc<dyn EventBus>>,
     /// Where confirmed reservations are forwarded; `None` when no platform is configured.
     pub data_platform: Option<Arc<dyn DataPlatform>>,
     pub lock: Arc<dyn Lock>,

@@ -44,7 +44,7 @@ impl From<TokenView> for TokenResponse {
             TokenState::Waiting {
                 position,
                 abandoned_at,
-            } => (Some(position), abandoned_at),
+            } => (position, abandoned_at),
             TokenState::Active { expires_at } => (None, expires_at),
             TokenState::Expired { expired_at } => (None, expired_at),
         };

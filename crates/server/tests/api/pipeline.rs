@@ -463,3 +463,95 @@ async fn the_outbox_lag_is_exposed_as_a_metric() {
     let outbox = server.get("/api/v1/admin/outbox", &admin).await;
     assert_eq!(outbox.assert_ok(200)["unpublished"], 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn queue_entries_through_kafka_are_placed_and_admitted_in_topic_order() {
+    use boxoffice_core::ports::Subscription;
+    use boxoffice_server::config::QueueEntry;
+    use futures::StreamExt;
+
+    let broker = Broker::start().await;
+    let (_platform, url) = platform().await;
+    let mut s = settings(Some(&broker), &url).await;
+    s.queue.entry = QueueEntry::Kafka;
+    s.queue.admit_batch = 100;
+    let server = server(&s).await;
+    let stop = CancellationToken::new();
+    let entries = tokio::spawn(consumers::admit_queue_entries(
+        server.app.clone(),
+        server.feed.queue_entries().expect("subscription"),
+        Duration::ZERO,
+        stop.clone(),
+    ));
+
+    // 1,000 fans ask at once; each gets a WAITING token with no position yet.
+    let issued: Vec<(i64, String)> = futures::stream::iter(1..=1_000_i64)
+        .map(|user| {
+            let server = &server;
+            async move {
+                let reply = server.issue_token(user, 1).await;
+                let data = reply.assert_ok(201);
+                assert_eq!(data["status"], "WAITING", "{data}");
+                let token = data["token"].as_str().expect("token").to_owned();
+                (user, token)
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+
+    // The topic's order, read by a group of the test's own.
+    let kafka = boxoffice_server::wiring::kafka_settings(&s);
+    let mut reader = boxoffice_kafka::KafkaSubscription::new(
+        &kafka,
+        &format!("test-reader-{}", uuid::Uuid::new_v4().simple()),
+        &kafka.queue_entered.name,
+    )
+    .expect("reader");
+    let mut topic_order = Vec::with_capacity(1_000);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while topic_order.len() < 1_000 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} records",
+            topic_order.len()
+        );
+        if let Some(record) = reader.next().await.expect("record") {
+            let body: serde_json::Value =
+                serde_json::from_str(&record.event.payload).expect("payload");
+            topic_order.push(body["token"].as_str().expect("token").to_owned());
+        }
+    }
+
+    // Every token gets a position once consumed; the line is the topic.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut line = vec![String::new(); 1_000];
+    for (_, token) in &issued {
+        let position = loop {
+            let polled = server.poll(token).await;
+            if let Some(p) = polled.assert_ok(200)["position"].as_u64() {
+                break p;
+            }
+            assert!(Instant::now() < deadline, "{token} never got a position");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        line[usize::try_from(position).expect("position") - 1] = token.clone();
+    }
+    assert_eq!(line, topic_order, "the line's order is the topic's order");
+
+    // Admission takes them in that order, 100 per round.
+    for round in 0..10 {
+        assert_eq!(server.admit().await, 100);
+        let first = &topic_order[round * 100];
+        let last = &topic_order[round * 100 + 99];
+        assert_eq!(server.poll(first).await.assert_ok(200)["status"], "ACTIVE");
+        assert_eq!(server.poll(last).await.assert_ok(200)["status"], "ACTIVE");
+        if let Some(next) = topic_order.get(round * 100 + 100) {
+            assert_eq!(server.poll(next).await.assert_ok(200)["status"], "WAITING");
+        }
+    }
+    let invariants = server.app.check_invariants().await.expect("invariants");
+    assert_eq!(invariants.admission_inversions, 0);
+    stop.cancel();
+    let _ = entries.await;
+}

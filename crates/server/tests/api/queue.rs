@@ -1,10 +1,39 @@
 //! The waiting room over HTTP: positions, admission, abandonment, expiry.
+//! Every case runs twice: tokens entering the line directly, and through
+//! the `queue.entered` Kafka topic (`queue.entry = kafka`).
 
-use crate::harness::{spawn, spawn_with};
+use crate::harness::{QueueMode, spawn_in};
 
-#[tokio::test]
-async fn positions_are_1_to_n_in_arrival_order_and_a_repeat_keeps_the_token() {
-    let s = spawn().await;
+/// Runs each named case once per [`QueueMode`].
+macro_rules! in_both_modes {
+    ($($case:ident),+ $(,)?) => {
+        $(
+            mod $case {
+                use crate::harness::QueueMode;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn direct() {
+                    super::$case(QueueMode::Direct).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn through_kafka() {
+                    super::$case(QueueMode::Kafka).await;
+                }
+            }
+        )+
+    };
+}
+
+in_both_modes!(
+    positions_are_1_to_n_in_arrival_order_and_a_repeat_keeps_the_token,
+    admission_respects_the_batch_and_the_cap,
+    abandoned_tokens_are_skipped_and_active_tokens_time_out,
+    paying_expires_the_token_at_once,
+);
+
+async fn positions_are_1_to_n_in_arrival_order_and_a_repeat_keeps_the_token(mode: QueueMode) {
+    let s = spawn_in(mode, |_| {}).await;
     let mut tokens = Vec::new();
     for user in 1..=5 {
         let view = s.issue_token(user, 2).await;
@@ -21,9 +50,8 @@ async fn positions_are_1_to_n_in_arrival_order_and_a_repeat_keeps_the_token() {
     assert_eq!(distinct.len(), 5);
 }
 
-#[tokio::test]
-async fn admission_respects_the_batch_and_the_cap() {
-    let s = spawn_with(|c| {
+async fn admission_respects_the_batch_and_the_cap(mode: QueueMode) {
+    let s = spawn_in(mode, |c| {
         c.queue.admit_batch = 2;
         c.queue.max_active = 3;
     })
@@ -59,9 +87,8 @@ async fn admission_respects_the_batch_and_the_cap() {
     .assert_error(403, "QUEUE_TOKEN_NOT_ACTIVE");
 }
 
-#[tokio::test]
-async fn abandoned_tokens_are_skipped_and_active_tokens_time_out() {
-    let s = spawn_with(|c| {
+async fn abandoned_tokens_are_skipped_and_active_tokens_time_out(mode: QueueMode) {
+    let s = spawn_in(mode, |c| {
         c.queue.abandon_after_secs = 30;
         c.queue.active_ttl_secs = 120;
         c.queue.admit_batch = 1;
@@ -94,9 +121,8 @@ async fn abandoned_tokens_are_skipped_and_active_tokens_time_out() {
     assert_eq!(fresh.data()["status"], "WAITING");
 }
 
-#[tokio::test]
-async fn paying_expires_the_token_at_once() {
-    let s = spawn().await;
+async fn paying_expires_the_token_at_once(mode: QueueMode) {
+    let s = spawn_in(mode, |_| {}).await;
     let token = s.active_token(1).await;
     let schedule = s.first_schedule(&token).await;
     s.charge(1, 200_000).await.assert_ok(200);
