@@ -288,9 +288,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 #[async_trait]
 pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
     /// Returns the user's live token for the concert, or puts `candidate` at
-    /// the end of the line as a new WAITING token. If the live token is
-    /// `candidate` itself, reserved and not yet in line, it takes its place
-    /// at the end of the line now (its entry arrived).
+    /// the end of the line as a new WAITING token.
     async fn enter(
         &self,
         concert: ConcertId,
@@ -300,9 +298,10 @@ pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
         policy: &QueuePolicy,
     ) -> anyhow::Result<QueueToken>;
     /// Returns the user's live token for the concert, or reserves
-    /// `candidate`: WAITING without a position until `enter` puts it in
-    /// line. Queue entry through Kafka reserves on request and enters in
-    /// topic order.
+    /// `candidate`: WAITING without a position until [`WaitingRoom::place`]
+    /// puts it in line. Queue entry through Kafka reserves on request and
+    /// places in topic order. A reserved token not polled for
+    /// `abandon_after_secs` is abandoned like any WAITING token.
     async fn reserve(
         &self,
         concert: ConcertId,
@@ -311,6 +310,18 @@ pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
         now: Timestamp,
         policy: &QueuePolicy,
     ) -> anyhow::Result<QueueToken>;
+    /// Puts the user's reserved `token` at the end of the line. A token
+    /// already in line (or admitted) is left as it is; `None` when `token` is
+    /// not the user's live token any more (expired, forgotten, replaced), so
+    /// a repeated entry never brings a token back.
+    async fn place(
+        &self,
+        concert: ConcertId,
+        user: UserId,
+        token: TokenId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<Option<QueueToken>>;
     /// The token's state at `now`; polling keeps a WAITING token from being
     /// abandoned. `None` for an unknown (or long-forgotten) token.
     async fn poll(
@@ -444,16 +455,12 @@ pub trait Subscription: Send + std::fmt::Debug {
 pub trait Inbox: Send + Sync + std::fmt::Debug {
     /// Queues the event for `consumer`; queuing it twice keeps one copy.
     async fn append(&self, consumer: &str, event: &OutboxEvent) -> anyhow::Result<()>;
-    /// The consumer's queued events after sequence number `after`, oldest
-    /// first, with their sequence numbers.
-    async fn queued(
-        &self,
-        consumer: &str,
-        after: i64,
-        limit: u32,
-    ) -> anyhow::Result<Vec<(i64, OutboxEvent)>>;
-    /// Drops the consumer's queued events up to and including `seq`.
-    async fn remove_through(&self, consumer: &str, seq: i64) -> anyhow::Result<()>;
+    /// The consumer's queued events, oldest first, with their sequence
+    /// numbers. A row whose transaction committed late may carry a lower
+    /// number than rows read before it: it is simply read next time.
+    async fn queued(&self, consumer: &str, limit: u32) -> anyhow::Result<Vec<(i64, OutboxEvent)>>;
+    /// Drops one processed event from the consumer's queue.
+    async fn remove(&self, consumer: &str, seq: i64) -> anyhow::Result<()>;
 }
 
 /// What consumers remember, so that a redelivered event is not acted on

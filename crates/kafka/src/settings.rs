@@ -35,6 +35,8 @@ pub struct KafkaSettings {
     pub batch_num_messages: u32,
     /// How long a consumer waits for a record before reporting none.
     pub poll_wait: Duration,
+    /// librdkafka `fetch.wait.max.ms`.
+    pub fetch_wait_max: Duration,
     pub session_timeout: Duration,
 }
 

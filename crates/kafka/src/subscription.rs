@@ -35,6 +35,10 @@ impl KafkaSubscription {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set(
+                "fetch.wait.max.ms",
+                settings.fetch_wait_max.as_millis().to_string(),
+            )
+            .set(
                 "session.timeout.ms",
                 settings.session_timeout.as_millis().to_string(),
             )

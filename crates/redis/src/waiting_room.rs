@@ -91,41 +91,45 @@ end
 "#;
 
 /// ARGV: prefix, concert, user, candidate token, now, abandon_ms,
-/// retention_ms, mode: `line` (enter) or `reserve`.
+/// retention_ms, mode: `enter`, `reserve` or `place` (see the port).
+/// Reserved tokens (state `P`) are in `q:{c}:seen`, so they are abandoned
+/// like WAITING ones, but not in `q:{c}:wait`: they have no position.
 const ENTER: &str = r#"
 local c, u, cand = ARGV[2], ARGV[3], ARGV[4]
 local now, abandon, retention = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local in_line = ARGV[8] == 'line'
+local mode = ARGV[8]
 sweep(c, now, abandon, retention)
 local issued = now
 local existing = redis.call('GET', uk(c, u))
+local live = false
 if existing then
-  local v = view(existing, now, retention)
-  if v and v[1] ~= 'E' then
-    if v[1] == 'P' and in_line and existing == cand then
-      -- The reserved token's entry arrived: it joins the line below.
-      issued = redis.call('HGET', tk(cand), 'issued')
-    else
-      if v[1] == 'W' then
-        -- Asking again is a sign of life; the position does not change.
-        touch(c, existing, now)
-        v[6] = tostring(now)
-      elseif v[1] == 'P' then
-        redis.call('HSET', tk(existing), 'seen', now)
-        v[6] = tostring(now)
-      end
-      table.insert(v, 1, existing)
-      return v
-    end
-  end
+  live = view(existing, now, retention)
+  if live and live[1] == 'E' then live = false end
 end
-if in_line then
+if mode == 'place' then
+  if not live or existing ~= cand then return false end
+  if live[1] ~= 'P' then
+    table.insert(live, 1, existing)
+    return live
+  end
+  -- The reserved token's entry arrived: it joins the line below.
+  issued = redis.call('HGET', tk(cand), 'issued')
+elseif live then
+  if live[1] == 'W' or live[1] == 'P' then
+    -- Asking again is a sign of life; the position does not change.
+    touch(c, existing, now)
+    live[6] = tostring(now)
+  end
+  table.insert(live, 1, existing)
+  return live
+end
+redis.call('ZADD', qk(c, 'seen'), now, cand)
+if mode == 'reserve' then
+  redis.call('HSET', tk(cand), 'state', 'P', 'concert', c, 'user', u, 'issued', issued, 'seen', now, 'at', 0)
+else
   local seq = redis.call('INCR', qk(c, 'seq'))
   redis.call('ZADD', qk(c, 'wait'), seq, cand)
-  redis.call('ZADD', qk(c, 'seen'), now, cand)
   redis.call('HSET', tk(cand), 'state', 'W', 'concert', c, 'user', u, 'issued', issued, 'seen', now, 'at', 0)
-else
-  redis.call('HSET', tk(cand), 'state', 'P', 'concert', c, 'user', u, 'issued', issued, 'seen', now, 'at', 0)
 end
 redis.call('SET', uk(c, u), cand)
 redis.call('SADD', P .. 'lines', c)
@@ -142,7 +146,7 @@ local c = redis.call('HGET', tk(t), 'concert')
 if not c then return false end
 sweep(c, now, abandon, retention)
 local v = view(t, now, retention)
-if v and v[1] == 'W' and ARGV[6] == '1' then
+if v and (v[1] == 'W' or v[1] == 'P') and ARGV[6] == '1' then
   -- A poll is a sign of life; the position does not change.
   touch(c, t, now)
   v[6] = tostring(now)
@@ -210,8 +214,8 @@ impl RedisWaitingRoom {
         Self { redis }
     }
 
-    /// The ENTER script in `mode` (`line` or `reserve`).
-    async fn place(
+    /// The ENTER script in `mode` (`enter`, `reserve` or `place`).
+    async fn arrive(
         &self,
         concert: ConcertId,
         user: UserId,
@@ -219,9 +223,9 @@ impl RedisWaitingRoom {
         now: Timestamp,
         policy: &QueuePolicy,
         mode: &str,
-    ) -> anyhow::Result<QueueToken> {
+    ) -> anyhow::Result<Option<QueueToken>> {
         let mut conn = self.redis.conn.clone();
-        let raw: Vec<String> = ENTER_SCRIPT
+        let raw: Option<Vec<String>> = ENTER_SCRIPT
             .arg(&self.redis.prefix)
             .arg(concert.get())
             .arg(user.get())
@@ -233,11 +237,14 @@ impl RedisWaitingRoom {
             .invoke_async(&mut conn)
             .await
             .map_err(classify)?;
+        let Some(raw) = raw else {
+            return Ok(None);
+        };
         let Some((token, fields)) = raw.split_first() else {
             bail!("empty waiting-room reply");
         };
         let token: TokenId = token.parse()?;
-        decode(token, fields, policy)
+        decode(token, fields, policy).map(Some)
     }
 
     async fn look(
@@ -310,8 +317,9 @@ impl WaitingRoom for RedisWaitingRoom {
         now: Timestamp,
         policy: &QueuePolicy,
     ) -> anyhow::Result<QueueToken> {
-        self.place(concert, user, candidate, now, policy, "line")
-            .await
+        self.arrive(concert, user, candidate, now, policy, "enter")
+            .await?
+            .context("the waiting room lost a token it had just issued")
     }
 
     async fn reserve(
@@ -322,7 +330,20 @@ impl WaitingRoom for RedisWaitingRoom {
         now: Timestamp,
         policy: &QueuePolicy,
     ) -> anyhow::Result<QueueToken> {
-        self.place(concert, user, candidate, now, policy, "reserve")
+        self.arrive(concert, user, candidate, now, policy, "reserve")
+            .await?
+            .context("the waiting room lost a token it had just reserved")
+    }
+
+    async fn place(
+        &self,
+        concert: ConcertId,
+        user: UserId,
+        token: TokenId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<Option<QueueToken>> {
+        self.arrive(concert, user, token, now, policy, "place")
             .await
     }
 

@@ -171,6 +171,10 @@ pub struct KafkaSettings {
     pub batch_num_messages: u32,
     /// How long a consumer waits for a record before checking for shutdown.
     pub poll_wait_ms: u64,
+    /// librdkafka `fetch.wait.max.ms`: the longest a fetch waits on the
+    /// broker for new records. Low keeps queue entry quick on brokers that
+    /// do not answer a fetch as soon as records arrive.
+    pub fetch_wait_max_ms: u64,
     pub session_timeout_ms: u64,
 }
 
@@ -270,6 +274,7 @@ impl Default for Settings {
                 delivery_timeout_ms: 10_000,
                 batch_num_messages: 10_000,
                 poll_wait_ms: 500,
+                fetch_wait_max_ms: 20,
                 session_timeout_ms: 10_000,
             },
             dataplatform: DataPlatformSettings {
@@ -406,7 +411,20 @@ impl Settings {
             "kafka.batch_num_messages must be positive"
         );
         ensure!(k.poll_wait_ms > 0, "kafka.poll_wait_ms must be positive");
+        ensure!(
+            k.session_timeout_ms > 0,
+            "kafka.session_timeout_ms must be positive"
+        );
+        // A relay step claims its events for 30 s; one publish must fit well inside.
+        ensure!(
+            (1..=10_000).contains(&k.delivery_timeout_ms),
+            "kafka.delivery_timeout_ms must be between 1 and 10000"
+        );
         let d = &self.dataplatform;
+        ensure!(
+            d.url.is_empty() || d.url.starts_with("http://") || d.url.starts_with("https://"),
+            "dataplatform.url must be an http:// or https:// URL"
+        );
         ensure!(
             d.max_attempts > 0,
             "dataplatform.max_attempts must be positive"

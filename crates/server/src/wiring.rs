@@ -146,6 +146,7 @@ pub fn kafka_settings(settings: &Settings) -> boxoffice_kafka::KafkaSettings {
         delivery_timeout: Duration::from_millis(k.delivery_timeout_ms),
         batch_num_messages: k.batch_num_messages,
         poll_wait: Duration::from_millis(k.poll_wait_ms),
+        fetch_wait_max: Duration::from_millis(k.fetch_wait_max_ms),
         session_timeout: Duration::from_millis(k.session_timeout_ms),
     }
 }
@@ -153,8 +154,11 @@ pub fn kafka_settings(settings: &Settings) -> boxoffice_kafka::KafkaSettings {
 /// Where consumer groups read relayed events from.
 #[derive(Debug, Clone)]
 pub enum Feed {
-    /// The database inbox (no Kafka configured).
-    Inbox(Arc<dyn Inbox>),
+    /// The database inbox (no Kafka configured), read under `lock`.
+    Inbox {
+        inbox: Arc<dyn Inbox>,
+        lock: Arc<dyn Lock>,
+    },
     Kafka(Box<boxoffice_kafka::KafkaSettings>),
 }
 
@@ -162,8 +166,9 @@ impl Feed {
     /// The data-platform consumer group's subscription.
     pub fn data_platform(&self) -> anyhow::Result<Box<dyn Subscription>> {
         Ok(match self {
-            Feed::Inbox(inbox) => Box::new(InboxSubscription::new(
+            Feed::Inbox { inbox, lock } => Box::new(InboxSubscription::new(
                 inbox.clone(),
+                lock.clone(),
                 DATA_PLATFORM_CONSUMER,
             )),
             Feed::Kafka(kafka) => Box::new(KafkaSubscription::new(
@@ -182,7 +187,7 @@ impl Feed {
                 QUEUE_ENTRY_CONSUMER,
                 &kafka.queue_entered.name,
             )?)),
-            Feed::Inbox(_) => bail!("queue entry through Kafka needs kafka.brokers"),
+            Feed::Inbox { .. } => bail!("queue entry through Kafka needs kafka.brokers"),
         }
     }
 }
@@ -236,7 +241,10 @@ async fn event_bus(
         };
         return Ok(Buses {
             bus: local.onward(onward),
-            feed: Feed::Inbox(inbox.clone()),
+            feed: Feed::Inbox {
+                inbox: inbox.clone(),
+                lock: shared.lock.clone(),
+            },
             queue_entries: None,
         });
     }

@@ -158,18 +158,13 @@ impl<B: Backend> Inbox for SqlStore<B> {
         tx.commit().await
     }
 
-    async fn queued(
-        &self,
-        consumer: &str,
-        after: i64,
-        limit: u32,
-    ) -> anyhow::Result<Vec<(i64, OutboxEvent)>> {
+    async fn queued(&self, consumer: &str, limit: u32) -> anyhow::Result<Vec<(i64, OutboxEvent)>> {
         let rows = self
             .reader()
             .fetch_all(
                 "SELECT seq, event_id AS id, event_type, schema_version, aggregate_key, payload, created_at_ms
-                   FROM event_inbox WHERE consumer = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                args![consumer, after, limit],
+                   FROM event_inbox WHERE consumer = $1 ORDER BY seq LIMIT $2",
+                args![consumer, limit],
             )
             .await?;
         rows.iter()
@@ -177,10 +172,10 @@ impl<B: Backend> Inbox for SqlStore<B> {
             .collect()
     }
 
-    async fn remove_through(&self, consumer: &str, seq: i64) -> anyhow::Result<()> {
+    async fn remove(&self, consumer: &str, seq: i64) -> anyhow::Result<()> {
         let mut tx = self.backend.begin().await?;
         tx.execute(
-            "DELETE FROM event_inbox WHERE consumer = $1 AND seq <= $2",
+            "DELETE FROM event_inbox WHERE consumer = $1 AND seq = $2",
             args![consumer, seq],
         )
         .await?;

@@ -6,7 +6,9 @@
 
 use crate::domain::events::OutboxEvent;
 use crate::domain::queue_token::QueuePolicy;
-use crate::ports::{Clock, EventBus, Inbox, Ranking, Received, Subscription, WaitingRoom};
+use crate::ports::{
+    Clock, EventBus, Inbox, Lock, LockLease, Ranking, Received, Subscription, WaitingRoom,
+};
 use crate::use_cases::{RankingUpdater, TokenExpirer};
 use async_trait::async_trait;
 use std::collections::VecDeque;
@@ -89,56 +91,70 @@ impl EventBus for LocalBus {
 }
 
 /// A consumer group reading its queue in the [`Inbox`]: the embedded
-/// mode's stand-in for a Kafka consumer. Committing drops what was
-/// processed; a restarted subscription starts again at the oldest event
-/// still queued.
+/// mode's stand-in for a Kafka consumer. Committing drops the processed row;
+/// a restarted subscription starts again at the oldest row still queued.
+/// One member reads at a time: it holds the lock `inbox:<consumer>`, so two
+/// instances on one database never process the same rows at once.
 #[derive(Debug)]
 pub struct InboxSubscription {
     inbox: Arc<dyn Inbox>,
+    lock: Arc<dyn Lock>,
     consumer: String,
-    /// The last sequence number handed out.
-    cursor: i64,
+    lease: Option<LockLease>,
     fetched: VecDeque<(i64, OutboxEvent)>,
 }
 
 /// Events fetched from the inbox per read.
 const INBOX_BATCH: u32 = 100;
+/// How long the reading member's lease lasts without being renewed.
+const INBOX_LEASE_MS: u64 = 15_000;
 
 impl InboxSubscription {
-    pub fn new(inbox: Arc<dyn Inbox>, consumer: &str) -> Self {
+    pub fn new(inbox: Arc<dyn Inbox>, lock: Arc<dyn Lock>, consumer: &str) -> Self {
         Self {
             inbox,
+            lock,
             consumer: consumer.to_owned(),
-            cursor: 0,
+            lease: None,
             fetched: VecDeque::new(),
         }
+    }
+
+    /// Takes or renews the reading lease; false when another member holds it.
+    async fn hold_lease(&mut self) -> anyhow::Result<bool> {
+        if let Some(lease) = &self.lease {
+            if self.lock.extend(lease, INBOX_LEASE_MS).await? {
+                return Ok(true);
+            }
+            // Lapsed, and maybe taken: what was fetched may be another's now.
+            self.lease = None;
+            self.fetched.clear();
+        }
+        let key = format!("inbox:{}", self.consumer);
+        self.lease = self.lock.try_acquire(&key, INBOX_LEASE_MS).await?;
+        Ok(self.lease.is_some())
     }
 }
 
 #[async_trait]
 impl Subscription for InboxSubscription {
     async fn next(&mut self) -> anyhow::Result<Option<Received>> {
-        if self.fetched.is_empty() {
-            self.fetched = self
-                .inbox
-                .queued(&self.consumer, self.cursor, INBOX_BATCH)
-                .await?
-                .into();
+        if !self.hold_lease().await? {
+            return Ok(None);
         }
-        Ok(self.fetched.pop_front().map(|(seq, event)| {
-            self.cursor = seq;
-            Received {
-                event,
-                topic: self.consumer.clone(),
-                partition: 0,
-                offset: seq,
-            }
+        if self.fetched.is_empty() {
+            // Everything handed out before has been committed (removed).
+            self.fetched = self.inbox.queued(&self.consumer, INBOX_BATCH).await?.into();
+        }
+        Ok(self.fetched.pop_front().map(|(seq, event)| Received {
+            event,
+            topic: self.consumer.clone(),
+            partition: 0,
+            offset: seq,
         }))
     }
 
     async fn commit(&mut self, received: &Received) -> anyhow::Result<()> {
-        self.inbox
-            .remove_through(&self.consumer, received.offset)
-            .await
+        self.inbox.remove(&self.consumer, received.offset).await
     }
 }

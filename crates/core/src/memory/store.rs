@@ -680,18 +680,13 @@ impl Inbox for MemoryStore {
         Ok(())
     }
 
-    async fn queued(
-        &self,
-        consumer: &str,
-        after: i64,
-        limit: u32,
-    ) -> anyhow::Result<Vec<(i64, OutboxEvent)>> {
+    async fn queued(&self, consumer: &str, limit: u32) -> anyhow::Result<Vec<(i64, OutboxEvent)>> {
         let state = lock(&self.inner);
         Ok(state
             .inbox
             .get(consumer)
             .map(|q| {
-                q.range(after + 1..)
+                q.iter()
                     .take(limit as usize)
                     .map(|(seq, e)| (*seq, e.clone()))
                     .collect()
@@ -699,10 +694,10 @@ impl Inbox for MemoryStore {
             .unwrap_or_default())
     }
 
-    async fn remove_through(&self, consumer: &str, seq: i64) -> anyhow::Result<()> {
+    async fn remove(&self, consumer: &str, seq: i64) -> anyhow::Result<()> {
         let mut state = lock(&self.inner);
         if let Some(q) = state.inbox.get_mut(consumer) {
-            *q = q.split_off(&(seq + 1));
+            q.remove(&seq);
         }
         Ok(())
     }

@@ -64,7 +64,8 @@ struct Line {
     arrivals: ArrivalIndex,
     /// WAITING tokens by arrival: admission takes from the front.
     waiting: BTreeMap<usize, TokenId>,
-    /// WAITING tokens by last poll: abandonment takes from the front.
+    /// WAITING tokens (reserved ones too) by last poll: abandonment takes
+    /// from the front.
     by_last_seen: BTreeSet<(Timestamp, TokenId)>,
     /// ACTIVE tokens by expiry.
     active: BTreeSet<(Timestamp, TokenId)>,
@@ -121,8 +122,12 @@ impl Rooms {
     fn touch(&mut self, token: TokenId, now: Timestamp) {
         let Rooms { tokens, lines, .. } = self;
         if let Some(entry) = tokens.get_mut(&token)
-            && let Phase::Pending { .. } = entry.phase
+            && let Phase::Pending { last_seen } = entry.phase
         {
+            if let Some(line) = lines.get_mut(&entry.concert) {
+                line.by_last_seen.remove(&(last_seen, token));
+                line.by_last_seen.insert((now, token));
+            }
             entry.phase = Phase::Pending { last_seen: now };
             return;
         }
@@ -197,46 +202,65 @@ impl Line {
 }
 
 impl MemoryWaitingRoom {
-    /// `enter` (`in_line`) or `reserve` (not): the user's live token, or
-    /// `candidate` placed at the end of the line or reserved. A reserved
-    /// candidate entering takes its place in the line now.
-    fn place(
+    /// `enter`, `reserve` and `place` (see the port): the user's live
+    /// token, or `candidate` put at the end of the line or reserved. `None`
+    /// only from `place`, when `candidate` is not the user's live token.
+    fn arrive(
         &self,
         concert: ConcertId,
         user: UserId,
         candidate: TokenId,
         now: Timestamp,
         policy: &QueuePolicy,
-        in_line: bool,
-    ) -> anyhow::Result<QueueToken> {
+        how: Arrival,
+    ) -> anyhow::Result<Option<QueueToken>> {
         let mut rooms = lock(&self.inner);
         rooms.sweep(concert, now, policy);
+        let live = rooms
+            .by_user
+            .get(&(concert, user))
+            .copied()
+            .and_then(|t| rooms.tokens.get(&t).map(|entry| (t, *entry)))
+            .filter(|(_, entry)| !matches!(entry.phase, Phase::Expired { .. }));
         let mut issued_at = now;
-        if let Some(&existing) = rooms.by_user.get(&(concert, user))
-            && let Some(entry) = rooms.tokens.get(&existing).copied()
-            && !matches!(entry.phase, Phase::Expired { .. })
-        {
-            let arriving = in_line && existing == candidate;
-            if !(arriving && matches!(entry.phase, Phase::Pending { .. })) {
+        match (how, live) {
+            (Arrival::Place, Some((existing, entry)))
+                if existing == candidate && matches!(entry.phase, Phase::Pending { .. }) =>
+            {
+                // The reserved token's entry arrived: it joins the line below.
+                issued_at = entry.issued_at;
+                if let Phase::Pending { last_seen } = entry.phase
+                    && let Some(line) = rooms.lines.get_mut(&concert)
+                {
+                    line.by_last_seen.remove(&(last_seen, candidate));
+                }
+            }
+            (Arrival::Place, live) => {
+                // Placed already, or no longer the user's live token (expired,
+                // forgotten, replaced): a repeated entry changes nothing.
+                return Ok(live
+                    .filter(|(existing, _)| *existing == candidate)
+                    .and_then(|(existing, _)| rooms.view(existing, policy)));
+            }
+            (Arrival::Enter | Arrival::Reserve, Some((existing, _))) => {
                 // Asking again is a sign of life, like a poll.
                 rooms.touch(existing, now);
-                return rooms
-                    .view(existing, policy)
-                    .ok_or_else(|| anyhow::anyhow!("a live token vanished"));
+                return Ok(rooms.view(existing, policy));
             }
-            issued_at = entry.issued_at;
+            (Arrival::Enter | Arrival::Reserve, None) => {}
         }
-        let phase = if in_line {
-            let line = rooms.lines.entry(concert).or_default();
-            let arrival = line.arrivals.push();
-            line.waiting.insert(arrival, candidate);
-            line.by_last_seen.insert((now, candidate));
-            Phase::Waiting {
-                arrival,
-                last_seen: now,
+        let line = rooms.lines.entry(concert).or_default();
+        line.by_last_seen.insert((now, candidate));
+        let phase = match how {
+            Arrival::Reserve => Phase::Pending { last_seen: now },
+            Arrival::Enter | Arrival::Place => {
+                let arrival = line.arrivals.push();
+                line.waiting.insert(arrival, candidate);
+                Phase::Waiting {
+                    arrival,
+                    last_seen: now,
+                }
             }
-        } else {
-            Phase::Pending { last_seen: now }
         };
         rooms.tokens.insert(
             candidate,
@@ -248,10 +272,16 @@ impl MemoryWaitingRoom {
             },
         );
         rooms.by_user.insert((concert, user), candidate);
-        rooms
-            .view(candidate, policy)
-            .ok_or_else(|| anyhow::anyhow!("a token vanished while it was being issued"))
+        Ok(rooms.view(candidate, policy))
     }
+}
+
+/// How a token arrives in the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arrival {
+    Enter,
+    Reserve,
+    Place,
 }
 
 #[async_trait]
@@ -264,7 +294,8 @@ impl WaitingRoom for MemoryWaitingRoom {
         now: Timestamp,
         policy: &QueuePolicy,
     ) -> anyhow::Result<QueueToken> {
-        self.place(concert, user, candidate, now, policy, true)
+        self.arrive(concert, user, candidate, now, policy, Arrival::Enter)?
+            .ok_or_else(|| anyhow::anyhow!("a token vanished while it was being issued"))
     }
 
     async fn reserve(
@@ -275,7 +306,19 @@ impl WaitingRoom for MemoryWaitingRoom {
         now: Timestamp,
         policy: &QueuePolicy,
     ) -> anyhow::Result<QueueToken> {
-        self.place(concert, user, candidate, now, policy, false)
+        self.arrive(concert, user, candidate, now, policy, Arrival::Reserve)?
+            .ok_or_else(|| anyhow::anyhow!("a token vanished while it was being reserved"))
+    }
+
+    async fn place(
+        &self,
+        concert: ConcertId,
+        user: UserId,
+        token: TokenId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<Option<QueueToken>> {
+        self.arrive(concert, user, token, now, policy, Arrival::Place)
     }
 
     async fn poll(
@@ -365,7 +408,9 @@ impl WaitingRoom for MemoryWaitingRoom {
         }
         if let Some(line) = rooms.lines.get_mut(&concert) {
             match entry.phase {
-                Phase::Pending { .. } => {}
+                Phase::Pending { last_seen } => {
+                    line.by_last_seen.remove(&(last_seen, token));
+                }
                 Phase::Waiting { arrival, last_seen } => {
                     line.waiting.remove(&arrival);
                     line.arrivals.remove(arrival);

@@ -249,23 +249,35 @@ pub async fn a_reserved_token_waits_without_a_position_until_it_enters(room: Arc
         "a reservation is not admitted"
     );
     let later = T0.plus_secs(5);
-    let entered = ok(room.enter(c, user(1), reserved, later, &p).await);
-    assert_eq!((entered.token, position(&entered)), (reserved, Some(1)));
-    let repeat = ok(room.enter(c, user(1), reserved, later, &p).await);
+    let placed = ok(room.place(c, user(1), reserved, later, &p).await);
+    let placed = placed.unwrap_or_else(|| panic!("a reserved token is placed"));
+    assert_eq!((placed.token, position(&placed)), (reserved, Some(1)));
+    let repeat = ok(room.place(c, user(1), reserved, later, &p).await);
+    let repeat = repeat.unwrap_or_else(|| panic!("placing twice answers the token"));
     assert_eq!(
         (repeat.token, position(&repeat)),
         (reserved, Some(1)),
-        "entering twice"
+        "placing twice"
     );
     assert_eq!(ok(room.admit(c, later, &p).await), 1);
-    assert_eq!(
-        poll(room.as_ref(), reserved, later)
-            .await
-            .state
-            .status_name(),
-        "ACTIVE"
-    );
+    let admitted = poll(room.as_ref(), reserved, later).await;
+    assert_eq!(admitted.state.status_name(), "ACTIVE");
     // The token was issued when it was reserved: a payment made with it then ends it.
     assert!(ok(room.expire(c, user(1), T0, later, &p).await));
+    // A repeated entry of an ended token brings nothing back.
+    assert_eq!(ok(room.place(c, user(1), reserved, later, &p).await), None);
+    let ended = poll(room.as_ref(), reserved, later).await;
+    assert_eq!(ended.state.status_name(), "EXPIRED");
+    let unknown = ok(room.place(c, user(9), fresh_token(), later, &p).await);
+    assert_eq!(unknown, None);
+    // A reservation nobody polls is abandoned like any waiting token.
+    let quiet = ok(room.reserve(c, user(3), fresh_token(), later, &p).await);
+    let gone = later.plus_secs(p.abandon_after_secs + 1);
+    let abandoned = poll(room.as_ref(), quiet.token, gone).await;
+    assert_eq!(abandoned.state.status_name(), "EXPIRED");
+    assert_eq!(
+        ok(room.place(c, user(3), quiet.token, gone, &p).await),
+        None
+    );
     assert_eq!(ok(room.admission_inversions().await), 0);
 }

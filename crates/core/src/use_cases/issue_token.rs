@@ -64,16 +64,22 @@ impl App {
     }
 
     /// Places a consumed queue entry in its concert's line; entries are
-    /// consumed in topic order, so the line keeps that order. A repeat, or
-    /// anything that is not a queue entry, changes nothing.
+    /// consumed in topic order, so the line keeps that order. A repeat, an
+    /// entry whose token has ended, or anything that is not a queue entry,
+    /// changes nothing. `Err` only when the waiting room failed (retry).
     pub async fn enter_line_once(&self, event: &OutboxEvent) -> anyhow::Result<()> {
         let Some(DomainEvent::QueueEntered(entry)) = DomainEvent::decode(event) else {
+            // Unreadable or not ours: retrying would block the partition for ever.
+            tracing::warn!(event = %event.id, kind = event.event_type, "skipping a record that is not a queue entry");
             return Ok(());
         };
-        let token: TokenId = entry.token.parse()?;
+        let Ok(token) = entry.token.parse::<TokenId>() else {
+            tracing::warn!(event = %event.id, "skipping a queue entry with a malformed token");
+            return Ok(());
+        };
         self.adapters
             .waiting_room
-            .enter(
+            .place(
                 entry.concert_id,
                 entry.user_id,
                 token,

@@ -22,7 +22,8 @@ const CLAIM_LEASE_MS: i64 = 30_000;
 
 impl App {
     /// Relays up to `limit` unpublished events; stops at the first failure
-    /// (a bus that fails once is likely down) and gives the rest back.
+    /// (a bus that fails once is likely down), or when half the claim's
+    /// lease is spent, and gives the rest back.
     /// Returns how many were published.
     pub async fn relay_outbox_once(&self, limit: u32) -> anyhow::Result<usize> {
         let now = self.now();
@@ -33,6 +34,11 @@ impl App {
         let mut published = Vec::with_capacity(events.len());
         let mut failure = None;
         for event in &events {
+            if self.now().as_millis() - now.as_millis() > CLAIM_LEASE_MS / 2 {
+                // Leave the rest before the claims could lapse under us (one
+                // publish takes at most kafka.delivery_timeout_ms, <= 10 s).
+                break;
+            }
             match self.adapters.bus.publish(event).await {
                 Ok(()) => published.push(event.id),
                 Err(err) => {
@@ -44,15 +50,15 @@ impl App {
         if !published.is_empty() {
             self.store().mark_published(&published, self.now()).await?;
         }
+        let unsent: Vec<_> = events[published.len()..].iter().map(|e| e.id).collect();
+        if !unsent.is_empty()
+            && let Err(release) = self.store().release_claims(&unsent).await
+        {
+            // The claims lapse with their lease instead.
+            tracing::warn!(error = %release, "could not release outbox claims");
+        }
         match failure {
-            Some(err) => {
-                let unsent: Vec<_> = events[published.len()..].iter().map(|e| e.id).collect();
-                if let Err(release) = self.store().release_claims(&unsent).await {
-                    // The claims lapse with their lease instead.
-                    tracing::warn!(error = %release, "could not release outbox claims");
-                }
-                Err(err.context("relaying the outbox"))
-            }
+            Some(err) => Err(err.context("relaying the outbox")),
             None => Ok(published.len()),
         }
     }
