@@ -43,10 +43,32 @@ ROLLBACK;
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
 SELECT * FROM reservation WHERE user_id = 4241 ORDER BY confirmed_at_ms DESC, id DESC;
 
-\echo '### Outbox: the oldest unpublished events'
+\echo '### Outbox: a relay claims the oldest unpublished event of each key'
+BEGIN;
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
-SELECT id, event_type, schema_version, aggregate_key, payload, created_at_ms
-  FROM outbox WHERE published_at_ms IS NULL ORDER BY seq LIMIT 500;
+UPDATE outbox SET claimed_until_ms = 1800000030000
+ WHERE seq IN (
+   SELECT o.seq FROM outbox o
+    WHERE o.published_at_ms IS NULL
+      AND (o.claimed_until_ms IS NULL OR o.claimed_until_ms <= 1800000000000)
+      AND NOT EXISTS (SELECT 1 FROM outbox e
+                       WHERE e.aggregate_key = o.aggregate_key
+                         AND e.published_at_ms IS NULL
+                         AND e.seq < o.seq)
+    ORDER BY o.seq
+    LIMIT 500 FOR UPDATE SKIP LOCKED)
+RETURNING seq, id, event_type, schema_version, aggregate_key, payload, created_at_ms;
+ROLLBACK;
+
+\echo '### Consumer: was this event delivered?'
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+SELECT 1 AS found FROM consumed_event
+ WHERE consumer = 'boxoffice.dataplatform' AND event_id = 'evt-123456';
+
+\echo '### Inbox: a consumer group reads its oldest rows'
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+SELECT seq, event_id AS id, event_type, schema_version, aggregate_key, payload, created_at_ms
+  FROM event_inbox WHERE consumer = 'boxoffice.dataplatform' ORDER BY seq LIMIT 100;
 
 \echo '### Sweeper: ended holds'
 BEGIN;
@@ -65,4 +87,5 @@ SELECT 'concert' AS t, COUNT(*) FROM concert UNION ALL SELECT 'schedule', COUNT(
 UNION ALL SELECT 'seat', COUNT(*) FROM seat UNION ALL SELECT 'seat_hold', COUNT(*) FROM seat_hold
 UNION ALL SELECT 'balance', COUNT(*) FROM balance UNION ALL SELECT 'balance_entry', COUNT(*) FROM balance_entry
 UNION ALL SELECT 'reservation', COUNT(*) FROM reservation UNION ALL SELECT 'idempotency_key', COUNT(*) FROM idempotency_key
-UNION ALL SELECT 'outbox', COUNT(*) FROM outbox;
+UNION ALL SELECT 'outbox', COUNT(*) FROM outbox UNION ALL SELECT 'consumed_event', COUNT(*) FROM consumed_event
+UNION ALL SELECT 'event_inbox', COUNT(*) FROM event_inbox UNION ALL SELECT 'dead_letter', COUNT(*) FROM dead_letter;

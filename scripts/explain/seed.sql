@@ -30,5 +30,18 @@ SELECT g, 'payment', 'key-' || g, 'fp', '{}', 0, g FROM generate_series(1, 10000
 INSERT INTO outbox (id, event_type, schema_version, aggregate_key, payload, created_at_ms, published_at_ms)
 SELECT 'evt-' || g, 'ReservationConfirmed', 1, 'res-' || g, '{}', g, CASE WHEN g <= 199000 THEN g + 1 END
   FROM generate_series(1, 200000) g;
+-- Users charge more than once: some keys have several pending events.
+INSERT INTO outbox (id, event_type, schema_version, aggregate_key, payload, created_at_ms)
+SELECT 'evt-user-' || g, 'BalanceCharged', 1, 'user-' || (g % 300), '{}', 200000 + g
+  FROM generate_series(1, 1000) g;
+INSERT INTO consumed_event (consumer, event_id, consumed_at_ms)
+SELECT 'boxoffice.dataplatform', 'evt-' || g, g FROM generate_series(1, 199000) g;
+INSERT INTO event_inbox (consumer, event_id, event_type, schema_version, aggregate_key, payload, created_at_ms)
+SELECT 'boxoffice.dataplatform', 'inbox-' || g, 'ReservationConfirmed', 1, 'res-' || g, '{}', g
+  FROM generate_series(1, 100000) g;
+INSERT INTO dead_letter (consumer, event_id, event_type, schema_version, aggregate_key, payload,
+                         created_at_ms, attempts, last_error, failed_at_ms)
+SELECT 'boxoffice.dataplatform', 'dead-' || g, 'ReservationConfirmed', 1, 'res-' || g, '{}', g, 8, '503', g
+  FROM generate_series(1, 1000) g;
 COMMIT;
 ANALYZE;

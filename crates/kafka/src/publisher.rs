@@ -3,10 +3,16 @@
 //! The producer is idempotent with `acks=all`, so a retried send never
 //! duplicates or reorders records within a partition, and `publish` returns
 //! only once the brokers have the record: the relay then marks the event
-//! published. Any failure leaves it in the outbox. If librdkafka reports a
-//! fatal error (the idempotent producer cannot guarantee order any more),
-//! the producer is rebuilt before the next send; and a topic the broker
-//! does not know is created again before the event is retried.
+//! published. Any failure leaves it in the outbox.
+//!
+//! Two failures need more than a retry:
+//! - When the producer's identity is no longer accepted (librdkafka reports
+//!   a fatal error, or the broker answers ProducerFenced, an epoch or
+//!   sequence error), every later send would fail the same way. This can
+//!   happen after records timed out during a broker outage. The producer is
+//!   then rebuilt, and the new one gets a new producer id.
+//! - A topic the broker does not know is created again before the event is
+//!   retried.
 
 use crate::record::{self, DEAD_LETTER_ERROR};
 use crate::settings::KafkaSettings;
@@ -23,7 +29,8 @@ use std::sync::{Arc, RwLock};
 #[derive(Clone)]
 pub struct KafkaPublisher {
     settings: Arc<KafkaSettings>,
-    producer: Arc<RwLock<FutureProducer>>,
+    /// The producer, numbered so that concurrent failures rebuild it once.
+    producer: Arc<RwLock<(u64, FutureProducer)>>,
     /// Consumer groups whose dead-letter topics are (re)created with the rest.
     consumers: Arc<Vec<&'static str>>,
 }
@@ -60,31 +67,36 @@ impl KafkaPublisher {
         let producer = producer(&settings)?;
         Ok(Self {
             settings: Arc::new(settings),
-            producer: Arc::new(RwLock::new(producer)),
+            producer: Arc::new(RwLock::new((0, producer))),
             consumers: Arc::new(consumers),
         })
     }
 
-    fn current(&self) -> FutureProducer {
+    fn current(&self) -> (u64, FutureProducer) {
         self.producer
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
-    /// Replaces a producer that reported a fatal error.
-    fn renew_if_fatal(&self, used: &FutureProducer) {
-        if let Some((code, reason)) = used.client().fatal_error() {
-            tracing::warn!(%code, reason, "Kafka producer hit a fatal error; creating a new one");
-            match producer(&self.settings) {
-                Ok(fresh) => {
-                    *self
-                        .producer
-                        .write()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
-                }
-                Err(err) => tracing::warn!(error = %err, "could not create a new Kafka producer"),
-            }
+    /// Replaces producer number `generation` after `err`, if `err` says its
+    /// identity is spent; a producer another send already replaced is left.
+    fn renew_if_spent(&self, generation: u64, used: &FutureProducer, err: &KafkaError) {
+        let fatal = used.client().fatal_error();
+        if fatal.is_none() && !identity_refused(err) {
+            return;
+        }
+        let mut current = self
+            .producer
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.0 != generation {
+            return;
+        }
+        tracing::warn!(error = %err, ?fatal, "Kafka producer identity refused; creating a new producer");
+        match producer(&self.settings) {
+            Ok(fresh) => *current = (generation + 1, fresh),
+            Err(create) => tracing::warn!(error = %create, "could not create a new Kafka producer"),
         }
     }
 
@@ -94,7 +106,7 @@ impl KafkaPublisher {
         event: &OutboxEvent,
         extra: Option<(&str, &str)>,
     ) -> anyhow::Result<()> {
-        let producer = self.current();
+        let (generation, producer) = self.current();
         let mut headers = record::headers(event);
         if let Some((key, value)) = extra {
             headers = headers.insert(Header {
@@ -109,7 +121,7 @@ impl KafkaPublisher {
         match producer.send(record, self.settings.delivery_timeout).await {
             Ok(_) => Ok(()),
             Err((err, _)) => {
-                self.renew_if_fatal(&producer);
+                self.renew_if_spent(generation, &producer, &err);
                 if is_unknown_topic(&err) {
                     // A broker that lost its topics; the next relay step retries.
                     let consumers: Vec<&str> = self.consumers.iter().copied().collect();
@@ -121,6 +133,21 @@ impl KafkaPublisher {
             }
         }
     }
+}
+
+/// Errors after which this producer id will never be accepted again.
+fn identity_refused(err: &KafkaError) -> bool {
+    matches!(
+        err.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerEpoch
+                | RDKafkaErrorCode::OutOfOrderSequenceNumber
+                | RDKafkaErrorCode::UnknownProducerId
+                | RDKafkaErrorCode::InvalidProducerIdMapping
+                | RDKafkaErrorCode::Fatal
+        )
+    )
 }
 
 fn is_unknown_topic(err: &KafkaError) -> bool {

@@ -275,30 +275,29 @@ async fn payments_made_while_the_broker_is_down_reach_the_platform_exactly_once(
     let stop = CancellationToken::new();
     let (relay, consumer) = (relay(&server, &stop), consumer(&server, &stop));
 
+    // Some sales before the outage, so the producer has an identity to lose.
+    assert_eq!(sell_out(&server, 10, 10_001).await, 10);
+    delivered(&platform, 10, Duration::from_secs(60)).await;
+
     broker.go_down().await;
-    assert_eq!(
-        sell_out(&server, 500, 1).await,
-        500,
-        "every payment succeeds"
-    );
+    let paid = sell_out(&server, 500, 1).await;
+    assert_eq!(paid, 500, "every payment succeeds");
     tokio::time::sleep(Duration::from_secs(1)).await;
     let lag = server.app.outbox_lag().await.expect("lag");
-    assert!(
-        lag.backlog.unpublished >= 500,
-        "events wait in the outbox: {lag:?}"
-    );
-    assert!(platform.report().delivered.is_empty());
+    let waiting = lag.backlog.unpublished;
+    assert!(waiting >= 500, "events wait in the outbox: {lag:?}");
+    assert_eq!(platform.report().delivered.len(), 10);
 
     broker.come_back();
-    delivered(&platform, 500, Duration::from_secs(120)).await;
+    delivered(&platform, 510, Duration::from_secs(120)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let report = platform.report();
-    assert_eq!(report.delivered.len(), 500);
+    assert_eq!(report.delivered.len(), 510);
     assert_eq!(report.duplicates, 0, "{report:?}");
     assert_eq!(report.missing_idempotency_keys, 0);
     let invariants = server.app.check_invariants().await.expect("invariants");
     assert!(invariants.violations.is_empty(), "{invariants:?}");
-    assert_eq!(invariants.store.reservations, 500);
+    assert_eq!(invariants.store.reservations, 510);
     assert_eq!(
         server
             .app
@@ -554,4 +553,51 @@ async fn queue_entries_through_kafka_are_placed_and_admitted_in_topic_order() {
     assert_eq!(invariants.admission_inversions, 0);
     stop.cancel();
     let _ = entries.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_the_broker_unreachable_new_tokens_answer_503_until_it_returns() {
+    use boxoffice_server::config::QueueEntry;
+
+    let broker = Broker::behind_proxy().await;
+    let (_platform, url) = platform().await;
+    let mut s = settings(Some(&broker), &url).await;
+    s.queue.entry = QueueEntry::Kafka;
+    s.kafka.delivery_timeout_ms = 1_000;
+    // The harness runs the queue-entry consumer and waits for positions.
+    let server = server(&s).await;
+    let first = server.issue_token(1, 1).await;
+    let first = first.assert_ok(201)["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    broker.go_down().await;
+    let ask = || async {
+        server
+            .post(
+                "/api/v1/queue/tokens",
+                &[("Client-Id", "2")],
+                serde_json::json!({ "concertId": 1 }),
+            )
+            .await
+    };
+    ask().await.assert_error(503, "SERVICE_UNAVAILABLE");
+    // A fan already in line keeps their place.
+    assert_eq!(server.poll(&first).await.assert_ok(200)["position"], 1);
+
+    broker.come_back();
+    // Asking again publishes the entry again (the client reconnects first).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = ask().await;
+        if reply.status.as_u16() == 201 {
+            break;
+        }
+        reply.assert_error(503, "SERVICE_UNAVAILABLE");
+        assert!(Instant::now() < deadline, "the broker never came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let placed = server.issue_token(2, 1).await;
+    assert_eq!(placed.assert_ok(201)["position"], 2);
 }
