@@ -203,6 +203,29 @@ impl Api {
     }
 
     /// The service's invariant report (not recorded).
+    /// Waits until the mock data platform at `report_url` (its `GET /report`)
+    /// has as many deliveries as the service has reservations, or `within`
+    /// passes; returns the platform's report and the reservation count.
+    pub async fn settled_deliveries(
+        &self,
+        report_url: &str,
+        within: Duration,
+    ) -> anyhow::Result<(Value, u64)> {
+        check_loopback(report_url)?;
+        let deadline = Instant::now() + within;
+        loop {
+            let reservations = self.invariants().await?["reservations"]
+                .as_u64()
+                .unwrap_or(0);
+            let report: Value = self.http.get(report_url).send().await?.json().await?;
+            let delivered = report["delivered"].as_array().map_or(0, Vec::len) as u64;
+            if delivered >= reservations || Instant::now() >= deadline {
+                return Ok((report, reservations));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     pub async fn invariants(&self) -> anyhow::Result<Value> {
         let req = self
             .http

@@ -20,6 +20,8 @@ pub struct Report {
     pub endpoints: Vec<EndpointFigures>,
     pub timeline: Vec<Second>,
     pub invariants: Value,
+    /// The mock data platform's report, when the run checked deliveries.
+    pub data_platform: Option<Value>,
     pub rush: Option<Value>,
     /// Empty when the run is clean: no invariant broken, no 5xx, nothing unanswered.
     pub failures: Vec<String>,
@@ -64,6 +66,9 @@ impl Report {
         }
         if let Some(rush) = &self.rush {
             let _ = writeln!(md, "\nRush: {rush}");
+        }
+        if let Some(platform) = &self.data_platform {
+            let _ = writeln!(md, "\nData platform: {platform}");
         }
         let verdict = if self.failures.is_empty() {
             "clean: no invariant violated, no 5xx, every request answered".to_owned()

@@ -79,6 +79,12 @@ struct Args {
     /// latency is timed from when a request gets its slot.
     #[arg(long, default_value_t = 2_048)]
     max_open_requests: usize,
+    /// The mock data platform's report (`http://HOST:PORT/report`, from
+    /// `boxoffice dataplatform`). When given, the run waits for deliveries to
+    /// settle and fails unless every reservation reached the platform exactly
+    /// once. Start the platform and the database fresh for the run.
+    #[arg(long)]
+    data_platform_report: Option<String>,
     /// Where report.json, report.md and chart.svg go.
     #[arg(long, default_value = "bench-results/latest")]
     out: PathBuf,
@@ -137,6 +143,30 @@ async fn main() -> anyhow::Result<()> {
     if invariants["ok"] != true {
         failures.push(format!("invariants violated: {}", invariants["violations"]));
     }
+    let mut data_platform = None;
+    if let Some(url) = &args.data_platform_report {
+        let (report, reservations) = api
+            .settled_deliveries(url, Duration::from_secs(120))
+            .await?;
+        let delivered = report["delivered"].as_array().map_or(0, Vec::len) as u64;
+        if delivered != reservations {
+            failures.push(format!(
+                "{reservations} reservations but {delivered} deliveries to the data platform"
+            ));
+        }
+        if report["duplicatedIds"].as_array().is_some_and(|d| !d.is_empty()) {
+            failures.push(format!(
+                "events delivered more than once: {}",
+                report["duplicatedIds"]
+            ));
+        }
+        data_platform = Some(serde_json::json!({
+            "reservations": reservations,
+            "delivered": delivered,
+            "duplicates": report["duplicates"],
+            "failedAttempts": report["failed"],
+        }));
+    }
     let server_errors: usize = endpoints.iter().map(|e| e.server_errors).sum();
     if server_errors > 0 {
         failures.push(format!(
@@ -157,6 +187,7 @@ async fn main() -> anyhow::Result<()> {
         endpoints,
         timeline: timeline(&samples),
         invariants,
+        data_platform,
         rush,
         failures,
     };
