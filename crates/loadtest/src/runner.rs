@@ -85,8 +85,13 @@ where
         while tasks.try_join_next().is_some() {}
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    // Let what was started finish, within reason.
-    let _ = tokio::time::timeout(Duration::from_secs(60), async {
+    // Let what was started finish: within what is left of the run's time
+    // (a rush's users may queue for minutes), and at least a minute.
+    let grace = limits
+        .duration
+        .saturating_sub(begin.elapsed())
+        .max(Duration::from_secs(60));
+    let _ = tokio::time::timeout(grace, async {
         while tasks.join_next().await.is_some() {}
     })
     .await;
