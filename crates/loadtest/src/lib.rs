@@ -10,6 +10,8 @@
 //! - `bin/loadtest.rs`: `boxoffice-loadtest`, the command.
 //! - `bin/concurrency_bench.rs`: `boxoffice-concurrency-bench`, the store's
 //!   concurrency strategies measured on PostgreSQL (docs/concurrency.md).
+//! - `bin/queue_latency.rs`: `boxoffice-queue-latency`, the time from token
+//!   issue to a position in line (docs/events.md).
 
 pub mod client;
 pub mod metrics;

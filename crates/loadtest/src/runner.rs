@@ -91,10 +91,7 @@ where
         .duration
         .saturating_sub(begin.elapsed())
         .max(Duration::from_secs(60));
-    let _ = tokio::time::timeout(grace, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
+    let _ = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
     Driven {
         started: issued - shed,
         shed,

@@ -154,7 +154,10 @@ async fn main() -> anyhow::Result<()> {
                 "{reservations} reservations but {delivered} deliveries to the data platform"
             ));
         }
-        if report["duplicatedIds"].as_array().is_some_and(|d| !d.is_empty()) {
+        if report["duplicatedIds"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty())
+        {
             failures.push(format!(
                 "events delivered more than once: {}",
                 report["duplicatedIds"]
