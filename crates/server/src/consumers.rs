@@ -12,7 +12,6 @@
 
 use boxoffice_core::ports::{Received, Subscription};
 use boxoffice_core::use_cases::{App, DeliveryStep};
-use std::future::Future;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -27,17 +26,21 @@ async fn pause(shutdown: &CancellationToken, wait: Duration) -> bool {
     }
 }
 
-/// Receives, settles and commits events until `shutdown`. `settle` returns
-/// false when it gave up because of shutdown (the event stays uncommitted).
-async fn consume<F, Fut>(
+/// What a consumer group does with each event.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    DeliverToPlatform,
+    EnterLine,
+}
+
+/// Receives, settles and commits events until `shutdown`.
+async fn consume(
+    app: App,
+    step: Step,
     mut subscription: Box<dyn Subscription>,
     idle_wait: Duration,
-    shutdown: CancellationToken,
-    mut settle: F,
-) where
-    F: FnMut(Received) -> Fut,
-    Fut: Future<Output = (Received, bool)>,
-{
+    shutdown: &CancellationToken,
+) {
     loop {
         let next = tokio::select! {
             () = shutdown.cancelled() => return,
@@ -46,7 +49,7 @@ async fn consume<F, Fut>(
         let received = match next {
             Ok(Some(received)) => received,
             Ok(None) => {
-                if pause(&shutdown, idle_wait).await {
+                if pause(shutdown, idle_wait).await {
                     continue;
                 }
                 return;
@@ -56,14 +59,18 @@ async fn consume<F, Fut>(
                     error = format!("{err:#}"),
                     "consumer could not receive; retrying"
                 );
-                if pause(&shutdown, TROUBLE_WAIT).await {
+                if pause(shutdown, TROUBLE_WAIT).await {
                     continue;
                 }
                 return;
             }
         };
-        let (received, settled) = settle(received).await;
+        let settled = match step {
+            Step::DeliverToPlatform => deliver(&app, &received, shutdown).await,
+            Step::EnterLine => enter_line(&app, &received, shutdown).await,
+        };
         if !settled {
+            // Shut down first: the event stays uncommitted.
             return;
         }
         if let Err(err) = subscription.commit(&received).await {
@@ -83,14 +90,13 @@ pub async fn forward_to_platform(
     idle_wait: Duration,
     shutdown: CancellationToken,
 ) {
-    let stop = shutdown.clone();
-    consume(subscription, idle_wait, shutdown, move |received| {
-        let (app, stop) = (app.clone(), stop.clone());
-        async move {
-            let settled = deliver(&app, &received, &stop).await;
-            (received, settled)
-        }
-    })
+    consume(
+        app,
+        Step::DeliverToPlatform,
+        subscription,
+        idle_wait,
+        &shutdown,
+    )
     .await;
 }
 
@@ -131,26 +137,24 @@ pub async fn admit_queue_entries(
     idle_wait: Duration,
     shutdown: CancellationToken,
 ) {
-    let stop = shutdown.clone();
-    consume(subscription, idle_wait, shutdown, move |received| {
-        let (app, stop) = (app.clone(), stop.clone());
-        async move {
-            loop {
-                match app.enter_line_once(&received.event).await {
-                    Ok(()) => return (received, true),
-                    Err(err) => {
-                        tracing::warn!(
-                            event = %received.event.id,
-                            error = format!("{err:#}"),
-                            "queue entry not placed; retrying"
-                        );
-                        if !pause(&stop, TROUBLE_WAIT).await {
-                            return (received, false);
-                        }
-                    }
+    consume(app, Step::EnterLine, subscription, idle_wait, &shutdown).await;
+}
+
+/// Places one entry, retrying while the waiting room fails; false if shut down first.
+async fn enter_line(app: &App, received: &Received, shutdown: &CancellationToken) -> bool {
+    loop {
+        match app.enter_line_once(&received.event).await {
+            Ok(()) => return true,
+            Err(err) => {
+                tracing::warn!(
+                    event = %received.event.id,
+                    error = format!("{err:#}"),
+                    "queue entry not placed; retrying"
+                );
+                if !pause(shutdown, TROUBLE_WAIT).await {
+                    return false;
                 }
             }
         }
-    })
-    .await;
+    }
 }

@@ -53,9 +53,13 @@ pub struct Report {
 #[derive(Debug, Default)]
 struct Recorder {
     behaviour: Behaviour,
-    report: Report,
+    /// Event ids recorded, in arrival order, each once.
+    delivered: Vec<String>,
     seen: HashSet<String>,
+    /// Repeated deliveries per event id.
     repeats: HashMap<String, u64>,
+    failed: u64,
+    missing_idempotency_keys: u64,
 }
 
 /// The mock platform's state; clone it to inspect or steer a running one.
@@ -85,10 +89,15 @@ impl MockPlatform {
 
     pub fn report(&self) -> Report {
         self.with(|r| {
-            let mut report = r.report.clone();
-            report.duplicated_ids = r.repeats.keys().cloned().collect();
-            report.duplicated_ids.sort();
-            report
+            let mut duplicated_ids: Vec<String> = r.repeats.keys().cloned().collect();
+            duplicated_ids.sort();
+            Report {
+                delivered: r.delivered.clone(),
+                duplicates: r.repeats.values().sum(),
+                duplicated_ids,
+                failed: r.failed,
+                missing_idempotency_keys: r.missing_idempotency_keys,
+            }
         })
     }
 
@@ -101,7 +110,7 @@ impl MockPlatform {
         self.with(|r| {
             let delay = Duration::from_millis(r.behaviour.delay_ms);
             if key != Some(delivery.event_id.as_str()) {
-                r.report.missing_idempotency_keys += 1;
+                r.missing_idempotency_keys += 1;
             }
             let failing = if r.behaviour.fail_event_ids.contains(&delivery.event_id) {
                 Some(StatusCode::INTERNAL_SERVER_ERROR)
@@ -114,13 +123,12 @@ impl MockPlatform {
                 None
             };
             if let Some(status) = failing {
-                r.report.failed += 1;
+                r.failed += 1;
                 return (status, delay);
             }
             if r.seen.insert(delivery.event_id.clone()) {
-                r.report.delivered.push(delivery.event_id.clone());
+                r.delivered.push(delivery.event_id.clone());
             } else {
-                r.report.duplicates += 1;
                 *r.repeats.entry(delivery.event_id.clone()).or_default() += 1;
             }
             (StatusCode::OK, delay)

@@ -14,6 +14,7 @@ use crate::config::{ConcurrencyStrategy, QueueEntry, Settings};
 use crate::dataplatform::HttpDataPlatform;
 use anyhow::{bail, ensure};
 use boxoffice_core::domain::delivery::{DATA_PLATFORM_CONSUMER, QUEUE_ENTRY_CONSUMER};
+use boxoffice_core::domain::events::RESERVATION_CONFIRMED;
 use boxoffice_core::memory::{
     InboxSubscription, LocalBus, MemoryCache, MemoryLock, MemoryRanking, MemoryWaitingRoom, Onward,
     OsEntropy,
@@ -236,7 +237,11 @@ async fn event_bus(
         } else {
             Onward::Inbox {
                 inbox: inbox.clone(),
-                consumers: groups.iter().map(|g| (*g).to_owned()).collect(),
+                // The data platform takes confirmed reservations only.
+                consumers: groups
+                    .iter()
+                    .map(|g| ((*g).to_owned(), RESERVATION_CONFIRMED.to_owned()))
+                    .collect(),
             }
         };
         return Ok(Buses {

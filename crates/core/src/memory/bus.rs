@@ -20,10 +20,12 @@ pub enum Onward {
     /// Nowhere: no consumer groups run.
     #[default]
     Nowhere,
-    /// Queued in the inbox for each of these consumer groups.
+    /// Queued in the inbox for each consumer group that takes the event's
+    /// type, as a Kafka consumer group gets only its topic's events.
     Inbox {
         inbox: Arc<dyn Inbox>,
-        consumers: Vec<String>,
+        /// (consumer group, event type it takes).
+        consumers: Vec<(String, String)>,
     },
     /// Published on another bus (Kafka), whose dead-letter topics it also gets.
     Bus(Arc<dyn EventBus>),
@@ -67,7 +69,7 @@ impl EventBus for LocalBus {
         match &self.onward {
             Onward::Nowhere => {}
             Onward::Inbox { inbox, consumers } => {
-                for consumer in consumers {
+                for (consumer, _) in consumers.iter().filter(|(_, t)| *t == event.event_type) {
                     inbox.append(consumer, event).await?;
                 }
             }

@@ -229,10 +229,6 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("{e}"));
     }
 
-    pub fn clock_now(&self) -> Timestamp {
-        self.clock.now()
-    }
-
     pub async fn second_concert(&self) -> ConcertId {
         let now = self.clock.now();
         self.store

@@ -90,7 +90,7 @@ mod tests {
     use crate::domain::EventId;
     use crate::domain::delivery::RetryPolicy;
     use crate::domain::events::OutboxEvent;
-    use crate::ports::DataPlatform;
+    use crate::ports::{Clock, DataPlatform};
     use crate::testing::{TestApp, user};
     use crate::use_cases::ReplayError;
     use async_trait::async_trait;
@@ -149,7 +149,7 @@ mod tests {
         t.buy_seat(user(who), seat).await;
         // Claims of earlier calls have lapsed by then.
         t.clock.advance_secs(60);
-        let now = t.clock_now();
+        let now = t.clock.now();
         let events = t
             .store
             .claim_unpublished(now, now.plus_secs(30), 10)
@@ -256,7 +256,7 @@ mod tests {
         let platform = Arc::new(Platform::default());
         let t = TestApp::with_data_platform(platform.clone(), POLICY).await;
         t.charge(user(1), 1_000).await;
-        let now = t.clock_now();
+        let now = t.clock.now();
         let charged = t
             .store
             .claim_unpublished(now, now.plus_secs(30), 10)
