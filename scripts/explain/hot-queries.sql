@@ -25,18 +25,53 @@ UPDATE seat SET status = 'HELD', hold_id = 'h', held_until_ms = 1800000300000, v
 RETURNING price, (SELECT concert_id FROM schedule WHERE id = 54321) AS concert_id;
 ROLLBACK;
 
-\echo '### Payment: the hold, the debit, the sale'
+\echo '### Hold: the whole hold in one call (boxoffice_hold_seat runs the two statements above and an insert)'
 BEGIN;
+EXPLAIN (ANALYZE, COSTS OFF)
+SELECT outcome, held_price, held_concert_id
+  FROM boxoffice_hold_seat('h-new', 3, 54321, 3, 1800000001000, 1800000300000, 1);
+ROLLBACK;
+
+-- The payment on PostgreSQL (src/hot_paths.rs): two statements. User 2
+-- holds hold-4000-1 (seat 1 of date 4000); the balance is topped up first.
+\echo '### Payment: consume the hold and debit its price'
+BEGIN;
+UPDATE balance SET amount = 500000 WHERE user_id = 2;
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
-SELECT * FROM seat_hold WHERE id = 'hold-4000-1';
+WITH consumed AS (
+    UPDATE seat_hold SET status = 'CONSUMED'
+     WHERE id = 'hold-4000-1' AND user_id = 2 AND concert_id = 4000
+       AND status = 'ACTIVE' AND expires_at_ms > 1800000000000
+ RETURNING *
+), debited AS (
+    UPDATE balance b
+       SET amount = b.amount - c.price, updated_at_ms = 1800000000000, version = b.version + 1
+      FROM consumed c
+     WHERE b.user_id = c.user_id AND b.amount >= c.price
+ RETURNING b.amount
+)
+SELECT c.*, d.amount AS balance_after FROM consumed c LEFT JOIN debited d ON true;
+
+\echo '### Payment: sell the seat; insert the reservation, ledger entry and event; record the answer'
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
-UPDATE seat_hold SET status = 'CONSUMED' WHERE id = 'hold-4000-1' AND status = 'ACTIVE' AND expires_at_ms > 1;
-EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
-UPDATE balance SET amount = amount + -90000, updated_at_ms = 1, version = version + 1
- WHERE user_id = 4242 AND amount + -90000 >= 0 AND amount + -90000 <= 9223372036854775807 RETURNING amount;
-EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
-UPDATE seat SET status = 'SOLD', held_until_ms = NULL, version = version + 1
- WHERE schedule_id = 4000 AND seat_number = 1 AND hold_id = 'hold-4000-1' AND status = 'HELD';
+WITH sold AS (
+    UPDATE seat SET status = 'SOLD', held_until_ms = NULL, version = version + 1
+     WHERE schedule_id = 4000 AND seat_number = 1 AND hold_id = 'hold-4000-1' AND status = 'HELD'
+ RETURNING seat_number
+), reserved AS (
+    INSERT INTO reservation
+        (id, user_id, concert_id, schedule_id, seat_number, price, hold_id, confirmed_at_ms)
+    SELECT 'res-new', 2, 4000, 4000, 1, 90000, 'hold-4000-1', 1800000000000 FROM sold
+), entry AS (
+    INSERT INTO balance_entry (user_id, kind, amount, balance_after, reference, created_at_ms)
+    VALUES (2, 'PAYMENT', 90000, 410000, 'res-new', 1800000000000)
+), event AS (
+    INSERT INTO outbox (id, event_type, schema_version, aggregate_key, payload, created_at_ms)
+    VALUES ('evt-new', 'ReservationConfirmed', 1, 'res-new', '{}', 1800000000000)
+), answer AS (
+    UPDATE idempotency_key SET response = '{}' WHERE user_id = 2 AND scope = 'payment' AND key = 'key-2'
+)
+SELECT COUNT(*) AS sold FROM sold;
 ROLLBACK;
 
 \echo '### Reservations of a user'

@@ -88,6 +88,33 @@ pub struct PaymentAttempt {
     pub event_id: EventId,
 }
 
+impl PaymentAttempt {
+    /// The hold `found` under this attempt's id, if this payer may pay for it
+    /// now (the domain's rule, plus the token's concert), or why not.
+    pub fn payable(&self, found: Option<Hold>) -> Result<Hold, PaymentRefused> {
+        let hold = found.ok_or(PaymentRefused::HoldNotFound)?;
+        hold.check_payable(self.user_id, self.now)?;
+        if hold.concert_id != self.concert_id {
+            return Err(PaymentRefused::WrongConcert);
+        }
+        Ok(hold)
+    }
+
+    /// The reservation that paying for `hold` creates.
+    pub fn sale(&self, hold: &Hold) -> Reservation {
+        Reservation {
+            id: self.reservation_id,
+            user_id: self.user_id,
+            concert_id: hold.concert_id,
+            schedule_id: hold.schedule_id,
+            seat_number: hold.seat_number,
+            price: hold.price,
+            hold_id: hold.id,
+            confirmed_at: self.now,
+        }
+    }
+}
+
 /// Why a payment changed nothing. Serialisable: it is what an idempotent
 /// repeat of a refused payment answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,6 +13,8 @@
 //! - [`sql_store`]: [`SqlStore`], the shared transactions, [`Backend`] and [`Dialect`].
 //! - [`sqlite`]: [`SqliteStore`] (WAL, one writer with `BEGIN IMMEDIATE`, pooled readers).
 //! - [`postgres`]: [`PgStore`], with an advisory lock per user for the hold limit.
+//! - `hot_paths`: a hold in one round trip and a payment in four, on
+//!   PostgreSQL with the conditional strategy (decision 0010).
 //! - `delivery`: the consumer side on SQL: the delivery ledger (processed
 //!   events, dead letters) and the embedded mode's inbox.
 //! - [`locked`]: [`LockedStore`], the "distributed lock around the
@@ -25,6 +27,7 @@
 mod conn;
 mod delivery;
 mod errors;
+mod hot_paths;
 pub mod locked;
 pub mod postgres;
 mod rows;

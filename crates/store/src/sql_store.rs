@@ -2,9 +2,12 @@
 //! PostgreSQL. A [`Backend`] supplies connections and the few statements
 //! whose text differs ([`Dialect`]); everything else, SQL included, is
 //! shared, so both databases behave alike by construction and are held to
-//! the same contract suite.
+//! the same contract suite. The one exception is the hot path of a hold and
+//! a payment on PostgreSQL (`hot_paths`, decision 0010), held to the same
+//! suite.
 
 use crate::conn::{Conn, Tx};
+pub use crate::hot_paths::HotPaths;
 use crate::rows;
 use crate::values::{Record, args};
 use async_trait::async_trait;
@@ -36,6 +39,9 @@ pub struct Dialect {
     pub balance_for_update: &'static str,
     /// Claims unpublished outbox events ([`claim_outbox_sql!`]).
     pub claim_outbox: &'static str,
+    /// Fewer-round-trip forms of a hold and a payment, where the database
+    /// can run them (decision 0010). The conditional strategy uses them.
+    pub hot_paths: Option<&'static HotPaths>,
 }
 
 /// The outbox claim, with `$row_lock` appended to the inner `SELECT`:
@@ -70,11 +76,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
     #[allow(private_bounds)]
     type Tx: Tx + 'static;
     #[allow(private_bounds)]
-    type Reader: Conn + Clone + Sync + 'static;
+    type Pool: Conn + Clone + Sync + 'static;
     /// Opens a write transaction.
     fn begin(&self) -> impl Future<Output = anyhow::Result<Self::Tx>> + Send;
     /// A connection pool for reads.
-    fn reader(&self) -> Self::Reader;
+    fn reader(&self) -> Self::Pool;
+    /// A connection pool for single writes that are their own transaction.
+    fn writer(&self) -> Self::Pool;
     fn dialect(&self) -> &'static Dialect;
 }
 
@@ -106,7 +114,7 @@ impl<B: Backend> SqlStore<B> {
         }
     }
 
-    pub(crate) fn reader(&self) -> B::Reader {
+    pub(crate) fn reader(&self) -> B::Pool {
         self.backend.reader()
     }
 }
@@ -295,7 +303,7 @@ impl<B: Backend> SqlStore<B> {
     }
 }
 
-async fn current_balance<C: Conn>(c: &mut C, user: UserId) -> anyhow::Result<Won> {
+pub(crate) async fn current_balance<C: Conn>(c: &mut C, user: UserId) -> anyhow::Result<Won> {
     let row = c
         .fetch_optional(
             "SELECT amount FROM balance WHERE user_id = $1",
@@ -373,7 +381,21 @@ async fn record_answer<C: Conn>(
     Ok(())
 }
 
-async fn find_hold<C: Conn>(c: &mut C, hold: HoldId) -> anyhow::Result<Option<Hold>> {
+/// The hold `a` asked for, now held.
+pub(crate) fn held(a: &HoldAttempt, concert_id: ConcertId, price: Won) -> Hold {
+    Hold {
+        id: a.hold_id,
+        user_id: a.user_id,
+        concert_id,
+        schedule_id: a.schedule_id,
+        seat_number: a.seat_number,
+        price,
+        expires_at: a.expires_at,
+        status: HoldStatus::Active,
+    }
+}
+
+pub(crate) async fn find_hold<C: Conn>(c: &mut C, hold: HoldId) -> anyhow::Result<Option<Hold>> {
     let row = c
         .fetch_optional(
             "SELECT * FROM seat_hold WHERE id = $1",
@@ -527,6 +549,11 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn hold_seat(&self, a: &HoldAttempt) -> anyhow::Result<HoldOutcome> {
+        if let (Concurrency::Conditional, Some(hot)) =
+            (self.concurrency, self.backend.dialect().hot_paths)
+        {
+            return self.hold_seat_in_one_call(hot, a).await;
+        }
         let mut tx = self.backend.begin().await?;
         if let Some(lock) = self.backend.dialect().lock_user_holds {
             tx.execute(lock, args![a.user_id.get()]).await?;
@@ -565,16 +592,7 @@ impl<B: Backend> Store for SqlStore<B> {
         )
         .await?;
         tx.commit().await?;
-        Ok(HoldOutcome::Held(Hold {
-            id: a.hold_id,
-            user_id: a.user_id,
-            concert_id,
-            schedule_id: a.schedule_id,
-            seat_number: a.seat_number,
-            price,
-            expires_at: a.expires_at,
-            status: HoldStatus::Active,
-        }))
+        Ok(HoldOutcome::Held(held(a, concert_id, price)))
     }
 
     async fn release_hold(
@@ -637,17 +655,17 @@ impl<B: Backend> Store for SqlStore<B> {
         a: &PaymentAttempt,
         ticket: Option<&IdempotencyTicket>,
     ) -> anyhow::Result<PaymentOutcome> {
+        if let (Concurrency::Conditional, Some(hot)) =
+            (self.concurrency, self.backend.dialect().hot_paths)
+        {
+            return self.confirm_payment_in_two_statements(hot, a, ticket).await;
+        }
         let refused = |r| Ok(PaymentOutcome::Refused(r));
         let mut tx = self.backend.begin().await?;
-        let Some(hold) = find_hold(&mut tx, a.hold_id).await? else {
-            return refused(PaymentRefused::HoldNotFound);
+        let hold = match a.payable(find_hold(&mut tx, a.hold_id).await?) {
+            Ok(hold) => hold,
+            Err(refusal) => return refused(refusal),
         };
-        if let Err(refusal) = hold.check_payable(a.user_id, a.now) {
-            return refused(refusal.into());
-        }
-        if hold.concert_id != a.concert_id {
-            return refused(PaymentRefused::WrongConcert);
-        }
         // The guard against paying twice: only one transaction turns this
         // hold from ACTIVE to CONSUMED.
         let consumed = tx
@@ -684,16 +702,7 @@ impl<B: Backend> Store for SqlStore<B> {
             )
             .await?;
         anyhow::ensure!(sold == 1, "live hold {} does not hold its seat", hold.id);
-        let reservation = Reservation {
-            id: a.reservation_id,
-            user_id: a.user_id,
-            concert_id: hold.concert_id,
-            schedule_id: hold.schedule_id,
-            seat_number: hold.seat_number,
-            price: hold.price,
-            hold_id: hold.id,
-            confirmed_at: a.now,
-        };
+        let reservation = a.sale(&hold);
         tx.execute(
             "INSERT INTO reservation
                 (id, user_id, concert_id, schedule_id, seat_number, price, hold_id, confirmed_at_ms)
@@ -844,9 +853,12 @@ impl<B: Backend> Store for SqlStore<B> {
             claim.scope.as_str(),
             claim.key.as_str(),
         );
-        let mut tx = self.backend.begin().await?;
-        // Insert-or-nothing first, so concurrent first claims cannot both win.
-        let inserted = tx
+        // Insert-or-nothing first, on its own (one round trip, no BEGIN or
+        // COMMIT), so concurrent first claims cannot both win. Most claims
+        // are first claims and end here.
+        let inserted = self
+            .backend
+            .writer()
             .execute(
                 "INSERT INTO idempotency_key
                     (user_id, scope, key, fingerprint, response, lease_until_ms, created_at_ms)
@@ -863,9 +875,9 @@ impl<B: Backend> Store for SqlStore<B> {
             )
             .await?;
         if inserted == 1 {
-            tx.commit().await?;
             return Ok(ClaimOutcome::Claimed(ticket));
         }
+        let mut tx = self.backend.begin().await?;
         let row = tx
             .fetch_one(
                 "SELECT fingerprint, response, lease_until_ms FROM idempotency_key

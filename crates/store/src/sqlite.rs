@@ -27,6 +27,7 @@ static SQLITE: Dialect = Dialect {
     seat_for_update: "SELECT status, held_until_ms FROM seat WHERE schedule_id = $1 AND seat_number = $2",
     balance_for_update: "SELECT amount FROM balance WHERE user_id = $1",
     claim_outbox: crate::sql_store::claim_outbox_sql!(""),
+    hot_paths: None,
 };
 
 /// The store on SQLite.
@@ -68,7 +69,7 @@ impl SqliteBackend {
 
 impl Backend for SqliteBackend {
     type Tx = Transaction<'static, Sqlite>;
-    type Reader = SqlitePool;
+    type Pool = SqlitePool;
 
     async fn begin(&self) -> anyhow::Result<Self::Tx> {
         self.writer.begin_with("BEGIN IMMEDIATE").await.db()
@@ -76,6 +77,10 @@ impl Backend for SqliteBackend {
 
     fn reader(&self) -> SqlitePool {
         self.readers.clone()
+    }
+
+    fn writer(&self) -> SqlitePool {
+        self.writer.clone()
     }
 
     fn dialect(&self) -> &'static Dialect {

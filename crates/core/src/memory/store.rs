@@ -298,15 +298,10 @@ impl Store for MemoryStore {
         ticket: Option<&IdempotencyTicket>,
     ) -> anyhow::Result<PaymentOutcome> {
         let mut state = lock(&self.inner);
-        let Some(hold) = state.holds.get(&a.hold_id).cloned() else {
-            return Ok(PaymentOutcome::Refused(PaymentRefused::HoldNotFound));
+        let hold = match a.payable(state.holds.get(&a.hold_id).cloned()) {
+            Ok(hold) => hold,
+            Err(refusal) => return Ok(PaymentOutcome::Refused(refusal)),
         };
-        if let Err(refusal) = hold.check_payable(a.user_id, a.now) {
-            return Ok(PaymentOutcome::Refused(refusal.into()));
-        }
-        if hold.concert_id != a.concert_id {
-            return Ok(PaymentOutcome::Refused(PaymentRefused::WrongConcert));
-        }
         let balance = state.balances.get(&a.user_id).copied().unwrap_or_default();
         let Some(after) = balance.checked_sub(hold.price) else {
             return Ok(PaymentOutcome::Refused(
@@ -316,16 +311,7 @@ impl Store for MemoryStore {
                 },
             ));
         };
-        let reservation = Reservation {
-            id: a.reservation_id,
-            user_id: a.user_id,
-            concert_id: hold.concert_id,
-            schedule_id: hold.schedule_id,
-            seat_number: hold.seat_number,
-            price: hold.price,
-            hold_id: hold.id,
-            confirmed_at: a.now,
-        };
+        let reservation = a.sale(&hold);
         let receipt = reservation.receipt(after);
         // Everything below must succeed together; the only fallible step
         // (serialising the answer) goes first.

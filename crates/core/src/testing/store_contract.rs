@@ -38,6 +38,9 @@ macro_rules! store_contract_tests {
             concurrent_holds_on_one_seat_have_exactly_one_winner,
             concurrent_charges_add_up_exactly,
             concurrent_payments_of_one_hold_debit_once,
+            concurrent_holds_of_one_user_stay_within_the_limit,
+            concurrent_payments_share_one_balance_without_overdraft,
+            a_payment_records_its_idempotent_answer_with_the_sale,
         );
     };
     (@cases $make:expr; $($case:ident),+ $(,)?) => {
@@ -532,20 +535,8 @@ pub async fn the_outbox_hands_out_events_in_order_until_published(store: Arc<dyn
 
 pub async fn concurrent_holds_on_one_seat_have_exactly_one_winner(store: Arc<dyn Store>) {
     let f = Arc::new(fixture(store).await);
-    let attempts = (1..=64).map(|who| {
-        let f = f.clone();
-        spawned(async move { f.hold(who, 20, T0).await })
-    });
-    let outcomes = futures::future::join_all(attempts).await;
-    let wins = outcomes
-        .iter()
-        .filter(|o| matches!(o, HoldOutcome::Held(_)))
-        .count();
-    let taken = outcomes
-        .iter()
-        .filter(|o| **o == HoldOutcome::SeatTaken)
-        .count();
-    assert_eq!((wins, taken), (1, 63));
+    let outcomes = holds_at_once(&f, (1..=64).map(|who| (who, 20))).await;
+    assert_eq!(tally(&outcomes, HoldOutcome::SeatTaken), (1, 63));
 }
 
 pub async fn concurrent_charges_add_up_exactly(store: Arc<dyn Store>) {
@@ -567,22 +558,135 @@ pub async fn concurrent_payments_of_one_hold_debit_once(store: Arc<dyn Store>) {
     let f = Arc::new(fixture(store).await);
     f.charge(1, 1_000_000).await;
     let hold = f.held(1, 1, T0).await;
-    let payments = (0..20).map(|_| {
-        let f = f.clone();
-        spawned(async move { f.pay(1, hold, T0).await })
-    });
-    let outcomes = futures::future::join_all(payments).await;
-    let confirmed = outcomes
-        .iter()
-        .filter(|o| matches!(o, PaymentOutcome::Confirmed(_)))
-        .count();
-    assert_eq!(confirmed, 1);
+    let outcomes = payments_at_once(&f, vec![hold; 20]).await;
+    assert_eq!(confirmed(&outcomes), 1);
     assert!(outcomes.iter().all(|o| matches!(
         o,
         PaymentOutcome::Confirmed(_) | PaymentOutcome::Refused(PaymentRefused::AlreadyPaid)
     )));
     assert_eq!(f.balance(1).await, Won::new(850_000));
     assert_eq!(ok(f.store.reservations_of(user(1)).await).len(), 1);
+}
+
+pub async fn concurrent_holds_of_one_user_stay_within_the_limit(store: Arc<dyn Store>) {
+    let f = Arc::new(fixture(store).await);
+    let outcomes = holds_at_once(&f, (1..=30).map(|seat_no| (7, seat_no))).await;
+    assert_eq!(tally(&outcomes, HoldOutcome::LimitReached), (1, 29));
+}
+
+pub async fn concurrent_payments_share_one_balance_without_overdraft(store: Arc<dyn Store>) {
+    let f = Arc::new(fixture(store).await);
+    f.charge(1, 1_000_000).await;
+    // Twenty R seats at 90,000: the balance covers eleven of them.
+    let mut holds = Vec::new();
+    for seat_no in 11..=30 {
+        let mut attempt = f.attempt(1, seat_no, T0);
+        attempt.max_live_holds = 20;
+        match ok(f.store.hold_seat(&attempt).await) {
+            HoldOutcome::Held(hold) => holds.push(hold.id),
+            other => panic!("expected a hold, got {other:?}"),
+        }
+    }
+    let outcomes = payments_at_once(&f, holds).await;
+    let short = outcomes
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                PaymentOutcome::Refused(PaymentRefused::InsufficientBalance { .. })
+            )
+        })
+        .count();
+    assert_eq!((confirmed(&outcomes), short), (11, 9));
+    assert_eq!(f.balance(1).await, Won::new(10_000));
+    let audit = ok(f.store.audit().await);
+    assert_eq!(audit.reservations, 11);
+    assert_eq!(
+        (
+            audit.negative_balances,
+            audit.seats_sold_twice,
+            audit.sales_out_of_step,
+            audit.reservations_without_one_event
+        ),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(audit.money.paid, Won::new(990_000));
+}
+
+pub async fn a_payment_records_its_idempotent_answer_with_the_sale(store: Arc<dyn Store>) {
+    let f = fixture(store).await;
+    f.charge(1, 500_000).await;
+    let hold = f.held(1, 12, T0).await;
+    let claim = IdempotencyClaim {
+        user_id: user(1),
+        scope: IdempotencyScope::Payment,
+        key: ok(IdempotencyKey::parse("pay-1")),
+        fingerprint: Fingerprint::of(IdempotencyScope::Payment, &[&hold.to_string()]),
+        now: T0,
+        lease_until: T0.plus_secs(30),
+    };
+    let ClaimOutcome::Claimed(ticket) = ok(f.store.claim_idempotency_key(&claim).await) else {
+        panic!("a new key is claimed")
+    };
+    let PaymentOutcome::Confirmed(receipt) = ok(f
+        .store
+        .confirm_payment(&f.payment(1, hold, T0), Some(&ticket))
+        .await)
+    else {
+        panic!("payment must succeed")
+    };
+    let ClaimOutcome::Replay(answer) = ok(f.store.claim_idempotency_key(&claim).await) else {
+        panic!("a finished key replays")
+    };
+    assert!(answer.contains("Done"), "{answer}");
+    assert!(
+        answer.contains(&receipt.reservation_id.to_string()),
+        "{answer}"
+    );
+    // An ended hold is refused as expired and changes nothing.
+    let late = f.held(1, 13, T0.plus_secs(1)).await;
+    assert_eq!(
+        f.pay(1, late, T0.plus_secs(301)).await,
+        PaymentOutcome::Refused(PaymentRefused::HoldExpired)
+    );
+    assert_eq!(f.balance(1).await, Won::new(410_000));
+}
+
+/// Tries every `(user, seat)` hold at once.
+async fn holds_at_once(
+    f: &Arc<Fixture>,
+    attempts: impl Iterator<Item = (i64, i64)>,
+) -> Vec<HoldOutcome> {
+    let attempts = attempts.map(|(who, seat_no)| {
+        let f = f.clone();
+        spawned(async move { f.hold(who, seat_no, T0).await })
+    });
+    futures::future::join_all(attempts).await
+}
+
+/// User 1 pays for every hold in `holds` at once.
+async fn payments_at_once(f: &Arc<Fixture>, holds: Vec<HoldId>) -> Vec<PaymentOutcome> {
+    let payments = holds.into_iter().map(|hold| {
+        let f = f.clone();
+        spawned(async move { f.pay(1, hold, T0).await })
+    });
+    futures::future::join_all(payments).await
+}
+
+fn confirmed(outcomes: &[PaymentOutcome]) -> usize {
+    outcomes
+        .iter()
+        .filter(|o| matches!(o, PaymentOutcome::Confirmed(_)))
+        .count()
+}
+
+/// How many holds were won, and how many were refused with `refusal`.
+fn tally(outcomes: &[HoldOutcome], refusal: HoldOutcome) -> (usize, usize) {
+    let won = outcomes
+        .iter()
+        .filter(|o| matches!(o, HoldOutcome::Held(_)))
+        .count();
+    (won, outcomes.iter().filter(|o| **o == refusal).count())
 }
 
 /// Runs the future as its own Tokio task, so that adapters really race.
