@@ -22,11 +22,13 @@ use std::time::{Duration, Instant};
 
 /// Users of one run start here, so runs against one database do not collide.
 pub fn user_base() -> i64 {
-    let secs = std::time::SystemTime::now()
+    let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| d.as_millis())
         .unwrap_or(0);
-    1_000_000 + (secs % 100_000) as i64 * 10_000
+    // A thousand ids per millisecond: a run that starts a second after
+    // another is a million ids further, more users than any run has.
+    1_000_000 + i64::try_from(millis).unwrap_or(0) * 1_000
 }
 
 /// Setup traffic goes through a client whose recorder is thrown away.
@@ -133,19 +135,54 @@ pub async fn browse(
     .await)
 }
 
-/// `holds` users, each with an ACTIVE token, over a fresh concert with room for them.
-async fn holders(
-    api: &Api,
-    holds: usize,
-    price: i64,
-) -> anyhow::Result<(i64, Vec<i64>, Vec<(i64, String)>)> {
-    let dates = holds.div_ceil(50).clamp(1, 100) as u32;
-    let concert = api.create_concert("Load test", dates, price).await?;
+/// The most holds or payments one `hold`/`pay` run makes: ten concerts of
+/// 100 dates of 50 seats.
+pub const MAX_HOLDERS: usize = 50_000;
+
+/// Seats of one load-test concert: 100 dates (the most a concert may have)
+/// of 50 seats.
+const SEATS_PER_CONCERT: usize = 5_000;
+
+/// A user with an ACTIVE token, and a free seat of their token's concert
+/// that is theirs alone to take.
+struct Holder {
+    user: i64,
+    token: String,
+    schedule: i64,
+    seat: i64,
+    /// The first date of the user's concert, where contended holds go.
+    first_schedule: i64,
+}
+
+/// `holds` holders, over as many fresh concerts as they need.
+async fn holders(api: &Api, holds: usize, price: i64) -> anyhow::Result<Vec<Holder>> {
     let base = user_base();
-    let ids: Vec<i64> = (0..holds as i64).map(|u| base + u).collect();
-    let tokens = admitted(api, concert, &ids).await?;
-    let schedules = schedule_ids(api, &tokens[0], concert).await?;
-    Ok((concert, schedules, ids.into_iter().zip(tokens).collect()))
+    let mut all = Vec::with_capacity(holds);
+    for first in (0..holds).step_by(SEATS_PER_CONCERT) {
+        let n = (holds - first).min(SEATS_PER_CONCERT);
+        let concert = api
+            .create_concert("Load test", n.div_ceil(50) as u32, price)
+            .await?;
+        let ids: Vec<i64> = (first..first + n).map(|u| base + u as i64).collect();
+        let tokens = admitted(api, concert, &ids).await?;
+        let schedules = schedule_ids(api, &tokens[0], concert).await?;
+        for (k, (user, token)) in ids.into_iter().zip(tokens).enumerate() {
+            all.push(Holder {
+                user,
+                token,
+                schedule: schedules[(k / 50) % schedules.len()],
+                seat: 1 + (k % 50) as i64,
+                first_schedule: schedules[0],
+            });
+        }
+    }
+    Ok(all)
+}
+
+fn holder_count(limits: &Limits) -> usize {
+    usize::try_from(limits.max_operations)
+        .unwrap_or(MAX_HOLDERS)
+        .min(MAX_HOLDERS)
 }
 
 pub async fn hold(
@@ -154,44 +191,41 @@ pub async fn hold(
     limits: Limits,
     contended: bool,
 ) -> anyhow::Result<Driven> {
-    let n = usize::try_from(limits.max_operations.min(5_000)).unwrap_or(5_000);
-    let (_, schedules, users) = holders(&api, n, 1_000).await?;
-    let (schedules, users) = (Arc::new(schedules), Arc::new(users));
+    let users = Arc::new(holders(&api, holder_count(&limits), 1_000).await?);
     let limits = Limits {
         max_operations: users.len() as u64,
         ..limits
     };
     Ok(drive(model, limits, move |i| {
-        let (api, schedules, users) = (api.clone(), schedules.clone(), users.clone());
+        let (api, users) = (api.clone(), users.clone());
         async move {
-            let i = i as usize;
+            let holder = &users[i as usize];
             let (schedule, seat) = if contended {
-                (schedules[0], 1 + (i % 10) as i64)
+                (holder.first_schedule, 1 + (i % 10) as i64)
             } else {
-                (schedules[(i / 50) % schedules.len()], 1 + (i % 50) as i64)
+                (holder.schedule, holder.seat)
             };
-            api.hold(&users[i].1, schedule, seat).await;
+            api.hold(&holder.token, schedule, seat).await;
         }
     })
     .await)
 }
 
 pub async fn pay(api: Api, model: Model, limits: Limits) -> anyhow::Result<Driven> {
-    let n = usize::try_from(limits.max_operations.min(5_000)).unwrap_or(5_000);
-    let (_, schedules, users) = holders(&api, n, 1_000).await?;
+    let users = holders(&api, holder_count(&limits), 1_000).await?;
     let setup = setup_api(&api);
-    let holds: Vec<Option<(String, String)>> =
-        futures::stream::iter(users.iter().enumerate().map(|(i, (u, token))| {
-            let (setup, schedule) = (setup.clone(), schedules[(i / 50) % schedules.len()]);
-            async move {
-                setup.charge(*u, 1_000, &format!("load-charge-{u}")).await;
-                let hold = setup.hold(token, schedule, 1 + (i % 50) as i64).await;
-                Some((token.clone(), hold.str("holdId")?))
-            }
-        }))
-        .buffered(128)
-        .collect()
-        .await;
+    let holds: Vec<Option<(String, String)>> = futures::stream::iter(users.into_iter().map(|h| {
+        let setup = setup.clone();
+        async move {
+            let u = h.user;
+            setup.charge(u, 1_000, &format!("load-charge-{u}")).await;
+            let hold = setup.hold(&h.token, h.schedule, h.seat).await;
+            Some((h.token, hold.str("holdId")?))
+        }
+    }))
+    .buffered(128)
+    .collect()
+    .await;
     let holds: Arc<Vec<(String, String)>> = Arc::new(holds.into_iter().flatten().collect());
     let limits = Limits {
         max_operations: holds.len() as u64,

@@ -57,7 +57,8 @@ struct Args {
     /// Stop after this many seconds.
     #[arg(long, default_value_t = 10)]
     duration_secs: u64,
-    /// Stop after this many operations.
+    /// Stop after this many operations. `hold`, `hold-contended` and `pay`
+    /// give each operation its own user and seat, 50,000 at most.
     #[arg(long, default_value_t = 1_000_000)]
     max_operations: u64,
     /// Tokens polled (poll) or active users (browse).
