@@ -224,19 +224,21 @@ impl RedisWaitingRoom {
         policy: &QueuePolicy,
         mode: &str,
     ) -> anyhow::Result<Option<QueueToken>> {
-        let mut conn = self.redis.conn.clone();
-        let raw: Option<Vec<String>> = ENTER_SCRIPT
-            .arg(&self.redis.prefix)
-            .arg(concert.get())
-            .arg(user.get())
-            .arg(candidate.to_string())
-            .arg(now.as_millis())
-            .arg(millis(policy.abandon_after_secs))
-            .arg(millis(policy.expired_retention_secs))
-            .arg(mode)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(classify)?;
+        let raw: Option<Vec<String>> = once_more_after_timeout(|| {
+            let mut conn = self.redis.conn.clone();
+            let mut call = ENTER_SCRIPT.prepare_invoke();
+            call.arg(&self.redis.prefix)
+                .arg(concert.get())
+                .arg(user.get())
+                .arg(candidate.to_string())
+                .arg(now.as_millis())
+                .arg(millis(policy.abandon_after_secs))
+                .arg(millis(policy.expired_retention_secs))
+                .arg(mode);
+            async move { call.invoke_async(&mut conn).await }
+        })
+        .await
+        .map_err(classify)?;
         let Some(raw) = raw else {
             return Ok(None);
         };
@@ -254,18 +256,39 @@ impl RedisWaitingRoom {
         policy: &QueuePolicy,
         touch: bool,
     ) -> anyhow::Result<Option<QueueToken>> {
-        let mut conn = self.redis.conn.clone();
-        let raw: Option<Vec<String>> = LOOK_SCRIPT
-            .arg(&self.redis.prefix)
-            .arg(token.to_string())
-            .arg(now.as_millis())
-            .arg(millis(policy.abandon_after_secs))
-            .arg(millis(policy.expired_retention_secs))
-            .arg(if touch { "1" } else { "0" })
-            .invoke_async(&mut conn)
-            .await
-            .map_err(classify)?;
+        let raw: Option<Vec<String>> = once_more_after_timeout(|| {
+            let mut conn = self.redis.conn.clone();
+            let mut call = LOOK_SCRIPT.prepare_invoke();
+            call.arg(&self.redis.prefix)
+                .arg(token.to_string())
+                .arg(now.as_millis())
+                .arg(millis(policy.abandon_after_secs))
+                .arg(millis(policy.expired_retention_secs))
+                .arg(if touch { "1" } else { "0" });
+            async move { call.invoke_async(&mut conn).await }
+        })
+        .await
+        .map_err(classify)?;
         raw.map(|fields| decode(token, &fields, policy)).transpose()
+    }
+}
+
+/// Runs `call` again, once, when it timed out. Only for calls that are
+/// idempotent even when the timed-out attempt did run: entering (the user's
+/// live token comes back), reserving, placing and looking at a token. A
+/// timeout is most often a burst queued behind one multiplexed connection,
+/// gone a moment later; a second timeout fails the request with 503.
+async fn once_more_after_timeout<T, F, Fut>(call: F) -> redis::RedisResult<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = redis::RedisResult<T>>,
+{
+    match call().await {
+        Err(err) if err.is_timeout() => {
+            tracing::warn!(error = %err, "waiting-room call timed out; trying once more");
+            call().await
+        }
+        answered => answered,
     }
 }
 
