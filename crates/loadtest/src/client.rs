@@ -36,8 +36,9 @@ pub struct Api {
     base: String,
     admin_key: String,
     pub recorder: Arc<Recorder>,
-    /// Bounds the requests open at once: one machine cannot hold a socket per
-    /// simulated user. A request's latency is timed from when it gets a slot.
+    /// Bounds the requests open at once, as a load balancer's pool of
+    /// connections to the service would: one machine cannot hold a socket
+    /// per simulated user. A request's latency includes its wait for a slot.
     slots: Arc<tokio::sync::Semaphore>,
 }
 
@@ -58,22 +59,28 @@ impl Api {
         max_open_requests: usize,
     ) -> anyhow::Result<Self> {
         check_loopback(base)?;
+        let max_open_requests = max_open_requests.max(1);
+        // As many idle connections kept as requests may be open, so that a
+        // burst never closes connections only to open new ones.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(1_024)
+            .pool_max_idle_per_host(max_open_requests)
             .build()?;
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_owned(),
             admin_key: admin_key.to_owned(),
             recorder,
-            slots: Arc::new(tokio::sync::Semaphore::new(max_open_requests.max(1))),
+            slots: Arc::new(tokio::sync::Semaphore::new(max_open_requests)),
         })
     }
 
     async fn send(&self, endpoint: &'static str, req: RequestBuilder, record: bool) -> Answer {
-        let _slot = self.slots.acquire().await.ok();
+        // Timed from before the wait for a slot, so that a service that falls
+        // behind shows in the latencies, not only in the request count (no
+        // coordinated omission).
         let began = Instant::now();
+        let _slot = self.slots.acquire().await.ok();
         let answer = match req.send().await {
             Ok(res) => {
                 let status = res.status().as_u16();

@@ -76,8 +76,9 @@ struct Args {
     /// Rush: the longest a waiting user goes between polls (its ETA decides below that).
     #[arg(long, default_value_t = 5)]
     rush_poll_max_secs: u64,
-    /// The most requests open at once (sockets are finite on one machine);
-    /// latency is timed from when a request gets its slot.
+    /// The most requests open at once (sockets are finite on one machine),
+    /// as a load balancer's connection pool would bound them. A request's
+    /// latency includes its wait for a slot.
     #[arg(long, default_value_t = 2_048)]
     max_open_requests: usize,
     /// The mock data platform's report (`http://HOST:PORT/report`, from
