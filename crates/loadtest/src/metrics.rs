@@ -136,7 +136,9 @@ pub fn figures(
         .collect()
 }
 
-/// Requests and p99 latency per second of the run.
+/// Requests and p99 latency per second of the run, from its first recorded
+/// request: a scenario's setup (admitting thousands of users, say) sends
+/// only unrecorded requests and is left out.
 pub fn timeline(samples: &BTreeMap<&'static str, Vec<Sample>>) -> Vec<Second> {
     let mut per_second: BTreeMap<u32, Vec<Duration>> = BTreeMap::new();
     for s in samples.values().flatten() {
@@ -145,13 +147,14 @@ pub fn timeline(samples: &BTreeMap<&'static str, Vec<Sample>>) -> Vec<Second> {
             .or_default()
             .push(s.latency);
     }
+    let first = per_second.keys().next().copied().unwrap_or(0);
     let last = per_second.keys().next_back().copied().unwrap_or(0);
-    (0..=last)
+    (first..=last)
         .map(|second| {
             let mut latencies = per_second.remove(&second).unwrap_or_default();
             latencies.sort_unstable();
             Second {
-                second,
+                second: second - first,
                 requests: latencies.len(),
                 p99_ms: ms(crate::stats::percentile(&latencies, 99.0)),
             }
@@ -188,5 +191,19 @@ mod tests {
         let t = timeline(&samples);
         assert_eq!(t.len(), 2);
         assert_eq!(t[0].requests + t[1].requests, 200);
+    }
+
+    #[test]
+    fn the_timeline_starts_at_the_first_recorded_request() {
+        let sample = |at_ms| Sample {
+            at_ms,
+            latency: Duration::from_millis(1),
+            status: 200,
+            code: "SUCCESS".into(),
+        };
+        let samples = BTreeMap::from([("pay", vec![sample(95_500), sample(97_200)])]);
+        let t = timeline(&samples);
+        let seconds: Vec<(u32, usize)> = t.iter().map(|s| (s.second, s.requests)).collect();
+        assert_eq!(seconds, vec![(0, 1), (1, 0), (2, 1)]);
     }
 }
