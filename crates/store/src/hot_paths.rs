@@ -13,8 +13,11 @@
 //!   code.
 //!
 //! Both keep every guard of the shared code (each write is conditional on
-//! what it changes still being allowed) and answer exactly as it does: the
-//! same store contract suite runs on both forms.
+//! what it changes still being allowed) and answer as it does: the same
+//! store contract suite runs on both forms. One race answers differently: a
+//! hold released or swept while its payment waits for the row is refused
+//! as expired here (the hold is classified after the attempt), where the
+//! shared code, having read it live before, says already paid.
 
 use crate::conn::{Conn, Tx};
 use crate::rows;

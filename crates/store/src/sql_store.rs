@@ -381,6 +381,27 @@ async fn record_answer<C: Conn>(
     Ok(())
 }
 
+/// Inserts `claim`'s key unless it exists: whether it was inserted.
+async fn insert_claim<C: Conn>(c: &mut C, claim: &IdempotencyClaim) -> anyhow::Result<bool> {
+    let inserted = c
+        .execute(
+            "INSERT INTO idempotency_key
+                (user_id, scope, key, fingerprint, response, lease_until_ms, created_at_ms)
+             VALUES ($1, $2, $3, $4, NULL, $5, $6)
+             ON CONFLICT (user_id, scope, key) DO NOTHING",
+            args![
+                claim.user_id.get(),
+                claim.scope.as_str(),
+                claim.key.as_str(),
+                claim.fingerprint.as_str(),
+                claim.lease_until.as_millis(),
+                claim.now.as_millis()
+            ],
+        )
+        .await?;
+    Ok(inserted == 1)
+}
+
 /// The hold `a` asked for, now held.
 pub(crate) fn held(a: &HoldAttempt, concert_id: ConcertId, price: Won) -> Hold {
     Hold {
@@ -856,35 +877,28 @@ impl<B: Backend> Store for SqlStore<B> {
         // Insert-or-nothing first, on its own (one round trip, no BEGIN or
         // COMMIT), so concurrent first claims cannot both win. Most claims
         // are first claims and end here.
-        let inserted = self
-            .backend
-            .writer()
-            .execute(
-                "INSERT INTO idempotency_key
-                    (user_id, scope, key, fingerprint, response, lease_until_ms, created_at_ms)
-                 VALUES ($1, $2, $3, $4, NULL, $5, $6)
-                 ON CONFLICT (user_id, scope, key) DO NOTHING",
-                args![
-                    user,
-                    scope,
-                    key,
-                    claim.fingerprint.as_str(),
-                    claim.lease_until.as_millis(),
-                    claim.now.as_millis()
-                ],
-            )
-            .await?;
-        if inserted == 1 {
+        if insert_claim(&mut self.backend.writer(), claim).await? {
             return Ok(ClaimOutcome::Claimed(ticket));
         }
         let mut tx = self.backend.begin().await?;
-        let row = tx
-            .fetch_one(
+        let found = tx
+            .fetch_optional(
                 "SELECT fingerprint, response, lease_until_ms FROM idempotency_key
                   WHERE user_id = $1 AND scope = $2 AND key = $3",
                 args![user, scope, key],
             )
             .await?;
+        let Some(row) = found else {
+            // The key was abandoned or purged since the insert found it:
+            // claim it afresh (one claimant wins; another is in progress).
+            let claimed = insert_claim(&mut tx, claim).await?;
+            tx.commit().await?;
+            return Ok(if claimed {
+                ClaimOutcome::Claimed(ticket)
+            } else {
+                ClaimOutcome::InProgress
+            });
+        };
         let response = row.opt_text("response")?;
         let lease_until = rows::ts(&row, "lease_until_ms")?;
         match decide_claim(
