@@ -137,7 +137,7 @@ pub async fn browse(
 
 /// The most holds or payments one `hold`/`pay` run makes: ten concerts of
 /// 100 dates of 50 seats.
-pub const MAX_HOLDERS: usize = 50_000;
+const MAX_HOLDERS: usize = 50_000;
 
 /// Seats of one load-test concert: 100 dates (the most a concert may have)
 /// of 50 seats.

@@ -23,10 +23,10 @@ use crate::conn::{Conn, Tx};
 use crate::rows;
 use crate::sql_store::{Backend, SqlStore, current_balance, find_hold, held};
 use crate::values::args;
-use boxoffice_core::domain::ConcertId;
 use boxoffice_core::domain::events;
 use boxoffice_core::domain::idempotency::{IdempotencyTicket, Recorded};
 use boxoffice_core::domain::reservation::PaymentReceipt;
+use boxoffice_core::domain::{ConcertId, Won};
 use boxoffice_core::ports::{
     HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome, PaymentRefused,
 };
@@ -148,7 +148,7 @@ impl<B: Backend> SqlStore<B> {
             );
         };
         let hold = rows::hold(&consumed)?;
-        let Some(after) = consumed.opt_int("balance_after")? else {
+        let Some(after) = consumed.opt_int("balance_after")?.map(Won::new) else {
             let balance = current_balance(&mut tx, a.user_id).await?;
             // Dropping the transaction rolls the consumed hold back.
             return refused(PaymentRefused::InsufficientBalance {
@@ -156,7 +156,6 @@ impl<B: Backend> SqlStore<B> {
                 price: hold.price,
             });
         };
-        let after = boxoffice_core::domain::Won::new(after);
         let reservation = a.sale(&hold);
         let event = events::reservation_confirmed(a.event_id, &reservation);
         let receipt = reservation.receipt(after);
