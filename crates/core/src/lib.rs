@@ -49,6 +49,11 @@ mod contract {
         crate::ranking_contract_tests!(Arc::new(crate::memory::MemoryRanking::default()));
     }
 
+    mod single_use {
+        use super::*;
+        crate::single_use_contract_tests!(Arc::new(crate::memory::MemorySingleUse::default()));
+    }
+
     mod waiting_room {
         use super::*;
         crate::waiting_room_contract_tests!(Arc::new(MemoryWaitingRoom::default()));

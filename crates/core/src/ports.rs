@@ -7,14 +7,15 @@
 //! cannot reach its backing service wraps the cause in [`Unavailable`] so the
 //! API can answer 503 rather than 500.
 
-use crate::domain::concert::{Concert, NewConcert, Schedule, ScheduleAvailability};
+use crate::domain::concert::{Concert, EntryRules, NewConcert, Schedule, ScheduleAvailability};
+use crate::domain::identity::Subject;
 use crate::domain::delivery::{DeadLetter, NewDeadLetter};
 use crate::domain::events::OutboxEvent;
 use crate::domain::idempotency::{ClaimOutcome, IdempotencyClaim, IdempotencyTicket};
 use crate::domain::queue_token::{QueuePolicy, QueueToken};
 use crate::domain::reservation::{PaymentReceipt, Reservation};
 use crate::domain::seat::Seat;
-use crate::domain::seat_hold::{Hold, PaymentRefusal};
+use crate::domain::seat_hold::{Hold, HoldLimitReached, HoldLimits, PaymentRefusal};
 use crate::domain::{
     ConcertId, EventId, HoldId, ReservationId, ScheduleId, SeatNumber, Timestamp, TokenId, UserId,
     Won,
@@ -43,7 +44,7 @@ pub trait Entropy: Send + Sync + std::fmt::Debug {
     fn fill(&self, buf: &mut [u8]);
 }
 
-/// A hold to place: the seat, who wants it, until when, and the user's limit.
+/// A hold to place: the seat, who wants it, until when, and the fan's limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HoldAttempt {
     pub hold_id: HoldId,
@@ -52,7 +53,8 @@ pub struct HoldAttempt {
     pub seat_number: SeatNumber,
     pub now: Timestamp,
     pub expires_at: Timestamp,
-    pub max_live_holds: u32,
+    /// Applied inside the hold's transaction ([`HoldLimits::refusal`]).
+    pub limits: HoldLimits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,13 +64,14 @@ pub enum HoldOutcome {
     SeatTaken,
     SeatSold,
     NoSuchSeat,
-    /// The user already has `max_live_holds` live holds.
-    LimitReached,
+    /// One of the fan's limits stops this hold.
+    LimitReached(HoldLimitReached),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReleaseOutcome {
-    Released,
+    /// Released; the seat, of this concert, is free again.
+    Released(ConcertId),
     NotFound,
     NotYours,
     /// Already paid, released or expired.
@@ -80,8 +83,6 @@ pub enum ReleaseOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentAttempt {
     pub user_id: UserId,
-    /// The concert of the payer's queue token: the hold must be for it.
-    pub concert_id: ConcertId,
     pub hold_id: HoldId,
     pub now: Timestamp,
     pub reservation_id: ReservationId,
@@ -89,14 +90,11 @@ pub struct PaymentAttempt {
 }
 
 impl PaymentAttempt {
-    /// The hold `found` under this attempt's id, if this payer may pay for it
-    /// now (the domain's rule, plus the token's concert), or why not.
+    /// The hold `found` under this attempt's id, if this payer may pay for
+    /// it now (the domain's rule: the holder, once, before it ends), or why not.
     pub fn payable(&self, found: Option<Hold>) -> Result<Hold, PaymentRefused> {
         let hold = found.ok_or(PaymentRefused::HoldNotFound)?;
         hold.check_payable(self.user_id, self.now)?;
-        if hold.concert_id != self.concert_id {
-            return Err(PaymentRefused::WrongConcert);
-        }
         Ok(hold)
     }
 
@@ -121,7 +119,9 @@ impl PaymentAttempt {
 pub enum PaymentRefused {
     HoldNotFound,
     NotYourHold,
-    /// The hold is for another concert than the payer's queue token.
+    /// The hold was for another concert than the payer's queue token. Only
+    /// in answers recorded while payments needed a queue token; a payment
+    /// now needs the hold's owner only, and is never refused so.
     WrongConcert,
     HoldExpired,
     AlreadyPaid,
@@ -230,6 +230,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         concert: &NewConcert,
         now: Timestamp,
     ) -> anyhow::Result<ConcertId>;
+    /// What a fan must do to join the concert's line; `None` for an unknown concert.
+    async fn entry_rules(&self, concert: ConcertId) -> anyhow::Result<Option<EntryRules>>;
+    /// Replaces the concert's entry rules; false for an unknown concert.
+    async fn set_entry_rules(&self, concert: ConcertId, rules: &EntryRules)
+    -> anyhow::Result<bool>;
+
+    // --- identity --------------------------------------------------------------
+    /// The user id of `subject`, given one (from `FIRST_MAPPED_USER_ID` up)
+    /// the first time it is seen; the same subject always gets the same id,
+    /// however many instances ask at once.
+    async fn user_for_subject(&self, subject: &Subject) -> anyhow::Result<UserId>;
+    /// The secret kept for `purpose`: the one stored first. `candidate` is
+    /// stored if none is, so every instance ends up with the same secret.
+    async fn signing_secret(&self, purpose: &str, candidate: &[u8]) -> anyhow::Result<Vec<u8>>;
 
     // --- holds ---------------------------------------------------------------
     /// Holds a seat if it is free at `now` (never held, or its hold has ended)
@@ -375,7 +389,9 @@ pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
     ) -> anyhow::Result<u64>;
     /// Expires the user's live token for the concert if it was issued at or
     /// before `issued_by` (a payment ends the token it was made with, never a
-    /// newer one). Returns whether a token was expired.
+    /// newer one). Returns the token as it was before, if one was expired.
+    /// An ACTIVE token's admission pass is revoked: the revocation joins
+    /// the feed [`WaitingRoom::revocations_since`] reads.
     async fn expire(
         &self,
         concert: ConcertId,
@@ -383,7 +399,12 @@ pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
         issued_by: Timestamp,
         now: Timestamp,
         policy: &QueuePolicy,
-    ) -> anyhow::Result<bool>;
+    ) -> anyhow::Result<Option<QueueToken>>;
+    /// Admissions ended early (their passes revoked) after `cursor`, oldest
+    /// first, at most `limit`, and the cursor to read on from. The empty
+    /// cursor reads the feed from its start; the feed keeps each revocation
+    /// at least until its pass would have expired anyway.
+    async fn revocations_since(&self, cursor: &str, limit: u32) -> anyhow::Result<RevocationPage>;
     /// Concerts with anyone WAITING or ACTIVE: those admission must visit.
     /// A concert whose line just emptied may still be listed until the
     /// next admission round visits it.
@@ -395,6 +416,30 @@ pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
     /// How many admissions, since the room started, let a token in before
     /// one that arrived earlier and was still waiting: must be zero.
     async fn admission_inversions(&self) -> anyhow::Result<u64>;
+}
+
+/// An admission that ended before its pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revocation {
+    pub token: TokenId,
+    /// When the pass would have expired by itself: after that, forget it.
+    pub pass_expires_at: Timestamp,
+}
+
+/// One read of the revocation feed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RevocationPage {
+    pub revocations: Vec<Revocation>,
+    /// Where the next read starts; the same cursor when nothing was new.
+    pub cursor: String,
+}
+
+/// Marks that something happened once, shared by every instance: a solved
+/// proof-of-work challenge may open the line only once.
+#[async_trait]
+pub trait SingleUse: Send + Sync + std::fmt::Debug {
+    /// True the first time `key` is used within `ttl_ms`; false after.
+    async fn first_use(&self, key: &str, ttl_ms: u64) -> anyhow::Result<bool>;
 }
 
 /// Popular concerts by confirmed reservations.

@@ -11,6 +11,30 @@ pub struct Concert {
     pub artist: String,
 }
 
+/// What a fan must do before joining a concert's line (its bot gate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct EntryRules {
+    /// Difficulty of the proof-of-work challenge a token request must
+    /// answer, in leading zero bits; `None`: no challenge.
+    pub proof_of_work_bits: Option<u8>,
+}
+
+/// Why entry rules were refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("proofOfWorkBits must be between 1 and {max}", max = super::access::MAX_POW_BITS)]
+pub struct EntryRulesRejected;
+
+impl EntryRules {
+    pub fn new(proof_of_work_bits: Option<u8>) -> Result<Self, EntryRulesRejected> {
+        match proof_of_work_bits {
+            Some(bits) if bits == 0 || bits > super::access::MAX_POW_BITS => Err(EntryRulesRejected),
+            bits => Ok(Self {
+                proof_of_work_bits: bits,
+            }),
+        }
+    }
+}
+
 /// One date of a concert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Schedule {

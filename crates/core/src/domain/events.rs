@@ -54,10 +54,12 @@ pub struct BalanceCharged {
 pub struct QueueEntered {
     pub concert_id: ConcertId,
     pub user_id: UserId,
-    /// The reserved token (its text form), placed in line when this entry
-    /// is consumed. A bearer credential: the topic must be readable by this
-    /// service only.
-    pub token: String,
+    /// The id of the reserved token (32 hex digits), placed in line when
+    /// this entry is consumed. Not a credential: every call with a token
+    /// needs its signed ticket, which never leaves the fan and the service.
+    /// Version 1 named this field `token`; both versions decode.
+    #[serde(alias = "token")]
+    pub ticket_id: String,
     pub requested_at: Timestamp,
 }
 
@@ -79,7 +81,7 @@ impl DomainEvent {
             (BALANCE_CHARGED, 1) => serde_json::from_str(&event.payload)
                 .ok()
                 .map(DomainEvent::BalanceCharged),
-            (QUEUE_ENTERED, 1) => serde_json::from_str(&event.payload)
+            (QUEUE_ENTERED, 1 | 2) => serde_json::from_str(&event.payload)
                 .ok()
                 .map(DomainEvent::QueueEntered),
             _ => None,
@@ -123,7 +125,7 @@ pub fn queue_entered(id: EventId, body: QueueEntered) -> OutboxEvent {
     OutboxEvent {
         id,
         event_type: QUEUE_ENTERED.to_owned(),
-        schema_version: 1,
+        schema_version: 2,
         aggregate_key: body.concert_id.to_string(),
         payload: to_json(&body),
         created_at: body.requested_at,
@@ -163,6 +165,35 @@ mod tests {
                 assert_eq!(body.price, Won::new(50_000));
             }
             other => panic!("decoded {other:?}"),
+        }
+    }
+
+    #[test]
+    fn queue_entries_of_both_versions_decode_to_the_ticket_id() {
+        let v1 = OutboxEvent {
+            id: EventId::from_uuid(Uuid::from_u128(1)),
+            event_type: QUEUE_ENTERED.to_owned(),
+            schema_version: 1,
+            aggregate_key: "1".to_owned(),
+            payload: r#"{"concertId":1,"userId":2,"token":"ab","requestedAt":5}"#.to_owned(),
+            created_at: Timestamp::from_millis(5),
+        };
+        let v2 = queue_entered(
+            v1.id,
+            QueueEntered {
+                concert_id: ConcertId::new(1).unwrap(),
+                user_id: UserId::new(2).unwrap(),
+                ticket_id: "ab".to_owned(),
+                requested_at: Timestamp::from_millis(5),
+            },
+        );
+        assert_eq!(v2.schema_version, 2);
+        assert!(v2.payload.contains("\"ticketId\":\"ab\""));
+        for event in [v1, v2] {
+            match DomainEvent::decode(&event) {
+                Some(DomainEvent::QueueEntered(entry)) => assert_eq!(entry.ticket_id, "ab"),
+                other => panic!("decoded {other:?}"),
+            }
         }
     }
 

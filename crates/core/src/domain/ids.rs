@@ -41,7 +41,8 @@ macro_rules! positive_id {
 }
 
 positive_id!(
-    /// A user, as asserted by the upstream gateway in the `Client-Id` header.
+    /// A fan: the subject of their access token (see [`super::identity`]), or
+    /// the `Client-Id` an authenticating gateway asserts.
     UserId,
     "user id"
 );

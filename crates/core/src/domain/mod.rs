@@ -16,12 +16,16 @@
 //! - [`events`]: the events other systems learn of, as written to the outbox.
 //! - [`delivery`]: retrying consumers, backoff with jitter, and dead letters.
 //! - [`idempotency`]: keys and request fingerprints for safely retried commands.
+//! - [`identity`]: fans' subjects and the user ids they map to.
+//! - [`access`]: queue tickets, admission passes and proof-of-work challenges.
 
+pub mod access;
 pub mod balance;
 pub mod concert;
 pub mod delivery;
 pub mod events;
 pub mod idempotency;
+pub mod identity;
 pub mod ids;
 pub mod money;
 pub mod queue_token;

@@ -101,6 +101,8 @@ pub struct QueueToken {
     pub token: TokenId,
     pub concert_id: ConcertId,
     pub user_id: UserId,
+    /// When the token was issued: its place in arrival order, named in its ticket.
+    pub issued_at: Timestamp,
     pub state: TokenState,
 }
 

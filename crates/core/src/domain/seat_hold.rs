@@ -2,11 +2,23 @@
 
 use super::{ConcertId, HoldId, ScheduleId, SeatNumber, Timestamp, UserId, Won};
 
-/// How long holds last and how many a user may have at once.
+/// How long holds last, and the limits that keep one fan from hoarding seats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HoldPolicy {
     pub ttl_secs: u64,
+    /// Live holds a fan may have at once.
     pub max_per_user: u32,
+    /// Live holds a fan with a zero balance may have at once (capped by
+    /// `max_per_user`): holding costs nothing, so an empty account may not
+    /// hold as much as a funded one.
+    pub max_unfunded: u32,
+    /// Holds a fan may let lapse (release, or leave unpaid until they end)
+    /// within `lapse_window_secs`; past that, they may not hold again until
+    /// the oldest lapse leaves the window. This stops a fan from keeping a
+    /// seat off sale by holding and releasing it, or letting it run out and
+    /// holding it again, over and over.
+    pub max_lapsed: u32,
+    pub lapse_window_secs: u64,
 }
 
 impl Default for HoldPolicy {
@@ -14,6 +26,9 @@ impl Default for HoldPolicy {
         Self {
             ttl_secs: 300,
             max_per_user: 1,
+            max_unfunded: 1,
+            max_lapsed: 3,
+            lapse_window_secs: 3_600,
         }
     }
 }
@@ -21,6 +36,79 @@ impl Default for HoldPolicy {
 impl HoldPolicy {
     pub fn expires_at(&self, now: Timestamp) -> Timestamp {
         now.plus_secs(self.ttl_secs)
+    }
+
+    /// The limits a hold attempt at `now` is held to.
+    pub fn limits_at(&self, now: Timestamp) -> HoldLimits {
+        HoldLimits {
+            max_live: self.max_per_user,
+            max_live_unfunded: self.max_unfunded.min(self.max_per_user),
+            max_lapsed: self.max_lapsed,
+            lapsed_since: now.plus_millis(-secs_to_millis(self.lapse_window_secs)),
+        }
+    }
+}
+
+fn secs_to_millis(secs: u64) -> i64 {
+    i64::try_from(secs.saturating_mul(1_000)).unwrap_or(i64::MAX)
+}
+
+/// The per-fan limits of one hold attempt, as the store applies them inside
+/// the hold's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldLimits {
+    pub max_live: u32,
+    pub max_live_unfunded: u32,
+    pub max_lapsed: u32,
+    /// Holds that lapsed with an expiry after this instant count against `max_lapsed`.
+    pub lapsed_since: Timestamp,
+}
+
+/// What the store counted for a fan when they asked to hold a seat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FanHolds {
+    /// Holds still live.
+    pub live: u64,
+    /// Holds released or left to end unpaid, whose expiry is after `lapsed_since`.
+    pub lapsed: u64,
+    /// Whether the fan's balance is above zero.
+    pub funded: bool,
+}
+
+/// Why a fan may not hold another seat now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldLimitReached {
+    /// As many live holds as anyone may have.
+    Live,
+    /// As many live holds as a fan with an empty balance may have.
+    Unfunded,
+    /// Too many holds lapsed recently.
+    Lapsed,
+}
+
+impl HoldLimits {
+    /// The rule every store applies (the PostgreSQL function
+    /// `boxoffice_hold_seat` restates it in SQL).
+    pub fn refusal(&self, fan: FanHolds) -> Option<HoldLimitReached> {
+        if fan.lapsed >= u64::from(self.max_lapsed) {
+            return Some(HoldLimitReached::Lapsed);
+        }
+        if fan.live >= u64::from(self.max_live) {
+            return Some(HoldLimitReached::Live);
+        }
+        if !fan.funded && fan.live >= u64::from(self.max_live_unfunded) {
+            return Some(HoldLimitReached::Unfunded);
+        }
+        None
+    }
+}
+
+/// Whether a hold counts as lapsed at `now`: released, or ended unpaid.
+pub fn has_lapsed(status: HoldStatus, expires_at: Timestamp, now: Timestamp) -> bool {
+    match status {
+        HoldStatus::Released => true,
+        HoldStatus::Active => expires_at <= now,
+        HoldStatus::Consumed => false,
     }
 }
 
@@ -129,6 +217,38 @@ mod tests {
             hold(HoldStatus::Released, 1_000).check_payable(me, now),
             Err(PaymentRefusal::Expired)
         );
+    }
+
+    fn fan(live: u64, lapsed: u64, funded: bool) -> FanHolds {
+        FanHolds { live, lapsed, funded }
+    }
+
+    #[test]
+    fn an_empty_balance_holds_fewer_seats_than_a_funded_one() {
+        let policy = HoldPolicy { max_per_user: 4, max_unfunded: 1, ..HoldPolicy::default() };
+        let limits = policy.limits_at(Timestamp::from_millis(10_000_000));
+        assert_eq!(limits.refusal(fan(0, 0, false)), None);
+        assert_eq!(limits.refusal(fan(1, 0, false)), Some(HoldLimitReached::Unfunded));
+        assert_eq!(limits.refusal(fan(3, 0, true)), None);
+        assert_eq!(limits.refusal(fan(4, 0, true)), Some(HoldLimitReached::Live));
+    }
+
+    #[test]
+    fn too_many_lapsed_holds_stop_further_holds() {
+        let policy = HoldPolicy { max_lapsed: 3, lapse_window_secs: 600, ..HoldPolicy::default() };
+        let limits = policy.limits_at(Timestamp::from_millis(1_000_000));
+        assert_eq!(limits.lapsed_since, Timestamp::from_millis(400_000));
+        assert_eq!(limits.refusal(fan(0, 2, true)), None);
+        assert_eq!(limits.refusal(fan(0, 3, true)), Some(HoldLimitReached::Lapsed));
+    }
+
+    #[test]
+    fn only_released_and_unpaid_ended_holds_have_lapsed() {
+        let now = Timestamp::from_millis(1_000);
+        assert!(has_lapsed(HoldStatus::Released, Timestamp::from_millis(5_000), now));
+        assert!(has_lapsed(HoldStatus::Active, Timestamp::from_millis(1_000), now));
+        assert!(!has_lapsed(HoldStatus::Active, Timestamp::from_millis(1_001), now));
+        assert!(!has_lapsed(HoldStatus::Consumed, Timestamp::from_millis(500), now));
     }
 
     #[test]

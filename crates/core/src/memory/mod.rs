@@ -7,6 +7,7 @@
 //! - [`waiting_room`]: [`MemoryWaitingRoom`], with an order-statistics index for positions.
 //! - [`cache`]: [`MemoryCache`], entries with expiry.
 //! - [`lock`]: [`MemoryLock`], leases within one process.
+//! - [`single_use`]: [`MemorySingleUse`], marks that something happened once.
 //! - [`ranking`]: the popular-concert counts ([`MemoryRanking`]).
 //! - [`bus`]: [`LocalBus`], delivering relayed events to in-process handlers
 //!   and onward; [`InboxSubscription`], a consumer group on the [`Inbox`](crate::ports::Inbox).
@@ -19,6 +20,7 @@ pub mod bus;
 pub mod cache;
 pub mod lock;
 pub mod ranking;
+pub mod single_use;
 pub mod store;
 pub mod system;
 pub mod waiting_room;
@@ -27,6 +29,7 @@ pub use bus::{InboxSubscription, LocalBus, Onward};
 pub use cache::MemoryCache;
 pub use lock::MemoryLock;
 pub use ranking::MemoryRanking;
+pub use single_use::MemorySingleUse;
 pub use store::MemoryStore;
 pub use system::{OsEntropy, SystemClock};
 pub use waiting_room::MemoryWaitingRoom;
@@ -67,6 +70,7 @@ pub fn in_process_app(
             queue_entries: None,
             data_platform: None,
             lock: Arc::new(MemoryLock::default()),
+            single_use: Arc::new(MemorySingleUse::default()),
             cache: Arc::new(MemoryCache::default()),
             clock,
             entropy: Arc::new(OsEntropy),

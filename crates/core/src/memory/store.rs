@@ -4,7 +4,8 @@
 //! tests run without a database.
 
 use super::lock;
-use crate::domain::concert::{Concert, NewConcert, Schedule, ScheduleAvailability};
+use crate::domain::concert::{Concert, EntryRules, NewConcert, Schedule, ScheduleAvailability};
+use crate::domain::identity::{FIRST_MAPPED_USER_ID, Subject};
 use crate::domain::delivery::{DeadLetter, NewDeadLetter};
 use crate::domain::events::{self, BalanceCharged, OutboxEvent};
 use crate::domain::idempotency::{
@@ -12,7 +13,7 @@ use crate::domain::idempotency::{
 };
 use crate::domain::reservation::{PaymentReceipt, Reservation};
 use crate::domain::seat::{Seat, SeatState, SeatStatus};
-use crate::domain::seat_hold::{Hold, HoldStatus};
+use crate::domain::seat_hold::{FanHolds, Hold, HoldStatus, has_lapsed};
 use crate::domain::{ConcertId, EventId, HoldId, ScheduleId, SeatNumber, Timestamp, UserId, Won};
 use crate::ports::{
     ChargeAttempt, ChargeOutcome, ChargeReceipt, ChargeRefused, DeliveryLedger, HoldAttempt,
@@ -31,6 +32,10 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct State {
     concerts: BTreeMap<ConcertId, Concert>,
+    entry_rules: HashMap<ConcertId, EntryRules>,
+    /// Mapped subjects and their user ids.
+    subjects: HashMap<String, UserId>,
+    secrets: HashMap<String, Vec<u8>>,
     schedules: BTreeMap<ScheduleId, Schedule>,
     seats: BTreeMap<(ScheduleId, SeatNumber), SeatRow>,
     holds: HashMap<HoldId, Hold>,
@@ -204,15 +209,58 @@ impl Store for MemoryStore {
         Ok(id)
     }
 
+    async fn entry_rules(&self, concert: ConcertId) -> anyhow::Result<Option<EntryRules>> {
+        let state = lock(&self.inner);
+        Ok(state
+            .concerts
+            .contains_key(&concert)
+            .then(|| state.entry_rules.get(&concert).copied().unwrap_or_default()))
+    }
+
+    async fn set_entry_rules(&self, concert: ConcertId, rules: &EntryRules) -> anyhow::Result<bool> {
+        let mut state = lock(&self.inner);
+        if !state.concerts.contains_key(&concert) {
+            return Ok(false);
+        }
+        state.entry_rules.insert(concert, *rules);
+        Ok(true)
+    }
+
+    async fn user_for_subject(&self, subject: &Subject) -> anyhow::Result<UserId> {
+        let mut state = lock(&self.inner);
+        if let Some(id) = state.subjects.get(subject.as_str()) {
+            return Ok(*id);
+        }
+        let id = UserId::new(FIRST_MAPPED_USER_ID + state.subjects.len() as i64)?;
+        state.subjects.insert(subject.as_str().to_owned(), id);
+        Ok(id)
+    }
+
+    async fn signing_secret(&self, purpose: &str, candidate: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let mut state = lock(&self.inner);
+        Ok(state
+            .secrets
+            .entry(purpose.to_owned())
+            .or_insert_with(|| candidate.to_vec())
+            .clone())
+    }
+
     async fn hold_seat(&self, a: &HoldAttempt) -> anyhow::Result<HoldOutcome> {
         let mut state = lock(&self.inner);
-        let live = state
-            .holds
-            .values()
-            .filter(|h| h.user_id == a.user_id && h.is_live(a.now))
-            .count();
-        if live >= a.max_live_holds as usize {
-            return Ok(HoldOutcome::LimitReached);
+        let mine = || state.holds.values().filter(|h| h.user_id == a.user_id);
+        let fan = FanHolds {
+            live: mine().filter(|h| h.is_live(a.now)).count() as u64,
+            lapsed: mine()
+                .filter(|h| h.expires_at > a.limits.lapsed_since)
+                .filter(|h| has_lapsed(h.status, h.expires_at, a.now))
+                .count() as u64,
+            funded: state
+                .balances
+                .get(&a.user_id)
+                .is_some_and(|b| b.amount() > 0),
+        };
+        if let Some(limit) = a.limits.refusal(fan) {
+            return Ok(HoldOutcome::LimitReached(limit));
         }
         let Some(concert_id) = state.schedules.get(&a.schedule_id).map(|s| s.concert_id) else {
             return Ok(HoldOutcome::NoSuchSeat);
@@ -266,7 +314,7 @@ impl Store for MemoryStore {
             row.state = SeatState::Open;
             row.hold = None;
         }
-        Ok(ReleaseOutcome::Released)
+        Ok(ReleaseOutcome::Released(found.concert_id))
     }
 
     async fn release_expired_holds(&self, now: Timestamp, limit: u32) -> anyhow::Result<u64> {

@@ -10,7 +10,7 @@
 use super::lock;
 use crate::domain::queue_token::{QueuePolicy, QueueToken, TokenState};
 use crate::domain::{ConcertId, Timestamp, TokenId, UserId};
-use crate::ports::WaitingRoom;
+use crate::ports::{Revocation, RevocationPage, WaitingRoom};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -30,6 +30,10 @@ struct Rooms {
     forget_queue: BTreeSet<(Timestamp, TokenId)>,
     /// Admissions out of arrival order (see `WaitingRoom::admission_inversions`).
     inversions: u64,
+    /// The revocation feed: admissions ended early, by feed number.
+    revocations: BTreeMap<u64, Revocation>,
+    /// The last feed number handed out.
+    revocation_seq: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -118,6 +122,25 @@ impl Rooms {
         }
     }
 
+    /// Appends to the revocation feed, and drops from its front what no
+    /// pass needs any more.
+    fn revoke(&mut self, token: TokenId, pass_expires_at: Timestamp, now: Timestamp) {
+        self.revocation_seq += 1;
+        self.revocations.insert(
+            self.revocation_seq,
+            Revocation {
+                token,
+                pass_expires_at,
+            },
+        );
+        while let Some(entry) = self.revocations.first_entry() {
+            if entry.get().pass_expires_at > now {
+                break;
+            }
+            entry.remove();
+        }
+    }
+
     /// Records that the holder of a WAITING token was seen at `now`.
     fn touch(&mut self, token: TokenId, now: Timestamp) {
         let Rooms { tokens, lines, .. } = self;
@@ -185,6 +208,7 @@ impl Rooms {
             token,
             concert_id: entry.concert,
             user_id: entry.user,
+            issued_at: entry.issued_at,
             state,
         })
     }
@@ -395,17 +419,18 @@ impl WaitingRoom for MemoryWaitingRoom {
         issued_by: Timestamp,
         now: Timestamp,
         policy: &QueuePolicy,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<Option<QueueToken>> {
         let mut rooms = lock(&self.inner);
         let Some(&token) = rooms.by_user.get(&(concert, user)) else {
-            return Ok(false);
+            return Ok(None);
         };
         let Some(entry) = rooms.tokens.get(&token).copied() else {
-            return Ok(false);
+            return Ok(None);
         };
         if entry.issued_at > issued_by {
-            return Ok(false);
+            return Ok(None);
         }
+        let before = rooms.view(token, policy);
         if let Some(line) = rooms.lines.get_mut(&concert) {
             match entry.phase {
                 Phase::Pending { last_seen } => {
@@ -419,12 +444,34 @@ impl WaitingRoom for MemoryWaitingRoom {
                 Phase::Active { expires_at } => {
                     line.active.remove(&(expires_at, token));
                 }
-                Phase::Expired { .. } => return Ok(false),
+                Phase::Expired { .. } => return Ok(None),
             }
             line.compact_if_empty();
         }
         rooms.mark_expired(token, now, policy);
-        Ok(true)
+        if let Phase::Active { expires_at } = entry.phase {
+            rooms.revoke(token, expires_at, now);
+        }
+        Ok(before)
+    }
+
+    async fn revocations_since(&self, cursor: &str, limit: u32) -> anyhow::Result<RevocationPage> {
+        let rooms = lock(&self.inner);
+        let after: u64 = if cursor.is_empty() { 0 } else { cursor.parse()? };
+        let mut last = after;
+        let revocations = rooms
+            .revocations
+            .range(after + 1..)
+            .take(limit as usize)
+            .map(|(seq, r)| {
+                last = *seq;
+                *r
+            })
+            .collect();
+        Ok(RevocationPage {
+            revocations,
+            cursor: last.to_string(),
+        })
     }
 
     async fn concerts_in_line(&self) -> anyhow::Result<Vec<ConcertId>> {

@@ -12,6 +12,7 @@
 //!   (`delivery_contract_tests!`).
 //! - [`lock_contract`]: cases every `Lock` must pass (`lock_contract_tests!`).
 //! - [`ranking_contract`]: cases every `Ranking` must pass (`ranking_contract_tests!`).
+//! - [`single_use_contract`]: cases every `SingleUse` must pass (`single_use_contract_tests!`).
 //! - [`store_contract`]: cases every `Store` must pass (`store_contract_tests!`).
 //! - [`waiting_room_contract`]: cases every `WaitingRoom` must pass
 //!   (`waiting_room_contract_tests!`).
@@ -20,17 +21,20 @@ pub mod cache_contract;
 pub mod delivery_contract;
 pub mod lock_contract;
 pub mod ranking_contract;
+pub mod single_use_contract;
 pub mod store_contract;
 pub mod waiting_room_contract;
 
+use crate::domain::access::{AdmissionPass, PowAnswer, QueueCredential, Ticket};
 use crate::domain::concert::{NewConcert, NewSchedule, SeatBand};
+use crate::domain::queue_token::TokenState;
 use crate::domain::delivery::RetryPolicy;
 use crate::domain::queue_token::QueuePolicy;
 use crate::domain::seat_hold::Hold;
-use crate::domain::{ConcertId, ScheduleId, SeatNumber, Timestamp, TokenId, UserId, Won};
+use crate::domain::{ConcertId, ScheduleId, SeatNumber, Timestamp, UserId, Won};
 use crate::memory::MemoryStore;
 use crate::ports::{Clock, DataPlatform, EventBus, Store};
-use crate::use_cases::{Adapters, App, Policies};
+use crate::use_cases::{Adapters, App, Policies, TokenView};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -187,26 +191,77 @@ impl TestApp {
         }
     }
 
-    /// Issues a token for `user` and admits it.
-    pub async fn active_token(&self, user: UserId) -> TokenId {
-        let token = self
-            .app
-            .issue_token(user, self.concert)
+    /// Another instance of the application: the same adapters (store,
+    /// waiting room...), its own in-process memory (revoked passes, caches).
+    pub fn twin(&self) -> App {
+        App::new(self.app.adapters().clone(), *self.app.policies())
+    }
+
+    /// Issues a token for `user` on the test concert (no bot gate).
+    pub async fn issue(&self, user: UserId) -> TokenView {
+        self.app
+            .issue_token(user, self.concert, PowAnswer::Missing)
             .await
             .unwrap_or_else(|e| panic!("{e}"))
-            .token
-            .token;
+    }
+
+    /// The ticket the edge would sign for `view`.
+    pub fn ticket_of(view: &TokenView) -> Ticket {
+        Ticket {
+            token: view.token.token,
+            user: view.token.user_id,
+            concert: view.token.concert_id,
+            issued_at: view.token.issued_at,
+        }
+    }
+
+    /// Polls `view`'s token as its own fan.
+    pub async fn poll(&self, view: &TokenView) -> TokenView {
+        self.app
+            .poll_token(view.token.user_id, Self::ticket_of(view))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Issues a token for `user` and admits it; its ticket.
+    pub async fn active_ticket(&self, user: UserId) -> Ticket {
+        let view = self.issue(user).await;
         self.app
             .activate_batch_once()
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        token
+        Self::ticket_of(&view)
     }
 
-    /// Holds seat `seat_number` of the first date with `token`.
-    pub async fn hold(&self, token: TokenId, seat_number: i64) -> Hold {
+    /// Issues a token for `user` and admits it; its ticket as a credential.
+    pub async fn active_token(&self, user: UserId) -> QueueCredential {
+        QueueCredential::Ticket(self.active_ticket(user).await)
+    }
+
+    /// Issues a token for `user` and admits it; the admission pass the
+    /// edge would sign for it.
+    pub async fn active_pass(&self, user: UserId) -> QueueCredential {
+        let ticket = self.active_ticket(user).await;
+        let view = self
+            .app
+            .poll_token(user, ticket)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let TokenState::Active { expires_at } = view.token.state else {
+            panic!("user {user} was not admitted: {view:?}");
+        };
+        QueueCredential::Pass(AdmissionPass::for_admission(
+            ticket.token,
+            user,
+            ticket.concert,
+            expires_at,
+        ))
+    }
+
+    /// Holds seat `seat_number` of the first date with `credential`, as its fan.
+    pub async fn hold(&self, credential: QueueCredential, seat_number: i64) -> Hold {
         self.app
-            .hold_seat(token, self.schedule, seat(seat_number))
+            .hold_seat(credential.user(), credential, self.schedule, seat(seat_number))
             .await
             .unwrap_or_else(|e| panic!("{e}"))
     }
@@ -224,7 +279,7 @@ impl TestApp {
         let token = self.active_token(user).await;
         let hold = self.hold(token, seat_number).await;
         self.app
-            .pay_for_hold(token, hold.id, None)
+            .pay_for_hold(user, hold.id, None)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }

@@ -6,7 +6,10 @@ use crate::domain::events::{DomainEvent, RESERVATION_CONFIRMED};
 use crate::domain::idempotency::{
     ClaimOutcome, Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyScope,
 };
+use crate::domain::concert::EntryRules;
+use crate::domain::identity::{FIRST_MAPPED_USER_ID, Subject};
 use crate::domain::seat::SeatStatus;
+use crate::domain::seat_hold::{HoldLimitReached, HoldLimits};
 use crate::domain::{ConcertId, EventId, HoldId, ReservationId, ScheduleId, Timestamp, Won};
 use crate::ports::{
     ChargeAttempt, ChargeOutcome, ChargeRefused, HoldAttempt, HoldOutcome, PaymentAttempt,
@@ -31,7 +34,12 @@ macro_rules! store_contract_tests {
             payment_sells_debits_reserves_and_appends_one_event,
             a_hold_is_paid_at_most_once,
             insufficient_balance_changes_nothing,
-            only_the_holder_may_pay_a_live_hold_of_the_tokens_concert,
+            only_the_holder_may_pay_a_live_hold,
+            an_empty_balance_limits_live_holds,
+            lapsed_holds_count_until_they_leave_the_window,
+            subjects_get_one_id_each_for_ever,
+            the_first_signing_secret_stored_is_kept,
+            entry_rules_default_to_no_gate_and_can_be_set,
             charges_add_up_within_the_limit,
             idempotency_keys_replay_conflict_and_expire,
             the_outbox_hands_out_events_in_order_until_published,
@@ -96,7 +104,12 @@ impl Fixture {
             seat_number: seat(seat_no),
             now,
             expires_at: now.plus_secs(300),
-            max_live_holds: 1,
+            limits: HoldLimits {
+                max_live: 1,
+                max_live_unfunded: 1,
+                max_lapsed: 100,
+                lapsed_since: now.plus_millis(-3_600_000),
+            },
         }
     }
 
@@ -114,7 +127,6 @@ impl Fixture {
     fn payment(&self, who: i64, hold: HoldId, now: Timestamp) -> PaymentAttempt {
         PaymentAttempt {
             user_id: user(who),
-            concert_id: self.concert,
             hold_id: hold,
             now,
             reservation_id: ReservationId::from_uuid(uuid()),
@@ -212,9 +224,13 @@ pub async fn unknown_seats_and_schedules_are_reported(store: Arc<dyn Store>) {
 pub async fn live_holds_per_user_are_limited(store: Arc<dyn Store>) {
     let f = fixture(store).await;
     f.held(1, 1, T0).await;
-    assert_eq!(f.hold(1, 2, T0).await, HoldOutcome::LimitReached);
+    assert_eq!(
+        f.hold(1, 2, T0).await,
+        HoldOutcome::LimitReached(HoldLimitReached::Live)
+    );
     let mut two = f.attempt(1, 2, T0);
-    two.max_live_holds = 2;
+    two.limits.max_live = 2;
+    two.limits.max_live_unfunded = 2;
     assert!(matches!(
         ok(f.store.hold_seat(&two).await),
         HoldOutcome::Held(_)
@@ -228,7 +244,7 @@ pub async fn a_holder_can_release_and_others_cannot(store: Arc<dyn Store>) {
     let hold = f.held(1, 4, T0).await;
     let release = |who: i64| f.store.release_hold(user(who), hold, T0);
     assert_eq!(ok(release(2).await), ReleaseOutcome::NotYours);
-    assert_eq!(ok(release(1).await), ReleaseOutcome::Released);
+    assert_eq!(ok(release(1).await), ReleaseOutcome::Released(f.concert));
     assert_eq!(ok(release(1).await), ReleaseOutcome::NotLive);
     assert_eq!(
         ok(f.store
@@ -364,7 +380,7 @@ pub async fn insufficient_balance_changes_nothing(store: Arc<dyn Store>) {
     assert_eq!(f.balance(1).await, Won::ZERO);
 }
 
-pub async fn only_the_holder_may_pay_a_live_hold_of_the_tokens_concert(store: Arc<dyn Store>) {
+pub async fn only_the_holder_may_pay_a_live_hold(store: Arc<dyn Store>) {
     let f = fixture(store).await;
     f.charge(2, 500_000).await;
     f.charge(1, 500_000).await;
@@ -373,14 +389,124 @@ pub async fn only_the_holder_may_pay_a_live_hold_of_the_tokens_concert(store: Ar
         f.pay(2, hold, T0).await,
         PaymentOutcome::Refused(PaymentRefused::NotYourHold)
     );
-    let mut elsewhere = f.payment(1, hold, T0);
-    elsewhere.concert_id = super::concert_id(987_654);
-    assert_eq!(
-        ok(f.store.confirm_payment(&elsewhere, None).await),
-        PaymentOutcome::Refused(PaymentRefused::WrongConcert)
-    );
     assert_eq!(f.balance(2).await, Won::new(500_000));
     assert_eq!(f.balance(1).await, Won::new(500_000));
+    assert!(matches!(
+        f.pay(1, hold, T0).await,
+        PaymentOutcome::Confirmed(_)
+    ));
+}
+
+pub async fn an_empty_balance_limits_live_holds(store: Arc<dyn Store>) {
+    let f = fixture(store).await;
+    let attempt = |seat_no: i64| {
+        let mut a = f.attempt(1, seat_no, T0);
+        a.limits.max_live = 3;
+        a
+    };
+    assert!(matches!(ok(f.store.hold_seat(&attempt(1)).await), HoldOutcome::Held(_)));
+    assert_eq!(
+        ok(f.store.hold_seat(&attempt(2)).await),
+        HoldOutcome::LimitReached(HoldLimitReached::Unfunded)
+    );
+    f.charge(1, 1).await;
+    assert!(matches!(ok(f.store.hold_seat(&attempt(2)).await), HoldOutcome::Held(_)));
+    assert!(matches!(ok(f.store.hold_seat(&attempt(3)).await), HoldOutcome::Held(_)));
+    assert_eq!(
+        ok(f.store.hold_seat(&attempt(4)).await),
+        HoldOutcome::LimitReached(HoldLimitReached::Live)
+    );
+}
+
+pub async fn lapsed_holds_count_until_they_leave_the_window(store: Arc<dyn Store>) {
+    let f = fixture(store).await;
+    f.charge(1, 500_000).await;
+    let window_ms = 3_600_000;
+    let attempt = |seat_no: i64, now: Timestamp| {
+        let mut a = f.attempt(1, seat_no, now);
+        a.limits.max_lapsed = 2;
+        a.limits.lapsed_since = now.plus_millis(-window_ms);
+        a
+    };
+    let held = |outcome: HoldOutcome| match outcome {
+        HoldOutcome::Held(h) => h.id,
+        other => panic!("expected a hold, got {other:?}"),
+    };
+    // A paid hold is no lapse.
+    let paid = held(ok(f.store.hold_seat(&attempt(1, T0)).await));
+    assert!(matches!(f.pay(1, paid, T0).await, PaymentOutcome::Confirmed(_)));
+    // One released...
+    let released = held(ok(f.store.hold_seat(&attempt(2, T0)).await));
+    assert_eq!(
+        ok(f.store.release_hold(user(1), released, T0).await),
+        ReleaseOutcome::Released(f.concert)
+    );
+    // ...and one left to run out: two lapses.
+    held(ok(f.store.hold_seat(&attempt(2, T0)).await));
+    let later = T0.plus_secs(300);
+    assert_eq!(
+        ok(f.store.hold_seat(&attempt(3, later)).await),
+        HoldOutcome::LimitReached(HoldLimitReached::Lapsed)
+    );
+    // Swept or not, they count the same.
+    ok(f.store.release_expired_holds(later, 100).await);
+    assert_eq!(
+        ok(f.store.hold_seat(&attempt(3, later)).await),
+        HoldOutcome::LimitReached(HoldLimitReached::Lapsed)
+    );
+    // Once the lapses leave the window, the fan may hold again.
+    let much_later = T0.plus_millis(window_ms + 300_001);
+    held(ok(f.store.hold_seat(&attempt(3, much_later)).await));
+}
+
+pub async fn subjects_get_one_id_each_for_ever(store: Arc<dyn Store>) {
+    let keycloak = ok(Subject::new("f47ac10b-58cc-4372-a567-0e02b2c3d479"));
+    let auth0 = ok(Subject::new("auth0|5f7c8ec7c33c6c004bbafe82"));
+    // Twenty instances see the same new fan at once.
+    let calls = (0..20).map(|_| {
+        let (store, subject) = (store.clone(), keycloak.clone());
+        tokio::spawn(async move { store.user_for_subject(&subject).await })
+    });
+    let ids: Vec<_> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|joined| ok(ok(joined)))
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    assert!(ids[0].get() >= FIRST_MAPPED_USER_ID);
+    let other = ok(store.user_for_subject(&auth0).await);
+    assert_ne!(other, ids[0]);
+    assert!(other.get() >= FIRST_MAPPED_USER_ID);
+    assert_eq!(ok(store.user_for_subject(&keycloak).await), ids[0]);
+}
+
+pub async fn the_first_signing_secret_stored_is_kept(store: Arc<dyn Store>) {
+    let calls = (0u8..10).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move { store.signing_secret("contract", &[i; 32]).await })
+    });
+    let secrets: Vec<Vec<u8>> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|joined| ok(ok(joined)))
+        .collect();
+    assert!(secrets.iter().all(|s| *s == secrets[0]));
+    assert_eq!(secrets[0].len(), 32);
+    assert_eq!(ok(store.signing_secret("contract", &[99; 32]).await), secrets[0]);
+    assert_eq!(ok(store.signing_secret("other", &[7; 32]).await), vec![7; 32]);
+}
+
+pub async fn entry_rules_default_to_no_gate_and_can_be_set(store: Arc<dyn Store>) {
+    let f = fixture(store).await;
+    assert_eq!(ok(f.store.entry_rules(f.concert).await), Some(EntryRules::default()));
+    let gated = ok(EntryRules::new(Some(18)));
+    assert!(ok(f.store.set_entry_rules(f.concert, &gated).await));
+    assert_eq!(ok(f.store.entry_rules(f.concert).await), Some(gated));
+    assert!(ok(f.store.set_entry_rules(f.concert, &EntryRules::default()).await));
+    assert_eq!(ok(f.store.entry_rules(f.concert).await), Some(EntryRules::default()));
+    let unknown = super::concert_id(987_654);
+    assert_eq!(ok(f.store.entry_rules(unknown).await), None);
+    assert!(!ok(f.store.set_entry_rules(unknown, &gated).await));
 }
 
 pub async fn charges_add_up_within_the_limit(store: Arc<dyn Store>) {
@@ -571,7 +697,10 @@ pub async fn concurrent_payments_of_one_hold_debit_once(store: Arc<dyn Store>) {
 pub async fn concurrent_holds_of_one_user_stay_within_the_limit(store: Arc<dyn Store>) {
     let f = Arc::new(fixture(store).await);
     let outcomes = holds_at_once(&f, (1..=30).map(|seat_no| (7, seat_no))).await;
-    assert_eq!(tally(&outcomes, HoldOutcome::LimitReached), (1, 29));
+    assert_eq!(
+        tally(&outcomes, HoldOutcome::LimitReached(HoldLimitReached::Live)),
+        (1, 29)
+    );
 }
 
 pub async fn concurrent_payments_share_one_balance_without_overdraft(store: Arc<dyn Store>) {
@@ -581,7 +710,7 @@ pub async fn concurrent_payments_share_one_balance_without_overdraft(store: Arc<
     let mut holds = Vec::new();
     for seat_no in 11..=30 {
         let mut attempt = f.attempt(1, seat_no, T0);
-        attempt.max_live_holds = 20;
+        attempt.limits.max_live = 20;
         match ok(f.store.hold_seat(&attempt).await) {
             HoldOutcome::Held(hold) => holds.push(hold.id),
             other => panic!("expected a hold, got {other:?}"),

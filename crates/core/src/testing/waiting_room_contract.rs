@@ -22,6 +22,8 @@ macro_rules! waiting_room_contract_tests {
             asking_again_keeps_a_waiting_token_alive,
             concurrent_entries_get_distinct_consecutive_positions,
             a_reserved_token_waits_without_a_position_until_it_enters,
+            tokens_carry_when_they_were_issued,
+            admissions_ended_early_join_the_revocation_feed_once,
         );
     };
     (@cases $make:expr; $($case:ident),+ $(,)?) => {
@@ -175,31 +177,41 @@ pub async fn payment_expiry_ends_only_tokens_issued_by_then(room: Arc<dyn Waitin
     let a = enter(room.as_ref(), 1, T0).await.token;
     ok(room.admit(concert_id(1), T0, &policy()).await);
     let paid_at = T0.plus_secs(5);
-    assert!(ok(room
+    let ended = ok(room
         .expire(concert_id(1), user(1), paid_at, paid_at, &policy())
-        .await));
+        .await);
+    assert_eq!(ended.map(|t| (t.token, t.state.status_name())), Some((a, "ACTIVE")));
     assert_eq!(
         poll(room.as_ref(), a, paid_at).await.state,
         TokenState::Expired {
             expired_at: paid_at
         }
     );
-    assert!(!ok(room
-        .expire(concert_id(1), user(1), paid_at, paid_at, &policy())
-        .await));
+    assert_eq!(
+        ok(room
+            .expire(concert_id(1), user(1), paid_at, paid_at, &policy())
+            .await),
+        None
+    );
     // A token issued after the payment survives a late expiry of that payment.
     let newer = enter(room.as_ref(), 1, T0.plus_secs(6)).await.token;
     assert_ne!(newer, a);
-    assert!(!ok(room
-        .expire(concert_id(1), user(1), paid_at, T0.plus_secs(7), &policy())
-        .await));
+    assert_eq!(
+        ok(room
+            .expire(concert_id(1), user(1), paid_at, T0.plus_secs(7), &policy())
+            .await),
+        None
+    );
     assert_eq!(
         position(&poll(room.as_ref(), newer, T0.plus_secs(7)).await),
         Some(1)
     );
-    assert!(!ok(room
-        .expire(concert_id(1), user(9), paid_at, paid_at, &policy())
-        .await));
+    assert_eq!(
+        ok(room
+            .expire(concert_id(1), user(9), paid_at, paid_at, &policy())
+            .await),
+        None
+    );
 }
 
 pub async fn asking_again_keeps_a_waiting_token_alive(room: Arc<dyn WaitingRoom>) {
@@ -263,7 +275,7 @@ pub async fn a_reserved_token_waits_without_a_position_until_it_enters(room: Arc
     let admitted = poll(room.as_ref(), reserved, later).await;
     assert_eq!(admitted.state.status_name(), "ACTIVE");
     // The token was issued when it was reserved: a payment made with it then ends it.
-    assert!(ok(room.expire(c, user(1), T0, later, &p).await));
+    assert!(ok(room.expire(c, user(1), T0, later, &p).await).is_some());
     // A repeated entry of an ended token brings nothing back.
     assert_eq!(ok(room.place(c, user(1), reserved, later, &p).await), None);
     let ended = poll(room.as_ref(), reserved, later).await;
@@ -280,4 +292,63 @@ pub async fn a_reserved_token_waits_without_a_position_until_it_enters(room: Arc
         None
     );
     assert_eq!(ok(room.admission_inversions().await), 0);
+}
+
+pub async fn tokens_carry_when_they_were_issued(room: Arc<dyn WaitingRoom>) {
+    let first = enter(room.as_ref(), 1, T0).await;
+    let second = enter(room.as_ref(), 2, T0.plus_millis(3)).await;
+    assert_eq!((first.issued_at, second.issued_at), (T0, T0.plus_millis(3)));
+    // Asking again, polling and admission keep the instant of issue.
+    let again = enter(room.as_ref(), 1, T0.plus_secs(5)).await;
+    assert_eq!(again.issued_at, T0);
+    ok(room.admit(concert_id(1), T0.plus_secs(5), &policy()).await);
+    let admitted = poll(room.as_ref(), first.token, T0.plus_secs(5)).await;
+    assert_eq!((admitted.state.status_name(), admitted.issued_at), ("ACTIVE", T0));
+    let reserved = ok(room
+        .reserve(concert_id(2), user(3), fresh_token(), T0.plus_secs(6), &policy())
+        .await);
+    let placed = ok(room
+        .place(concert_id(2), user(3), reserved.token, T0.plus_secs(9), &policy())
+        .await);
+    assert_eq!(placed.map(|t| t.issued_at), Some(T0.plus_secs(6)));
+}
+
+pub async fn admissions_ended_early_join_the_revocation_feed_once(room: Arc<dyn WaitingRoom>) {
+    let (c, p) = (concert_id(1), policy());
+    let empty = ok(room.revocations_since("", 100).await);
+    assert!(empty.revocations.is_empty());
+    let admitted = enter(room.as_ref(), 1, T0).await.token;
+    let waiting = enter(room.as_ref(), 2, T0).await.token;
+    ok(room.admit(c, T0, &QueuePolicy { admit_batch: 1, ..p }).await);
+    let until = T0.plus_secs(p.active_ttl_secs);
+    // Ending a waiting token revokes no pass: it never had one.
+    assert!(ok(room.expire(c, user(2), T0, T0, &p).await).is_some());
+    assert!(ok(room.expire(c, user(1), T0, T0.plus_secs(1), &p).await).is_some());
+    let page = ok(room.revocations_since(&empty.cursor, 100).await);
+    let tokens: Vec<_> = page.revocations.iter().map(|r| (r.token, r.pass_expires_at)).collect();
+    assert_eq!(tokens, vec![(admitted, until)]);
+    assert!(!tokens.iter().any(|(t, _)| *t == waiting));
+    // Read on from the cursor: nothing new, and the cursor stays.
+    let again = ok(room.revocations_since(&page.cursor, 100).await);
+    assert!(again.revocations.is_empty());
+    assert_eq!(again.cursor, page.cursor);
+    // Several revocations come oldest first, a page at a time.
+    for who in 10..13 {
+        enter(room.as_ref(), who, T0.plus_secs(2)).await;
+    }
+    ok(room.admit(c, T0.plus_secs(2), &QueuePolicy { admit_batch: 10, max_active: 10, ..p }).await);
+    let mut ended = Vec::new();
+    for who in 10..13 {
+        let token = ok(room.expire(c, user(who), T0.plus_secs(2), T0.plus_secs(3), &p).await);
+        ended.push(token.map(|t| t.token));
+    }
+    let first = ok(room.revocations_since(&page.cursor, 2).await);
+    let rest = ok(room.revocations_since(&first.cursor, 2).await);
+    let read: Vec<_> = first
+        .revocations
+        .iter()
+        .chain(&rest.revocations)
+        .map(|r| Some(r.token))
+        .collect();
+    assert_eq!(read, ended);
 }

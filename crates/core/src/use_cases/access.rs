@@ -1,46 +1,81 @@
-//! The gate in front of booking: only an ACTIVE token of the right concert
-//! may browse seats, hold and pay. The acting user is the token's user.
+//! The gate in front of booking: only the signed-in fan a credential was
+//! issued to, while that credential's token is ACTIVE for the right
+//! concert, may browse seats and hold them.
+//!
+//! A ticket is checked against the waiting room (one call). A pass is
+//! checked here: its fan, its expiry and the revocation feed, with no call
+//! at all, which is what makes browsing cheap. A hold asks the waiting room
+//! even with a pass (`authoritative`), so a pass revoked a moment ago on
+//! another instance can never hold a seat.
 
 use super::App;
-use crate::domain::TokenId;
-use crate::domain::queue_token::{QueueToken, TokenState};
+use crate::domain::access::QueueCredential;
+use crate::domain::queue_token::TokenState;
+use crate::domain::{ConcertId, UserId};
 
-/// Why a token does not open the door.
+/// Why a credential does not open the door.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccessDenied {
     /// No such token (never issued, or long forgotten).
     UnknownToken,
+    /// The credential was issued to another fan than the one signed in.
+    NotYours,
     /// Still in line.
     /// `position` is `None` while the entry has not reached the line.
     Waiting { position: Option<u64> },
-    /// Timed out, abandoned or used for a payment.
+    /// Timed out, abandoned, used for a payment or revoked.
     Expired,
-    /// The token is for another concert.
+    /// The credential is for another concert.
     WrongConcert,
 }
 
+/// A fan let through the gate, and the concert they were admitted to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Admitted {
+    pub user: UserId,
+    pub concert: ConcertId,
+}
+
 impl App {
-    /// The ACTIVE token behind `token`, or why it may not act. Checked
-    /// before anything else a booking call looks up, so a bad token is told
+    /// Whether `user` may book with `credential` now. Checked before
+    /// anything else a booking call looks up, so a bad credential is told
     /// so rather than learning which ids exist.
     pub(super) async fn require_active(
         &self,
-        token: TokenId,
-    ) -> anyhow::Result<Result<QueueToken, AccessDenied>> {
+        user: UserId,
+        credential: &QueueCredential,
+        authoritative: bool,
+    ) -> anyhow::Result<Result<Admitted, AccessDenied>> {
+        if credential.user() != user {
+            return Ok(Err(AccessDenied::NotYours));
+        }
         let now = self.now();
+        if let QueueCredential::Pass(pass) = credential {
+            if !pass.is_live(now) || self.revoked.contains(&pass.token) {
+                return Ok(Err(AccessDenied::Expired));
+            }
+            if !authoritative {
+                return Ok(Ok(Admitted {
+                    user,
+                    concert: pass.concert,
+                }));
+            }
+        }
         let found = self
             .adapters
             .waiting_room
-            .peek(token, now, &self.policies.queue)
+            .peek(credential.token(), now, &self.policies.queue)
             .await?;
-        let Some(found) = found else {
+        let Some(found) = found.filter(|t| t.user_id == user) else {
             return Ok(Err(AccessDenied::UnknownToken));
         };
-        let verdict = match found.state {
+        Ok(match found.state {
             TokenState::Waiting { position, .. } => Err(AccessDenied::Waiting { position }),
             TokenState::Expired { .. } => Err(AccessDenied::Expired),
-            TokenState::Active { .. } => Ok(found),
-        };
-        Ok(verdict)
+            TokenState::Active { .. } => Ok(Admitted {
+                user,
+                concert: found.concert_id,
+            }),
+        })
     }
 }

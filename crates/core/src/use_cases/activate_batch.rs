@@ -67,15 +67,15 @@ mod tests {
         let t = TestApp::with_queue_policy(patient).await;
         let mut tokens = Vec::new();
         for u in 1..=8 {
-            let view = t.app.issue_token(user(u), t.concert).await.unwrap();
+            let view = t.issue(user(u)).await;
             assert_eq!(position(view.token.state), Some(u as u64));
-            tokens.push(view.token.token);
+            tokens.push(view);
         }
         assert_eq!(t.app.activate_batch_once().await.unwrap(), 3);
         assert_eq!(t.app.activate_batch_once().await.unwrap(), 2, "cap of 5");
         assert_eq!(t.app.activate_batch_once().await.unwrap(), 0, "at the cap");
         for (i, token) in tokens.iter().enumerate() {
-            let state = t.app.poll_token(*token).await.unwrap().token.state;
+            let state = t.poll(token).await.token.state;
             if i < 5 {
                 assert!(matches!(state, TokenState::Active { .. }), "token {i}");
             } else {
@@ -85,10 +85,10 @@ mod tests {
         // Active tokens time out, making room for the rest.
         t.clock.advance_secs(60);
         for token in &tokens[5..] {
-            t.app.poll_token(*token).await.unwrap();
+            t.poll(token).await;
         }
         assert_eq!(t.app.activate_batch_once().await.unwrap(), 3);
-        let first = t.app.poll_token(tokens[0]).await.unwrap().token.state;
+        let first = t.poll(&tokens[0]).await.token.state;
         assert!(matches!(first, TokenState::Expired { .. }));
     }
 
@@ -96,7 +96,7 @@ mod tests {
     async fn each_interval_admits_once_however_many_instances_ask() {
         let t = TestApp::with_queue_policy(policy()).await;
         for u in 1..=8 {
-            t.app.issue_token(user(u), t.concert).await.unwrap();
+            t.issue(user(u)).await;
         }
         assert_eq!(t.app.activate_batch_if_due().await.unwrap(), Some(3));
         assert_eq!(t.app.activate_batch_if_due().await.unwrap(), None);
@@ -107,28 +107,16 @@ mod tests {
     #[tokio::test]
     async fn abandoned_tokens_are_skipped_and_leave_the_count() {
         let t = TestApp::with_queue_policy(policy()).await;
-        let quiet = t
-            .app
-            .issue_token(user(1), t.concert)
-            .await
-            .unwrap()
-            .token
-            .token;
-        let keen = t
-            .app
-            .issue_token(user(2), t.concert)
-            .await
-            .unwrap()
-            .token
-            .token;
+        let quiet = t.issue(user(1)).await;
+        let keen = t.issue(user(2)).await;
         t.clock.advance_secs(20);
-        t.app.poll_token(keen).await.unwrap();
+        t.poll(&keen).await;
         t.clock.advance_secs(15);
         // `quiet` was last seen 35 s ago: abandoned, so `keen` is first.
-        let keen_state = t.app.poll_token(keen).await.unwrap().token.state;
+        let keen_state = t.poll(&keen).await.token.state;
         assert_eq!(position(keen_state), Some(1));
         assert_eq!(t.app.activate_batch_once().await.unwrap(), 1);
-        let quiet_state = t.app.poll_token(quiet).await.unwrap().token.state;
+        let quiet_state = t.poll(&quiet).await.token.state;
         assert!(matches!(quiet_state, TokenState::Expired { .. }));
     }
 }

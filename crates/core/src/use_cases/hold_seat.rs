@@ -2,8 +2,9 @@
 
 use super::list_schedules::schedules_key;
 use super::{AccessDenied, App};
-use crate::domain::seat_hold::Hold;
-use crate::domain::{ScheduleId, SeatNumber, TokenId};
+use crate::domain::access::QueueCredential;
+use crate::domain::seat_hold::{Hold, HoldLimitReached};
+use crate::domain::{ScheduleId, SeatNumber, UserId};
 use crate::ports::{HoldAttempt, HoldOutcome};
 
 #[derive(Debug, thiserror::Error)]
@@ -18,38 +19,42 @@ pub enum HoldSeatError {
     SeatAlreadyHeld,
     #[error("the seat is sold")]
     SeatAlreadySold,
-    #[error("the hold limit is reached")]
-    HoldLimitReached,
+    #[error("a hold limit is reached: {0:?}")]
+    HoldLimitReached(HoldLimitReached),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
 
 impl App {
+    /// Holds `seat` for `user`, who must be the fan `credential` was issued
+    /// to, ACTIVE for the schedule's concert (asked of the waiting room even
+    /// with a pass).
     pub async fn hold_seat(
         &self,
-        token: TokenId,
+        user: UserId,
+        credential: QueueCredential,
         schedule: ScheduleId,
         seat: SeatNumber,
     ) -> Result<Hold, HoldSeatError> {
         let holder = self
-            .require_active(token)
+            .require_active(user, &credential, true)
             .await?
             .map_err(HoldSeatError::Access)?;
         let Some(found) = self.find_schedule(schedule).await? else {
             return Err(HoldSeatError::ScheduleNotFound);
         };
-        if found.concert_id != holder.concert_id {
+        if found.concert_id != holder.concert {
             return Err(HoldSeatError::Access(AccessDenied::WrongConcert));
         }
         let now = self.now();
         let attempt = HoldAttempt {
             hold_id: self.new_hold_id(),
-            user_id: holder.user_id,
+            user_id: holder.user,
             schedule_id: schedule,
             seat_number: seat,
             now,
             expires_at: self.policies.holds.expires_at(now),
-            max_live_holds: self.policies.holds.max_per_user,
+            limits: self.policies.holds.limits_at(now),
         };
         match self.store().hold_seat(&attempt).await? {
             HoldOutcome::Held(hold) => {
@@ -59,7 +64,7 @@ impl App {
             HoldOutcome::SeatTaken => Err(HoldSeatError::SeatAlreadyHeld),
             HoldOutcome::SeatSold => Err(HoldSeatError::SeatAlreadySold),
             HoldOutcome::NoSuchSeat => Err(HoldSeatError::SeatNotFound),
-            HoldOutcome::LimitReached => Err(HoldSeatError::HoldLimitReached),
+            HoldOutcome::LimitReached(limit) => Err(HoldSeatError::HoldLimitReached(limit)),
         }
     }
 }
@@ -80,9 +85,9 @@ mod tests {
         let t = TestApp::new().await;
         let a = t.active_token(user(1)).await;
         let b = t.active_token(user(2)).await;
-        let hold = t.app.hold_seat(a, t.schedule, seat(7)).await.unwrap();
+        let hold = t.app.hold_seat(user(1), a, t.schedule, seat(7)).await.unwrap();
         assert_eq!(hold.user_id, user(1));
-        let err = t.app.hold_seat(b, t.schedule, seat(7)).await.unwrap_err();
+        let err = t.app.hold_seat(user(2), b, t.schedule, seat(7)).await.unwrap_err();
         assert!(matches!(err, HoldSeatError::SeatAlreadyHeld));
     }
 
@@ -90,9 +95,55 @@ mod tests {
     async fn one_live_hold_per_user_by_default() {
         let t = TestApp::new().await;
         let a = t.active_token(user(1)).await;
-        t.app.hold_seat(a, t.schedule, seat(1)).await.unwrap();
-        let err = t.app.hold_seat(a, t.schedule, seat(2)).await.unwrap_err();
-        assert!(matches!(err, HoldSeatError::HoldLimitReached));
+        t.app.hold_seat(user(1), a, t.schedule, seat(1)).await.unwrap();
+        let err = t.app.hold_seat(user(1), a, t.schedule, seat(2)).await.unwrap_err();
+        assert!(matches!(
+            err,
+            HoldSeatError::HoldLimitReached(HoldLimitReached::Live)
+        ));
+    }
+
+    #[tokio::test]
+    async fn another_fans_credential_holds_nothing() {
+        let t = TestApp::new().await;
+        let theirs = t.active_token(user(1)).await;
+        let err = t.app.hold_seat(user(2), theirs, t.schedule, seat(3)).await.unwrap_err();
+        assert!(matches!(err, HoldSeatError::Access(AccessDenied::NotYours)));
+        let pass = t.active_pass(user(1)).await;
+        let err = t.app.hold_seat(user(2), pass, t.schedule, seat(3)).await.unwrap_err();
+        assert!(matches!(err, HoldSeatError::Access(AccessDenied::NotYours)));
+    }
+
+    #[tokio::test]
+    async fn a_pass_whose_admission_ended_elsewhere_holds_nothing_even_before_the_feed_says_so() {
+        let t = TestApp::new().await;
+        let other = t.twin();
+        let pass = t.active_pass(user(1)).await;
+        t.app.revoke_admission(t.concert, user(1)).await.unwrap();
+        // The other instance has not read the feed: browsing still trusts
+        // the pass, a hold asks the waiting room.
+        assert!(other.list_seats(user(1), pass, t.schedule).await.is_ok());
+        let err = other.hold_seat(user(1), pass, t.schedule, seat(3)).await.unwrap_err();
+        assert!(matches!(err, HoldSeatError::Access(AccessDenied::Expired)));
+    }
+
+    #[tokio::test]
+    async fn a_fan_who_lets_holds_lapse_again_and_again_is_stopped() {
+        let t = TestApp::new().await;
+        let a = t.active_token(user(1)).await;
+        let max = t.app.policies().holds.max_lapsed;
+        for _ in 0..max {
+            let hold = t.app.hold_seat(user(1), a, t.schedule, seat(4)).await.unwrap();
+            t.app.release_hold(user(1), hold.id).await.unwrap();
+        }
+        let err = t.app.hold_seat(user(1), a, t.schedule, seat(4)).await.unwrap_err();
+        assert!(matches!(
+            err,
+            HoldSeatError::HoldLimitReached(HoldLimitReached::Lapsed)
+        ));
+        // Someone else takes the seat meanwhile.
+        let b = t.active_token(user(2)).await;
+        t.app.hold_seat(user(2), b, t.schedule, seat(4)).await.unwrap();
     }
 
     #[tokio::test]
@@ -100,11 +151,11 @@ mod tests {
         let t = TestApp::new().await;
         let a = t.active_token(user(1)).await;
         let b = t.active_token(user(2)).await;
-        t.app.hold_seat(a, t.schedule, seat(9)).await.unwrap();
+        t.app.hold_seat(user(1), a, t.schedule, seat(9)).await.unwrap();
         t.clock.advance_secs(t.app.policies().holds.ttl_secs);
-        let seats = t.app.list_seats(b, t.schedule).await.unwrap();
+        let seats = t.app.list_seats(user(2), b, t.schedule).await.unwrap();
         assert_eq!(seats[8].status, SeatStatus::Available);
-        t.app.hold_seat(b, t.schedule, seat(9)).await.unwrap();
+        t.app.hold_seat(user(2), b, t.schedule, seat(9)).await.unwrap();
     }
 
     #[tokio::test]
@@ -119,14 +170,14 @@ mod tests {
             .unwrap()[0]
             .schedule
             .id;
-        let err = t.app.hold_seat(a, other_date, seat(1)).await.unwrap_err();
+        let err = t.app.hold_seat(user(1), a, other_date, seat(1)).await.unwrap_err();
         assert!(matches!(
             err,
             HoldSeatError::Access(AccessDenied::WrongConcert)
         ));
         let err = t
             .app
-            .hold_seat(a, crate::testing::schedule_id(999), seat(1))
+            .hold_seat(user(1), a, crate::testing::schedule_id(999), seat(1))
             .await
             .unwrap_err();
         assert!(matches!(err, HoldSeatError::ScheduleNotFound));

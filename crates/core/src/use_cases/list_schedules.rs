@@ -2,7 +2,8 @@
 
 use super::{AccessDenied, App};
 use crate::domain::concert::ScheduleAvailability;
-use crate::domain::{ConcertId, TokenId};
+use crate::domain::access::QueueCredential;
+use crate::domain::{ConcertId, UserId};
 
 /// Free-seat counts change with every hold: cached briefly, and dropped by
 /// every hold, release and payment of the concert.
@@ -25,17 +26,18 @@ pub enum ListSchedulesError {
 impl App {
     pub async fn list_schedules(
         &self,
-        token: TokenId,
+        user: UserId,
+        credential: QueueCredential,
         concert: ConcertId,
     ) -> Result<Vec<ScheduleAvailability>, ListSchedulesError> {
         let holder = self
-            .require_active(token)
+            .require_active(user, &credential, false)
             .await?
             .map_err(ListSchedulesError::Access)?;
-        if !self.concert_exists(concert).await? {
+        if self.entry_rules_of(concert).await?.is_none() {
             return Err(ListSchedulesError::ConcertNotFound);
         }
-        if holder.concert_id != concert {
+        if holder.concert != concert {
             return Err(ListSchedulesError::Access(AccessDenied::WrongConcert));
         }
         let (store, now) = (self.adapters.store.clone(), self.now());
@@ -60,7 +62,9 @@ mod tests {
     async fn an_active_holder_sees_every_date_with_free_seats() {
         let t = TestApp::new().await;
         let token = t.active_token(user(1)).await;
-        let schedules = t.app.list_schedules(token, t.concert).await.unwrap();
+        let schedules = t.app.list_schedules(user(1), token, t.concert).await.unwrap();
+        let pass = t.active_pass(user(1)).await;
+        assert_eq!(t.app.list_schedules(user(1), pass, t.concert).await.unwrap(), schedules);
         assert_eq!(schedules.len(), 2);
         assert!(schedules.iter().all(|s| s.available_seats == 50));
     }
@@ -68,28 +72,22 @@ mod tests {
     #[tokio::test]
     async fn waiting_tokens_and_other_concerts_are_turned_away() {
         let t = TestApp::new().await;
-        let waiting = t
-            .app
-            .issue_token(user(1), t.concert)
-            .await
-            .unwrap()
-            .token
-            .token;
-        let err = t.app.list_schedules(waiting, t.concert).await.unwrap_err();
+        let waiting = QueueCredential::Ticket(TestApp::ticket_of(&t.issue(user(1)).await));
+        let err = t.app.list_schedules(user(1), waiting, t.concert).await.unwrap_err();
         assert!(matches!(
             err,
             ListSchedulesError::Access(AccessDenied::Waiting { position: Some(1) })
         ));
         let active = t.active_token(user(2)).await;
         let other = t.second_concert().await;
-        let err = t.app.list_schedules(active, other).await.unwrap_err();
+        let err = t.app.list_schedules(user(2), active, other).await.unwrap_err();
         assert!(matches!(
             err,
             ListSchedulesError::Access(AccessDenied::WrongConcert)
         ));
         let err = t
             .app
-            .list_schedules(active, concert_id(999))
+            .list_schedules(user(2), active, concert_id(999))
             .await
             .unwrap_err();
         assert!(matches!(err, ListSchedulesError::ConcertNotFound));

@@ -2,7 +2,8 @@
 
 use super::{AccessDenied, App};
 use crate::domain::seat::Seat;
-use crate::domain::{ScheduleId, TokenId};
+use crate::domain::access::QueueCredential;
+use crate::domain::{ScheduleId, UserId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ListSeatsError {
@@ -17,17 +18,18 @@ pub enum ListSeatsError {
 impl App {
     pub async fn list_seats(
         &self,
-        token: TokenId,
+        user: UserId,
+        credential: QueueCredential,
         schedule: ScheduleId,
     ) -> Result<Vec<Seat>, ListSeatsError> {
         let holder = self
-            .require_active(token)
+            .require_active(user, &credential, false)
             .await?
             .map_err(ListSeatsError::Access)?;
         let Some(found) = self.find_schedule(schedule).await? else {
             return Err(ListSeatsError::ScheduleNotFound);
         };
-        if found.concert_id != holder.concert_id {
+        if found.concert_id != holder.concert {
             return Err(ListSeatsError::Access(AccessDenied::WrongConcert));
         }
         Ok(self.store().seats(schedule, self.now()).await?)
@@ -45,13 +47,13 @@ mod tests {
         let t = TestApp::new().await;
         t.buy_seat(user(1), 3).await;
         let token = t.active_token(user(2)).await;
-        t.app.hold_seat(token, t.schedule, seat(4)).await.unwrap();
-        let seats = t.app.list_seats(token, t.schedule).await.unwrap();
+        t.app.hold_seat(user(2), token, t.schedule, seat(4)).await.unwrap();
+        let seats = t.app.list_seats(user(2), token, t.schedule).await.unwrap();
         assert_eq!(seats.len(), 50);
         assert_eq!(seats[2].status, SeatStatus::Sold);
         assert_eq!(seats[3].status, SeatStatus::Held);
         assert_eq!(seats[4].status, SeatStatus::Available);
-        let err = t.app.list_seats(token, schedule_id(999)).await.unwrap_err();
+        let err = t.app.list_seats(user(2), token, schedule_id(999)).await.unwrap_err();
         assert!(matches!(err, ListSeatsError::ScheduleNotFound));
     }
 

@@ -3,14 +3,17 @@
 //! variants, and `Unexpected` for anything that broke.
 //!
 //! Layout:
-//! - access: the queue-token check shared by booking calls.
+//! - access: the ticket and pass check shared by booking calls;
+//!   revocations: the revoked admission passes every instance keeps.
+//! - identify_fan: a fan's subject to their user id.
 //! - cached: reading through the cache, single-flight, jittered TTLs.
 //! - idempotent: running a command at most once per `Idempotency-Key`.
 //! - issue_token, poll_token: the waiting room.
 //! - list_concerts, list_popular_concerts, list_schedules, list_seats: browsing.
 //! - hold_seat, release_hold, pay_for_hold: booking.
 //! - charge_balance, show_balance, list_reservations: the buyer's account.
-//! - create_concert: the admin's catalog; check_invariants: the post-load audit.
+//! - create_concert, set_entry_rules, revoke_admission: the admin's catalog,
+//!   bot gates and revocations; check_invariants: the post-load audit.
 //! - activate_batch, release_expired_holds, relay_outbox, event_handlers,
 //!   deliver_to_platform: background work, each a single step (`*_once`)
 //!   that workers loop over and tests call directly.
@@ -25,6 +28,7 @@ mod create_concert;
 mod deliver_to_platform;
 mod event_handlers;
 mod hold_seat;
+mod identify_fan;
 mod idempotent;
 mod issue_token;
 mod list_concerts;
@@ -38,6 +42,9 @@ mod relay_outbox;
 mod release_expired_holds;
 mod release_hold;
 mod replay_dead_letter;
+mod revocations;
+mod revoke_admission;
+mod set_entry_rules;
 mod show_balance;
 
 pub use access::AccessDenied;
@@ -48,7 +55,7 @@ pub use deliver_to_platform::DeliveryStep;
 pub use event_handlers::{RankingUpdater, TokenExpirer};
 pub use hold_seat::HoldSeatError;
 pub use idempotent::IdempotencyConflict;
-pub use issue_token::{IssueTokenError, TokenView};
+pub use issue_token::{CHALLENGE_TTL_SECS, IssueTokenError, PowRefusal, TokenView};
 pub use list_popular_concerts::PopularConcert;
 pub use list_schedules::ListSchedulesError;
 pub use list_seats::ListSeatsError;
@@ -57,22 +64,28 @@ pub use poll_token::PollTokenError;
 pub use relay_outbox::OutboxLag;
 pub use release_hold::ReleaseHoldError;
 pub use replay_dead_letter::ReplayError;
+pub use revocations::RevokedPasses;
 
 use crate::domain::balance::BalancePolicy;
 use crate::domain::delivery::RetryPolicy;
 use crate::domain::queue_token::QueuePolicy;
 use crate::domain::seat_hold::HoldPolicy;
-use crate::domain::{ConcertId, EventId, HoldId, ReservationId, TokenId};
+use crate::domain::{ConcertId, EventId, HoldId, ReservationId, Timestamp, TokenId};
+use crate::domain::concert::EntryRules;
 use crate::ports::{
-    Cache, Clock, DataPlatform, DeliveryLedger, Entropy, EventBus, Lock, Ranking, Store,
-    WaitingRoom,
+    Cache, Clock, DataPlatform, DeliveryLedger, Entropy, EventBus, Lock, Ranking, SingleUse,
+    Store, WaitingRoom,
 };
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
 /// Schedules are immutable; they are cached for long.
 const SCHEDULE_TTL_MS: u64 = 600_000;
+
+/// How long an instance trusts the entry rules it read: a change reaches
+/// every instance within this.
+const ENTRY_RULES_TTL_MS: i64 = 1_000;
 
 /// Every business setting the use cases apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -118,6 +131,8 @@ pub struct Adapters {
     /// Where confirmed reservations are forwarded; `None` when no platform is configured.
     pub data_platform: Option<Arc<dyn DataPlatform>>,
     pub lock: Arc<dyn Lock>,
+    /// Single-use marks (solved challenges), shared by every instance.
+    pub single_use: Arc<dyn SingleUse>,
     pub cache: Arc<dyn Cache>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
@@ -128,9 +143,15 @@ pub struct Adapters {
 pub struct App {
     adapters: Adapters,
     policies: Policies,
-    /// Concerts known to exist. Concerts are never deleted, so a hit is
-    /// always right; it spares the token hot path a SQL read.
-    known_concerts: Arc<RwLock<HashSet<ConcertId>>>,
+    /// Entry rules of concerts known to exist, with when they were read:
+    /// spares the token hot path a SQL read (and a Redis one), at the cost
+    /// of a rule change taking up to `ENTRY_RULES_TTL_MS` to apply.
+    /// Concerts are never deleted, so existence is never stale.
+    entry_rules: Arc<RwLock<HashMap<ConcertId, (EntryRules, Timestamp)>>>,
+    /// Subjects already mapped to user ids (a subject's id never changes).
+    subjects: Arc<identify_fan::KnownSubjects>,
+    /// Admission passes revoked before they expired, as this instance knows them.
+    revoked: Arc<RevokedPasses>,
     /// Cache loads in progress, so concurrent misses share one.
     flights: Arc<cached::Flights>,
 }
@@ -140,7 +161,9 @@ impl App {
         Self {
             adapters,
             policies,
-            known_concerts: Arc::default(),
+            entry_rules: Arc::default(),
+            subjects: Arc::default(),
+            revoked: Arc::default(),
             flights: Arc::default(),
         }
     }
@@ -151,6 +174,11 @@ impl App {
 
     pub fn adapters(&self) -> &Adapters {
         &self.adapters
+    }
+
+    /// How many revoked passes this instance keeps.
+    pub fn revoked_passes(&self) -> usize {
+        self.revoked.len()
     }
 
     fn store(&self) -> &dyn Store {
@@ -206,17 +234,22 @@ impl App {
         .await
     }
 
-    /// Whether the concert exists, from memory when possible.
-    async fn concert_exists(&self, concert: ConcertId) -> anyhow::Result<bool> {
-        if let Ok(known) = self.known_concerts.read()
-            && known.contains(&concert)
+    /// The concert's entry rules (`None`: no such concert), from memory
+    /// when read less than `ENTRY_RULES_TTL_MS` ago.
+    async fn entry_rules_of(&self, concert: ConcertId) -> anyhow::Result<Option<EntryRules>> {
+        let now = self.now();
+        if let Ok(known) = self.entry_rules.read()
+            && let Some((rules, read_at)) = known.get(&concert)
+            && now.as_millis() - read_at.as_millis() < ENTRY_RULES_TTL_MS
         {
-            return Ok(true);
+            return Ok(Some(*rules));
         }
-        let exists = self.store().concert(concert).await?.is_some();
-        if exists && let Ok(mut known) = self.known_concerts.write() {
-            known.insert(concert);
+        let rules = self.store().entry_rules(concert).await?;
+        if let Some(rules) = rules
+            && let Ok(mut known) = self.entry_rules.write()
+        {
+            known.insert(concert, (rules, now));
         }
-        Ok(exists)
+        Ok(rules)
     }
 }

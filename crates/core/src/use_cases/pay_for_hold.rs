@@ -3,17 +3,15 @@
 
 use super::idempotent::{NotRun, Once};
 use super::list_schedules::schedules_key;
-use super::{AccessDenied, App, IdempotencyConflict};
+use super::{App, IdempotencyConflict};
 use crate::domain::idempotency::{IdempotencyKey, IdempotencyScope, Recorded};
-use crate::domain::queue_token::TokenState;
 use crate::domain::reservation::PaymentReceipt;
-use crate::domain::{HoldId, Timestamp, TokenId, UserId};
+use crate::domain::{HoldId, Timestamp, UserId};
 use crate::ports::{PaymentAttempt, PaymentOutcome, PaymentRefused};
+use std::convert::Infallible;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PayError {
-    #[error("queue token refused: {0:?}")]
-    Access(AccessDenied),
     #[error("payment refused: {0:?}")]
     Refused(PaymentRefused),
     #[error("idempotency conflict: {0:?}")]
@@ -23,46 +21,34 @@ pub enum PayError {
 }
 
 impl App {
-    /// Pays for `hold` as the token's user. With a key, a repeat returns the
-    /// first answer, even after the payment has expired the token.
+    /// Pays for `hold` as `user`, who must hold it. No queue token is
+    /// needed: a fan whose token was lost (a restart, Redis losing its data)
+    /// can still pay for the seat they hold. With a key, a repeat returns
+    /// the first answer.
     pub async fn pay_for_hold(
         &self,
-        token: TokenId,
+        user: UserId,
         hold: HoldId,
         key: Option<&IdempotencyKey>,
     ) -> Result<PaymentReceipt, PayError> {
         let now = self.now();
-        let holder = self
-            .adapters
-            .waiting_room
-            .peek(token, now, &self.policies.queue)
-            .await?
-            .ok_or(PayError::Access(AccessDenied::UnknownToken))?;
         let hold_text = hold.to_string();
         let once = Once {
-            user: holder.user_id,
+            user,
             scope: IdempotencyScope::Payment,
             key,
             fingerprint: &[&hold_text],
         };
         let answer = self
             .run_once(once, async |ticket| {
-                match holder.state {
-                    TokenState::Active { .. } => {}
-                    TokenState::Waiting { position, .. } => {
-                        return Ok(Err(AccessDenied::Waiting { position }));
-                    }
-                    TokenState::Expired { .. } => return Ok(Err(AccessDenied::Expired)),
-                }
                 let attempt = PaymentAttempt {
-                    user_id: holder.user_id,
-                    concert_id: holder.concert_id,
+                    user_id: user,
                     hold_id: hold,
                     now,
                     reservation_id: self.new_reservation_id(),
                     event_id: self.new_event_id(),
                 };
-                Ok(Ok(
+                Ok(Ok::<_, Infallible>(
                     match self.store().confirm_payment(&attempt, ticket).await? {
                         PaymentOutcome::Confirmed(receipt) => Recorded::Done(receipt),
                         PaymentOutcome::Refused(refused) => Recorded::Refused(refused),
@@ -73,25 +59,25 @@ impl App {
         match answer {
             Ok(Recorded::Done(receipt)) => {
                 self.invalidate(&[schedules_key(receipt.concert_id)]).await;
-                self.expire_after_payment(&receipt, holder.user_id, now)
-                    .await;
+                self.expire_after_payment(&receipt, user, now).await;
                 Ok(receipt)
             }
             Ok(Recorded::Refused(refused)) => Err(PayError::Refused(refused)),
             Err(NotRun::Conflict(conflict)) => Err(PayError::Conflict(conflict)),
-            Err(NotRun::Precondition(denied)) => Err(PayError::Access(denied)),
+            Err(NotRun::Precondition(never)) => match never {},
         }
     }
 
-    /// The token ends the moment its holder pays. The outbox event expires it
-    /// too (see `TokenExpirer`), so a failure here only delays that.
+    /// The token ends the moment its holder pays, and with it the admission
+    /// pass. The outbox event expires it too (see `TokenExpirer`), so a
+    /// failure here only delays that.
     async fn expire_after_payment(
         &self,
         receipt: &PaymentReceipt,
         user: UserId,
         paid_at: Timestamp,
     ) {
-        if let Err(err) = self
+        match self
             .adapters
             .waiting_room
             .expire(
@@ -103,7 +89,11 @@ impl App {
             )
             .await
         {
-            tracing::warn!(error = %err, "token not expired after payment; the relay will retry");
+            Ok(Some(ended)) => self.revoke_locally(&ended),
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "token not expired after payment; the relay will retry");
+            }
         }
     }
 }
@@ -112,6 +102,8 @@ impl App {
 mod tests {
     use super::*;
     use crate::domain::Won;
+    use crate::domain::access::QueueCredential;
+    use crate::domain::queue_token::TokenState;
     use crate::testing::{TestApp, user};
 
     fn key(k: &str) -> IdempotencyKey {
@@ -122,24 +114,49 @@ mod tests {
     async fn paying_debits_sells_reserves_and_expires_the_token() {
         let t = TestApp::new().await;
         t.charge(user(1), 200_000).await;
-        let token = t.active_token(user(1)).await;
-        let hold = t.hold(token, 1).await;
-        let receipt = t.app.pay_for_hold(token, hold.id, None).await.unwrap();
+        let ticket = t.active_ticket(user(1)).await;
+        let hold = t.hold(QueueCredential::Ticket(ticket), 1).await;
+        let receipt = t.app.pay_for_hold(user(1), hold.id, None).await.unwrap();
         assert_eq!(receipt.price, hold.price);
         assert_eq!(receipt.balance.amount(), 200_000 - hold.price.amount());
         assert_eq!(t.app.show_balance(user(1)).await.unwrap(), receipt.balance);
         assert_eq!(t.app.list_reservations(user(1)).await.unwrap().len(), 1);
-        let polled = t.app.poll_token(token).await.unwrap();
+        let polled = t.app.poll_token(user(1), ticket).await.unwrap();
         assert!(matches!(polled.token.state, TokenState::Expired { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_fan_pays_for_their_hold_after_their_token_is_gone() {
+        let t = TestApp::new().await;
+        t.charge(user(1), 200_000).await;
+        let token = t.active_token(user(1)).await;
+        let hold = t.hold(token, 1).await;
+        t.app.revoke_admission(t.concert, user(1)).await.unwrap();
+        t.app.pay_for_hold(user(1), hold.id, None).await.unwrap();
+        assert_eq!(t.app.list_reservations(user(1)).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn paying_revokes_the_admission_pass_at_once() {
+        let t = TestApp::new().await;
+        t.charge(user(1), 200_000).await;
+        let pass = t.active_pass(user(1)).await;
+        let hold = t.hold(pass, 1).await;
+        t.app.pay_for_hold(user(1), hold.id, None).await.unwrap();
+        let err = t.app.list_seats(user(1), pass, t.schedule).await.unwrap_err();
+        assert!(matches!(
+            err,
+            crate::use_cases::ListSeatsError::Access(crate::use_cases::AccessDenied::Expired)
+        ));
     }
 
     #[tokio::test]
     async fn insufficient_balance_changes_nothing() {
         let t = TestApp::new().await;
         t.charge(user(1), 1_000).await;
-        let token = t.active_token(user(1)).await;
-        let hold = t.hold(token, 1).await;
-        let err = t.app.pay_for_hold(token, hold.id, None).await.unwrap_err();
+        let ticket = t.active_ticket(user(1)).await;
+        let hold = t.hold(QueueCredential::Ticket(ticket), 1).await;
+        let err = t.app.pay_for_hold(user(1), hold.id, None).await.unwrap_err();
         assert!(matches!(
             err,
             PayError::Refused(PaymentRefused::InsufficientBalance { balance, .. }) if balance == Won::new(1_000)
@@ -147,35 +164,52 @@ mod tests {
         assert_eq!(t.app.show_balance(user(1)).await.unwrap(), Won::new(1_000));
         assert!(t.app.list_reservations(user(1)).await.unwrap().is_empty());
         assert!(matches!(
-            t.app.poll_token(token).await.unwrap().token.state,
+            t.app.poll_token(user(1), ticket).await.unwrap().token.state,
             TokenState::Active { .. }
         ));
     }
 
     #[tokio::test]
-    async fn a_repeat_with_the_same_key_replays_even_after_the_token_expired() {
+    async fn a_repeat_with_the_same_key_replays_and_a_new_key_finds_the_hold_paid() {
         let t = TestApp::new().await;
         t.charge(user(1), 500_000).await;
         let token = t.active_token(user(1)).await;
         let hold = t.hold(token, 2).await;
         let first = t
             .app
-            .pay_for_hold(token, hold.id, Some(&key("k")))
+            .pay_for_hold(user(1), hold.id, Some(&key("k")))
             .await
             .unwrap();
         let again = t
             .app
-            .pay_for_hold(token, hold.id, Some(&key("k")))
+            .pay_for_hold(user(1), hold.id, Some(&key("k")))
             .await
             .unwrap();
         assert_eq!(first, again);
         assert_eq!(t.app.list_reservations(user(1)).await.unwrap().len(), 1);
         let other = t
             .app
-            .pay_for_hold(token, hold.id, Some(&key("k2")))
+            .pay_for_hold(user(1), hold.id, Some(&key("k2")))
             .await
             .unwrap_err();
-        assert!(matches!(other, PayError::Access(AccessDenied::Expired)));
+        assert!(matches!(other, PayError::Refused(PaymentRefused::AlreadyPaid)));
+    }
+
+    #[tokio::test]
+    async fn another_fans_key_replays_nothing_of_theirs() {
+        let t = TestApp::new().await;
+        t.charge(user(1), 500_000).await;
+        t.charge(user(2), 500_000).await;
+        let a = t.active_token(user(1)).await;
+        let hold = t.hold(a, 2).await;
+        t.app.pay_for_hold(user(1), hold.id, Some(&key("shared"))).await.unwrap();
+        // The same key, for another fan: their own command, not a replay of user 1's.
+        let err = t
+            .app
+            .pay_for_hold(user(2), hold.id, Some(&key("shared")))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PayError::Refused(PaymentRefused::NotYourHold)));
     }
 
     #[tokio::test]
@@ -184,15 +218,14 @@ mod tests {
         t.charge(user(1), 500_000).await;
         t.charge(user(2), 500_000).await;
         let a = t.active_token(user(1)).await;
-        let b = t.active_token(user(2)).await;
         let hold = t.hold(a, 3).await;
-        let err = t.app.pay_for_hold(b, hold.id, None).await.unwrap_err();
+        let err = t.app.pay_for_hold(user(2), hold.id, None).await.unwrap_err();
         assert!(matches!(
             err,
             PayError::Refused(PaymentRefused::NotYourHold)
         ));
         t.clock.advance_secs(t.app.policies().holds.ttl_secs + 1);
-        let err = t.app.pay_for_hold(a, hold.id, None).await.unwrap_err();
+        let err = t.app.pay_for_hold(user(1), hold.id, None).await.unwrap_err();
         assert!(matches!(
             err,
             PayError::Refused(PaymentRefused::HoldExpired)

@@ -30,7 +30,7 @@ mod tests {
         let t = TestApp::new().await;
         let a = t.active_token(user(1)).await;
         t.app
-            .hold_seat(a, t.schedule, SeatNumber::new(1).unwrap())
+            .hold_seat(user(1), a, t.schedule, SeatNumber::new(1).unwrap())
             .await
             .unwrap();
         assert_eq!(t.app.release_expired_holds_once(100).await.unwrap(), 0);
@@ -39,7 +39,7 @@ mod tests {
         assert_eq!(t.app.release_expired_holds_once(100).await.unwrap(), 0);
         // The user's limit counts live holds only: a new hold is allowed.
         t.app
-            .hold_seat(a, t.schedule, SeatNumber::new(2).unwrap())
+            .hold_seat(user(1), a, t.schedule, SeatNumber::new(2).unwrap())
             .await
             .unwrap();
     }
