@@ -6,30 +6,34 @@
 //! by GET then DEL. A Redis that cannot be reached, or answers too late,
 //! makes calls fail fast with `Unavailable` (the API answers 503); the
 //! connection manager reconnects by itself when Redis returns.
-//! The adapters serve the waiting room, locks, cache and ranking.
 //!
 //! Layout:
 //! - [`cache`]: [`RedisCache`] (cache-aside entries with `PX` expiry).
 //! - [`connection`]: [`RedisSettings`], connecting, error classification.
 //! - [`waiting_room`]: [`RedisWaitingRoom`] (sorted sets per concert).
 //! - [`lock`]: [`RedisLock`] (`SET NX PX`, compare-and-delete).
+//! - [`single_use`]: [`RedisSingleUse`] (`SET NX PX`).
 //! - [`ranking`]: [`RedisRanking`] (`ZINCRBY` once per event id).
 
 pub mod cache;
 pub mod connection;
 pub mod lock;
 pub mod ranking;
+pub mod single_use;
 pub mod waiting_room;
 
 pub use cache::RedisCache;
 pub use connection::{Redis, RedisSettings};
 pub use lock::RedisLock;
 pub use ranking::RedisRanking;
+pub use single_use::RedisSingleUse;
 pub use waiting_room::RedisWaitingRoom;
 
 #[cfg(test)]
 mod contract {
-    use crate::{Redis, RedisCache, RedisLock, RedisRanking, RedisSettings, RedisWaitingRoom};
+    use crate::{
+        Redis, RedisCache, RedisLock, RedisRanking, RedisSettings, RedisSingleUse, RedisWaitingRoom,
+    };
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -126,6 +130,11 @@ mod contract {
     mod lock {
         use super::*;
         boxoffice_core::lock_contract_tests!(Arc::new(RedisLock::new(fresh_redis())));
+    }
+
+    mod single_use {
+        use super::*;
+        boxoffice_core::single_use_contract_tests!(Arc::new(RedisSingleUse::new(fresh_redis())));
     }
 
     mod ranking {

@@ -8,7 +8,11 @@
 //! - `t:{token}`: a hash with the token's concert, user, state and instants;
 //! - `u:{c}:{user}`: the user's latest token for the concert;
 //! - `lines`: the concerts with anyone WAITING or ACTIVE;
-//! - `q:{c}:last_admitted`, `inversions`: the audit of admission order.
+//! - `q:{c}:last_admitted`, `inversions`: the audit of admission order;
+//! - `revoked`: a stream of admissions ended early (token, pass expiry),
+//!   read by every instance to revoke admission passes; trimmed by Redis
+//!   time to the last `active_ttl + 60 s`, so it holds every pass that
+//!   could still be live.
 //!
 //! Every operation is one Lua script that first sweeps the concert (ends
 //! ACTIVE tokens past their expiry, drops abandoned WAITING ones), so no
@@ -25,7 +29,7 @@ use anyhow::{Context, bail};
 use async_trait::async_trait;
 use boxoffice_core::domain::queue_token::{QueuePolicy, QueueToken, TokenState};
 use boxoffice_core::domain::{ConcertId, Timestamp, TokenId, UserId};
-use boxoffice_core::ports::WaitingRoom;
+use boxoffice_core::ports::{Revocation, RevocationPage, WaitingRoom};
 use redis::Script;
 use std::sync::LazyLock;
 
@@ -71,9 +75,9 @@ local function prune_line(c)
   end
 end
 
--- {state, concert, user, position, at, seen}, or false for an unknown or forgotten token.
+-- {state, concert, user, position, at, seen, issued}, or false for an unknown or forgotten token.
 local function view(t, now, retention)
-  local h = redis.call('HMGET', tk(t), 'state', 'concert', 'user', 'at', 'seen')
+  local h = redis.call('HMGET', tk(t), 'state', 'concert', 'user', 'at', 'seen', 'issued')
   if not h[1] then return false end
   if h[1] == 'E' and now >= tonumber(h[4]) + retention then return false end
   local pos = 0
@@ -81,7 +85,7 @@ local function view(t, now, retention)
     local r = redis.call('ZRANK', qk(h[2], 'wait'), t)
     if r then pos = r + 1 end
   end
-  return {h[1], h[2], h[3], tostring(pos), tostring(h[4] or 0), tostring(h[5] or 0)}
+  return {h[1], h[2], h[3], tostring(pos), tostring(h[4] or 0), tostring(h[5] or 0), tostring(h[6] or 0)}
 end
 
 local function touch(c, t, now)
@@ -179,21 +183,36 @@ redis.call('SET', qk(c, 'last_admitted'), last)
 return #next / 2
 "#;
 
-/// ARGV: prefix, concert, user, issued_by, now, retention_ms.
+/// ARGV: prefix, concert, user, issued_by, now, retention_ms, feed_keep_ms.
+/// Answers the token as it was (`{token, ...view}`), or false. Ending an
+/// ACTIVE token appends it to the revocation stream, whose IDs and trim
+/// use Redis's clock (a stream must grow in one clock), while the pass
+/// expiry it records is the caller's.
 const EXPIRE: &str = r#"
 local c, u = ARGV[2], ARGV[3]
 local issued_by, now, retention = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local keep = tonumber(ARGV[7])
 local t = redis.call('GET', uk(c, u))
-if not t then return 0 end
+if not t then return false end
 local h = redis.call('HMGET', tk(t), 'state', 'issued')
-if not h[1] or h[1] == 'E' then return 0 end
-if tonumber(h[2]) > issued_by then return 0 end
+if not h[1] or h[1] == 'E' then return false end
+if tonumber(h[2]) > issued_by then return false end
+local before = view(t, now, retention)
 redis.call('ZREM', qk(c, 'wait'), t)
 redis.call('ZREM', qk(c, 'seen'), t)
 redis.call('ZREM', qk(c, 'active'), t)
 expire_token(t, now, retention)
-return 1
+if before[1] == 'A' then
+  local clock = redis.call('TIME')
+  local floor = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) - keep
+  redis.call('XADD', P .. 'revoked', 'MINID', '~', math.max(floor, 0), '*', 't', t, 'u', before[5])
+end
+table.insert(before, 1, t)
+return before
 "#;
+
+/// How long past an admission's longest life the revocation stream keeps it.
+const FEED_MARGIN_MS: i64 = 60_000;
 
 fn script(body: &str) -> Script {
     Script::new(&format!("{PRELUDE}\n{body}"))
@@ -296,9 +315,9 @@ fn millis(secs: u64) -> i64 {
     i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
-/// Decodes a script's `{state, concert, user, position, at, seen}`.
+/// Decodes a script's `{state, concert, user, position, at, seen, issued}`.
 fn decode(token: TokenId, f: &[String], policy: &QueuePolicy) -> anyhow::Result<QueueToken> {
-    let [state, concert, user, position, at, seen] = f else {
+    let [state, concert, user, position, at, seen, issued] = f else {
         bail!("unexpected waiting-room reply {f:?}");
     };
     let int = |s: &String| {
@@ -326,6 +345,7 @@ fn decode(token: TokenId, f: &[String], policy: &QueuePolicy) -> anyhow::Result<
         token,
         concert_id: ConcertId::new(int(concert)?)?,
         user_id: UserId::new(int(user)?)?,
+        issued_at: Timestamp::from_millis(int(issued)?),
         state,
     })
 }
@@ -417,19 +437,68 @@ impl WaitingRoom for RedisWaitingRoom {
         issued_by: Timestamp,
         now: Timestamp,
         policy: &QueuePolicy,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<Option<QueueToken>> {
         let mut conn = self.redis.conn.clone();
-        let expired: i64 = EXPIRE_SCRIPT
+        let raw: Option<Vec<String>> = EXPIRE_SCRIPT
             .arg(&self.redis.prefix)
             .arg(concert.get())
             .arg(user.get())
             .arg(issued_by.as_millis())
             .arg(now.as_millis())
             .arg(millis(policy.expired_retention_secs))
+            .arg(millis(policy.active_ttl_secs).saturating_add(FEED_MARGIN_MS))
             .invoke_async(&mut conn)
             .await
             .map_err(classify)?;
-        Ok(expired == 1)
+        let Some(raw) = raw else {
+            return Ok(None);
+        };
+        let Some((token, fields)) = raw.split_first() else {
+            bail!("empty waiting-room reply");
+        };
+        decode(token.parse()?, fields, policy).map(Some)
+    }
+
+    async fn revocations_since(&self, cursor: &str, limit: u32) -> anyhow::Result<RevocationPage> {
+        let mut conn = self.redis.conn.clone();
+        // `(id` starts after the cursor (Redis 6.2 and later).
+        let start = if cursor.is_empty() {
+            "-".to_owned()
+        } else {
+            format!("({cursor}")
+        };
+        let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+            .arg(self.redis.key("revoked"))
+            .arg(start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(limit.max(1))
+            .query_async(&mut conn)
+            .await
+            .map_err(classify)?;
+        let mut page = RevocationPage {
+            revocations: Vec::with_capacity(entries.len()),
+            cursor: cursor.to_owned(),
+        };
+        for (id, fields) in entries {
+            let (mut token, mut until) = (None, None);
+            for pair in fields.chunks_exact(2) {
+                match pair[0].as_str() {
+                    "t" => token = Some(pair[1].parse::<TokenId>()?),
+                    "u" => until = Some(Timestamp::from_millis(pair[1].parse()?)),
+                    _ => {}
+                }
+            }
+            let (Some(token), Some(pass_expires_at)) = (token, until) else {
+                bail!("a revocation entry without its token or expiry: {fields:?}");
+            };
+            page.revocations.push(Revocation {
+                token,
+                pass_expires_at,
+            });
+            page.cursor = id;
+        }
+        Ok(page)
     }
 
     async fn concerts_in_line(&self) -> anyhow::Result<Vec<ConcertId>> {

@@ -26,6 +26,7 @@ use crate::values::args;
 use boxoffice_core::domain::events;
 use boxoffice_core::domain::idempotency::{IdempotencyTicket, Recorded};
 use boxoffice_core::domain::reservation::PaymentReceipt;
+use boxoffice_core::domain::seat_hold::HoldLimitReached;
 use boxoffice_core::domain::{ConcertId, Won};
 use boxoffice_core::ports::{
     HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome, PaymentRefused,
@@ -35,13 +36,13 @@ use boxoffice_core::ports::{
 #[derive(Debug)]
 pub struct HotPaths {
     /// Holds a seat in one call. `$1` hold id, `$2` user, `$3` schedule,
-    /// `$4` seat, `$5` now, `$6` expiry, `$7` live-hold limit; answers
-    /// `outcome` (`HELD`, `LIMIT_REACHED`, `NO_SUCH_SEAT`, `SEAT_SOLD`,
+    /// `$4` seat, `$5` now, `$6` expiry, `$7` to `$10` the hold limits
+    /// (live, live with an empty balance, lapsed, lapse window start); answers
+    /// `outcome` (`HELD`, `LAPSED_LIMIT`, `LIVE_LIMIT`, `UNFUNDED_LIMIT`, `NO_SUCH_SEAT`, `SEAT_SOLD`,
     /// `SEAT_TAKEN`), and `held_price`, `held_concert_id` when held.
     pub hold_seat: &'static str,
-    /// Consumes a live hold of the payer for the token's concert and debits
-    /// its price if the balance covers it. `$1` hold, `$2` user, `$3`
-    /// concert, `$4` now. No row: nothing was consumed. A row with a NULL
+    /// Consumes a live hold of the payer and debits its price if the
+    /// balance covers it. `$1` hold, `$2` user, `$3` now. No row: nothing was consumed. A row with a NULL
     /// `balance_after`: the hold was consumed but the balance is short (the
     /// caller rolls back).
     pub consume_and_debit: &'static str,
@@ -101,7 +102,10 @@ impl<B: Backend> SqlStore<B> {
                     i64::from(a.seat_number.get()),
                     a.now.as_millis(),
                     a.expires_at.as_millis(),
-                    a.max_live_holds
+                    a.limits.max_live,
+                    a.limits.max_live_unfunded,
+                    a.limits.max_lapsed,
+                    a.limits.lapsed_since.as_millis()
                 ],
             )
             .await?;
@@ -110,7 +114,9 @@ impl<B: Backend> SqlStore<B> {
                 let concert_id = ConcertId::new(row.int("held_concert_id")?)?;
                 HoldOutcome::Held(held(a, concert_id, rows::won(&row, "held_price")?))
             }
-            "LIMIT_REACHED" => HoldOutcome::LimitReached,
+            "LAPSED_LIMIT" => HoldOutcome::LimitReached(HoldLimitReached::Lapsed),
+            "LIVE_LIMIT" => HoldOutcome::LimitReached(HoldLimitReached::Live),
+            "UNFUNDED_LIMIT" => HoldOutcome::LimitReached(HoldLimitReached::Unfunded),
             "NO_SUCH_SEAT" => HoldOutcome::NoSuchSeat,
             "SEAT_SOLD" => HoldOutcome::SeatSold,
             "SEAT_TAKEN" => HoldOutcome::SeatTaken,
@@ -132,7 +138,6 @@ impl<B: Backend> SqlStore<B> {
                 args![
                     a.hold_id.to_string(),
                     a.user_id.get(),
-                    a.concert_id.get(),
                     a.now.as_millis()
                 ],
             )

@@ -5,7 +5,10 @@
 //! correctness never depends on it, since the wrapped store is correct alone.
 
 use async_trait::async_trait;
-use boxoffice_core::domain::concert::{Concert, NewConcert, Schedule, ScheduleAvailability};
+use boxoffice_core::domain::concert::{
+    Concert, EntryRules, NewConcert, Schedule, ScheduleAvailability,
+};
+use boxoffice_core::domain::identity::Subject;
 use boxoffice_core::domain::events::OutboxEvent;
 use boxoffice_core::domain::idempotency::{ClaimOutcome, IdempotencyClaim, IdempotencyTicket};
 use boxoffice_core::domain::reservation::Reservation;
@@ -117,6 +120,18 @@ impl Store for LockedStore {
         now: Timestamp,
     ) -> anyhow::Result<ConcertId> {
         self.inner.create_concert(concert, now).await
+    }
+    async fn entry_rules(&self, concert: ConcertId) -> anyhow::Result<Option<EntryRules>> {
+        self.inner.entry_rules(concert).await
+    }
+    async fn set_entry_rules(&self, concert: ConcertId, rules: &EntryRules) -> anyhow::Result<bool> {
+        self.inner.set_entry_rules(concert, rules).await
+    }
+    async fn user_for_subject(&self, subject: &Subject) -> anyhow::Result<UserId> {
+        self.inner.user_for_subject(subject).await
+    }
+    async fn signing_secret(&self, purpose: &str, candidate: &[u8]) -> anyhow::Result<Vec<u8>> {
+        self.inner.signing_secret(purpose, candidate).await
     }
     async fn release_hold(
         &self,

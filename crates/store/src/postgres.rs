@@ -25,23 +25,24 @@ static POSTGRES: Dialect = Dialect {
     balance_for_update: "SELECT amount FROM balance WHERE user_id = $1 FOR UPDATE",
     claim_outbox: crate::sql_store::claim_outbox_sql!("FOR UPDATE SKIP LOCKED"),
     hot_paths: Some(&HOT_PATHS),
+    insert_subject: "INSERT INTO subject (subject) VALUES ($1) ON CONFLICT (subject) DO NOTHING",
 };
 
 /// A hold in one round trip, a payment in four (decision 0010).
 static HOT_PATHS: HotPaths = HotPaths {
     hold_seat: "SELECT outcome, held_price, held_concert_id
-                  FROM boxoffice_hold_seat($1, $2, $3, $4, $5, $6, $7)",
+                  FROM boxoffice_hold_seat($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     // Both updates re-check their conditions on the latest row version when
     // a concurrent payment got there first (READ COMMITTED), and take their
     // row locks in the shared payment's order: hold, balance, then seat.
     consume_and_debit: "WITH consumed AS (
                             UPDATE seat_hold SET status = 'CONSUMED'
-                             WHERE id = $1 AND user_id = $2 AND concert_id = $3
-                               AND status = 'ACTIVE' AND expires_at_ms > $4
+                             WHERE id = $1 AND user_id = $2
+                               AND status = 'ACTIVE' AND expires_at_ms > $3
                          RETURNING *
                         ), debited AS (
                             UPDATE balance b
-                               SET amount = b.amount - c.price, updated_at_ms = $4, version = b.version + 1
+                               SET amount = b.amount - c.price, updated_at_ms = $3, version = b.version + 1
                               FROM consumed c
                              WHERE b.user_id = c.user_id AND b.amount >= c.price
                          RETURNING b.amount

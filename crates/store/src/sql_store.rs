@@ -11,14 +11,17 @@ pub use crate::hot_paths::HotPaths;
 use crate::rows;
 use crate::values::{Record, args};
 use async_trait::async_trait;
-use boxoffice_core::domain::concert::{Concert, NewConcert, Schedule, ScheduleAvailability};
+use boxoffice_core::domain::concert::{
+    Concert, EntryRules, NewConcert, Schedule, ScheduleAvailability,
+};
+use boxoffice_core::domain::identity::Subject;
 use boxoffice_core::domain::events::{self, BalanceCharged, OutboxEvent};
 use boxoffice_core::domain::idempotency::{
     ClaimOutcome, IdempotencyClaim, IdempotencyTicket, Recorded, StoredKeyDecision, decide_claim,
 };
 use boxoffice_core::domain::reservation::{PaymentReceipt, Reservation};
 use boxoffice_core::domain::seat::{Seat, SeatStatus};
-use boxoffice_core::domain::seat_hold::{Hold, HoldStatus};
+use boxoffice_core::domain::seat_hold::{FanHolds, Hold, HoldStatus};
 use boxoffice_core::domain::{ConcertId, EventId, HoldId, ScheduleId, Timestamp, UserId, Won};
 use boxoffice_core::ports::{
     ChargeAttempt, ChargeOutcome, ChargeReceipt, ChargeRefused, HoldAttempt, HoldOutcome,
@@ -42,6 +45,8 @@ pub struct Dialect {
     /// Fewer-round-trip forms of a hold and a payment, where the database
     /// can run them (decision 0010). The conditional strategy uses them.
     pub hot_paths: Option<&'static HotPaths>,
+    /// Gives subject `$1` the next mapped user id, unless it has one.
+    pub insert_subject: &'static str,
 }
 
 /// The outbox claim, with `$row_lock` appended to the inner `SELECT`:
@@ -403,6 +408,36 @@ async fn insert_claim<C: Conn>(c: &mut C, claim: &IdempotencyClaim) -> anyhow::R
 }
 
 /// The hold `a` asked for, now held.
+/// What the hold limits count for a fan, in one range scan of
+/// `seat_hold_by_user`: live holds, lapsed ones (released, or ended unpaid)
+/// whose expiry is inside the window, and the balance. `$1` user, `$2` now,
+/// `$3` start of the lapse window ([`fan_holds_args`]).
+pub(crate) const FAN_HOLDS: &str = "SELECT
+        COUNT(CASE WHEN status = 'ACTIVE' AND expires_at_ms > $2 THEN 1 END) AS live,
+        COUNT(CASE WHEN status = 'RELEASED' OR (status = 'ACTIVE' AND expires_at_ms <= $2) THEN 1 END) AS lapsed,
+        (SELECT COALESCE(MAX(b.amount), 0) FROM balance b WHERE b.user_id = $1) AS funds
+      FROM seat_hold WHERE user_id = $1 AND expires_at_ms > $3";
+
+pub(crate) fn fan_holds_args(a: &HoldAttempt) -> Vec<crate::values::Val> {
+    args![
+        a.user_id.get(),
+        a.now.as_millis(),
+        a.limits.lapsed_since.as_millis()
+    ]
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> anyhow::Result<Vec<u8>> {
+    anyhow::ensure!(text.len() % 2 == 0, "a stored secret is not hexadecimal");
+    (0..text.len())
+        .step_by(2)
+        .map(|i| Ok(u8::from_str_radix(&text[i..i + 2], 16)?))
+        .collect()
+}
+
 pub(crate) fn held(a: &HoldAttempt, concert_id: ConcertId, price: Won) -> Hold {
     Hold {
         id: a.hold_id,
@@ -569,6 +604,68 @@ impl<B: Backend> Store for SqlStore<B> {
         Ok(ConcertId::new(id)?)
     }
 
+    async fn entry_rules(&self, concert: ConcertId) -> anyhow::Result<Option<EntryRules>> {
+        let row = self
+            .reader()
+            .fetch_optional(
+                "SELECT proof_of_work_bits FROM concert WHERE id = $1",
+                args![concert.get()],
+            )
+            .await?;
+        row.map(|row| {
+            let bits = row
+                .opt_int("proof_of_work_bits")?
+                .map(u8::try_from)
+                .transpose()?;
+            Ok(EntryRules::new(bits)?)
+        })
+        .transpose()
+    }
+
+    async fn set_entry_rules(&self, concert: ConcertId, rules: &EntryRules) -> anyhow::Result<bool> {
+        let updated = self
+            .backend
+            .writer()
+            .execute(
+                "UPDATE concert SET proof_of_work_bits = $2 WHERE id = $1",
+                args![concert.get(), rules.proof_of_work_bits.map(i64::from)],
+            )
+            .await?;
+        Ok(updated == 1)
+    }
+
+    async fn user_for_subject(&self, subject: &Subject) -> anyhow::Result<UserId> {
+        let mut writer = self.backend.writer();
+        writer
+            .execute(self.backend.dialect().insert_subject, args![subject.as_str()])
+            .await?;
+        let row = writer
+            .fetch_one(
+                "SELECT user_id FROM subject WHERE subject = $1",
+                args![subject.as_str()],
+            )
+            .await?;
+        Ok(UserId::new(row.int("user_id")?)?)
+    }
+
+    async fn signing_secret(&self, purpose: &str, candidate: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let mut writer = self.backend.writer();
+        writer
+            .execute(
+                "INSERT INTO signing_secret (purpose, secret_hex) VALUES ($1, $2)
+                 ON CONFLICT (purpose) DO NOTHING",
+                args![purpose, hex(candidate)],
+            )
+            .await?;
+        let row = writer
+            .fetch_one(
+                "SELECT secret_hex FROM signing_secret WHERE purpose = $1",
+                args![purpose],
+            )
+            .await?;
+        unhex(&row.text("secret_hex")?)
+    }
+
     async fn hold_seat(&self, a: &HoldAttempt) -> anyhow::Result<HoldOutcome> {
         if let (Concurrency::Conditional, Some(hot)) =
             (self.concurrency, self.backend.dialect().hot_paths)
@@ -579,16 +676,14 @@ impl<B: Backend> Store for SqlStore<B> {
         if let Some(lock) = self.backend.dialect().lock_user_holds {
             tx.execute(lock, args![a.user_id.get()]).await?;
         }
-        let live = tx
-            .fetch_one(
-                "SELECT COUNT(*) AS n FROM seat_hold
-                  WHERE user_id = $1 AND status = 'ACTIVE' AND expires_at_ms > $2",
-                args![a.user_id.get(), a.now.as_millis()],
-            )
-            .await?
-            .int("n")?;
-        if live >= i64::from(a.max_live_holds) {
-            return Ok(HoldOutcome::LimitReached);
+        let counted = tx.fetch_one(FAN_HOLDS, fan_holds_args(a)).await?;
+        let fan = FanHolds {
+            live: u64::try_from(counted.int("live")?)?,
+            lapsed: u64::try_from(counted.int("lapsed")?)?,
+            funded: counted.int("funds")? > 0,
+        };
+        if let Some(limit) = a.limits.refusal(fan) {
+            return Ok(HoldOutcome::LimitReached(limit));
         }
         let (price, concert_id) = match self.claim_seat(&mut tx, a).await? {
             SeatClaim::Won { price, concert_id } => (price, concert_id),
@@ -646,7 +741,7 @@ impl<B: Backend> Store for SqlStore<B> {
         )
         .await?;
         tx.commit().await?;
-        Ok(ReleaseOutcome::Released)
+        Ok(ReleaseOutcome::Released(found.concert_id))
     }
 
     async fn release_expired_holds(&self, now: Timestamp, limit: u32) -> anyhow::Result<u64> {

@@ -28,6 +28,11 @@ static SQLITE: Dialect = Dialect {
     balance_for_update: "SELECT amount FROM balance WHERE user_id = $1",
     claim_outbox: crate::sql_store::claim_outbox_sql!(""),
     hot_paths: None,
+    // The one writer hands out ids in order; `WHERE true` parts the
+    // SELECT from the upsert clause.
+    insert_subject: "INSERT INTO subject (subject, user_id)
+                     SELECT $1, COALESCE(MAX(user_id) + 1, 4503599627370496) FROM subject WHERE true
+                     ON CONFLICT (subject) DO NOTHING",
 };
 
 /// The store on SQLite.
