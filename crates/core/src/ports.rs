@@ -8,10 +8,10 @@
 //! API can answer 503 rather than 500.
 
 use crate::domain::concert::{Concert, EntryRules, NewConcert, Schedule, ScheduleAvailability};
-use crate::domain::identity::Subject;
 use crate::domain::delivery::{DeadLetter, NewDeadLetter};
 use crate::domain::events::OutboxEvent;
 use crate::domain::idempotency::{ClaimOutcome, IdempotencyClaim, IdempotencyTicket};
+use crate::domain::identity::Subject;
 use crate::domain::queue_token::{QueuePolicy, QueueToken};
 use crate::domain::reservation::{PaymentReceipt, Reservation};
 use crate::domain::seat::Seat;

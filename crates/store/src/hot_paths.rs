@@ -135,11 +135,7 @@ impl<B: Backend> SqlStore<B> {
         let consumed = tx
             .fetch_optional(
                 hot.consume_and_debit,
-                args![
-                    a.hold_id.to_string(),
-                    a.user_id.get(),
-                    a.now.as_millis()
-                ],
+                args![a.hold_id.to_string(), a.user_id.get(), a.now.as_millis()],
             )
             .await?;
         let Some(consumed) = consumed else {

@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use boxoffice_core::domain::concert::{
     Concert, EntryRules, NewConcert, Schedule, ScheduleAvailability,
 };
-use boxoffice_core::domain::identity::Subject;
 use boxoffice_core::domain::events::OutboxEvent;
 use boxoffice_core::domain::idempotency::{ClaimOutcome, IdempotencyClaim, IdempotencyTicket};
+use boxoffice_core::domain::identity::Subject;
 use boxoffice_core::domain::reservation::Reservation;
 use boxoffice_core::domain::seat::Seat;
 use boxoffice_core::domain::{ConcertId, EventId, HoldId, ScheduleId, Timestamp, UserId, Won};
@@ -124,7 +124,11 @@ impl Store for LockedStore {
     async fn entry_rules(&self, concert: ConcertId) -> anyhow::Result<Option<EntryRules>> {
         self.inner.entry_rules(concert).await
     }
-    async fn set_entry_rules(&self, concert: ConcertId, rules: &EntryRules) -> anyhow::Result<bool> {
+    async fn set_entry_rules(
+        &self,
+        concert: ConcertId,
+        rules: &EntryRules,
+    ) -> anyhow::Result<bool> {
         self.inner.set_entry_rules(concert, rules).await
     }
     async fn user_for_subject(&self, subject: &Subject) -> anyhow::Result<UserId> {

@@ -14,11 +14,11 @@ use async_trait::async_trait;
 use boxoffice_core::domain::concert::{
     Concert, EntryRules, NewConcert, Schedule, ScheduleAvailability,
 };
-use boxoffice_core::domain::identity::Subject;
 use boxoffice_core::domain::events::{self, BalanceCharged, OutboxEvent};
 use boxoffice_core::domain::idempotency::{
     ClaimOutcome, IdempotencyClaim, IdempotencyTicket, Recorded, StoredKeyDecision, decide_claim,
 };
+use boxoffice_core::domain::identity::Subject;
 use boxoffice_core::domain::reservation::{PaymentReceipt, Reservation};
 use boxoffice_core::domain::seat::{Seat, SeatStatus};
 use boxoffice_core::domain::seat_hold::{FanHolds, Hold, HoldStatus};
@@ -622,7 +622,11 @@ impl<B: Backend> Store for SqlStore<B> {
         .transpose()
     }
 
-    async fn set_entry_rules(&self, concert: ConcertId, rules: &EntryRules) -> anyhow::Result<bool> {
+    async fn set_entry_rules(
+        &self,
+        concert: ConcertId,
+        rules: &EntryRules,
+    ) -> anyhow::Result<bool> {
         let updated = self
             .backend
             .writer()
@@ -637,7 +641,10 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn user_for_subject(&self, subject: &Subject) -> anyhow::Result<UserId> {
         let mut writer = self.backend.writer();
         writer
-            .execute(self.backend.dialect().insert_subject, args![subject.as_str()])
+            .execute(
+                self.backend.dialect().insert_subject,
+                args![subject.as_str()],
+            )
             .await?;
         let row = writer
             .fetch_one(

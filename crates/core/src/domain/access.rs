@@ -180,7 +180,10 @@ mod tests {
         let wrong = (0..64)
             .filter(|n| !solves("challenge-text", &n.to_string(), 12))
             .count();
-        assert!(wrong >= 60, "only {wrong} of 64 small nonces failed 12 bits");
+        assert!(
+            wrong >= 60,
+            "only {wrong} of 64 small nonces failed 12 bits"
+        );
     }
 
     #[test]

@@ -27,7 +27,9 @@ pub struct EntryRulesRejected;
 impl EntryRules {
     pub fn new(proof_of_work_bits: Option<u8>) -> Result<Self, EntryRulesRejected> {
         match proof_of_work_bits {
-            Some(bits) if bits == 0 || bits > super::access::MAX_POW_BITS => Err(EntryRulesRejected),
+            Some(bits) if bits == 0 || bits > super::access::MAX_POW_BITS => {
+                Err(EntryRulesRejected)
+            }
             bits => Ok(Self {
                 proof_of_work_bits: bits,
             }),

@@ -25,8 +25,7 @@ pub struct InvalidSubject;
 
 impl Subject {
     pub fn new(text: &str) -> Result<Self, InvalidSubject> {
-        if text.is_empty() || text.len() > MAX_SUBJECT_LEN || text.chars().any(char::is_control)
-        {
+        if text.is_empty() || text.len() > MAX_SUBJECT_LEN || text.chars().any(char::is_control) {
             return Err(InvalidSubject);
         }
         Ok(Self(text.to_owned()))

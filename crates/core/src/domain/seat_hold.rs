@@ -220,35 +220,72 @@ mod tests {
     }
 
     fn fan(live: u64, lapsed: u64, funded: bool) -> FanHolds {
-        FanHolds { live, lapsed, funded }
+        FanHolds {
+            live,
+            lapsed,
+            funded,
+        }
     }
 
     #[test]
     fn an_empty_balance_holds_fewer_seats_than_a_funded_one() {
-        let policy = HoldPolicy { max_per_user: 4, max_unfunded: 1, ..HoldPolicy::default() };
+        let policy = HoldPolicy {
+            max_per_user: 4,
+            max_unfunded: 1,
+            ..HoldPolicy::default()
+        };
         let limits = policy.limits_at(Timestamp::from_millis(10_000_000));
         assert_eq!(limits.refusal(fan(0, 0, false)), None);
-        assert_eq!(limits.refusal(fan(1, 0, false)), Some(HoldLimitReached::Unfunded));
+        assert_eq!(
+            limits.refusal(fan(1, 0, false)),
+            Some(HoldLimitReached::Unfunded)
+        );
         assert_eq!(limits.refusal(fan(3, 0, true)), None);
-        assert_eq!(limits.refusal(fan(4, 0, true)), Some(HoldLimitReached::Live));
+        assert_eq!(
+            limits.refusal(fan(4, 0, true)),
+            Some(HoldLimitReached::Live)
+        );
     }
 
     #[test]
     fn too_many_lapsed_holds_stop_further_holds() {
-        let policy = HoldPolicy { max_lapsed: 3, lapse_window_secs: 600, ..HoldPolicy::default() };
+        let policy = HoldPolicy {
+            max_lapsed: 3,
+            lapse_window_secs: 600,
+            ..HoldPolicy::default()
+        };
         let limits = policy.limits_at(Timestamp::from_millis(1_000_000));
         assert_eq!(limits.lapsed_since, Timestamp::from_millis(400_000));
         assert_eq!(limits.refusal(fan(0, 2, true)), None);
-        assert_eq!(limits.refusal(fan(0, 3, true)), Some(HoldLimitReached::Lapsed));
+        assert_eq!(
+            limits.refusal(fan(0, 3, true)),
+            Some(HoldLimitReached::Lapsed)
+        );
     }
 
     #[test]
     fn only_released_and_unpaid_ended_holds_have_lapsed() {
         let now = Timestamp::from_millis(1_000);
-        assert!(has_lapsed(HoldStatus::Released, Timestamp::from_millis(5_000), now));
-        assert!(has_lapsed(HoldStatus::Active, Timestamp::from_millis(1_000), now));
-        assert!(!has_lapsed(HoldStatus::Active, Timestamp::from_millis(1_001), now));
-        assert!(!has_lapsed(HoldStatus::Consumed, Timestamp::from_millis(500), now));
+        assert!(has_lapsed(
+            HoldStatus::Released,
+            Timestamp::from_millis(5_000),
+            now
+        ));
+        assert!(has_lapsed(
+            HoldStatus::Active,
+            Timestamp::from_millis(1_000),
+            now
+        ));
+        assert!(!has_lapsed(
+            HoldStatus::Active,
+            Timestamp::from_millis(1_001),
+            now
+        ));
+        assert!(!has_lapsed(
+            HoldStatus::Consumed,
+            Timestamp::from_millis(500),
+            now
+        ));
     }
 
     #[test]

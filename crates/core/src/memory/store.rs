@@ -5,12 +5,12 @@
 
 use super::lock;
 use crate::domain::concert::{Concert, EntryRules, NewConcert, Schedule, ScheduleAvailability};
-use crate::domain::identity::{FIRST_MAPPED_USER_ID, Subject};
 use crate::domain::delivery::{DeadLetter, NewDeadLetter};
 use crate::domain::events::{self, BalanceCharged, OutboxEvent};
 use crate::domain::idempotency::{
     ClaimOutcome, IdempotencyClaim, IdempotencyTicket, Recorded, StoredKeyDecision, decide_claim,
 };
+use crate::domain::identity::{FIRST_MAPPED_USER_ID, Subject};
 use crate::domain::reservation::{PaymentReceipt, Reservation};
 use crate::domain::seat::{Seat, SeatState, SeatStatus};
 use crate::domain::seat_hold::{FanHolds, Hold, HoldStatus, has_lapsed};
@@ -217,7 +217,11 @@ impl Store for MemoryStore {
             .then(|| state.entry_rules.get(&concert).copied().unwrap_or_default()))
     }
 
-    async fn set_entry_rules(&self, concert: ConcertId, rules: &EntryRules) -> anyhow::Result<bool> {
+    async fn set_entry_rules(
+        &self,
+        concert: ConcertId,
+        rules: &EntryRules,
+    ) -> anyhow::Result<bool> {
         let mut state = lock(&self.inner);
         if !state.concerts.contains_key(&concert) {
             return Ok(false);

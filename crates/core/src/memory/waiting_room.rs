@@ -457,7 +457,11 @@ impl WaitingRoom for MemoryWaitingRoom {
 
     async fn revocations_since(&self, cursor: &str, limit: u32) -> anyhow::Result<RevocationPage> {
         let rooms = lock(&self.inner);
-        let after: u64 = if cursor.is_empty() { 0 } else { cursor.parse()? };
+        let after: u64 = if cursor.is_empty() {
+            0
+        } else {
+            cursor.parse()?
+        };
         let mut last = after;
         let revocations = rooms
             .revocations

@@ -27,9 +27,9 @@ pub mod waiting_room_contract;
 
 use crate::domain::access::{AdmissionPass, PowAnswer, QueueCredential, Ticket};
 use crate::domain::concert::{NewConcert, NewSchedule, SeatBand};
-use crate::domain::queue_token::TokenState;
 use crate::domain::delivery::RetryPolicy;
 use crate::domain::queue_token::QueuePolicy;
+use crate::domain::queue_token::TokenState;
 use crate::domain::seat_hold::Hold;
 use crate::domain::{ConcertId, ScheduleId, SeatNumber, Timestamp, UserId, Won};
 use crate::memory::MemoryStore;
@@ -261,7 +261,12 @@ impl TestApp {
     /// Holds seat `seat_number` of the first date with `credential`, as its fan.
     pub async fn hold(&self, credential: QueueCredential, seat_number: i64) -> Hold {
         self.app
-            .hold_seat(credential.user(), credential, self.schedule, seat(seat_number))
+            .hold_seat(
+                credential.user(),
+                credential,
+                self.schedule,
+                seat(seat_number),
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"))
     }

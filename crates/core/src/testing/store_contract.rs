@@ -2,11 +2,11 @@
 //! empty store; `store_contract_tests!` turns them into one test each.
 
 use super::{sample_concert, seat, user};
+use crate::domain::concert::EntryRules;
 use crate::domain::events::{DomainEvent, RESERVATION_CONFIRMED};
 use crate::domain::idempotency::{
     ClaimOutcome, Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyScope,
 };
-use crate::domain::concert::EntryRules;
 use crate::domain::identity::{FIRST_MAPPED_USER_ID, Subject};
 use crate::domain::seat::SeatStatus;
 use crate::domain::seat_hold::{HoldLimitReached, HoldLimits};
@@ -404,14 +404,23 @@ pub async fn an_empty_balance_limits_live_holds(store: Arc<dyn Store>) {
         a.limits.max_live = 3;
         a
     };
-    assert!(matches!(ok(f.store.hold_seat(&attempt(1)).await), HoldOutcome::Held(_)));
+    assert!(matches!(
+        ok(f.store.hold_seat(&attempt(1)).await),
+        HoldOutcome::Held(_)
+    ));
     assert_eq!(
         ok(f.store.hold_seat(&attempt(2)).await),
         HoldOutcome::LimitReached(HoldLimitReached::Unfunded)
     );
     f.charge(1, 1).await;
-    assert!(matches!(ok(f.store.hold_seat(&attempt(2)).await), HoldOutcome::Held(_)));
-    assert!(matches!(ok(f.store.hold_seat(&attempt(3)).await), HoldOutcome::Held(_)));
+    assert!(matches!(
+        ok(f.store.hold_seat(&attempt(2)).await),
+        HoldOutcome::Held(_)
+    ));
+    assert!(matches!(
+        ok(f.store.hold_seat(&attempt(3)).await),
+        HoldOutcome::Held(_)
+    ));
     assert_eq!(
         ok(f.store.hold_seat(&attempt(4)).await),
         HoldOutcome::LimitReached(HoldLimitReached::Live)
@@ -434,7 +443,10 @@ pub async fn lapsed_holds_count_until_they_leave_the_window(store: Arc<dyn Store
     };
     // A paid hold is no lapse.
     let paid = held(ok(f.store.hold_seat(&attempt(1, T0)).await));
-    assert!(matches!(f.pay(1, paid, T0).await, PaymentOutcome::Confirmed(_)));
+    assert!(matches!(
+        f.pay(1, paid, T0).await,
+        PaymentOutcome::Confirmed(_)
+    ));
     // One released...
     let released = held(ok(f.store.hold_seat(&attempt(2, T0)).await));
     assert_eq!(
@@ -492,18 +504,33 @@ pub async fn the_first_signing_secret_stored_is_kept(store: Arc<dyn Store>) {
         .collect();
     assert!(secrets.iter().all(|s| *s == secrets[0]));
     assert_eq!(secrets[0].len(), 32);
-    assert_eq!(ok(store.signing_secret("contract", &[99; 32]).await), secrets[0]);
-    assert_eq!(ok(store.signing_secret("other", &[7; 32]).await), vec![7; 32]);
+    assert_eq!(
+        ok(store.signing_secret("contract", &[99; 32]).await),
+        secrets[0]
+    );
+    assert_eq!(
+        ok(store.signing_secret("other", &[7; 32]).await),
+        vec![7; 32]
+    );
 }
 
 pub async fn entry_rules_default_to_no_gate_and_can_be_set(store: Arc<dyn Store>) {
     let f = fixture(store).await;
-    assert_eq!(ok(f.store.entry_rules(f.concert).await), Some(EntryRules::default()));
+    assert_eq!(
+        ok(f.store.entry_rules(f.concert).await),
+        Some(EntryRules::default())
+    );
     let gated = ok(EntryRules::new(Some(18)));
     assert!(ok(f.store.set_entry_rules(f.concert, &gated).await));
     assert_eq!(ok(f.store.entry_rules(f.concert).await), Some(gated));
-    assert!(ok(f.store.set_entry_rules(f.concert, &EntryRules::default()).await));
-    assert_eq!(ok(f.store.entry_rules(f.concert).await), Some(EntryRules::default()));
+    assert!(ok(f
+        .store
+        .set_entry_rules(f.concert, &EntryRules::default())
+        .await));
+    assert_eq!(
+        ok(f.store.entry_rules(f.concert).await),
+        Some(EntryRules::default())
+    );
     let unknown = super::concert_id(987_654);
     assert_eq!(ok(f.store.entry_rules(unknown).await), None);
     assert!(!ok(f.store.set_entry_rules(unknown, &gated).await));

@@ -180,7 +180,10 @@ pub async fn payment_expiry_ends_only_tokens_issued_by_then(room: Arc<dyn Waitin
     let ended = ok(room
         .expire(concert_id(1), user(1), paid_at, paid_at, &policy())
         .await);
-    assert_eq!(ended.map(|t| (t.token, t.state.status_name())), Some((a, "ACTIVE")));
+    assert_eq!(
+        ended.map(|t| (t.token, t.state.status_name())),
+        Some((a, "ACTIVE"))
+    );
     assert_eq!(
         poll(room.as_ref(), a, paid_at).await.state,
         TokenState::Expired {
@@ -303,12 +306,27 @@ pub async fn tokens_carry_when_they_were_issued(room: Arc<dyn WaitingRoom>) {
     assert_eq!(again.issued_at, T0);
     ok(room.admit(concert_id(1), T0.plus_secs(5), &policy()).await);
     let admitted = poll(room.as_ref(), first.token, T0.plus_secs(5)).await;
-    assert_eq!((admitted.state.status_name(), admitted.issued_at), ("ACTIVE", T0));
+    assert_eq!(
+        (admitted.state.status_name(), admitted.issued_at),
+        ("ACTIVE", T0)
+    );
     let reserved = ok(room
-        .reserve(concert_id(2), user(3), fresh_token(), T0.plus_secs(6), &policy())
+        .reserve(
+            concert_id(2),
+            user(3),
+            fresh_token(),
+            T0.plus_secs(6),
+            &policy(),
+        )
         .await);
     let placed = ok(room
-        .place(concert_id(2), user(3), reserved.token, T0.plus_secs(9), &policy())
+        .place(
+            concert_id(2),
+            user(3),
+            reserved.token,
+            T0.plus_secs(9),
+            &policy(),
+        )
         .await);
     assert_eq!(placed.map(|t| t.issued_at), Some(T0.plus_secs(6)));
 }
@@ -319,13 +337,26 @@ pub async fn admissions_ended_early_join_the_revocation_feed_once(room: Arc<dyn 
     assert!(empty.revocations.is_empty());
     let admitted = enter(room.as_ref(), 1, T0).await.token;
     let waiting = enter(room.as_ref(), 2, T0).await.token;
-    ok(room.admit(c, T0, &QueuePolicy { admit_batch: 1, ..p }).await);
+    ok(room
+        .admit(
+            c,
+            T0,
+            &QueuePolicy {
+                admit_batch: 1,
+                ..p
+            },
+        )
+        .await);
     let until = T0.plus_secs(p.active_ttl_secs);
     // Ending a waiting token revokes no pass: it never had one.
     assert!(ok(room.expire(c, user(2), T0, T0, &p).await).is_some());
     assert!(ok(room.expire(c, user(1), T0, T0.plus_secs(1), &p).await).is_some());
     let page = ok(room.revocations_since(&empty.cursor, 100).await);
-    let tokens: Vec<_> = page.revocations.iter().map(|r| (r.token, r.pass_expires_at)).collect();
+    let tokens: Vec<_> = page
+        .revocations
+        .iter()
+        .map(|r| (r.token, r.pass_expires_at))
+        .collect();
     assert_eq!(tokens, vec![(admitted, until)]);
     assert!(!tokens.iter().any(|(t, _)| *t == waiting));
     // Read on from the cursor: nothing new, and the cursor stays.
@@ -336,10 +367,22 @@ pub async fn admissions_ended_early_join_the_revocation_feed_once(room: Arc<dyn 
     for who in 10..13 {
         enter(room.as_ref(), who, T0.plus_secs(2)).await;
     }
-    ok(room.admit(c, T0.plus_secs(2), &QueuePolicy { admit_batch: 10, max_active: 10, ..p }).await);
+    ok(room
+        .admit(
+            c,
+            T0.plus_secs(2),
+            &QueuePolicy {
+                admit_batch: 10,
+                max_active: 10,
+                ..p
+            },
+        )
+        .await);
     let mut ended = Vec::new();
     for who in 10..13 {
-        let token = ok(room.expire(c, user(who), T0.plus_secs(2), T0.plus_secs(3), &p).await);
+        let token = ok(room
+            .expire(c, user(who), T0.plus_secs(2), T0.plus_secs(3), &p)
+            .await);
         ended.push(token.map(|t| t.token));
     }
     let first = ok(room.revocations_since(&page.cursor, 2).await);

@@ -85,9 +85,17 @@ mod tests {
         let t = TestApp::new().await;
         let a = t.active_token(user(1)).await;
         let b = t.active_token(user(2)).await;
-        let hold = t.app.hold_seat(user(1), a, t.schedule, seat(7)).await.unwrap();
+        let hold = t
+            .app
+            .hold_seat(user(1), a, t.schedule, seat(7))
+            .await
+            .unwrap();
         assert_eq!(hold.user_id, user(1));
-        let err = t.app.hold_seat(user(2), b, t.schedule, seat(7)).await.unwrap_err();
+        let err = t
+            .app
+            .hold_seat(user(2), b, t.schedule, seat(7))
+            .await
+            .unwrap_err();
         assert!(matches!(err, HoldSeatError::SeatAlreadyHeld));
     }
 
@@ -95,8 +103,15 @@ mod tests {
     async fn one_live_hold_per_user_by_default() {
         let t = TestApp::new().await;
         let a = t.active_token(user(1)).await;
-        t.app.hold_seat(user(1), a, t.schedule, seat(1)).await.unwrap();
-        let err = t.app.hold_seat(user(1), a, t.schedule, seat(2)).await.unwrap_err();
+        t.app
+            .hold_seat(user(1), a, t.schedule, seat(1))
+            .await
+            .unwrap();
+        let err = t
+            .app
+            .hold_seat(user(1), a, t.schedule, seat(2))
+            .await
+            .unwrap_err();
         assert!(matches!(
             err,
             HoldSeatError::HoldLimitReached(HoldLimitReached::Live)
@@ -107,10 +122,18 @@ mod tests {
     async fn another_fans_credential_holds_nothing() {
         let t = TestApp::new().await;
         let theirs = t.active_token(user(1)).await;
-        let err = t.app.hold_seat(user(2), theirs, t.schedule, seat(3)).await.unwrap_err();
+        let err = t
+            .app
+            .hold_seat(user(2), theirs, t.schedule, seat(3))
+            .await
+            .unwrap_err();
         assert!(matches!(err, HoldSeatError::Access(AccessDenied::NotYours)));
         let pass = t.active_pass(user(1)).await;
-        let err = t.app.hold_seat(user(2), pass, t.schedule, seat(3)).await.unwrap_err();
+        let err = t
+            .app
+            .hold_seat(user(2), pass, t.schedule, seat(3))
+            .await
+            .unwrap_err();
         assert!(matches!(err, HoldSeatError::Access(AccessDenied::NotYours)));
     }
 
@@ -123,7 +146,10 @@ mod tests {
         // The other instance has not read the feed: browsing still trusts
         // the pass, a hold asks the waiting room.
         assert!(other.list_seats(user(1), pass, t.schedule).await.is_ok());
-        let err = other.hold_seat(user(1), pass, t.schedule, seat(3)).await.unwrap_err();
+        let err = other
+            .hold_seat(user(1), pass, t.schedule, seat(3))
+            .await
+            .unwrap_err();
         assert!(matches!(err, HoldSeatError::Access(AccessDenied::Expired)));
     }
 
@@ -133,17 +159,28 @@ mod tests {
         let a = t.active_token(user(1)).await;
         let max = t.app.policies().holds.max_lapsed;
         for _ in 0..max {
-            let hold = t.app.hold_seat(user(1), a, t.schedule, seat(4)).await.unwrap();
+            let hold = t
+                .app
+                .hold_seat(user(1), a, t.schedule, seat(4))
+                .await
+                .unwrap();
             t.app.release_hold(user(1), hold.id).await.unwrap();
         }
-        let err = t.app.hold_seat(user(1), a, t.schedule, seat(4)).await.unwrap_err();
+        let err = t
+            .app
+            .hold_seat(user(1), a, t.schedule, seat(4))
+            .await
+            .unwrap_err();
         assert!(matches!(
             err,
             HoldSeatError::HoldLimitReached(HoldLimitReached::Lapsed)
         ));
         // Someone else takes the seat meanwhile.
         let b = t.active_token(user(2)).await;
-        t.app.hold_seat(user(2), b, t.schedule, seat(4)).await.unwrap();
+        t.app
+            .hold_seat(user(2), b, t.schedule, seat(4))
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -151,11 +188,17 @@ mod tests {
         let t = TestApp::new().await;
         let a = t.active_token(user(1)).await;
         let b = t.active_token(user(2)).await;
-        t.app.hold_seat(user(1), a, t.schedule, seat(9)).await.unwrap();
+        t.app
+            .hold_seat(user(1), a, t.schedule, seat(9))
+            .await
+            .unwrap();
         t.clock.advance_secs(t.app.policies().holds.ttl_secs);
         let seats = t.app.list_seats(user(2), b, t.schedule).await.unwrap();
         assert_eq!(seats[8].status, SeatStatus::Available);
-        t.app.hold_seat(user(2), b, t.schedule, seat(9)).await.unwrap();
+        t.app
+            .hold_seat(user(2), b, t.schedule, seat(9))
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -170,7 +213,11 @@ mod tests {
             .unwrap()[0]
             .schedule
             .id;
-        let err = t.app.hold_seat(user(1), a, other_date, seat(1)).await.unwrap_err();
+        let err = t
+            .app
+            .hold_seat(user(1), a, other_date, seat(1))
+            .await
+            .unwrap_err();
         assert!(matches!(
             err,
             HoldSeatError::Access(AccessDenied::WrongConcert)

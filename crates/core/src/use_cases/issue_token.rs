@@ -356,39 +356,95 @@ mod bot_gate {
     #[tokio::test]
     async fn a_gated_concert_takes_each_solved_challenge_once_and_only_for_its_fan() {
         let t = gated(8).await;
-        let (why, fresh) = refusal(t.app.issue_token(user(1), t.concert, PowAnswer::Missing).await);
+        let (why, fresh) = refusal(
+            t.app
+                .issue_token(user(1), t.concert, PowAnswer::Missing)
+                .await,
+        );
         assert_eq!(why, PowRefusal::Missing);
-        assert_eq!((fresh.user, fresh.concert, fresh.bits), (user(1), t.concert, 8));
-        let (why, _) = refusal(t.app.issue_token(user(1), t.concert, PowAnswer::Wrong).await);
+        assert_eq!(
+            (fresh.user, fresh.concert, fresh.bits),
+            (user(1), t.concert, 8)
+        );
+        let (why, _) = refusal(
+            t.app
+                .issue_token(user(1), t.concert, PowAnswer::Wrong)
+                .await,
+        );
         assert_eq!(why, PowRefusal::Wrong);
         // A challenge issued to someone else is no answer.
-        let theirs = t.app.issue_challenge(user(2), t.concert).await.unwrap().unwrap();
-        let (why, _) = refusal(t.app.issue_token(user(1), t.concert, PowAnswer::Solved(theirs)).await);
+        let theirs = t
+            .app
+            .issue_challenge(user(2), t.concert)
+            .await
+            .unwrap()
+            .unwrap();
+        let (why, _) = refusal(
+            t.app
+                .issue_token(user(1), t.concert, PowAnswer::Solved(theirs))
+                .await,
+        );
         assert_eq!(why, PowRefusal::Wrong);
-        let mine = t.app.issue_challenge(user(1), t.concert).await.unwrap().unwrap();
+        let mine = t
+            .app
+            .issue_challenge(user(1), t.concert)
+            .await
+            .unwrap()
+            .unwrap();
         assert_ne!(mine.id, fresh.id);
-        t.app.issue_token(user(1), t.concert, PowAnswer::Solved(mine)).await.unwrap();
-        let (why, _) = refusal(t.app.issue_token(user(1), t.concert, PowAnswer::Solved(mine)).await);
+        t.app
+            .issue_token(user(1), t.concert, PowAnswer::Solved(mine))
+            .await
+            .unwrap();
+        let (why, _) = refusal(
+            t.app
+                .issue_token(user(1), t.concert, PowAnswer::Solved(mine))
+                .await,
+        );
         assert_eq!(why, PowRefusal::Replayed);
     }
 
     #[tokio::test]
     async fn an_expired_or_easier_challenge_is_refused() {
         let t = gated(8).await;
-        let late = t.app.issue_challenge(user(1), t.concert).await.unwrap().unwrap();
+        let late = t
+            .app
+            .issue_challenge(user(1), t.concert)
+            .await
+            .unwrap()
+            .unwrap();
         t.clock.advance_secs(super::CHALLENGE_TTL_SECS);
-        let (why, _) = refusal(t.app.issue_token(user(1), t.concert, PowAnswer::Solved(late)).await);
+        let (why, _) = refusal(
+            t.app
+                .issue_token(user(1), t.concert, PowAnswer::Solved(late))
+                .await,
+        );
         assert_eq!(why, PowRefusal::Expired);
-        let mut easier = t.app.issue_challenge(user(1), t.concert).await.unwrap().unwrap();
+        let mut easier = t
+            .app
+            .issue_challenge(user(1), t.concert)
+            .await
+            .unwrap()
+            .unwrap();
         easier.bits = 4;
-        let (why, _) = refusal(t.app.issue_token(user(1), t.concert, PowAnswer::Solved(easier)).await);
+        let (why, _) = refusal(
+            t.app
+                .issue_token(user(1), t.concert, PowAnswer::Solved(easier))
+                .await,
+        );
         assert_eq!(why, PowRefusal::Wrong);
     }
 
     #[tokio::test]
     async fn an_ungated_concert_needs_no_challenge() {
         let t = TestApp::new().await;
-        assert_eq!(t.app.issue_challenge(user(1), t.concert).await.unwrap(), None);
-        t.app.issue_token(user(1), t.concert, PowAnswer::Missing).await.unwrap();
+        assert_eq!(
+            t.app.issue_challenge(user(1), t.concert).await.unwrap(),
+            None
+        );
+        t.app
+            .issue_token(user(1), t.concert, PowAnswer::Missing)
+            .await
+            .unwrap();
     }
 }

@@ -1,8 +1,8 @@
 //! The dates of a concert, for ACTIVE token holders of that concert.
 
 use super::{AccessDenied, App};
-use crate::domain::concert::ScheduleAvailability;
 use crate::domain::access::QueueCredential;
+use crate::domain::concert::ScheduleAvailability;
 use crate::domain::{ConcertId, UserId};
 
 /// Free-seat counts change with every hold: cached briefly, and dropped by
@@ -62,9 +62,19 @@ mod tests {
     async fn an_active_holder_sees_every_date_with_free_seats() {
         let t = TestApp::new().await;
         let token = t.active_token(user(1)).await;
-        let schedules = t.app.list_schedules(user(1), token, t.concert).await.unwrap();
+        let schedules = t
+            .app
+            .list_schedules(user(1), token, t.concert)
+            .await
+            .unwrap();
         let pass = t.active_pass(user(1)).await;
-        assert_eq!(t.app.list_schedules(user(1), pass, t.concert).await.unwrap(), schedules);
+        assert_eq!(
+            t.app
+                .list_schedules(user(1), pass, t.concert)
+                .await
+                .unwrap(),
+            schedules
+        );
         assert_eq!(schedules.len(), 2);
         assert!(schedules.iter().all(|s| s.available_seats == 50));
     }
@@ -73,14 +83,22 @@ mod tests {
     async fn waiting_tokens_and_other_concerts_are_turned_away() {
         let t = TestApp::new().await;
         let waiting = QueueCredential::Ticket(TestApp::ticket_of(&t.issue(user(1)).await));
-        let err = t.app.list_schedules(user(1), waiting, t.concert).await.unwrap_err();
+        let err = t
+            .app
+            .list_schedules(user(1), waiting, t.concert)
+            .await
+            .unwrap_err();
         assert!(matches!(
             err,
             ListSchedulesError::Access(AccessDenied::Waiting { position: Some(1) })
         ));
         let active = t.active_token(user(2)).await;
         let other = t.second_concert().await;
-        let err = t.app.list_schedules(user(2), active, other).await.unwrap_err();
+        let err = t
+            .app
+            .list_schedules(user(2), active, other)
+            .await
+            .unwrap_err();
         assert!(matches!(
             err,
             ListSchedulesError::Access(AccessDenied::WrongConcert)

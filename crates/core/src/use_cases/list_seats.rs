@@ -1,8 +1,8 @@
 //! The seats of one date, for ACTIVE token holders of its concert.
 
 use super::{AccessDenied, App};
-use crate::domain::seat::Seat;
 use crate::domain::access::QueueCredential;
+use crate::domain::seat::Seat;
 use crate::domain::{ScheduleId, UserId};
 
 #[derive(Debug, thiserror::Error)]
@@ -47,13 +47,20 @@ mod tests {
         let t = TestApp::new().await;
         t.buy_seat(user(1), 3).await;
         let token = t.active_token(user(2)).await;
-        t.app.hold_seat(user(2), token, t.schedule, seat(4)).await.unwrap();
+        t.app
+            .hold_seat(user(2), token, t.schedule, seat(4))
+            .await
+            .unwrap();
         let seats = t.app.list_seats(user(2), token, t.schedule).await.unwrap();
         assert_eq!(seats.len(), 50);
         assert_eq!(seats[2].status, SeatStatus::Sold);
         assert_eq!(seats[3].status, SeatStatus::Held);
         assert_eq!(seats[4].status, SeatStatus::Available);
-        let err = t.app.list_seats(user(2), token, schedule_id(999)).await.unwrap_err();
+        let err = t
+            .app
+            .list_seats(user(2), token, schedule_id(999))
+            .await
+            .unwrap_err();
         assert!(matches!(err, ListSeatsError::ScheduleNotFound));
     }
 

@@ -28,8 +28,8 @@ mod create_concert;
 mod deliver_to_platform;
 mod event_handlers;
 mod hold_seat;
-mod identify_fan;
 mod idempotent;
+mod identify_fan;
 mod issue_token;
 mod list_concerts;
 mod list_popular_concerts;
@@ -67,14 +67,14 @@ pub use replay_dead_letter::ReplayError;
 pub use revocations::RevokedPasses;
 
 use crate::domain::balance::BalancePolicy;
+use crate::domain::concert::EntryRules;
 use crate::domain::delivery::RetryPolicy;
 use crate::domain::queue_token::QueuePolicy;
 use crate::domain::seat_hold::HoldPolicy;
 use crate::domain::{ConcertId, EventId, HoldId, ReservationId, Timestamp, TokenId};
-use crate::domain::concert::EntryRules;
 use crate::ports::{
-    Cache, Clock, DataPlatform, DeliveryLedger, Entropy, EventBus, Lock, Ranking, SingleUse,
-    Store, WaitingRoom,
+    Cache, Clock, DataPlatform, DeliveryLedger, Entropy, EventBus, Lock, Ranking, SingleUse, Store,
+    WaitingRoom,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -143,7 +143,11 @@ mod tests {
         let pass = t.active_pass(user(1)).await;
         let hold = t.hold(pass, 1).await;
         t.app.pay_for_hold(user(1), hold.id, None).await.unwrap();
-        let err = t.app.list_seats(user(1), pass, t.schedule).await.unwrap_err();
+        let err = t
+            .app
+            .list_seats(user(1), pass, t.schedule)
+            .await
+            .unwrap_err();
         assert!(matches!(
             err,
             crate::use_cases::ListSeatsError::Access(crate::use_cases::AccessDenied::Expired)
@@ -156,7 +160,11 @@ mod tests {
         t.charge(user(1), 1_000).await;
         let ticket = t.active_ticket(user(1)).await;
         let hold = t.hold(QueueCredential::Ticket(ticket), 1).await;
-        let err = t.app.pay_for_hold(user(1), hold.id, None).await.unwrap_err();
+        let err = t
+            .app
+            .pay_for_hold(user(1), hold.id, None)
+            .await
+            .unwrap_err();
         assert!(matches!(
             err,
             PayError::Refused(PaymentRefused::InsufficientBalance { balance, .. }) if balance == Won::new(1_000)
@@ -192,7 +200,10 @@ mod tests {
             .pay_for_hold(user(1), hold.id, Some(&key("k2")))
             .await
             .unwrap_err();
-        assert!(matches!(other, PayError::Refused(PaymentRefused::AlreadyPaid)));
+        assert!(matches!(
+            other,
+            PayError::Refused(PaymentRefused::AlreadyPaid)
+        ));
     }
 
     #[tokio::test]
@@ -202,14 +213,20 @@ mod tests {
         t.charge(user(2), 500_000).await;
         let a = t.active_token(user(1)).await;
         let hold = t.hold(a, 2).await;
-        t.app.pay_for_hold(user(1), hold.id, Some(&key("shared"))).await.unwrap();
+        t.app
+            .pay_for_hold(user(1), hold.id, Some(&key("shared")))
+            .await
+            .unwrap();
         // The same key, for another fan: their own command, not a replay of user 1's.
         let err = t
             .app
             .pay_for_hold(user(2), hold.id, Some(&key("shared")))
             .await
             .unwrap_err();
-        assert!(matches!(err, PayError::Refused(PaymentRefused::NotYourHold)));
+        assert!(matches!(
+            err,
+            PayError::Refused(PaymentRefused::NotYourHold)
+        ));
     }
 
     #[tokio::test]
@@ -219,13 +236,21 @@ mod tests {
         t.charge(user(2), 500_000).await;
         let a = t.active_token(user(1)).await;
         let hold = t.hold(a, 3).await;
-        let err = t.app.pay_for_hold(user(2), hold.id, None).await.unwrap_err();
+        let err = t
+            .app
+            .pay_for_hold(user(2), hold.id, None)
+            .await
+            .unwrap_err();
         assert!(matches!(
             err,
             PayError::Refused(PaymentRefused::NotYourHold)
         ));
         t.clock.advance_secs(t.app.policies().holds.ttl_secs + 1);
-        let err = t.app.pay_for_hold(user(1), hold.id, None).await.unwrap_err();
+        let err = t
+            .app
+            .pay_for_hold(user(1), hold.id, None)
+            .await
+            .unwrap_err();
         assert!(matches!(
             err,
             PayError::Refused(PaymentRefused::HoldExpired)

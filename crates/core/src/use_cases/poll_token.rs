@@ -18,7 +18,11 @@ pub enum PollTokenError {
 impl App {
     /// The token of `ticket`, seen by `user`. Another fan's ticket is
     /// refused before the waiting room is asked, so it is not even kept alive.
-    pub async fn poll_token(&self, user: UserId, ticket: Ticket) -> Result<TokenView, PollTokenError> {
+    pub async fn poll_token(
+        &self,
+        user: UserId,
+        ticket: Ticket,
+    ) -> Result<TokenView, PollTokenError> {
         if ticket.user != user {
             return Err(PollTokenError::NotYours);
         }
@@ -65,7 +69,8 @@ mod tests {
         let refused = t.app.poll_token(user(2), ticket).await;
         assert!(matches!(refused, Err(super::PollTokenError::NotYours)));
         // The refused poll did not count as a sign of life for user 1's token.
-        t.clock.advance_secs(t.app.policies().queue.abandon_after_secs);
+        t.clock
+            .advance_secs(t.app.policies().queue.abandon_after_secs);
         let polled = t.poll(&theirs).await;
         assert!(matches!(polled.token.state, TokenState::Expired { .. }));
     }

@@ -1,7 +1,7 @@
 //! Letting a hold go before it expires, so the seat returns at once.
 
-use super::list_schedules::schedules_key;
 use super::App;
+use super::list_schedules::schedules_key;
 use crate::domain::{HoldId, UserId};
 use crate::ports::ReleaseOutcome;
 

@@ -54,7 +54,10 @@ impl RevokedPasses {
     }
 
     fn cursor(&self) -> String {
-        self.inner.read().map(|r| r.cursor.clone()).unwrap_or_default()
+        self.inner
+            .read()
+            .map(|r| r.cursor.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -77,7 +80,8 @@ impl App {
             if let Ok(mut r) = self.revoked.inner.write() {
                 for revocation in &page.revocations {
                     if revocation.pass_expires_at > now {
-                        r.tokens.insert(revocation.token, revocation.pass_expires_at);
+                        r.tokens
+                            .insert(revocation.token, revocation.pass_expires_at);
                     }
                 }
                 r.tokens.retain(|_, until| *until > now);
@@ -135,7 +139,8 @@ mod tests {
         // Nothing new: the cursor moved on.
         assert_eq!(other.refresh_revocations_once().await.unwrap(), 0);
         // Once the pass would have expired anyway, it is forgotten.
-        t.clock.advance_secs(t.app.policies().queue.active_ttl_secs + 1);
+        t.clock
+            .advance_secs(t.app.policies().queue.active_ttl_secs + 1);
         other.refresh_revocations_once().await.unwrap();
         assert_eq!(other.revoked_passes(), 0);
     }

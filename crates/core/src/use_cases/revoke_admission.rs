@@ -39,10 +39,16 @@ mod tests {
         let t = TestApp::new().await;
         let ticket = t.active_ticket(user(1)).await;
         let ended = t.app.revoke_admission(t.concert, user(1)).await.unwrap();
-        assert!(matches!(ended.map(|e| e.state), Some(TokenState::Active { .. })));
+        assert!(matches!(
+            ended.map(|e| e.state),
+            Some(TokenState::Active { .. })
+        ));
         let polled = t.app.poll_token(user(1), ticket).await.unwrap();
         assert!(matches!(polled.token.state, TokenState::Expired { .. }));
-        assert_eq!(t.app.revoke_admission(t.concert, user(2)).await.unwrap(), None);
+        assert_eq!(
+            t.app.revoke_admission(t.concert, user(2)).await.unwrap(),
+            None
+        );
         // Someone else's ticket is refused before anything is looked up.
         assert!(matches!(
             t.app.poll_token(user(2), ticket).await,

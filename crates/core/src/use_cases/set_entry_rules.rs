@@ -7,7 +7,11 @@ use crate::domain::concert::EntryRules;
 impl App {
     /// Replaces the concert's entry rules; false for an unknown concert.
     /// This instance applies them at once, the others within a second.
-    pub async fn set_entry_rules(&self, concert: ConcertId, rules: EntryRules) -> anyhow::Result<bool> {
+    pub async fn set_entry_rules(
+        &self,
+        concert: ConcertId,
+        rules: EntryRules,
+    ) -> anyhow::Result<bool> {
         let found = self.store().set_entry_rules(concert, &rules).await?;
         if found && let Ok(mut known) = self.entry_rules.write() {
             known.remove(&concert);
