@@ -152,7 +152,7 @@ fn reason(kind: &ErrorKind) -> &'static str {
 /// A NumericDate claim (seconds, possibly fractional) in milliseconds.
 fn instant_ms(claims: &Map<String, Value>, name: &str) -> Option<i64> {
     let secs = claims.get(name)?.as_f64()?;
-    secs.is_finite().then(|| (secs * 1000.0) as i64)
+    secs.is_finite().then_some((secs * 1000.0) as i64)
 }
 
 /// Whether the claim at dotted `path` grants `role`: equal to it, an array

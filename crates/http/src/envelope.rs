@@ -23,6 +23,11 @@ pub struct ErrorBody {
     #[schema(example = "SEAT_ALREADY_HELD")]
     pub code: &'static str,
     pub message: String,
+    /// With `PROOF_OF_WORK_*` only: a fresh challenge to solve (as
+    /// `POST /api/v1/queue/challenges` answers it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub challenge: Option<serde_json::Value>,
 }
 
 /// Wraps `data` in the envelope with the given status.

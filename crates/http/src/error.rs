@@ -7,10 +7,11 @@ use crate::envelope::ErrorBody;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use boxoffice_core::domain::seat_hold::HoldLimitReached;
 use boxoffice_core::ports::{ChargeRefused, PaymentRefused, is_unavailable};
 use boxoffice_core::use_cases::{
     AccessDenied, ChargeError, CreateConcertError, HoldSeatError, IdempotencyConflict,
-    IssueTokenError, ListSchedulesError, ListSeatsError, PayError, PollTokenError,
+    IssueTokenError, ListSchedulesError, ListSeatsError, PayError, PollTokenError, PowRefusal,
     ReleaseHoldError, ReplayError,
 };
 
@@ -19,6 +20,10 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Headers the answer carries (`WWW-Authenticate`, `Retry-After`).
+    pub headers: Vec<(&'static str, String)>,
+    /// A fresh proof-of-work challenge, for the bot gate's refusals.
+    pub challenge: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -27,7 +32,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            headers: Vec::new(),
+            challenge: None,
         }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -71,8 +83,15 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             code: self.code,
             message: self.message,
+            challenge: self.challenge,
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        for (name, value) in self.headers {
+            if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+                response.headers_mut().append(name, value);
+            }
+        }
+        response
     }
 }
 
@@ -90,6 +109,7 @@ impl From<AccessDenied> for ApiError {
                 "QUEUE_TOKEN_INVALID",
                 "unknown queue token",
             ),
+            AccessDenied::NotYours => not_yours(),
             AccessDenied::Waiting { position } => Self::new(
                 StatusCode::FORBIDDEN,
                 "QUEUE_TOKEN_NOT_ACTIVE",
@@ -128,12 +148,45 @@ impl From<IdempotencyConflict> for ApiError {
     }
 }
 
+fn not_yours() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "QUEUE_TOKEN_NOT_YOURS",
+        "this queue token was issued to another fan",
+    )
+}
+
+/// The bot gate's refusal; the route adds the fresh challenge.
+pub(crate) fn pow_refused(refusal: PowRefusal) -> ApiError {
+    let (code, message) = match refusal {
+        PowRefusal::Missing => (
+            "PROOF_OF_WORK_REQUIRED",
+            "this concert asks for a solved challenge with every token request",
+        ),
+        PowRefusal::Wrong => (
+            "PROOF_OF_WORK_REQUIRED",
+            "the answer does not solve a challenge issued to you for this concert",
+        ),
+        PowRefusal::Expired => (
+            "PROOF_OF_WORK_EXPIRED",
+            "the challenge has expired; solve this one",
+        ),
+        PowRefusal::Replayed => (
+            "PROOF_OF_WORK_REPLAYED",
+            "this challenge was already used; solve this one",
+        ),
+    };
+    ApiError::new(StatusCode::FORBIDDEN, code, message)
+}
+
 impl From<IssueTokenError> for ApiError {
     fn from(err: IssueTokenError) -> Self {
         match err {
             IssueTokenError::ConcertNotFound => {
                 Self::not_found("CONCERT_NOT_FOUND", "no such concert")
             }
+            // The route answers these itself, with a fresh challenge.
+            IssueTokenError::ProofOfWork { refusal, .. } => pow_refused(refusal),
             IssueTokenError::Unexpected(e) => Self::unexpected(e),
         }
     }
@@ -143,6 +196,7 @@ impl From<PollTokenError> for ApiError {
     fn from(err: PollTokenError) -> Self {
         match err {
             PollTokenError::UnknownToken => AccessDenied::UnknownToken.into(),
+            PollTokenError::NotYours => not_yours(),
             PollTokenError::Unexpected(e) => Self::unexpected(e),
         }
     }
@@ -188,9 +242,17 @@ impl From<HoldSeatError> for ApiError {
             HoldSeatError::SeatAlreadySold => {
                 Self::conflict("SEAT_ALREADY_SOLD", "the seat is sold")
             }
-            HoldSeatError::HoldLimitReached => Self::conflict(
+            HoldSeatError::HoldLimitReached(HoldLimitReached::Live) => Self::conflict(
                 "HOLD_LIMIT_REACHED",
                 "you already hold as many seats as allowed; pay or release a hold first",
+            ),
+            HoldSeatError::HoldLimitReached(HoldLimitReached::Unfunded) => Self::conflict(
+                "UNFUNDED_HOLD_LIMIT_REACHED",
+                "with an empty balance you may hold no more seats; charge your balance first",
+            ),
+            HoldSeatError::HoldLimitReached(HoldLimitReached::Lapsed) => Self::conflict(
+                "TOO_MANY_LAPSED_HOLDS",
+                "too many of your holds were released or left unpaid lately; try again later",
             ),
             HoldSeatError::Unexpected(e) => Self::unexpected(e),
         }
@@ -200,7 +262,6 @@ impl From<HoldSeatError> for ApiError {
 impl From<ReleaseHoldError> for ApiError {
     fn from(err: ReleaseHoldError) -> Self {
         match err {
-            ReleaseHoldError::Access(denied) => denied.into(),
             ReleaseHoldError::HoldNotFound => Self::not_found("HOLD_NOT_FOUND", "no such hold"),
             ReleaseHoldError::NotYourHold => Self::new(
                 StatusCode::FORBIDDEN,
@@ -219,7 +280,6 @@ impl From<ReleaseHoldError> for ApiError {
 impl From<PayError> for ApiError {
     fn from(err: PayError) -> Self {
         match err {
-            PayError::Access(denied) => denied.into(),
             PayError::Conflict(conflict) => conflict.into(),
             PayError::Refused(refused) => match refused {
                 PaymentRefused::HoldNotFound => Self::not_found("HOLD_NOT_FOUND", "no such hold"),

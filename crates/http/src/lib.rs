@@ -4,8 +4,13 @@
 //!
 //! Layout:
 //! - [`router`]: every route, the fallbacks and the middleware.
-//! - `routes/`: one module per area (queue, catalog, holds, payments, account, admin, events, health).
-//! - `extract`: `Client-Id`, `Queue-Token`, `Idempotency-Key`, `X-Admin-Key`, JSON bodies, paths.
+//! - `routes/`: one module per area (queue, catalog, holds, payments,
+//!   account, dev sign-in, admin, events, health).
+//! - [`identity`]: who is calling: the fan (bearer token or `Client-Id`),
+//!   the queue credential (`Queue-Token`), the admin.
+//! - [`limits`]: rate limits per IP and per fan for each route class, and
+//!   the failure budget of admin and sign-in attempts.
+//! - `extract`: `Idempotency-Key`, JSON bodies, paths.
 //! - `error`: [`ApiError`] and the exhaustive mapping of use-case errors to codes.
 //! - `envelope`: the `{"code","message","data"}` envelope.
 //! - `openapi`: the OpenAPI document served at `/openapi.json` and `/docs`.
@@ -14,20 +19,26 @@
 mod envelope;
 mod error;
 mod extract;
+pub mod identity;
+pub mod limits;
 mod openapi;
 mod routes;
 mod wire;
 
 pub use error::ApiError;
+pub use identity::{Auth, AuthMode};
+pub use limits::{Limits, RouteClass};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use boxoffice_core::use_cases::App;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 /// Largest accepted request body.
@@ -37,48 +48,152 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct ApiState {
     pub app: App,
-    /// The `X-Admin-Key` that opens admin endpoints; `None` disables them.
-    pub admin_key: Option<Arc<str>>,
+    pub auth: Arc<Auth>,
+    pub limits: Arc<Limits>,
+    /// Origins whose pages may call the API (CORS); empty: none.
+    pub cors_origins: Arc<[HeaderValue]>,
 }
 
-/// The whole API.
-pub fn router(state: ApiState) -> Router {
+/// A route group of one class: tagged, and limited per IP, before any handler runs.
+fn class(state: &ApiState, class: RouteClass, routes: Router<ApiState>) -> Router<ApiState> {
+    routes.route_layer(from_fn_with_state(
+        (state.clone(), class),
+        limits::limit_by_ip,
+    ))
+}
+
+/// The fans' API, the public catalog and the probes.
+fn public_routes(state: &ApiState) -> Router<ApiState> {
     let api = Router::new()
-        .route("/queue/tokens", post(routes::queue::issue))
-        .route("/queue/tokens/current", get(routes::queue::current))
+        .merge(class(
+            state,
+            RouteClass::TokenIssue,
+            Router::new()
+                .route("/queue/tokens", post(routes::queue::issue))
+                .route("/queue/challenges", post(routes::queue::challenge)),
+        ))
+        .merge(class(
+            state,
+            RouteClass::Poll,
+            Router::new().route("/queue/tokens/current", get(routes::queue::current)),
+        ))
+        .merge(class(
+            state,
+            RouteClass::Booking,
+            Router::new()
+                .route(
+                    "/concerts/{concertId}/schedules",
+                    get(routes::catalog::schedules),
+                )
+                .route("/schedules/{scheduleId}/seats", get(routes::catalog::seats))
+                .route("/holds", post(routes::holds::hold))
+                .route("/holds/{holdId}", delete(routes::holds::release)),
+        ))
+        .merge(class(
+            state,
+            RouteClass::Money,
+            Router::new()
+                .route("/payments", post(routes::payments::pay))
+                .route("/balance", get(routes::account::balance))
+                .route("/balance/charge", post(routes::account::charge))
+                .route("/reservations", get(routes::account::reservations)),
+        ))
+        .merge(class(
+            state,
+            RouteClass::SignIn,
+            Router::new().route("/dev/sessions", post(routes::dev::sign_in)),
+        ))
         .route("/concerts", get(routes::catalog::concerts))
-        .route("/concerts/popular", get(routes::catalog::popular))
-        .route(
-            "/concerts/{concertId}/schedules",
-            get(routes::catalog::schedules),
-        )
-        .route("/schedules/{scheduleId}/seats", get(routes::catalog::seats))
-        .route("/holds", post(routes::holds::hold))
-        .route("/holds/{holdId}", delete(routes::holds::release))
-        .route("/payments", post(routes::payments::pay))
-        .route("/balance", get(routes::account::balance))
-        .route("/balance/charge", post(routes::account::charge))
-        .route("/reservations", get(routes::account::reservations))
-        .route("/admin/concerts", post(routes::admin::create_concert))
-        .route("/admin/invariants", get(routes::admin::invariants))
-        .route("/admin/dead-letters", get(routes::events::dead_letters))
-        .route(
-            "/admin/dead-letters/{id}/replay",
-            post(routes::events::replay),
-        )
-        .route("/admin/outbox", get(routes::events::outbox));
+        .route("/concerts/popular", get(routes::catalog::popular));
     Router::new()
         .nest("/api/v1", api)
         .route("/health/live", get(routes::health::live))
         .route("/health/ready", get(routes::health::ready))
-        .route("/metrics", get(routes::events::metrics))
         .merge(openapi::docs())
+}
+
+/// The operator's API and `/metrics`.
+fn admin_routes(state: &ApiState) -> Router<ApiState> {
+    let api = class(
+        state,
+        RouteClass::Admin,
+        Router::new()
+            .route("/admin/concerts", post(routes::admin::create_concert))
+            .route(
+                "/admin/concerts/{concertId}/entry-rules",
+                put(routes::admin::set_entry_rules).get(routes::admin::entry_rules),
+            )
+            .route(
+                "/admin/concerts/{concertId}/admissions/{userId}",
+                delete(routes::admin::revoke_admission),
+            )
+            .route("/admin/invariants", get(routes::admin::invariants))
+            .route("/admin/dead-letters", get(routes::events::dead_letters))
+            .route(
+                "/admin/dead-letters/{id}/replay",
+                post(routes::events::replay),
+            )
+            .route("/admin/outbox", get(routes::events::outbox)),
+    );
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/metrics", get(routes::events::metrics))
+}
+
+fn finish(routes: Router<ApiState>, state: ApiState) -> Router {
+    let cors = cors(&state.cors_origins);
+    let router = routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(panicked))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(TraceLayer::new_for_http());
+    match cors {
+        Some(cors) => router.layer(cors).with_state(state),
+        None => router.with_state(state),
+    }
+}
+
+/// Lets pages from `origins` call the API from a browser.
+fn cors(origins: &[HeaderValue]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([
+                HeaderName::from_static("authorization"),
+                HeaderName::from_static("content-type"),
+                HeaderName::from_static("queue-token"),
+                HeaderName::from_static("idempotency-key"),
+            ])
+            .expose_headers([
+                HeaderName::from_static("retry-after"),
+                HeaderName::from_static("www-authenticate"),
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
+}
+
+/// The whole API on one listener.
+pub fn router(state: ApiState) -> Router {
+    let routes = public_routes(&state).merge(admin_routes(&state));
+    finish(routes, state)
+}
+
+/// The fans' API only, for the public listener when the admin API has a
+/// listener of its own (`server.admin_listen`).
+pub fn public_router(state: ApiState) -> Router {
+    let routes = public_routes(&state);
+    finish(routes, state)
+}
+
+/// The admin API and `/metrics` only, for `server.admin_listen`.
+pub fn admin_router(state: ApiState) -> Router {
+    let routes = admin_routes(&state);
+    finish(routes, state)
 }
 
 async fn not_found() -> ApiError {

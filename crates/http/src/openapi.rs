@@ -2,7 +2,7 @@
 //! Swagger UI (vendored into the binary: no network needed).
 
 use crate::ApiState;
-use crate::routes::{account, admin, catalog, events, health, holds, payments, queue};
+use crate::routes::{account, admin, catalog, dev, events, health, holds, payments, queue};
 use axum::Router;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -15,6 +15,8 @@ use utoipa_swagger_ui::SwaggerUi;
             {\"code\",\"message\",\"data\"}; error codes are listed in docs/API.md."
     ),
     paths(
+        dev::sign_in,
+        queue::challenge,
         queue::issue,
         queue::current,
         catalog::concerts,
@@ -28,6 +30,9 @@ use utoipa_swagger_ui::SwaggerUi;
         account::charge,
         account::reservations,
         admin::create_concert,
+        admin::set_entry_rules,
+        admin::entry_rules,
+        admin::revoke_admission,
         admin::invariants,
         events::dead_letters,
         events::replay,

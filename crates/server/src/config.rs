@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub server: ServerSettings,
@@ -28,6 +28,8 @@ pub struct Settings {
     pub kafka: KafkaSettings,
     pub dataplatform: DataPlatformSettings,
     pub admin: AdminSettings,
+    pub auth: AuthSettings,
+    pub rate_limit: RateLimitSettings,
     pub demo: DemoSettings,
 }
 
@@ -39,6 +41,12 @@ pub struct ServerSettings {
     /// Seconds in-flight requests and background steps get to finish after
     /// SIGINT/SIGTERM before the process exits anyway.
     pub shutdown_grace_secs: u64,
+    /// Where the admin API and `/metrics` are served; empty: on `listen`
+    /// with everything else. Set, they are served there only.
+    pub admin_listen: String,
+    /// Origins (`https://shop.example`) whose pages may call the API; empty: none.
+    #[serde(default)]
+    pub cors_allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,8 +125,99 @@ pub struct QueueSettings {
 pub struct HoldSettings {
     pub ttl_secs: u64,
     pub max_per_user: u32,
+    /// Live holds a fan with a zero balance may have (capped by max_per_user).
+    pub max_unfunded: u32,
+    /// Holds a fan may release or leave unpaid within lapse_window_secs
+    /// before they may hold no more until the oldest leaves the window.
+    pub max_lapsed: u32,
+    pub lapse_window_secs: u64,
     /// How often ended holds are marked released.
     pub sweep_interval_secs: u64,
+}
+
+/// How fans are identified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthModeSetting {
+    /// `Authorization: Bearer <JWT>` on every fan call.
+    Jwt,
+    /// `Client-Id`, set by an authenticating gateway in front.
+    TrustedHeader,
+}
+
+/// Whether the development sign-in (`POST /api/v1/dev/sessions`) is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DevSignIn {
+    /// On with a SQLite database (the embedded mode), off with PostgreSQL.
+    Auto,
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub mode: AuthModeSetting,
+    /// HS256 shared secret (at least 32 bytes). Empty in the embedded mode:
+    /// one is generated next to the database file and kept.
+    pub hs256_secret: String,
+    /// A PEM public key: RSA (RS256), EC P-256 (ES256) or Ed25519 (EdDSA).
+    pub public_key_file: String,
+    /// A JWKS document on disk.
+    pub jwks_file: String,
+    /// Where the identity provider publishes its JWKS (http or https).
+    pub jwks_url: String,
+    /// How often the JWKS is fetched again (an unknown kid fetches it at once).
+    pub jwks_refresh_secs: u64,
+    /// Required `iss`; empty: not checked.
+    pub issuer: String,
+    /// Required `aud`; empty: not checked.
+    pub audience: String,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway_secs: u64,
+    /// Dotted path of the claim holding roles (`realm_access.roles`,
+    /// `roles`, `scope`); empty: admins use the key only.
+    pub admin_claim: String,
+    pub admin_role: String,
+    pub dev_sign_in: DevSignIn,
+    /// How long a dev sign-in's access token lasts.
+    pub dev_session_ttl_secs: u64,
+    /// How often each instance reads the revocation feed of admission passes.
+    pub pass_revocation_poll_ms: u64,
+}
+
+/// One route class's limits; a rate of 0 turns that limit off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassRateSettings {
+    pub per_user_per_sec: f64,
+    pub per_user_burst: u32,
+    pub per_ip_per_sec: f64,
+    pub per_ip_burst: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    /// Proxies (IPs or CIDRs) whose `X-Forwarded-For` is believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Networks the per-IP limits skip (the failure budget still applies).
+    #[serde(default)]
+    pub exempt: Vec<String>,
+    /// Failed admin keys, admin tokens and refused sign-ins allowed per IP
+    /// per minute, and at once; past them the address gets 429 on admin and
+    /// sign-in routes until the budget refills.
+    pub failures_per_minute: u32,
+    pub failures_burst: u32,
+    pub token_issue: ClassRateSettings,
+    pub poll: ClassRateSettings,
+    pub booking: ClassRateSettings,
+    pub money: ClassRateSettings,
+    pub admin: ClassRateSettings,
+    pub sign_in: ClassRateSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,6 +318,8 @@ impl Default for Settings {
             server: ServerSettings {
                 listen: "127.0.0.1:8080".into(),
                 shutdown_grace_secs: 10,
+                admin_listen: String::new(),
+                cors_allowed_origins: Vec::new(),
             },
             database: DatabaseSettings {
                 url: "sqlite://data/boxoffice.db".into(),
@@ -246,6 +347,9 @@ impl Default for Settings {
             holds: HoldSettings {
                 ttl_secs: holds.ttl_secs,
                 max_per_user: holds.max_per_user,
+                max_unfunded: holds.max_unfunded,
+                max_lapsed: holds.max_lapsed,
+                lapse_window_secs: holds.lapse_window_secs,
                 sweep_interval_secs: 5,
             },
             balance: BalanceSettings {
@@ -288,10 +392,55 @@ impl Default for Settings {
             admin: AdminSettings {
                 api_key: String::new(),
             },
+            auth: AuthSettings {
+                mode: AuthModeSetting::Jwt,
+                hs256_secret: String::new(),
+                public_key_file: String::new(),
+                jwks_file: String::new(),
+                jwks_url: String::new(),
+                jwks_refresh_secs: 300,
+                issuer: String::new(),
+                audience: String::new(),
+                leeway_secs: 30,
+                admin_claim: String::new(),
+                admin_role: "boxoffice-admin".into(),
+                dev_sign_in: DevSignIn::Auto,
+                dev_session_ttl_secs: 12 * 3600,
+                pass_revocation_poll_ms: 200,
+            },
+            rate_limit: RateLimitSettings {
+                enabled: true,
+                trusted_proxies: Vec::new(),
+                exempt: vec!["127.0.0.0/8".into(), "::1/128".into()],
+                failures_per_minute: 10,
+                failures_burst: 10,
+                token_issue: class_rates(2.0, 10, 50.0, 200),
+                poll: class_rates(10.0, 20, 500.0, 1_000),
+                booking: class_rates(20.0, 40, 500.0, 1_000),
+                money: class_rates(10.0, 20, 200.0, 400),
+                admin: class_rates(0.0, 0, 50.0, 100),
+                sign_in: class_rates(0.0, 0, 5.0, 20),
+            },
             demo: DemoSettings { seed: true },
         }
     }
 }
+
+fn class_rates(user: f64, user_burst: u32, ip: f64, ip_burst: u32) -> ClassRateSettings {
+    ClassRateSettings {
+        per_user_per_sec: user,
+        per_user_burst: user_burst,
+        per_ip_per_sec: ip,
+        per_ip_burst: ip_burst,
+    }
+}
+
+/// Keys that take a comma-separated list from the environment.
+const LIST_KEYS: [&str; 3] = [
+    "server.cors_allowed_origins",
+    "rate_limit.trusted_proxies",
+    "rate_limit.exempt",
+];
 
 impl Settings {
     /// Defaults, then `file` if given, then `BOXOFFICE__*` variables.
@@ -310,14 +459,17 @@ impl Settings {
         if let Some(path) = file {
             builder = builder.add_source(config::File::from(path).required(true));
         }
+        let mut environment = config::Environment::with_prefix("BOXOFFICE")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(",")
+            .source(env);
+        for key in LIST_KEYS {
+            environment = environment.with_list_parse_key(key);
+        }
         let settings: Settings = builder
-            .add_source(
-                config::Environment::with_prefix("BOXOFFICE")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true)
-                    .source(env),
-            )
+            .add_source(environment)
             .build()
             .context("reading configuration")?
             .try_deserialize()
@@ -438,6 +590,133 @@ impl Settings {
             d.idle_poll_ms > 0,
             "dataplatform.idle_poll_ms must be positive"
         );
+        ensure!(
+            self.holds.max_lapsed > 0,
+            "holds.max_lapsed must be positive"
+        );
+        ensure!(
+            self.holds.lapse_window_secs > 0,
+            "holds.lapse_window_secs must be positive"
+        );
+        self.validate_auth()?;
+        self.validate_limits()?;
+        Ok(())
+    }
+
+    /// Whether the database is a SQLite file: the embedded mode.
+    pub fn embedded(&self) -> bool {
+        self.database.url.starts_with("sqlite:")
+    }
+
+    /// Whether the development sign-in is on.
+    pub fn dev_sign_in(&self) -> bool {
+        match self.auth.dev_sign_in {
+            DevSignIn::On => true,
+            DevSignIn::Off => false,
+            DevSignIn::Auto => self.embedded(),
+        }
+    }
+
+    /// Whether any key to verify access tokens is configured.
+    pub fn has_access_keys(&self) -> bool {
+        let a = &self.auth;
+        !(a.hs256_secret.is_empty()
+            && a.public_key_file.is_empty()
+            && a.jwks_file.is_empty()
+            && a.jwks_url.is_empty())
+    }
+
+    fn validate_auth(&self) -> anyhow::Result<()> {
+        let a = &self.auth;
+        ensure!(
+            a.hs256_secret.is_empty() || a.hs256_secret.len() >= 32,
+            "auth.hs256_secret must be at least 32 bytes"
+        );
+        ensure!(
+            a.jwks_url.is_empty()
+                || a.jwks_url.starts_with("https://")
+                || a.jwks_url.starts_with("http://"),
+            "auth.jwks_url must be an http:// or https:// URL"
+        );
+        ensure!(
+            a.jwks_refresh_secs > 0,
+            "auth.jwks_refresh_secs must be positive"
+        );
+        ensure!(
+            a.dev_session_ttl_secs > 0,
+            "auth.dev_session_ttl_secs must be positive"
+        );
+        ensure!(
+            (1..=1_000).contains(&a.pass_revocation_poll_ms),
+            "auth.pass_revocation_poll_ms must be between 1 and 1000 (a revoked pass must stop working within a second)"
+        );
+        let generated_secret = self.embedded();
+        if a.mode == AuthModeSetting::Jwt {
+            ensure!(
+                self.has_access_keys() || generated_secret,
+                "auth.mode = \"jwt\" needs a key to verify access tokens: set auth.hs256_secret, \
+                 auth.public_key_file, auth.jwks_file or auth.jwks_url (or run behind an \
+                 authenticating gateway with auth.mode = \"trusted_header\")"
+            );
+        }
+        ensure!(
+            !self.dev_sign_in() || !a.hs256_secret.is_empty() || generated_secret,
+            "auth.dev_sign_in needs auth.hs256_secret, shared by every instance"
+        );
+        ensure!(
+            !self.dev_sign_in() || a.mode == AuthModeSetting::Jwt,
+            "auth.dev_sign_in needs auth.mode = \"jwt\""
+        );
+        ensure!(
+            a.admin_claim.is_empty() || self.has_access_keys() || generated_secret,
+            "auth.admin_claim needs a key to verify access tokens"
+        );
+        Ok(())
+    }
+
+    fn validate_limits(&self) -> anyhow::Result<()> {
+        let r = &self.rate_limit;
+        for (name, list) in [
+            ("trusted_proxies", &r.trusted_proxies),
+            ("exempt", &r.exempt),
+        ] {
+            for entry in list {
+                ensure!(
+                    parse_net(entry).is_some(),
+                    "rate_limit.{name}: {entry:?} is not an IP address or network"
+                );
+            }
+        }
+        for (name, c) in [
+            ("token_issue", &r.token_issue),
+            ("poll", &r.poll),
+            ("booking", &r.booking),
+            ("money", &r.money),
+            ("admin", &r.admin),
+            ("sign_in", &r.sign_in),
+        ] {
+            for (what, rate, burst) in [
+                ("per_user", c.per_user_per_sec, c.per_user_burst),
+                ("per_ip", c.per_ip_per_sec, c.per_ip_burst),
+            ] {
+                ensure!(
+                    rate.is_finite() && rate >= 0.0,
+                    "rate_limit.{name}.{what}_per_sec must be zero or positive"
+                );
+                ensure!(
+                    rate == 0.0 || burst > 0,
+                    "rate_limit.{name}.{what}_burst must be positive when {what}_per_sec is"
+                );
+            }
+        }
+        for origin in &self.server.cors_allowed_origins {
+            ensure!(
+                (origin.starts_with("https://") || origin.starts_with("http://"))
+                    && !origin.trim_end_matches('/').contains(['?', '#'])
+                    && origin.split('/').count() <= 3,
+                "server.cors_allowed_origins: {origin:?} is not an origin like https://shop.example"
+            );
+        }
         Ok(())
     }
 
@@ -455,6 +734,9 @@ impl Settings {
             holds: HoldPolicy {
                 ttl_secs: self.holds.ttl_secs,
                 max_per_user: self.holds.max_per_user,
+                max_unfunded: self.holds.max_unfunded,
+                max_lapsed: self.holds.max_lapsed,
+                lapse_window_secs: self.holds.lapse_window_secs,
             },
             balance: BalancePolicy {
                 max: Won::new(self.balance.max),
@@ -474,6 +756,16 @@ impl Settings {
     pub fn admin_key(&self) -> Option<&str> {
         Some(self.admin.api_key.as_str()).filter(|k| !k.is_empty())
     }
+}
+
+/// An IP address (a network of one) or a CIDR network.
+pub fn parse_net(text: &str) -> Option<ipnet::IpNet> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
 }
 
 #[cfg(test)]

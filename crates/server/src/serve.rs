@@ -2,18 +2,41 @@
 
 use crate::config::Settings;
 use crate::{demo, wiring, workers};
+use axum::Router;
 use boxoffice_core::memory::SystemClock;
 use boxoffice_core::ports::Clock;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+/// Serves `router` on `listener` with each connection's peer address known
+/// (for per-IP limits), until `shutdown`.
+pub async fn http(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
+}
 
 /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let service = wiring::build(&settings, clock.clone()).await?;
     let app = service.app.clone();
+    if settings.auth.mode == crate::config::AuthModeSetting::TrustedHeader {
+        tracing::warn!(
+            "auth.mode = \"trusted_header\": fans are who Client-Id says; run behind a gateway \
+             that authenticates every request, sets Client-Id and strips the client's own"
+        );
+    }
     if settings.demo.seed {
         // Demo data is a convenience: failing to seed (Redis down at start,
         // say) must not keep the service from starting.
@@ -24,10 +47,32 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         }
     }
     let shutdown = CancellationToken::new();
+    let state = wiring::api_state(&settings, &service);
     let mut background = workers::spawn(&service, &settings, &shutdown)?;
-    let router = boxoffice_http::router(wiring::api_state(&settings, app));
+    background.spawn(workers::limits_housekeeping(
+        state.limits.clone(),
+        shutdown.clone(),
+    ));
     let listener = TcpListener::bind(&settings.server.listen).await?;
+    let (router, admin) = if settings.server.admin_listen.is_empty() {
+        (boxoffice_http::router(state), None)
+    } else {
+        let admin_listener = TcpListener::bind(&settings.server.admin_listen).await?;
+        tracing::info!(address = %admin_listener.local_addr()?, "admin API and /metrics are served here only");
+        (
+            boxoffice_http::public_router(state.clone()),
+            Some((admin_listener, boxoffice_http::admin_router(state))),
+        )
+    };
     tracing::info!(address = %listener.local_addr()?, database = %settings.database.url, "boxoffice is serving");
+    if let Some((admin_listener, admin_router)) = admin {
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(err) = http(admin_listener, admin_router, stop).await {
+                tracing::error!(error = %err, "the admin listener stopped");
+            }
+        });
+    }
 
     let stop = shutdown.clone();
     tokio::spawn(async move {
@@ -36,9 +81,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         stop.cancel();
     });
     let grace = Duration::from_secs(settings.server.shutdown_grace_secs);
-    let server = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .into_future();
+    let server = http(listener, router, shutdown.clone());
     let deadline = async {
         shutdown.cancelled().await;
         tokio::time::sleep(grace).await;

@@ -9,24 +9,33 @@
 //!   groups read them there; empty, consumer groups read the database's
 //!   inbox table (the in-process bus).
 //! - `dataplatform.url`: set, confirmed reservations are forwarded to it.
+//! - `auth.*`: how fans are identified (bearer tokens and their keys, or
+//!   the gateway's `Client-Id`), and the secret queue credentials are
+//!   sealed with (kept in the database, shared by every instance).
+//! - `rate_limit.*`: the limits per route class.
 
-use crate::config::{ConcurrencyStrategy, QueueEntry, Settings};
+use crate::config::{AuthModeSetting, ConcurrencyStrategy, QueueEntry, Settings, parse_net};
 use crate::dataplatform::HttpDataPlatform;
 use anyhow::{bail, ensure};
+use boxoffice_auth::dev::DevSigner;
+use boxoffice_auth::{AccessSettings, AccessVerifier, KeyRing, KeySources, QueueSeal};
 use boxoffice_core::domain::delivery::{DATA_PLATFORM_CONSUMER, QUEUE_ENTRY_CONSUMER};
 use boxoffice_core::domain::events::RESERVATION_CONFIRMED;
 use boxoffice_core::memory::{
-    InboxSubscription, LocalBus, MemoryCache, MemoryLock, MemoryRanking, MemoryWaitingRoom, Onward,
-    OsEntropy,
+    InboxSubscription, LocalBus, MemoryCache, MemoryLock, MemoryRanking, MemorySingleUse,
+    MemoryWaitingRoom, Onward, OsEntropy,
 };
 use boxoffice_core::ports::{
-    Cache, Clock, DataPlatform, DeliveryLedger, EventBus, Inbox, Lock, Ranking, Store,
-    Subscription, WaitingRoom,
+    Cache, Clock, DataPlatform, DeliveryLedger, Entropy, EventBus, Inbox, Lock, Ranking, SingleUse,
+    Store, Subscription, WaitingRoom,
 };
 use boxoffice_core::use_cases::{Adapters, App};
-use boxoffice_http::ApiState;
+use boxoffice_http::limits::{ClassLimits, LimitSettings, Rate};
+use boxoffice_http::{ApiState, Auth, AuthMode, Limits, RouteClass};
 use boxoffice_kafka::{KafkaPublisher, KafkaSubscription, TopicSpec};
-use boxoffice_redis::{Redis, RedisCache, RedisLock, RedisRanking, RedisWaitingRoom};
+use boxoffice_redis::{
+    Redis, RedisCache, RedisLock, RedisRanking, RedisSingleUse, RedisWaitingRoom,
+};
 use boxoffice_store::{Concurrency, LockedStore, PgSettings, PgStore, SqliteStore};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +44,7 @@ use std::time::Duration;
 struct Coordination {
     waiting_room: Arc<dyn WaitingRoom>,
     lock: Arc<dyn Lock>,
+    single_use: Arc<dyn SingleUse>,
     ranking: Arc<dyn Ranking>,
     cache: Arc<dyn Cache>,
 }
@@ -45,6 +55,7 @@ fn coordination(settings: &Settings) -> anyhow::Result<Coordination> {
         return Ok(Coordination {
             waiting_room: Arc::new(MemoryWaitingRoom::default()),
             lock: Arc::new(MemoryLock::default()),
+            single_use: Arc::new(MemorySingleUse::default()),
             ranking: Arc::new(MemoryRanking::default()),
             cache: Arc::new(MemoryCache::default()),
         });
@@ -58,6 +69,7 @@ fn coordination(settings: &Settings) -> anyhow::Result<Coordination> {
     Ok(Coordination {
         waiting_room: Arc::new(RedisWaitingRoom::new(redis.clone())),
         lock: Arc::new(RedisLock::new(redis.clone())),
+        single_use: Arc::new(RedisSingleUse::new(redis.clone())),
         ranking: Arc::new(RedisRanking::new(redis.clone())),
         cache: Arc::new(RedisCache::new(redis)),
     })
@@ -193,11 +205,12 @@ impl Feed {
     }
 }
 
-/// The application and where its consumer groups read from.
+/// The application, where its consumer groups read from, and identity.
 #[derive(Debug, Clone)]
 pub struct Service {
     pub app: App,
     pub feed: Feed,
+    pub auth: Arc<Auth>,
 }
 
 /// Consumer groups that run when a data platform is configured.
@@ -311,12 +324,14 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
             queue_entries: buses.queue_entries,
             data_platform,
             lock: shared.lock,
+            single_use: shared.single_use,
             cache: shared.cache,
             clock,
             entropy: Arc::new(OsEntropy),
         },
         settings.policies(),
     );
+    let auth = Arc::new(auth(settings, &app).await?);
     if let Err(err) = app.restore_ranking().await {
         // Redis may be down at start; the ranking fills as events are relayed.
         tracing::warn!(
@@ -327,13 +342,210 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
     Ok(Service {
         app,
         feed: buses.feed,
+        auth,
     })
 }
 
-/// The HTTP state for `app`.
-pub fn api_state(settings: &Settings, app: App) -> ApiState {
-    ApiState {
-        app,
+/// Where the embedded mode keeps its generated HS256 secret: beside the
+/// SQLite file, so it survives restarts with the data it signs for.
+pub fn generated_secret_path(settings: &Settings) -> Option<std::path::PathBuf> {
+    let url = settings.database.url.as_str();
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let file = std::path::Path::new(path.split('?').next().unwrap_or(path));
+    Some(file.with_file_name("auth-hs256.secret"))
+}
+
+/// The embedded mode's HS256 secret: read from its file, or made and
+/// written (readable by this user only) the first time.
+fn generated_secret(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let secret = text.trim().as_bytes().to_vec();
+        ensure!(
+            secret.len() >= 32,
+            "{} holds a secret shorter than 32 bytes",
+            path.display()
+        );
+        return Ok(secret);
+    }
+    let mut bytes = [0u8; 32];
+    OsEntropy.fill(&mut bytes);
+    let text: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)?;
+    }
+    write_private(path, &text)?;
+    tracing::info!(file = %path.display(), "generated the development signing secret");
+    Ok(text.into_bytes())
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    Ok(std::fs::write(path, text)?)
+}
+
+fn read_file(key: &str, path: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| anyhow::anyhow!("{key}: cannot read {path}: {e}"))
+}
+
+/// The keys that verify access tokens, from `[auth]`.
+fn key_sources(settings: &Settings) -> anyhow::Result<KeySources> {
+    let a = &settings.auth;
+    let mut hs256_secret = Some(a.hs256_secret.as_bytes().to_vec()).filter(|s| !s.is_empty());
+    let needs_secret = a.mode == AuthModeSetting::Jwt && !settings.has_access_keys()
+        || settings.dev_sign_in() && hs256_secret.is_none();
+    if needs_secret
+        && hs256_secret.is_none()
+        && let Some(path) = generated_secret_path(settings)
+    {
+        hs256_secret = Some(generated_secret(&path)?);
+    }
+    Ok(KeySources {
+        hs256_secret,
+        public_key_pem: (!a.public_key_file.is_empty())
+            .then(|| read_file("auth.public_key_file", &a.public_key_file))
+            .transpose()?,
+        jwks_json: (!a.jwks_file.is_empty())
+            .then(|| {
+                read_file("auth.jwks_file", &a.jwks_file).and_then(|b| Ok(String::from_utf8(b)?))
+            })
+            .transpose()?,
+        jwks_url: Some(a.jwks_url.clone()).filter(|u| !u.is_empty()),
+    })
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    Some(s.to_owned()).filter(|s| !s.is_empty())
+}
+
+/// Identity, as `[auth]` and `[admin]` say, with the queue credentials'
+/// secret from the store.
+async fn auth(settings: &Settings, app: &App) -> anyhow::Result<Auth> {
+    let a = &settings.auth;
+    let sources = key_sources(settings)?;
+    let verifier = if sources.is_empty() {
+        None
+    } else {
+        let keys = Arc::new(KeyRing::new(&sources)?);
+        if keys.fetches_jwks() {
+            match keys.refresh().await {
+                Ok(n) => {
+                    tracing::info!(keys = n, url = %a.jwks_url, "fetched the identity provider's JWKS")
+                }
+                // Tokens answer 503 until a refresh succeeds; the service still starts.
+                Err(err) => tracing::warn!(
+                    error = format!("{err:#}"),
+                    "JWKS not fetched at start; retrying in the background"
+                ),
+            }
+        }
+        Some(AccessVerifier::new(
+            keys,
+            AccessSettings {
+                issuer: non_empty(&a.issuer),
+                audience: non_empty(&a.audience),
+                leeway_secs: a.leeway_secs,
+                admin_claim: non_empty(&a.admin_claim),
+                admin_role: a.admin_role.clone(),
+            },
+        ))
+    };
+    let dev = match (settings.dev_sign_in(), &sources.hs256_secret) {
+        (true, Some(secret)) => {
+            tracing::warn!(
+                "the development sign-in is ON: anyone can sign in as any fan at POST /api/v1/dev/sessions; \
+                 set auth.dev_sign_in = \"off\" for a real sale"
+            );
+            Some(DevSigner::new(
+                secret,
+                non_empty(&a.issuer),
+                non_empty(&a.audience),
+                a.dev_session_ttl_secs,
+            ))
+        }
+        _ => None,
+    };
+    let mut candidate = [0u8; 32];
+    OsEntropy.fill(&mut candidate);
+    let secret = app
+        .adapters()
+        .store
+        .signing_secret(boxoffice_auth::seal::SECRET_PURPOSE, &candidate)
+        .await?;
+    Ok(Auth {
+        mode: match a.mode {
+            AuthModeSetting::Jwt => AuthMode::Jwt,
+            AuthModeSetting::TrustedHeader => AuthMode::TrustedHeader,
+        },
+        admin_by_token: verifier.is_some() && !a.admin_claim.is_empty(),
+        verifier,
+        seal: QueueSeal::new(&secret),
+        dev,
         admin_key: settings.admin_key().map(Arc::from),
+    })
+}
+
+/// The rate limits, from `[rate_limit]`.
+pub fn limit_settings(settings: &Settings) -> LimitSettings {
+    let r = &settings.rate_limit;
+    let rate =
+        |per_second: f64, burst: u32| (per_second > 0.0).then_some(Rate { per_second, burst });
+    let class = |c: &crate::config::ClassRateSettings| ClassLimits {
+        per_user: rate(c.per_user_per_sec, c.per_user_burst),
+        per_ip: rate(c.per_ip_per_sec, c.per_ip_burst),
+    };
+    let mut classes = [ClassLimits::default(); 6];
+    for (i, c) in RouteClass::ALL.iter().enumerate() {
+        classes[i] = class(match c {
+            RouteClass::TokenIssue => &r.token_issue,
+            RouteClass::Poll => &r.poll,
+            RouteClass::Booking => &r.booking,
+            RouteClass::Money => &r.money,
+            RouteClass::Admin => &r.admin,
+            RouteClass::SignIn => &r.sign_in,
+        });
+    }
+    LimitSettings {
+        enabled: r.enabled,
+        classes,
+        failures: rate(f64::from(r.failures_per_minute) / 60.0, r.failures_burst),
+        trusted_proxies: r
+            .trusted_proxies
+            .iter()
+            .filter_map(|s| parse_net(s))
+            .collect(),
+        exempt: r.exempt.iter().filter_map(|s| parse_net(s)).collect(),
+    }
+}
+
+/// The HTTP state for `service`.
+pub fn api_state(settings: &Settings, service: &Service) -> ApiState {
+    let cors_origins: Vec<_> = settings
+        .server
+        .cors_allowed_origins
+        .iter()
+        .filter_map(|o| o.trim_end_matches('/').parse().ok())
+        .collect();
+    ApiState {
+        app: service.app.clone(),
+        auth: service.auth.clone(),
+        limits: Arc::new(Limits::new(&limit_settings(settings))),
+        cors_origins: cors_origins.into(),
     }
 }

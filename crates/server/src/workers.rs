@@ -1,4 +1,5 @@
 //! Background work: admission rounds, the hold sweeper, the outbox relay,
+//! the revocation feed of admission passes, the JWKS refresh,
 //! the queue-entry consumer group when tokens enter the line through Kafka,
 //! and the data-platform consumer group when a platform is configured. Each loop
 //! wraps a single use-case step and stops on shutdown; a failed step is
@@ -7,7 +8,10 @@
 use crate::config::{QueueEntry, Settings};
 use crate::consumers;
 use crate::wiring::Service;
+use boxoffice_core::use_cases::App;
+use boxoffice_http::Limits;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -55,6 +59,28 @@ pub fn spawn(
             async move { a.relay_outbox_once(relay_batch).await.map(drop) }
         },
     ));
+    workers.spawn(revocation_feed(
+        app.clone(),
+        Duration::from_millis(settings.auth.pass_revocation_poll_ms),
+        shutdown.clone(),
+    ));
+    if let Some(keys) = service
+        .auth
+        .verifier
+        .as_ref()
+        .map(|v| v.keys().clone())
+        .filter(|k| k.fetches_jwks())
+    {
+        workers.spawn(every(
+            "JWKS refresh",
+            Duration::from_secs(settings.auth.jwks_refresh_secs),
+            shutdown.clone(),
+            move || {
+                let keys = keys.clone();
+                async move { keys.refresh().await.map(drop) }
+            },
+        ));
+    }
     if settings.queue.entry == QueueEntry::Kafka {
         workers.spawn(consumers::admit_queue_entries(
             app.clone(),
@@ -73,6 +99,30 @@ pub fn spawn(
         ));
     }
     Ok(workers)
+}
+
+/// Reads the revocation feed every `period`, so that a pass revoked on
+/// another instance stops working here within it.
+pub async fn revocation_feed(app: App, period: Duration, shutdown: CancellationToken) {
+    every("revocation feed", period, shutdown, move || {
+        let a = app.clone();
+        async move { a.refresh_revocations_once().await.map(drop) }
+    })
+    .await;
+}
+
+/// Drops rate-limit state of clients back to a full budget, every minute.
+pub async fn limits_housekeeping(limits: Arc<Limits>, shutdown: CancellationToken) {
+    every(
+        "rate-limit housekeeping",
+        Duration::from_secs(60),
+        shutdown,
+        move || {
+            limits.housekeep();
+            async { Ok(()) }
+        },
+    )
+    .await;
 }
 
 async fn every<F, Fut>(

@@ -3,7 +3,8 @@
 use crate::ApiState;
 use crate::envelope::{Envelope, ErrorBody, ok};
 use crate::error::ApiError;
-use crate::extract::{Body, ClientId, IdempotencyKeyHeader};
+use crate::extract::{Body, IdempotencyKeyHeader};
+use crate::identity::Fan;
 use crate::wire::instant;
 use axum::extract::State;
 use axum::response::Response;
@@ -36,11 +37,11 @@ pub(crate) struct ReservationItem {
 
 /// Your prepaid balance.
 #[utoipa::path(get, path = "/api/v1/balance", tag = "account",
-    params(("Client-Id" = i64, Header)),
+    params(("Authorization" = String, Header, description = "Bearer <access token> (jwt mode); or Client-Id")),
     responses((status = 200, body = Envelope<BalanceResponse>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub(crate) async fn balance(
     State(state): State<ApiState>,
-    ClientId(user): ClientId,
+    Fan(user): Fan,
 ) -> Result<Response, ApiError> {
     let balance = state.app.show_balance(user).await?;
     Ok(ok(BalanceResponse {
@@ -50,7 +51,7 @@ pub(crate) async fn balance(
 
 /// Add money to your balance (up to `balance.max`).
 #[utoipa::path(post, path = "/api/v1/balance/charge", tag = "account",
-    params(("Client-Id" = i64, Header),
+    params(("Authorization" = String, Header, description = "Bearer <access token> (jwt mode); or Client-Id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe key: the same key and body return the first answer")),
     request_body = ChargeBody,
     responses((status = 200, body = Envelope<BalanceResponse>),
@@ -59,7 +60,7 @@ pub(crate) async fn balance(
         (status = 422, description = "IDEMPOTENCY_KEY_REUSED", body = ErrorBody)))]
 pub(crate) async fn charge(
     State(state): State<ApiState>,
-    ClientId(user): ClientId,
+    Fan(user): Fan,
     IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     Body(body): Body<ChargeBody>,
 ) -> Result<Response, ApiError> {
@@ -74,11 +75,11 @@ pub(crate) async fn charge(
 
 /// Your confirmed reservations, newest first.
 #[utoipa::path(get, path = "/api/v1/reservations", tag = "account",
-    params(("Client-Id" = i64, Header)),
+    params(("Authorization" = String, Header, description = "Bearer <access token> (jwt mode); or Client-Id")),
     responses((status = 200, body = Envelope<Vec<ReservationItem>>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub(crate) async fn reservations(
     State(state): State<ApiState>,
-    ClientId(user): ClientId,
+    Fan(user): Fan,
 ) -> Result<Response, ApiError> {
     let list: Vec<ReservationItem> = state
         .app

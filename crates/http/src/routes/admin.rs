@@ -1,16 +1,17 @@
-//! Operator endpoints, behind `X-Admin-Key`.
+//! Operator endpoints, behind `X-Admin-Key` or an admin's bearer token.
 
 use crate::ApiState;
-use crate::envelope::{Envelope, ErrorBody, created};
+use crate::envelope::{Envelope, ErrorBody, created, ok};
 use crate::error::ApiError;
-use crate::extract::{AdminKey, Body};
+use crate::extract::{Body, PathParam, path_id};
+pub(crate) use crate::identity::Admin;
 use crate::wire::parse_instant;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::Response;
-use boxoffice_core::domain::Won;
-use boxoffice_core::domain::concert::{NewSchedule, SeatBand};
+use boxoffice_core::domain::concert::{EntryRules, NewSchedule, SeatBand};
+use boxoffice_core::domain::queue_token::TokenState;
+use boxoffice_core::domain::{ConcertId, UserId, Won};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -51,70 +52,9 @@ pub(crate) struct CreatedConcert {
     concert_id: i64,
 }
 
-/// Compares in time that depends only on the length of `given`, never on
-/// where or whether it differs from `expected`.
-fn same_secret(given: &str, expected: &str) -> bool {
-    let expected = expected.as_bytes();
-    if expected.is_empty() {
-        return false;
-    }
-    let mut diff = given.len() ^ expected.len();
-    for (i, byte) in given.bytes().enumerate() {
-        diff |= usize::from(byte ^ expected[i % expected.len()]);
-    }
-    diff == 0
-}
-
-fn require_admin(state: &ApiState, key: &AdminKey) -> Result<(), ApiError> {
-    let Some(expected) = state.admin_key.as_deref() else {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "ADMIN_DISABLED",
-            "admin endpoints are disabled: set admin.api_key",
-        ));
-    };
-    match key.0.as_deref() {
-        Some(given) if same_secret(given, expected) => Ok(()),
-        _ => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "ADMIN_KEY_INVALID",
-            "a valid X-Admin-Key header is required",
-        )),
-    }
-}
-
-/// Proof that the request carries the admin key. Extracted before the body,
-/// so an unauthenticated caller learns nothing about what the body should be.
-#[derive(Debug)]
-pub(crate) struct Admin;
-
-impl FromRequestParts<ApiState> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        let key = AdminKey::from_request_parts(parts, state).await?;
-        require_admin(state, &key).map(|()| Admin)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::same_secret;
-
-    #[test]
-    fn secrets_match_only_when_equal() {
-        assert!(same_secret("s3cret", "s3cret"));
-        assert!(!same_secret("s3cret!", "s3cret"));
-        assert!(!same_secret("s3cre", "s3cret"));
-        assert!(!same_secret("s3creT", "s3cret"));
-        assert!(!same_secret("", "s3cret"));
-        assert!(!same_secret("", ""));
-    }
-}
-
 /// Add a concert with its dates and seat layout.
 #[utoipa::path(post, path = "/api/v1/admin/concerts", tag = "admin",
-    params(("X-Admin-Key" = String, Header)),
+    params(("X-Admin-Key" = Option<String>, Header, description = "The admin key (or an admin's Authorization: Bearer token)")),
     request_body = CreateConcertBody,
     responses((status = 201, body = Envelope<CreatedConcert>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -175,7 +115,7 @@ pub(crate) struct InvariantsResponse {
 
 /// Check the service's invariants (used after every load test).
 #[utoipa::path(get, path = "/api/v1/admin/invariants", tag = "admin",
-    params(("X-Admin-Key" = String, Header)),
+    params(("X-Admin-Key" = Option<String>, Header, description = "The admin key (or an admin's Authorization: Bearer token)")),
     responses((status = 200, body = Envelope<InvariantsResponse>),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(crate) async fn invariants(
@@ -196,5 +136,120 @@ pub(crate) async fn invariants(
         sales_out_of_step: store.sales_out_of_step,
         reservations_without_one_event: store.reservations_without_one_event,
         admission_inversions: report.admission_inversions,
+    }))
+}
+
+/// A concert's bot gate.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct EntryRulesBody {
+    /// Leading zero bits the proof-of-work answer of every token request
+    /// must have, 1 to 30; `null`: no challenge.
+    proof_of_work_bits: Option<u8>,
+}
+
+fn concert_param(id: i64) -> Result<ConcertId, ApiError> {
+    path_id(ConcertId::new(id))
+}
+
+fn concert_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "CONCERT_NOT_FOUND",
+        "no such concert",
+    )
+}
+
+/// Set a concert's bot gate. Applies on this instance at once, on every
+/// instance within a second.
+#[utoipa::path(put, path = "/api/v1/admin/concerts/{concertId}/entry-rules", tag = "admin",
+    params(("concertId" = i64, Path),
+        ("X-Admin-Key" = Option<String>, Header, description = "The admin key (or an admin's Authorization: Bearer token)")),
+    request_body = EntryRulesBody,
+    responses((status = 200, body = Envelope<EntryRulesBody>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub(crate) async fn set_entry_rules(
+    State(state): State<ApiState>,
+    _admin: Admin,
+    PathParam(concert_id): PathParam<i64>,
+    Body(body): Body<EntryRulesBody>,
+) -> Result<Response, ApiError> {
+    let concert = concert_param(concert_id)?;
+    let rules = EntryRules::new(body.proof_of_work_bits)
+        .map_err(|e| ApiError::validation(e.to_string()))?;
+    if !state.app.set_entry_rules(concert, rules).await? {
+        return Err(concert_not_found());
+    }
+    Ok(ok(body))
+}
+
+/// A concert's bot gate.
+#[utoipa::path(get, path = "/api/v1/admin/concerts/{concertId}/entry-rules", tag = "admin",
+    params(("concertId" = i64, Path),
+        ("X-Admin-Key" = Option<String>, Header, description = "The admin key (or an admin's Authorization: Bearer token)")),
+    responses((status = 200, body = Envelope<EntryRulesBody>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub(crate) async fn entry_rules(
+    State(state): State<ApiState>,
+    _admin: Admin,
+    PathParam(concert_id): PathParam<i64>,
+) -> Result<Response, ApiError> {
+    let concert = concert_param(concert_id)?;
+    let rules = state
+        .app
+        .show_entry_rules(concert)
+        .await?
+        .ok_or_else(concert_not_found)?;
+    Ok(ok(EntryRulesBody {
+        proof_of_work_bits: rules.proof_of_work_bits,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RevokedResponse {
+    concert_id: i64,
+    user_id: i64,
+    /// What the fan's token was: `WAITING` or `ACTIVE`.
+    was: &'static str,
+}
+
+/// End one fan's place for a concert: their token expires, and their
+/// admission pass stops working on every instance within
+/// `auth.pass_revocation_poll_ms`.
+#[utoipa::path(delete, path = "/api/v1/admin/concerts/{concertId}/admissions/{userId}", tag = "admin",
+    params(("concertId" = i64, Path), ("userId" = i64, Path),
+        ("X-Admin-Key" = Option<String>, Header, description = "The admin key (or an admin's Authorization: Bearer token)")),
+    responses((status = 200, body = Envelope<RevokedResponse>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "ADMISSION_NOT_FOUND: the fan holds no live token", body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+pub(crate) async fn revoke_admission(
+    State(state): State<ApiState>,
+    _admin: Admin,
+    PathParam((concert_id, user_id)): PathParam<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    let concert = concert_param(concert_id)?;
+    let user = path_id(UserId::new(user_id))?;
+    let ended = state
+        .app
+        .revoke_admission(concert, user)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "ADMISSION_NOT_FOUND",
+                "this fan holds no live token for this concert",
+            )
+        })?;
+    Ok(ok(RevokedResponse {
+        concert_id: concert.get(),
+        user_id: user.get(),
+        was: match ended.state {
+            TokenState::Active { .. } => "ACTIVE",
+            TokenState::Waiting { .. } | TokenState::Expired { .. } => "WAITING",
+        },
     }))
 }

@@ -4,7 +4,8 @@
 use crate::ApiState;
 use crate::envelope::{Envelope, ErrorBody, ok};
 use crate::error::ApiError;
-use crate::extract::{PathParam, QueueToken, path_id};
+use crate::extract::{PathParam, path_id};
+use crate::identity::Booker;
 use crate::wire::instant;
 use axum::extract::State;
 use axum::response::Response;
@@ -86,21 +87,23 @@ pub(crate) async fn popular(State(state): State<ApiState>) -> Result<Response, A
     Ok(ok(list))
 }
 
-/// The dates of a concert with their free seats (ACTIVE token of this concert).
+/// The dates of a concert with their free seats (ACTIVE ticket or pass of this concert).
 #[utoipa::path(get, path = "/api/v1/concerts/{concertId}/schedules", tag = "catalog",
-    params(("concertId" = i64, Path), ("Queue-Token" = String, Header)),
+    params(("concertId" = i64, Path),
+        ("Queue-Token" = String, Header, description = "The admission pass (checked locally) or the queue ticket"),
+        ("Authorization" = String, Header, description = "Bearer <access token> (jwt mode)")),
     responses((status = 200, body = Envelope<Vec<ScheduleItem>>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub(crate) async fn schedules(
     State(state): State<ApiState>,
-    QueueToken(token): QueueToken,
+    Booker { user, credential }: Booker,
     PathParam(concert_id): PathParam<i64>,
 ) -> Result<Response, ApiError> {
     let concert = path_id(ConcertId::new(concert_id))?;
     let list: Vec<ScheduleItem> = state
         .app
-        .list_schedules(token, concert)
+        .list_schedules(user, credential, concert)
         .await?
         .into_iter()
         .map(|s| ScheduleItem {
@@ -113,21 +116,23 @@ pub(crate) async fn schedules(
     Ok(ok(list))
 }
 
-/// The seats of a date (ACTIVE token of its concert).
+/// The seats of a date (ACTIVE ticket or pass of its concert).
 #[utoipa::path(get, path = "/api/v1/schedules/{scheduleId}/seats", tag = "catalog",
-    params(("scheduleId" = i64, Path), ("Queue-Token" = String, Header)),
+    params(("scheduleId" = i64, Path),
+        ("Queue-Token" = String, Header, description = "The admission pass (checked locally) or the queue ticket"),
+        ("Authorization" = String, Header, description = "Bearer <access token> (jwt mode)")),
     responses((status = 200, body = Envelope<Vec<SeatItem>>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub(crate) async fn seats(
     State(state): State<ApiState>,
-    QueueToken(token): QueueToken,
+    Booker { user, credential }: Booker,
     PathParam(schedule_id): PathParam<i64>,
 ) -> Result<Response, ApiError> {
     let schedule = path_id(ScheduleId::new(schedule_id))?;
     let list: Vec<SeatItem> = state
         .app
-        .list_seats(token, schedule)
+        .list_seats(user, credential, schedule)
         .await?
         .into_iter()
         .map(|s| SeatItem {

@@ -3,7 +3,8 @@
 use crate::ApiState;
 use crate::envelope::{Envelope, ErrorBody, created, ok};
 use crate::error::ApiError;
-use crate::extract::{Body, PathParam, QueueToken, path_id};
+use crate::extract::{Body, PathParam, path_id};
+use crate::identity::{Booker, Fan};
 use crate::wire::instant;
 use axum::extract::State;
 use axum::response::Response;
@@ -38,23 +39,29 @@ pub(crate) struct ReleasedResponse {
     released: bool,
 }
 
-/// Hold a seat (ACTIVE token of the schedule's concert).
+/// Hold a seat (ACTIVE ticket or pass of the schedule's concert).
 #[utoipa::path(post, path = "/api/v1/holds", tag = "booking",
-    params(("Queue-Token" = String, Header)),
+    params(("Queue-Token" = String, Header, description = "The admission pass or the queue ticket"),
+        ("Authorization" = String, Header, description = "Bearer <access token> (jwt mode)")),
     request_body = HoldSeatBody,
     responses((status = 201, body = Envelope<HoldResponse>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "SEAT_ALREADY_HELD, SEAT_ALREADY_SOLD or HOLD_LIMIT_REACHED", body = ErrorBody)))]
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "SEAT_ALREADY_HELD, SEAT_ALREADY_SOLD, HOLD_LIMIT_REACHED, UNFUNDED_HOLD_LIMIT_REACHED, TOO_MANY_LAPSED_HOLDS", body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 pub(crate) async fn hold(
     State(state): State<ApiState>,
-    QueueToken(token): QueueToken,
+    Booker { user, credential }: Booker,
     Body(body): Body<HoldSeatBody>,
 ) -> Result<Response, ApiError> {
     let schedule =
         ScheduleId::new(body.schedule_id).map_err(|e| ApiError::validation(e.to_string()))?;
     let seat =
         SeatNumber::new(body.seat_number).map_err(|e| ApiError::validation(e.to_string()))?;
-    let hold = state.app.hold_seat(token, schedule, seat).await?;
+    let hold = state
+        .app
+        .hold_seat(user, credential, schedule, seat)
+        .await?;
     Ok(created(HoldResponse {
         hold_id: hold.id.to_string(),
         schedule_id: hold.schedule_id.get(),
@@ -64,19 +71,20 @@ pub(crate) async fn hold(
     }))
 }
 
-/// Release your hold before it expires, so the seat returns to sale at once.
+/// Release your hold before it expires, so the seat returns to sale at
+/// once. Only the hold's owner may; no queue token is needed.
 #[utoipa::path(delete, path = "/api/v1/holds/{holdId}", tag = "booking",
-    params(("holdId" = String, Path), ("Queue-Token" = String, Header)),
+    params(("holdId" = String, Path), ("Authorization" = String, Header, description = "Bearer <access token> (jwt mode); or Client-Id")),
     responses((status = 200, body = Envelope<ReleasedResponse>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn release(
     State(state): State<ApiState>,
-    QueueToken(token): QueueToken,
+    Fan(user): Fan,
     PathParam(hold_id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let hold = path_id(hold_id.parse::<HoldId>())?;
-    state.app.release_hold(token, hold).await?;
+    state.app.release_hold(user, hold).await?;
     Ok(ok(ReleasedResponse {
         hold_id: hold.to_string(),
         released: true,

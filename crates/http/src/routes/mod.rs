@@ -4,6 +4,7 @@
 pub mod account;
 pub mod admin;
 pub mod catalog;
+pub mod dev;
 pub mod events;
 pub mod health;
 pub mod holds;

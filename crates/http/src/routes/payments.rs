@@ -3,7 +3,8 @@
 use crate::ApiState;
 use crate::envelope::{Envelope, ErrorBody, created};
 use crate::error::ApiError;
-use crate::extract::{Body, IdempotencyKeyHeader, QueueToken};
+use crate::extract::{Body, IdempotencyKeyHeader};
+use crate::identity::Fan;
 use axum::extract::State;
 use axum::response::Response;
 use boxoffice_core::domain::HoldId;
@@ -29,18 +30,21 @@ pub(crate) struct PaymentResponse {
 }
 
 /// Pay for your hold: debit, sale, reservation and token expiry at once.
+/// Only the hold's owner may; no queue token is needed, so a fan whose
+/// token was lost still pays for the seat they hold.
 #[utoipa::path(post, path = "/api/v1/payments", tag = "booking",
-    params(("Queue-Token" = String, Header),
+    params(("Authorization" = String, Header, description = "Bearer <access token> (jwt mode); or Client-Id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe key: the same key and body return the first answer")),
     request_body = PayBody,
     responses((status = 201, body = Envelope<PaymentResponse>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "INSUFFICIENT_BALANCE, HOLD_EXPIRED, HOLD_ALREADY_PAID, IDEMPOTENCY_REQUEST_IN_PROGRESS", body = ErrorBody),
-        (status = 422, description = "IDEMPOTENCY_KEY_REUSED", body = ErrorBody)))]
+        (status = 422, description = "IDEMPOTENCY_KEY_REUSED", body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 pub(crate) async fn pay(
     State(state): State<ApiState>,
-    QueueToken(token): QueueToken,
+    Fan(user): Fan,
     IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     Body(body): Body<PayBody>,
 ) -> Result<Response, ApiError> {
@@ -48,7 +52,7 @@ pub(crate) async fn pay(
         .hold_id
         .parse::<HoldId>()
         .map_err(|e| ApiError::validation(e.to_string()))?;
-    let receipt = state.app.pay_for_hold(token, hold, key.as_ref()).await?;
+    let receipt = state.app.pay_for_hold(user, hold, key.as_ref()).await?;
     Ok(created(PaymentResponse {
         reservation_id: receipt.reservation_id.to_string(),
         schedule_id: receipt.schedule_id.get(),

@@ -12,7 +12,7 @@ async fn insufficient_balance_refuses_payment_and_changes_nothing() {
     let schedule = s.first_schedule(&token).await;
     s.charge(1, 10_000).await.assert_ok(200);
     let hold = s.hold(&token, schedule, 1).await.assert_ok(201).clone();
-    s.pay(&token, hold["holdId"].as_str().unwrap(), Some("k1"))
+    s.pay(1, hold["holdId"].as_str().unwrap(), Some("k1"))
         .await
         .assert_error(409, "INSUFFICIENT_BALANCE");
     assert_eq!(s.balance(1).await, 10_000);
@@ -20,7 +20,7 @@ async fn insufficient_balance_refuses_payment_and_changes_nothing() {
     assert!(s.reservations(1).await.is_empty());
     assert_eq!(s.poll(&token).await.data()["status"], "ACTIVE");
     // The refusal is what the key answers from now on.
-    s.pay(&token, hold["holdId"].as_str().unwrap(), Some("k1"))
+    s.pay(1, hold["holdId"].as_str().unwrap(), Some("k1"))
         .await
         .assert_error(409, "INSUFFICIENT_BALANCE");
 }
@@ -29,11 +29,10 @@ async fn insufficient_balance_refuses_payment_and_changes_nothing() {
 async fn someone_elses_hold_cannot_be_paid() {
     let s = spawn().await;
     let a = s.active_token(1).await;
-    let b = s.active_token(2).await;
     let schedule = s.first_schedule(&a).await;
     s.charge(2, 500_000).await.assert_ok(200);
     let hold = s.hold(&a, schedule, 2).await.assert_ok(201).clone();
-    s.pay(&b, hold["holdId"].as_str().unwrap(), None)
+    s.pay(2, hold["holdId"].as_str().unwrap(), None)
         .await
         .assert_error(403, "HOLD_NOT_OWNED");
     assert_eq!(s.balance(2).await, 500_000);
@@ -48,61 +47,75 @@ async fn waiting_expired_unknown_and_missing_tokens_are_turned_away() {
         .unwrap()
         .to_owned();
     let schedules = "/api/v1/concerts/1/schedules";
-    s.get(schedules, &[("Queue-Token", &waiting)])
+    let fan = s.fan(1);
+    fan.get(schedules, &[("Queue-Token", &waiting)])
         .await
         .assert_error(403, "QUEUE_TOKEN_NOT_ACTIVE");
-    s.get(schedules, &[])
+    fan.get(schedules, &[])
         .await
         .assert_error(401, "QUEUE_TOKEN_REQUIRED");
-    s.get(schedules, &[("Queue-Token", "not-a-token")])
+    fan.get(schedules, &[("Queue-Token", "not-a-token")])
         .await
         .assert_error(401, "QUEUE_TOKEN_INVALID");
-    s.get(schedules, &[("Queue-Token", &"ab".repeat(16))])
+    // A bare token id, as tokens looked before they were signed.
+    fan.get(schedules, &[("Queue-Token", &"ab".repeat(16))])
         .await
         .assert_error(401, "QUEUE_TOKEN_INVALID");
-    s.poll(&"cd".repeat(16))
-        .await
-        .assert_error(401, "QUEUE_TOKEN_INVALID");
+    fan.get(
+        "/api/v1/queue/tokens/current",
+        &[("Queue-Token", &"cd".repeat(16))],
+    )
+    .await
+    .assert_error(401, "QUEUE_TOKEN_INVALID");
     s.hold(&waiting, 1, 1)
         .await
         .assert_error(403, "QUEUE_TOKEN_NOT_ACTIVE");
     let active = s.active_token(2).await;
-    s.get("/api/v1/concerts/2/schedules", &[("Queue-Token", &active)])
-        .await
-        .assert_error(403, "QUEUE_TOKEN_WRONG_CONCERT");
+    let pass = s.poll(&active).await.data()["admissionPass"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for credential in [&active, &pass] {
+        s.fan(2)
+            .get(
+                "/api/v1/concerts/2/schedules",
+                &[("Queue-Token", credential)],
+            )
+            .await
+            .assert_error(403, "QUEUE_TOKEN_WRONG_CONCERT");
+    }
     s.clock.advance_secs(s.app.policies().queue.active_ttl_secs);
-    s.get(schedules, &[("Queue-Token", &active)])
-        .await
-        .assert_error(401, "QUEUE_TOKEN_EXPIRED");
+    for credential in [&active, &pass] {
+        s.fan(2)
+            .get(schedules, &[("Queue-Token", credential)])
+            .await
+            .assert_error(401, "QUEUE_TOKEN_EXPIRED");
+    }
 }
 
 #[tokio::test]
 async fn unknown_ids_are_not_found() {
     let s = spawn().await;
     let token = s.active_token(1).await;
+    let fan = s.fan(1);
     s.issue_token(1, 999)
         .await
         .assert_error(404, "CONCERT_NOT_FOUND");
-    s.get("/api/v1/concerts/999/schedules", &[("Queue-Token", &token)])
+    fan.get("/api/v1/concerts/999/schedules", &[("Queue-Token", &token)])
         .await
         .assert_error(404, "CONCERT_NOT_FOUND");
-    s.get("/api/v1/schedules/999/seats", &[("Queue-Token", &token)])
+    fan.get("/api/v1/schedules/999/seats", &[("Queue-Token", &token)])
         .await
         .assert_error(404, "SCHEDULE_NOT_FOUND");
     s.hold(&token, 999, 1)
         .await
         .assert_error(404, "SCHEDULE_NOT_FOUND");
-    s.pay(&token, "00000000-0000-4000-8000-000000000000", None)
+    s.pay(1, "00000000-0000-4000-8000-000000000000", None)
         .await
         .assert_error(404, "HOLD_NOT_FOUND");
-    s.call(
-        Method::DELETE,
-        "/api/v1/holds/00000000-0000-4000-8000-000000000000",
-        &[("Queue-Token", &token)],
-        None,
-    )
-    .await
-    .assert_error(404, "HOLD_NOT_FOUND");
+    fan.delete("/api/v1/holds/00000000-0000-4000-8000-000000000000", &[])
+        .await
+        .assert_error(404, "HOLD_NOT_FOUND");
     s.get("/api/v1/nowhere", &[])
         .await
         .assert_error(404, "NOT_FOUND");
@@ -129,24 +142,25 @@ async fn malformed_requests_answer_in_the_envelope_and_change_nothing() {
         }
     };
     let json_ct = ("Content-Type", "application/json".to_owned());
+    let bearer = ("Authorization", format!("Bearer {}", s.access_token(1)));
     let tok = ("Queue-Token", token.clone());
     assert_eq!(
         raw(
             "/api/v1/holds",
-            vec![json_ct.clone(), tok.clone()],
+            vec![json_ct.clone(), bearer.clone(), tok.clone()],
             "{\"scheduleId\": 1,"
         )
         .await,
         (400, "MALFORMED_JSON".into())
     );
     assert_eq!(
-        raw("/api/v1/holds", vec![tok.clone()], "{}").await,
+        raw("/api/v1/holds", vec![bearer.clone(), tok.clone()], "{}").await,
         (415, "UNSUPPORTED_MEDIA_TYPE".into())
     );
     assert_eq!(
         raw(
             "/api/v1/holds",
-            vec![json_ct.clone(), tok.clone()],
+            vec![json_ct.clone(), bearer.clone(), tok.clone()],
             "{\"scheduleId\": \"x\", \"seatNumber\": 1}"
         )
         .await,
@@ -158,39 +172,30 @@ async fn malformed_requests_answer_in_the_envelope_and_change_nothing() {
     s.hold(&token, schedule, 0)
         .await
         .assert_error(400, "VALIDATION_FAILED");
-    s.pay(&token, "not-a-uuid", None)
+    s.pay(1, "not-a-uuid", None)
         .await
         .assert_error(400, "VALIDATION_FAILED");
     s.charge(1, 0).await.assert_error(400, "VALIDATION_FAILED");
     s.charge(1, -5).await.assert_error(400, "VALIDATION_FAILED");
-    s.post("/api/v1/balance/charge", &[], json!({ "amount": 5 }))
-        .await
-        .assert_error(401, "CLIENT_ID_REQUIRED");
-    s.post(
+    let fan = s.fan(1);
+    fan.post(
         "/api/v1/balance/charge",
-        &[("Client-Id", "abc")],
-        json!({ "amount": 5 }),
-    )
-    .await
-    .assert_error(400, "INVALID_CLIENT_ID");
-    s.post(
-        "/api/v1/balance/charge",
-        &[("Client-Id", "0")],
-        json!({ "amount": 5 }),
-    )
-    .await
-    .assert_error(400, "INVALID_CLIENT_ID");
-    s.post(
-        "/api/v1/balance/charge",
-        &[("Client-Id", "1"), ("Idempotency-Key", "has space")],
+        &[("Idempotency-Key", "has space")],
         json!({ "amount": 5 }),
     )
     .await
     .assert_error(400, "INVALID_IDEMPOTENCY_KEY");
-    s.get("/api/v1/schedules/abc/seats", &[("Queue-Token", &token)])
+    fan.post(
+        "/api/v1/balance/charge",
+        &[("Idempotency-Key", "a"), ("Idempotency-Key", "b")],
+        json!({ "amount": 5 }),
+    )
+    .await
+    .assert_error(400, "DUPLICATE_HEADER");
+    fan.get("/api/v1/schedules/abc/seats", &[("Queue-Token", &token)])
         .await
         .assert_error(400, "INVALID_PATH_PARAMETER");
-    s.get("/api/v1/concerts/0/schedules", &[("Queue-Token", &token)])
+    fan.get("/api/v1/concerts/0/schedules", &[("Queue-Token", &token)])
         .await
         .assert_error(400, "INVALID_PATH_PARAMETER");
     let huge = "x".repeat(100 * 1024);
@@ -198,6 +203,7 @@ async fn malformed_requests_answer_in_the_envelope_and_change_nothing() {
         .http
         .post(format!("{}/api/v1/holds", s.base))
         .header("Content-Type", "application/json")
+        .header("Authorization", format!("Bearer {}", s.access_token(1)))
         .header("Queue-Token", &token)
         .body(format!("{{\"pad\": \"{huge}\"}}"))
         .send()

@@ -1,8 +1,10 @@
 //! Starting a real server for a test and talking to it.
 
+use boxoffice_auth::dev::DevSigner;
+use boxoffice_core::ports::Clock;
 use boxoffice_core::testing::ManualClock;
 use boxoffice_core::use_cases::App;
-use boxoffice_server::config::Settings;
+use boxoffice_server::config::{AuthModeSetting, Settings};
 use boxoffice_server::{demo, wiring};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -10,6 +12,10 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub const ADMIN_KEY: &str = "test-admin-key";
+
+/// The HS256 secret test servers verify access tokens with; the harness
+/// signs its fans' tokens with it, as an identity provider would.
+pub const JWT_SECRET: &str = "test-secret-for-access-tokens-0123456789";
 
 /// A running server with its own database and clock.
 pub struct Server {
@@ -24,9 +30,59 @@ pub struct Server {
     /// Set when tokens enter the line through Kafka: `issue_token` then
     /// waits for the token's entry to be consumed.
     kafka_entry: bool,
+    /// How fans say who they are to this server.
+    pub auth_mode: AuthModeSetting,
+    /// Signs fans' access tokens (with [`JWT_SECRET`]).
+    signer: DevSigner,
     /// Stops the server's consumer loops when the test ends.
     _consumers: tokio_util::sync::DropGuard,
     _dir: tempfile::TempDir,
+}
+
+/// Requests made as one fan: each carries the fan's identity (a bearer
+/// token, or `Client-Id` in `trusted_header` mode).
+pub struct Caller<'a> {
+    server: &'a Server,
+    identity: (&'static str, String),
+}
+
+impl Caller<'_> {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Reply {
+        let mut all = vec![(self.identity.0, self.identity.1.as_str())];
+        all.extend_from_slice(headers);
+        self.server.call(method, path, &all, body).await
+    }
+
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.call(reqwest::Method::GET, path, headers, None).await
+    }
+
+    pub async fn post(&self, path: &str, headers: &[(&str, &str)], body: Value) -> Reply {
+        self.call(reqwest::Method::POST, path, headers, Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.call(reqwest::Method::DELETE, path, headers, None)
+            .await
+    }
+}
+
+/// The fan a queue ticket (or pass) names: a ticket is a JWT whose `sub`
+/// is its fan, readable by anyone who holds it.
+pub fn owner(credential: &str) -> i64 {
+    let data = jsonwebtoken::dangerous::insecure_decode::<Value>(credential)
+        .unwrap_or_else(|e| panic!("not a queue ticket {credential:?}: {e}"));
+    data.claims["sub"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no fan in {:?}", data.claims))
 }
 
 /// A response: status and parsed JSON body.
@@ -103,10 +159,13 @@ pub async fn spawn_with(tune: impl FnOnce(&mut Settings)) -> Server {
     start(&settings, Arc::new(ManualClock::default()), dir).await
 }
 
-/// Settings every test server starts from.
+/// Settings every test server starts from: bearer tokens signed with
+/// [`JWT_SECRET`], and no rate limits (their own tests turn them on).
 pub fn test_settings() -> Settings {
     let mut settings = Settings::default();
     settings.admin.api_key = ADMIN_KEY.into();
+    settings.auth.hs256_secret = JWT_SECRET.into();
+    settings.rate_limit.enabled = false;
     settings.queue.admit_batch = 1_000;
     settings.queue.max_active = 1_000;
     settings
@@ -135,7 +194,7 @@ pub async fn spawn_cluster(n: usize, tune: impl Fn(&mut Settings)) -> Vec<Server
 
 pub async fn start(settings: &Settings, clock: Arc<ManualClock>, dir: tempfile::TempDir) -> Server {
     let service = wiring::build(settings, clock.clone()).await.expect("app");
-    let app = service.app;
+    let app = service.app.clone();
     let consumers = tokio_util::sync::CancellationToken::new();
     let kafka_entry = settings.queue.entry == boxoffice_server::config::QueueEntry::Kafka;
     if kafka_entry {
@@ -152,11 +211,20 @@ pub async fn start(settings: &Settings, clock: Arc<ManualClock>, dir: tempfile::
     demo::seed_if_empty(&app, clock.as_ref())
         .await
         .expect("demo data");
-    let router = boxoffice_http::router(wiring::api_state(settings, app.clone()));
+    let state = wiring::api_state(settings, &service);
+    tokio::spawn(boxoffice_server::workers::revocation_feed(
+        app.clone(),
+        std::time::Duration::from_millis(settings.auth.pass_revocation_poll_ms),
+        consumers.clone(),
+    ));
+    let router = boxoffice_http::router(state);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let stop = consumers.clone();
     tokio::spawn(async move {
-        axum::serve(listener, router).await.expect("serve");
+        boxoffice_server::serve::http(listener, router, stop)
+            .await
+            .expect("serve");
     });
     Server {
         base,
@@ -167,6 +235,8 @@ pub async fn start(settings: &Settings, clock: Arc<ManualClock>, dir: tempfile::
             .filter(|_| !settings.redis.url.is_empty()),
         feed: service.feed,
         kafka_entry,
+        auth_mode: settings.auth.mode,
+        signer: DevSigner::new(JWT_SECRET.as_bytes(), None, None, 3_600),
         _consumers: consumers.drop_guard(),
         _dir: dir,
     }
@@ -204,18 +274,42 @@ impl Server {
             .await
     }
 
-    /// Asks for a token. When tokens enter the line through Kafka, a
-    /// WAITING token has no position until its entry is consumed: this then
-    /// waits for it and answers with the token as polled, so that tests
-    /// read positions alike in both modes.
+    /// Requests as `user`.
+    pub fn fan(&self, user: i64) -> Caller<'_> {
+        let identity = match self.auth_mode {
+            AuthModeSetting::Jwt => (
+                "Authorization",
+                format!("Bearer {}", self.access_token(user)),
+            ),
+            AuthModeSetting::TrustedHeader => ("Client-Id", user.to_string()),
+        };
+        Caller {
+            server: self,
+            identity,
+        }
+    }
+
+    /// Requests as the fan `credential` (a ticket or pass) was issued to.
+    pub fn owner_of(&self, credential: &str) -> Caller<'_> {
+        self.fan(owner(credential))
+    }
+
+    /// An access token for `user`, valid for an hour from the server's clock.
+    pub fn access_token(&self, user: i64) -> String {
+        self.signer
+            .sign(&user.to_string(), self.clock.now().as_millis())
+            .expect("sign")
+            .token
+    }
+
+    /// Asks for a token as `user`. When tokens enter the line through
+    /// Kafka, a WAITING token has no position until its entry is consumed:
+    /// this then waits for it and answers with the token as polled, so that
+    /// tests read positions alike in both modes.
     pub async fn issue_token(&self, user: i64, concert: i64) -> Reply {
-        let id = user.to_string();
         let reply = self
-            .post(
-                "/api/v1/queue/tokens",
-                &[("Client-Id", &id)],
-                json!({ "concertId": concert }),
-            )
+            .fan(user)
+            .post("/api/v1/queue/tokens", &[], json!({ "concertId": concert }))
             .await;
         let waiting = reply.body["data"]["status"] == "WAITING";
         if !self.kafka_entry || !waiting || !reply.body["data"]["position"].is_null() {
@@ -242,12 +336,14 @@ impl Server {
         }
     }
 
-    pub async fn poll(&self, token: &str) -> Reply {
-        self.get("/api/v1/queue/tokens/current", &[("Queue-Token", token)])
+    /// Polls `ticket` as the fan it was issued to.
+    pub async fn poll(&self, ticket: &str) -> Reply {
+        self.owner_of(ticket)
+            .get("/api/v1/queue/tokens/current", &[("Queue-Token", ticket)])
             .await
     }
 
-    /// A token for `user` on concert 1, admitted.
+    /// A ticket for `user` on concert 1, admitted.
     pub async fn active_token(&self, user: i64) -> String {
         let token = self.issue_token(user, 1).await.assert_ok(201)["token"]
             .as_str()
@@ -257,12 +353,23 @@ impl Server {
         token
     }
 
+    /// The admission pass of `user`'s admitted ticket on concert 1.
+    pub async fn active_pass(&self, user: i64) -> String {
+        let ticket = self.active_token(user).await;
+        self.poll(&ticket).await.assert_ok(200)["admissionPass"]
+            .as_str()
+            .expect("an admission pass")
+            .to_owned()
+    }
+
     pub async fn admit(&self) -> u64 {
         self.app.activate_batch_once().await.expect("admission")
     }
 
+    /// The first date of concert 1, seen with `token` by its fan.
     pub async fn first_schedule(&self, token: &str) -> i64 {
         let schedules = self
+            .owner_of(token)
             .get("/api/v1/concerts/1/schedules", &[("Queue-Token", token)])
             .await;
         schedules.assert_ok(200)[0]["scheduleId"]
@@ -271,44 +378,43 @@ impl Server {
     }
 
     pub async fn charge(&self, user: i64, amount: i64) -> Reply {
-        let id = user.to_string();
-        self.post(
-            "/api/v1/balance/charge",
-            &[("Client-Id", &id)],
-            json!({ "amount": amount }),
-        )
-        .await
+        self.fan(user)
+            .post("/api/v1/balance/charge", &[], json!({ "amount": amount }))
+            .await
     }
 
     pub async fn balance(&self, user: i64) -> i64 {
-        let id = user.to_string();
-        self.get("/api/v1/balance", &[("Client-Id", &id)])
+        self.fan(user)
+            .get("/api/v1/balance", &[])
             .await
             .assert_ok(200)["balance"]
             .as_i64()
             .expect("balance")
     }
 
+    /// Holds a seat with `token` (ticket or pass), as the fan it was issued to.
     pub async fn hold(&self, token: &str, schedule: i64, seat: i64) -> Reply {
-        self.post(
-            "/api/v1/holds",
-            &[("Queue-Token", token)],
-            json!({ "scheduleId": schedule, "seatNumber": seat }),
-        )
-        .await
-    }
-
-    pub async fn pay(&self, token: &str, hold_id: &str, key: Option<&str>) -> Reply {
-        let mut headers = vec![("Queue-Token", token)];
-        if let Some(key) = key {
-            headers.push(("Idempotency-Key", key));
-        }
-        self.post("/api/v1/payments", &headers, json!({ "holdId": hold_id }))
+        self.owner_of(token)
+            .post(
+                "/api/v1/holds",
+                &[("Queue-Token", token)],
+                json!({ "scheduleId": schedule, "seatNumber": seat }),
+            )
             .await
     }
 
+    /// Pays for `hold_id` as `user` (a payment takes no queue token).
+    pub async fn pay(&self, user: i64, hold_id: &str, key: Option<&str>) -> Reply {
+        let headers: Vec<(&str, &str)> = key.map(|k| ("Idempotency-Key", k)).into_iter().collect();
+        self.fan(user)
+            .post("/api/v1/payments", &headers, json!({ "holdId": hold_id }))
+            .await
+    }
+
+    /// A seat's status, seen with `token` by its fan.
     pub async fn seat_status(&self, token: &str, schedule: i64, seat: i64) -> String {
         let seats = self
+            .owner_of(token)
             .get(
                 &format!("/api/v1/schedules/{schedule}/seats"),
                 &[("Queue-Token", token)],
@@ -321,8 +427,8 @@ impl Server {
     }
 
     pub async fn reservations(&self, user: i64) -> Vec<Value> {
-        let id = user.to_string();
-        self.get("/api/v1/reservations", &[("Client-Id", &id)])
+        self.fan(user)
+            .get("/api/v1/reservations", &[])
             .await
             .assert_ok(200)
             .as_array()

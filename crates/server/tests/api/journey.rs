@@ -17,7 +17,10 @@ async fn a_fan_goes_from_queue_token_to_a_paid_seat() {
     assert_eq!(view["concertId"], 1);
     assert!(view["etaSeconds"].as_u64().unwrap() > 0);
     let token = view["token"].as_str().unwrap().to_owned();
-    assert_eq!(token.len(), 32);
+    // A signed ticket naming its fan, not a bare random string.
+    assert_eq!(token.split('.').count(), 3, "{token}");
+    assert_eq!(crate::harness::owner(&token), 7);
+    assert!(view["admissionPass"].is_null());
 
     // Admitted at the next round.
     assert_eq!(s.admit().await, 1);
@@ -25,19 +28,22 @@ async fn a_fan_goes_from_queue_token_to_a_paid_seat() {
     let view = polled.assert_ok(200);
     assert_eq!(view["status"], "ACTIVE");
     assert!(view["position"].is_null());
+    let pass = view["admissionPass"].as_str().unwrap().to_owned();
+    assert_eq!(crate::harness::owner(&pass), 7);
 
-    // Browse.
-    let schedules = s
-        .get("/api/v1/concerts/1/schedules", &[("Queue-Token", &token)])
+    // Browse, with the pass.
+    let fan = s.fan(7);
+    let schedules = fan
+        .get("/api/v1/concerts/1/schedules", &[("Queue-Token", &pass)])
         .await;
     let dates = schedules.assert_ok(200).as_array().unwrap().clone();
     assert_eq!(dates.len(), 3);
     assert_eq!(dates[0]["availableSeats"], 50);
     let schedule = dates[0]["scheduleId"].as_i64().unwrap();
-    let seats = s
+    let seats = fan
         .get(
             &format!("/api/v1/schedules/{schedule}/seats"),
-            &[("Queue-Token", &token)],
+            &[("Queue-Token", &pass)],
         )
         .await;
     let seats = seats.assert_ok(200).as_array().unwrap().clone();
@@ -47,29 +53,33 @@ async fn a_fan_goes_from_queue_token_to_a_paid_seat() {
     let price = seats[14]["price"].as_i64().unwrap();
 
     // Money in, seat held, paid.
-    let charged = s
+    let charged = fan
         .post(
             "/api/v1/balance/charge",
-            &[("Client-Id", "7"), ("Idempotency-Key", "charge-1")],
+            &[("Idempotency-Key", "charge-1")],
             json!({ "amount": 200_000 }),
         )
         .await;
     assert_eq!(charged.assert_ok(200)["balance"], 200_000);
-    let held = s.hold(&token, schedule, 15).await;
+    let held = s.hold(&pass, schedule, 15).await;
     let hold = held.assert_ok(201).clone();
     assert_eq!(hold["seatNumber"], 15);
     assert_eq!(hold["price"], price);
     assert_eq!(s.seat_status(&token, schedule, 15).await, "HELD");
     let paid = s
-        .pay(&token, hold["holdId"].as_str().unwrap(), Some("pay-1"))
+        .pay(7, hold["holdId"].as_str().unwrap(), Some("pay-1"))
         .await;
     let receipt = paid.assert_ok(201).clone();
     assert_eq!(receipt["seatNumber"], 15);
     assert_eq!(receipt["balance"], 200_000 - price);
     assert_eq!(s.balance(7).await, 200_000 - price);
 
-    // The token ended with the payment; the reservation is listed.
+    // The token ended with the payment, and the pass with it; the
+    // reservation is listed.
     assert_eq!(s.poll(&token).await.assert_ok(200)["status"], "EXPIRED");
+    fan.get("/api/v1/concerts/1/schedules", &[("Queue-Token", &pass)])
+        .await
+        .assert_error(401, "QUEUE_TOKEN_EXPIRED");
     let mine = s.reservations(7).await;
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0]["reservationId"], receipt["reservationId"]);
@@ -118,7 +128,7 @@ async fn an_unpaid_hold_gives_its_seat_back_when_it_expires() {
 
     s.clock.advance_secs(300);
     assert_eq!(s.seat_status(&b, schedule, 3).await, "AVAILABLE");
-    s.pay(&a, hold["holdId"].as_str().unwrap(), None)
+    s.pay(1, hold["holdId"].as_str().unwrap(), None)
         .await
         .assert_error(409, "HOLD_EXPIRED");
     assert_eq!(s.balance(1).await, 500_000);
@@ -137,14 +147,14 @@ async fn a_holder_can_release_a_hold_and_the_seat_returns_at_once() {
     let schedule = s.first_schedule(&a).await;
     let hold = s.hold(&a, schedule, 9).await.assert_ok(201).clone();
     let path = format!("/api/v1/holds/{}", hold["holdId"].as_str().unwrap());
-    s.call(reqwest::Method::DELETE, &path, &[("Queue-Token", &b)], None)
+    s.fan(2)
+        .delete(&path, &[])
         .await
         .assert_error(403, "HOLD_NOT_OWNED");
-    let released = s
-        .call(reqwest::Method::DELETE, &path, &[("Queue-Token", &a)], None)
-        .await;
+    let released = s.fan(1).delete(&path, &[]).await;
     assert_eq!(released.assert_ok(200)["released"], true);
-    s.call(reqwest::Method::DELETE, &path, &[("Queue-Token", &a)], None)
+    s.fan(1)
+        .delete(&path, &[])
         .await
         .assert_error(409, "HOLD_NOT_LIVE");
     s.hold(&b, schedule, 9).await.assert_ok(201);
@@ -189,6 +199,7 @@ async fn an_admin_adds_a_concert_that_fans_can_then_queue_for() {
         .to_owned();
     s.admit().await;
     let dates = s
+        .fan(1)
         .get(
             &format!("/api/v1/concerts/{concert}/schedules"),
             &[("Queue-Token", &token)],

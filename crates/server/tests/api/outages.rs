@@ -96,7 +96,7 @@ async fn with_postgres_down_booking_and_money_fail_fast_nothing_is_half_written_
 
     proxy.cut().await;
     let hold_id = hold["holdId"].as_str().unwrap().to_owned();
-    let (reply, took) = timed(s.pay(&token, &hold_id, Some("pay-1"))).await;
+    let (reply, took) = timed(s.pay(1, &hold_id, Some("pay-1"))).await;
     reply.assert_error(503, "SERVICE_UNAVAILABLE");
     assert!(took < Duration::from_secs(3), "took {took:?}");
     s.charge(1, 5_000)
@@ -115,7 +115,7 @@ async fn with_postgres_down_booking_and_money_fail_fast_nothing_is_half_written_
     // Nothing was half-written: the hold is still live, unpaid, and the money intact.
     assert_eq!(s.balance(1).await, 300_000);
     assert!(s.reservations(1).await.is_empty());
-    let paid = until(201, || s.pay(&token, &hold_id, Some("pay-1"))).await;
+    let paid = until(201, || s.pay(1, &hold_id, Some("pay-1"))).await;
     assert_eq!(
         paid.assert_ok(201)["balance"],
         300_000 - hold["price"].as_i64().unwrap()

@@ -6,6 +6,7 @@
 
 use crate::harness::{Server, start, test_settings};
 use crate::proxy::Proxy;
+use boxoffice_core::domain::access::{PowAnswer, QueueCredential, Ticket};
 use boxoffice_core::domain::concert::{NewSchedule, SeatBand};
 use boxoffice_core::domain::{ConcertId, ScheduleId, SeatNumber, Timestamp, UserId, Won};
 use boxoffice_core::testing::ManualClock;
@@ -237,17 +238,29 @@ async fn buy(
         .await
         .expect("charge");
     let token = app
-        .issue_token(user, concert)
+        .issue_token(user, concert, PowAnswer::Missing)
         .await
         .expect("token")
-        .token
         .token;
     app.activate_batch_once().await.expect("admission");
+    let ticket = QueueCredential::Ticket(Ticket {
+        token: token.token,
+        user,
+        concert,
+        issued_at: token.issued_at,
+    });
     let hold = app
-        .hold_seat(token, schedule, SeatNumber::new(seat).expect("seat"))
+        .hold_seat(user, ticket, schedule, SeatNumber::new(seat).expect("seat"))
         .await
         .expect("hold");
-    app.pay_for_hold(token, hold.id, None).await.is_ok()
+    app.pay_for_hold(user, hold.id, None).await.is_ok()
+}
+
+/// The token id a queue ticket names (its `tid` claim).
+fn ticket_id(ticket: &str) -> String {
+    let data =
+        jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(ticket).expect("a ticket");
+    data.claims["tid"].as_str().expect("tid").to_owned()
 }
 
 /// Waits until the platform has recorded `n` deliveries.
@@ -518,7 +531,11 @@ async fn queue_entries_through_kafka_are_placed_and_admitted_in_topic_order() {
         if let Some(record) = reader.next().await.expect("record") {
             let body: serde_json::Value =
                 serde_json::from_str(&record.event.payload).expect("payload");
-            topic_order.push(body["token"].as_str().expect("token").to_owned());
+            // The record names the ticket's id, never the signed ticket.
+            let id = body["ticketId"].as_str().expect("ticket id");
+            assert_eq!(id.len(), 32, "{body}");
+            assert!(body.get("token").is_none(), "{body}");
+            topic_order.push(id.to_owned());
         }
     }
 
@@ -534,9 +551,14 @@ async fn queue_entries_through_kafka_are_placed_and_admitted_in_topic_order() {
             assert!(Instant::now() < deadline, "{token} never got a position");
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        line[usize::try_from(position).expect("position") - 1] = token.clone();
+        line[usize::try_from(position).expect("position") - 1] = ticket_id(token);
     }
     assert_eq!(line, topic_order, "the line's order is the topic's order");
+    let ticket_of: std::collections::HashMap<String, String> = issued
+        .iter()
+        .map(|(_, ticket)| (ticket_id(ticket), ticket.clone()))
+        .collect();
+    let topic_order: Vec<String> = topic_order.iter().map(|id| ticket_of[id].clone()).collect();
 
     // Admission takes them in that order, 100 per round.
     for round in 0..10 {
@@ -575,9 +597,10 @@ async fn with_the_broker_unreachable_new_tokens_answer_503_until_it_returns() {
     broker.go_down().await;
     let ask = || async {
         server
+            .fan(2)
             .post(
                 "/api/v1/queue/tokens",
-                &[("Client-Id", "2")],
+                &[],
                 serde_json::json!({ "concertId": 1 }),
             )
             .await
