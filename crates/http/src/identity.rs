@@ -3,6 +3,8 @@
 //! - [`Fan`]: the signed-in fan. In `jwt` mode, the `sub` of the
 //!   `Authorization: Bearer` token, mapped to a user id; in
 //!   `trusted_header` mode, the `Client-Id` the gateway set.
+//! - [`Owner`]: the fan of a payment or a release, who must own the hold;
+//!   no queue credential is needed.
 //! - [`Booker`]: the fan and the queue credential (`Queue-Token`: ticket
 //!   or pass) of a booking call. Only in `trusted_header` mode, and only
 //!   when no `Client-Id` came, does the credential's own fan stand in for
@@ -249,6 +251,31 @@ async fn caller(
     };
     limit_user(parts, state, user)?;
     Ok(user)
+}
+
+/// The fan of a call about their own holds and money (payments,
+/// releases). In `trusted_header` mode a call without `Client-Id` but with
+/// a queue credential acts as the credential's fan, as those calls did
+/// before identities were verified.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner(pub UserId);
+
+impl FromRequestParts<ApiState> for Owner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        if let Some(user) = identify(parts, state).await? {
+            limit_user(parts, state, user)?;
+            return Ok(Owner(user));
+        }
+        if state.auth.mode == AuthMode::TrustedHeader
+            && single_header(parts, QUEUE_TOKEN)?.is_some()
+        {
+            let credential = queue_credential(parts, state)?;
+            return caller(parts, state, &credential).await.map(Owner);
+        }
+        Err(missing_identity(state.auth.mode))
+    }
 }
 
 /// A booking call's fan and queue credential (ticket or pass).

@@ -1,14 +1,80 @@
 //! The boxoffice API as the load generator calls it: every call is timed
 //! and recorded under its endpoint's name. Only loopback targets are
 //! accepted: a load test never leaves this machine.
+//!
+//! Fans sign in the way they would with an identity provider: the
+//! generator signs each fan's access token itself with the service's
+//! `auth.hs256_secret`, so signing in costs the service no request. A fan
+//! that meets a concert's bot gate solves the challenge, as a browser would.
 
 use crate::metrics::Recorder;
 use anyhow::{bail, ensure};
+use boxoffice_auth::dev::DevSigner;
 use reqwest::RequestBuilder;
 use serde_json::{Value, json};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How the generator's fans say who they are.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    /// Bearer tokens signed with the service's HS256 secret.
+    Jwt(Arc<DevSigner>),
+    /// `Client-Id`, for a service in `auth.mode = "trusted_header"`.
+    TrustedHeader,
+}
+
+/// How the generator's fans sign in (shared by the commands).
+#[derive(Debug, Clone, clap::Args)]
+pub struct FanArgs {
+    /// The service's `auth.hs256_secret`: fans' access tokens are signed with it.
+    #[arg(long, env = "BOXOFFICE__AUTH__HS256_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// The service's `auth.issuer`, if it checks one.
+    #[arg(long, env = "BOXOFFICE__AUTH__ISSUER", default_value = "")]
+    pub jwt_issuer: String,
+    /// The service's `auth.audience`, if it checks one.
+    #[arg(long, env = "BOXOFFICE__AUTH__AUDIENCE", default_value = "")]
+    pub jwt_audience: String,
+    /// Send `Client-Id` instead (a service in `auth.mode = "trusted_header"`).
+    #[arg(long, conflicts_with = "jwt_secret")]
+    pub trusted_header: bool,
+}
+
+impl FanArgs {
+    pub fn identity(&self) -> anyhow::Result<Identity> {
+        if self.trusted_header {
+            return Ok(Identity::TrustedHeader);
+        }
+        let Some(secret) = &self.jwt_secret else {
+            bail!("give --jwt-secret (the service's auth.hs256_secret) or --trusted-header");
+        };
+        let non_empty = |s: &str| Some(s.to_owned()).filter(|s| !s.is_empty());
+        Ok(Identity::Jwt(Arc::new(DevSigner::new(
+            secret.as_bytes(),
+            non_empty(&self.jwt_issuer),
+            non_empty(&self.jwt_audience),
+            6 * 3600,
+        ))))
+    }
+}
+
+/// A signed-in fan: their id and the header that says so.
+#[derive(Debug, Clone)]
+pub struct Fan {
+    pub user: i64,
+    header: (&'static str, String),
+}
+
+/// What a booking call sends as `Queue-Token`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// The admission pass (checked by the service without Redis).
+    Pass,
+    /// The queue ticket (checked against the waiting room).
+    Ticket,
+}
 
 /// How one call ended.
 #[derive(Debug, Clone)]
@@ -18,6 +84,8 @@ pub struct Answer {
     /// The envelope's code, or `NO_ANSWER`.
     pub code: String,
     pub data: Value,
+    /// A bot-gate refusal's fresh challenge.
+    pub challenge: Value,
 }
 
 impl Answer {
@@ -35,6 +103,9 @@ pub struct Api {
     http: reqwest::Client,
     base: String,
     admin_key: String,
+    identity: Identity,
+    /// What booking calls send as `Queue-Token`.
+    pub booking: Credential,
     pub recorder: Arc<Recorder>,
     /// Bounds the requests open at once, as a load balancer's pool of
     /// connections to the service would: one machine cannot hold a socket
@@ -55,6 +126,7 @@ impl Api {
     pub fn new(
         base: &str,
         admin_key: &str,
+        identity: Identity,
         recorder: Arc<Recorder>,
         max_open_requests: usize,
     ) -> anyhow::Result<Self> {
@@ -70,6 +142,8 @@ impl Api {
             http,
             base: base.trim_end_matches('/').to_owned(),
             admin_key: admin_key.to_owned(),
+            identity,
+            booking: Credential::Pass,
             recorder,
             slots: Arc::new(tokio::sync::Semaphore::new(max_open_requests)),
         })
@@ -92,11 +166,13 @@ impl Api {
                             .unwrap_or("NOT_AN_ENVELOPE")
                             .to_owned(),
                         data: body["data"].clone(),
+                        challenge: body["challenge"].clone(),
                     },
                     Err(_) => Answer {
                         status,
                         code: "NOT_AN_ENVELOPE".into(),
                         data: Value::Null,
+                        challenge: Value::Null,
                     },
                 }
             }
@@ -104,6 +180,7 @@ impl Api {
                 status: 0,
                 code: "NO_ANSWER".into(),
                 data: Value::Null,
+                challenge: Value::Null,
             },
         };
         if record {
@@ -117,66 +194,148 @@ impl Api {
         format!("{}{path}", self.base)
     }
 
-    pub async fn issue_token(&self, user: i64, concert: i64) -> Answer {
+    /// Signs `user` in: an access token made here, no request.
+    pub fn sign_in(&self, user: i64) -> Fan {
+        let header = match &self.identity {
+            Identity::TrustedHeader => ("Client-Id", user.to_string()),
+            Identity::Jwt(signer) => {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map(|d| i64::try_from(d.as_millis()).unwrap_or(0))
+                    .unwrap_or(0);
+                let token = signer
+                    .sign(&user.to_string(), now)
+                    .map(|t| t.token)
+                    .unwrap_or_default();
+                ("Authorization", format!("Bearer {token}"))
+            }
+        };
+        Fan { user, header }
+    }
+
+    fn as_fan(&self, req: RequestBuilder, fan: &Fan) -> RequestBuilder {
+        req.header(fan.header.0, &fan.header.1)
+    }
+
+    /// Asks for a queue token. A concert's bot gate answers with a
+    /// challenge; the fan solves it (recorded as `pow-solve`) and asks again.
+    pub async fn issue_token(&self, fan: &Fan, concert: i64) -> Answer {
+        let mut answer = self.issue_token_once(fan, concert, None).await;
+        for _ in 0..3 {
+            if !answer.code.starts_with("PROOF_OF_WORK") {
+                break;
+            }
+            let (Some(challenge), Some(bits)) = (
+                answer.challenge["challenge"].as_str().map(str::to_owned),
+                answer.challenge["difficultyBits"].as_u64(),
+            ) else {
+                break;
+            };
+            let began = Instant::now();
+            let nonce = tokio::task::spawn_blocking({
+                let challenge = challenge.clone();
+                move || {
+                    boxoffice_core::domain::access::solve(
+                        &challenge,
+                        u8::try_from(bits).unwrap_or(0),
+                    )
+                }
+            })
+            .await
+            .unwrap_or_default();
+            self.recorder.record("pow-solve", began, 200, "SUCCESS");
+            answer = self
+                .issue_token_once(fan, concert, Some((challenge, nonce)))
+                .await;
+        }
+        answer
+    }
+
+    async fn issue_token_once(
+        &self,
+        fan: &Fan,
+        concert: i64,
+        pow: Option<(String, String)>,
+    ) -> Answer {
+        let mut body = json!({ "concertId": concert });
+        if let Some((challenge, nonce)) = pow {
+            body["proofOfWork"] = json!({ "challenge": challenge, "nonce": nonce });
+        }
         let req = self
-            .http
-            .post(self.url("/api/v1/queue/tokens"))
-            .header("Client-Id", user)
-            .json(&json!({ "concertId": concert }));
+            .as_fan(self.http.post(self.url("/api/v1/queue/tokens")), fan)
+            .json(&body);
         self.send("enter", req, true).await
     }
 
-    pub async fn poll(&self, token: &str) -> Answer {
+    pub async fn poll(&self, fan: &Fan, ticket: &str) -> Answer {
         let req = self
-            .http
-            .get(self.url("/api/v1/queue/tokens/current"))
-            .header("Queue-Token", token);
+            .as_fan(self.http.get(self.url("/api/v1/queue/tokens/current")), fan)
+            .header("Queue-Token", ticket);
         self.send("poll", req, true).await
     }
 
-    pub async fn schedules(&self, token: &str, concert: i64) -> Answer {
+    pub async fn schedules(&self, fan: &Fan, credential: &str, concert: i64) -> Answer {
         let req = self
-            .http
-            .get(self.url(&format!("/api/v1/concerts/{concert}/schedules")))
-            .header("Queue-Token", token);
+            .as_fan(
+                self.http
+                    .get(self.url(&format!("/api/v1/concerts/{concert}/schedules"))),
+                fan,
+            )
+            .header("Queue-Token", credential);
         self.send("schedules", req, true).await
     }
 
-    pub async fn seats(&self, token: &str, schedule: i64) -> Answer {
+    pub async fn seats(&self, fan: &Fan, credential: &str, schedule: i64) -> Answer {
         let req = self
-            .http
-            .get(self.url(&format!("/api/v1/schedules/{schedule}/seats")))
-            .header("Queue-Token", token);
+            .as_fan(
+                self.http
+                    .get(self.url(&format!("/api/v1/schedules/{schedule}/seats"))),
+                fan,
+            )
+            .header("Queue-Token", credential);
         self.send("seats", req, true).await
     }
 
-    pub async fn hold(&self, token: &str, schedule: i64, seat: i64) -> Answer {
+    pub async fn hold(&self, fan: &Fan, credential: &str, schedule: i64, seat: i64) -> Answer {
         let req = self
-            .http
-            .post(self.url("/api/v1/holds"))
-            .header("Queue-Token", token)
+            .as_fan(self.http.post(self.url("/api/v1/holds")), fan)
+            .header("Queue-Token", credential)
             .json(&json!({ "scheduleId": schedule, "seatNumber": seat }));
         self.send("hold", req, true).await
     }
 
-    pub async fn charge(&self, user: i64, amount: i64, key: &str) -> Answer {
+    pub async fn charge(&self, fan: &Fan, amount: i64, key: &str) -> Answer {
         let req = self
-            .http
-            .post(self.url("/api/v1/balance/charge"))
-            .header("Client-Id", user)
+            .as_fan(self.http.post(self.url("/api/v1/balance/charge")), fan)
             .header("Idempotency-Key", key)
             .json(&json!({ "amount": amount }));
         self.send("charge", req, true).await
     }
 
-    pub async fn pay(&self, token: &str, hold_id: &str, key: &str) -> Answer {
+    /// Pays for a hold: the fan's identity is all it takes.
+    pub async fn pay(&self, fan: &Fan, hold_id: &str, key: &str) -> Answer {
         let req = self
-            .http
-            .post(self.url("/api/v1/payments"))
-            .header("Queue-Token", token)
+            .as_fan(self.http.post(self.url("/api/v1/payments")), fan)
             .header("Idempotency-Key", key)
             .json(&json!({ "holdId": hold_id }));
         self.send("pay", req, true).await
+    }
+
+    /// Puts a bot gate of `bits` on `concert` (not recorded).
+    pub async fn gate(&self, concert: i64, bits: u8) -> anyhow::Result<()> {
+        let req = self
+            .http
+            .put(self.url(&format!("/api/v1/admin/concerts/{concert}/entry-rules")))
+            .header("X-Admin-Key", &self.admin_key)
+            .json(&json!({ "proofOfWorkBits": bits }));
+        let answer = self.send("admin", req, false).await;
+        ensure!(
+            answer.ok(),
+            "setting the bot gate failed: {} {}",
+            answer.status,
+            answer.code
+        );
+        Ok(())
     }
 
     /// Adds a concert of `dates` dates x 50 seats (not recorded). Returns its id.

@@ -11,7 +11,7 @@
 //! - `rush`: U users arrive over T seconds for one concert with S seats and
 //!   go through the whole journey; see [`rush`].
 
-use crate::client::Api;
+use crate::client::{Api, Credential, Fan};
 use crate::metrics::Recorder;
 use crate::runner::{Driven, Limits, Model, drive};
 use anyhow::{Context, ensure};
@@ -38,18 +38,38 @@ fn setup_api(api: &Api) -> Api {
     setup
 }
 
-/// Tokens of `users` users for `concert`, admitted (ACTIVE).
-pub async fn admitted(api: &Api, concert: i64, users: &[i64]) -> anyhow::Result<Vec<String>> {
+/// A signed-in fan admitted to a concert, with the ticket and the pass.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    pub fan: Fan,
+    pub ticket: String,
+    pub pass: String,
+}
+
+impl Admission {
+    /// What booking calls send as `Queue-Token` (`--booking-credential`).
+    pub fn credential(&self, api: &Api) -> &str {
+        match api.booking {
+            Credential::Pass => &self.pass,
+            Credential::Ticket => &self.ticket,
+        }
+    }
+}
+
+/// Fans `users`, signed in, admitted (ACTIVE) to `concert`.
+pub async fn admitted(api: &Api, concert: i64, users: &[i64]) -> anyhow::Result<Vec<Admission>> {
     let api = setup_api(api);
-    let tokens: Vec<Option<String>> = futures::stream::iter(users.iter().map(|&u| {
+    let tokens: Vec<Option<Admission>> = futures::stream::iter(users.iter().map(|&u| {
         let api = api.clone();
         async move {
-            let token = api.issue_token(u, concert).await.str("token")?;
+            let fan = api.sign_in(u);
+            let ticket = api.issue_token(&fan, concert).await.str("token")?;
             let started = Instant::now();
             while started.elapsed() < Duration::from_secs(120) {
-                let view = api.poll(&token).await;
+                let view = api.poll(&fan, &ticket).await;
                 if view.data["status"] == "ACTIVE" {
-                    return Some(token);
+                    let pass = view.str("admissionPass")?;
+                    return Some(Admission { fan, ticket, pass });
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
@@ -59,7 +79,7 @@ pub async fn admitted(api: &Api, concert: i64, users: &[i64]) -> anyhow::Result<
     .buffered(256)
     .collect()
     .await;
-    let tokens: Vec<String> = tokens.into_iter().flatten().collect();
+    let tokens: Vec<Admission> = tokens.into_iter().flatten().collect();
     ensure!(
         tokens.len() == users.len(),
         "only {} of {} users were admitted: start the service with a large queue.admit_batch and queue.max_active",
@@ -69,8 +89,10 @@ pub async fn admitted(api: &Api, concert: i64, users: &[i64]) -> anyhow::Result<
     Ok(tokens)
 }
 
-async fn schedule_ids(api: &Api, token: &str, concert: i64) -> anyhow::Result<Vec<i64>> {
-    let answer = setup_api(api).schedules(token, concert).await;
+async fn schedule_ids(api: &Api, who: &Admission, concert: i64) -> anyhow::Result<Vec<i64>> {
+    let answer = setup_api(api)
+        .schedules(&who.fan, who.credential(api), concert)
+        .await;
     ensure!(answer.ok(), "listing schedules: {}", answer.code);
     Ok(answer
         .data
@@ -86,7 +108,8 @@ pub async fn enter(api: Api, model: Model, limits: Limits) -> anyhow::Result<Dri
     Ok(drive(model, limits, move |i| {
         let api = api.clone();
         async move {
-            api.issue_token(base + i as i64, 1).await;
+            let fan = api.sign_in(base + i as i64);
+            api.issue_token(&fan, 1).await;
         }
     })
     .await)
@@ -95,9 +118,13 @@ pub async fn enter(api: Api, model: Model, limits: Limits) -> anyhow::Result<Dri
 pub async fn poll(api: Api, model: Model, limits: Limits, pool: usize) -> anyhow::Result<Driven> {
     let base = user_base();
     let setup = setup_api(&api);
-    let tokens: Vec<String> = futures::stream::iter((0..pool as i64).map(|u| {
+    let tokens: Vec<(Fan, String)> = futures::stream::iter((0..pool as i64).map(|u| {
         let setup = setup.clone();
-        async move { setup.issue_token(base + u, 2).await.str("token") }
+        async move {
+            let fan = setup.sign_in(base + u);
+            let ticket = setup.issue_token(&fan, 2).await.str("token")?;
+            Some((fan, ticket))
+        }
     }))
     .buffered(256)
     .filter_map(|t| async move { t })
@@ -108,7 +135,8 @@ pub async fn poll(api: Api, model: Model, limits: Limits, pool: usize) -> anyhow
     Ok(drive(model, limits, move |i| {
         let (api, tokens) = (api.clone(), tokens.clone());
         async move {
-            api.poll(&tokens[i as usize % tokens.len()]).await;
+            let (fan, ticket) = &tokens[i as usize % tokens.len()];
+            api.poll(fan, ticket).await;
         }
     })
     .await)
@@ -122,14 +150,14 @@ pub async fn browse(
 ) -> anyhow::Result<Driven> {
     let base = user_base();
     let ids: Vec<i64> = (0..users as i64).map(|u| base + u).collect();
-    let tokens = Arc::new(admitted(&api, 1, &ids).await?);
-    let schedules = Arc::new(schedule_ids(&api, &tokens[0], 1).await?);
+    let fans = Arc::new(admitted(&api, 1, &ids).await?);
+    let schedules = Arc::new(schedule_ids(&api, &fans[0], 1).await?);
     Ok(drive(model, limits, move |i| {
-        let (api, tokens, schedules) = (api.clone(), tokens.clone(), schedules.clone());
+        let (api, fans, schedules) = (api.clone(), fans.clone(), schedules.clone());
         async move {
             let schedule = schedules[i as usize % schedules.len()];
-            api.seats(&tokens[i as usize % tokens.len()], schedule)
-                .await;
+            let who = &fans[i as usize % fans.len()];
+            api.seats(&who.fan, who.credential(&api), schedule).await;
         }
     })
     .await)
@@ -146,8 +174,7 @@ const SEATS_PER_CONCERT: usize = 5_000;
 /// A user with an ACTIVE token, and a free seat of their token's concert
 /// that is theirs alone to take.
 struct Holder {
-    user: i64,
-    token: String,
+    who: Admission,
     schedule: i64,
     seat: i64,
     /// The first date of the user's concert, where contended holds go.
@@ -164,12 +191,11 @@ async fn holders(api: &Api, holds: usize, price: i64) -> anyhow::Result<Vec<Hold
             .create_concert("Load test", n.div_ceil(50) as u32, price)
             .await?;
         let ids: Vec<i64> = (first..first + n).map(|u| base + u as i64).collect();
-        let tokens = admitted(api, concert, &ids).await?;
-        let schedules = schedule_ids(api, &tokens[0], concert).await?;
-        for (k, (user, token)) in ids.into_iter().zip(tokens).enumerate() {
+        let admissions = admitted(api, concert, &ids).await?;
+        let schedules = schedule_ids(api, &admissions[0], concert).await?;
+        for (k, who) in admissions.into_iter().enumerate() {
             all.push(Holder {
-                user,
-                token,
+                who,
                 schedule: schedules[(k / 50) % schedules.len()],
                 seat: 1 + (k % 50) as i64,
                 first_schedule: schedules[0],
@@ -205,7 +231,9 @@ pub async fn hold(
             } else {
                 (holder.schedule, holder.seat)
             };
-            api.hold(&holder.token, schedule, seat).await;
+            let who = &holder.who;
+            api.hold(&who.fan, who.credential(&api), schedule, seat)
+                .await;
         }
     })
     .await)
@@ -214,19 +242,23 @@ pub async fn hold(
 pub async fn pay(api: Api, model: Model, limits: Limits) -> anyhow::Result<Driven> {
     let users = holders(&api, holder_count(&limits), 1_000).await?;
     let setup = setup_api(&api);
-    let holds: Vec<Option<(String, String)>> = futures::stream::iter(users.into_iter().map(|h| {
+    let holds: Vec<Option<(Fan, String)>> = futures::stream::iter(users.into_iter().map(|h| {
         let setup = setup.clone();
         async move {
-            let u = h.user;
-            setup.charge(u, 1_000, &format!("load-charge-{u}")).await;
-            let hold = setup.hold(&h.token, h.schedule, h.seat).await;
-            Some((h.token, hold.str("holdId")?))
+            let fan = &h.who.fan;
+            setup
+                .charge(fan, 1_000, &format!("load-charge-{}", fan.user))
+                .await;
+            let hold = setup
+                .hold(fan, h.who.credential(&setup), h.schedule, h.seat)
+                .await;
+            Some((h.who.fan, hold.str("holdId")?))
         }
     }))
     .buffered(128)
     .collect()
     .await;
-    let holds: Arc<Vec<(String, String)>> = Arc::new(holds.into_iter().flatten().collect());
+    let holds: Arc<Vec<(Fan, String)>> = Arc::new(holds.into_iter().flatten().collect());
     let limits = Limits {
         max_operations: holds.len() as u64,
         ..limits
@@ -234,8 +266,8 @@ pub async fn pay(api: Api, model: Model, limits: Limits) -> anyhow::Result<Drive
     Ok(drive(model, limits, move |i| {
         let (api, holds) = (api.clone(), holds.clone());
         async move {
-            let (token, hold) = &holds[i as usize];
-            api.pay(token, hold, &format!("load-pay-{hold}")).await;
+            let (fan, hold) = &holds[i as usize];
+            api.pay(fan, hold, &format!("load-pay-{hold}")).await;
         }
     })
     .await)
@@ -266,9 +298,13 @@ pub async fn rush(
     seats: usize,
     limit: Duration,
     poll_max: Duration,
+    pow_bits: Option<u8>,
 ) -> anyhow::Result<(Driven, RushOutcome)> {
     let dates = seats.div_ceil(50).clamp(1, 100) as u32;
     let concert = api.create_concert("Rush", dates, 100_000).await?;
+    if let Some(bits) = pow_bits {
+        api.gate(concert, bits).await?;
+    }
     let base = user_base();
     let sold = Arc::new(AtomicU64::new(0));
     let gave_up = Arc::new(AtomicU64::new(0));
@@ -354,31 +390,39 @@ async fn journey(
 ) -> Journey {
     let (concert, seats, begin, limit) = (ctx.concert, ctx.seats, ctx.begin, ctx.limit);
     let alive = || begin.elapsed() < limit && !sold_out.load(Ordering::Relaxed);
-    let Some(token) = api.issue_token(user, concert).await.str("token") else {
+    let fan = api.sign_in(user);
+    let Some(ticket) = api.issue_token(&fan, concert).await.str("token") else {
         return Journey::GaveUp;
     };
     // Wait in line.
-    loop {
+    let pass = loop {
         if !alive() {
             return Journey::SoldOut;
         }
-        let view = api.poll(&token).await;
+        let view = api.poll(&fan, &ticket).await;
         match view.data["status"].as_str() {
-            Some("ACTIVE") => break,
+            Some("ACTIVE") => match view.str("admissionPass") {
+                Some(pass) => break pass,
+                None => return Journey::GaveUp,
+            },
             Some("WAITING") => {
                 let eta = Duration::from_secs(view.data["etaSeconds"].as_u64().unwrap_or(1));
                 tokio::time::sleep(eta.clamp(Duration::from_secs(1), ctx.poll_max)).await;
             }
             _ => return Journey::GaveUp,
         }
-    }
+    };
+    let token = match api.booking {
+        Credential::Pass => pass,
+        Credential::Ticket => ticket,
+    };
     // Find a free seat and hold it.
     let mut hold = None;
     for _ in 0..5 {
         if !alive() {
             return Journey::SoldOut;
         }
-        let dates = api.schedules(&token, concert).await;
+        let dates = api.schedules(&fan, &token, concert).await;
         let open: Vec<i64> = dates
             .data
             .as_array()
@@ -400,7 +444,7 @@ async fn journey(
         let Some(&schedule) = open.get(user as usize % open.len().max(1)) else {
             continue;
         };
-        let list = api.seats(&token, schedule).await;
+        let list = api.seats(&fan, &token, schedule).await;
         let free: Vec<i64> = list
             .data
             .as_array()
@@ -414,7 +458,7 @@ async fn journey(
         let Some(&seat) = free.get(user as usize % free.len().max(1)) else {
             continue;
         };
-        let held = api.hold(&token, schedule, seat).await;
+        let held = api.hold(&fan, &token, schedule, seat).await;
         if held.ok() {
             hold = held.str("holdId").zip(held.data["price"].as_i64());
             break;
@@ -424,14 +468,14 @@ async fn journey(
         return Journey::GaveUp;
     };
     if !api
-        .charge(user, price, &format!("rush-charge-{user}"))
+        .charge(&fan, price, &format!("rush-charge-{user}"))
         .await
         .ok()
     {
         return Journey::GaveUp;
     }
     if api
-        .pay(&token, &hold_id, &format!("rush-pay-{user}"))
+        .pay(&fan, &hold_id, &format!("rush-pay-{user}"))
         .await
         .ok()
     {

@@ -8,6 +8,7 @@
 use crate::config::{QueueEntry, Settings};
 use crate::consumers;
 use crate::wiring::Service;
+use boxoffice_auth::KeyRing;
 use boxoffice_core::use_cases::App;
 use boxoffice_http::Limits;
 use std::future::Future;
@@ -64,21 +65,11 @@ pub fn spawn(
         Duration::from_millis(settings.auth.pass_revocation_poll_ms),
         shutdown.clone(),
     ));
-    if let Some(keys) = service
-        .auth
-        .verifier
-        .as_ref()
-        .map(|v| v.keys().clone())
-        .filter(|k| k.fetches_jwks())
-    {
-        workers.spawn(every(
-            "JWKS refresh",
+    if let Some(keys) = jwks_of(service) {
+        workers.spawn(jwks_refresh(
+            keys,
             Duration::from_secs(settings.auth.jwks_refresh_secs),
             shutdown.clone(),
-            move || {
-                let keys = keys.clone();
-                async move { keys.refresh().await.map(drop) }
-            },
         ));
     }
     if settings.queue.entry == QueueEntry::Kafka {
@@ -107,6 +98,26 @@ pub async fn revocation_feed(app: App, period: Duration, shutdown: CancellationT
     every("revocation feed", period, shutdown, move || {
         let a = app.clone();
         async move { a.refresh_revocations_once().await.map(drop) }
+    })
+    .await;
+}
+
+/// The key ring to refresh, when keys come from a JWKS URL.
+pub fn jwks_of(service: &Service) -> Option<Arc<KeyRing>> {
+    service
+        .auth
+        .verifier
+        .as_ref()
+        .map(|v| v.keys().clone())
+        .filter(|k| k.fetches_jwks())
+}
+
+/// Fetches the identity provider's JWKS again every `period` (keys it
+/// rotated in are also fetched at once, when a token names them).
+pub async fn jwks_refresh(keys: Arc<KeyRing>, period: Duration, shutdown: CancellationToken) {
+    every("JWKS refresh", period, shutdown, move || {
+        let keys = keys.clone();
+        async move { keys.refresh().await.map(drop) }
     })
     .await;
 }

@@ -431,7 +431,10 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(text: &str) -> anyhow::Result<Vec<u8>> {
-    anyhow::ensure!(text.len().is_multiple_of(2), "a stored secret is not hexadecimal");
+    anyhow::ensure!(
+        text.len().is_multiple_of(2),
+        "a stored secret is not hexadecimal"
+    );
     (0..text.len())
         .step_by(2)
         .map(|i| Ok(u8::from_str_radix(&text[i..i + 2], 16)?))

@@ -4,7 +4,7 @@ use crate::ApiState;
 use crate::envelope::{Envelope, ErrorBody, created, ok};
 use crate::error::ApiError;
 use crate::extract::{Body, PathParam, path_id};
-use crate::identity::{Booker, Fan};
+use crate::identity::{Booker, Owner};
 use crate::wire::instant;
 use axum::extract::State;
 use axum::response::Response;
@@ -80,7 +80,7 @@ pub(crate) async fn hold(
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn release(
     State(state): State<ApiState>,
-    Fan(user): Fan,
+    Owner(user): Owner,
     PathParam(hold_id): PathParam<String>,
 ) -> Result<Response, ApiError> {
     let hold = path_id(hold_id.parse::<HoldId>())?;

@@ -4,7 +4,7 @@ use crate::ApiState;
 use crate::envelope::{Envelope, ErrorBody, created};
 use crate::error::ApiError;
 use crate::extract::{Body, IdempotencyKeyHeader};
-use crate::identity::Fan;
+use crate::identity::Owner;
 use axum::extract::State;
 use axum::response::Response;
 use boxoffice_core::domain::HoldId;
@@ -44,7 +44,7 @@ pub(crate) struct PaymentResponse {
         (status = 429, body = ErrorBody)))]
 pub(crate) async fn pay(
     State(state): State<ApiState>,
-    Fan(user): Fan,
+    Owner(user): Owner,
     IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     Body(body): Body<PayBody>,
 ) -> Result<Response, ApiError> {

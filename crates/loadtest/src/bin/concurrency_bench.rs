@@ -14,6 +14,7 @@
 
 use anyhow::{Context, ensure};
 use boxoffice_core::domain::concert::{NewConcert, NewSchedule, SeatBand};
+use boxoffice_core::domain::seat_hold::HoldPolicy;
 use boxoffice_core::domain::{EventId, HoldId, ScheduleId, SeatNumber, Timestamp, UserId, Won};
 use boxoffice_core::memory::SystemClock;
 use boxoffice_core::ports::{ChargeAttempt, ChargeOutcome, Clock, HoldAttempt, HoldOutcome, Store};
@@ -171,7 +172,7 @@ fn attempt(
         seat_number: SeatNumber::new(seat)?,
         now,
         expires_at: now.plus_secs(300),
-        max_live_holds: 1,
+        limits: HoldPolicy::default().limits_at(now),
     })
 }
 

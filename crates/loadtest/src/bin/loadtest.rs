@@ -7,7 +7,7 @@
 // A report printer: standard output is its product.
 #![allow(clippy::print_stdout)]
 
-use boxoffice_loadtest::client::Api;
+use boxoffice_loadtest::client::{Api, Credential};
 use boxoffice_loadtest::metrics::{Recorder, figures, timeline};
 use boxoffice_loadtest::report::Report;
 use boxoffice_loadtest::runner::{Limits, MAX_IN_FLIGHT, Model, progress};
@@ -26,6 +26,12 @@ enum Scenario {
     HoldContended,
     Pay,
     Rush,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BookingCredential {
+    Pass,
+    Ticket,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -90,18 +96,34 @@ struct Args {
     /// Where report.json, report.md and chart.svg go.
     #[arg(long, default_value = "bench-results/latest")]
     out: PathBuf,
+    #[command(flatten)]
+    fans: boxoffice_loadtest::client::FanArgs,
+    /// What dates, seats and holds are called with: the admission pass
+    /// (checked by the service on its own) or the queue ticket (checked
+    /// against the waiting room).
+    #[arg(long, value_enum, default_value = "pass")]
+    booking_credential: BookingCredential,
+    /// Rush: put a proof-of-work bot gate of this many bits on the concert;
+    /// every fan solves a challenge before entering.
+    #[arg(long)]
+    rush_pow_bits: Option<u8>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let recorder = Arc::new(Recorder::new());
-    let api = Api::new(
+    let mut api = Api::new(
         &args.target,
         &args.admin_key,
+        args.fans.identity()?,
         recorder.clone(),
         args.max_open_requests,
     )?;
+    api.booking = match args.booking_credential {
+        BookingCredential::Pass => Credential::Pass,
+        BookingCredential::Ticket => Credential::Ticket,
+    };
     let model = match args.model {
         ModelKind::Open => Model::Open { rate: args.rate },
         ModelKind::Closed => Model::Closed { users: args.users },
@@ -131,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
                 args.rush_seats,
                 limits.duration,
                 Duration::from_secs(args.rush_poll_max_secs),
+                args.rush_pow_bits,
             )
             .await?;
             rush = Some(serde_json::to_value(&outcome)?);

@@ -39,6 +39,8 @@ struct Args {
     /// The first user id (use a fresh range per run).
     #[arg(long, default_value_t = 1)]
     first_user: i64,
+    #[command(flatten)]
+    fans: boxoffice_loadtest::client::FanArgs,
 }
 
 /// One fan: (time to the token's answer, time to a position).
@@ -49,7 +51,8 @@ async fn fan(
     poll: Duration,
 ) -> anyhow::Result<(Duration, Duration)> {
     let began = Instant::now();
-    let issued = api.issue_token(user, concert).await;
+    let fan = api.sign_in(user);
+    let issued = api.issue_token(&fan, concert).await;
     ensure!(
         issued.ok(),
         "issue failed: {} {}",
@@ -63,7 +66,7 @@ async fn fan(
     let token = issued.str("token").context("no token")?;
     loop {
         tokio::time::sleep(poll).await;
-        let polled = api.poll(&token).await;
+        let polled = api.poll(&fan, &token).await;
         ensure!(
             polled.ok(),
             "poll failed: {} {}",
@@ -86,6 +89,7 @@ async fn main() -> anyhow::Result<()> {
     let api = Api::new(
         &args.target,
         &args.admin_key,
+        args.fans.identity()?,
         Arc::new(Recorder::default()),
         4_096,
     )?;

@@ -247,6 +247,49 @@ async fn one_live_hold_per_fan_by_default() {
 }
 
 #[tokio::test]
+async fn an_empty_balance_holds_fewer_seats_and_a_fan_who_keeps_letting_holds_go_is_stopped() {
+    let s = crate::harness::spawn_with(|c| {
+        c.holds.max_per_user = 3;
+        c.holds.max_unfunded = 1;
+        c.holds.max_lapsed = 2;
+    })
+    .await;
+    let token = s.active_token(1).await;
+    let schedule = s.first_schedule(&token).await;
+    let first = s.hold(&token, schedule, 1).await.assert_ok(201)["holdId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.hold(&token, schedule, 2)
+        .await
+        .assert_error(409, "UNFUNDED_HOLD_LIMIT_REACHED");
+    s.charge(1, 1_000).await.assert_ok(200);
+    s.hold(&token, schedule, 2).await.assert_ok(201);
+    // Holding and releasing the same seat over and over.
+    let release = |hold: String| {
+        let s = &s;
+        async move {
+            s.fan(1)
+                .delete(&format!("/api/v1/holds/{hold}"), &[])
+                .await
+                .assert_ok(200);
+        }
+    };
+    release(first).await;
+    let again = s.hold(&token, schedule, 1).await.assert_ok(201)["holdId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    release(again).await;
+    s.hold(&token, schedule, 1)
+        .await
+        .assert_error(409, "TOO_MANY_LAPSED_HOLDS");
+    // The seat is free for everyone else meanwhile.
+    let other = s.active_token(2).await;
+    s.hold(&other, schedule, 1).await.assert_ok(201);
+}
+
+#[tokio::test]
 async fn admin_endpoints_need_the_key_and_a_valid_concert() {
     let s = spawn().await;
     let body = || {

@@ -85,10 +85,11 @@ pub fn owner(credential: &str) -> i64 {
         .unwrap_or_else(|| panic!("no fan in {:?}", data.claims))
 }
 
-/// A response: status and parsed JSON body.
+/// A response: status, headers and parsed JSON body.
 #[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
     pub body: Value,
 }
 
@@ -102,6 +103,18 @@ impl Reply {
         assert_eq!(self.status.as_u16(), status, "{:?}", self.body);
         assert_eq!(self.body["code"], code, "{:?}", self.body);
         assert!(self.body["message"].is_string(), "{:?}", self.body);
+        assert!(self.body.get("data").is_none(), "{:?}", self.body);
+    }
+
+    /// Asserts a bot-gate refusal: the error, and a fresh challenge with it.
+    pub fn assert_error_with_challenge(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "{:?}", self.body);
+        assert_eq!(self.body["code"], code, "{:?}", self.body);
+        assert!(
+            self.body["challenge"]["challenge"].is_string(),
+            "{:?}",
+            self.body
+        );
         assert!(self.body.get("data").is_none(), "{:?}", self.body);
     }
 
@@ -212,6 +225,13 @@ pub async fn start(settings: &Settings, clock: Arc<ManualClock>, dir: tempfile::
         .await
         .expect("demo data");
     let state = wiring::api_state(settings, &service);
+    if let Some(keys) = boxoffice_server::workers::jwks_of(&service) {
+        tokio::spawn(boxoffice_server::workers::jwks_refresh(
+            keys,
+            std::time::Duration::from_secs(settings.auth.jwks_refresh_secs),
+            consumers.clone(),
+        ));
+    }
     tokio::spawn(boxoffice_server::workers::revocation_feed(
         app.clone(),
         std::time::Duration::from_millis(settings.auth.pass_revocation_poll_ms),
@@ -236,7 +256,12 @@ pub async fn start(settings: &Settings, clock: Arc<ManualClock>, dir: tempfile::
         feed: service.feed,
         kafka_entry,
         auth_mode: settings.auth.mode,
-        signer: DevSigner::new(JWT_SECRET.as_bytes(), None, None, 3_600),
+        signer: DevSigner::new(
+            JWT_SECRET.as_bytes(),
+            Some(settings.auth.issuer.clone()).filter(|s| !s.is_empty()),
+            Some(settings.auth.audience.clone()).filter(|s| !s.is_empty()),
+            3_600,
+        ),
         _consumers: consumers.drop_guard(),
         _dir: dir,
     }
@@ -259,10 +284,15 @@ impl Server {
         }
         let res = req.send().await.expect("request");
         let status = res.status();
+        let headers = res.headers().clone();
         let text = res.text().await.expect("body");
         let body =
             serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text:?}"));
-        Reply { status, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
@@ -325,6 +355,7 @@ impl Server {
             if !polled.body["data"]["position"].is_null() {
                 return Reply {
                     status: reply.status,
+                    headers: polled.headers,
                     body: polled.body,
                 };
             }

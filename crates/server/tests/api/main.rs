@@ -11,6 +11,12 @@
 //! - `processes`: two real `boxoffice` processes; Redis losing its data.
 //! - `outages`: Redis or PostgreSQL going away and coming back (`proxy` cuts them).
 //! - `errors`: every refusal answers its documented code and changes nothing.
+//! - `identity`: refused access tokens, identity providers' keys, the
+//!   trusted-header mode, the dev sign-in, admins.
+//! - `idor`: one fan can use nothing of another's.
+//! - `limits`: rate limits per fan and per address.
+//! - `bot_gate`: proof-of-work challenges on token requests.
+//! - `revocation` (in `cluster`): admission passes refused on another instance.
 //! - `pipeline`: outbox to Kafka (or the inbox) to the mock data platform,
 //!   through broker outages, consumer kills, failures and dead letters.
 //!   These run the relay and consumer loops on real time.
@@ -18,11 +24,15 @@
 // A failed expectation in the harness is a failed test: panicking is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod bot_gate;
 mod cluster;
 mod concurrency;
 mod errors;
 mod harness;
+mod identity;
+mod idor;
 mod journey;
+mod limits;
 mod outages;
 mod pipeline;
 mod processes;

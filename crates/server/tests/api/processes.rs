@@ -81,6 +81,7 @@ async fn call(
     let status = res.status();
     Reply {
         status,
+        headers: res.headers().clone(),
         body: res.json().await.unwrap(),
     }
 }
