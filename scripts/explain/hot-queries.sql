@@ -12,9 +12,13 @@ SELECT s.id, s.concert_id, s.starts_at_ms, s.venue,
           AND (t.status = 'AVAILABLE' OR (t.status = 'HELD' AND t.held_until_ms <= 1800000001000))) AS available
   FROM schedule s WHERE s.concert_id = 54321 ORDER BY s.starts_at_ms, s.id;
 
-\echo '### Hold: live holds of the user'
+\echo '### Hold: the fan''s live and lapsed holds and balance (the hold limits)'
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
-SELECT COUNT(*) AS n FROM seat_hold WHERE user_id = 2 AND status = 'ACTIVE' AND expires_at_ms > 1800000000000;
+SELECT
+    COUNT(CASE WHEN status = 'ACTIVE' AND expires_at_ms > 1800000001000 THEN 1 END) AS live,
+    COUNT(CASE WHEN status = 'RELEASED' OR (status = 'ACTIVE' AND expires_at_ms <= 1800000001000) THEN 1 END) AS lapsed,
+    (SELECT COALESCE(MAX(b.amount), 0) FROM balance b WHERE b.user_id = 2) AS funds
+  FROM seat_hold WHERE user_id = 2 AND expires_at_ms > 1799996401000;
 
 \echo '### Hold: the conditional update of the seat'
 BEGIN;
@@ -29,7 +33,7 @@ ROLLBACK;
 BEGIN;
 EXPLAIN (ANALYZE, COSTS OFF)
 SELECT outcome, held_price, held_concert_id
-  FROM boxoffice_hold_seat('h-new', 3, 54321, 3, 1800000001000, 1800000300000, 1);
+  FROM boxoffice_hold_seat('h-new', 3, 54321, 3, 1800000001000, 1800000300000, 1, 1, 3, 1799996401000);
 ROLLBACK;
 
 -- The payment on PostgreSQL (src/hot_paths.rs): two statements. User 2
@@ -40,7 +44,7 @@ UPDATE balance SET amount = 500000 WHERE user_id = 2;
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
 WITH consumed AS (
     UPDATE seat_hold SET status = 'CONSUMED'
-     WHERE id = 'hold-4000-1' AND user_id = 2 AND concert_id = 4000
+     WHERE id = 'hold-4000-1' AND user_id = 2
        AND status = 'ACTIVE' AND expires_at_ms > 1800000000000
  RETURNING *
 ), debited AS (
@@ -73,6 +77,10 @@ WITH sold AS (
 )
 SELECT COUNT(*) AS sold FROM sold;
 ROLLBACK;
+
+\echo '### Identity: the user id of a subject that is not a number'
+EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
+SELECT user_id FROM subject WHERE subject = 'auth0|subject-4242';
 
 \echo '### Reservations of a user'
 EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
@@ -123,4 +131,5 @@ UNION ALL SELECT 'seat', COUNT(*) FROM seat UNION ALL SELECT 'seat_hold', COUNT(
 UNION ALL SELECT 'balance', COUNT(*) FROM balance UNION ALL SELECT 'balance_entry', COUNT(*) FROM balance_entry
 UNION ALL SELECT 'reservation', COUNT(*) FROM reservation UNION ALL SELECT 'idempotency_key', COUNT(*) FROM idempotency_key
 UNION ALL SELECT 'outbox', COUNT(*) FROM outbox UNION ALL SELECT 'consumed_event', COUNT(*) FROM consumed_event
-UNION ALL SELECT 'event_inbox', COUNT(*) FROM event_inbox UNION ALL SELECT 'dead_letter', COUNT(*) FROM dead_letter;
+UNION ALL SELECT 'event_inbox', COUNT(*) FROM event_inbox UNION ALL SELECT 'dead_letter', COUNT(*) FROM dead_letter
+UNION ALL SELECT 'subject', COUNT(*) FROM subject;

@@ -43,5 +43,7 @@ INSERT INTO dead_letter (consumer, event_id, event_type, schema_version, aggrega
                          created_at_ms, attempts, last_error, failed_at_ms)
 SELECT 'boxoffice.dataplatform', 'dead-' || g, 'ReservationConfirmed', 1, 'res-' || g, '{}', g, 8, '503', g
   FROM generate_series(1, 1000) g;
+INSERT INTO subject (subject)
+SELECT 'auth0|subject-' || g FROM generate_series(1, 100000) g;
 COMMIT;
 ANALYZE;

@@ -26,6 +26,7 @@ use boxoffice_auth::{Access, AccessRefused, AccessVerifier, QueueSeal};
 use boxoffice_core::domain::UserId;
 use boxoffice_core::domain::access::{QueueCredential, Ticket};
 use std::sync::Arc;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 pub const CLIENT_ID: &str = "Client-Id";
@@ -237,22 +238,6 @@ fn queue_credential(parts: &Parts, state: &ApiState) -> Result<QueueCredential, 
     })
 }
 
-/// The fan of a queue call, or in `trusted_header` mode without
-/// `Client-Id`, the fan the credential names.
-async fn caller(
-    parts: &Parts,
-    state: &ApiState,
-    credential: &QueueCredential,
-) -> Result<UserId, ApiError> {
-    let user = match (identify(parts, state).await?, state.auth.mode) {
-        (Some(user), _) => user,
-        (None, AuthMode::TrustedHeader) => credential.user(),
-        (None, AuthMode::Jwt) => return Err(auth_required()),
-    };
-    limit_user(parts, state, user)?;
-    Ok(user)
-}
-
 /// The fan of a call about their own holds and money (payments,
 /// releases). In `trusted_header` mode a call without `Client-Id` but with
 /// a queue credential acts as the credential's fan, as those calls did
@@ -271,8 +256,10 @@ impl FromRequestParts<ApiState> for Owner {
         if state.auth.mode == AuthMode::TrustedHeader
             && single_header(parts, QUEUE_TOKEN)?.is_some()
         {
-            let credential = queue_credential(parts, state)?;
-            return caller(parts, state, &credential).await.map(Owner);
+            // No Client-Id: the fan the ticket names, as these calls were made before.
+            let user = queue_credential(parts, state)?.user();
+            limit_user(parts, state, user)?;
+            return Ok(Owner(user));
         }
         Err(missing_identity(state.auth.mode))
     }
@@ -290,11 +277,13 @@ impl FromRequestParts<ApiState> for Booker {
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
         // Identity first: a caller who is not signed in learns nothing about the credential.
-        if state.auth.mode == AuthMode::Jwt && bearer(parts)?.is_none() {
+        let fan = identify(parts, state).await?;
+        if state.auth.mode == AuthMode::Jwt && fan.is_none() {
             return Err(auth_required());
         }
         let credential = queue_credential(parts, state)?;
-        let user = caller(parts, state, &credential).await?;
+        let user = fan.unwrap_or(credential.user());
+        limit_user(parts, state, user)?;
         Ok(Booker { user, credential })
     }
 }
@@ -320,6 +309,13 @@ impl FromRequestParts<ApiState> for TicketHolder {
             )),
         }
     }
+}
+
+/// Compares digests of equal length in constant time, so that the time
+/// taken tells neither where the key differs nor how long it is.
+fn same_secret(given: &str, expected: &str) -> bool {
+    let digest = |s: &str| Sha256::digest(s.as_bytes());
+    bool::from(digest(given).ct_eq(&digest(expected)))
 }
 
 /// Proof that the request is an admin's. Extracted before the body, so an
@@ -378,5 +374,19 @@ impl FromRequestParts<ApiState> for Admin {
             "ADMIN_KEY_INVALID",
             "a valid X-Admin-Key header (or an admin's bearer token) is required",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn secrets_match_only_when_equal() {
+        assert!(same_secret("s3cret", "s3cret"));
+        assert!(!same_secret("s3cret!", "s3cret"));
+        assert!(!same_secret("s3cre", "s3cret"));
+        assert!(!same_secret("s3creT", "s3cret"));
+        assert!(!same_secret("", "s3cret"));
     }
 }

@@ -613,7 +613,7 @@ impl Settings {
         match self.auth.dev_sign_in {
             DevSignIn::On => true,
             DevSignIn::Off => false,
-            DevSignIn::Auto => self.embedded(),
+            DevSignIn::Auto => self.embedded() && self.auth.mode == AuthModeSetting::Jwt,
         }
     }
 
@@ -791,6 +791,58 @@ mod tests {
         let loaded =
             Settings::load_with_env(Some(Path::new(example)), Some(HashMap::new())).unwrap();
         assert_eq!(loaded, Settings::default());
+    }
+
+    fn with(env: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::load_with_env(None, Some(env))
+    }
+
+    #[test]
+    fn the_dev_sign_in_is_on_by_default_only_in_the_embedded_jwt_mode() {
+        assert!(with(&[]).unwrap().dev_sign_in());
+        let gateway = with(&[("BOXOFFICE__AUTH__MODE", "trusted_header")]).unwrap();
+        assert!(!gateway.dev_sign_in(), "trusted_header on SQLite starts without it");
+        let pg = [
+            ("BOXOFFICE__DATABASE__URL", "postgres://db/boxoffice"),
+            ("BOXOFFICE__AUTH__HS256_SECRET", "0123456789abcdef0123456789abcdef"),
+        ];
+        assert!(!with(&pg).unwrap().dev_sign_in());
+        let mut on = pg.to_vec();
+        on.push(("BOXOFFICE__AUTH__DEV_SIGN_IN", "on"));
+        assert!(with(&on).unwrap().dev_sign_in());
+    }
+
+    #[test]
+    fn postgresql_in_jwt_mode_needs_a_key_and_an_explicit_dev_sign_in_needs_a_shared_secret() {
+        let err = with(&[("BOXOFFICE__DATABASE__URL", "postgres://db/boxoffice")]).unwrap_err();
+        assert!(format!("{err:#}").contains("auth.hs256_secret"), "{err:#}");
+        with(&[
+            ("BOXOFFICE__DATABASE__URL", "postgres://db/boxoffice"),
+            ("BOXOFFICE__AUTH__MODE", "trusted_header"),
+        ])
+        .unwrap();
+        let err = with(&[
+            ("BOXOFFICE__DATABASE__URL", "postgres://db/boxoffice"),
+            ("BOXOFFICE__AUTH__JWKS_URL", "https://id.example/certs"),
+            ("BOXOFFICE__AUTH__DEV_SIGN_IN", "on"),
+        ])
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("dev_sign_in"), "{err:#}");
+        assert!(with(&[("BOXOFFICE__AUTH__HS256_SECRET", "short")]).is_err());
+        assert!(with(&[("BOXOFFICE__AUTH__PASS_REVOCATION_POLL_MS", "5000")]).is_err());
+        assert!(with(&[("BOXOFFICE__RATE_LIMIT__TRUSTED_PROXIES", "10.0.0.0/8,not-an-ip")]).is_err());
+        let listed = with(&[
+            ("BOXOFFICE__RATE_LIMIT__TRUSTED_PROXIES", "10.0.0.0/8,192.0.2.1"),
+            ("BOXOFFICE__SERVER__CORS_ALLOWED_ORIGINS", "https://a.example,https://b.example"),
+        ])
+        .unwrap();
+        assert_eq!(listed.rate_limit.trusted_proxies, ["10.0.0.0/8", "192.0.2.1"]);
+        assert_eq!(listed.server.cors_allowed_origins.len(), 2);
+        assert!(with(&[("BOXOFFICE__SERVER__CORS_ALLOWED_ORIGINS", "https://a.example/path")]).is_err());
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! statement at a time: six round trips for a hold, ten for a payment. On
 //! PostgreSQL, the conditional strategy instead:
 //!
-//! - holds a seat with one call of `boxoffice_hold_seat` (migration 0003),
+//! - holds a seat with one call of `boxoffice_hold_seat` (migration 0003,
+//!   with the hold limits since migration 0004),
 //!   which runs the shared hold's statements in their order, server-side,
 //!   as its own transaction;
 //! - pays in a transaction of two statements: one consumes the hold and

@@ -187,124 +187,77 @@ async fn each_interval_admits_once_for_the_whole_cluster_and_sweeping_everywhere
     );
 }
 
-/// Polls `what` until it answers `status`, for at most `within`; returns how long it took.
-async fn refused_within(
-    within: std::time::Duration,
-    mut what: impl AsyncFnMut() -> crate::harness::Reply,
-    code: &str,
+/// Asks `server` for the seats with `pass` until it is refused as expired,
+/// for at most a second; returns how long that took.
+async fn refused_within_a_second(
+    server: &Server,
+    pass: &str,
+    schedule: i64,
 ) -> std::time::Duration {
     let began = std::time::Instant::now();
     loop {
-        let reply = what().await;
+        let reply = server.seats(pass, schedule).await;
         if reply.status.as_u16() == 401 {
-            reply.assert_error(401, code);
+            reply.assert_error(401, "QUEUE_TOKEN_EXPIRED");
             return began.elapsed();
         }
         reply.assert_ok(200);
-        assert!(began.elapsed() < within, "still accepted after {within:?}");
+        assert!(
+            began.elapsed() < std::time::Duration::from_secs(1),
+            "still accepted after a second"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
 
+async fn revoke(server: &Server, user: i64) -> crate::harness::Reply {
+    server
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/admin/concerts/1/admissions/{user}"),
+            &[("X-Admin-Key", crate::harness::ADMIN_KEY)],
+            None,
+        )
+        .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paid_revoked_or_expired_pass_is_refused_on_the_other_instance_within_a_second() {
-    use std::time::Duration;
     let servers = spawn_cluster(2, |s| s.queue.active_ttl_secs = 600).await;
     let (here, there) = (&servers[0], &servers[1]);
-    let seats = |pass: String, schedule: i64| {
-        let path = format!("/api/v1/schedules/{schedule}/seats");
-        async move || {
-            there
-                .owner_of(&pass)
-                .get(&path, &[("Queue-Token", &pass)])
-                .await
-        }
-    };
 
     // Paid: the pass of a fan who paid on one instance stops working on the other.
     let paid = here.active_pass(1).await;
     let schedule = here.first_schedule(&paid).await;
-    there
-        .owner_of(&paid)
-        .get(
-            &format!("/api/v1/schedules/{schedule}/seats"),
-            &[("Queue-Token", &paid)],
-        )
-        .await
-        .assert_ok(200);
+    there.seats(&paid, schedule).await.assert_ok(200);
     here.charge(1, 200_000).await.assert_ok(200);
     let hold = here.hold(&paid, schedule, 11).await.assert_ok(201)["holdId"]
         .as_str()
         .unwrap()
         .to_owned();
     here.pay(1, &hold, None).await.assert_ok(201);
-    let took = refused_within(
-        Duration::from_secs(1),
-        seats(paid.clone(), schedule),
-        "QUEUE_TOKEN_EXPIRED",
-    )
-    .await;
-    eprintln!("a paid pass was refused on the other instance after {took:?}");
-    // The instance that took the payment knew at once.
-    here.owner_of(&paid)
-        .get(
-            &format!("/api/v1/schedules/{schedule}/seats"),
-            &[("Queue-Token", &paid)],
-        )
+    // The instance that took the payment knows at once; the other within a second.
+    here.seats(&paid, schedule)
         .await
         .assert_error(401, "QUEUE_TOKEN_EXPIRED");
+    let took = refused_within_a_second(there, &paid, schedule).await;
+    eprintln!("a paid pass was refused on the other instance after {took:?}");
 
     // Revoked by an operator on one instance.
     let revoked = here.active_pass(2).await;
-    there
-        .owner_of(&revoked)
-        .get(
-            &format!("/api/v1/schedules/{schedule}/seats"),
-            &[("Queue-Token", &revoked)],
-        )
+    there.seats(&revoked, schedule).await.assert_ok(200);
+    assert_eq!(revoke(here, 2).await.assert_ok(200)["was"], "ACTIVE");
+    refused_within_a_second(there, &revoked, schedule).await;
+    revoke(here, 2)
         .await
-        .assert_ok(200);
-    let ended = here
-        .call(
-            reqwest::Method::DELETE,
-            "/api/v1/admin/concerts/1/admissions/2",
-            &[("X-Admin-Key", crate::harness::ADMIN_KEY)],
-            None,
-        )
-        .await;
-    assert_eq!(ended.assert_ok(200)["was"], "ACTIVE");
-    refused_within(
-        Duration::from_secs(1),
-        seats(revoked.clone(), schedule),
-        "QUEUE_TOKEN_EXPIRED",
-    )
-    .await;
-    here.call(
-        reqwest::Method::DELETE,
-        "/api/v1/admin/concerts/1/admissions/2",
-        &[("X-Admin-Key", crate::harness::ADMIN_KEY)],
-        None,
-    )
-    .await
-    .assert_error(404, "ADMISSION_NOT_FOUND");
+        .assert_error(404, "ADMISSION_NOT_FOUND");
 
     // Timed out: no revocation needed, the pass carries its end.
     let timed = here.active_pass(3).await;
-    there
-        .owner_of(&timed)
-        .get(
-            &format!("/api/v1/schedules/{schedule}/seats"),
-            &[("Queue-Token", &timed)],
-        )
-        .await
-        .assert_ok(200);
+    there.seats(&timed, schedule).await.assert_ok(200);
     here.clock.advance_secs(600);
     there
-        .owner_of(&timed)
-        .get(
-            &format!("/api/v1/schedules/{schedule}/seats"),
-            &[("Queue-Token", &timed)],
-        )
+        .seats(&timed, schedule)
         .await
         .assert_error(401, "QUEUE_TOKEN_EXPIRED");
 }

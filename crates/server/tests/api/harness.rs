@@ -442,15 +442,19 @@ impl Server {
             .await
     }
 
-    /// A seat's status, seen with `token` by its fan.
-    pub async fn seat_status(&self, token: &str, schedule: i64, seat: i64) -> String {
-        let seats = self
-            .owner_of(token)
+    /// The seat list of `schedule`, asked with `credential` (ticket or pass) by its fan.
+    pub async fn seats(&self, credential: &str, schedule: i64) -> Reply {
+        self.owner_of(credential)
             .get(
                 &format!("/api/v1/schedules/{schedule}/seats"),
-                &[("Queue-Token", token)],
+                &[("Queue-Token", credential)],
             )
-            .await;
+            .await
+    }
+
+    /// A seat's status, seen with `token` by its fan.
+    pub async fn seat_status(&self, token: &str, schedule: i64, seat: i64) -> String {
+        let seats = self.seats(token, schedule).await;
         seats.assert_ok(200)[(seat - 1) as usize]["status"]
             .as_str()
             .expect("status")

@@ -46,12 +46,7 @@ fn claims(s: &Server, sub: &str) -> Value {
 type Endpoint = (Method, String, Vec<(&'static str, String)>, Option<Value>);
 
 /// Every fan endpoint, with what each needs besides the identity.
-fn fan_endpoints(
-    ticket: &str,
-    pass: &str,
-    schedule: i64,
-    hold: &str,
-) -> Vec<Endpoint> {
+fn fan_endpoints(ticket: &str, pass: &str, schedule: i64, hold: &str) -> Vec<Endpoint> {
     let q = |t: &str| vec![("Queue-Token", t.to_owned())];
     vec![
         (
@@ -113,11 +108,7 @@ fn fan_endpoints(
     ]
 }
 
-async fn call_with(
-    s: &Server,
-    endpoint: &Endpoint,
-    authorization: Option<&str>,
-) -> Reply {
+async fn call_with(s: &Server, endpoint: &Endpoint, authorization: Option<&str>) -> Reply {
     let (method, path, extra, body) = endpoint;
     let mut headers: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
     if let Some(value) = authorization {
