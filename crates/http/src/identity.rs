@@ -25,8 +25,8 @@ use boxoffice_auth::dev::DevSigner;
 use boxoffice_auth::{Access, AccessRefused, AccessVerifier, QueueSeal};
 use boxoffice_core::domain::UserId;
 use boxoffice_core::domain::access::{QueueCredential, Ticket};
-use std::sync::Arc;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 pub const CLIENT_ID: &str = "Client-Id";
@@ -336,10 +336,11 @@ impl FromRequestParts<ApiState> for Admin {
         }
         let ip = tagged(parts).1;
         if let Some(given) = single_header(parts, ADMIN_KEY)? {
-            let matches =
-                state.auth.admin_key.as_deref().is_some_and(|expected| {
-                    bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
-                });
+            let matches = state
+                .auth
+                .admin_key
+                .as_deref()
+                .is_some_and(|expected| same_secret(given, expected));
             if matches {
                 return Ok(Admin);
             }

@@ -57,7 +57,7 @@ pub struct ApiState {
 /// A route group of one class: tagged, and limited per IP, before any handler runs.
 fn class(state: &ApiState, class: RouteClass, routes: Router<ApiState>) -> Router<ApiState> {
     routes.route_layer(from_fn_with_state(
-        (state.clone(), class),
+        (state.limits.clone(), class),
         limits::limit_by_ip,
     ))
 }

@@ -16,7 +16,6 @@
 //! trusted proxy. Exempt networks (loopback by default) skip the per-IP
 //! limits, never the failure budget.
 
-use crate::ApiState;
 use crate::error::ApiError;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
@@ -30,7 +29,7 @@ use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The kinds of route that are limited apart.
@@ -294,7 +293,7 @@ impl Limits {
 /// Tags the request with its class and client address, and applies the
 /// per-IP limit (and the failure block) before anything else runs.
 pub async fn limit_by_ip(
-    State((state, class)): State<(ApiState, RouteClass)>,
+    State((limits, class)): State<(Arc<Limits>, RouteClass)>,
     mut req: Request,
     next: Next,
 ) -> Response {
@@ -308,9 +307,9 @@ pub async fn limit_by_ip(
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
-    let ip = state.limits.client_ip(peer, &forwarded);
+    let ip = limits.client_ip(peer, &forwarded);
     if let Some(ip) = ip
-        && let Err(refused) = state.limits.admit_ip(class, ip)
+        && let Err(refused) = limits.admit_ip(class, ip)
     {
         return refused.into_response();
     }

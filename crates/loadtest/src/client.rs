@@ -37,8 +37,9 @@ pub struct FanArgs {
     /// The service's `auth.audience`, if it checks one.
     #[arg(long, env = "BOXOFFICE__AUTH__AUDIENCE", default_value = "")]
     pub jwt_audience: String,
-    /// Send `Client-Id` instead (a service in `auth.mode = "trusted_header"`).
-    #[arg(long, conflicts_with = "jwt_secret")]
+    /// Send `Client-Id` instead (a service in `auth.mode = "trusted_header"`);
+    /// any secret given is then unused.
+    #[arg(long)]
     pub trusted_header: bool,
 }
 

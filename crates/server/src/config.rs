@@ -805,10 +805,16 @@ mod tests {
     fn the_dev_sign_in_is_on_by_default_only_in_the_embedded_jwt_mode() {
         assert!(with(&[]).unwrap().dev_sign_in());
         let gateway = with(&[("BOXOFFICE__AUTH__MODE", "trusted_header")]).unwrap();
-        assert!(!gateway.dev_sign_in(), "trusted_header on SQLite starts without it");
+        assert!(
+            !gateway.dev_sign_in(),
+            "trusted_header on SQLite starts without it"
+        );
         let pg = [
             ("BOXOFFICE__DATABASE__URL", "postgres://db/boxoffice"),
-            ("BOXOFFICE__AUTH__HS256_SECRET", "0123456789abcdef0123456789abcdef"),
+            (
+                "BOXOFFICE__AUTH__HS256_SECRET",
+                "0123456789abcdef0123456789abcdef",
+            ),
         ];
         assert!(!with(&pg).unwrap().dev_sign_in());
         let mut on = pg.to_vec();
@@ -834,15 +840,36 @@ mod tests {
         assert!(format!("{err:#}").contains("dev_sign_in"), "{err:#}");
         assert!(with(&[("BOXOFFICE__AUTH__HS256_SECRET", "short")]).is_err());
         assert!(with(&[("BOXOFFICE__AUTH__PASS_REVOCATION_POLL_MS", "5000")]).is_err());
-        assert!(with(&[("BOXOFFICE__RATE_LIMIT__TRUSTED_PROXIES", "10.0.0.0/8,not-an-ip")]).is_err());
+        assert!(
+            with(&[(
+                "BOXOFFICE__RATE_LIMIT__TRUSTED_PROXIES",
+                "10.0.0.0/8,not-an-ip"
+            )])
+            .is_err()
+        );
         let listed = with(&[
-            ("BOXOFFICE__RATE_LIMIT__TRUSTED_PROXIES", "10.0.0.0/8,192.0.2.1"),
-            ("BOXOFFICE__SERVER__CORS_ALLOWED_ORIGINS", "https://a.example,https://b.example"),
+            (
+                "BOXOFFICE__RATE_LIMIT__TRUSTED_PROXIES",
+                "10.0.0.0/8,192.0.2.1",
+            ),
+            (
+                "BOXOFFICE__SERVER__CORS_ALLOWED_ORIGINS",
+                "https://a.example,https://b.example",
+            ),
         ])
         .unwrap();
-        assert_eq!(listed.rate_limit.trusted_proxies, ["10.0.0.0/8", "192.0.2.1"]);
+        assert_eq!(
+            listed.rate_limit.trusted_proxies,
+            ["10.0.0.0/8", "192.0.2.1"]
+        );
         assert_eq!(listed.server.cors_allowed_origins.len(), 2);
-        assert!(with(&[("BOXOFFICE__SERVER__CORS_ALLOWED_ORIGINS", "https://a.example/path")]).is_err());
+        assert!(
+            with(&[(
+                "BOXOFFICE__SERVER__CORS_ALLOWED_ORIGINS",
+                "https://a.example/path"
+            )])
+            .is_err()
+        );
     }
 
     #[test]

@@ -50,7 +50,10 @@ async fn with_redis_down_queue_calls_fail_fast_while_browsing_with_a_pass_and_pa
     .await;
     let s: &Server = &servers[0];
     let token = s.active_token(1).await;
-    let pass = s.poll(&token).await.data()["admissionPass"].as_str().unwrap().to_owned();
+    let pass = s.poll(&token).await.data()["admissionPass"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let schedule = s.first_schedule(&token).await;
     s.charge(1, 300_000).await.assert_ok(200);
     let buyer = s.active_pass(2).await;
