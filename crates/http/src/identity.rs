@@ -256,8 +256,17 @@ impl FromRequestParts<ApiState> for Owner {
         if state.auth.mode == AuthMode::TrustedHeader
             && single_header(parts, QUEUE_TOKEN)?.is_some()
         {
-            // No Client-Id: the fan the ticket names, as these calls were made before.
-            let user = queue_credential(parts, state)?.user();
+            // No Client-Id: the fan a live ticket or pass names, as these
+            // calls were made before (then too, the token had to be known).
+            let credential = queue_credential(parts, state)?;
+            if !state.app.credential_is_live(&credential).await? {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "QUEUE_TOKEN_EXPIRED",
+                    "the queue token has expired; send Client-Id, or ask for a new token",
+                ));
+            }
+            let user = credential.user();
             limit_user(parts, state, user)?;
             return Ok(Owner(user));
         }
@@ -364,7 +373,11 @@ impl FromRequestParts<ApiState> for Admin {
                 }
                 Ok(None) => {}
                 Err(refused) => {
-                    state.limits.record_failure(ip);
+                    // A forged or malformed token is a failed attempt; an
+                    // expired one, or keys not loaded yet, is not.
+                    if refused.code == "AUTH_INVALID" {
+                        state.limits.record_failure(ip);
+                    }
                     return Err(refused);
                 }
             }

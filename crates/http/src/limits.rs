@@ -189,15 +189,21 @@ impl Limits {
         if !self.trusted(peer) {
             return Some(peer);
         }
-        let hops: Vec<IpAddr> = forwarded
-            .iter()
-            .flat_map(|h| h.split(','))
-            .filter_map(|s| s.trim().parse().ok())
-            .collect();
-        match hops.iter().rev().find(|ip| !self.trusted(**ip)) {
-            Some(client) => Some(*client),
-            None => Some(hops.first().copied().unwrap_or(peer)),
+        // From the nearest hop outwards: the first address that is not a
+        // trusted proxy is the client. An entry that is not an address ends
+        // the walk at the last hop known, so that a client cannot hide
+        // behind an entry the walk would skip.
+        let mut nearest = peer;
+        for entry in forwarded.iter().flat_map(|h| h.split(',')).rev() {
+            let Some(hop) = hop_address(entry) else {
+                return Some(nearest);
+            };
+            if !self.trusted(hop) {
+                return Some(hop);
+            }
+            nearest = hop;
         }
+        Some(nearest)
     }
 
     fn check(
@@ -288,6 +294,16 @@ impl Limits {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .retain(|_, until| *until > now);
     }
+}
+
+/// An `X-Forwarded-For` entry's address: `203.0.113.7`, `2001:db8::1`, and
+/// with a port `203.0.113.7:4711` or `[2001:db8::1]:4711`.
+fn hop_address(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry
+        .parse()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 /// Tags the request with its class and client address, and applies the
@@ -422,6 +438,17 @@ mod tests {
             Some(ip("198.51.100.7"))
         );
         assert_eq!(l.client_ip(Some(ip("10.2.2.2")), &[]), Some(ip("10.2.2.2")));
+        // Ports are allowed; an entry that is no address ends the walk.
+        let ported = ["198.51.100.7:4711, [2001:db8::1]:80, 10.1.1.1:9000"];
+        assert_eq!(
+            l.client_ip(Some(ip("10.2.2.2")), &ported),
+            Some(ip("2001:db8::1"))
+        );
+        let garbled = ["6.6.6.6, unknown, 10.1.1.1"];
+        assert_eq!(
+            l.client_ip(Some(ip("10.2.2.2")), &garbled),
+            Some(ip("10.1.1.1"))
+        );
         assert_eq!(l.client_ip(None, &xff), None);
     }
 }

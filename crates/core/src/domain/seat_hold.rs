@@ -10,7 +10,8 @@ pub struct HoldPolicy {
     pub max_per_user: u32,
     /// Live holds a fan with a zero balance may have at once (capped by
     /// `max_per_user`): holding costs nothing, so an empty account may not
-    /// hold as much as a funded one.
+    /// hold as much as a funded one. With the default `max_per_user` of 1
+    /// it changes nothing; it bites once fans may hold several seats.
     pub max_unfunded: u32,
     /// Holds a fan may let lapse (release, or leave unpaid until they end)
     /// within `lapse_window_secs`; past that, they may not hold again until
@@ -27,7 +28,7 @@ impl Default for HoldPolicy {
             ttl_secs: 300,
             max_per_user: 1,
             max_unfunded: 1,
-            max_lapsed: 3,
+            max_lapsed: 5,
             lapse_window_secs: 3_600,
         }
     }

@@ -6,7 +6,8 @@
 //! checked here: its fan, its expiry and the revocation feed, with no call
 //! at all, which is what makes browsing cheap. A hold asks the waiting room
 //! even with a pass (`authoritative`), so a pass revoked a moment ago on
-//! another instance can never hold a seat.
+//! another instance can never hold a seat; so does browsing while this
+//! instance's copy of the feed is stale.
 
 use super::App;
 use crate::domain::access::QueueCredential;
@@ -37,6 +38,25 @@ pub(super) struct Admitted {
 }
 
 impl App {
+    /// Whether `credential` still names a live token (any state but ended):
+    /// the waiting room is asked, and a pass must be live and unrevoked.
+    pub async fn credential_is_live(&self, credential: &QueueCredential) -> anyhow::Result<bool> {
+        let now = self.now();
+        if let QueueCredential::Pass(pass) = credential
+            && (!pass.is_live(now) || self.revoked.contains(&pass.token))
+        {
+            return Ok(false);
+        }
+        let found = self
+            .adapters
+            .waiting_room
+            .peek(credential.token(), now, &self.policies.queue)
+            .await?;
+        Ok(found.is_some_and(|t| {
+            t.user_id == credential.user() && !matches!(t.state, TokenState::Expired { .. })
+        }))
+    }
+
     /// Whether `user` may book with `credential` now. Checked before
     /// anything else a booking call looks up, so a bad credential is told
     /// so rather than learning which ids exist.
@@ -54,7 +74,7 @@ impl App {
             if !pass.is_live(now) || self.revoked.contains(&pass.token) {
                 return Ok(Err(AccessDenied::Expired));
             }
-            if !authoritative {
+            if !authoritative && self.revoked.fresh_at(now) {
                 return Ok(Ok(Admitted {
                     user,
                     concert: pass.concert,

@@ -142,6 +142,7 @@ mod tests {
         let t = TestApp::new().await;
         let other = t.twin();
         let pass = t.active_pass(user(1)).await;
+        other.refresh_revocations_once().await.unwrap();
         t.app.revoke_admission(t.concert, user(1)).await.unwrap();
         // The other instance has not read the feed: browsing still trusts
         // the pass, a hold asks the waiting room.

@@ -5,6 +5,11 @@
 //! call at all. The instance that ends an admission (a payment, an admin's
 //! revocation) adds it at once; the others learn of it at their next read.
 //! A revoked pass is forgotten once it would have expired anyway.
+//!
+//! The set is trusted only while it is fresh: when the feed has not been
+//! read for [`FRESH_FOR_MS`] (Redis down, a stalled worker), passes are
+//! checked against the waiting room instead, so that a revocation is never
+//! missed for longer than that; browsing then needs the waiting room.
 
 use super::App;
 use crate::domain::queue_token::{QueueToken, TokenState};
@@ -15,6 +20,10 @@ use std::sync::RwLock;
 /// How many revocations one read of the feed takes at most; a backlog
 /// takes several reads of one step.
 const FEED_PAGE: u32 = 10_000;
+
+/// How long after a read of the feed the set is trusted: the promise that a
+/// revoked pass stops working everywhere within a second.
+pub const FRESH_FOR_MS: i64 = 1_000;
 
 /// This instance's copy of the revoked passes.
 #[derive(Debug, Default)]
@@ -28,6 +37,8 @@ struct Revoked {
     tokens: HashMap<TokenId, Timestamp>,
     /// Where the next read of the feed starts.
     cursor: String,
+    /// When the feed was last read in full; `None`: never.
+    read_at: Option<Timestamp>,
 }
 
 impl RevokedPasses {
@@ -51,6 +62,15 @@ impl RevokedPasses {
         if let Ok(mut r) = self.inner.write() {
             r.tokens.insert(token, until);
         }
+    }
+
+    /// Whether the set was read recently enough to be trusted at `now`.
+    pub fn fresh_at(&self, now: Timestamp) -> bool {
+        self.inner
+            .read()
+            .ok()
+            .and_then(|r| r.read_at)
+            .is_some_and(|at| now.as_millis() - at.as_millis() < FRESH_FOR_MS)
     }
 
     fn cursor(&self) -> String {
@@ -89,6 +109,9 @@ impl App {
             }
             cursor = page.cursor;
             if !full {
+                if let Ok(mut r) = self.revoked.inner.write() {
+                    r.read_at = Some(now);
+                }
                 return Ok(read);
             }
         }
@@ -114,6 +137,7 @@ mod tests {
         // Two apps on one waiting room and store, as two instances would be.
         let t = TestApp::new().await;
         let other = t.twin();
+        other.refresh_revocations_once().await.unwrap();
         let ticket = t.active_ticket(user(1)).await;
         let view = t.app.poll_token(user(1), ticket).await.unwrap();
         let TokenState::Active { expires_at } = view.token.state else {
@@ -138,6 +162,17 @@ mod tests {
         assert!(other.list_seats(user(1), pass, t.schedule).await.is_err());
         // Nothing new: the cursor moved on.
         assert_eq!(other.refresh_revocations_once().await.unwrap(), 0);
+        // A set not read for a second is not trusted: the waiting room is asked.
+        t.app.revoke_admission(t.concert, user(2)).await.unwrap();
+        let second = t.active_pass(user(2)).await;
+        other.refresh_revocations_once().await.unwrap();
+        assert!(other.list_seats(user(2), second, t.schedule).await.is_ok());
+        t.app.revoke_admission(t.concert, user(2)).await.unwrap();
+        t.clock.advance_millis(super::FRESH_FOR_MS);
+        assert!(
+            other.list_seats(user(2), second, t.schedule).await.is_err(),
+            "stale: asked the waiting room"
+        );
         // Once the pass would have expired anyway, it is forgotten.
         t.clock
             .advance_secs(t.app.policies().queue.active_ttl_secs + 1);

@@ -64,7 +64,7 @@ async fn a_gated_concert_takes_a_solved_challenge_once_and_refuses_every_other_a
     ask(&s, 1, Some((&challenge, &wrong)))
         .await
         .assert_error_with_challenge(403, "PROOF_OF_WORK_REQUIRED");
-    // Someone else's solved challenge is no answer for fan 1.
+    // Fan 1's solved challenge is no answer for fan 2.
     ask(&s, 2, Some((&challenge, &nonce)))
         .await
         .assert_error_with_challenge(403, "PROOF_OF_WORK_REQUIRED");

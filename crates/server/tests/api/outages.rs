@@ -39,7 +39,7 @@ fn redis_upstream() -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_redis_down_queue_calls_fail_fast_while_browsing_with_a_pass_and_paying_go_on() {
+async fn with_redis_down_queue_calls_fail_fast_while_money_and_payments_go_on() {
     let proxy = Proxy::start(&redis_upstream()).await;
     let addr = proxy.addr;
     let servers = spawn_cluster(1, move |s| {
@@ -50,10 +50,6 @@ async fn with_redis_down_queue_calls_fail_fast_while_browsing_with_a_pass_and_pa
     .await;
     let s: &Server = &servers[0];
     let token = s.active_token(1).await;
-    let pass = s.poll(&token).await.data()["admissionPass"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let schedule = s.first_schedule(&token).await;
     s.charge(1, 300_000).await.assert_ok(200);
     let buyer = s.active_pass(2).await;
@@ -73,10 +69,9 @@ async fn with_redis_down_queue_calls_fail_fast_while_browsing_with_a_pass_and_pa
     s.get("/health/ready", &[])
         .await
         .assert_error(503, "SERVICE_UNAVAILABLE");
-    // Money does not need Redis, and neither do browsing with a pass and paying.
+    // Money does not need Redis, and neither does paying for a hold.
     assert_eq!(s.balance(1).await, 300_000);
     s.charge(1, 1_000).await.assert_ok(200);
-    assert_eq!(s.seat_status(&pass, schedule, 4).await, "HELD");
     let paid = s.pay(2, bought["holdId"].as_str().unwrap(), None).await;
     assert_eq!(paid.assert_ok(201)["seatNumber"], 4);
 
