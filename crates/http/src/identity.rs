@@ -256,16 +256,10 @@ impl FromRequestParts<ApiState> for Owner {
         if state.auth.mode == AuthMode::TrustedHeader
             && single_header(parts, QUEUE_TOKEN)?.is_some()
         {
-            // No Client-Id: the fan a live ticket or pass names, as these
-            // calls were made before (then too, the token had to be known).
+            // No Client-Id: the fan an ACTIVE ticket or pass names, as
+            // these calls were made before (then too, the token had to be).
             let credential = queue_credential(parts, state)?;
-            if !state.app.credential_is_live(&credential).await? {
-                return Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "QUEUE_TOKEN_EXPIRED",
-                    "the queue token has expired; send Client-Id, or ask for a new token",
-                ));
-            }
+            state.app.check_credential(&credential).await??;
             let user = credential.user();
             limit_user(parts, state, user)?;
             return Ok(Owner(user));
@@ -298,10 +292,22 @@ impl FromRequestParts<ApiState> for Booker {
 }
 
 /// A poll's fan and ticket.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct TicketHolder {
     pub user: UserId,
     pub ticket: Ticket,
+    /// The ticket as presented: the answer repeats it rather than sign it again.
+    pub text: String,
+}
+
+/// Redacted: the text is a credential.
+impl std::fmt::Debug for TicketHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TicketHolder")
+            .field("user", &self.user)
+            .field("ticket", &self.ticket)
+            .finish_non_exhaustive()
+    }
 }
 
 impl FromRequestParts<ApiState> for TicketHolder {
@@ -310,7 +316,14 @@ impl FromRequestParts<ApiState> for TicketHolder {
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
         let Booker { user, credential } = Booker::from_request_parts(parts, state).await?;
         match credential {
-            QueueCredential::Ticket(ticket) => Ok(TicketHolder { user, ticket }),
+            QueueCredential::Ticket(ticket) => Ok(TicketHolder {
+                user,
+                ticket,
+                text: single_header(parts, QUEUE_TOKEN)?
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+            }),
             QueueCredential::Pass(_) => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "QUEUE_TOKEN_INVALID",

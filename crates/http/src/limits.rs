@@ -206,12 +206,13 @@ impl Limits {
         Some(nearest)
     }
 
-    fn check(
+    /// Spends one request of `key`'s budget; `Err` with the wait when none is left.
+    fn check<K: Clone + Eq + std::hash::Hash>(
         &self,
-        limiter: Option<&DefaultKeyedRateLimiter<IpAddr>>,
-        ip: IpAddr,
+        limiter: Option<&DefaultKeyedRateLimiter<K>>,
+        key: &K,
     ) -> Result<(), Duration> {
-        match limiter.map(|l| l.check_key(&ip)) {
+        match limiter.map(|l| l.check_key(key)) {
             Some(Err(not_until)) => Err(not_until.wait_time_from(self.clock.now())),
             _ => Ok(()),
         }
@@ -230,7 +231,7 @@ impl Limits {
         if self.exempt(ip) {
             return Ok(());
         }
-        self.check(self.classes[class.index()].per_ip.as_ref(), ip)
+        self.check(self.classes[class.index()].per_ip.as_ref(), &ip)
             .map_err(|wait| too_many(wait, "requests from your address"))
     }
 
@@ -239,12 +240,8 @@ impl Limits {
         if !self.enabled {
             return Ok(());
         }
-        let Some(limiter) = &self.classes[class.index()].per_user else {
-            return Ok(());
-        };
-        limiter
-            .check_key(&user.get())
-            .map_err(|not_until| too_many(not_until.wait_time_from(self.clock.now()), "requests"))
+        self.check(self.classes[class.index()].per_user.as_ref(), &user.get())
+            .map_err(|wait| too_many(wait, "requests"))
     }
 
     fn blocked_for(&self, ip: IpAddr) -> Option<Duration> {
@@ -262,7 +259,7 @@ impl Limits {
         let (true, Some(ip)) = (self.enabled, ip) else {
             return;
         };
-        if let Err(wait) = self.check(self.failures.as_ref(), ip) {
+        if let Err(wait) = self.check(self.failures.as_ref(), &ip) {
             let mut blocked = self
                 .blocked
                 .lock()

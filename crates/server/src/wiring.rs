@@ -108,12 +108,8 @@ fn database<T: Store + DeliveryLedger + Inbox + 'static>(db: T) -> Database {
 /// creating the directory of a SQLite file.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     let url = settings.database.url.as_str();
-    if let Some(path) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    {
-        let file = path.split('?').next().unwrap_or(path);
-        if let Some(dir) = std::path::Path::new(file).parent()
+    if let Some(file) = sqlite_file(url) {
+        if let Some(dir) = file.parent()
             && !dir.as_os_str().is_empty()
         {
             std::fs::create_dir_all(dir)?;
@@ -349,12 +345,15 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
 /// Where the embedded mode keeps its generated HS256 secret: beside the
 /// SQLite file, so it survives restarts with the data it signs for.
 pub fn generated_secret_path(settings: &Settings) -> Option<std::path::PathBuf> {
-    let url = settings.database.url.as_str();
+    sqlite_file(&settings.database.url).map(|file| file.with_file_name("auth-hs256.secret"))
+}
+
+/// The file of a `sqlite://path?options` URL; `None` for other databases.
+fn sqlite_file(url: &str) -> Option<&std::path::Path> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
-    let file = std::path::Path::new(path.split('?').next().unwrap_or(path));
-    Some(file.with_file_name("auth-hs256.secret"))
+    Some(std::path::Path::new(path.split('?').next().unwrap_or(path)))
 }
 
 /// The embedded mode's HS256 secret: read from its file, or made and
@@ -407,13 +406,13 @@ fn read_file(key: &str, path: &str) -> anyhow::Result<Vec<u8>> {
 /// The keys that verify access tokens, from `[auth]`.
 fn key_sources(settings: &Settings) -> anyhow::Result<KeySources> {
     let a = &settings.auth;
-    let mut hs256_secret = Some(a.hs256_secret.as_bytes().to_vec()).filter(|s| !s.is_empty());
-    let needs_secret = a.mode == AuthModeSetting::Jwt && !settings.has_access_keys()
-        || settings.dev_sign_in() && hs256_secret.is_none();
-    if needs_secret
-        && hs256_secret.is_none()
-        && let Some(path) = generated_secret_path(settings)
-    {
+    let mut hs256_secret = non_empty(&a.hs256_secret).map(String::into_bytes);
+    // The embedded mode makes one when nothing else verifies tokens, or the
+    // dev sign-in needs one to sign with.
+    let needs_secret = hs256_secret.is_none()
+        && (a.mode == AuthModeSetting::Jwt && !settings.has_access_keys()
+            || settings.dev_sign_in());
+    if needs_secret && let Some(path) = generated_secret_path(settings) {
         hs256_secret = Some(generated_secret(&path)?);
     }
     Ok(KeySources {
@@ -426,7 +425,7 @@ fn key_sources(settings: &Settings) -> anyhow::Result<KeySources> {
                 read_file("auth.jwks_file", &a.jwks_file).and_then(|b| Ok(String::from_utf8(b)?))
             })
             .transpose()?,
-        jwks_url: Some(a.jwks_url.clone()).filter(|u| !u.is_empty()),
+        jwks_url: non_empty(&a.jwks_url),
     })
 }
 

@@ -38,23 +38,17 @@ pub(super) struct Admitted {
 }
 
 impl App {
-    /// Whether `credential` still names a live token (any state but ended):
-    /// the waiting room is asked, and a pass must be live and unrevoked.
-    pub async fn credential_is_live(&self, credential: &QueueCredential) -> anyhow::Result<bool> {
-        let now = self.now();
-        if let QueueCredential::Pass(pass) = credential
-            && (!pass.is_live(now) || self.revoked.contains(&pass.token))
-        {
-            return Ok(false);
-        }
-        let found = self
-            .adapters
-            .waiting_room
-            .peek(credential.token(), now, &self.policies.queue)
-            .await?;
-        Ok(found.is_some_and(|t| {
-            t.user_id == credential.user() && !matches!(t.state, TokenState::Expired { .. })
-        }))
+    /// Whether `credential`, on its own (no signed-in fan to compare it
+    /// with), still opens the door: its fan's token ACTIVE, asked of the
+    /// waiting room. For callers that know the fan only from the credential.
+    pub async fn check_credential(
+        &self,
+        credential: &QueueCredential,
+    ) -> anyhow::Result<Result<(), AccessDenied>> {
+        Ok(self
+            .require_active(credential.user(), credential, true)
+            .await?
+            .map(drop))
     }
 
     /// Whether `user` may book with `credential` now. Checked before

@@ -102,13 +102,23 @@ pub(crate) struct TokenResponse {
     admission_pass_expires_at: Option<String>,
 }
 
-fn token_response(seal: &QueueSeal, view: &TokenView) -> TokenResponse {
+/// The answer for `view`. `presented` is the ticket the request came with,
+/// and its text: when it is the view's own, it is repeated, not signed again.
+fn token_response(
+    seal: &QueueSeal,
+    view: &TokenView,
+    presented: Option<(&Ticket, &str)>,
+) -> TokenResponse {
     let t = &view.token;
     let ticket = Ticket {
         token: t.token,
         user: t.user_id,
         concert: t.concert_id,
         issued_at: t.issued_at,
+    };
+    let ticket_text = match presented {
+        Some((known, text)) if *known == ticket => text.to_owned(),
+        _ => seal.ticket(&ticket),
     };
     let (position, expires_at, pass) = match t.state {
         TokenState::Waiting {
@@ -128,7 +138,7 @@ fn token_response(seal: &QueueSeal, view: &TokenView) -> TokenResponse {
         TokenState::Expired { expired_at } => (None, expired_at, None),
     };
     TokenResponse {
-        token: seal.ticket(&ticket),
+        token: ticket_text,
         concert_id: t.concert_id.get(),
         status: t.state.status_name(),
         position,
@@ -193,7 +203,7 @@ pub(crate) async fn issue(
         .issue_token(user, concert(body.concert_id)?, pow)
         .await
         .map_err(|e| with_challenge(e, seal))?;
-    Ok(created(token_response(seal, &view)))
+    Ok(created(token_response(seal, &view, None)))
 }
 
 /// A proof-of-work challenge for a concert's bot gate, to solve before
@@ -235,8 +245,12 @@ pub(crate) async fn challenge(
     ))]
 pub(crate) async fn current(
     State(state): State<ApiState>,
-    TicketHolder { user, ticket }: TicketHolder,
+    TicketHolder { user, ticket, text }: TicketHolder,
 ) -> Result<Response, ApiError> {
     let view = state.app.poll_token(user, ticket).await?;
-    Ok(ok(token_response(&state.auth.seal, &view)))
+    Ok(ok(token_response(
+        &state.auth.seal,
+        &view,
+        Some((&ticket, &text)),
+    )))
 }
