@@ -12,8 +12,9 @@ use crate::domain::delivery::{DeadLetter, NewDeadLetter};
 use crate::domain::events::OutboxEvent;
 use crate::domain::idempotency::{ClaimOutcome, IdempotencyClaim, IdempotencyTicket};
 use crate::domain::identity::Subject;
-use crate::domain::queue_token::{QueuePolicy, QueueToken};
+use crate::domain::queue_token::{Lane, QueuePolicy, QueueToken};
 use crate::domain::reservation::{PaymentReceipt, Reservation};
+use crate::domain::room::{Flow, Room};
 use crate::domain::seat::Seat;
 use crate::domain::seat_hold::{Hold, HoldLimitReached, HoldLimits, PaymentRefusal};
 use crate::domain::{
@@ -236,6 +237,40 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn set_entry_rules(&self, concert: ConcertId, rules: &EntryRules)
     -> anyhow::Result<bool>;
 
+    /// The concert's room with its entry rules and the seats that can
+    /// still be sold (not SOLD: AVAILABLE, or HELD and so maybe coming
+    /// back); `None`: no such concert.
+    async fn room(&self, concert: ConcertId) -> anyhow::Result<Option<RoomSnapshot>>;
+    /// Replaces the room's state, settings and sale times with `room`'s if
+    /// it is still at `expected_version` (bumping it), recording `changes`
+    /// in the room's audit list and appending `event` to the outbox, all in
+    /// one transaction. False when it was changed first (or is unknown).
+    async fn update_room(
+        &self,
+        room: &Room,
+        expected_version: i64,
+        changes: &[RoomChange],
+        event: &OutboxEvent,
+    ) -> anyhow::Result<bool>;
+    /// The latest `limit` changes of the room, newest first.
+    async fn room_audit(&self, concert: ConcertId, limit: u32) -> anyhow::Result<Vec<RoomChange>>;
+    /// Records the pre-queue's draw, once per concert: the drawn entry ids
+    /// in order, the room OPEN if it was SCHEDULED, `changes` and `event`.
+    /// False when the concert's draw was recorded already.
+    async fn record_draw(
+        &self,
+        concert: ConcertId,
+        drawn: &[String],
+        now: Timestamp,
+        changes: &[RoomChange],
+        event: &OutboxEvent,
+    ) -> anyhow::Result<bool>;
+    /// The drawn entry ids of the concert in their places (first is place
+    /// 1); `None` before the draw.
+    async fn lottery(&self, concert: ConcertId) -> anyhow::Result<Option<Vec<String>>>;
+    /// Keeps what the admission rounds observed of the line.
+    async fn record_flow(&self, concert: ConcertId, flow: &Flow) -> anyhow::Result<()>;
+
     // --- identity --------------------------------------------------------------
     /// The user id of `subject`, given one (from `FIRST_MAPPED_USER_ID` up)
     /// the first time it is seen; the same subject always gets the same id,
@@ -328,8 +363,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 /// Issuing and polling tokens is the rush's hot path, so it never touches SQL.
 #[async_trait]
 pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
-    /// Returns the user's live token for the concert, or puts `candidate` at
-    /// the end of the line as a new WAITING token.
+    /// Returns the user's live token for the concert, or puts `candidate` in
+    /// `lane` as a new token: WAITING at the end of the line, or PRE_QUEUE.
     async fn enter(
         &self,
         concert: ConcertId,
@@ -337,6 +372,7 @@ pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
         candidate: TokenId,
         now: Timestamp,
         policy: &QueuePolicy,
+        lane: Lane,
     ) -> anyhow::Result<QueueToken>;
     /// Returns the user's live token for the concert, or reserves
     /// `candidate`: WAITING without a position until [`WaitingRoom::place`]
@@ -351,10 +387,10 @@ pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
         now: Timestamp,
         policy: &QueuePolicy,
     ) -> anyhow::Result<QueueToken>;
-    /// Puts the user's reserved `token` at the end of the line. A token
-    /// already in line (or admitted) is left as it is; `None` when `token` is
-    /// not the user's live token any more (expired, forgotten, replaced), so
-    /// a repeated entry never brings a token back.
+    /// Puts the user's reserved `token` in `lane`. A token already placed
+    /// (or admitted) is left as it is; `None` when `token` is not the
+    /// user's live token any more (expired, forgotten, replaced), so a
+    /// repeated entry never brings a token back.
     async fn place(
         &self,
         concert: ConcertId,
@@ -362,6 +398,7 @@ pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
         token: TokenId,
         now: Timestamp,
         policy: &QueuePolicy,
+        lane: Lane,
     ) -> anyhow::Result<Option<QueueToken>>;
     /// The token's state at `now`; polling keeps a WAITING token from being
     /// abandoned. `None` for an unknown (or long-forgotten) token.
@@ -378,15 +415,52 @@ pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
         now: Timestamp,
         policy: &QueuePolicy,
     ) -> anyhow::Result<Option<QueueToken>>;
+    /// Many tokens of one concert at once, each as [`WaitingRoom::poll`]
+    /// would answer (and kept alive like a poll): one call for every open
+    /// stream of a concert.
+    async fn poll_many(
+        &self,
+        concert: ConcertId,
+        tokens: &[TokenId],
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<Vec<Option<QueueToken>>>;
     /// One admission round for a concert: expire ended ACTIVE tokens, drop
-    /// abandoned WAITING ones, then activate the oldest WAITING tokens within
-    /// the batch and the cap. Returns how many were activated.
+    /// abandoned WAITING ones, then activate the front of the line within
+    /// the batch and the cap. Admits nobody while a pre-queue taken for
+    /// the draw has not been placed in line (`draw_pending`).
     async fn admit(
         &self,
         concert: ConcertId,
         now: Timestamp,
         policy: &QueuePolicy,
-    ) -> anyhow::Result<u64>;
+    ) -> anyhow::Result<AdmitOutcome>;
+    /// Takes the concert's pre-queue for the opening draw: from now on a
+    /// pre-queue entry joins the line instead. Answers the same entries
+    /// every time it is asked, and whether they are placed already.
+    async fn take_pre_queue(
+        &self,
+        concert: ConcertId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<PreQueueDraw>;
+    /// Puts the taken pre-queue in line in the drawn `order`, ahead of
+    /// everyone who arrived after the opening. Entries no longer in the
+    /// pre-queue (abandoned) are skipped. Once only: false when it was done.
+    async fn place_drawn(
+        &self,
+        concert: ConcertId,
+        order: &[TokenId],
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<bool>;
+    /// How many fans are in the concert's pre-queue, line and ACTIVE now.
+    async fn census(
+        &self,
+        concert: ConcertId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<Census>;
     /// Expires the user's live token for the concert if it was issued at or
     /// before `issued_by` (a payment ends the token it was made with, never a
     /// newer one). Returns the token as it was before, if one was expired.
@@ -405,17 +479,70 @@ pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
     /// cursor reads the feed from its start; the feed keeps each revocation
     /// at least until its pass would have expired anyway.
     async fn revocations_since(&self, cursor: &str, limit: u32) -> anyhow::Result<RevocationPage>;
-    /// Concerts with anyone WAITING or ACTIVE: those admission must visit.
-    /// A concert whose line just emptied may still be listed until the
-    /// next admission round visits it.
+    /// Concerts with anyone pre-queued, WAITING or ACTIVE: those admission
+    /// must visit. A concert whose line just emptied may still be listed
+    /// until the next admission round visits it.
     async fn concerts_in_line(&self) -> anyhow::Result<Vec<ConcertId>>;
 
     /// Succeeds when the waiting room can serve requests.
     async fn ping(&self) -> anyhow::Result<()>;
 
-    /// How many admissions, since the room started, let a token in before
-    /// one that arrived earlier and was still waiting: must be zero.
-    async fn admission_inversions(&self) -> anyhow::Result<u64>;
+    /// Every admission of the concert the room still records, as `(line
+    /// key, admitted_at_ms)`: a smaller key was ahead in line (drawn
+    /// pre-queue entries first, then arrivals in order). The audit of
+    /// admission order counts the pairs admitted out of it.
+    async fn admissions(&self, concert: ConcertId) -> anyhow::Result<Vec<(i64, i64)>>;
+}
+
+/// A room as the use cases read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomSnapshot {
+    pub room: Room,
+    pub rules: EntryRules,
+    /// Seats of the concert not SOLD (AVAILABLE or HELD).
+    pub sellable_seats: u64,
+}
+
+/// One recorded change of a room: a field's old and new value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomChange {
+    pub changed_at: Timestamp,
+    pub field: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+}
+
+/// What one admission round did, and the room's running totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AdmitOutcome {
+    pub admitted: u64,
+    /// WAITING tokens in line when the round began (after its sweep).
+    pub waiting_before: u64,
+    /// Tokens ever admitted to this concert's line.
+    pub admitted_total: u64,
+    /// Tokens that ever left this concert's line or pre-queue without being
+    /// admitted: abandoned, left, revoked.
+    pub abandoned_total: u64,
+    /// The pre-queue was taken for the draw and is not in line yet.
+    pub draw_pending: bool,
+}
+
+/// The pre-queue as taken for the draw.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PreQueueDraw {
+    /// The entries taken, in no particular order.
+    pub entries: Vec<TokenId>,
+    /// Whether they were placed in line already.
+    pub placed: bool,
+}
+
+/// Head counts of one concert's room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Census {
+    pub pre_queued: u64,
+    pub waiting: u64,
+    pub active: u64,
 }
 
 /// An admission that ended before its pass did.

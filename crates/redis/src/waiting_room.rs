@@ -5,10 +5,17 @@
 //!   a position is `ZRANK + 1`, O(log n);
 //! - `q:{c}:seen`: the same tokens by last poll, so abandoned ones are found in order;
 //! - `q:{c}:active`: ACTIVE tokens by expiry;
+//! - `q:{c}:pre`: the set of PRE_QUEUE tokens (also in `q:{c}:seen`);
+//! - `q:{c}:taken`: set once the pre-queue is taken for the draw (a list
+//!   of its entries, or `-` for none), and `q:{c}:placed` once the drawn
+//!   order is in line; drawn entries get scores -N..-1 in `q:{c}:wait`,
+//!   ahead of every arrival number;
+//! - `q:{c}:flow`: hash of running totals, `admitted` and `abandoned`;
+//! - `q:{c}:log`: list of `line key:admitted_at_ms`, the audit of
+//!   admission order (the last 2,000,000 admissions);
 //! - `t:{token}`: a hash with the token's concert, user, state and instants;
 //! - `u:{c}:{user}`: the user's latest token for the concert;
-//! - `lines`: the concerts with anyone WAITING or ACTIVE;
-//! - `q:{c}:last_admitted`, `inversions`: the audit of admission order;
+//! - `lines`: the concerts with anyone pre-queued, WAITING or ACTIVE;
 //! - `revoked`: a stream of admissions ended early (token, pass expiry),
 //!   read by every instance to revoke admission passes; trimmed by Redis
 //!   time to the last `active_ttl + 60 s`, so it holds every pass that
@@ -27,9 +34,11 @@
 use crate::connection::{Redis, classify};
 use anyhow::{Context, bail};
 use async_trait::async_trait;
-use boxoffice_core::domain::queue_token::{QueuePolicy, QueueToken, TokenState};
+use boxoffice_core::domain::queue_token::{Lane, QueuePolicy, QueueToken, TokenState};
 use boxoffice_core::domain::{ConcertId, Timestamp, TokenId, UserId};
-use boxoffice_core::ports::{Revocation, RevocationPage, WaitingRoom};
+use boxoffice_core::ports::{
+    AdmitOutcome, Census, PreQueueDraw, Revocation, RevocationPage, WaitingRoom,
+};
 use redis::Script;
 use std::sync::LazyLock;
 
@@ -64,13 +73,16 @@ local function sweep(c, now, abandon, retention)
   for i = 1, #gone, 2 do
     redis.call('ZREM', qs, gone[i])
     redis.call('ZREM', qk(c, 'wait'), gone[i])
+    redis.call('SREM', qk(c, 'pre'), gone[i])
     expire_token(gone[i], tonumber(gone[i + 1]) + abandon, retention)
   end
+  if #gone > 0 then redis.call('HINCRBY', qk(c, 'flow'), 'abandoned', #gone / 2) end
 end
 
 -- Only admission needs `lines` exact; the hot paths leave it to admission.
 local function prune_line(c)
-  if redis.call('ZCARD', qk(c, 'wait')) == 0 and redis.call('ZCARD', qk(c, 'active')) == 0 then
+  if redis.call('ZCARD', qk(c, 'wait')) == 0 and redis.call('ZCARD', qk(c, 'active')) == 0
+      and redis.call('SCARD', qk(c, 'pre')) == 0 then
     redis.call('SREM', P .. 'lines', c)
   end
 end
@@ -95,13 +107,14 @@ end
 "#;
 
 /// ARGV: prefix, concert, user, candidate token, now, abandon_ms,
-/// retention_ms, mode: `enter`, `reserve` or `place` (see the port).
-/// Reserved tokens (state `P`) are in `q:{c}:seen`, so they are abandoned
-/// like WAITING ones, but not in `q:{c}:wait`: they have no position.
+/// retention_ms, mode: `enter`, `reserve` or `place` (see the port), lane:
+/// `line` or `pre`. Reserved tokens (state `P`) and pre-queued ones (`Q`)
+/// are in `q:{c}:seen`, so they are abandoned like WAITING ones, but not in
+/// `q:{c}:wait`: they have no position.
 const ENTER: &str = r#"
 local c, u, cand = ARGV[2], ARGV[3], ARGV[4]
 local now, abandon, retention = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local mode = ARGV[8]
+local mode, lane = ARGV[8], ARGV[9]
 sweep(c, now, abandon, retention)
 local issued = now
 local existing = redis.call('GET', uk(c, u))
@@ -119,7 +132,7 @@ if mode == 'place' then
   -- The reserved token's entry arrived: it joins the line below.
   issued = redis.call('HGET', tk(cand), 'issued')
 elseif live then
-  if live[1] == 'W' or live[1] == 'P' then
+  if live[1] == 'W' or live[1] == 'P' or live[1] == 'Q' then
     -- Asking again is a sign of life; the position does not change.
     touch(c, existing, now)
     live[6] = tostring(now)
@@ -130,6 +143,9 @@ end
 redis.call('ZADD', qk(c, 'seen'), now, cand)
 if mode == 'reserve' then
   redis.call('HSET', tk(cand), 'state', 'P', 'concert', c, 'user', u, 'issued', issued, 'seen', now, 'at', 0)
+elseif lane == 'pre' and redis.call('EXISTS', qk(c, 'taken')) == 0 then
+  redis.call('SADD', qk(c, 'pre'), cand)
+  redis.call('HSET', tk(cand), 'state', 'Q', 'concert', c, 'user', u, 'issued', issued, 'seen', now, 'at', 0)
 else
   local seq = redis.call('INCR', qk(c, 'seq'))
   redis.call('ZADD', qk(c, 'wait'), seq, cand)
@@ -150,7 +166,7 @@ local c = redis.call('HGET', tk(t), 'concert')
 if not c then return false end
 sweep(c, now, abandon, retention)
 local v = view(t, now, retention)
-if v and (v[1] == 'W' or v[1] == 'P') and ARGV[6] == '1' then
+if v and (v[1] == 'W' or v[1] == 'P' or v[1] == 'Q') and ARGV[6] == '1' then
   -- A poll is a sign of life; the position does not change.
   touch(c, t, now)
   v[6] = tostring(now)
@@ -158,29 +174,119 @@ end
 return v
 "#;
 
+/// ARGV: prefix, concert, now, abandon_ms, retention_ms, tokens...
+/// Answers one reply per token: its view, or an empty table when the token
+/// is unknown or of another concert.
+const POLL_MANY: &str = r#"
+local c = ARGV[2]
+local now, abandon, retention = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+sweep(c, now, abandon, retention)
+local out = {}
+for i = 6, #ARGV do
+  local t = ARGV[i]
+  local v = false
+  if redis.call('HGET', tk(t), 'concert') == c then v = view(t, now, retention) end
+  if v then
+    if v[1] == 'W' or v[1] == 'P' or v[1] == 'Q' then
+      touch(c, t, now)
+      v[6] = tostring(now)
+    end
+    out[#out + 1] = v
+  else
+    out[#out + 1] = {}
+  end
+end
+return out
+"#;
+
 /// ARGV: prefix, concert, now, abandon_ms, retention_ms, batch, cap, active_ttl_ms.
+/// Answers {admitted, waiting before, admitted total, abandoned total, draw pending}.
 const ADMIT: &str = r#"
 local c = ARGV[2]
 local now, abandon, retention = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local batch, cap, ttl = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 sweep(c, now, abandon, retention)
 prune_line(c)
+local waiting = redis.call('ZCARD', qk(c, 'wait'))
+local flow = qk(c, 'flow')
+local function totals(admitted, pending)
+  local f = redis.call('HMGET', flow, 'admitted', 'abandoned')
+  return {admitted, waiting, tonumber(f[1] or '0'), tonumber(f[2] or '0'), pending}
+end
+if redis.call('EXISTS', qk(c, 'taken')) == 1 and redis.call('EXISTS', qk(c, 'placed')) == 0 then
+  return totals(0, 1)
+end
 local active = redis.call('ZCARD', qk(c, 'active'))
 local slots = math.min(batch, cap - active)
-if slots <= 0 then return 0 end
+if slots <= 0 then return totals(0, 0) end
 local next = redis.call('ZRANGE', qk(c, 'wait'), 0, slots - 1, 'WITHSCORES')
 local expires = now + ttl
-local last = tonumber(redis.call('GET', qk(c, 'last_admitted')) or '0')
+local log = qk(c, 'log')
 for i = 1, #next, 2 do
-  local t, arrival = next[i], tonumber(next[i + 1])
-  if arrival < last then redis.call('INCR', P .. 'inversions') else last = arrival end
+  local t = next[i]
   redis.call('ZREM', qk(c, 'wait'), t)
   redis.call('ZREM', qk(c, 'seen'), t)
   redis.call('ZADD', qk(c, 'active'), expires, t)
   redis.call('HSET', tk(t), 'state', 'A', 'at', expires)
+  redis.call('RPUSH', log, next[i + 1] .. ':' .. now)
 end
-redis.call('SET', qk(c, 'last_admitted'), last)
-return #next / 2
+local n = #next / 2
+if n > 0 then
+  redis.call('HINCRBY', flow, 'admitted', n)
+  redis.call('LTRIM', log, -2000000, -1)
+end
+return totals(n, 0)
+"#;
+
+/// ARGV: prefix, concert, now, abandon_ms, retention_ms. Answers {placed
+/// (0 or 1), entries...}: the pre-queue as first taken.
+const TAKE_PRE_QUEUE: &str = r#"
+local c = ARGV[2]
+local now, abandon, retention = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+sweep(c, now, abandon, retention)
+local taken = qk(c, 'taken')
+if redis.call('EXISTS', taken) == 0 then
+  local members = redis.call('SMEMBERS', qk(c, 'pre'))
+  redis.call('RPUSH', taken, '-')
+  for i = 1, #members, 1000 do
+    redis.call('RPUSH', taken, unpack(members, i, math.min(i + 999, #members)))
+  end
+  redis.call('SADD', P .. 'lines', c)
+end
+local out = {tostring(redis.call('EXISTS', qk(c, 'placed')))}
+local entries = redis.call('LRANGE', taken, 1, -1)
+for i = 1, #entries do out[#out + 1] = entries[i] end
+return out
+"#;
+
+/// ARGV: prefix, concert, total, offset, last (1 or 0), tokens... Places
+/// one chunk of the drawn order: the token at 0-based place `offset + i`
+/// of `total` gets score `offset + i - total` (so -total..-1), if it is
+/// still pre-queued. The last chunk marks the draw placed. Answers 0 when
+/// the draw was placed already.
+const PLACE_DRAWN: &str = r#"
+local c = ARGV[2]
+local total, offset, last = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+if redis.call('EXISTS', qk(c, 'placed')) == 1 then return 0 end
+for i = 6, #ARGV do
+  local t = ARGV[i]
+  if redis.call('HGET', tk(t), 'state') == 'Q' then
+    redis.call('ZADD', qk(c, 'wait'), offset + (i - 6) - total, t)
+    redis.call('HSET', tk(t), 'state', 'W')
+    redis.call('SREM', qk(c, 'pre'), t)
+  end
+end
+if last == '1' then redis.call('SET', qk(c, 'placed'), 1) end
+return 1
+"#;
+
+/// ARGV: prefix, concert, now, abandon_ms, retention_ms. Answers
+/// {pre-queued, waiting, active}.
+const CENSUS: &str = r#"
+local c = ARGV[2]
+local now, abandon, retention = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+sweep(c, now, abandon, retention)
+return {redis.call('SCARD', qk(c, 'pre')), redis.call('ZCARD', qk(c, 'wait')), redis.call('ZCARD', qk(c, 'active'))}
 "#;
 
 /// ARGV: prefix, concert, user, issued_by, now, retention_ms, feed_keep_ms.
@@ -198,8 +304,10 @@ local h = redis.call('HMGET', tk(t), 'state', 'issued')
 if not h[1] or h[1] == 'E' then return false end
 if tonumber(h[2]) > issued_by then return false end
 local before = view(t, now, retention)
+if before[1] ~= 'A' then redis.call('HINCRBY', qk(c, 'flow'), 'abandoned', 1) end
 redis.call('ZREM', qk(c, 'wait'), t)
 redis.call('ZREM', qk(c, 'seen'), t)
+redis.call('SREM', qk(c, 'pre'), t)
 redis.call('ZREM', qk(c, 'active'), t)
 expire_token(t, now, retention)
 if before[1] == 'A' then
@@ -211,6 +319,11 @@ table.insert(before, 1, t)
 return before
 "#;
 
+/// Tokens per POLL_MANY script call.
+const POLL_MANY_CHUNK: usize = 1_000;
+/// Tokens per PLACE_DRAWN script call.
+const PLACE_DRAWN_CHUNK: usize = 5_000;
+
 /// How long past an admission's longest life the revocation stream keeps it.
 const FEED_MARGIN_MS: i64 = 60_000;
 
@@ -221,6 +334,10 @@ fn script(body: &str) -> Script {
 static ENTER_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(ENTER));
 static LOOK_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(LOOK));
 static ADMIT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(ADMIT));
+static POLL_MANY_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(POLL_MANY));
+static TAKE_PRE_QUEUE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(TAKE_PRE_QUEUE));
+static PLACE_DRAWN_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PLACE_DRAWN));
+static CENSUS_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(CENSUS));
 static EXPIRE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(EXPIRE));
 
 #[derive(Debug, Clone)]
@@ -242,6 +359,7 @@ impl RedisWaitingRoom {
         now: Timestamp,
         policy: &QueuePolicy,
         mode: &str,
+        lane: Lane,
     ) -> anyhow::Result<Option<QueueToken>> {
         let raw: Option<Vec<String>> = once_more_after_timeout(|| {
             let mut conn = self.redis.conn.clone();
@@ -253,7 +371,11 @@ impl RedisWaitingRoom {
                 .arg(now.as_millis())
                 .arg(millis(policy.abandon_after_secs))
                 .arg(millis(policy.expired_retention_secs))
-                .arg(mode);
+                .arg(mode)
+                .arg(match lane {
+                    Lane::Line => "line",
+                    Lane::PreQueue => "pre",
+                });
             async move { call.invoke_async(&mut conn).await }
         })
         .await
@@ -333,6 +455,9 @@ fn decode(token: TokenId, f: &[String], policy: &QueuePolicy) -> anyhow::Result<
             position: None,
             abandoned_at: policy.abandoned_at(Timestamp::from_millis(int(seen)?)),
         },
+        "Q" => TokenState::PreQueue {
+            abandoned_at: policy.abandoned_at(Timestamp::from_millis(int(seen)?)),
+        },
         "A" => TokenState::Active {
             expires_at: Timestamp::from_millis(int(at)?),
         },
@@ -359,8 +484,9 @@ impl WaitingRoom for RedisWaitingRoom {
         candidate: TokenId,
         now: Timestamp,
         policy: &QueuePolicy,
+        lane: Lane,
     ) -> anyhow::Result<QueueToken> {
-        self.arrive(concert, user, candidate, now, policy, "enter")
+        self.arrive(concert, user, candidate, now, policy, "enter", lane)
             .await?
             .context("the waiting room lost a token it had just issued")
     }
@@ -373,7 +499,7 @@ impl WaitingRoom for RedisWaitingRoom {
         now: Timestamp,
         policy: &QueuePolicy,
     ) -> anyhow::Result<QueueToken> {
-        self.arrive(concert, user, candidate, now, policy, "reserve")
+        self.arrive(concert, user, candidate, now, policy, "reserve", Lane::Line)
             .await?
             .context("the waiting room lost a token it had just reserved")
     }
@@ -385,8 +511,9 @@ impl WaitingRoom for RedisWaitingRoom {
         token: TokenId,
         now: Timestamp,
         policy: &QueuePolicy,
+        lane: Lane,
     ) -> anyhow::Result<Option<QueueToken>> {
-        self.arrive(concert, user, token, now, policy, "place")
+        self.arrive(concert, user, token, now, policy, "place", lane)
             .await
     }
 
@@ -408,14 +535,47 @@ impl WaitingRoom for RedisWaitingRoom {
         self.look(token, now, policy, false).await
     }
 
+    async fn poll_many(
+        &self,
+        concert: ConcertId,
+        tokens: &[TokenId],
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<Vec<Option<QueueToken>>> {
+        let mut found = Vec::with_capacity(tokens.len());
+        // Chunks keep one script from holding Redis for long.
+        for chunk in tokens.chunks(POLL_MANY_CHUNK) {
+            let mut conn = self.redis.conn.clone();
+            let mut call = POLL_MANY_SCRIPT.prepare_invoke();
+            call.arg(&self.redis.prefix)
+                .arg(concert.get())
+                .arg(now.as_millis())
+                .arg(millis(policy.abandon_after_secs))
+                .arg(millis(policy.expired_retention_secs));
+            for token in chunk {
+                call.arg(token.to_string());
+            }
+            let replies: Vec<Vec<String>> =
+                call.invoke_async(&mut conn).await.map_err(classify)?;
+            for (token, fields) in chunk.iter().zip(replies) {
+                found.push(if fields.is_empty() {
+                    None
+                } else {
+                    Some(decode(*token, &fields, policy)?)
+                });
+            }
+        }
+        Ok(found)
+    }
+
     async fn admit(
         &self,
         concert: ConcertId,
         now: Timestamp,
         policy: &QueuePolicy,
-    ) -> anyhow::Result<u64> {
+    ) -> anyhow::Result<AdmitOutcome> {
         let mut conn = self.redis.conn.clone();
-        let admitted: i64 = ADMIT_SCRIPT
+        let reply: Vec<i64> = ADMIT_SCRIPT
             .arg(&self.redis.prefix)
             .arg(concert.get())
             .arg(now.as_millis())
@@ -427,7 +587,102 @@ impl WaitingRoom for RedisWaitingRoom {
             .invoke_async(&mut conn)
             .await
             .map_err(classify)?;
-        Ok(u64::try_from(admitted)?)
+        let [admitted, waiting_before, admitted_total, abandoned_total, pending] = reply[..] else {
+            bail!("unexpected admission reply {reply:?}");
+        };
+        Ok(AdmitOutcome {
+            admitted: u64::try_from(admitted)?,
+            waiting_before: u64::try_from(waiting_before)?,
+            admitted_total: u64::try_from(admitted_total)?,
+            abandoned_total: u64::try_from(abandoned_total)?,
+            draw_pending: pending == 1,
+        })
+    }
+
+    async fn take_pre_queue(
+        &self,
+        concert: ConcertId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<PreQueueDraw> {
+        let mut conn = self.redis.conn.clone();
+        let reply: Vec<String> = TAKE_PRE_QUEUE_SCRIPT
+            .arg(&self.redis.prefix)
+            .arg(concert.get())
+            .arg(now.as_millis())
+            .arg(millis(policy.abandon_after_secs))
+            .arg(millis(policy.expired_retention_secs))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(classify)?;
+        let Some((placed, entries)) = reply.split_first() else {
+            bail!("empty pre-queue reply");
+        };
+        Ok(PreQueueDraw {
+            entries: entries
+                .iter()
+                .map(|t| t.parse())
+                .collect::<Result<_, _>>()?,
+            placed: placed == "1",
+        })
+    }
+
+    async fn place_drawn(
+        &self,
+        concert: ConcertId,
+        order: &[TokenId],
+        _now: Timestamp,
+        _policy: &QueuePolicy,
+    ) -> anyhow::Result<bool> {
+        let chunks: Vec<&[TokenId]> = if order.is_empty() {
+            vec![&[]]
+        } else {
+            order.chunks(PLACE_DRAWN_CHUNK).collect()
+        };
+        let last = chunks.len() - 1;
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let mut conn = self.redis.conn.clone();
+            let mut call = PLACE_DRAWN_SCRIPT.prepare_invoke();
+            call.arg(&self.redis.prefix)
+                .arg(concert.get())
+                .arg(order.len())
+                .arg(i * PLACE_DRAWN_CHUNK)
+                .arg(if i == last { "1" } else { "0" });
+            for token in chunk {
+                call.arg(token.to_string());
+            }
+            let placed: i64 = call.invoke_async(&mut conn).await.map_err(classify)?;
+            if placed == 0 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    async fn census(
+        &self,
+        concert: ConcertId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<Census> {
+        let mut conn = self.redis.conn.clone();
+        let reply: Vec<u64> = CENSUS_SCRIPT
+            .arg(&self.redis.prefix)
+            .arg(concert.get())
+            .arg(now.as_millis())
+            .arg(millis(policy.abandon_after_secs))
+            .arg(millis(policy.expired_retention_secs))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(classify)?;
+        let [pre_queued, waiting, active] = reply[..] else {
+            bail!("unexpected census reply {reply:?}");
+        };
+        Ok(Census {
+            pre_queued,
+            waiting,
+            active,
+        })
     }
 
     async fn expire(
@@ -520,13 +775,23 @@ impl WaitingRoom for RedisWaitingRoom {
         self.redis.ping().await
     }
 
-    async fn admission_inversions(&self) -> anyhow::Result<u64> {
+    async fn admissions(&self, concert: ConcertId) -> anyhow::Result<Vec<(i64, i64)>> {
         let mut conn = self.redis.conn.clone();
-        let n: Option<u64> = redis::cmd("GET")
-            .arg(self.redis.key("inversions"))
+        let entries: Vec<String> = redis::cmd("LRANGE")
+            .arg(self.redis.key(&format!("q:{concert}:log")))
+            .arg(0)
+            .arg(-1)
             .query_async(&mut conn)
             .await
             .map_err(classify)?;
-        Ok(n.unwrap_or(0))
+        entries
+            .iter()
+            .map(|entry| {
+                let (key, at) = entry
+                    .split_once(':')
+                    .with_context(|| format!("a malformed admission record {entry}"))?;
+                Ok((key.parse::<f64>()? as i64, at.parse()?))
+            })
+            .collect()
     }
 }

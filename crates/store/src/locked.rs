@@ -12,11 +12,13 @@ use boxoffice_core::domain::events::OutboxEvent;
 use boxoffice_core::domain::idempotency::{ClaimOutcome, IdempotencyClaim, IdempotencyTicket};
 use boxoffice_core::domain::identity::Subject;
 use boxoffice_core::domain::reservation::Reservation;
+use boxoffice_core::domain::room::{Flow, Room};
 use boxoffice_core::domain::seat::Seat;
 use boxoffice_core::domain::{ConcertId, EventId, HoldId, ScheduleId, Timestamp, UserId, Won};
 use boxoffice_core::ports::{
     ChargeAttempt, ChargeOutcome, HoldAttempt, HoldOutcome, Lock, LockLease, OutboxBacklog,
-    PaymentAttempt, PaymentOutcome, ReleaseOutcome, Store, StoreAudit, Unavailable,
+    PaymentAttempt, PaymentOutcome, ReleaseOutcome, RoomChange, RoomSnapshot, Store, StoreAudit,
+    Unavailable,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -130,6 +132,41 @@ impl Store for LockedStore {
         rules: &EntryRules,
     ) -> anyhow::Result<bool> {
         self.inner.set_entry_rules(concert, rules).await
+    }
+    async fn room(&self, concert: ConcertId) -> anyhow::Result<Option<RoomSnapshot>> {
+        self.inner.room(concert).await
+    }
+    async fn update_room(
+        &self,
+        room: &Room,
+        expected_version: i64,
+        changes: &[RoomChange],
+        event: &OutboxEvent,
+    ) -> anyhow::Result<bool> {
+        self.inner
+            .update_room(room, expected_version, changes, event)
+            .await
+    }
+    async fn room_audit(&self, concert: ConcertId, limit: u32) -> anyhow::Result<Vec<RoomChange>> {
+        self.inner.room_audit(concert, limit).await
+    }
+    async fn record_draw(
+        &self,
+        concert: ConcertId,
+        drawn: &[String],
+        now: Timestamp,
+        changes: &[RoomChange],
+        event: &OutboxEvent,
+    ) -> anyhow::Result<bool> {
+        self.inner
+            .record_draw(concert, drawn, now, changes, event)
+            .await
+    }
+    async fn lottery(&self, concert: ConcertId) -> anyhow::Result<Option<Vec<String>>> {
+        self.inner.lottery(concert).await
+    }
+    async fn record_flow(&self, concert: ConcertId, flow: &Flow) -> anyhow::Result<()> {
+        self.inner.record_flow(concert, flow).await
     }
     async fn user_for_subject(&self, subject: &Subject) -> anyhow::Result<UserId> {
         self.inner.user_for_subject(subject).await

@@ -26,6 +26,9 @@ static POSTGRES: Dialect = Dialect {
     claim_outbox: crate::sql_store::claim_outbox_sql!("FOR UPDATE SKIP LOCKED"),
     hot_paths: Some(&HOT_PATHS),
     insert_subject: "INSERT INTO subject (subject) VALUES ($1) ON CONFLICT (subject) DO NOTHING",
+    insert_lottery: "INSERT INTO lottery_entry (concert_id, place, entry_id)
+                     SELECT $1::bigint, place, entry_id
+                       FROM jsonb_array_elements_text($2::text::jsonb) WITH ORDINALITY AS t(entry_id, place)",
 };
 
 /// A hold in one round trip, a payment in four (decision 0010).

@@ -3,7 +3,9 @@
 
 use crate::values::Record;
 use anyhow::Context;
-use boxoffice_core::domain::concert::{Concert, Schedule};
+use boxoffice_core::domain::concert::{Concert, EntryRules, Schedule};
+use boxoffice_core::domain::room::{Flow, Room, RoomSettings, RoomState, SaleWindow};
+use boxoffice_core::ports::RoomSnapshot;
 use boxoffice_core::domain::events::OutboxEvent;
 use boxoffice_core::domain::reservation::Reservation;
 use boxoffice_core::domain::seat::{Seat, SeatState};
@@ -18,6 +20,59 @@ pub(crate) fn ts(row: &Record, col: &str) -> anyhow::Result<Timestamp> {
 
 pub(crate) fn won(row: &Record, col: &str) -> anyhow::Result<Won> {
     Ok(Won::new(row.int(col)?))
+}
+
+/// A row of `ROOM_SNAPSHOT` (sql_store.rs).
+pub(crate) fn room_snapshot(row: &Record, concert: ConcertId) -> anyhow::Result<RoomSnapshot> {
+    let state = row.text("room_state")?;
+    let u64_of = |col: &str| -> anyhow::Result<Option<u64>> {
+        row.opt_int(col)?
+            .map(|v| u64::try_from(v).with_context(|| format!("{col} = {v}")))
+            .transpose()
+    };
+    let u32_of = |col: &str| -> anyhow::Result<Option<u32>> {
+        u64_of(col)?
+            .map(|v| u32::try_from(v).with_context(|| format!("{col} = {v}")))
+            .transpose()
+    };
+    let at = |col: &str| -> anyhow::Result<Option<Timestamp>> {
+        Ok(row.opt_int(col)?.map(Timestamp::from_millis))
+    };
+    let count = |col: &str| -> anyhow::Result<u64> {
+        u64_of(col)?.with_context(|| format!("{col} is NULL"))
+    };
+    let bits = row
+        .opt_int("proof_of_work_bits")?
+        .map(u8::try_from)
+        .transpose()?;
+    Ok(RoomSnapshot {
+        room: Room {
+            concert,
+            state: RoomState::parse(&state).with_context(|| format!("room state {state}"))?,
+            settings: RoomSettings {
+                admit_batch: u32_of("admit_batch")?,
+                admit_interval_secs: u64_of("admit_interval_secs")?,
+                max_active: u32_of("max_active")?,
+                active_ttl_secs: u64_of("active_ttl_secs")?,
+                abandon_after_secs: u64_of("abandon_after_secs")?,
+            },
+            sale: SaleWindow {
+                opens_at: at("sale_opens_at_ms")?,
+                closes_at: at("sale_closes_at_ms")?,
+            },
+            lottery_seed: row.opt_text("lottery_seed_hex")?,
+            drawn_at: at("lottery_drawn_at_ms")?,
+            flow: Flow {
+                admitted_per_round_milli: count("flow_admitted_per_round_milli")?,
+                no_show_permille: count("flow_no_show_permille")?,
+                admitted_total: count("flow_admitted_total")?,
+                abandoned_total: count("flow_abandoned_total")?,
+            },
+            version: row.int("room_version")?,
+        },
+        rules: EntryRules::new(bits)?,
+        sellable_seats: count("sellable")?,
+    })
 }
 
 pub(crate) fn concert(row: &Record) -> anyhow::Result<Concert> {

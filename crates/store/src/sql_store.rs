@@ -26,8 +26,9 @@ use boxoffice_core::domain::{ConcertId, EventId, HoldId, ScheduleId, Timestamp, 
 use boxoffice_core::ports::{
     ChargeAttempt, ChargeOutcome, ChargeReceipt, ChargeRefused, HoldAttempt, HoldOutcome,
     MoneyTotals, OutboxBacklog, PaymentAttempt, PaymentOutcome, PaymentRefused, ReleaseOutcome,
-    Store, StoreAudit,
+    RoomChange, RoomSnapshot, Store, StoreAudit,
 };
+use boxoffice_core::domain::room::{Flow, Room};
 use std::future::Future;
 
 /// Statements whose text differs between databases.
@@ -47,6 +48,9 @@ pub struct Dialect {
     pub hot_paths: Option<&'static HotPaths>,
     /// Gives subject `$1` the next mapped user id, unless it has one.
     pub insert_subject: &'static str,
+    /// Inserts concert `$1`'s drawn entries from `$2`, a JSON array of
+    /// entry ids in place order (place 1 first), in one statement.
+    pub insert_lottery: &'static str,
 }
 
 /// The outbox claim, with `$row_lock` appended to the inner `SELECT`:
@@ -319,6 +323,38 @@ pub(crate) async fn current_balance<C: Conn>(c: &mut C, user: UserId) -> anyhow:
         .map(|r| rows::won(&r, "amount"))
         .transpose()?
         .unwrap_or_default())
+}
+
+/// A concert's room, entry rules and seats not SOLD, in one read.
+const ROOM_SNAPSHOT: &str = "SELECT c.proof_of_work_bits, c.room_state, c.room_version, c.admit_batch,
+        c.admit_interval_secs, c.max_active, c.active_ttl_secs, c.abandon_after_secs,
+        c.sale_opens_at_ms, c.sale_closes_at_ms, c.lottery_seed_hex, c.lottery_drawn_at_ms,
+        c.flow_admitted_per_round_milli, c.flow_no_show_permille, c.flow_admitted_total,
+        c.flow_abandoned_total,
+        (SELECT COUNT(*) FROM seat s JOIN schedule d ON d.id = s.schedule_id
+          WHERE d.concert_id = c.id AND s.status <> 'SOLD') AS sellable
+   FROM concert c WHERE c.id = $1";
+
+async fn record_room_changes<C: Conn>(
+    c: &mut C,
+    concert: ConcertId,
+    changes: &[RoomChange],
+) -> anyhow::Result<()> {
+    for change in changes {
+        c.execute(
+            "INSERT INTO room_change (concert_id, changed_at_ms, field, old_value, new_value)
+             VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''))",
+            args![
+                concert.get(),
+                change.changed_at.as_millis(),
+                &change.field,
+                change.old_value.clone().unwrap_or_default(),
+                change.new_value.clone().unwrap_or_default()
+            ],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 async fn append_event<C: Conn>(c: &mut C, event: &OutboxEvent) -> anyhow::Result<()> {
@@ -639,6 +675,159 @@ impl<B: Backend> Store for SqlStore<B> {
             )
             .await?;
         Ok(updated == 1)
+    }
+
+    async fn room(&self, concert: ConcertId) -> anyhow::Result<Option<RoomSnapshot>> {
+        let row = self
+            .reader()
+            .fetch_optional(ROOM_SNAPSHOT, args![concert.get()])
+            .await?;
+        row.map(|row| rows::room_snapshot(&row, concert)).transpose()
+    }
+
+    async fn update_room(
+        &self,
+        room: &Room,
+        expected_version: i64,
+        changes: &[RoomChange],
+        event: &OutboxEvent,
+    ) -> anyhow::Result<bool> {
+        let s = &room.settings;
+        let opt = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+        let mut tx = self.backend.begin().await?;
+        let updated = tx
+            .execute(
+                "UPDATE concert SET room_state = $3, admit_batch = $4, admit_interval_secs = $5,
+                        max_active = $6, active_ttl_secs = $7, abandon_after_secs = $8,
+                        sale_opens_at_ms = $9, sale_closes_at_ms = $10,
+                        lottery_seed_hex = COALESCE(lottery_seed_hex, NULLIF($11, '')),
+                        room_version = room_version + 1
+                  WHERE id = $1 AND room_version = $2",
+                args![
+                    room.concert.get(),
+                    expected_version,
+                    room.state.name(),
+                    s.admit_batch.map(i64::from),
+                    opt(s.admit_interval_secs),
+                    s.max_active.map(i64::from),
+                    opt(s.active_ttl_secs),
+                    opt(s.abandon_after_secs),
+                    room.sale.opens_at.map(|t| t.as_millis()),
+                    room.sale.closes_at.map(|t| t.as_millis()),
+                    room.lottery_seed.clone().unwrap_or_default()
+                ],
+            )
+            .await?;
+        if updated != 1 {
+            return Ok(false);
+        }
+        record_room_changes(&mut tx, room.concert, changes).await?;
+        append_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn room_audit(&self, concert: ConcertId, limit: u32) -> anyhow::Result<Vec<RoomChange>> {
+        let found = self
+            .reader()
+            .fetch_all(
+                "SELECT changed_at_ms, field, old_value, new_value FROM room_change
+                  WHERE concert_id = $1 ORDER BY id DESC LIMIT $2",
+                args![concert.get(), limit],
+            )
+            .await?;
+        found
+            .iter()
+            .map(|row| {
+                Ok(RoomChange {
+                    changed_at: Timestamp::from_millis(row.int("changed_at_ms")?),
+                    field: row.text("field")?,
+                    old_value: row.opt_text("old_value")?,
+                    new_value: row.opt_text("new_value")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_draw(
+        &self,
+        concert: ConcertId,
+        drawn: &[String],
+        now: Timestamp,
+        changes: &[RoomChange],
+        event: &OutboxEvent,
+    ) -> anyhow::Result<bool> {
+        let mut tx = self.backend.begin().await?;
+        let updated = tx
+            .execute(
+                "UPDATE concert SET lottery_drawn_at_ms = $2, room_version = room_version + 1,
+                        room_state = CASE WHEN room_state = 'SCHEDULED' THEN 'OPEN' ELSE room_state END
+                  WHERE id = $1 AND lottery_drawn_at_ms IS NULL",
+                args![concert.get(), now.as_millis()],
+            )
+            .await?;
+        if updated != 1 {
+            return Ok(false);
+        }
+        tx.execute(
+            self.backend.dialect().insert_lottery,
+            args![concert.get(), serde_json::to_string(drawn)?],
+        )
+        .await?;
+        record_room_changes(&mut tx, concert, changes).await?;
+        append_event(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn lottery(&self, concert: ConcertId) -> anyhow::Result<Option<Vec<String>>> {
+        let drawn = self
+            .reader()
+            .fetch_optional(
+                "SELECT lottery_drawn_at_ms FROM concert WHERE id = $1",
+                args![concert.get()],
+            )
+            .await?;
+        if drawn
+            .map(|row| row.opt_int("lottery_drawn_at_ms"))
+            .transpose()?
+            .flatten()
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let entries = self
+            .reader()
+            .fetch_all(
+                "SELECT entry_id FROM lottery_entry WHERE concert_id = $1 ORDER BY place",
+                args![concert.get()],
+            )
+            .await?;
+        entries
+            .iter()
+            .map(|row| row.text("entry_id"))
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map(Some)
+    }
+
+    async fn record_flow(&self, concert: ConcertId, flow: &Flow) -> anyhow::Result<()> {
+        let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.backend
+            .writer()
+            .execute(
+                "UPDATE concert SET flow_admitted_per_round_milli = $2, flow_no_show_permille = $3,
+                        flow_admitted_total = $4, flow_abandoned_total = $5
+                  WHERE id = $1",
+                args![
+                    concert.get(),
+                    int(flow.admitted_per_round_milli),
+                    int(flow.no_show_permille),
+                    int(flow.admitted_total),
+                    int(flow.abandoned_total)
+                ],
+            )
+            .await?;
+        Ok(())
     }
 
     async fn user_for_subject(&self, subject: &Subject) -> anyhow::Result<UserId> {

@@ -33,6 +33,8 @@ static SQLITE: Dialect = Dialect {
     insert_subject: "INSERT INTO subject (subject, user_id)
                      SELECT $1, COALESCE(MAX(user_id) + 1, 4503599627370496) FROM subject WHERE true
                      ON CONFLICT (subject) DO NOTHING",
+    insert_lottery: "INSERT INTO lottery_entry (concert_id, place, entry_id)
+                     SELECT $1, key + 1, value FROM json_each($2)",
 };
 
 /// The store on SQLite.

@@ -74,6 +74,13 @@ impl QueueCredential {
         }
     }
 
+    pub fn concert(&self) -> ConcertId {
+        match self {
+            QueueCredential::Ticket(t) => t.concert,
+            QueueCredential::Pass(p) => p.concert,
+        }
+    }
+
     pub fn token(&self) -> TokenId {
         match self {
             QueueCredential::Ticket(t) => t.token,

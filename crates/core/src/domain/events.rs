@@ -14,6 +14,8 @@ pub const BALANCE_CHARGED: &str = "BalanceCharged";
 /// Not an outbox event: it goes straight to the `queue.entered` topic,
 /// because issuing tokens must not write SQL rows.
 pub const QUEUE_ENTERED: &str = "QueueEntered";
+/// A concert's room moved or had its settings changed (topic `room.changed`).
+pub const ROOM_CHANGED: &str = "RoomChanged";
 
 /// An event as stored in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,12 +65,35 @@ pub struct QueueEntered {
     pub requested_at: Timestamp,
 }
 
+/// A room's state and settings after a change, and what changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomChanged {
+    pub concert_id: ConcertId,
+    /// `SCHEDULED`, `OPEN`, `PAUSED`, `PASS_THROUGH` or `CLOSED`.
+    pub state: String,
+    pub previous_state: String,
+    /// Why: `operator` for an admin's change, `sale opened` for the draw.
+    pub reason: String,
+    /// The fields that changed, by their API names.
+    pub changed: Vec<String>,
+    pub admit_batch: u32,
+    pub admit_interval_secs: u64,
+    pub max_active: u32,
+    pub active_ttl_secs: u64,
+    pub abandon_after_secs: u64,
+    pub sale_opens_at: Option<Timestamp>,
+    pub sale_closes_at: Option<Timestamp>,
+    pub changed_at: Timestamp,
+}
+
 /// A decoded event, for handlers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DomainEvent {
     ReservationConfirmed(ReservationConfirmed),
     BalanceCharged(BalanceCharged),
     QueueEntered(QueueEntered),
+    RoomChanged(RoomChanged),
 }
 
 impl DomainEvent {
@@ -84,6 +109,9 @@ impl DomainEvent {
             (QUEUE_ENTERED, 1 | 2) => serde_json::from_str(&event.payload)
                 .ok()
                 .map(DomainEvent::QueueEntered),
+            (ROOM_CHANGED, 1) => serde_json::from_str(&event.payload)
+                .ok()
+                .map(DomainEvent::RoomChanged),
             _ => None,
         }
     }
@@ -129,6 +157,18 @@ pub fn queue_entered(id: EventId, body: QueueEntered) -> OutboxEvent {
         aggregate_key: body.concert_id.to_string(),
         payload: to_json(&body),
         created_at: body.requested_at,
+    }
+}
+
+/// Keyed by concert, so a room's changes stay in order.
+pub fn room_changed(id: EventId, body: RoomChanged) -> OutboxEvent {
+    OutboxEvent {
+        id,
+        event_type: ROOM_CHANGED.to_owned(),
+        schema_version: 1,
+        aggregate_key: body.concert_id.to_string(),
+        payload: to_json(&body),
+        created_at: body.changed_at,
     }
 }
 

@@ -18,6 +18,8 @@
 //! - [`idempotency`]: keys and request fingerprints for safely retried commands.
 //! - [`identity`]: fans' subjects and the user ids they map to.
 //! - [`access`]: queue tickets, admission passes and proof-of-work challenges.
+//! - [`room`]: a concert's room as its operator runs it: states, settings,
+//!   the sale's times, the pre-queue lottery, the wait estimate.
 
 pub mod access;
 pub mod balance;
@@ -30,6 +32,7 @@ pub mod ids;
 pub mod money;
 pub mod queue_token;
 pub mod reservation;
+pub mod room;
 pub mod seat;
 pub mod seat_hold;
 pub mod time;

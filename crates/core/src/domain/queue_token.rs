@@ -2,7 +2,9 @@
 //!
 //! A token is WAITING from the moment it is issued, ACTIVE once admitted, and
 //! EXPIRED when its active time runs out, when its holder pays, or when a
-//! waiting holder stops polling for `abandon_after_secs` (abandoned).
+//! waiting holder stops polling for `abandon_after_secs` (abandoned). Before
+//! a scheduled sale opens, a token is PRE_QUEUE: in the concert's pre-queue,
+//! without a place until the pre-queue is drawn into line at the opening.
 
 use super::{ConcertId, Timestamp, TokenId, UserId};
 
@@ -21,6 +23,11 @@ pub struct QueuePolicy {
     pub abandon_after_secs: u64,
     /// How long an EXPIRED token is still reported as EXPIRED before it is forgotten.
     pub expired_retention_secs: u64,
+    /// How long before a scheduled sale opens its pre-queue takes fans.
+    pub pre_queue_window_secs: u64,
+    /// ACTIVE fans allowed per seat still sellable (0: no such cap), so
+    /// that thousands are not let in to find nothing.
+    pub max_active_per_seat: u32,
 }
 
 impl Default for QueuePolicy {
@@ -32,11 +39,28 @@ impl Default for QueuePolicy {
             active_ttl_secs: 600,
             abandon_after_secs: 120,
             expired_retention_secs: 3_600,
+            pre_queue_window_secs: 1_800,
+            max_active_per_seat: 2,
         }
     }
 }
 
 impl QueuePolicy {
+    /// The policy with its cap lowered to `max_active_per_seat` fans per
+    /// seat still sellable; no admission at all when nothing is sellable.
+    pub fn capped_by_seats(&self, sellable_seats: u64) -> QueuePolicy {
+        if self.max_active_per_seat == 0 {
+            return *self;
+        }
+        let by_seats = sellable_seats.saturating_mul(u64::from(self.max_active_per_seat));
+        QueuePolicy {
+            max_active: u32::try_from(by_seats)
+                .unwrap_or(u32::MAX)
+                .min(self.max_active),
+            ..*self
+        }
+    }
+
     /// How many tokens one admission round may activate, given how many are ACTIVE now.
     pub fn admission_slots(&self, active_now: u64) -> u64 {
         let room = u64::from(self.max_active).saturating_sub(active_now);
@@ -79,6 +103,8 @@ pub enum TokenState {
         position: Option<u64>,
         abandoned_at: Timestamp,
     },
+    /// In a scheduled sale's pre-queue: no place until the opening draw.
+    PreQueue { abandoned_at: Timestamp },
     /// Admitted: may browse, hold and pay until `expires_at`.
     Active { expires_at: Timestamp },
     /// Done: timed out, abandoned, or used for a payment.
@@ -89,6 +115,7 @@ impl TokenState {
     pub const fn status_name(&self) -> &'static str {
         match self {
             TokenState::Waiting { .. } => "WAITING",
+            TokenState::PreQueue { .. } => "PRE_QUEUE",
             TokenState::Active { .. } => "ACTIVE",
             TokenState::Expired { .. } => "EXPIRED",
         }
@@ -104,6 +131,16 @@ pub struct QueueToken {
     /// When the token was issued: its place in arrival order, named in its ticket.
     pub issued_at: Timestamp,
     pub state: TokenState,
+}
+
+/// Which queue an arriving token joins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// The end of the line.
+    Line,
+    /// The concert's pre-queue; the line once the pre-queue has been
+    /// taken for the draw, so a late pre-queue entry is never lost.
+    PreQueue,
 }
 
 #[cfg(test)]
@@ -122,6 +159,23 @@ mod tests {
         assert_eq!(policy.admission_slots(20), 5);
         assert_eq!(policy.admission_slots(25), 0);
         assert_eq!(policy.admission_slots(40), 0);
+    }
+
+    #[test]
+    fn the_cap_follows_the_seats_still_sellable() {
+        let policy = QueuePolicy {
+            max_active: 1_000,
+            max_active_per_seat: 2,
+            ..QueuePolicy::default()
+        };
+        assert_eq!(policy.capped_by_seats(100).max_active, 200);
+        assert_eq!(policy.capped_by_seats(10_000).max_active, 1_000);
+        assert_eq!(policy.capped_by_seats(0).max_active, 0);
+        let uncapped = QueuePolicy {
+            max_active_per_seat: 0,
+            ..policy
+        };
+        assert_eq!(uncapped.capped_by_seats(0).max_active, 1_000);
     }
 
     #[test]

@@ -12,13 +12,14 @@ use crate::domain::idempotency::{
 };
 use crate::domain::identity::{FIRST_MAPPED_USER_ID, Subject};
 use crate::domain::reservation::{PaymentReceipt, Reservation};
+use crate::domain::room::{Flow, Room, RoomState};
 use crate::domain::seat::{Seat, SeatState, SeatStatus};
 use crate::domain::seat_hold::{FanHolds, Hold, HoldStatus, has_lapsed};
 use crate::domain::{ConcertId, EventId, HoldId, ScheduleId, SeatNumber, Timestamp, UserId, Won};
 use crate::ports::{
     ChargeAttempt, ChargeOutcome, ChargeReceipt, ChargeRefused, DeliveryLedger, HoldAttempt,
     HoldOutcome, Inbox, MoneyTotals, OutboxBacklog, PaymentAttempt, PaymentOutcome, PaymentRefused,
-    ReleaseOutcome, Store, StoreAudit,
+    ReleaseOutcome, RoomChange, RoomSnapshot, Store, StoreAudit,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -33,6 +34,10 @@ pub struct MemoryStore {
 struct State {
     concerts: BTreeMap<ConcertId, Concert>,
     entry_rules: HashMap<ConcertId, EntryRules>,
+    /// Rooms that differ from a new concert's.
+    rooms: HashMap<ConcertId, Room>,
+    room_changes: HashMap<ConcertId, Vec<RoomChange>>,
+    lotteries: HashMap<ConcertId, Vec<String>>,
     /// Mapped subjects and their user ids.
     subjects: HashMap<String, UserId>,
     secrets: HashMap<String, Vec<u8>>,
@@ -228,6 +233,131 @@ impl Store for MemoryStore {
         }
         state.entry_rules.insert(concert, *rules);
         Ok(true)
+    }
+
+    async fn room(&self, concert: ConcertId) -> anyhow::Result<Option<RoomSnapshot>> {
+        let state = lock(&self.inner);
+        if !state.concerts.contains_key(&concert) {
+            return Ok(None);
+        }
+        let sellable = state
+            .seats
+            .iter()
+            .filter(|((schedule, _), row)| {
+                state.schedules.get(schedule).map(|s| s.concert_id) == Some(concert)
+                    && !matches!(row.state, SeatState::Sold)
+            })
+            .count();
+        Ok(Some(RoomSnapshot {
+            room: state
+                .rooms
+                .get(&concert)
+                .cloned()
+                .unwrap_or_else(|| Room::new(concert)),
+            rules: state.entry_rules.get(&concert).copied().unwrap_or_default(),
+            sellable_seats: sellable as u64,
+        }))
+    }
+
+    async fn update_room(
+        &self,
+        room: &Room,
+        expected_version: i64,
+        changes: &[RoomChange],
+        event: &OutboxEvent,
+    ) -> anyhow::Result<bool> {
+        let mut state = lock(&self.inner);
+        if !state.concerts.contains_key(&room.concert) {
+            return Ok(false);
+        }
+        let current = state
+            .rooms
+            .get(&room.concert)
+            .cloned()
+            .unwrap_or_else(|| Room::new(room.concert));
+        if current.version != expected_version {
+            return Ok(false);
+        }
+        let updated = Room {
+            version: current.version + 1,
+            flow: current.flow,
+            drawn_at: current.drawn_at,
+            lottery_seed: current.lottery_seed.or_else(|| room.lottery_seed.clone()),
+            ..room.clone()
+        };
+        state.rooms.insert(room.concert, updated);
+        state
+            .room_changes
+            .entry(room.concert)
+            .or_default()
+            .extend_from_slice(changes);
+        state.outbox.push(OutboxRow::new(event.clone()));
+        Ok(true)
+    }
+
+    async fn room_audit(&self, concert: ConcertId, limit: u32) -> anyhow::Result<Vec<RoomChange>> {
+        let state = lock(&self.inner);
+        Ok(state
+            .room_changes
+            .get(&concert)
+            .map(|changes| {
+                changes
+                    .iter()
+                    .rev()
+                    .take(limit as usize)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn record_draw(
+        &self,
+        concert: ConcertId,
+        drawn: &[String],
+        now: Timestamp,
+        changes: &[RoomChange],
+        event: &OutboxEvent,
+    ) -> anyhow::Result<bool> {
+        let mut state = lock(&self.inner);
+        if !state.concerts.contains_key(&concert) || state.lotteries.contains_key(&concert) {
+            return Ok(false);
+        }
+        let mut room = state
+            .rooms
+            .get(&concert)
+            .cloned()
+            .unwrap_or_else(|| Room::new(concert));
+        if room.state == RoomState::Scheduled {
+            room.state = RoomState::Open;
+        }
+        room.drawn_at = Some(now);
+        room.version += 1;
+        state.rooms.insert(concert, room);
+        state.lotteries.insert(concert, drawn.to_vec());
+        state
+            .room_changes
+            .entry(concert)
+            .or_default()
+            .extend_from_slice(changes);
+        state.outbox.push(OutboxRow::new(event.clone()));
+        Ok(true)
+    }
+
+    async fn lottery(&self, concert: ConcertId) -> anyhow::Result<Option<Vec<String>>> {
+        Ok(lock(&self.inner).lotteries.get(&concert).cloned())
+    }
+
+    async fn record_flow(&self, concert: ConcertId, flow: &Flow) -> anyhow::Result<()> {
+        let mut state = lock(&self.inner);
+        if state.concerts.contains_key(&concert) {
+            state
+                .rooms
+                .entry(concert)
+                .or_insert_with(|| Room::new(concert))
+                .flow = *flow;
+        }
+        Ok(())
     }
 
     async fn user_for_subject(&self, subject: &Subject) -> anyhow::Result<UserId> {

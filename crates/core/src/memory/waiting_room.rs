@@ -5,19 +5,26 @@
 //! O(log n) by a Fenwick tree over arrival numbers, so polling stays cheap
 //! with a hundred thousand people in line. Ended tokens (timed out,
 //! abandoned) are swept on every call that touches the concert, before any
-//! position is computed, so they are never counted.
+//! position is computed, so they are never counted. A scheduled sale's
+//! pre-queue is a set beside the line; the opening draw puts it at the
+//! front of the line, in the drawn order.
 
 use super::lock;
-use crate::domain::queue_token::{QueuePolicy, QueueToken, TokenState};
+use crate::domain::queue_token::{Lane, QueuePolicy, QueueToken, TokenState};
 use crate::domain::{ConcertId, Timestamp, TokenId, UserId};
-use crate::ports::{Revocation, RevocationPage, WaitingRoom};
+use crate::ports::{
+    AdmitOutcome, Census, PreQueueDraw, Revocation, RevocationPage, WaitingRoom,
+};
 use async_trait::async_trait;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 #[derive(Debug, Default)]
 pub struct MemoryWaitingRoom {
     inner: Mutex<Rooms>,
+    /// Admits the back of the line first: a broken room, for tests that
+    /// must see the audit of admission order fail.
+    newest_first: bool,
 }
 
 #[derive(Debug, Default)]
@@ -28,8 +35,6 @@ struct Rooms {
     by_user: HashMap<(ConcertId, UserId), TokenId>,
     /// Expired tokens by when they may be forgotten.
     forget_queue: BTreeSet<(Timestamp, TokenId)>,
-    /// Admissions out of arrival order (see `WaitingRoom::admission_inversions`).
-    inversions: u64,
     /// The revocation feed: admissions ended early, by feed number.
     revocations: BTreeMap<u64, Revocation>,
     /// The last feed number handed out.
@@ -48,6 +53,9 @@ struct Entry {
 enum Phase {
     /// Reserved, waiting for its entry to reach the line (queue entry through Kafka).
     Pending {
+        last_seen: Timestamp,
+    },
+    PreQueue {
         last_seen: Timestamp,
     },
     Waiting {
@@ -73,8 +81,19 @@ struct Line {
     by_last_seen: BTreeSet<(Timestamp, TokenId)>,
     /// ACTIVE tokens by expiry.
     active: BTreeSet<(Timestamp, TokenId)>,
-    /// The latest arrival admitted so far, to detect admissions out of order.
-    last_admitted: usize,
+    /// PRE_QUEUE tokens.
+    pre_queue: HashSet<TokenId>,
+    /// The pre-queue as taken for the draw, once taken, and whether it was
+    /// placed in line.
+    taken: Option<Vec<TokenId>>,
+    placed: bool,
+    /// Added to arrival numbers in the admission log: arrival numbers start
+    /// afresh whenever the line empties, line keys never do.
+    key_base: i64,
+    /// `(line key, admitted_at_ms)` of every admission.
+    admissions: Vec<(i64, i64)>,
+    admitted_total: u64,
+    abandoned_total: u64,
 }
 
 impl Rooms {
@@ -94,14 +113,17 @@ impl Rooms {
                     break;
                 }
                 line.by_last_seen.pop_first();
-                if let Some(Entry {
-                    phase: Phase::Waiting { arrival, .. },
-                    ..
-                }) = self.tokens.get(&token)
-                {
-                    line.waiting.remove(arrival);
-                    line.arrivals.remove(*arrival);
+                match self.tokens.get(&token).map(|e| e.phase) {
+                    Some(Phase::Waiting { arrival, .. }) => {
+                        line.waiting.remove(&arrival);
+                        line.arrivals.remove(arrival);
+                    }
+                    Some(Phase::PreQueue { .. }) => {
+                        line.pre_queue.remove(&token);
+                    }
+                    _ => {}
                 }
+                line.abandoned_total += 1;
                 ended.push((token, policy.abandoned_at(last_seen)));
             }
             line.compact_if_empty();
@@ -145,13 +167,16 @@ impl Rooms {
     fn touch(&mut self, token: TokenId, now: Timestamp) {
         let Rooms { tokens, lines, .. } = self;
         if let Some(entry) = tokens.get_mut(&token)
-            && let Phase::Pending { last_seen } = entry.phase
+            && let Phase::Pending { last_seen } | Phase::PreQueue { last_seen } = entry.phase
         {
             if let Some(line) = lines.get_mut(&entry.concert) {
                 line.by_last_seen.remove(&(last_seen, token));
                 line.by_last_seen.insert((now, token));
             }
-            entry.phase = Phase::Pending { last_seen: now };
+            entry.phase = match entry.phase {
+                Phase::PreQueue { .. } => Phase::PreQueue { last_seen: now },
+                _ => Phase::Pending { last_seen: now },
+            };
             return;
         }
         if let Some(entry) = tokens.get_mut(&token)
@@ -193,6 +218,9 @@ impl Rooms {
                 position: None,
                 abandoned_at: policy.abandoned_at(last_seen),
             },
+            Phase::PreQueue { last_seen } => TokenState::PreQueue {
+                abandoned_at: policy.abandoned_at(last_seen),
+            },
             Phase::Waiting { arrival, last_seen } => TokenState::Waiting {
                 position: Some(
                     self.lines
@@ -219,13 +247,28 @@ impl Line {
     /// index does not grow for ever across rushes.
     fn compact_if_empty(&mut self) {
         if self.waiting.is_empty() && self.arrivals.len() > 0 {
+            self.key_base += self.arrivals.len() as i64;
             self.arrivals = ArrivalIndex::default();
-            self.last_admitted = 0;
         }
+    }
+
+    /// Whether an entry for the pre-queue still goes there.
+    fn pre_queue_open(&self) -> bool {
+        self.taken.is_none()
     }
 }
 
 impl MemoryWaitingRoom {
+    /// A room that admits the back of its line first. Only for tests that
+    /// must show the audit of admission order catching a broken room.
+    #[doc(hidden)]
+    pub fn admitting_newest_first() -> Self {
+        Self {
+            newest_first: true,
+            ..Self::default()
+        }
+    }
+
     /// `enter`, `reserve` and `place` (see the port): the user's live
     /// token, or `candidate` put at the end of the line or reserved. `None`
     /// only from `place`, when `candidate` is not the user's live token.
@@ -237,6 +280,7 @@ impl MemoryWaitingRoom {
         now: Timestamp,
         policy: &QueuePolicy,
         how: Arrival,
+        lane: Lane,
     ) -> anyhow::Result<Option<QueueToken>> {
         let mut rooms = lock(&self.inner);
         rooms.sweep(concert, now, policy);
@@ -277,6 +321,12 @@ impl MemoryWaitingRoom {
         line.by_last_seen.insert((now, candidate));
         let phase = match how {
             Arrival::Reserve => Phase::Pending { last_seen: now },
+            Arrival::Enter | Arrival::Place
+                if lane == Lane::PreQueue && line.pre_queue_open() =>
+            {
+                line.pre_queue.insert(candidate);
+                Phase::PreQueue { last_seen: now }
+            }
             Arrival::Enter | Arrival::Place => {
                 let arrival = line.arrivals.push();
                 line.waiting.insert(arrival, candidate);
@@ -317,8 +367,9 @@ impl WaitingRoom for MemoryWaitingRoom {
         candidate: TokenId,
         now: Timestamp,
         policy: &QueuePolicy,
+        lane: Lane,
     ) -> anyhow::Result<QueueToken> {
-        self.arrive(concert, user, candidate, now, policy, Arrival::Enter)?
+        self.arrive(concert, user, candidate, now, policy, Arrival::Enter, lane)?
             .ok_or_else(|| anyhow::anyhow!("a token vanished while it was being issued"))
     }
 
@@ -330,7 +381,7 @@ impl WaitingRoom for MemoryWaitingRoom {
         now: Timestamp,
         policy: &QueuePolicy,
     ) -> anyhow::Result<QueueToken> {
-        self.arrive(concert, user, candidate, now, policy, Arrival::Reserve)?
+        self.arrive(concert, user, candidate, now, policy, Arrival::Reserve, Lane::Line)?
             .ok_or_else(|| anyhow::anyhow!("a token vanished while it was being reserved"))
     }
 
@@ -341,8 +392,9 @@ impl WaitingRoom for MemoryWaitingRoom {
         token: TokenId,
         now: Timestamp,
         policy: &QueuePolicy,
+        lane: Lane,
     ) -> anyhow::Result<Option<QueueToken>> {
-        self.arrive(concert, user, token, now, policy, Arrival::Place)
+        self.arrive(concert, user, token, now, policy, Arrival::Place, lane)
     }
 
     async fn poll(
@@ -370,35 +422,63 @@ impl WaitingRoom for MemoryWaitingRoom {
         Ok(rooms.view(token, policy))
     }
 
+    async fn poll_many(
+        &self,
+        concert: ConcertId,
+        tokens: &[TokenId],
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<Vec<Option<QueueToken>>> {
+        let mut rooms = lock(&self.inner);
+        rooms.sweep(concert, now, policy);
+        Ok(tokens
+            .iter()
+            .map(|&token| {
+                let ours = rooms.tokens.get(&token).map(|e| e.concert) == Some(concert);
+                ours.then(|| {
+                    rooms.touch(token, now);
+                    rooms.view(token, policy)
+                })
+                .flatten()
+            })
+            .collect())
+    }
+
     async fn admit(
         &self,
         concert: ConcertId,
         now: Timestamp,
         policy: &QueuePolicy,
-    ) -> anyhow::Result<u64> {
+    ) -> anyhow::Result<AdmitOutcome> {
         let mut rooms = lock(&self.inner);
         rooms.sweep(concert, now, policy);
-        let Rooms {
-            tokens,
-            lines,
-            inversions,
-            ..
-        } = &mut *rooms;
+        let Rooms { tokens, lines, .. } = &mut *rooms;
         let Some(line) = lines.get_mut(&concert) else {
-            return Ok(0);
+            return Ok(AdmitOutcome::default());
         };
-        let slots = policy.admission_slots(line.active.len() as u64);
+        let mut outcome = AdmitOutcome {
+            waiting_before: line.waiting.len() as u64,
+            draw_pending: line.taken.is_some() && !line.placed,
+            ..AdmitOutcome::default()
+        };
+        let slots = if outcome.draw_pending {
+            0
+        } else {
+            policy.admission_slots(line.active.len() as u64)
+        };
         let expires_at = policy.active_until(now);
-        let mut admitted = 0;
-        while admitted < slots {
-            let Some((arrival, token)) = line.waiting.pop_first() else {
+        while outcome.admitted < slots {
+            let next = if self.newest_first {
+                line.waiting.pop_last()
+            } else {
+                line.waiting.pop_first()
+            };
+            let Some((arrival, token)) = next else {
                 break;
             };
             line.arrivals.remove(arrival);
-            if arrival < line.last_admitted {
-                *inversions += 1;
-            }
-            line.last_admitted = line.last_admitted.max(arrival);
+            line.admissions
+                .push((line.key_base + arrival as i64, now.as_millis()));
             if let Some(entry) = tokens.get_mut(&token) {
                 if let Phase::Waiting { last_seen, .. } = entry.phase {
                     line.by_last_seen.remove(&(last_seen, token));
@@ -406,10 +486,100 @@ impl WaitingRoom for MemoryWaitingRoom {
                 entry.phase = Phase::Active { expires_at };
             }
             line.active.insert((expires_at, token));
-            admitted += 1;
+            outcome.admitted += 1;
         }
+        line.admitted_total += outcome.admitted;
+        outcome.admitted_total = line.admitted_total;
+        outcome.abandoned_total = line.abandoned_total;
         line.compact_if_empty();
-        Ok(admitted)
+        Ok(outcome)
+    }
+
+    async fn take_pre_queue(
+        &self,
+        concert: ConcertId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<PreQueueDraw> {
+        let mut rooms = lock(&self.inner);
+        rooms.sweep(concert, now, policy);
+        let line = rooms.lines.entry(concert).or_default();
+        let entries = line
+            .taken
+            .get_or_insert_with(|| {
+                let mut entries: Vec<TokenId> = line.pre_queue.iter().copied().collect();
+                entries.sort();
+                entries
+            })
+            .clone();
+        Ok(PreQueueDraw {
+            entries,
+            placed: line.placed,
+        })
+    }
+
+    async fn place_drawn(
+        &self,
+        concert: ConcertId,
+        order: &[TokenId],
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<bool> {
+        let mut rooms = lock(&self.inner);
+        rooms.sweep(concert, now, policy);
+        let Rooms { tokens, lines, .. } = &mut *rooms;
+        let line = lines.entry(concert).or_default();
+        if line.placed || line.taken.is_none() {
+            return Ok(false);
+        }
+        // The drawn entries go first, then whoever arrived since the
+        // opening, in their order: the line is numbered afresh.
+        let later: Vec<TokenId> = line.waiting.values().copied().collect();
+        line.key_base += line.arrivals.len() as i64;
+        line.arrivals = ArrivalIndex::default();
+        line.waiting.clear();
+        for &token in order {
+            let Some(entry) = tokens.get_mut(&token) else {
+                continue;
+            };
+            let Phase::PreQueue { last_seen } = entry.phase else {
+                continue;
+            };
+            line.pre_queue.remove(&token);
+            let arrival = line.arrivals.push();
+            line.waiting.insert(arrival, token);
+            entry.phase = Phase::Waiting { arrival, last_seen };
+        }
+        for token in later {
+            if let Some(entry) = tokens.get_mut(&token)
+                && let Phase::Waiting { last_seen, .. } = entry.phase
+            {
+                let arrival = line.arrivals.push();
+                line.waiting.insert(arrival, token);
+                entry.phase = Phase::Waiting { arrival, last_seen };
+            }
+        }
+        line.placed = true;
+        Ok(true)
+    }
+
+    async fn census(
+        &self,
+        concert: ConcertId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<Census> {
+        let mut rooms = lock(&self.inner);
+        rooms.sweep(concert, now, policy);
+        Ok(rooms
+            .lines
+            .get(&concert)
+            .map(|line| Census {
+                pre_queued: line.pre_queue.len() as u64,
+                waiting: line.waiting.len() as u64,
+                active: line.active.len() as u64,
+            })
+            .unwrap_or_default())
     }
 
     async fn expire(
@@ -435,11 +605,18 @@ impl WaitingRoom for MemoryWaitingRoom {
             match entry.phase {
                 Phase::Pending { last_seen } => {
                     line.by_last_seen.remove(&(last_seen, token));
+                    line.abandoned_total += 1;
+                }
+                Phase::PreQueue { last_seen } => {
+                    line.by_last_seen.remove(&(last_seen, token));
+                    line.pre_queue.remove(&token);
+                    line.abandoned_total += 1;
                 }
                 Phase::Waiting { arrival, last_seen } => {
                     line.waiting.remove(&arrival);
                     line.arrivals.remove(arrival);
                     line.by_last_seen.remove(&(last_seen, token));
+                    line.abandoned_total += 1;
                 }
                 Phase::Active { expires_at } => {
                     line.active.remove(&(expires_at, token));
@@ -483,7 +660,9 @@ impl WaitingRoom for MemoryWaitingRoom {
         let mut concerts: Vec<_> = rooms
             .lines
             .iter()
-            .filter(|(_, line)| !line.waiting.is_empty() || !line.active.is_empty())
+            .filter(|(_, line)| {
+                !line.waiting.is_empty() || !line.active.is_empty() || !line.pre_queue.is_empty()
+            })
             .map(|(c, _)| *c)
             .collect();
         concerts.sort();
@@ -494,8 +673,12 @@ impl WaitingRoom for MemoryWaitingRoom {
         Ok(())
     }
 
-    async fn admission_inversions(&self) -> anyhow::Result<u64> {
-        Ok(lock(&self.inner).inversions)
+    async fn admissions(&self, concert: ConcertId) -> anyhow::Result<Vec<(i64, i64)>> {
+        Ok(lock(&self.inner)
+            .lines
+            .get(&concert)
+            .map(|line| line.admissions.clone())
+            .unwrap_or_default())
     }
 }
 

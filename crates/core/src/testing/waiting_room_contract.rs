@@ -3,9 +3,10 @@
 //! one test each.
 
 use super::{concert_id, user};
-use crate::domain::queue_token::{QueuePolicy, QueueToken, TokenState};
+use crate::domain::queue_token::{Lane, QueuePolicy, QueueToken, TokenState};
+use crate::domain::room::admission_inversions;
 use crate::domain::{Timestamp, TokenId};
-use crate::ports::WaitingRoom;
+use crate::ports::{Census, WaitingRoom};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -24,6 +25,9 @@ macro_rules! waiting_room_contract_tests {
             a_reserved_token_waits_without_a_position_until_it_enters,
             tokens_carry_when_they_were_issued,
             admissions_ended_early_join_the_revocation_feed_once,
+            the_pre_queue_is_drawn_into_line_ahead_of_later_arrivals,
+            polling_many_answers_each_token_and_keeps_them_alive,
+            running_totals_count_admissions_and_no_shows,
         );
     };
     (@cases $make:expr; $($case:ident),+ $(,)?) => {
@@ -55,7 +59,18 @@ fn policy() -> QueuePolicy {
         active_ttl_secs: 60,
         abandon_after_secs: 30,
         expired_retention_secs: 600,
+        ..QueuePolicy::default()
     }
+}
+
+/// How many one admission round admitted.
+async fn admit(room: &dyn WaitingRoom, c: crate::domain::ConcertId, now: Timestamp, p: &QueuePolicy) -> u64 {
+    ok(room.admit(c, now, p).await).admitted
+}
+
+/// The pairs admitted out of line order, from the room's own record.
+async fn inversions(room: &dyn WaitingRoom, c: crate::domain::ConcertId) -> u64 {
+    admission_inversions(&ok(room.admissions(c).await))
 }
 
 fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
@@ -71,7 +86,7 @@ fn position(t: &QueueToken) -> Option<u64> {
 
 async fn enter(room: &dyn WaitingRoom, who: i64, now: Timestamp) -> QueueToken {
     ok(room
-        .enter(concert_id(1), user(who), fresh_token(), now, &policy())
+        .enter(concert_id(1), user(who), fresh_token(), now, &policy(), Lane::Line)
         .await)
 }
 
@@ -95,7 +110,7 @@ pub async fn positions_follow_arrival_order_and_reentry_keeps_the_token(
     assert_eq!(position(&again), Some(3));
     // Another concert has its own line.
     let other = ok(room
-        .enter(concert_id(2), user(3), fresh_token(), T0, &policy())
+        .enter(concert_id(2), user(3), fresh_token(), T0, &policy(), Lane::Line)
         .await);
     assert_eq!(position(&other), Some(1));
     assert_ne!(other.token, tokens[2]);
@@ -111,9 +126,9 @@ pub async fn admission_respects_batch_cap_and_order(room: Arc<dyn WaitingRoom>) 
         tokens.push(enter(room.as_ref(), who, T0).await.token);
     }
     let p = policy();
-    assert_eq!(ok(room.admit(concert_id(1), T0, &p).await), 2);
-    assert_eq!(ok(room.admit(concert_id(1), T0, &p).await), 1, "cap of 3");
-    assert_eq!(ok(room.admit(concert_id(1), T0, &p).await), 0);
+    assert_eq!(admit(room.as_ref(), concert_id(1), T0, &p).await, 2);
+    assert_eq!(admit(room.as_ref(), concert_id(1), T0, &p).await, 1, "cap of 3");
+    assert_eq!(admit(room.as_ref(), concert_id(1), T0, &p).await, 0);
     for (i, token) in tokens.iter().enumerate() {
         let t = poll(room.as_ref(), *token, T0).await;
         if i < 3 {
@@ -127,8 +142,10 @@ pub async fn admission_respects_batch_cap_and_order(room: Arc<dyn WaitingRoom>) 
             assert_eq!(position(&t), Some(i as u64 - 2));
         }
     }
-    assert_eq!(ok(room.admit(concert_id(2), T0, &p).await), 0);
-    assert_eq!(ok(room.admission_inversions().await), 0);
+    assert_eq!(admit(room.as_ref(), concert_id(2), T0, &p).await, 0);
+    let log = ok(room.admissions(concert_id(1)).await);
+    assert_eq!(log.len(), 3, "every admission is recorded");
+    assert_eq!(admission_inversions(&log), 0);
 }
 
 pub async fn abandoned_tokens_leave_the_line_and_the_count(room: Arc<dyn WaitingRoom>) {
@@ -142,7 +159,7 @@ pub async fn abandoned_tokens_leave_the_line_and_the_count(room: Arc<dyn Waiting
     assert_eq!(position(&poll(room.as_ref(), last, t30).await), Some(2));
     let quiet_now = poll(room.as_ref(), quiet, t30).await;
     assert_eq!(quiet_now.state, TokenState::Expired { expired_at: t30 });
-    assert_eq!(ok(room.admit(concert_id(1), t30, &policy()).await), 2);
+    assert_eq!(admit(room.as_ref(), concert_id(1), t30, &policy()).await, 2);
     assert!(matches!(
         poll(room.as_ref(), keen, t30).await.state,
         TokenState::Active { .. }
@@ -155,7 +172,7 @@ pub async fn abandoned_tokens_leave_the_line_and_the_count(room: Arc<dyn Waiting
 
 pub async fn active_tokens_expire_after_their_ttl(room: Arc<dyn WaitingRoom>) {
     let a = enter(room.as_ref(), 1, T0).await.token;
-    ok(room.admit(concert_id(1), T0, &policy()).await);
+    admit(room.as_ref(), concert_id(1), T0, &policy()).await;
     let peeked = ok(room.peek(a, T0.plus_secs(59), &policy()).await);
     assert!(matches!(
         peeked.map(|t| t.state),
@@ -167,7 +184,7 @@ pub async fn active_tokens_expire_after_their_ttl(room: Arc<dyn WaitingRoom>) {
         TokenState::Expired { expired_at: later }
     );
     // A line that emptied is dropped from the concerts to visit by the next round at the latest.
-    assert_eq!(ok(room.admit(concert_id(1), later, &policy()).await), 0);
+    assert_eq!(admit(room.as_ref(), concert_id(1), later, &policy()).await, 0);
     assert!(ok(room.concerts_in_line().await).is_empty());
     // Expired tokens are remembered for the retention, then forgotten.
     assert!(ok(room.peek(a, later.plus_secs(600), &policy()).await).is_none());
@@ -175,7 +192,7 @@ pub async fn active_tokens_expire_after_their_ttl(room: Arc<dyn WaitingRoom>) {
 
 pub async fn payment_expiry_ends_only_tokens_issued_by_then(room: Arc<dyn WaitingRoom>) {
     let a = enter(room.as_ref(), 1, T0).await.token;
-    ok(room.admit(concert_id(1), T0, &policy()).await);
+    admit(room.as_ref(), concert_id(1), T0, &policy()).await;
     let paid_at = T0.plus_secs(5);
     let ended = ok(room
         .expire(concert_id(1), user(1), paid_at, paid_at, &policy())
@@ -259,31 +276,33 @@ pub async fn a_reserved_token_waits_without_a_position_until_it_enters(room: Arc
     let direct = enter(room.as_ref(), 2, T0).await;
     assert_eq!(position(&direct), Some(1));
     assert_eq!(
-        ok(room.admit(c, T0, &p).await),
+        admit(room.as_ref(), c, T0, &p).await,
         1,
         "a reservation is not admitted"
     );
     let later = T0.plus_secs(5);
-    let placed = ok(room.place(c, user(1), reserved, later, &p).await);
+    let placed = ok(room.place(c, user(1), reserved, later, &p, Lane::Line).await);
     let placed = placed.unwrap_or_else(|| panic!("a reserved token is placed"));
     assert_eq!((placed.token, position(&placed)), (reserved, Some(1)));
-    let repeat = ok(room.place(c, user(1), reserved, later, &p).await);
+    let repeat = ok(room.place(c, user(1), reserved, later, &p, Lane::Line).await);
     let repeat = repeat.unwrap_or_else(|| panic!("placing twice answers the token"));
     assert_eq!(
         (repeat.token, position(&repeat)),
         (reserved, Some(1)),
         "placing twice"
     );
-    assert_eq!(ok(room.admit(c, later, &p).await), 1);
+    assert_eq!(admit(room.as_ref(), c, later, &p).await, 1);
     let admitted = poll(room.as_ref(), reserved, later).await;
     assert_eq!(admitted.state.status_name(), "ACTIVE");
     // The token was issued when it was reserved: a payment made with it then ends it.
     assert!(ok(room.expire(c, user(1), T0, later, &p).await).is_some());
     // A repeated entry of an ended token brings nothing back.
-    assert_eq!(ok(room.place(c, user(1), reserved, later, &p).await), None);
+    assert_eq!(ok(room.place(c, user(1), reserved, later, &p, Lane::Line).await), None);
     let ended = poll(room.as_ref(), reserved, later).await;
     assert_eq!(ended.state.status_name(), "EXPIRED");
-    let unknown = ok(room.place(c, user(9), fresh_token(), later, &p).await);
+    let unknown = ok(room
+        .place(c, user(9), fresh_token(), later, &p, Lane::Line)
+        .await);
     assert_eq!(unknown, None);
     // A reservation nobody polls is abandoned like any waiting token.
     let quiet = ok(room.reserve(c, user(3), fresh_token(), later, &p).await);
@@ -291,10 +310,10 @@ pub async fn a_reserved_token_waits_without_a_position_until_it_enters(room: Arc
     let abandoned = poll(room.as_ref(), quiet.token, gone).await;
     assert_eq!(abandoned.state.status_name(), "EXPIRED");
     assert_eq!(
-        ok(room.place(c, user(3), quiet.token, gone, &p).await),
+        ok(room.place(c, user(3), quiet.token, gone, &p, Lane::Line).await),
         None
     );
-    assert_eq!(ok(room.admission_inversions().await), 0);
+    assert_eq!(inversions(room.as_ref(), c).await, 0);
 }
 
 pub async fn tokens_carry_when_they_were_issued(room: Arc<dyn WaitingRoom>) {
@@ -304,7 +323,7 @@ pub async fn tokens_carry_when_they_were_issued(room: Arc<dyn WaitingRoom>) {
     // Asking again, polling and admission keep the instant of issue.
     let again = enter(room.as_ref(), 1, T0.plus_secs(5)).await;
     assert_eq!(again.issued_at, T0);
-    ok(room.admit(concert_id(1), T0.plus_secs(5), &policy()).await);
+    admit(room.as_ref(), concert_id(1), T0.plus_secs(5), &policy()).await;
     let admitted = poll(room.as_ref(), first.token, T0.plus_secs(5)).await;
     assert_eq!(
         (admitted.state.status_name(), admitted.issued_at),
@@ -326,6 +345,7 @@ pub async fn tokens_carry_when_they_were_issued(room: Arc<dyn WaitingRoom>) {
             reserved.token,
             T0.plus_secs(9),
             &policy(),
+            Lane::Line,
         )
         .await);
     assert_eq!(placed.map(|t| t.issued_at), Some(T0.plus_secs(6)));
@@ -337,16 +357,16 @@ pub async fn admissions_ended_early_join_the_revocation_feed_once(room: Arc<dyn 
     assert!(empty.revocations.is_empty());
     let admitted = enter(room.as_ref(), 1, T0).await.token;
     let waiting = enter(room.as_ref(), 2, T0).await.token;
-    ok(room
-        .admit(
-            c,
-            T0,
-            &QueuePolicy {
-                admit_batch: 1,
-                ..p
-            },
-        )
-        .await);
+    admit(
+        room.as_ref(),
+        c,
+        T0,
+        &QueuePolicy {
+            admit_batch: 1,
+            ..p
+        },
+    )
+    .await;
     let until = T0.plus_secs(p.active_ttl_secs);
     // Ending a waiting token revokes no pass: it never had one.
     assert!(ok(room.expire(c, user(2), T0, T0, &p).await).is_some());
@@ -367,17 +387,17 @@ pub async fn admissions_ended_early_join_the_revocation_feed_once(room: Arc<dyn 
     for who in 10..13 {
         enter(room.as_ref(), who, T0.plus_secs(2)).await;
     }
-    ok(room
-        .admit(
-            c,
-            T0.plus_secs(2),
-            &QueuePolicy {
-                admit_batch: 10,
-                max_active: 10,
-                ..p
-            },
-        )
-        .await);
+    admit(
+        room.as_ref(),
+        c,
+        T0.plus_secs(2),
+        &QueuePolicy {
+            admit_batch: 10,
+            max_active: 10,
+            ..p
+        },
+    )
+    .await;
     let mut ended = Vec::new();
     for who in 10..13 {
         let token = ok(room
@@ -394,4 +414,127 @@ pub async fn admissions_ended_early_join_the_revocation_feed_once(room: Arc<dyn 
         .map(|r| Some(r.token))
         .collect();
     assert_eq!(read, ended);
+}
+
+pub async fn the_pre_queue_is_drawn_into_line_ahead_of_later_arrivals(room: Arc<dyn WaitingRoom>) {
+    let (c, p) = (concert_id(1), QueuePolicy {
+        admit_batch: 10,
+        max_active: 10,
+        ..policy()
+    });
+    let mut early = Vec::new();
+    for who in 1..=3 {
+        let t = ok(room
+            .enter(c, user(who), fresh_token(), T0, &p, Lane::PreQueue)
+            .await);
+        assert_eq!(t.state.status_name(), "PRE_QUEUE");
+        early.push(t.token);
+    }
+    // Asking again keeps the pre-queued token; nobody is admitted from the pre-queue.
+    let again = ok(room
+        .enter(c, user(1), fresh_token(), T0, &p, Lane::PreQueue)
+        .await);
+    assert_eq!(again.token, early[0]);
+    assert_eq!(admit(room.as_ref(), c, T0, &p).await, 0);
+    assert_eq!(ok(room.concerts_in_line().await), vec![c]);
+    assert_eq!(
+        ok(room.census(c, T0, &p).await),
+        Census {
+            pre_queued: 3,
+            waiting: 0,
+            active: 0
+        }
+    );
+    let opening = T0.plus_secs(1);
+    let taken = ok(room.take_pre_queue(c, opening, &p).await);
+    let mut entries = taken.entries.clone();
+    entries.sort();
+    let mut expected = early.clone();
+    expected.sort();
+    assert_eq!((entries, taken.placed), (expected, false));
+    // Taken: a late pre-queue entry and a new arrival join the line instead.
+    let late = ok(room
+        .enter(c, user(4), fresh_token(), opening, &p, Lane::PreQueue)
+        .await);
+    let after = ok(room
+        .enter(c, user(5), fresh_token(), opening, &p, Lane::Line)
+        .await);
+    assert_eq!(late.state.status_name(), "WAITING");
+    let pending = ok(room.admit(c, opening, &p).await);
+    assert!(pending.draw_pending, "nobody is admitted before the draw is placed");
+    assert_eq!(pending.admitted, 0);
+    // Placed in the drawn order, ahead of both; once only.
+    let order = vec![early[2], early[0], early[1]];
+    assert!(ok(room.place_drawn(c, &order, opening, &p).await));
+    assert!(!ok(room.place_drawn(c, &early, opening, &p).await));
+    let again = ok(room.take_pre_queue(c, opening, &p).await);
+    assert!(again.placed);
+    assert_eq!(again.entries.len(), 3);
+    for (place, token) in order.iter().chain([&late.token, &after.token]).enumerate() {
+        let polled = poll(room.as_ref(), *token, opening).await;
+        assert_eq!(position(&polled), Some(place as u64 + 1), "place {place}");
+    }
+    // Admission takes the drawn order first; the record shows no inversion.
+    assert_eq!(
+        admit(
+            room.as_ref(),
+            c,
+            opening,
+            &QueuePolicy {
+                admit_batch: 2,
+                ..p
+            }
+        )
+        .await,
+        2
+    );
+    assert_eq!(admit(room.as_ref(), c, opening.plus_secs(1), &p).await, 3);
+    for token in [order[0], order[1]] {
+        let polled = poll(room.as_ref(), token, opening.plus_secs(1)).await;
+        assert_eq!(polled.state.status_name(), "ACTIVE");
+    }
+    let log = ok(room.admissions(c).await);
+    assert_eq!(log.len(), 5);
+    assert_eq!(admission_inversions(&log), 0);
+}
+
+pub async fn polling_many_answers_each_token_and_keeps_them_alive(room: Arc<dyn WaitingRoom>) {
+    let p = policy();
+    let a = enter(room.as_ref(), 1, T0).await.token;
+    let b = enter(room.as_ref(), 2, T0).await.token;
+    let elsewhere = ok(room
+        .enter(concert_id(2), user(3), fresh_token(), T0, &p, Lane::Line)
+        .await)
+    .token;
+    let t20 = T0.plus_secs(20);
+    let seen = ok(room
+        .poll_many(concert_id(1), &[a, fresh_token(), b, elsewhere], t20, &p)
+        .await);
+    let positions: Vec<Option<Option<u64>>> =
+        seen.iter().map(|t| t.as_ref().map(position)).collect();
+    assert_eq!(positions, vec![Some(Some(1)), None, Some(Some(2)), None]);
+    // Seen at +20 s: alive at +40 s, though abandon-after is 30 s.
+    let t40 = T0.plus_secs(40);
+    assert_eq!(position(&poll(room.as_ref(), b, t40).await), Some(2));
+}
+
+pub async fn running_totals_count_admissions_and_no_shows(room: Arc<dyn WaitingRoom>) {
+    let (c, p) = (concert_id(1), policy());
+    enter(room.as_ref(), 1, T0).await;
+    enter(room.as_ref(), 2, T0).await;
+    let keen = enter(room.as_ref(), 3, T0).await.token;
+    // User 2 leaves; user 1 stops polling and is abandoned.
+    assert!(ok(room.expire(c, user(2), T0, T0, &p).await).is_some());
+    let later = T0.plus_secs(p.abandon_after_secs - 1);
+    poll(room.as_ref(), keen, later).await;
+    let outcome = ok(room.admit(c, T0.plus_secs(p.abandon_after_secs), &p).await);
+    assert_eq!(
+        (
+            outcome.admitted,
+            outcome.waiting_before,
+            outcome.admitted_total,
+            outcome.abandoned_total
+        ),
+        (1, 1, 1, 2)
+    );
 }

@@ -75,16 +75,18 @@ impl App {
                 }));
             }
         }
+        let policy = self.queue_policy(credential.concert()).await?;
         let found = self
             .adapters
             .waiting_room
-            .peek(credential.token(), now, &self.policies.queue)
+            .peek(credential.token(), now, &policy)
             .await?;
         let Some(found) = found.filter(|t| t.user_id == user) else {
             return Ok(Err(AccessDenied::UnknownToken));
         };
         Ok(match found.state {
             TokenState::Waiting { position, .. } => Err(AccessDenied::Waiting { position }),
+            TokenState::PreQueue { .. } => Err(AccessDenied::Waiting { position: None }),
             TokenState::Expired { .. } => Err(AccessDenied::Expired),
             TokenState::Active { .. } => Ok(Admitted {
                 user,

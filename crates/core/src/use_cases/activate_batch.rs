@@ -1,37 +1,95 @@
-//! One admission round: every concert with a line admits its next batch.
+//! Admission rounds: each concert with a line admits its next batch, as
+//! its room allows, every interval of its own.
 
 use super::App;
+use crate::domain::ConcertId;
+use crate::domain::room::RoomPhase;
 
 impl App {
     /// Runs one admission round over every concert with anyone in line;
     /// returns how many tokens became ACTIVE.
     pub async fn activate_batch_once(&self) -> anyhow::Result<u64> {
-        let room = &self.adapters.waiting_room;
-        let now = self.now();
         let mut admitted = 0;
-        for concert in room.concerts_in_line().await? {
-            admitted += room.admit(concert, now, &self.policies.queue).await?;
+        for concert in self.adapters.waiting_room.concerts_in_line().await? {
+            admitted += self.admission_round(concert).await?;
         }
         Ok(admitted)
     }
 
-    /// Runs the admission round of the current interval unless some
-    /// instance already has: every instance calls this each interval, and
-    /// the round number (`now / admit_interval`) is claimed once, cluster-wide.
+    /// Runs the admission round of each concert's current interval unless
+    /// some instance already has: every instance calls this often, and a
+    /// concert's round number (`now / its admit_interval`) is claimed once,
+    /// cluster-wide. `None` when no round was due anywhere.
     pub async fn activate_batch_if_due(&self) -> anyhow::Result<Option<u64>> {
-        let interval_ms = self.policies.queue.admit_interval_secs.max(1) * 1000;
-        let round = u64::try_from(self.now().as_millis()).unwrap_or(0) / interval_ms;
-        let claimed = self
-            .adapters
-            .lock
-            .try_acquire(&format!("admission:{round}"), 2 * interval_ms)
-            .await?;
-        match claimed {
+        let now_ms = u64::try_from(self.now().as_millis()).unwrap_or(0);
+        let mut ran = false;
+        let mut admitted = 0;
+        for concert in self.adapters.waiting_room.concerts_in_line().await? {
+            let interval_ms = self
+                .queue_policy(concert)
+                .await?
+                .admit_interval_secs
+                .max(1)
+                * 1000;
+            let round = now_ms / interval_ms;
+            let claimed = self
+                .adapters
+                .lock
+                .try_acquire(
+                    &format!("admission:{concert}:{interval_ms}:{round}"),
+                    2 * interval_ms,
+                )
+                .await?;
             // The claim is left to expire: releasing it would let a late
             // instance run the same round again.
-            Some(_round) => self.activate_batch_once().await.map(Some),
-            None => Ok(None),
+            if claimed.is_some() {
+                ran = true;
+                admitted += self.admission_round(concert).await?;
+            }
         }
+        Ok(ran.then_some(admitted))
+    }
+
+    /// One concert's round, on its room as stored now: a room that does
+    /// not admit (scheduled, paused, closed) is left alone; a sale whose
+    /// opening has come is drawn first; the cap is lowered to the seats
+    /// still sellable; what the round saw is kept for the wait estimates.
+    async fn admission_round(&self, concert: ConcertId) -> anyhow::Result<u64> {
+        let Some(mut room) = self.fresh_room_of(concert).await? else {
+            return Ok(0);
+        };
+        let now = self.now();
+        let phase = room
+            .room
+            .phase_at(now, self.policies.queue.pre_queue_window_secs);
+        if phase == (RoomPhase::Open { draw_due: true }) {
+            self.open_sale(concert).await?;
+            let Some(drawn) = self.fresh_room_of(concert).await? else {
+                return Ok(0);
+            };
+            room = drawn;
+        } else if !phase.admits() {
+            return Ok(0);
+        }
+        let policy = self.policy_of(&room).capped_by_seats(room.sellable_seats);
+        let waiting_room = &self.adapters.waiting_room;
+        let mut outcome = waiting_room.admit(concert, now, &policy).await?;
+        if outcome.draw_pending {
+            // The draw was taken but not placed (an instance stopped in
+            // between): place it, then admit.
+            self.open_sale(concert).await?;
+            outcome = waiting_room.admit(concert, now, &policy).await?;
+        }
+        let flow = room.room.flow.after_round(
+            outcome.admitted,
+            outcome.waiting_before,
+            outcome.admitted_total,
+            outcome.abandoned_total,
+        );
+        if flow != room.room.flow {
+            self.store().record_flow(concert, &flow).await?;
+        }
+        Ok(outcome.admitted)
     }
 }
 

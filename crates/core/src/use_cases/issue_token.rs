@@ -1,30 +1,75 @@
-//! Entering the waiting room of a concert, through its bot gate when it
-//! has one: a concert with `proof_of_work_bits` takes token requests only
-//! with a solved challenge, each challenge bound to its fan and concert,
-//! short-lived and good for one token request.
+//! Entering the waiting room of a concert, as its room allows (not before
+//! the pre-queue opens, not once closed or sold out; the pre-queue before
+//! a scheduled opening, the line after), through its bot gate when it has
+//! one: a concert with `proof_of_work_bits` takes token requests only with
+//! a solved challenge, each challenge bound to its fan and concert,
+//! short-lived and good for one token request. Also: what a fan is shown
+//! of their token (status, wait, when to check again).
 
 use super::App;
 use crate::domain::access::{Challenge, PowAnswer};
 use crate::domain::events::{self, DomainEvent, OutboxEvent, QueueEntered};
-use crate::domain::queue_token::{QueueToken, TokenState};
+use crate::domain::queue_token::{Lane, QueuePolicy, QueueToken, TokenState};
+use crate::domain::room::{self, Eta, RoomPhase};
 use crate::domain::{ConcertId, Timestamp, TokenId, UserId};
-use crate::ports::Unavailable;
+use crate::ports::{RoomSnapshot, Unavailable};
 
 /// How long a fan has to solve a challenge and use it.
 pub const CHALLENGE_TTL_SECS: u64 = 120;
 
 /// A token with its estimated wait, as shown to its holder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenView {
     pub token: QueueToken,
-    /// Seconds until admission, for WAITING tokens.
+    /// Seconds until admission, for WAITING tokens with a place in a line
+    /// that moves.
     pub eta_secs: Option<u64>,
+    /// The estimate with its range.
+    pub eta: Option<Eta>,
+    /// What overrides a WAITING or PRE_QUEUE status: sold out, paused, closed.
+    pub notice: Option<Notice>,
+    /// When to check again, for tokens still waiting for something.
+    pub poll_after_secs: Option<u64>,
+    /// PRE_QUEUE: when the sale opens (`None`: when the operator opens it).
+    pub opens_at: Option<Timestamp>,
+    /// The token's public id in the pre-queue draw, for a token that
+    /// entered the pre-queue.
+    pub lottery_entry: Option<String>,
+}
+
+/// What a fan still waiting is told instead of their place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// No seat can be sold (none AVAILABLE or HELD): the line stands still
+    /// until one comes back.
+    SoldOut,
+    Paused,
+    Closed,
+}
+
+impl TokenView {
+    /// The status shown: the notice over a waiting status, else the token's.
+    pub fn status(&self) -> &'static str {
+        match self.notice {
+            Some(Notice::SoldOut) => "SOLD_OUT",
+            Some(Notice::Paused) => "PAUSED",
+            Some(Notice::Closed) => "CLOSED",
+            None => self.token.state.status_name(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum IssueTokenError {
     #[error("no such concert")]
     ConcertNotFound,
+    /// The concert's sale is scheduled and its pre-queue opens later.
+    #[error("the sale has not opened")]
+    SaleNotOpen { pre_queue_opens_at: Timestamp },
+    #[error("the sale is closed")]
+    SaleClosed,
+    #[error("sold out")]
+    SoldOut,
     /// The concert's bot gate refused the request; `challenge` is a fresh one to solve.
     #[error("proof of work refused: {refusal:?}")]
     ProofOfWork {
@@ -58,23 +103,56 @@ impl App {
         concert: ConcertId,
         pow: PowAnswer,
     ) -> Result<TokenView, IssueTokenError> {
-        let Some(rules) = self.entry_rules_of(concert).await? else {
+        let Some(mut room) = self.room_of(concert).await? else {
             return Err(IssueTokenError::ConcertNotFound);
         };
-        if let Some(bits) = rules.proof_of_work_bits {
+        let phase = room
+            .room
+            .phase_at(self.now(), self.policies.queue.pre_queue_window_secs);
+        match phase {
+            RoomPhase::NotYetOpen { pre_queue_opens_at } => {
+                return Err(IssueTokenError::SaleNotOpen { pre_queue_opens_at });
+            }
+            RoomPhase::Closed => return Err(IssueTokenError::SaleClosed),
+            _ if room.sellable_seats == 0 => return Err(IssueTokenError::SoldOut),
+            _ => {}
+        }
+        if let Some(bits) = room.rules.proof_of_work_bits {
             self.pass_bot_gate(user, concert, bits, pow).await?;
         }
-        let (room, now, policy) = (
+        if let RoomPhase::Open { draw_due: true } = phase {
+            // The first arrival after the opening draws the pre-queue, so
+            // that every later arrival is placed behind it.
+            self.open_sale(concert).await?;
+            room = self
+                .fresh_room_of(concert)
+                .await?
+                .ok_or(IssueTokenError::ConcertNotFound)?;
+        }
+        let lane = match phase {
+            RoomPhase::PreQueue { .. } => Lane::PreQueue,
+            _ => Lane::Line,
+        };
+        let (waiting_room, now, policy) = (
             &self.adapters.waiting_room,
             self.now(),
-            &self.policies.queue,
+            self.policy_of(&room),
         );
         let candidate = self.new_token_id();
         let Some(entries) = &self.adapters.queue_entries else {
-            let token = room.enter(concert, user, candidate, now, policy).await?;
-            return Ok(self.view_of(token));
+            let mut token = waiting_room
+                .enter(concert, user, candidate, now, &policy, lane)
+                .await?;
+            if phase == RoomPhase::PassThrough
+                && let TokenState::Waiting { .. } = token.state
+            {
+                token = self.pass_through(&room, token).await?;
+            }
+            return Ok(self.view_of(token, &room));
         };
-        let token = room.reserve(concert, user, candidate, now, policy).await?;
+        let token = waiting_room
+            .reserve(concert, user, candidate, now, &policy)
+            .await?;
         if let TokenState::Waiting { position: None, .. } = token.state {
             // Published again on every request until it is in line, so an
             // entry whose publication failed is not stranded; the line
@@ -92,7 +170,29 @@ impl App {
                 anyhow::Error::from(Unavailable(format!("queue entry not published: {err:#}")))
             })?;
         }
-        Ok(self.view_of(token))
+        Ok(self.view_of(token, &room))
+    }
+
+    /// In a PASS_THROUGH room a fan is admitted on arrival while the room
+    /// is under its cap: an admission round for the concert right away,
+    /// with no batch limit, then the token as it is after it.
+    async fn pass_through(
+        &self,
+        room: &RoomSnapshot,
+        token: QueueToken,
+    ) -> anyhow::Result<QueueToken> {
+        let capped = self.policy_of(room).capped_by_seats(room.sellable_seats);
+        let policy = QueuePolicy {
+            admit_batch: capped.max_active,
+            ..capped
+        };
+        let waiting_room = &self.adapters.waiting_room;
+        let now = self.now();
+        waiting_room.admit(token.concert_id, now, &policy).await?;
+        Ok(waiting_room
+            .peek(token.token, now, &policy)
+            .await?
+            .unwrap_or(token))
     }
 
     /// Places a consumed queue entry in its concert's line; entries are
@@ -109,6 +209,16 @@ impl App {
             tracing::warn!(event = %event.id, "skipping a queue entry with a malformed token");
             return Ok(());
         };
+        let Some(room) = self.room_of(entry.concert_id).await? else {
+            tracing::warn!(event = %event.id, "skipping a queue entry for an unknown concert");
+            return Ok(());
+        };
+        // Asked for before a scheduled opening: the pre-queue, which is the
+        // line once the pre-queue has been drawn.
+        let lane = match (room.room.sale.opens_at, room.room.lottery_seed.as_ref()) {
+            (Some(opens_at), Some(_)) if entry.requested_at < opens_at => Lane::PreQueue,
+            _ => Lane::Line,
+        };
         self.adapters
             .waiting_room
             .place(
@@ -116,7 +226,8 @@ impl App {
                 entry.user_id,
                 token,
                 self.now(),
-                &self.policies.queue,
+                &self.policy_of(&room),
+                lane,
             )
             .await?;
         Ok(())
@@ -129,10 +240,11 @@ impl App {
         user: UserId,
         concert: ConcertId,
     ) -> Result<Option<Challenge>, IssueTokenError> {
-        let Some(rules) = self.entry_rules_of(concert).await? else {
+        let Some(room) = self.room_of(concert).await? else {
             return Err(IssueTokenError::ConcertNotFound);
         };
-        Ok(rules
+        Ok(room
+            .rules
             .proof_of_work_bits
             .map(|bits| self.new_challenge(user, concert, bits)))
     }
@@ -187,264 +299,64 @@ impl App {
         }
     }
 
-    pub(super) fn view_of(&self, token: QueueToken) -> TokenView {
-        let eta_secs = match token.state {
-            TokenState::Waiting { position, .. } => {
-                position.map(|position| self.policies.queue.eta_secs(position))
-            }
-            TokenState::Active { .. } | TokenState::Expired { .. } => None,
+    /// What the token's holder is shown, in the room as read.
+    pub(super) fn view_of(&self, token: QueueToken, room: &RoomSnapshot) -> TokenView {
+        let now = self.now();
+        let policy = self.policy_of(room);
+        let phase = room
+            .room
+            .phase_at(now, self.policies.queue.pre_queue_window_secs);
+        let waiting = matches!(
+            token.state,
+            TokenState::Waiting { .. } | TokenState::PreQueue { .. }
+        );
+        let notice = match phase {
+            _ if !waiting => None,
+            _ if room.sellable_seats == 0 => Some(Notice::SoldOut),
+            RoomPhase::Closed => Some(Notice::Closed),
+            RoomPhase::Paused => Some(Notice::Paused),
+            _ => None,
         };
-        TokenView { token, eta_secs }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::domain::access::PowAnswer;
-    use crate::domain::queue_token::TokenState;
-    use crate::testing::{TestApp, concert_id, user};
-
-    #[tokio::test]
-    async fn asking_again_while_live_returns_the_same_token() {
-        let t = TestApp::new().await;
-        let first = t.issue(user(1)).await;
-        let again = t.issue(user(1)).await;
-        assert_eq!(first.token.token, again.token.token);
-        assert!(matches!(
-            first.token.state,
-            TokenState::Waiting {
-                position: Some(1),
+        let eta = match (token.state, notice) {
+            (TokenState::Waiting {
+                position: Some(position),
                 ..
+            }, None) => Some(room::eta(position, &policy, &room.room.flow)),
+            _ => None,
+        };
+        let opens_at = match token.state {
+            TokenState::PreQueue { .. } => room.room.sale.opens_at,
+            _ => None,
+        };
+        let poll_after = match (token.state, notice) {
+            (TokenState::Active { .. } | TokenState::Expired { .. }, _) => None,
+            (_, Some(_)) => Some(room::MAX_POLL_AFTER_SECS),
+            (TokenState::PreQueue { .. }, None) => Some(opens_at.map_or(
+                room::MAX_POLL_AFTER_SECS,
+                |at| {
+                    let until_open =
+                        u64::try_from(at.as_millis() - now.as_millis()).unwrap_or(0) / 1000;
+                    room::poll_after_secs(until_open)
+                },
+            )),
+            (TokenState::Waiting { .. }, None) => {
+                Some(eta.map_or(1, |eta| room::poll_after_secs(eta.secs)))
             }
-        ));
-        assert_eq!(
-            first.eta_secs,
-            Some(t.app.policies().queue.admit_interval_secs)
-        );
-    }
-
-    #[tokio::test]
-    async fn tokens_for_unknown_concerts_are_refused() {
-        let t = TestApp::new().await;
-        let err = t
-            .app
-            .issue_token(user(1), concert_id(999), PowAnswer::Missing)
-            .await
-            .unwrap_err();
-        assert!(matches!(err, super::IssueTokenError::ConcertNotFound));
-    }
-
-    #[tokio::test]
-    async fn each_user_gets_a_token_of_their_own_behind_those_who_came_first() {
-        let t = TestApp::new().await;
-        let a = t.issue(user(1)).await;
-        let b = t.issue(user(2)).await;
-        assert_ne!(a.token.token, b.token.token);
-        assert_eq!((a.token.user_id, b.token.user_id), (user(1), user(2)));
-        assert!(a.token.issued_at <= b.token.issued_at);
-        assert!(matches!(
-            b.token.state,
-            TokenState::Waiting {
-                position: Some(2),
-                ..
-            }
-        ));
-    }
-}
-
-#[cfg(test)]
-mod through_a_bus {
-    use crate::domain::events::{OutboxEvent, QUEUE_ENTERED};
-    use crate::domain::queue_token::TokenState;
-    use crate::ports::EventBus;
-    use crate::testing::{TestApp, user};
-    use async_trait::async_trait;
-    use std::sync::{Arc, Mutex};
-
-    /// Keeps what is published, as a topic would.
-    #[derive(Debug, Default)]
-    struct Topic(Mutex<Vec<OutboxEvent>>);
-
-    #[async_trait]
-    impl EventBus for Topic {
-        async fn publish(&self, event: &OutboxEvent) -> anyhow::Result<()> {
-            self.0
-                .lock()
-                .unwrap_or_else(|e| panic!("{e}"))
-                .push(event.clone());
-            Ok(())
         }
-
-        async fn publish_dead_letter(
-            &self,
-            _: &str,
-            _: &OutboxEvent,
-            _: &str,
-        ) -> anyhow::Result<()> {
-            Ok(())
+        // Never so long apart that polling fails to keep the token alive.
+        .map(|secs| secs.min(policy.abandon_after_secs / 4).max(1));
+        let pre_queued = matches!(token.state, TokenState::PreQueue { .. })
+            || room.room.drawn_at.is_some_and(|at| token.issued_at < at);
+        let lottery_entry = (pre_queued && room.room.lottery_seed.is_some())
+            .then(|| room::lottery_entry_id(&token.token.to_string()));
+        TokenView {
+            token,
+            eta_secs: eta.map(|e| e.secs),
+            eta,
+            notice,
+            poll_after_secs: poll_after,
+            opens_at,
+            lottery_entry,
         }
-    }
-
-    impl Topic {
-        fn records(&self) -> Vec<OutboxEvent> {
-            self.0.lock().unwrap_or_else(|e| panic!("{e}")).clone()
-        }
-    }
-
-    fn position(state: TokenState) -> Option<u64> {
-        match state {
-            TokenState::Waiting { position, .. } => position,
-            TokenState::Active { .. } | TokenState::Expired { .. } => None,
-        }
-    }
-
-    #[tokio::test]
-    async fn a_token_waits_without_a_position_until_its_entry_is_consumed_in_topic_order() {
-        let topic = Arc::new(Topic::default());
-        let t = TestApp::with_queue_entries(topic.clone()).await;
-        let first = t.issue(user(1)).await;
-        let second = t.issue(user(2)).await;
-        assert_eq!(first.token.state.status_name(), "WAITING");
-        assert_eq!((position(first.token.state), first.eta_secs), (None, None));
-        // Asking again before the entry is consumed: the same token, published again.
-        let again = t.issue(user(1)).await;
-        assert_eq!(again.token.token, first.token.token);
-        let records = topic.records();
-        assert_eq!(records.len(), 3);
-        assert!(records.iter().all(|r| r.event_type == QUEUE_ENTERED));
-        assert!(
-            records
-                .iter()
-                .all(|r| r.aggregate_key == t.concert.to_string())
-        );
-        // The topic's order is the line's: user 2's entry is consumed first.
-        for record in [&records[1], &records[0], &records[2]] {
-            t.app.enter_line_once(record).await.unwrap();
-        }
-        let ahead = t.poll(&second).await;
-        assert_eq!(position(ahead.token.state), Some(1));
-        let placed = t.poll(&first).await;
-        assert_eq!(position(placed.token.state), Some(2));
-        assert!(placed.eta_secs.is_some());
-        // In line, asking again publishes nothing more.
-        t.issue(user(1)).await;
-        assert_eq!(topic.records().len(), 3);
-    }
-}
-
-#[cfg(test)]
-mod bot_gate {
-    use super::{IssueTokenError, PowRefusal};
-    use crate::domain::access::{Challenge, PowAnswer};
-    use crate::domain::concert::EntryRules;
-    use crate::testing::{TestApp, user};
-
-    async fn gated(bits: u8) -> TestApp {
-        let t = TestApp::new().await;
-        let rules = EntryRules::new(Some(bits)).unwrap();
-        assert!(t.app.set_entry_rules(t.concert, rules).await.unwrap());
-        t
-    }
-
-    fn refusal(result: Result<super::TokenView, IssueTokenError>) -> (PowRefusal, Challenge) {
-        match result {
-            Err(IssueTokenError::ProofOfWork { refusal, challenge }) => (refusal, challenge),
-            other => panic!("not refused by the gate: {other:?}"),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_gated_concert_takes_each_solved_challenge_once_and_only_for_its_fan() {
-        let t = gated(8).await;
-        let (why, fresh) = refusal(
-            t.app
-                .issue_token(user(1), t.concert, PowAnswer::Missing)
-                .await,
-        );
-        assert_eq!(why, PowRefusal::Missing);
-        assert_eq!(
-            (fresh.user, fresh.concert, fresh.bits),
-            (user(1), t.concert, 8)
-        );
-        let (why, _) = refusal(
-            t.app
-                .issue_token(user(1), t.concert, PowAnswer::Wrong)
-                .await,
-        );
-        assert_eq!(why, PowRefusal::Wrong);
-        // A challenge issued to someone else is no answer.
-        let theirs = t
-            .app
-            .issue_challenge(user(2), t.concert)
-            .await
-            .unwrap()
-            .unwrap();
-        let (why, _) = refusal(
-            t.app
-                .issue_token(user(1), t.concert, PowAnswer::Solved(theirs))
-                .await,
-        );
-        assert_eq!(why, PowRefusal::Wrong);
-        let mine = t
-            .app
-            .issue_challenge(user(1), t.concert)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_ne!(mine.id, fresh.id);
-        t.app
-            .issue_token(user(1), t.concert, PowAnswer::Solved(mine))
-            .await
-            .unwrap();
-        let (why, _) = refusal(
-            t.app
-                .issue_token(user(1), t.concert, PowAnswer::Solved(mine))
-                .await,
-        );
-        assert_eq!(why, PowRefusal::Replayed);
-    }
-
-    #[tokio::test]
-    async fn an_expired_or_easier_challenge_is_refused() {
-        let t = gated(8).await;
-        let late = t
-            .app
-            .issue_challenge(user(1), t.concert)
-            .await
-            .unwrap()
-            .unwrap();
-        t.clock.advance_secs(super::CHALLENGE_TTL_SECS);
-        let (why, _) = refusal(
-            t.app
-                .issue_token(user(1), t.concert, PowAnswer::Solved(late))
-                .await,
-        );
-        assert_eq!(why, PowRefusal::Expired);
-        let mut easier = t
-            .app
-            .issue_challenge(user(1), t.concert)
-            .await
-            .unwrap()
-            .unwrap();
-        easier.bits = 4;
-        let (why, _) = refusal(
-            t.app
-                .issue_token(user(1), t.concert, PowAnswer::Solved(easier))
-                .await,
-        );
-        assert_eq!(why, PowRefusal::Wrong);
-    }
-
-    #[tokio::test]
-    async fn an_ungated_concert_needs_no_challenge() {
-        let t = TestApp::new().await;
-        assert_eq!(
-            t.app.issue_challenge(user(1), t.concert).await.unwrap(),
-            None
-        );
-        t.app
-            .issue_token(user(1), t.concert, PowAnswer::Missing)
-            .await
-            .unwrap();
     }
 }

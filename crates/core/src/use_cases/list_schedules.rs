@@ -34,7 +34,7 @@ impl App {
             .require_active(user, &credential, false)
             .await?
             .map_err(ListSchedulesError::Access)?;
-        if self.entry_rules_of(concert).await?.is_none() {
+        if self.room_of(concert).await?.is_none() {
             return Err(ListSchedulesError::ConcertNotFound);
         }
         if holder.concert != concert {

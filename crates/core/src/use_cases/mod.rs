@@ -8,7 +8,9 @@
 //! - identify_fan: a fan's subject to their user id.
 //! - cached: reading through the cache, single-flight, jittered TTLs.
 //! - idempotent: running a command at most once per `Idempotency-Key`.
-//! - issue_token, poll_token: the waiting room.
+//! - issue_token, poll_token, leave_line, watch_tokens: the fan in the
+//!   waiting room; change_room, open_sale, show_room: the operator's room,
+//!   the opening draw, and what is published of it.
 //! - list_concerts, list_popular_concerts, list_schedules, list_seats: browsing.
 //! - hold_seat, release_hold, pay_for_hold: booking.
 //! - charge_balance, show_balance, list_reservations: the buyer's account.
@@ -27,15 +29,18 @@ mod check_invariants;
 mod create_concert;
 mod deliver_to_platform;
 mod event_handlers;
+mod change_room;
 mod hold_seat;
 mod idempotent;
 mod identify_fan;
 mod issue_token;
+mod leave_line;
 mod list_concerts;
 mod list_popular_concerts;
 mod list_reservations;
 mod list_schedules;
 mod list_seats;
+mod open_sale;
 mod pay_for_hold;
 mod poll_token;
 mod relay_outbox;
@@ -46,8 +51,11 @@ mod revocations;
 mod revoke_admission;
 mod set_entry_rules;
 mod show_balance;
+mod show_room;
+mod watch_tokens;
 
 pub use access::AccessDenied;
+pub use change_room::{ChangeRoomError, RoomPatch};
 pub use charge_balance::ChargeError;
 pub use check_invariants::InvariantReport;
 pub use create_concert::CreateConcertError;
@@ -55,7 +63,7 @@ pub use deliver_to_platform::DeliveryStep;
 pub use event_handlers::{RankingUpdater, TokenExpirer};
 pub use hold_seat::HoldSeatError;
 pub use idempotent::IdempotencyConflict;
-pub use issue_token::{CHALLENGE_TTL_SECS, IssueTokenError, PowRefusal, TokenView};
+pub use issue_token::{CHALLENGE_TTL_SECS, IssueTokenError, Notice, PowRefusal, TokenView};
 pub use list_popular_concerts::PopularConcert;
 pub use list_schedules::ListSchedulesError;
 pub use list_seats::ListSeatsError;
@@ -65,16 +73,16 @@ pub use relay_outbox::OutboxLag;
 pub use release_hold::ReleaseHoldError;
 pub use replay_dead_letter::ReplayError;
 pub use revocations::RevokedPasses;
+pub use show_room::{LotteryReveal, RoomReport};
 
 use crate::domain::balance::BalancePolicy;
-use crate::domain::concert::EntryRules;
 use crate::domain::delivery::RetryPolicy;
 use crate::domain::queue_token::QueuePolicy;
 use crate::domain::seat_hold::HoldPolicy;
 use crate::domain::{ConcertId, EventId, HoldId, ReservationId, Timestamp, TokenId};
 use crate::ports::{
-    Cache, Clock, DataPlatform, DeliveryLedger, Entropy, EventBus, Lock, Ranking, SingleUse, Store,
-    WaitingRoom,
+    Cache, Clock, DataPlatform, DeliveryLedger, Entropy, EventBus, Lock, Ranking, RoomSnapshot,
+    SingleUse, Store, WaitingRoom,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -83,9 +91,10 @@ use uuid::Uuid;
 /// Schedules are immutable; they are cached for long.
 const SCHEDULE_TTL_MS: u64 = 600_000;
 
-/// How long an instance trusts the entry rules it read: a change reaches
+/// How long an instance trusts the room it read (state, settings, entry
+/// rules, seats still sellable): a change, or the last seat sold, reaches
 /// every instance within this.
-const ENTRY_RULES_TTL_MS: i64 = 1_000;
+const ROOM_TTL_MS: i64 = 1_000;
 
 /// Every business setting the use cases apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -143,11 +152,11 @@ pub struct Adapters {
 pub struct App {
     adapters: Adapters,
     policies: Policies,
-    /// Entry rules of concerts known to exist, with when they were read:
-    /// spares the token hot path a SQL read (and a Redis one), at the cost
-    /// of a rule change taking up to `ENTRY_RULES_TTL_MS` to apply.
-    /// Concerts are never deleted, so existence is never stale.
-    entry_rules: Arc<RwLock<HashMap<ConcertId, (EntryRules, Timestamp)>>>,
+    /// Rooms of concerts known to exist, with when they were read: spares
+    /// the token hot path a SQL read, at the cost of a change taking up to
+    /// `ROOM_TTL_MS` to apply. Concerts are never deleted, so existence is
+    /// never stale.
+    rooms: Arc<RwLock<HashMap<ConcertId, (RoomSnapshot, Timestamp)>>>,
     /// Subjects already mapped to user ids (a subject's id never changes).
     subjects: Arc<identify_fan::KnownSubjects>,
     /// Admission passes revoked before they expired, as this instance knows them.
@@ -161,7 +170,7 @@ impl App {
         Self {
             adapters,
             policies,
-            entry_rules: Arc::default(),
+            rooms: Arc::default(),
             subjects: Arc::default(),
             revoked: Arc::default(),
             flights: Arc::default(),
@@ -234,22 +243,48 @@ impl App {
         .await
     }
 
-    /// The concert's entry rules (`None`: no such concert), from memory
-    /// when read less than `ENTRY_RULES_TTL_MS` ago.
-    async fn entry_rules_of(&self, concert: ConcertId) -> anyhow::Result<Option<EntryRules>> {
+    /// The concert's room (`None`: no such concert), from memory when read
+    /// less than `ROOM_TTL_MS` ago.
+    async fn room_of(&self, concert: ConcertId) -> anyhow::Result<Option<RoomSnapshot>> {
         let now = self.now();
-        if let Ok(known) = self.entry_rules.read()
-            && let Some((rules, read_at)) = known.get(&concert)
-            && now.as_millis() - read_at.as_millis() < ENTRY_RULES_TTL_MS
+        if let Ok(known) = self.rooms.read()
+            && let Some((room, read_at)) = known.get(&concert)
+            && now.as_millis() - read_at.as_millis() < ROOM_TTL_MS
         {
-            return Ok(Some(*rules));
+            return Ok(Some(room.clone()));
         }
-        let rules = self.store().entry_rules(concert).await?;
-        if let Some(rules) = rules
-            && let Ok(mut known) = self.entry_rules.write()
+        self.fresh_room_of(concert).await
+    }
+
+    /// The concert's room as the store has it now.
+    async fn fresh_room_of(&self, concert: ConcertId) -> anyhow::Result<Option<RoomSnapshot>> {
+        let now = self.now();
+        let room = self.store().room(concert).await?;
+        if let Some(room) = &room
+            && let Ok(mut known) = self.rooms.write()
         {
-            known.insert(concert, (rules, now));
+            known.insert(concert, (room.clone(), now));
         }
-        Ok(rules)
+        Ok(room)
+    }
+
+    /// Makes the next read of the concert's room go to the store.
+    fn forget_room(&self, concert: ConcertId) {
+        if let Ok(mut known) = self.rooms.write() {
+            known.remove(&concert);
+        }
+    }
+
+    /// The queue policy of a room: the configured defaults with its settings.
+    fn policy_of(&self, room: &RoomSnapshot) -> QueuePolicy {
+        room.room.settings.apply(&self.policies.queue)
+    }
+
+    /// The queue policy of a concert, the defaults for an unknown one.
+    async fn queue_policy(&self, concert: ConcertId) -> anyhow::Result<QueuePolicy> {
+        Ok(self
+            .room_of(concert)
+            .await?
+            .map_or(self.policies.queue, |room| self.policy_of(&room)))
     }
 }

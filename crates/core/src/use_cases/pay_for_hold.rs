@@ -59,6 +59,8 @@ impl App {
         match answer {
             Ok(Recorded::Done(receipt)) => {
                 self.invalidate(&[schedules_key(receipt.concert_id)]).await;
+                // The last seat sold turns the line SOLD_OUT here at once.
+                self.forget_room(receipt.concert_id);
                 self.expire_after_payment(&receipt, user, now).await;
                 Ok(receipt)
             }

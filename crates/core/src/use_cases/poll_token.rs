@@ -26,14 +26,17 @@ impl App {
         if ticket.user != user {
             return Err(PollTokenError::NotYours);
         }
+        let Some(room) = self.room_of(ticket.concert).await? else {
+            return Err(PollTokenError::UnknownToken);
+        };
         let found = self
             .adapters
             .waiting_room
-            .poll(ticket.token, self.now(), &self.policies.queue)
+            .poll(ticket.token, self.now(), &self.policy_of(&room))
             .await?;
         found
             .filter(|t| t.user_id == user && t.concert_id == ticket.concert)
-            .map(|t| self.view_of(t))
+            .map(|t| self.view_of(t, &room))
             .ok_or(PollTokenError::UnknownToken)
     }
 }

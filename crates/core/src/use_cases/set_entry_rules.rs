@@ -13,8 +13,8 @@ impl App {
         rules: EntryRules,
     ) -> anyhow::Result<bool> {
         let found = self.store().set_entry_rules(concert, &rules).await?;
-        if found && let Ok(mut known) = self.entry_rules.write() {
-            known.remove(&concert);
+        if found {
+            self.forget_room(concert);
         }
         Ok(found)
     }

@@ -1,0 +1,628 @@
+//! A concert's waiting room as its operator runs it: the room's state,
+//! its admission settings, the sale's opening and closing times, the
+//! pre-queue lottery, what the line has been seen to do (its flow), and
+//! the wait estimate and polling interval shown to fans.
+
+use super::queue_token::QueuePolicy;
+use super::{ConcertId, Timestamp};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Where the operator has put the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RoomState {
+    /// The sale has not opened: fans who come within the pre-queue window
+    /// wait unordered until `sale_opens_at`, then are drawn into line.
+    Scheduled,
+    /// The line moves at the room's rate.
+    Open,
+    /// Nobody is admitted; fans keep their places.
+    Paused,
+    /// Fans are ACTIVE at once while the room is under its cap.
+    PassThrough,
+    /// No new tokens; fans in line are told the sale is closed.
+    Closed,
+}
+
+impl RoomState {
+    pub const ALL: [RoomState; 5] = [
+        RoomState::Scheduled,
+        RoomState::Open,
+        RoomState::Paused,
+        RoomState::PassThrough,
+        RoomState::Closed,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            RoomState::Scheduled => "SCHEDULED",
+            RoomState::Open => "OPEN",
+            RoomState::Paused => "PAUSED",
+            RoomState::PassThrough => "PASS_THROUGH",
+            RoomState::Closed => "CLOSED",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Whether an operator may move a room from `self` to `next` (`drawn`:
+    /// the concert's pre-queue lottery has been drawn). A room goes back to
+    /// SCHEDULED only while its lottery is still to be drawn: a concert
+    /// draws once.
+    pub fn may_move_to(self, next: RoomState, drawn: bool) -> bool {
+        match (self, next) {
+            (a, b) if a == b => false,
+            (_, RoomState::Scheduled) => !drawn,
+            (RoomState::Scheduled, RoomState::Open | RoomState::Closed) => true,
+            (RoomState::Scheduled, _) => false,
+            _ => true,
+        }
+    }
+}
+
+/// A concert's own admission settings; `None` takes the configured default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomSettings {
+    pub admit_batch: Option<u32>,
+    pub admit_interval_secs: Option<u64>,
+    pub max_active: Option<u32>,
+    pub active_ttl_secs: Option<u64>,
+    pub abandon_after_secs: Option<u64>,
+}
+
+/// Why a change to a room was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoomRejected {
+    #[error("{0}")]
+    BadSetting(String),
+    #[error("a room cannot move from {from} to {to}")]
+    Transition {
+        from: &'static str,
+        to: &'static str,
+    },
+}
+
+/// The shortest abandon-after a room may have: fans told to poll every
+/// `MAX_POLL_AFTER_SECS` must not be abandoned between two polls.
+pub const MIN_ABANDON_AFTER_SECS: u64 = 4 * MAX_POLL_AFTER_SECS;
+
+impl RoomSettings {
+    /// The policy the room runs on: `defaults` overlaid with these settings.
+    pub fn apply(&self, defaults: &QueuePolicy) -> QueuePolicy {
+        QueuePolicy {
+            admit_batch: self.admit_batch.unwrap_or(defaults.admit_batch),
+            admit_interval_secs: self
+                .admit_interval_secs
+                .unwrap_or(defaults.admit_interval_secs),
+            max_active: self.max_active.unwrap_or(defaults.max_active),
+            active_ttl_secs: self.active_ttl_secs.unwrap_or(defaults.active_ttl_secs),
+            abandon_after_secs: self
+                .abandon_after_secs
+                .unwrap_or(defaults.abandon_after_secs),
+            ..*defaults
+        }
+    }
+
+    /// Refuses settings the room cannot run on.
+    pub fn validate(&self) -> Result<(), RoomRejected> {
+        let bad = |what: &str| Err(RoomRejected::BadSetting(what.to_owned()));
+        if matches!(self.admit_batch, Some(0 | 100_001..)) {
+            return bad("the admission batch must be between 1 and 100000");
+        }
+        if matches!(self.admit_interval_secs, Some(0 | 3_601..)) {
+            return bad("admitIntervalSecs must be between 1 and 3600");
+        }
+        if matches!(self.max_active, Some(0 | 1_000_001..)) {
+            return bad("maxActive must be between 1 and 1000000");
+        }
+        if matches!(self.active_ttl_secs, Some(0..60 | 86_401..)) {
+            return bad("activeTtlSecs must be between 60 and 86400");
+        }
+        if matches!(self.abandon_after_secs, Some(s) if !(MIN_ABANDON_AFTER_SECS..=86_400).contains(&s))
+        {
+            return Err(RoomRejected::BadSetting(format!(
+                "abandonAfterSecs must be between {MIN_ABANDON_AFTER_SECS} and 86400"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The batch that admits `per_minute` fans a minute in rounds of
+    /// `interval_secs` (rounded up, so the rate is never below the asked).
+    pub fn batch_for_rate(per_minute: u32, interval_secs: u64) -> u32 {
+        let batch = (u64::from(per_minute) * interval_secs).div_ceil(60).max(1);
+        u32::try_from(batch).unwrap_or(u32::MAX)
+    }
+}
+
+/// When fans may buy: `None` is no bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SaleWindow {
+    pub opens_at: Option<Timestamp>,
+    pub closes_at: Option<Timestamp>,
+}
+
+/// What the line has been seen to do, kept by the admission rounds and
+/// read by every instance's wait estimates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Flow {
+    /// Admissions per round while fans were waiting, smoothed, in
+    /// thousandths; `0` until a round with anyone in line was seen.
+    pub admitted_per_round_milli: u64,
+    /// Of the fans who left the line so far, the share that left without
+    /// being admitted (abandoned, left, revoked), in thousandths.
+    pub no_show_permille: u64,
+    /// The waiting room's running totals when the flow was last updated.
+    pub admitted_total: u64,
+    pub abandoned_total: u64,
+}
+
+/// How much the last round weighs in the smoothed admissions per round.
+const FLOW_WEIGHT_PERCENT: u64 = 30;
+
+impl Flow {
+    /// The flow after a round that admitted `admitted` of a line that had
+    /// `waiting` fans in it, the room's totals now being `admitted_total`
+    /// and `abandoned_total`. Rounds with nobody waiting tell nothing
+    /// about the line's speed and leave it as it was.
+    pub fn after_round(
+        &self,
+        admitted: u64,
+        waiting_before: u64,
+        admitted_total: u64,
+        abandoned_total: u64,
+    ) -> Flow {
+        let observed = admitted.saturating_mul(1000);
+        let admitted_per_round_milli = if waiting_before == 0 {
+            self.admitted_per_round_milli
+        } else if self.admitted_per_round_milli == 0 {
+            observed
+        } else {
+            (self.admitted_per_round_milli * (100 - FLOW_WEIGHT_PERCENT)
+                + observed * FLOW_WEIGHT_PERCENT)
+                / 100
+        };
+        let left = admitted_total + abandoned_total;
+        let no_show_permille = if left == 0 {
+            0
+        } else {
+            abandoned_total * 1000 / left
+        };
+        Flow {
+            admitted_per_round_milli,
+            no_show_permille,
+            admitted_total,
+            abandoned_total,
+        }
+    }
+}
+
+/// A concert's room as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    pub concert: ConcertId,
+    pub state: RoomState,
+    pub settings: RoomSettings,
+    pub sale: SaleWindow,
+    /// The lottery's secret seed (64 hex digits), set when the sale is
+    /// scheduled; revealed once drawn.
+    pub lottery_seed: Option<String>,
+    /// When the pre-queue was drawn into line; `None` until then.
+    pub drawn_at: Option<Timestamp>,
+    pub flow: Flow,
+    /// Bumped by every change, for optimistic updates.
+    pub version: i64,
+}
+
+/// The room's effective state at an instant: the stored state with the
+/// sale's times applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomPhase {
+    /// Scheduled, and the pre-queue has not opened yet.
+    NotYetOpen { pre_queue_opens_at: Timestamp },
+    /// Scheduled, within the pre-queue window (or with no opening time).
+    PreQueue { opens_at: Option<Timestamp> },
+    /// Open; `draw_due` while a scheduled sale's pre-queue is still to be drawn.
+    Open { draw_due: bool },
+    Paused,
+    PassThrough,
+    /// Closed by the operator or by `sale_closes_at`.
+    Closed,
+}
+
+impl RoomPhase {
+    pub const fn name(self) -> &'static str {
+        match self {
+            RoomPhase::NotYetOpen { .. } | RoomPhase::PreQueue { .. } => "SCHEDULED",
+            RoomPhase::Open { .. } => "OPEN",
+            RoomPhase::Paused => "PAUSED",
+            RoomPhase::PassThrough => "PASS_THROUGH",
+            RoomPhase::Closed => "CLOSED",
+        }
+    }
+
+    /// Whether admission rounds let anyone in.
+    pub const fn admits(self) -> bool {
+        matches!(
+            self,
+            RoomPhase::Open { draw_due: false } | RoomPhase::PassThrough
+        )
+    }
+}
+
+impl Room {
+    /// A room as a new concert gets it: open, on the configured defaults.
+    pub fn new(concert: ConcertId) -> Self {
+        Self {
+            concert,
+            state: RoomState::Open,
+            settings: RoomSettings::default(),
+            sale: SaleWindow::default(),
+            lottery_seed: None,
+            drawn_at: None,
+            flow: Flow::default(),
+            version: 0,
+        }
+    }
+
+    pub fn phase_at(&self, now: Timestamp, pre_queue_window_secs: u64) -> RoomPhase {
+        if self.state == RoomState::Closed || self.sale.closes_at.is_some_and(|at| at <= now) {
+            return RoomPhase::Closed;
+        }
+        match (self.state, self.sale.opens_at) {
+            (RoomState::Scheduled, Some(opens_at)) if opens_at <= now => {
+                RoomPhase::Open { draw_due: true }
+            }
+            (RoomState::Scheduled, Some(opens_at)) => {
+                let window_ms = i64::try_from(pre_queue_window_secs.saturating_mul(1000))
+                    .unwrap_or(i64::MAX);
+                let pre_queue_opens_at =
+                    Timestamp::from_millis(opens_at.as_millis().saturating_sub(window_ms));
+                if now < pre_queue_opens_at {
+                    RoomPhase::NotYetOpen { pre_queue_opens_at }
+                } else {
+                    RoomPhase::PreQueue {
+                        opens_at: Some(opens_at),
+                    }
+                }
+            }
+            (RoomState::Scheduled, None) => RoomPhase::PreQueue { opens_at: None },
+            (RoomState::Open, _) => RoomPhase::Open {
+                draw_due: self.lottery_seed.is_some() && self.drawn_at.is_none(),
+            },
+            (RoomState::Paused, _) => RoomPhase::Paused,
+            (RoomState::PassThrough, _) => RoomPhase::PassThrough,
+            (RoomState::Closed, _) => RoomPhase::Closed,
+        }
+    }
+
+    /// The SHA-256 of the seed, in hex: published before the draw.
+    pub fn lottery_commitment(&self) -> Option<String> {
+        self.lottery_seed.as_deref().map(commitment_of)
+    }
+}
+
+/// The SHA-256 of a seed's text, in hex.
+pub fn commitment_of(seed_hex: &str) -> String {
+    hex(&Sha256::digest(seed_hex.as_bytes()))
+}
+
+/// A pre-queue entry's public id: the SHA-256 of "entry:" and its token id,
+/// first 16 bytes in hex. It names the entry in the published draw without
+/// naming the token.
+pub fn lottery_entry_id(token_hex: &str) -> String {
+    let digest = Sha256::digest(format!("entry:{token_hex}").as_bytes());
+    hex(&digest[..16])
+}
+
+/// The draw's key of an entry: HMAC-SHA256(seed, entry id), in hex.
+pub fn lottery_key(seed_hex: &str, entry_id: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(seed_hex.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(entry_id.as_bytes());
+    hex(&mac.finalize().into_bytes())
+}
+
+/// The drawn order of the pre-queue: entry ids sorted by their key (ties,
+/// which SHA-256 makes as good as impossible, by id). Anyone holding the
+/// seed and the entry ids gets the same order.
+pub fn draw(seed_hex: &str, entry_ids: &[String]) -> Vec<String> {
+    let mut keyed: Vec<(String, &String)> = entry_ids
+        .iter()
+        .map(|id| (lottery_key(seed_hex, id), id))
+        .collect();
+    keyed.sort();
+    keyed.into_iter().map(|(_, id)| id.clone()).collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// A wait estimate: the expected seconds and a range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Eta {
+    pub secs: u64,
+    pub low: u64,
+    pub high: u64,
+}
+
+/// The wait of the fan at 1-based `position` in a line running on
+/// `policy` with `flow` observed so far.
+///
+/// Only the fans ahead who will really take a slot count: of the
+/// `position - 1` ahead, the observed no-show share leaves. The line admits
+/// the smoothed admissions per round seen so far (which already shows the
+/// active cap: at the cap, a round admits only as many as have left), or
+/// the batch before any round was seen. The fan is admitted in the round
+/// that reaches their slot. The range takes half and one and a half times
+/// the no-show share, and the rate 25 % faster and slower.
+pub fn eta(position: u64, policy: &QueuePolicy, flow: &Flow) -> Eta {
+    let per_round = if flow.admitted_per_round_milli == 0 {
+        u64::from(policy.admit_batch.max(1)) * 1000
+    } else {
+        flow.admitted_per_round_milli
+    };
+    let wait = |no_show_permille: u64, per_round_milli: u64| -> u64 {
+        let ahead = position.saturating_sub(1);
+        let showing = ahead * (1000 - no_show_permille.min(950)) / 1000;
+        let slot_milli = (showing + 1) * 1_000_000;
+        let rounds = slot_milli.div_ceil(per_round_milli.max(1) * 1000);
+        rounds.max(1).saturating_mul(policy.admit_interval_secs)
+    };
+    let f = flow.no_show_permille;
+    Eta {
+        secs: wait(f, per_round),
+        low: wait(f + f / 2, per_round + per_round / 4),
+        high: wait(f / 2, per_round - per_round / 4),
+    }
+}
+
+/// The longest a fan is told to wait before checking again.
+pub const MAX_POLL_AFTER_SECS: u64 = 30;
+
+/// How long a fan expecting to wait `eta_secs` should wait before checking
+/// again: a tenth of the wait, between 1 and 30 s. The front of the line
+/// checks every second or two; the far back every 30 s.
+pub fn poll_after_secs(eta_secs: u64) -> u64 {
+    (eta_secs / 10).clamp(1, MAX_POLL_AFTER_SECS)
+}
+
+/// How many pairs of admissions went out of line order: `(line_key,
+/// admitted_at_ms)` per admitted fan, where a smaller key was ahead in
+/// line. A pair counts when the fan ahead was admitted strictly later.
+/// O(n log n), by merge sort.
+pub fn admission_inversions(admissions: &[(i64, i64)]) -> u64 {
+    let mut sorted = admissions.to_vec();
+    sorted.sort_by_key(|&(key, at)| (key, at));
+    let mut times: Vec<i64> = sorted.into_iter().map(|(_, at)| at).collect();
+    let mut buffer = vec![0; times.len()];
+    count_descents(&mut times, &mut buffer)
+}
+
+/// Sorts `xs` and returns the pairs i < j with xs[i] > xs[j].
+fn count_descents(xs: &mut [i64], buffer: &mut [i64]) -> u64 {
+    let n = xs.len();
+    if n < 2 {
+        return 0;
+    }
+    let mid = n / 2;
+    let mut count = {
+        let (left, right) = xs.split_at_mut(mid);
+        count_descents(left, &mut buffer[..mid]) + count_descents(right, &mut buffer[mid..])
+    };
+    let (mut i, mut j, mut k) = (0, mid, 0);
+    while i < mid && j < n {
+        if xs[i] <= xs[j] {
+            buffer[k] = xs[i];
+            i += 1;
+        } else {
+            buffer[k] = xs[j];
+            count += (mid - i) as u64;
+            j += 1;
+        }
+        k += 1;
+    }
+    buffer[k..k + mid - i].copy_from_slice(&xs[i..mid]);
+    let k = k + mid - i;
+    buffer[k..k + n - j].copy_from_slice(&xs[j..n]);
+    xs.copy_from_slice(&buffer[..n]);
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
+
+    fn scheduled(opens: i64) -> Room {
+        Room {
+            state: RoomState::Scheduled,
+            sale: SaleWindow {
+                opens_at: Some(at(opens)),
+                closes_at: None,
+            },
+            lottery_seed: Some("00".repeat(32)),
+            ..Room::new(ConcertId::new(1).unwrap())
+        }
+    }
+
+    #[test]
+    fn a_scheduled_room_is_closed_then_pre_queued_then_due_to_draw() {
+        let room = scheduled(100_000);
+        assert_eq!(
+            room.phase_at(at(0), 30),
+            RoomPhase::NotYetOpen {
+                pre_queue_opens_at: at(70_000)
+            }
+        );
+        assert_eq!(
+            room.phase_at(at(70_000), 30),
+            RoomPhase::PreQueue {
+                opens_at: Some(at(100_000))
+            }
+        );
+        assert_eq!(
+            room.phase_at(at(100_000), 30),
+            RoomPhase::Open { draw_due: true }
+        );
+        let drawn = Room {
+            state: RoomState::Open,
+            drawn_at: Some(at(100_000)),
+            ..room
+        };
+        assert_eq!(
+            drawn.phase_at(at(100_001), 30),
+            RoomPhase::Open { draw_due: false }
+        );
+    }
+
+    #[test]
+    fn the_closing_time_closes_any_room() {
+        let mut room = Room::new(ConcertId::new(1).unwrap());
+        room.sale.closes_at = Some(at(5_000));
+        assert_eq!(
+            room.phase_at(at(4_999), 0),
+            RoomPhase::Open { draw_due: false }
+        );
+        assert_eq!(room.phase_at(at(5_000), 0), RoomPhase::Closed);
+    }
+
+    #[test]
+    fn transitions_back_to_scheduled_need_an_undrawn_lottery() {
+        use RoomState::*;
+        assert!(Open.may_move_to(Scheduled, false));
+        assert!(!Open.may_move_to(Scheduled, true));
+        assert!(!Scheduled.may_move_to(Paused, false));
+        assert!(Scheduled.may_move_to(Open, false));
+        assert!(Paused.may_move_to(PassThrough, true));
+        assert!(Closed.may_move_to(Open, true));
+        assert!(!Open.may_move_to(Open, true));
+    }
+
+    #[test]
+    fn settings_overlay_the_defaults_and_refuse_nonsense() {
+        let defaults = QueuePolicy::default();
+        let settings = RoomSettings {
+            max_active: Some(7),
+            ..RoomSettings::default()
+        };
+        let policy = settings.apply(&defaults);
+        assert_eq!(policy.max_active, 7);
+        assert_eq!(policy.admit_batch, defaults.admit_batch);
+        for bad in [
+            RoomSettings {
+                admit_batch: Some(0),
+                ..RoomSettings::default()
+            },
+            RoomSettings {
+                abandon_after_secs: Some(MIN_ABANDON_AFTER_SECS - 1),
+                ..RoomSettings::default()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+        assert_eq!(RoomSettings::batch_for_rate(600, 10), 100);
+        assert_eq!(RoomSettings::batch_for_rate(1, 10), 1);
+    }
+
+    #[test]
+    fn the_draw_is_a_function_of_the_seed_and_the_entries_alone() {
+        let ids: Vec<String> = (0..50).map(|i| lottery_entry_id(&format!("{i:032x}"))).collect();
+        let seed = "ab".repeat(32);
+        let order = draw(&seed, &ids);
+        let mut reversed = ids.clone();
+        reversed.reverse();
+        assert_eq!(draw(&seed, &reversed), order, "input order does not matter");
+        assert_ne!(draw(&"cd".repeat(32), &ids), order, "the seed does");
+        assert_ne!(order, ids, "the order is shuffled");
+        let mut sorted = order.clone();
+        sorted.sort();
+        let mut all = ids.clone();
+        all.sort();
+        assert_eq!(sorted, all, "every entry drawn once");
+        assert_eq!(commitment_of(&seed).len(), 64);
+    }
+
+    #[test]
+    fn the_eta_counts_no_shows_and_the_observed_rate() {
+        let policy = QueuePolicy {
+            admit_batch: 10,
+            admit_interval_secs: 5,
+            ..QueuePolicy::default()
+        };
+        let fresh = Flow::default();
+        assert_eq!(eta(1, &policy, &fresh).secs, 5);
+        assert_eq!(eta(11, &policy, &fresh).secs, 10);
+        // Half the line leaves: the 21st waits as the 11th would.
+        let halving = Flow {
+            no_show_permille: 500,
+            ..fresh
+        };
+        assert_eq!(eta(21, &policy, &halving).secs, 10);
+        // The cap lets in 2 a round: 20 ahead take 10 rounds, 11 with the fan.
+        let capped = Flow {
+            admitted_per_round_milli: 2_000,
+            ..fresh
+        };
+        assert_eq!(eta(21, &policy, &capped).secs, 55);
+        let range = eta(500, &policy, &halving);
+        assert!(range.low <= range.secs && range.secs <= range.high);
+    }
+
+    #[test]
+    fn the_flow_smooths_rounds_with_people_waiting_only() {
+        let flow = Flow::default().after_round(10, 50, 10, 0);
+        assert_eq!(flow.admitted_per_round_milli, 10_000);
+        let idle = flow.after_round(0, 0, 10, 0);
+        assert_eq!(idle.admitted_per_round_milli, 10_000);
+        let slower = flow.after_round(0, 40, 10, 10);
+        assert_eq!(slower.admitted_per_round_milli, 7_000);
+        assert_eq!(slower.no_show_permille, 500);
+    }
+
+    #[test]
+    fn polling_slows_with_the_distance_from_the_front() {
+        assert_eq!(poll_after_secs(0), 1);
+        assert_eq!(poll_after_secs(15), 1);
+        assert_eq!(poll_after_secs(120), 12);
+        assert_eq!(poll_after_secs(50_000), MAX_POLL_AFTER_SECS);
+    }
+
+    #[test]
+    fn inversions_count_pairs_admitted_out_of_line_order() {
+        assert_eq!(admission_inversions(&[(1, 10), (2, 10), (3, 20)]), 0);
+        assert_eq!(admission_inversions(&[(1, 20), (2, 10)]), 1);
+        assert_eq!(admission_inversions(&[(-2, 30), (-1, 20), (5, 10)]), 3);
+    }
+
+    proptest! {
+        #[test]
+        fn inversions_match_a_naive_count(xs in proptest::collection::vec((0i64..50, 0i64..50), 0..60)) {
+            let naive = xs.iter().enumerate().flat_map(|(i, a)| xs[i + 1..].iter().map(move |b| (a, b)))
+                .filter(|(a, b)| (a.0 < b.0 && a.1 > b.1) || (b.0 < a.0 && b.1 > a.1))
+                .count() as u64;
+            prop_assert_eq!(admission_inversions(&xs), naive);
+        }
+
+        #[test]
+        fn a_later_place_never_waits_less(p in 1u64..1_000_000, batch in 1u32..1_000, f in 0u64..1000) {
+            let policy = QueuePolicy { admit_batch: batch, ..QueuePolicy::default() };
+            let flow = Flow { no_show_permille: f, ..Flow::default() };
+            prop_assert!(eta(p, &policy, &flow).secs <= eta(p + 1, &policy, &flow).secs);
+        }
+    }
+}
