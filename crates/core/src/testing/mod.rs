@@ -143,6 +143,68 @@ impl TestApp {
         .await
     }
 
+    /// The application on another waiting room (a broken one, for audits).
+    pub async fn with_waiting_room(room: Arc<dyn crate::ports::WaitingRoom>) -> Self {
+        Self::build(Policies::default(), move |a| Adapters {
+            waiting_room: room,
+            ..a
+        })
+        .await
+    }
+
+    /// A concert of one date with `seats` seats (1..=seats) at 10,000 won.
+    pub async fn small_concert(&self, seats: i64) -> (ConcertId, ScheduleId) {
+        let now = self.clock.now();
+        let concert = NewConcert::new(
+            "Small",
+            "The Testers",
+            vec![NewSchedule {
+                starts_at: now.plus_secs(86_400),
+                venue: "Club".into(),
+            }],
+            &[SeatBand {
+                grade: "GA".into(),
+                price: Won::new(10_000),
+                first: 1,
+                last: seats,
+            }],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let id = self
+            .store
+            .create_concert(&concert, now)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let schedule = self
+            .store
+            .schedules_with_availability(id, now)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))[0]
+            .schedule
+            .id;
+        (id, schedule)
+    }
+
+    /// Issues a token for `user` on `concert`.
+    pub async fn issue_for(&self, user: UserId, concert: ConcertId) -> TokenView {
+        self.app
+            .issue_token(user, concert, PowAnswer::Missing)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Changes the room of `concert`.
+    pub async fn change_room(
+        &self,
+        concert: ConcertId,
+        patch: crate::use_cases::RoomPatch,
+    ) -> crate::domain::room::Room {
+        self.app
+            .change_room(concert, &patch)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// The application with a data platform to forward reservations to.
     pub async fn with_data_platform(
         platform: Arc<dyn DataPlatform>,

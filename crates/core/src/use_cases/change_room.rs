@@ -213,3 +213,173 @@ fn differences(old: &Room, new: &Room, now: Timestamp) -> Vec<RoomChange> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ports::Clock as _;
+    use super::{ChangeRoomError, RoomPatch};
+    use crate::domain::access::PowAnswer;
+    use crate::domain::queue_token::TokenState;
+    use crate::domain::room::{RoomRejected, RoomState};
+    use crate::testing::{TestApp, user};
+    use crate::use_cases::IssueTokenError;
+
+    fn to(state: RoomState) -> RoomPatch {
+        RoomPatch {
+            state: Some(state),
+            ..RoomPatch::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_paused_room_admits_nobody_and_fans_keep_their_places() {
+        let t = TestApp::new().await;
+        let first = t.issue(user(1)).await;
+        let second = t.issue(user(2)).await;
+        t.change_room(t.concert, to(RoomState::Paused)).await;
+        assert_eq!(t.app.activate_batch_once().await.unwrap(), 0);
+        let polled = t.poll(&second).await;
+        assert_eq!(polled.status(), "PAUSED");
+        assert_eq!(polled.eta_secs, None, "no estimate while paused");
+        assert!(matches!(
+            polled.token.state,
+            TokenState::Waiting {
+                position: Some(2),
+                ..
+            }
+        ));
+        t.change_room(t.concert, to(RoomState::Open)).await;
+        assert_eq!(t.app.activate_batch_once().await.unwrap(), 2);
+        assert_eq!(t.poll(&first).await.status(), "ACTIVE");
+    }
+
+    #[tokio::test]
+    async fn a_rate_change_applies_to_the_next_round_on_another_instance() {
+        let t = TestApp::new().await;
+        for u in 1..=10 {
+            t.issue(user(u)).await;
+        }
+        let other = t.twin();
+        // The other instance has read the room (and cached it) before the change.
+        other.public_room(t.concert).await.unwrap();
+        t.change_room(
+            t.concert,
+            RoomPatch {
+                admit_per_minute: Some(18),
+                admit_interval_secs: Some(10),
+                ..RoomPatch::default()
+            },
+        )
+        .await;
+        assert_eq!(other.activate_batch_once().await.unwrap(), 3, "18 a minute in 10 s rounds");
+        t.change_room(
+            t.concert,
+            RoomPatch {
+                max_active: Some(4),
+                ..RoomPatch::default()
+            },
+        )
+        .await;
+        assert_eq!(other.activate_batch_once().await.unwrap(), 1, "capped at 4 ACTIVE");
+        let audit = t.app.room_audit(t.concert, 10).await.unwrap().unwrap();
+        let fields: Vec<(&str, Option<&str>, Option<&str>)> = audit
+            .iter()
+            .map(|c| (c.field.as_str(), c.old_value.as_deref(), c.new_value.as_deref()))
+            .collect();
+        assert_eq!(
+            fields,
+            vec![
+                ("maxActive", None, Some("4")),
+                ("admitIntervalSecs", None, Some("10")),
+                ("admitBatch", None, Some("3")),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn illegal_moves_and_nonsense_settings_are_refused_and_change_nothing() {
+        let t = TestApp::new().await;
+        let refused = t
+            .app
+            .change_room(
+                t.concert,
+                &RoomPatch {
+                    max_active: Some(0),
+                    ..RoomPatch::default()
+                },
+            )
+            .await;
+        assert!(matches!(refused, Err(ChangeRoomError::Rejected(RoomRejected::BadSetting(_)))));
+        let both = RoomPatch {
+            admit_per_minute: Some(60),
+            admit_batch: Some(5),
+            ..RoomPatch::default()
+        };
+        assert!(matches!(
+            t.app.change_room(t.concert, &both).await,
+            Err(ChangeRoomError::Rejected(_))
+        ));
+        t.issue(user(1)).await;
+        let scheduled = RoomPatch {
+            state: Some(RoomState::Scheduled),
+            sale_opens_at: Some(Some(t.clock.now().plus_secs(600))),
+            ..RoomPatch::default()
+        };
+        assert!(
+            matches!(
+                t.app.change_room(t.concert, &scheduled).await,
+                Err(ChangeRoomError::Rejected(_))
+            ),
+            "a room with fans in line is not scheduled"
+        );
+        let unknown = t.second_concert().await;
+        let gone = crate::domain::ConcertId::new(unknown.get() + 100).unwrap();
+        assert!(matches!(
+            t.app.change_room(gone, &to(RoomState::Paused)).await,
+            Err(ChangeRoomError::ConcertNotFound)
+        ));
+        let report = t.app.show_room(t.concert).await.unwrap().unwrap();
+        assert_eq!(report.room.state, RoomState::Open);
+        assert_eq!(report.room.settings, Default::default());
+        assert!(t.app.room_audit(t.concert, 10).await.unwrap().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_closed_room_refuses_tokens_and_tells_the_line() {
+        let t = TestApp::new().await;
+        let waiting = t.issue(user(1)).await;
+        t.change_room(t.concert, to(RoomState::Closed)).await;
+        let refused = t
+            .app
+            .issue_token(user(2), t.concert, PowAnswer::Missing)
+            .await;
+        assert!(matches!(refused, Err(IssueTokenError::SaleClosed)));
+        assert_eq!(t.poll(&waiting).await.status(), "CLOSED");
+        assert_eq!(t.app.activate_batch_once().await.unwrap(), 0);
+        // A closed room may open again; scheduling it again may not after a sale.
+        t.change_room(t.concert, to(RoomState::Open)).await;
+        assert_eq!(t.poll(&waiting).await.status(), "WAITING");
+    }
+
+    #[tokio::test]
+    async fn pass_through_admits_on_arrival_while_under_the_cap() {
+        let t = TestApp::new().await;
+        t.change_room(
+            t.concert,
+            RoomPatch {
+                state: Some(RoomState::PassThrough),
+                max_active: Some(2),
+                ..RoomPatch::default()
+            },
+        )
+        .await;
+        assert_eq!(t.issue(user(1)).await.status(), "ACTIVE");
+        assert_eq!(t.issue(user(2)).await.status(), "ACTIVE");
+        let third = t.issue(user(3)).await;
+        assert_eq!(third.status(), "WAITING", "the cap still holds");
+        let leaving = t.app.poll_token(user(1), TestApp::ticket_of(&t.issue(user(1)).await)).await.unwrap();
+        assert!(t.app.leave_line(user(1), TestApp::ticket_of(&leaving)).await.unwrap());
+        assert_eq!(t.app.activate_batch_once().await.unwrap(), 1);
+        assert_eq!(t.poll(&third).await.status(), "ACTIVE");
+    }
+}

@@ -43,7 +43,7 @@ impl App {
                 store.reservations_without_one_event,
                 "reservations without exactly one event",
             ),
-            (admission_inversions, "admissions out of arrival order"),
+            (admission_inversions, "admissions out of line order"),
         ];
         for (n, what) in counts {
             if n > 0 {
@@ -60,6 +60,7 @@ impl App {
 
 #[cfg(test)]
 mod tests {
+    use crate::ports::Clock as _;
     use crate::testing::{TestApp, user};
 
     #[tokio::test]
@@ -72,5 +73,30 @@ mod tests {
         assert!(report.violations.is_empty(), "{:?}", report.violations);
         assert_eq!(report.store.reservations, 2);
         assert_eq!(report.store.money.charged.amount(), 305_000);
+    }
+
+    #[tokio::test]
+    async fn a_room_admitting_out_of_line_order_is_caught() {
+        let broken = std::sync::Arc::new(crate::memory::MemoryWaitingRoom::admitting_newest_first());
+        let t = TestApp::with_waiting_room(broken).await;
+        for u in 1..=4 {
+            t.issue(user(u)).await;
+        }
+        // Batches of 100: one round admits all four (same instant, no order to break).
+        t.app.activate_batch_once().await.unwrap();
+        assert_eq!(t.app.check_invariants().await.unwrap().admission_inversions, 0);
+        t.issue(user(5)).await;
+        t.issue(user(6)).await;
+        let policy = crate::domain::queue_token::QueuePolicy {
+            admit_batch: 1,
+            ..crate::domain::queue_token::QueuePolicy::default()
+        };
+        let room = &t.app.adapters().waiting_room;
+        room.admit(t.concert, t.clock.now(), &policy).await.unwrap();
+        t.clock.advance_secs(1);
+        room.admit(t.concert, t.clock.now(), &policy).await.unwrap();
+        let report = t.app.check_invariants().await.unwrap();
+        assert_eq!(report.admission_inversions, 1, "user 6 was let in before user 5");
+        assert!(report.violations.iter().any(|v| v.contains("out of")), "{:?}", report.violations);
     }
 }

@@ -360,3 +360,88 @@ impl App {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::access::{PowAnswer, QueueCredential};
+    use crate::domain::seat_hold::Hold;
+    use crate::domain::{ConcertId, ScheduleId, UserId};
+    use crate::testing::{TestApp, seat, user};
+    use crate::use_cases::IssueTokenError;
+
+    /// `fan` enters `concert`, is admitted and holds `seat_number`.
+    async fn admitted_hold(
+        t: &TestApp,
+        fan: UserId,
+        concert: ConcertId,
+        schedule: ScheduleId,
+        seat_number: i64,
+    ) -> Hold {
+        t.charge(fan, 100_000).await;
+        let view = t.issue_for(fan, concert).await;
+        t.app.activate_batch_once().await.unwrap();
+        let credential = QueueCredential::Ticket(TestApp::ticket_of(&view));
+        t.app
+            .hold_seat(fan, credential, schedule, seat(seat_number))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_line_turns_sold_out_within_a_second_of_the_last_sale() {
+        let t = TestApp::new().await;
+        let (concert, schedule) = t.small_concert(2).await;
+        let first = admitted_hold(&t, user(1), concert, schedule, 1).await;
+        t.app.pay_for_hold(user(1), first.id, None).await.unwrap();
+        let last = admitted_hold(&t, user(2), concert, schedule, 2).await;
+        // The cap follows the sellable seats: 1 seat, 2 per seat, 1 ACTIVE already.
+        let waiting = t.issue_for(user(3), concert).await;
+        let behind = t.issue_for(user(4), concert).await;
+        t.app.activate_batch_once().await.unwrap();
+        assert_eq!(t.poll(&waiting).await.status(), "ACTIVE");
+        assert_eq!(t.poll(&behind).await.status(), "WAITING");
+        // A HELD seat may come back: not sold out yet.
+        let other = t.twin();
+        assert_eq!(
+            other
+                .poll_token(user(4), TestApp::ticket_of(&behind))
+                .await
+                .unwrap()
+                .status(),
+            "WAITING"
+        );
+        t.app.pay_for_hold(user(2), last.id, None).await.unwrap();
+        // This instance knows at once; another within a second of the sale.
+        assert_eq!(t.poll(&behind).await.status(), "SOLD_OUT");
+        t.clock.advance_millis(1_000);
+        let told = other
+            .poll_token(user(4), TestApp::ticket_of(&behind))
+            .await
+            .unwrap();
+        assert_eq!(told.status(), "SOLD_OUT");
+        assert_eq!(told.eta_secs, None);
+        let refused = other.issue_token(user(5), concert, PowAnswer::Missing).await;
+        assert!(matches!(refused, Err(IssueTokenError::SoldOut)));
+        assert_eq!(t.app.activate_batch_once().await.unwrap(), 0, "nobody is let in to find nothing");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_fan_is_told_when_to_check_again_by_their_distance() {
+        let t = TestApp::with_queue_policy(crate::domain::queue_token::QueuePolicy {
+            admit_batch: 1,
+            admit_interval_secs: 2,
+            ..Default::default()
+        })
+        .await;
+        let front = t.issue(user(1)).await;
+        for u in 2..=400 {
+            t.issue(user(u)).await;
+        }
+        let back = t.issue(user(401)).await;
+        assert_eq!(front.poll_after_secs, Some(1));
+        assert_eq!(back.eta_secs, Some(802));
+        assert_eq!(back.poll_after_secs, Some(30));
+        let eta = back.eta.unwrap();
+        assert!(eta.low <= eta.secs && eta.secs <= eta.high);
+    }
+}

@@ -72,3 +72,116 @@ impl App {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ports::Clock as _;
+    use crate::domain::access::PowAnswer;
+    use crate::domain::queue_token::TokenState;
+    use crate::domain::room::{self, RoomState};
+    use crate::testing::{TestApp, user};
+    use crate::use_cases::{IssueTokenError, RoomPatch};
+
+    fn place(state: TokenState) -> Option<u64> {
+        match state {
+            TokenState::Waiting { position, .. } => position,
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_sale_draws_its_pre_queue_once_in_a_recomputable_order() {
+        let t = TestApp::new().await;
+        let opens_at = t.clock.now().plus_secs(3_600);
+        let scheduled = t
+            .change_room(
+                t.concert,
+                RoomPatch {
+                    state: Some(RoomState::Scheduled),
+                    sale_opens_at: Some(Some(opens_at)),
+                    ..RoomPatch::default()
+                },
+            )
+            .await;
+        let commitment = scheduled.lottery_commitment().unwrap();
+        // Before the pre-queue window (30 minutes): not open.
+        let early = t.app.issue_token(user(1), t.concert, PowAnswer::Missing).await;
+        assert!(matches!(early, Err(IssueTokenError::SaleNotOpen { .. })));
+        t.clock.advance_secs(1_800);
+        let mut fans = Vec::new();
+        for u in 1..=30 {
+            let view = t.issue(user(u)).await;
+            assert_eq!(view.status(), "PRE_QUEUE");
+            assert_eq!(view.opens_at, Some(opens_at));
+            fans.push(view);
+        }
+        assert!(t.app.lottery(t.concert).await.unwrap().is_none(), "no draw before the opening");
+        // Pre-queued fans keep their entry alive as waiting fans do, by polling.
+        for _ in 0..30 {
+            t.clock.advance_secs(60);
+            for fan in &fans {
+                assert_eq!(t.poll(fan).await.status(), "PRE_QUEUE");
+            }
+        }
+        // Two instances reach the opening together.
+        let twin = t.twin();
+        let (a, b) = tokio::join!(t.app.activate_batch_once(), twin.activate_batch_once());
+        a.unwrap();
+        b.unwrap();
+        let reveal = t.app.lottery(t.concert).await.unwrap().unwrap();
+        assert_eq!(reveal.commitment, commitment);
+        assert_eq!(room::commitment_of(&reveal.seed), commitment);
+        assert_eq!(reveal.entries.len(), 30, "drawn once, every entry once");
+        // Anyone can recompute the order from the published seed and ids.
+        let mut ids = reveal.entries.clone();
+        ids.sort();
+        assert_eq!(room::draw(&reveal.seed, &ids), reveal.entries);
+        // The default batch admitted the first 100 places: all 30, in drawn order.
+        let report = t.app.show_room(t.concert).await.unwrap().unwrap();
+        assert_eq!(report.room.state, RoomState::Open);
+        assert!(report.room.drawn_at.is_some());
+        for fan in &fans {
+            let entry = fan.lottery_entry.clone().unwrap();
+            assert!(reveal.entries.contains(&entry));
+        }
+        let audit = t.app.room_audit(t.concert, 10).await.unwrap().unwrap();
+        assert_eq!(audit.iter().filter(|c| c.field == "lottery").count(), 1);
+        let report = t.app.check_invariants().await.unwrap();
+        assert_eq!(report.admission_inversions, 0);
+    }
+
+    #[tokio::test]
+    async fn the_drawn_places_are_the_positions_and_later_arrivals_follow() {
+        let t = TestApp::with_queue_policy(crate::domain::queue_token::QueuePolicy {
+            admit_batch: 1,
+            ..Default::default()
+        })
+        .await;
+        t.change_room(
+            t.concert,
+            RoomPatch {
+                state: Some(RoomState::Scheduled),
+                sale_opens_at: Some(Some(t.clock.now().plus_secs(60))),
+                ..RoomPatch::default()
+            },
+        )
+        .await;
+        let mut fans = Vec::new();
+        for u in 1..=12 {
+            fans.push(t.issue(user(u)).await);
+        }
+        t.clock.advance_secs(60);
+        // The first arrival after the opening draws the pre-queue, then queues behind it.
+        let late = t.issue(user(99)).await;
+        assert_eq!(place(late.token.state), Some(13));
+        let reveal = t.app.lottery(t.concert).await.unwrap().unwrap();
+        for fan in &fans {
+            let entry = fan.lottery_entry.clone().unwrap();
+            let drawn = reveal.entries.iter().position(|e| *e == entry).unwrap() as u64 + 1;
+            assert_eq!(place(t.poll(fan).await.token.state), Some(drawn));
+        }
+        let in_arrival_order: Vec<String> =
+            fans.iter().map(|f| f.lottery_entry.clone().unwrap()).collect();
+        assert_ne!(reveal.entries, in_arrival_order, "arriving first gives no edge");
+    }
+}
