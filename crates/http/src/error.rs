@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use boxoffice_core::domain::seat_hold::HoldLimitReached;
 use boxoffice_core::ports::{ChargeRefused, PaymentRefused, is_unavailable};
 use boxoffice_core::use_cases::{
-    AccessDenied, ChargeError, CreateConcertError, HoldSeatError, IdempotencyConflict,
-    IssueTokenError, ListSchedulesError, ListSeatsError, PayError, PollTokenError, PowRefusal,
-    ReleaseHoldError, ReplayError,
+    AccessDenied, ChangeRoomError, ChargeError, CreateConcertError, HoldSeatError,
+    IdempotencyConflict, IssueTokenError, ListSchedulesError, ListSeatsError, PayError,
+    PollTokenError, PowRefusal, ReleaseHoldError, ReplayError,
 };
 
 #[derive(Debug)]
@@ -179,11 +179,45 @@ pub(crate) fn pow_refused(refusal: PowRefusal) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, code, message)
 }
 
+impl From<ChangeRoomError> for ApiError {
+    fn from(err: ChangeRoomError) -> Self {
+        use boxoffice_core::domain::room::RoomRejected;
+        match err {
+            ChangeRoomError::ConcertNotFound => {
+                Self::not_found("CONCERT_NOT_FOUND", "no such concert")
+            }
+            ChangeRoomError::Rejected(RoomRejected::BadSetting(message)) => {
+                Self::validation(message)
+            }
+            ChangeRoomError::Rejected(transition @ RoomRejected::Transition { .. }) => {
+                Self::conflict("ROOM_TRANSITION_INVALID", &transition.to_string())
+            }
+            ChangeRoomError::Conflict => Self::conflict(
+                "ROOM_CHANGED_CONCURRENTLY",
+                "the room was changed by someone else meanwhile; read it and try again",
+            ),
+            ChangeRoomError::Unexpected(e) => Self::unexpected(e),
+        }
+    }
+}
+
 impl From<IssueTokenError> for ApiError {
     fn from(err: IssueTokenError) -> Self {
         match err {
             IssueTokenError::ConcertNotFound => {
                 Self::not_found("CONCERT_NOT_FOUND", "no such concert")
+            }
+            IssueTokenError::SaleNotOpen { pre_queue_opens_at } => Self::new(
+                StatusCode::CONFLICT,
+                "SALE_NOT_OPEN",
+                format!(
+                    "the sale has not opened; its pre-queue opens at {}",
+                    crate::wire::instant(pre_queue_opens_at)
+                ),
+            ),
+            IssueTokenError::SaleClosed => Self::conflict("SALE_CLOSED", "the sale is closed"),
+            IssueTokenError::SoldOut => {
+                Self::conflict("SOLD_OUT", "every seat of this concert is sold")
             }
             // The route answers these itself, with a fresh challenge.
             IssueTokenError::ProofOfWork { refusal, .. } => pow_refused(refusal),

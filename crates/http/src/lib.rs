@@ -23,11 +23,13 @@ pub mod identity;
 pub mod limits;
 mod openapi;
 mod routes;
+pub mod stream;
 mod wire;
 
 pub use error::ApiError;
 pub use identity::{Auth, AuthMode};
 pub use limits::{Limits, RouteClass};
+pub use stream::Streams;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -52,6 +54,47 @@ pub struct ApiState {
     pub limits: Arc<Limits>,
     /// Origins whose pages may call the API (CORS); empty: none.
     pub cors_origins: Arc<[HeaderValue]>,
+    /// The open token streams of this instance.
+    pub streams: Arc<Streams>,
+}
+
+/// The span of a request: method and path, never the query, which may
+/// carry credentials (the token stream's `?token=`).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+}
+
+/// Moves the token stream's `?token=` and `?access_token=` into the
+/// `Queue-Token` and `Authorization` headers (a browser's `EventSource`
+/// cannot set headers) unless those are set, and drops the query so that
+/// nothing later sees the credentials in the URI.
+async fn stream_credentials(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if request.uri().query().is_some() {
+        let params: Vec<(String, String)> =
+            axum::extract::Query::<Vec<(String, String)>>::try_from_uri(request.uri())
+                .map(|q| q.0)
+                .unwrap_or_default();
+        let headers = request.headers_mut();
+        for (name, value) in params {
+            let (header, value) = match name.as_str() {
+                "token" => ("queue-token", value),
+                "access_token" => ("authorization", format!("Bearer {value}")),
+                _ => continue,
+            };
+            if !headers.contains_key(header)
+                && let Ok(value) = HeaderValue::from_str(&value)
+            {
+                headers.insert(header, value);
+            }
+        }
+        if let Ok(path_only) = request.uri().path().parse() {
+            *request.uri_mut() = path_only;
+        }
+    }
+    next.run(request).await
 }
 
 /// A route group of one class: tagged, and limited per IP, before any handler runs.
@@ -75,7 +118,16 @@ fn public_routes(state: &ApiState) -> Router<ApiState> {
         .merge(class(
             state,
             RouteClass::Poll,
-            Router::new().route("/queue/tokens/current", get(routes::queue::current)),
+            Router::new()
+                .route(
+                    "/queue/tokens/current",
+                    get(routes::queue::current).delete(routes::queue::leave),
+                )
+                .route(
+                    "/queue/tokens/current/events",
+                    get(routes::queue::events)
+                        .route_layer(axum::middleware::from_fn(stream_credentials)),
+                ),
         ))
         .merge(class(
             state,
@@ -104,7 +156,9 @@ fn public_routes(state: &ApiState) -> Router<ApiState> {
             Router::new().route("/dev/sessions", post(routes::dev::sign_in)),
         ))
         .route("/concerts", get(routes::catalog::concerts))
-        .route("/concerts/popular", get(routes::catalog::popular));
+        .route("/concerts/popular", get(routes::catalog::popular))
+        .route("/concerts/{concertId}/room", get(routes::room::public))
+        .route("/concerts/{concertId}/lottery", get(routes::room::lottery));
     Router::new()
         .nest("/api/v1", api)
         .route("/health/live", get(routes::health::live))
@@ -127,6 +181,14 @@ fn admin_routes(state: &ApiState) -> Router<ApiState> {
                 "/admin/concerts/{concertId}/admissions/{userId}",
                 delete(routes::admin::revoke_admission),
             )
+            .route(
+                "/admin/concerts/{concertId}/room",
+                get(routes::room::show).patch(routes::room::change),
+            )
+            .route(
+                "/admin/concerts/{concertId}/room/audit",
+                get(routes::room::audit),
+            )
             .route("/admin/invariants", get(routes::admin::invariants))
             .route("/admin/dead-letters", get(routes::events::dead_letters))
             .route(
@@ -147,7 +209,7 @@ fn finish(routes: Router<ApiState>, state: ApiState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(panicked))
-        .layer(TraceLayer::new_for_http());
+        .layer(TraceLayer::new_for_http().make_span_with(request_span));
     match cors {
         Some(cors) => router.layer(cors).with_state(state),
         None => router.with_state(state),

@@ -2,7 +2,7 @@
 //! Swagger UI (vendored into the binary: no network needed).
 
 use crate::ApiState;
-use crate::routes::{account, admin, catalog, dev, events, health, holds, payments, queue};
+use crate::routes::{account, admin, catalog, dev, events, health, holds, payments, queue, room};
 use axum::Router;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -19,6 +19,10 @@ use utoipa_swagger_ui::SwaggerUi;
         queue::challenge,
         queue::issue,
         queue::current,
+        queue::leave,
+        queue::events,
+        room::public,
+        room::lottery,
         catalog::concerts,
         catalog::popular,
         catalog::schedules,
@@ -33,6 +37,9 @@ use utoipa_swagger_ui::SwaggerUi;
         admin::set_entry_rules,
         admin::entry_rules,
         admin::revoke_admission,
+        room::change,
+        room::show,
+        room::audit,
         admin::invariants,
         events::dead_letters,
         events::replay,

@@ -1,7 +1,9 @@
 //! What the Kafka adapters need to know; filled from the server's `[kafka]`
 //! configuration section.
 
-use boxoffice_core::domain::events::{BALANCE_CHARGED, QUEUE_ENTERED, RESERVATION_CONFIRMED};
+use boxoffice_core::domain::events::{
+    BALANCE_CHARGED, QUEUE_ENTERED, RESERVATION_CONFIRMED, ROOM_CHANGED,
+};
 use rdkafka::ClientConfig;
 use std::time::Duration;
 
@@ -25,6 +27,8 @@ pub struct KafkaSettings {
     pub balance_charged: TopicSpec,
     /// Queue entries, keyed by concert id so each concert's stay in order.
     pub queue_entered: TopicSpec,
+    /// `RoomChanged` events, keyed by concert id.
+    pub room_changed: TopicSpec,
     /// Partitions of each consumer group's dead-letter topic (`<group>.dlq`).
     pub dead_letter_partitions: i32,
     pub replication_factor: i32,
@@ -47,6 +51,7 @@ impl KafkaSettings {
             RESERVATION_CONFIRMED => Some(&self.reservation_confirmed.name),
             BALANCE_CHARGED => Some(&self.balance_charged.name),
             QUEUE_ENTERED => Some(&self.queue_entered.name),
+            ROOM_CHANGED => Some(&self.room_changed.name),
             _ => None,
         }
     }

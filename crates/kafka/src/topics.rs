@@ -16,6 +16,7 @@ pub fn topic_specs(settings: &KafkaSettings, consumers: &[&str]) -> Vec<TopicSpe
         settings.reservation_confirmed.clone(),
         settings.balance_charged.clone(),
         settings.queue_entered.clone(),
+        settings.room_changed.clone(),
     ];
     specs.extend(consumers.iter().map(|c| TopicSpec {
         name: KafkaSettings::dead_letter_topic(c),

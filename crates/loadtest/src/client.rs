@@ -369,6 +369,36 @@ impl Api {
             .ok_or_else(|| anyhow::anyhow!("no concertId in {:?}", answer.data))
     }
 
+    /// Schedules the concert's sale to open at `opens_at_ms` (epoch ms):
+    /// fans who come before wait in its pre-queue and are drawn at the opening.
+    pub async fn schedule_sale(&self, concert: i64, opens_at_ms: i64) -> anyhow::Result<()> {
+        let opens = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(opens_at_ms) * 1_000_000)?
+            .format(&time::format_description::well_known::Rfc3339)?;
+        let req = self
+            .http
+            .patch(self.url(&format!("/api/v1/admin/concerts/{concert}/room")))
+            .header("X-Admin-Key", &self.admin_key)
+            .json(&json!({ "state": "SCHEDULED", "saleOpensAt": opens }));
+        let answer = self.send("admin", req, false).await;
+        ensure!(
+            answer.ok(),
+            "scheduling the sale failed: {} {}",
+            answer.status,
+            answer.code
+        );
+        Ok(())
+    }
+
+    /// The concert's room as anyone sees it (not recorded).
+    pub async fn room(&self, concert: i64) -> anyhow::Result<Value> {
+        let req = self
+            .http
+            .get(self.url(&format!("/api/v1/concerts/{concert}/room")));
+        let answer = self.send("admin", req, false).await;
+        ensure!(answer.ok(), "reading the room failed: {} {}", answer.status, answer.code);
+        Ok(answer.data)
+    }
+
     /// The service's invariant report (not recorded).
     /// Waits until the mock data platform at `report_url` (its `GET /report`)
     /// has as many deliveries as the service has reservations, or `within`

@@ -284,13 +284,119 @@ pub struct RushOutcome {
     pub sold_out_after_secs: Option<f64>,
     pub users_without_seat: u64,
     pub gave_up: u64,
+    /// The sale was scheduled: every fan arrived in its pre-queue.
+    pub scheduled: bool,
+    /// How far each fan's first estimate (`etaSeconds`, the first time
+    /// they had a place) was from their real wait until admission, as a
+    /// share of the real wait.
+    pub eta_error: Option<Spread>,
+    /// Milliseconds from the last sale to each fan still waiting being
+    /// told SOLD_OUT (on their next poll, as `pollAfterSecs` paced it).
+    pub sold_out_notice_ms: Option<Spread>,
+    /// Fans admitted whose arrival (the ticket's `arr`) was after the
+    /// opening, and the pairs of them admitted out of arrival order, by the
+    /// admission instants the passes carry (expiry less the active TTL).
+    pub fifo_fans: u64,
+    pub fifo_inversions: u64,
+}
+
+/// A distribution's size and quantiles.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Spread {
+    pub count: usize,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    fn of(mut values: Vec<f64>) -> Option<Spread> {
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+        Some(Spread {
+            count: values.len(),
+            p50: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+            max: at(1.0),
+        })
+    }
+}
+
+/// What one fan of a rush saw, for the checks made after it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Seen {
+    /// The ticket's arrival instant (epoch ms).
+    arrival_ms: Option<i64>,
+    pre_queued: bool,
+    /// When the first estimate came, and what it said.
+    promised: Option<(i64, u64)>,
+    /// When the fan was admitted (epoch ms), from their pass.
+    admitted_ms: Option<i64>,
+    told_sold_out_ms: Option<i64>,
+}
+
+fn epoch_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The `arr` claim of a queue ticket (a JWT anyone holding it can read).
+fn ticket_arrival(ticket: &str) -> Option<i64> {
+    jsonwebtoken::dangerous::insecure_decode::<serde_json::Value>(ticket)
+        .ok()?
+        .claims["arr"]
+        .as_i64()
+}
+
+fn parse_ms(text: &str) -> Option<i64> {
+    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// The checks made on what the fans saw.
+fn judge(seen: &[Seen], last_sale_ms: Option<i64>) -> (Option<Spread>, Option<Spread>, u64, u64) {
+    let eta_error = seen
+        .iter()
+        .filter_map(|s| {
+            let (at, eta) = s.promised?;
+            let waited = (s.admitted_ms? - at).max(0) as f64 / 1000.0;
+            Some((waited - eta as f64).abs() / waited.max(1.0))
+        })
+        .collect();
+    let notice = last_sale_ms.map_or_else(Vec::new, |sale| {
+        seen.iter()
+            .filter_map(|s| Some((s.told_sold_out_ms? - sale).max(0) as f64))
+            .collect()
+    });
+    let fifo: Vec<(i64, i64)> = seen
+        .iter()
+        .filter(|s| !s.pre_queued)
+        .filter_map(|s| Some((s.arrival_ms?, s.admitted_ms?)))
+        .collect();
+    (
+        Spread::of(eta_error),
+        Spread::of(notice),
+        fifo.len() as u64,
+        boxoffice_core::domain::room::admission_inversions(&fifo),
+    )
 }
 
 /// `users` users arrive evenly over `arrival` for one concert with `seats`
-/// seats (a multiple of 50). Each enters, polls until ACTIVE (as advised by
-/// its ETA, at most once a second, at least every `poll_max`), lists the dates and
+/// seats (a multiple of 50). Each enters, polls until ACTIVE (when
+/// `pollAfterSecs` says, at most every `poll_max`), lists the dates and
 /// seats, holds a free seat (on a lost race it looks again, up to 5 times),
-/// charges the price and pays. Users stop once every seat is sold.
+/// charges the price and pays. A fan told SOLD_OUT stops, and all stop once
+/// every seat is sold. With `opens_after`, the sale is scheduled to open
+/// that long after the concert is made, so fans arriving before wait in
+/// its pre-queue and are drawn into line at the opening.
+#[allow(clippy::too_many_arguments)]
 pub async fn rush(
     api: Api,
     users: usize,
@@ -299,12 +405,22 @@ pub async fn rush(
     limit: Duration,
     poll_max: Duration,
     pow_bits: Option<u8>,
+    opens_after: Option<Duration>,
 ) -> anyhow::Result<(Driven, RushOutcome)> {
     let dates = seats.div_ceil(50).clamp(1, 100) as u32;
     let concert = api.create_concert("Rush", dates, 100_000).await?;
     if let Some(bits) = pow_bits {
         api.gate(concert, bits).await?;
     }
+    if let Some(after) = opens_after {
+        let opens_at = epoch_ms() + i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
+        api.schedule_sale(concert, opens_at).await?;
+    }
+    let active_ttl_ms = api.room(concert).await?["settings"]["activeTtlSecs"]
+        .as_i64()
+        .context("the room's activeTtlSecs")?
+        * 1000;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::with_capacity(users)));
     let base = user_base();
     let sold = Arc::new(AtomicU64::new(0));
     let gave_up = Arc::new(AtomicU64::new(0));
@@ -317,6 +433,7 @@ pub async fn rush(
         gave_up.clone(),
         sold_out.clone(),
         last_sale_ms.clone(),
+        seen.clone(),
     );
     let driven = drive(
         Model::Open { rate: rate.max(1) },
@@ -328,7 +445,7 @@ pub async fn rush(
         },
         move |i| {
             let api = api.clone();
-            let (sold, gave_up, sold_out, last_sale_ms) = state.clone();
+            let (sold, gave_up, sold_out, last_sale_ms, seen) = state.clone();
             async move {
                 let ctx = Journeying {
                     concert,
@@ -336,12 +453,16 @@ pub async fn rush(
                     begin,
                     limit,
                     poll_max,
+                    active_ttl_ms,
                 };
-                let outcome = journey(&api, base + i as i64, &ctx, &sold, &sold_out).await;
+                let mut fan_seen = Seen::default();
+                let outcome = journey(&api, base + i as i64, &ctx, &sold, &sold_out, &mut fan_seen).await;
+                if let Ok(mut all) = seen.lock() {
+                    all.push(fan_seen);
+                }
                 match outcome {
                     Journey::Bought => {
-                        let ms = begin.elapsed().as_millis() as u64;
-                        last_sale_ms.fetch_max(ms, Ordering::Relaxed);
+                        last_sale_ms.fetch_max(epoch_ms() as u64, Ordering::Relaxed);
                     }
                     Journey::GaveUp => {
                         gave_up.fetch_add(1, Ordering::Relaxed);
@@ -353,14 +474,25 @@ pub async fn rush(
     )
     .await;
     let sold = sold.load(Ordering::Relaxed);
+    let last_sale = last_sale_ms.load(Ordering::Relaxed) as i64;
+    let all_sold = sold as usize >= dates as usize * 50;
+    let seen: Vec<Seen> = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    let (eta_error, sold_out_notice_ms, fifo_fans, fifo_inversions) =
+        judge(&seen, all_sold.then_some(last_sale));
+    let started_ms = epoch_ms() - i64::try_from(begin.elapsed().as_millis()).unwrap_or(0);
     let outcome = RushOutcome {
         users,
         seats: dates as usize * 50,
         sold,
-        sold_out_after_secs: (sold as usize >= dates as usize * 50)
-            .then(|| last_sale_ms.load(Ordering::Relaxed) as f64 / 1000.0),
+        sold_out_after_secs: all_sold
+            .then(|| (last_sale - started_ms).max(0) as f64 / 1000.0),
         users_without_seat: users as u64 - sold,
         gave_up: gave_up.load(Ordering::Relaxed),
+        scheduled: opens_after.is_some(),
+        eta_error,
+        sold_out_notice_ms,
+        fifo_fans,
+        fifo_inversions,
     };
     Ok((driven, outcome))
 }
@@ -379,6 +511,8 @@ struct Journeying {
     limit: Duration,
     /// The longest a waiting user sleeps between polls.
     poll_max: Duration,
+    /// The rooms's active TTL: a pass's expiry less this is its admission.
+    active_ttl_ms: i64,
 }
 
 async fn journey(
@@ -387,30 +521,57 @@ async fn journey(
     ctx: &Journeying,
     sold: &AtomicU64,
     sold_out: &AtomicBool,
+    seen: &mut Seen,
 ) -> Journey {
     let (concert, seats, begin, limit) = (ctx.concert, ctx.seats, ctx.begin, ctx.limit);
     let alive = || begin.elapsed() < limit && !sold_out.load(Ordering::Relaxed);
     let fan = api.sign_in(user);
-    let Some(ticket) = api.issue_token(&fan, concert).await.str("token") else {
+    let mut view = api.issue_token(&fan, concert).await;
+    if view.code == "SOLD_OUT" {
+        seen.told_sold_out_ms = Some(epoch_ms());
+        return Journey::SoldOut;
+    }
+    let Some(ticket) = view.str("token") else {
         return Journey::GaveUp;
     };
-    // Wait in line.
+    seen.arrival_ms = ticket_arrival(&ticket);
+    seen.pre_queued = view.data["status"] == "PRE_QUEUE";
+    // Wait in line, checking again when the service says.
     let pass = loop {
         if !alive() {
             return Journey::SoldOut;
         }
-        let view = api.poll(&fan, &ticket).await;
         match view.data["status"].as_str() {
             Some("ACTIVE") => match view.str("admissionPass") {
-                Some(pass) => break pass,
+                Some(pass) => {
+                    seen.admitted_ms = view
+                        .str("admissionPassExpiresAt")
+                        .and_then(|at| parse_ms(&at))
+                        .map(|expiry| expiry - ctx.active_ttl_ms);
+                    break pass;
+                }
                 None => return Journey::GaveUp,
             },
-            Some("WAITING") => {
-                let eta = Duration::from_secs(view.data["etaSeconds"].as_u64().unwrap_or(1));
-                tokio::time::sleep(eta.clamp(Duration::from_secs(1), ctx.poll_max)).await;
+            Some("WAITING" | "PRE_QUEUE" | "PAUSED") => {
+                if seen.promised.is_none()
+                    && let Some(eta) = view.data["etaSeconds"].as_u64()
+                {
+                    seen.promised = Some((epoch_ms(), eta));
+                }
+                let after = Duration::from_secs(view.data["pollAfterSecs"].as_u64().unwrap_or(1));
+                tokio::time::sleep(after.clamp(Duration::from_secs(1), ctx.poll_max)).await;
+            }
+            Some("SOLD_OUT" | "CLOSED") => {
+                seen.told_sold_out_ms = Some(epoch_ms());
+                return Journey::SoldOut;
+            }
+            _ if view.status == 0 || view.status >= 500 || view.status == 429 => {
+                // No answer, or a refusal to retry: try again shortly.
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
             _ => return Journey::GaveUp,
         }
+        view = api.poll(&fan, &ticket).await;
     };
     let token = match api.booking {
         Credential::Pass => pass,

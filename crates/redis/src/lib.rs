@@ -78,7 +78,7 @@ mod contract {
 
     mod timeouts {
         use super::*;
-        use boxoffice_core::domain::queue_token::QueuePolicy;
+        use boxoffice_core::domain::queue_token::{Lane, QueuePolicy};
         use boxoffice_core::domain::{Timestamp, TokenId};
         use boxoffice_core::ports::{WaitingRoom, is_unavailable};
         use boxoffice_core::testing::{concert_id, user};
@@ -88,7 +88,7 @@ mod contract {
         async fn enter(room: &RedisWaitingRoom, who: i64) -> anyhow::Result<()> {
             let policy = QueuePolicy::default();
             let token = TokenId::from_bytes(*uuid::Uuid::new_v4().as_bytes());
-            room.enter(concert_id(1), user(who), token, T0, &policy)
+            room.enter(concert_id(1), user(who), token, T0, &policy, Lane::Line)
                 .await
                 .map(drop)
         }

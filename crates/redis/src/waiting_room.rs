@@ -555,8 +555,7 @@ impl WaitingRoom for RedisWaitingRoom {
             for token in chunk {
                 call.arg(token.to_string());
             }
-            let replies: Vec<Vec<String>> =
-                call.invoke_async(&mut conn).await.map_err(classify)?;
+            let replies: Vec<Vec<String>> = call.invoke_async(&mut conn).await.map_err(classify)?;
             for (token, fields) in chunk.iter().zip(replies) {
                 found.push(if fields.is_empty() {
                     None
@@ -587,7 +586,14 @@ impl WaitingRoom for RedisWaitingRoom {
             .invoke_async(&mut conn)
             .await
             .map_err(classify)?;
-        let [admitted, waiting_before, admitted_total, abandoned_total, pending] = reply[..] else {
+        let [
+            admitted,
+            waiting_before,
+            admitted_total,
+            abandoned_total,
+            pending,
+        ] = reply[..]
+        else {
             bail!("unexpected admission reply {reply:?}");
         };
         Ok(AdmitOutcome {

@@ -118,6 +118,13 @@ pub struct QueueSettings {
     pub active_ttl_secs: u64,
     pub abandon_after_secs: u64,
     pub expired_retention_secs: u64,
+    /// How long before a scheduled sale opens its pre-queue takes fans.
+    pub pre_queue_window_secs: u64,
+    /// ACTIVE fans allowed per seat still sellable (0: no such cap).
+    pub max_active_per_seat: u32,
+    /// How often each instance refreshes its open token streams (one
+    /// waiting-room call per concert with streams).
+    pub stream_refresh_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -259,6 +266,8 @@ pub struct KafkaSettings {
     pub balance_charged_partitions: i32,
     pub queue_entered_topic: String,
     pub queue_entered_partitions: i32,
+    pub room_changed_topic: String,
+    pub room_changed_partitions: i32,
     /// Partitions of each consumer group's `<group>.dlq` topic.
     pub dead_letter_partitions: i32,
     pub replication_factor: i32,
@@ -343,6 +352,9 @@ impl Default for Settings {
                 active_ttl_secs: queue.active_ttl_secs,
                 abandon_after_secs: queue.abandon_after_secs,
                 expired_retention_secs: queue.expired_retention_secs,
+                pre_queue_window_secs: queue.pre_queue_window_secs,
+                max_active_per_seat: queue.max_active_per_seat,
+                stream_refresh_ms: 500,
             },
             holds: HoldSettings {
                 ttl_secs: holds.ttl_secs,
@@ -373,6 +385,8 @@ impl Default for Settings {
                 balance_charged_partitions: 6,
                 queue_entered_topic: "queue.entered".into(),
                 queue_entered_partitions: 3,
+                room_changed_topic: "room.changed".into(),
+                room_changed_partitions: 3,
                 dead_letter_partitions: 1,
                 replication_factor: 1,
                 delivery_timeout_ms: 10_000,
@@ -495,6 +509,10 @@ impl Settings {
         );
         ensure!(q.max_active > 0, "queue.max_active must be positive");
         ensure!(
+            (100..=60_000).contains(&q.stream_refresh_ms),
+            "queue.stream_refresh_ms must be between 100 and 60000"
+        );
+        ensure!(
             q.active_ttl_secs > 0,
             "queue.active_ttl_secs must be positive"
         );
@@ -553,6 +571,7 @@ impl Settings {
             ),
             (k.balance_charged_partitions, "balance_charged_partitions"),
             (k.queue_entered_partitions, "queue_entered_partitions"),
+            (k.room_changed_partitions, "room_changed_partitions"),
             (k.dead_letter_partitions, "dead_letter_partitions"),
             (k.replication_factor, "replication_factor"),
         ] {
@@ -730,6 +749,8 @@ impl Settings {
                 active_ttl_secs: q.active_ttl_secs,
                 abandon_after_secs: q.abandon_after_secs,
                 expired_retention_secs: q.expired_retention_secs,
+                pre_queue_window_secs: q.pre_queue_window_secs,
+                max_active_per_seat: q.max_active_per_seat,
             },
             holds: HoldPolicy {
                 ttl_secs: self.holds.ttl_secs,

@@ -31,7 +31,7 @@ use boxoffice_core::ports::{
 };
 use boxoffice_core::use_cases::{Adapters, App};
 use boxoffice_http::limits::{ClassLimits, LimitSettings, Rate};
-use boxoffice_http::{ApiState, Auth, AuthMode, Limits, RouteClass};
+use boxoffice_http::{ApiState, Auth, AuthMode, Limits, RouteClass, Streams};
 use boxoffice_kafka::{KafkaPublisher, KafkaSubscription, TopicSpec};
 use boxoffice_redis::{
     Redis, RedisCache, RedisLock, RedisRanking, RedisSingleUse, RedisWaitingRoom,
@@ -150,6 +150,10 @@ pub fn kafka_settings(settings: &Settings) -> boxoffice_kafka::KafkaSettings {
             name: k.queue_entered_topic.clone(),
             partitions: k.queue_entered_partitions,
         },
+        room_changed: TopicSpec {
+            name: k.room_changed_topic.clone(),
+            partitions: k.room_changed_partitions,
+        },
         dead_letter_partitions: k.dead_letter_partitions,
         replication_factor: k.replication_factor,
         delivery_timeout: Duration::from_millis(k.delivery_timeout_ms),
@@ -207,6 +211,8 @@ pub struct Service {
     pub app: App,
     pub feed: Feed,
     pub auth: Arc<Auth>,
+    /// This instance's open token streams, refreshed by a worker.
+    pub streams: Arc<Streams>,
 }
 
 /// Consumer groups that run when a data platform is configured.
@@ -336,6 +342,10 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
         );
     }
     Ok(Service {
+        streams: Streams::new(
+            app.clone(),
+            Duration::from_millis(settings.queue.stream_refresh_ms),
+        ),
         app,
         feed: buses.feed,
         auth,
@@ -546,5 +556,6 @@ pub fn api_state(settings: &Settings, service: &Service) -> ApiState {
         auth: service.auth.clone(),
         limits: Arc::new(Limits::new(&limit_settings(settings))),
         cors_origins: cors_origins.into(),
+        streams: service.streams.clone(),
     }
 }

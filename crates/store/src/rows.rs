@@ -4,15 +4,15 @@
 use crate::values::Record;
 use anyhow::Context;
 use boxoffice_core::domain::concert::{Concert, EntryRules, Schedule};
-use boxoffice_core::domain::room::{Flow, Room, RoomSettings, RoomState, SaleWindow};
-use boxoffice_core::ports::RoomSnapshot;
 use boxoffice_core::domain::events::OutboxEvent;
 use boxoffice_core::domain::reservation::Reservation;
+use boxoffice_core::domain::room::{Flow, Room, RoomSettings, RoomState, SaleWindow};
 use boxoffice_core::domain::seat::{Seat, SeatState};
 use boxoffice_core::domain::seat_hold::{Hold, HoldStatus};
 use boxoffice_core::domain::{
     ConcertId, EventId, HoldId, ReservationId, ScheduleId, SeatNumber, Timestamp, UserId, Won,
 };
+use boxoffice_core::ports::RoomSnapshot;
 
 pub(crate) fn ts(row: &Record, col: &str) -> anyhow::Result<Timestamp> {
     Ok(Timestamp::from_millis(row.int(col)?))

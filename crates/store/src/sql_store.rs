@@ -20,6 +20,7 @@ use boxoffice_core::domain::idempotency::{
 };
 use boxoffice_core::domain::identity::Subject;
 use boxoffice_core::domain::reservation::{PaymentReceipt, Reservation};
+use boxoffice_core::domain::room::{Flow, Room};
 use boxoffice_core::domain::seat::{Seat, SeatStatus};
 use boxoffice_core::domain::seat_hold::{FanHolds, Hold, HoldStatus};
 use boxoffice_core::domain::{ConcertId, EventId, HoldId, ScheduleId, Timestamp, UserId, Won};
@@ -28,7 +29,6 @@ use boxoffice_core::ports::{
     MoneyTotals, OutboxBacklog, PaymentAttempt, PaymentOutcome, PaymentRefused, ReleaseOutcome,
     RoomChange, RoomSnapshot, Store, StoreAudit,
 };
-use boxoffice_core::domain::room::{Flow, Room};
 use std::future::Future;
 
 /// Statements whose text differs between databases.
@@ -326,7 +326,8 @@ pub(crate) async fn current_balance<C: Conn>(c: &mut C, user: UserId) -> anyhow:
 }
 
 /// A concert's room, entry rules and seats not SOLD, in one read.
-const ROOM_SNAPSHOT: &str = "SELECT c.proof_of_work_bits, c.room_state, c.room_version, c.admit_batch,
+const ROOM_SNAPSHOT: &str =
+    "SELECT c.proof_of_work_bits, c.room_state, c.room_version, c.admit_batch,
         c.admit_interval_secs, c.max_active, c.active_ttl_secs, c.abandon_after_secs,
         c.sale_opens_at_ms, c.sale_closes_at_ms, c.lottery_seed_hex, c.lottery_drawn_at_ms,
         c.flow_admitted_per_round_milli, c.flow_no_show_permille, c.flow_admitted_total,
@@ -682,7 +683,8 @@ impl<B: Backend> Store for SqlStore<B> {
             .reader()
             .fetch_optional(ROOM_SNAPSHOT, args![concert.get()])
             .await?;
-        row.map(|row| rows::room_snapshot(&row, concert)).transpose()
+        row.map(|row| rows::room_snapshot(&row, concert))
+            .transpose()
     }
 
     async fn update_room(

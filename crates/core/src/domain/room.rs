@@ -224,11 +224,17 @@ pub struct Room {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoomPhase {
     /// Scheduled, and the pre-queue has not opened yet.
-    NotYetOpen { pre_queue_opens_at: Timestamp },
+    NotYetOpen {
+        pre_queue_opens_at: Timestamp,
+    },
     /// Scheduled, within the pre-queue window (or with no opening time).
-    PreQueue { opens_at: Option<Timestamp> },
+    PreQueue {
+        opens_at: Option<Timestamp>,
+    },
     /// Open; `draw_due` while a scheduled sale's pre-queue is still to be drawn.
-    Open { draw_due: bool },
+    Open {
+        draw_due: bool,
+    },
     Paused,
     PassThrough,
     /// Closed by the operator or by `sale_closes_at`.
@@ -279,8 +285,8 @@ impl Room {
                 RoomPhase::Open { draw_due: true }
             }
             (RoomState::Scheduled, Some(opens_at)) => {
-                let window_ms = i64::try_from(pre_queue_window_secs.saturating_mul(1000))
-                    .unwrap_or(i64::MAX);
+                let window_ms =
+                    i64::try_from(pre_queue_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
                 let pre_queue_opens_at =
                     Timestamp::from_millis(opens_at.as_millis().saturating_sub(window_ms));
                 if now < pre_queue_opens_at {
@@ -327,6 +333,9 @@ pub fn lottery_key(seed_hex: &str, entry_id: &str) -> String {
     mac.update(entry_id.as_bytes());
     hex(&mac.finalize().into_bytes())
 }
+
+/// How the draw orders the pre-queue, as published with it.
+pub const LOTTERY_ALGORITHM: &str = "entries sorted by lowercase hex HMAC-SHA256(key = seed text, message = entryId), ties by entryId; entryId = first 16 bytes of SHA-256(\"entry:\" + token id), in hex; commitment = SHA-256(seed text)";
 
 /// The drawn order of the pre-queue: entry ids sorted by their key (ties,
 /// which SHA-256 makes as good as impossible, by id). Anyone holding the
@@ -541,7 +550,9 @@ mod tests {
 
     #[test]
     fn the_draw_is_a_function_of_the_seed_and_the_entries_alone() {
-        let ids: Vec<String> = (0..50).map(|i| lottery_entry_id(&format!("{i:032x}"))).collect();
+        let ids: Vec<String> = (0..50)
+            .map(|i| lottery_entry_id(&format!("{i:032x}")))
+            .collect();
         let seed = "ab".repeat(32);
         let order = draw(&seed, &ids);
         let mut reversed = ids.clone();

@@ -300,14 +300,7 @@ impl Store for MemoryStore {
         Ok(state
             .room_changes
             .get(&concert)
-            .map(|changes| {
-                changes
-                    .iter()
-                    .rev()
-                    .take(limit as usize)
-                    .cloned()
-                    .collect()
-            })
+            .map(|changes| changes.iter().rev().take(limit as usize).cloned().collect())
             .unwrap_or_default())
     }
 

@@ -12,9 +12,7 @@
 use super::lock;
 use crate::domain::queue_token::{Lane, QueuePolicy, QueueToken, TokenState};
 use crate::domain::{ConcertId, Timestamp, TokenId, UserId};
-use crate::ports::{
-    AdmitOutcome, Census, PreQueueDraw, Revocation, RevocationPage, WaitingRoom,
-};
+use crate::ports::{AdmitOutcome, Census, PreQueueDraw, Revocation, RevocationPage, WaitingRoom};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
@@ -321,9 +319,7 @@ impl MemoryWaitingRoom {
         line.by_last_seen.insert((now, candidate));
         let phase = match how {
             Arrival::Reserve => Phase::Pending { last_seen: now },
-            Arrival::Enter | Arrival::Place
-                if lane == Lane::PreQueue && line.pre_queue_open() =>
-            {
+            Arrival::Enter | Arrival::Place if lane == Lane::PreQueue && line.pre_queue_open() => {
                 line.pre_queue.insert(candidate);
                 Phase::PreQueue { last_seen: now }
             }
@@ -381,8 +377,16 @@ impl WaitingRoom for MemoryWaitingRoom {
         now: Timestamp,
         policy: &QueuePolicy,
     ) -> anyhow::Result<QueueToken> {
-        self.arrive(concert, user, candidate, now, policy, Arrival::Reserve, Lane::Line)?
-            .ok_or_else(|| anyhow::anyhow!("a token vanished while it was being reserved"))
+        self.arrive(
+            concert,
+            user,
+            candidate,
+            now,
+            policy,
+            Arrival::Reserve,
+            Lane::Line,
+        )?
+        .ok_or_else(|| anyhow::anyhow!("a token vanished while it was being reserved"))
     }
 
     async fn place(

@@ -64,7 +64,12 @@ fn policy() -> QueuePolicy {
 }
 
 /// How many one admission round admitted.
-async fn admit(room: &dyn WaitingRoom, c: crate::domain::ConcertId, now: Timestamp, p: &QueuePolicy) -> u64 {
+async fn admit(
+    room: &dyn WaitingRoom,
+    c: crate::domain::ConcertId,
+    now: Timestamp,
+    p: &QueuePolicy,
+) -> u64 {
     ok(room.admit(c, now, p).await).admitted
 }
 
@@ -86,7 +91,14 @@ fn position(t: &QueueToken) -> Option<u64> {
 
 async fn enter(room: &dyn WaitingRoom, who: i64, now: Timestamp) -> QueueToken {
     ok(room
-        .enter(concert_id(1), user(who), fresh_token(), now, &policy(), Lane::Line)
+        .enter(
+            concert_id(1),
+            user(who),
+            fresh_token(),
+            now,
+            &policy(),
+            Lane::Line,
+        )
         .await)
 }
 
@@ -110,7 +122,14 @@ pub async fn positions_follow_arrival_order_and_reentry_keeps_the_token(
     assert_eq!(position(&again), Some(3));
     // Another concert has its own line.
     let other = ok(room
-        .enter(concert_id(2), user(3), fresh_token(), T0, &policy(), Lane::Line)
+        .enter(
+            concert_id(2),
+            user(3),
+            fresh_token(),
+            T0,
+            &policy(),
+            Lane::Line,
+        )
         .await);
     assert_eq!(position(&other), Some(1));
     assert_ne!(other.token, tokens[2]);
@@ -127,7 +146,11 @@ pub async fn admission_respects_batch_cap_and_order(room: Arc<dyn WaitingRoom>) 
     }
     let p = policy();
     assert_eq!(admit(room.as_ref(), concert_id(1), T0, &p).await, 2);
-    assert_eq!(admit(room.as_ref(), concert_id(1), T0, &p).await, 1, "cap of 3");
+    assert_eq!(
+        admit(room.as_ref(), concert_id(1), T0, &p).await,
+        1,
+        "cap of 3"
+    );
     assert_eq!(admit(room.as_ref(), concert_id(1), T0, &p).await, 0);
     for (i, token) in tokens.iter().enumerate() {
         let t = poll(room.as_ref(), *token, T0).await;
@@ -184,7 +207,10 @@ pub async fn active_tokens_expire_after_their_ttl(room: Arc<dyn WaitingRoom>) {
         TokenState::Expired { expired_at: later }
     );
     // A line that emptied is dropped from the concerts to visit by the next round at the latest.
-    assert_eq!(admit(room.as_ref(), concert_id(1), later, &policy()).await, 0);
+    assert_eq!(
+        admit(room.as_ref(), concert_id(1), later, &policy()).await,
+        0
+    );
     assert!(ok(room.concerts_in_line().await).is_empty());
     // Expired tokens are remembered for the retention, then forgotten.
     assert!(ok(room.peek(a, later.plus_secs(600), &policy()).await).is_none());
@@ -281,10 +307,14 @@ pub async fn a_reserved_token_waits_without_a_position_until_it_enters(room: Arc
         "a reservation is not admitted"
     );
     let later = T0.plus_secs(5);
-    let placed = ok(room.place(c, user(1), reserved, later, &p, Lane::Line).await);
+    let placed = ok(room
+        .place(c, user(1), reserved, later, &p, Lane::Line)
+        .await);
     let placed = placed.unwrap_or_else(|| panic!("a reserved token is placed"));
     assert_eq!((placed.token, position(&placed)), (reserved, Some(1)));
-    let repeat = ok(room.place(c, user(1), reserved, later, &p, Lane::Line).await);
+    let repeat = ok(room
+        .place(c, user(1), reserved, later, &p, Lane::Line)
+        .await);
     let repeat = repeat.unwrap_or_else(|| panic!("placing twice answers the token"));
     assert_eq!(
         (repeat.token, position(&repeat)),
@@ -297,7 +327,12 @@ pub async fn a_reserved_token_waits_without_a_position_until_it_enters(room: Arc
     // The token was issued when it was reserved: a payment made with it then ends it.
     assert!(ok(room.expire(c, user(1), T0, later, &p).await).is_some());
     // A repeated entry of an ended token brings nothing back.
-    assert_eq!(ok(room.place(c, user(1), reserved, later, &p, Lane::Line).await), None);
+    assert_eq!(
+        ok(room
+            .place(c, user(1), reserved, later, &p, Lane::Line)
+            .await),
+        None
+    );
     let ended = poll(room.as_ref(), reserved, later).await;
     assert_eq!(ended.state.status_name(), "EXPIRED");
     let unknown = ok(room
@@ -310,7 +345,9 @@ pub async fn a_reserved_token_waits_without_a_position_until_it_enters(room: Arc
     let abandoned = poll(room.as_ref(), quiet.token, gone).await;
     assert_eq!(abandoned.state.status_name(), "EXPIRED");
     assert_eq!(
-        ok(room.place(c, user(3), quiet.token, gone, &p, Lane::Line).await),
+        ok(room
+            .place(c, user(3), quiet.token, gone, &p, Lane::Line)
+            .await),
         None
     );
     assert_eq!(inversions(room.as_ref(), c).await, 0);
@@ -417,11 +454,14 @@ pub async fn admissions_ended_early_join_the_revocation_feed_once(room: Arc<dyn 
 }
 
 pub async fn the_pre_queue_is_drawn_into_line_ahead_of_later_arrivals(room: Arc<dyn WaitingRoom>) {
-    let (c, p) = (concert_id(1), QueuePolicy {
-        admit_batch: 10,
-        max_active: 10,
-        ..policy()
-    });
+    let (c, p) = (
+        concert_id(1),
+        QueuePolicy {
+            admit_batch: 10,
+            max_active: 10,
+            ..policy()
+        },
+    );
     let mut early = Vec::new();
     for who in 1..=3 {
         let t = ok(room
@@ -461,7 +501,10 @@ pub async fn the_pre_queue_is_drawn_into_line_ahead_of_later_arrivals(room: Arc<
         .await);
     assert_eq!(late.state.status_name(), "WAITING");
     let pending = ok(room.admit(c, opening, &p).await);
-    assert!(pending.draw_pending, "nobody is admitted before the draw is placed");
+    assert!(
+        pending.draw_pending,
+        "nobody is admitted before the draw is placed"
+    );
     assert_eq!(pending.admitted, 0);
     // Placed in the drawn order, ahead of both; once only.
     let order = vec![early[2], early[0], early[1]];

@@ -25,12 +25,7 @@ impl App {
         let mut ran = false;
         let mut admitted = 0;
         for concert in self.adapters.waiting_room.concerts_in_line().await? {
-            let interval_ms = self
-                .queue_policy(concert)
-                .await?
-                .admit_interval_secs
-                .max(1)
-                * 1000;
+            let interval_ms = self.queue_policy(concert).await?.admit_interval_secs.max(1) * 1000;
             let round = now_ms / interval_ms;
             let claimed = self
                 .adapters

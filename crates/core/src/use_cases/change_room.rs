@@ -193,14 +193,42 @@ fn differences(old: &Room, new: &Room, now: Timestamp) -> Vec<RoomChange> {
     let at = |v: Option<Timestamp>| v.map(|t| t.as_millis().to_string());
     let (o, n) = (&old.settings, &new.settings);
     let fields = [
-        ("state", Some(old.state.name().to_owned()), Some(new.state.name().to_owned())),
-        ("admitBatch", num(o.admit_batch.map(u64::from)), num(n.admit_batch.map(u64::from))),
-        ("admitIntervalSecs", num(o.admit_interval_secs), num(n.admit_interval_secs)),
-        ("maxActive", num(o.max_active.map(u64::from)), num(n.max_active.map(u64::from))),
-        ("activeTtlSecs", num(o.active_ttl_secs), num(n.active_ttl_secs)),
-        ("abandonAfterSecs", num(o.abandon_after_secs), num(n.abandon_after_secs)),
+        (
+            "state",
+            Some(old.state.name().to_owned()),
+            Some(new.state.name().to_owned()),
+        ),
+        (
+            "admitBatch",
+            num(o.admit_batch.map(u64::from)),
+            num(n.admit_batch.map(u64::from)),
+        ),
+        (
+            "admitIntervalSecs",
+            num(o.admit_interval_secs),
+            num(n.admit_interval_secs),
+        ),
+        (
+            "maxActive",
+            num(o.max_active.map(u64::from)),
+            num(n.max_active.map(u64::from)),
+        ),
+        (
+            "activeTtlSecs",
+            num(o.active_ttl_secs),
+            num(n.active_ttl_secs),
+        ),
+        (
+            "abandonAfterSecs",
+            num(o.abandon_after_secs),
+            num(n.abandon_after_secs),
+        ),
         ("saleOpensAt", at(old.sale.opens_at), at(new.sale.opens_at)),
-        ("saleClosesAt", at(old.sale.closes_at), at(new.sale.closes_at)),
+        (
+            "saleClosesAt",
+            at(old.sale.closes_at),
+            at(new.sale.closes_at),
+        ),
     ];
     fields
         .into_iter()
@@ -216,11 +244,11 @@ fn differences(old: &Room, new: &Room, now: Timestamp) -> Vec<RoomChange> {
 
 #[cfg(test)]
 mod tests {
-    use crate::ports::Clock as _;
     use super::{ChangeRoomError, RoomPatch};
     use crate::domain::access::PowAnswer;
     use crate::domain::queue_token::TokenState;
     use crate::domain::room::{RoomRejected, RoomState};
+    use crate::ports::Clock as _;
     use crate::testing::{TestApp, user};
     use crate::use_cases::IssueTokenError;
 
@@ -271,7 +299,11 @@ mod tests {
             },
         )
         .await;
-        assert_eq!(other.activate_batch_once().await.unwrap(), 3, "18 a minute in 10 s rounds");
+        assert_eq!(
+            other.activate_batch_once().await.unwrap(),
+            3,
+            "18 a minute in 10 s rounds"
+        );
         t.change_room(
             t.concert,
             RoomPatch {
@@ -280,11 +312,21 @@ mod tests {
             },
         )
         .await;
-        assert_eq!(other.activate_batch_once().await.unwrap(), 1, "capped at 4 ACTIVE");
+        assert_eq!(
+            other.activate_batch_once().await.unwrap(),
+            1,
+            "capped at 4 ACTIVE"
+        );
         let audit = t.app.room_audit(t.concert, 10).await.unwrap().unwrap();
         let fields: Vec<(&str, Option<&str>, Option<&str>)> = audit
             .iter()
-            .map(|c| (c.field.as_str(), c.old_value.as_deref(), c.new_value.as_deref()))
+            .map(|c| {
+                (
+                    c.field.as_str(),
+                    c.old_value.as_deref(),
+                    c.new_value.as_deref(),
+                )
+            })
             .collect();
         assert_eq!(
             fields,
@@ -309,7 +351,10 @@ mod tests {
                 },
             )
             .await;
-        assert!(matches!(refused, Err(ChangeRoomError::Rejected(RoomRejected::BadSetting(_)))));
+        assert!(matches!(
+            refused,
+            Err(ChangeRoomError::Rejected(RoomRejected::BadSetting(_)))
+        ));
         let both = RoomPatch {
             admit_per_minute: Some(60),
             admit_batch: Some(5),
@@ -341,7 +386,14 @@ mod tests {
         let report = t.app.show_room(t.concert).await.unwrap().unwrap();
         assert_eq!(report.room.state, RoomState::Open);
         assert_eq!(report.room.settings, Default::default());
-        assert!(t.app.room_audit(t.concert, 10).await.unwrap().unwrap().is_empty());
+        assert!(
+            t.app
+                .room_audit(t.concert, 10)
+                .await
+                .unwrap()
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]
@@ -377,8 +429,17 @@ mod tests {
         assert_eq!(t.issue(user(2)).await.status(), "ACTIVE");
         let third = t.issue(user(3)).await;
         assert_eq!(third.status(), "WAITING", "the cap still holds");
-        let leaving = t.app.poll_token(user(1), TestApp::ticket_of(&t.issue(user(1)).await)).await.unwrap();
-        assert!(t.app.leave_line(user(1), TestApp::ticket_of(&leaving)).await.unwrap());
+        let leaving = t
+            .app
+            .poll_token(user(1), TestApp::ticket_of(&t.issue(user(1)).await))
+            .await
+            .unwrap();
+        assert!(
+            t.app
+                .leave_line(user(1), TestApp::ticket_of(&leaving))
+                .await
+                .unwrap()
+        );
         assert_eq!(t.app.activate_batch_once().await.unwrap(), 1);
         assert_eq!(t.poll(&third).await.status(), "ACTIVE");
     }

@@ -77,14 +77,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_room_admitting_out_of_line_order_is_caught() {
-        let broken = std::sync::Arc::new(crate::memory::MemoryWaitingRoom::admitting_newest_first());
+        let broken =
+            std::sync::Arc::new(crate::memory::MemoryWaitingRoom::admitting_newest_first());
         let t = TestApp::with_waiting_room(broken).await;
         for u in 1..=4 {
             t.issue(user(u)).await;
         }
         // Batches of 100: one round admits all four (same instant, no order to break).
         t.app.activate_batch_once().await.unwrap();
-        assert_eq!(t.app.check_invariants().await.unwrap().admission_inversions, 0);
+        assert_eq!(
+            t.app.check_invariants().await.unwrap().admission_inversions,
+            0
+        );
         t.issue(user(5)).await;
         t.issue(user(6)).await;
         let policy = crate::domain::queue_token::QueuePolicy {
@@ -96,7 +100,14 @@ mod tests {
         t.clock.advance_secs(1);
         room.admit(t.concert, t.clock.now(), &policy).await.unwrap();
         let report = t.app.check_invariants().await.unwrap();
-        assert_eq!(report.admission_inversions, 1, "user 6 was let in before user 5");
-        assert!(report.violations.iter().any(|v| v.contains("out of")), "{:?}", report.violations);
+        assert_eq!(
+            report.admission_inversions, 1,
+            "user 6 was let in before user 5"
+        );
+        assert!(
+            report.violations.iter().any(|v| v.contains("out of")),
+            "{:?}",
+            report.violations
+        );
     }
 }

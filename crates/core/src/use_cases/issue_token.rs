@@ -318,10 +318,13 @@ impl App {
             _ => None,
         };
         let eta = match (token.state, notice) {
-            (TokenState::Waiting {
-                position: Some(position),
-                ..
-            }, None) => Some(room::eta(position, &policy, &room.room.flow)),
+            (
+                TokenState::Waiting {
+                    position: Some(position),
+                    ..
+                },
+                None,
+            ) => Some(room::eta(position, &policy, &room.room.flow)),
             _ => None,
         };
         let opens_at = match token.state {
@@ -331,14 +334,13 @@ impl App {
         let poll_after = match (token.state, notice) {
             (TokenState::Active { .. } | TokenState::Expired { .. }, _) => None,
             (_, Some(_)) => Some(room::MAX_POLL_AFTER_SECS),
-            (TokenState::PreQueue { .. }, None) => Some(opens_at.map_or(
-                room::MAX_POLL_AFTER_SECS,
-                |at| {
+            (TokenState::PreQueue { .. }, None) => {
+                Some(opens_at.map_or(room::MAX_POLL_AFTER_SECS, |at| {
                     let until_open =
                         u64::try_from(at.as_millis() - now.as_millis()).unwrap_or(0) / 1000;
                     room::poll_after_secs(until_open)
-                },
-            )),
+                }))
+            }
             (TokenState::Waiting { .. }, None) => {
                 Some(eta.map_or(1, |eta| room::poll_after_secs(eta.secs)))
             }
@@ -420,9 +422,15 @@ mod tests {
             .unwrap();
         assert_eq!(told.status(), "SOLD_OUT");
         assert_eq!(told.eta_secs, None);
-        let refused = other.issue_token(user(5), concert, PowAnswer::Missing).await;
+        let refused = other
+            .issue_token(user(5), concert, PowAnswer::Missing)
+            .await;
         assert!(matches!(refused, Err(IssueTokenError::SoldOut)));
-        assert_eq!(t.app.activate_batch_once().await.unwrap(), 0, "nobody is let in to find nothing");
+        assert_eq!(
+            t.app.activate_batch_once().await.unwrap(),
+            0,
+            "nobody is let in to find nothing"
+        );
     }
 
     #[tokio::test]

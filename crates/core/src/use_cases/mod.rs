@@ -24,12 +24,12 @@
 mod access;
 mod activate_batch;
 mod cached;
+mod change_room;
 mod charge_balance;
 mod check_invariants;
 mod create_concert;
 mod deliver_to_platform;
 mod event_handlers;
-mod change_room;
 mod hold_seat;
 mod idempotent;
 mod identify_fan;

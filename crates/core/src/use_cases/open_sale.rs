@@ -37,7 +37,11 @@ impl App {
             .collect();
         let ids: Vec<String> = by_id.keys().cloned().collect();
         let drawn = room::draw(&seed, &ids);
-        let order: Vec<TokenId> = drawn.iter().filter_map(|id| by_id.get(id)).copied().collect();
+        let order: Vec<TokenId> = drawn
+            .iter()
+            .filter_map(|id| by_id.get(id))
+            .copied()
+            .collect();
         let before = snapshot.room.state;
         let mut opened = snapshot.room.clone();
         if before == RoomState::Scheduled {
@@ -75,10 +79,10 @@ impl App {
 
 #[cfg(test)]
 mod tests {
-    use crate::ports::Clock as _;
     use crate::domain::access::PowAnswer;
     use crate::domain::queue_token::TokenState;
     use crate::domain::room::{self, RoomState};
+    use crate::ports::Clock as _;
     use crate::testing::{TestApp, user};
     use crate::use_cases::{IssueTokenError, RoomPatch};
 
@@ -105,7 +109,10 @@ mod tests {
             .await;
         let commitment = scheduled.lottery_commitment().unwrap();
         // Before the pre-queue window (30 minutes): not open.
-        let early = t.app.issue_token(user(1), t.concert, PowAnswer::Missing).await;
+        let early = t
+            .app
+            .issue_token(user(1), t.concert, PowAnswer::Missing)
+            .await;
         assert!(matches!(early, Err(IssueTokenError::SaleNotOpen { .. })));
         t.clock.advance_secs(1_800);
         let mut fans = Vec::new();
@@ -115,7 +122,10 @@ mod tests {
             assert_eq!(view.opens_at, Some(opens_at));
             fans.push(view);
         }
-        assert!(t.app.lottery(t.concert).await.unwrap().is_none(), "no draw before the opening");
+        assert!(
+            t.app.lottery(t.concert).await.unwrap().is_none(),
+            "no draw before the opening"
+        );
         // Pre-queued fans keep their entry alive as waiting fans do, by polling.
         for _ in 0..30 {
             t.clock.advance_secs(60);
@@ -180,8 +190,13 @@ mod tests {
             let drawn = reveal.entries.iter().position(|e| *e == entry).unwrap() as u64 + 1;
             assert_eq!(place(t.poll(fan).await.token.state), Some(drawn));
         }
-        let in_arrival_order: Vec<String> =
-            fans.iter().map(|f| f.lottery_entry.clone().unwrap()).collect();
-        assert_ne!(reveal.entries, in_arrival_order, "arriving first gives no edge");
+        let in_arrival_order: Vec<String> = fans
+            .iter()
+            .map(|f| f.lottery_entry.clone().unwrap())
+            .collect();
+        assert_ne!(
+            reveal.entries, in_arrival_order,
+            "arriving first gives no edge"
+        );
     }
 }

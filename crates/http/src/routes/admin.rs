@@ -212,7 +212,7 @@ pub(crate) async fn entry_rules(
 pub(crate) struct RevokedResponse {
     concert_id: i64,
     user_id: i64,
-    /// What the fan's token was: `WAITING` or `ACTIVE`.
+    /// What the fan's token was: `PRE_QUEUE`, `WAITING` or `ACTIVE`.
     was: &'static str,
 }
 
@@ -249,6 +249,7 @@ pub(crate) async fn revoke_admission(
         user_id: user.get(),
         was: match ended.state {
             TokenState::Active { .. } => "ACTIVE",
+            TokenState::PreQueue { .. } => "PRE_QUEUE",
             TokenState::Waiting { .. } | TokenState::Expired { .. } => "WAITING",
         },
     }))

@@ -121,9 +121,17 @@ pub(crate) async fn metrics(State(state): State<ApiState>) -> Result<Response, A
          boxoffice_outbox_unpublished {}\n\
          # HELP boxoffice_outbox_lag_seconds Age of the oldest unpublished event.\n\
          # TYPE boxoffice_outbox_lag_seconds gauge\n\
-         boxoffice_outbox_lag_seconds {:.3}\n",
+         boxoffice_outbox_lag_seconds {:.3}\n\
+         # HELP boxoffice_token_streams_open Token event streams open on this instance.\n\
+         # TYPE boxoffice_token_streams_open gauge\n\
+         boxoffice_token_streams_open {}\n\
+         # HELP boxoffice_token_stream_refresh_calls_total Waiting-room calls made to refresh the token streams (one per concert with streams per refresh).\n\
+         # TYPE boxoffice_token_stream_refresh_calls_total counter\n\
+         boxoffice_token_stream_refresh_calls_total {}\n",
         lag.backlog.unpublished,
-        lag.lag_ms as f64 / 1_000.0
+        lag.lag_ms as f64 / 1_000.0,
+        state.streams.open(),
+        state.streams.refresh_calls()
     );
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

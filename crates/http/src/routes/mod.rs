@@ -10,3 +10,4 @@ pub mod health;
 pub mod holds;
 pub mod payments;
 pub mod queue;
+pub mod room;

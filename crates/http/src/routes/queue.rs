@@ -7,13 +7,18 @@ use crate::extract::Body;
 use crate::identity::{Fan, TicketHolder};
 use crate::wire::instant;
 use axum::extract::State;
-use axum::response::Response;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use boxoffice_auth::QueueSeal;
 use boxoffice_core::domain::ConcertId;
 use boxoffice_core::domain::access::{self, AdmissionPass, Challenge, PowAnswer, Ticket};
 use boxoffice_core::domain::queue_token::TokenState;
 use boxoffice_core::use_cases::{IssueTokenError, TokenView};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
 use utoipa::ToSchema;
 
 /// The longest nonce looked at: any solution fits in far fewer characters.
@@ -86,12 +91,24 @@ pub(crate) struct TokenResponse {
     /// you, the concert and your arrival. Opaque to clients.
     token: String,
     concert_id: i64,
-    /// `WAITING`, `ACTIVE` or `EXPIRED`.
+    /// `PRE_QUEUE` (before a scheduled opening), `WAITING`, `ACTIVE` or
+    /// `EXPIRED`; for a fan still waiting, `PAUSED`, `SOLD_OUT` or
+    /// `CLOSED` when the room says so.
     status: &'static str,
-    /// 1-based place in line, for WAITING tokens.
+    /// 1-based place in line, for WAITING tokens (kept while PAUSED or SOLD_OUT).
     position: Option<u64>,
-    /// Estimated seconds until admission, for WAITING tokens.
+    /// Estimated seconds until admission, for WAITING tokens in a line that moves.
     eta_seconds: Option<u64>,
+    /// The estimate's range, in seconds.
+    eta_range: Option<EtaRange>,
+    /// When to check again (also the `Retry-After` header): 1-2 s near the
+    /// front, up to 30 s far back. Absent once ACTIVE or EXPIRED.
+    poll_after_secs: Option<u64>,
+    /// PRE_QUEUE: when the sale opens and the pre-queue is drawn into line.
+    sale_opens_at: Option<String>,
+    /// Your entry's public id in the pre-queue draw (see
+    /// `GET /api/v1/concerts/{id}/lottery`).
+    lottery_entry_id: Option<String>,
     /// WAITING: when the token is abandoned unless polled again;
     /// ACTIVE: when admission ends; EXPIRED: when it ended.
     expires_at: String,
@@ -100,6 +117,12 @@ pub(crate) struct TokenResponse {
     /// room, so browsing with it is cheaper than with the ticket.
     admission_pass: Option<String>,
     admission_pass_expires_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EtaRange {
+    low: u64,
+    high: u64,
 }
 
 /// The answer for `view`. `presented` is the ticket the request came with,
@@ -125,6 +148,7 @@ fn token_response(
             position,
             abandoned_at,
         } => (position, abandoned_at, None),
+        TokenState::PreQueue { abandoned_at } => (None, abandoned_at, None),
         TokenState::Active { expires_at } => (
             None,
             expires_at,
@@ -140,9 +164,16 @@ fn token_response(
     TokenResponse {
         token: ticket_text,
         concert_id: t.concert_id.get(),
-        status: t.state.status_name(),
+        status: view.status(),
         position,
         eta_seconds: view.eta_secs,
+        eta_range: view.eta.map(|e| EtaRange {
+            low: e.low,
+            high: e.high,
+        }),
+        poll_after_secs: view.poll_after_secs,
+        sale_opens_at: view.opens_at.map(instant),
+        lottery_entry_id: view.lottery_entry.clone(),
         expires_at: instant(expires_at),
         admission_pass: pass.as_ref().map(|p| seal.pass(p)),
         admission_pass_expires_at: pass.map(|p| instant(p.expires_at)),
@@ -203,7 +234,20 @@ pub(crate) async fn issue(
         .issue_token(user, concert(body.concert_id)?, pow)
         .await
         .map_err(|e| with_challenge(e, seal))?;
-    Ok(created(token_response(seal, &view, None)))
+    Ok(with_retry_after(
+        created(token_response(seal, &view, None)),
+        &view,
+    ))
+}
+
+/// Tells the fan when to check again.
+fn with_retry_after(mut response: Response, view: &TokenView) -> Response {
+    if let Some(secs) = view.poll_after_secs
+        && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+    {
+        response.headers_mut().insert(RETRY_AFTER, value);
+    }
+    response
 }
 
 /// A proof-of-work challenge for a concert's bot gate, to solve before
@@ -248,9 +292,171 @@ pub(crate) async fn current(
     TicketHolder { user, ticket, text }: TicketHolder,
 ) -> Result<Response, ApiError> {
     let view = state.app.poll_token(user, ticket).await?;
-    Ok(ok(token_response(
-        &state.auth.seal,
+    Ok(with_retry_after(
+        ok(token_response(
+            &state.auth.seal,
+            &view,
+            Some((&ticket, &text)),
+        )),
         &view,
-        Some((&ticket, &text)),
-    )))
+    ))
+}
+
+/// Leave the line (or give up an admission): the token ends at once and
+/// its slot goes to the next fan. 204 also when it had ended already.
+#[utoipa::path(delete, path = "/api/v1/queue/tokens/current", tag = "queue",
+    params(("Queue-Token" = String, Header, description = "The queue ticket (the `token` field)"),
+        ("Authorization" = String, Header, description = "Bearer <access token> (jwt mode)")),
+    responses(
+        (status = 204, description = "The token has ended"),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "QUEUE_TOKEN_NOT_YOURS", body = ErrorBody),
+        (status = 429, body = ErrorBody),
+    ))]
+pub(crate) async fn leave(
+    State(state): State<ApiState>,
+    TicketHolder { user, ticket, .. }: TicketHolder,
+) -> Result<Response, ApiError> {
+    state.app.leave_line(user, ticket).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// How often an idle stream sends a heartbeat comment.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// What an event id says of the view it carried: `{ms}.{status}.{position}.{eta}`.
+fn fingerprint(view: &TokenView) -> String {
+    let position = match view.token.state {
+        TokenState::Waiting { position, .. } => position.unwrap_or(0),
+        _ => 0,
+    };
+    format!(
+        "{}.{}.{}",
+        view.status(),
+        position,
+        view.eta_secs.unwrap_or(0)
+    )
+}
+
+/// Whether a stream ends after showing this view: the waiting is over.
+fn final_view(view: &TokenView) -> bool {
+    matches!(
+        view.token.state,
+        TokenState::Active { .. } | TokenState::Expired { .. }
+    )
+}
+
+/// A stream's progress: the last event id's instant and fingerprint.
+struct StreamState {
+    views: tokio::sync::watch::Receiver<Option<TokenView>>,
+    _watching: crate::stream::Watching,
+    last: Option<(i64, String)>,
+    last_status: Option<&'static str>,
+    first: Option<TokenView>,
+    done: bool,
+    auth: Arc<crate::identity::Auth>,
+    ticket: Ticket,
+    text: String,
+    clock: Arc<dyn boxoffice_core::ports::Clock>,
+}
+
+impl StreamState {
+    /// The next event to send, waiting for a change when nothing is new.
+    async fn next_event(&mut self) -> Option<Event> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let view = match self.first.take() {
+                Some(view) => view,
+                None => {
+                    self.views.changed().await.ok()?;
+                    self.views.borrow_and_update().clone()?
+                }
+            };
+            let print = fingerprint(&view);
+            if self.last.as_ref().is_some_and(|(_, p)| *p == print) {
+                continue;
+            }
+            let ms = self.clock.now().as_millis();
+            let id_ms = self.last.as_ref().map_or(ms, |(last, _)| ms.max(last + 1));
+            let kind = if self.last_status == Some(view.status()) {
+                "position"
+            } else {
+                "status"
+            };
+            self.last_status = Some(view.status());
+            self.done = final_view(&view);
+            let body = token_response(&self.auth.seal, &view, Some((&self.ticket, &self.text)));
+            let event = Event::default()
+                .event(kind)
+                .id(format!("{id_ms}.{print}"))
+                .json_data(&body)
+                .ok()?;
+            self.last = Some((id_ms, print));
+            return Some(event);
+        }
+    }
+}
+
+/// Watch your token: Server-Sent Events, pushed as they happen. `status`
+/// events when the status changes (WAITING, PAUSED, SOLD_OUT, CLOSED,
+/// ACTIVE, EXPIRED), `position` events when the place or the estimate
+/// moves; each carries the token as `GET /queue/tokens/current` answers
+/// it. Heartbeat comments every 15 s. The stream ends after ACTIVE or
+/// EXPIRED. Reconnecting with `Last-Event-ID` sends only what changed since
+/// that event (a reconnect after the final event answers 204, which stops
+/// `EventSource`). A browser's `EventSource` cannot set headers: give the
+/// ticket as `?token=` and, in jwt mode, the access token as
+/// `?access_token=`.
+#[utoipa::path(get, path = "/api/v1/queue/tokens/current/events", tag = "queue",
+    params(("Queue-Token" = Option<String>, Header, description = "The queue ticket (or ?token=)"),
+        ("Authorization" = Option<String>, Header, description = "Bearer <access token> (or ?access_token=), jwt mode"),
+        ("Last-Event-ID" = Option<String>, Header, description = "The id of the last event received"),
+        ("token" = Option<String>, Query, description = "The queue ticket, for EventSource"),
+        ("access_token" = Option<String>, Query, description = "The access token, for EventSource")),
+    responses(
+        (status = 200, description = "text/event-stream of the token's changes", content_type = "text/event-stream"),
+        (status = 204, description = "Nothing will change any more"),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "QUEUE_TOKEN_NOT_YOURS", body = ErrorBody),
+        (status = 429, body = ErrorBody),
+    ))]
+pub(crate) async fn events(
+    State(state): State<ApiState>,
+    TicketHolder { user, ticket, text }: TicketHolder,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let view = state.app.poll_token(user, ticket).await?;
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|id| id.split_once('.'))
+        .and_then(|(ms, print)| Some((ms.parse::<i64>().ok()?, print.to_owned())));
+    if final_view(&view) && last.as_ref().is_some_and(|(_, p)| *p == fingerprint(&view)) {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let (watching, views) = state.streams.watch(ticket, view.clone());
+    let stream_state = StreamState {
+        views,
+        _watching: watching,
+        last_status: last
+            .as_ref()
+            .and_then(|(_, p)| p.split('.').next())
+            .and_then(|status| (status == view.status()).then(|| view.status())),
+        last,
+        first: Some(view),
+        done: false,
+        auth: state.auth.clone(),
+        ticket,
+        text,
+        clock: state.app.adapters().clock.clone(),
+    };
+    let stream = futures::stream::unfold(stream_state, |mut s| async move {
+        let event = s.next_event().await?;
+        Some((Ok::<_, std::convert::Infallible>(event), s))
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
+        .into_response())
 }

@@ -79,8 +79,9 @@ struct Args {
     /// Rush: how many seats the concert has (a multiple of 50, at most 5,000).
     #[arg(long, default_value_t = 1_000)]
     rush_seats: usize,
-    /// Rush: the longest a waiting user goes between polls (its ETA decides below that).
-    #[arg(long, default_value_t = 5)]
+    /// Rush: the longest a waiting user goes between polls; below that the
+    /// service's `pollAfterSecs` decides (1 s near the front, 30 s far back).
+    #[arg(long, default_value_t = 30)]
     rush_poll_max_secs: u64,
     /// The most requests open at once (sockets are finite on one machine),
     /// as a load balancer's connection pool would bound them. A request's
@@ -107,6 +108,12 @@ struct Args {
     /// every fan solves a challenge before entering.
     #[arg(long)]
     rush_pow_bits: Option<u8>,
+    /// Rush: schedule the sale to open this many seconds after the concert
+    /// is made; fans arriving before wait in its pre-queue and are drawn
+    /// into line at the opening. Make it longer than --rush-arrival-secs
+    /// for everyone to be pre-queued.
+    #[arg(long)]
+    rush_opens_after_secs: Option<u64>,
 }
 
 #[tokio::main]
@@ -154,6 +161,7 @@ async fn main() -> anyhow::Result<()> {
                 limits.duration,
                 Duration::from_secs(args.rush_poll_max_secs),
                 args.rush_pow_bits,
+                args.rush_opens_after_secs.map(Duration::from_secs),
             )
             .await?;
             rush = Some(serde_json::to_value(&outcome)?);

@@ -23,6 +23,8 @@ pub struct Server {
     pub http: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub app: App,
+    /// Its token streams, refreshed every `queue.stream_refresh_ms` on real time.
+    pub streams: Arc<boxoffice_http::Streams>,
     /// The Redis key prefix of a cluster server.
     pub redis_prefix: Option<String>,
     /// Where its consumer groups read from.
@@ -147,9 +149,11 @@ pub async fn spawn_in(mode: QueueMode, tune: impl FnOnce(&mut Settings)) -> Serv
                 .unwrap_or_else(|_| "127.0.0.1:9092".to_owned());
             s.kafka.group_prefix = format!("test.{run}.");
             s.kafka.queue_entered_topic = format!("test.{run}.queue.entered");
+            s.kafka.room_changed_topic = format!("test.{run}.room.changed");
             s.kafka.reservation_confirmed_topic = format!("test.{run}.reservation.confirmed");
             s.kafka.balance_charged_topic = format!("test.{run}.balance.charged");
             s.kafka.queue_entered_partitions = 1;
+            s.kafka.room_changed_partitions = 1;
             s.kafka.reservation_confirmed_partitions = 1;
             s.kafka.balance_charged_partitions = 1;
             // tansu mishandles multi-record batches when a consumer resumes
@@ -181,6 +185,7 @@ pub fn test_settings() -> Settings {
     settings.rate_limit.enabled = false;
     settings.queue.admit_batch = 1_000;
     settings.queue.max_active = 1_000;
+    settings.queue.stream_refresh_ms = 100;
     settings
 }
 
@@ -237,6 +242,15 @@ pub async fn start(settings: &Settings, clock: Arc<ManualClock>, dir: tempfile::
         std::time::Duration::from_millis(settings.auth.pass_revocation_poll_ms),
         consumers.clone(),
     ));
+    let streams = service.streams.clone();
+    let stop_streams = consumers.clone();
+    let refreshing = streams.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = refreshing.run() => {}
+            () = stop_streams.cancelled() => {}
+        }
+    });
     let router = boxoffice_http::router(state);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -251,6 +265,7 @@ pub async fn start(settings: &Settings, clock: Arc<ManualClock>, dir: tempfile::
         http: reqwest::Client::new(),
         clock,
         app,
+        streams,
         redis_prefix: Some(settings.redis.key_prefix.clone())
             .filter(|_| !settings.redis.url.is_empty()),
         feed: service.feed,
@@ -391,6 +406,17 @@ impl Server {
             .as_str()
             .expect("an admission pass")
             .to_owned()
+    }
+
+    /// Changes concert `concert`'s room as the admin.
+    pub async fn patch_room(&self, concert: i64, body: Value) -> Reply {
+        self.call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/admin/concerts/{concert}/room"),
+            &[("X-Admin-Key", ADMIN_KEY)],
+            Some(body),
+        )
+        .await
     }
 
     pub async fn admit(&self) -> u64 {

@@ -6,6 +6,8 @@
 //! - `harness`: spawning a server and calling it.
 //! - `journey`: from queue token to paid seat, end to end.
 //! - `queue`: positions, admission, abandonment, expiry.
+//! - `room`: the operator's room over HTTP (states, rate, scheduled sale,
+//!   lottery, sold out), token event streams, and both across instances.
 //! - `cluster`: two instances on one PostgreSQL and one Redis.
 //! - `concurrency`: races on one seat, one balance, one hold.
 //! - `processes`: two real `boxoffice` processes; Redis losing its data.
@@ -38,3 +40,4 @@ mod pipeline;
 mod processes;
 mod proxy;
 mod queue;
+mod room;
