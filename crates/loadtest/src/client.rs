@@ -372,8 +372,9 @@ impl Api {
     /// Schedules the concert's sale to open at `opens_at_ms` (epoch ms):
     /// fans who come before wait in its pre-queue and are drawn at the opening.
     pub async fn schedule_sale(&self, concert: i64, opens_at_ms: i64) -> anyhow::Result<()> {
-        let opens = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(opens_at_ms) * 1_000_000)?
-            .format(&time::format_description::well_known::Rfc3339)?;
+        let opens =
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(opens_at_ms) * 1_000_000)?
+                .format(&time::format_description::well_known::Rfc3339)?;
         let req = self
             .http
             .patch(self.url(&format!("/api/v1/admin/concerts/{concert}/room")))
@@ -395,7 +396,12 @@ impl Api {
             .http
             .get(self.url(&format!("/api/v1/concerts/{concert}/room")));
         let answer = self.send("admin", req, false).await;
-        ensure!(answer.ok(), "reading the room failed: {} {}", answer.status, answer.code);
+        ensure!(
+            answer.ok(),
+            "reading the room failed: {} {}",
+            answer.status,
+            answer.code
+        );
         Ok(answer.data)
     }
 

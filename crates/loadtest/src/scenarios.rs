@@ -356,7 +356,8 @@ fn ticket_arrival(ticket: &str) -> Option<i64> {
 }
 
 fn parse_ms(text: &str) -> Option<i64> {
-    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    let at =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
@@ -456,7 +457,8 @@ pub async fn rush(
                     active_ttl_ms,
                 };
                 let mut fan_seen = Seen::default();
-                let outcome = journey(&api, base + i as i64, &ctx, &sold, &sold_out, &mut fan_seen).await;
+                let outcome =
+                    journey(&api, base + i as i64, &ctx, &sold, &sold_out, &mut fan_seen).await;
                 if let Ok(mut all) = seen.lock() {
                     all.push(fan_seen);
                 }
@@ -484,8 +486,7 @@ pub async fn rush(
         users,
         seats: dates as usize * 50,
         sold,
-        sold_out_after_secs: all_sold
-            .then(|| (last_sale - started_ms).max(0) as f64 / 1000.0),
+        sold_out_after_secs: all_sold.then(|| (last_sale - started_ms).max(0) as f64 / 1000.0),
         users_without_seat: users as u64 - sold,
         gave_up: gave_up.load(Ordering::Relaxed),
         scheduled: opens_after.is_some(),

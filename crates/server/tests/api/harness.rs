@@ -24,6 +24,7 @@ pub struct Server {
     pub clock: Arc<ManualClock>,
     pub app: App,
     /// Its token streams, refreshed every `queue.stream_refresh_ms` on real time.
+    #[allow(dead_code)]
     pub streams: Arc<boxoffice_http::Streams>,
     /// The Redis key prefix of a cluster server.
     pub redis_prefix: Option<String>,
@@ -301,8 +302,12 @@ impl Server {
         let status = res.status();
         let headers = res.headers().clone();
         let text = res.text().await.expect("body");
-        let body =
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text:?}"));
+        // 204 No Content has no body.
+        let body = if text.is_empty() && status == StatusCode::NO_CONTENT {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text:?}"))
+        };
         Reply {
             status,
             headers,
