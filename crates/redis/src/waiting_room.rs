@@ -350,7 +350,7 @@ impl RedisWaitingRoom {
         Self { redis }
     }
 
-    /// The ENTER script in `mode` (`enter`, `reserve` or `place`).
+    /// The ENTER script in `mode` (`enter`, `reserve` or `place`), to `lane`.
     async fn arrive(
         &self,
         concert: ConcertId,
@@ -358,8 +358,7 @@ impl RedisWaitingRoom {
         candidate: TokenId,
         now: Timestamp,
         policy: &QueuePolicy,
-        mode: &str,
-        lane: Lane,
+        (mode, lane): (&str, Lane),
     ) -> anyhow::Result<Option<QueueToken>> {
         let raw: Option<Vec<String>> = once_more_after_timeout(|| {
             let mut conn = self.redis.conn.clone();
@@ -486,7 +485,7 @@ impl WaitingRoom for RedisWaitingRoom {
         policy: &QueuePolicy,
         lane: Lane,
     ) -> anyhow::Result<QueueToken> {
-        self.arrive(concert, user, candidate, now, policy, "enter", lane)
+        self.arrive(concert, user, candidate, now, policy, ("enter", lane))
             .await?
             .context("the waiting room lost a token it had just issued")
     }
@@ -499,9 +498,16 @@ impl WaitingRoom for RedisWaitingRoom {
         now: Timestamp,
         policy: &QueuePolicy,
     ) -> anyhow::Result<QueueToken> {
-        self.arrive(concert, user, candidate, now, policy, "reserve", Lane::Line)
-            .await?
-            .context("the waiting room lost a token it had just reserved")
+        self.arrive(
+            concert,
+            user,
+            candidate,
+            now,
+            policy,
+            ("reserve", Lane::Line),
+        )
+        .await?
+        .context("the waiting room lost a token it had just reserved")
     }
 
     async fn place(
@@ -513,7 +519,7 @@ impl WaitingRoom for RedisWaitingRoom {
         policy: &QueuePolicy,
         lane: Lane,
     ) -> anyhow::Result<Option<QueueToken>> {
-        self.arrive(concert, user, token, now, policy, "place", lane)
+        self.arrive(concert, user, token, now, policy, ("place", lane))
             .await
     }
 

@@ -188,11 +188,7 @@ impl Flow {
                 / 100
         };
         let left = admitted_total + abandoned_total;
-        let no_show_permille = if left == 0 {
-            0
-        } else {
-            abandoned_total * 1000 / left
-        };
+        let no_show_permille = (abandoned_total * 1000).checked_div(left).unwrap_or(0);
         Flow {
             admitted_per_round_milli,
             no_show_permille,

@@ -278,7 +278,6 @@ impl MemoryWaitingRoom {
         now: Timestamp,
         policy: &QueuePolicy,
         how: Arrival,
-        lane: Lane,
     ) -> anyhow::Result<Option<QueueToken>> {
         let mut rooms = lock(&self.inner);
         rooms.sweep(concert, now, policy);
@@ -290,7 +289,7 @@ impl MemoryWaitingRoom {
             .filter(|(_, entry)| !matches!(entry.phase, Phase::Expired { .. }));
         let mut issued_at = now;
         match (how, live) {
-            (Arrival::Place, Some((existing, entry)))
+            (Arrival::Place(_), Some((existing, entry)))
                 if existing == candidate && matches!(entry.phase, Phase::Pending { .. }) =>
             {
                 // The reserved token's entry arrived: it joins the line below.
@@ -301,29 +300,31 @@ impl MemoryWaitingRoom {
                     line.by_last_seen.remove(&(last_seen, candidate));
                 }
             }
-            (Arrival::Place, live) => {
+            (Arrival::Place(_), live) => {
                 // Placed already, or no longer the user's live token (expired,
                 // forgotten, replaced): a repeated entry changes nothing.
                 return Ok(live
                     .filter(|(existing, _)| *existing == candidate)
                     .and_then(|(existing, _)| rooms.view(existing, policy)));
             }
-            (Arrival::Enter | Arrival::Reserve, Some((existing, _))) => {
+            (Arrival::Enter(_) | Arrival::Reserve, Some((existing, _))) => {
                 // Asking again is a sign of life, like a poll.
                 rooms.touch(existing, now);
                 return Ok(rooms.view(existing, policy));
             }
-            (Arrival::Enter | Arrival::Reserve, None) => {}
+            (Arrival::Enter(_) | Arrival::Reserve, None) => {}
         }
         let line = rooms.lines.entry(concert).or_default();
         line.by_last_seen.insert((now, candidate));
         let phase = match how {
             Arrival::Reserve => Phase::Pending { last_seen: now },
-            Arrival::Enter | Arrival::Place if lane == Lane::PreQueue && line.pre_queue_open() => {
+            Arrival::Enter(Lane::PreQueue) | Arrival::Place(Lane::PreQueue)
+                if line.pre_queue_open() =>
+            {
                 line.pre_queue.insert(candidate);
                 Phase::PreQueue { last_seen: now }
             }
-            Arrival::Enter | Arrival::Place => {
+            Arrival::Enter(_) | Arrival::Place(_) => {
                 let arrival = line.arrivals.push();
                 line.waiting.insert(arrival, candidate);
                 Phase::Waiting {
@@ -346,12 +347,12 @@ impl MemoryWaitingRoom {
     }
 }
 
-/// How a token arrives in the room.
+/// How a token arrives in the room, and where it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Arrival {
-    Enter,
+    Enter(Lane),
     Reserve,
-    Place,
+    Place(Lane),
 }
 
 #[async_trait]
@@ -365,7 +366,7 @@ impl WaitingRoom for MemoryWaitingRoom {
         policy: &QueuePolicy,
         lane: Lane,
     ) -> anyhow::Result<QueueToken> {
-        self.arrive(concert, user, candidate, now, policy, Arrival::Enter, lane)?
+        self.arrive(concert, user, candidate, now, policy, Arrival::Enter(lane))?
             .ok_or_else(|| anyhow::anyhow!("a token vanished while it was being issued"))
     }
 
@@ -377,16 +378,8 @@ impl WaitingRoom for MemoryWaitingRoom {
         now: Timestamp,
         policy: &QueuePolicy,
     ) -> anyhow::Result<QueueToken> {
-        self.arrive(
-            concert,
-            user,
-            candidate,
-            now,
-            policy,
-            Arrival::Reserve,
-            Lane::Line,
-        )?
-        .ok_or_else(|| anyhow::anyhow!("a token vanished while it was being reserved"))
+        self.arrive(concert, user, candidate, now, policy, Arrival::Reserve)?
+            .ok_or_else(|| anyhow::anyhow!("a token vanished while it was being reserved"))
     }
 
     async fn place(
@@ -398,7 +391,7 @@ impl WaitingRoom for MemoryWaitingRoom {
         policy: &QueuePolicy,
         lane: Lane,
     ) -> anyhow::Result<Option<QueueToken>> {
-        self.arrive(concert, user, token, now, policy, Arrival::Place, lane)
+        self.arrive(concert, user, token, now, policy, Arrival::Place(lane))
     }
 
     async fn poll(
