@@ -263,7 +263,11 @@ pub async fn start(settings: &Settings, clock: Arc<ManualClock>, dir: tempfile::
     });
     Server {
         base,
-        http: reqwest::Client::new(),
+        // A request that hangs fails its test instead of the whole run.
+        http: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .expect("http client"),
         clock,
         app,
         streams,

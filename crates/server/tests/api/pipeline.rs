@@ -487,6 +487,8 @@ async fn queue_entries_through_kafka_are_placed_and_admitted_in_topic_order() {
     let mut s = settings(Some(&broker), &url).await;
     s.queue.entry = QueueEntry::Kafka;
     s.queue.admit_batch = 100;
+    // All 1,000 are admitted, more than two per seat of the concert.
+    s.queue.max_active_per_seat = 0;
     let server = server(&s).await;
     let stop = CancellationToken::new();
     let entries = tokio::spawn(consumers::admit_queue_entries(
