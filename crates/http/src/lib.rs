@@ -230,6 +230,8 @@ fn cors(origins: &[HeaderValue]) -> Option<CorsLayer> {
                 HeaderName::from_static("content-type"),
                 HeaderName::from_static("queue-token"),
                 HeaderName::from_static("idempotency-key"),
+                // An EventSource reconnecting to its token stream sends it.
+                HeaderName::from_static("last-event-id"),
             ])
             .expose_headers([
                 HeaderName::from_static("retry-after"),

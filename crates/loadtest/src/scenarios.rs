@@ -649,3 +649,51 @@ async fn journey(
         Journey::GaveUp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Seen, judge};
+
+    fn fan(arrival_ms: i64, admitted_ms: i64) -> Seen {
+        Seen {
+            arrival_ms: Some(arrival_ms),
+            admitted_ms: Some(admitted_ms),
+            ..Seen::default()
+        }
+    }
+
+    #[test]
+    fn fans_admitted_out_of_arrival_order_are_counted_and_the_drawn_pre_queue_is_not() {
+        let in_order = [fan(1, 100), fan(2, 100), fan(3, 200)];
+        assert_eq!(judge(&in_order, None).3, 0);
+        // The third arrival was let in before the second: one inversion.
+        let broken = [fan(1, 100), fan(2, 300), fan(3, 200)];
+        let (_, _, fans, inversions) = judge(&broken, None);
+        assert_eq!((fans, inversions), (3, 1));
+        // The pre-queue is drawn, not in arrival order: left out of the count.
+        let drawn = Seen {
+            pre_queued: true,
+            ..fan(0, 900)
+        };
+        assert_eq!(judge(&[drawn, fan(5, 100)], None).2, 1);
+    }
+
+    #[test]
+    fn the_eta_error_is_the_gap_as_a_share_of_the_real_wait_and_notices_count_from_the_last_sale() {
+        let promised = Seen {
+            promised: Some((0, 8)),
+            admitted_ms: Some(10_000),
+            told_sold_out_ms: None,
+            ..Seen::default()
+        };
+        let told = Seen {
+            told_sold_out_ms: Some(61_500),
+            ..Seen::default()
+        };
+        let (eta, notice, _, _) = judge(&[promised, told], Some(60_000));
+        let eta = eta.unwrap();
+        assert!((eta.p50 - 0.2).abs() < 1e-9, "{eta:?}");
+        let notice = notice.unwrap();
+        assert_eq!((notice.count, notice.max), (1, 1_500.0));
+    }
+}
