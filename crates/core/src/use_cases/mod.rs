@@ -96,6 +96,25 @@ const SCHEDULE_TTL_MS: u64 = 600_000;
 /// every instance within this.
 const ROOM_TTL_MS: i64 = 1_000;
 
+/// A room as this instance last read it.
+#[derive(Debug, Clone)]
+struct KnownRoom {
+    room: RoomSnapshot,
+    read_at: Timestamp,
+    /// Since when a request has been reading it again; the others answer
+    /// with this one meanwhile, rather than all asking the store at once. A
+    /// read that never lands (its request dropped) is taken over after
+    /// `ROOM_TTL_MS`.
+    refreshing: Option<Timestamp>,
+}
+
+/// Whether another request is reading `known` again right now.
+fn refreshing_at(known: &KnownRoom, now: Timestamp) -> bool {
+    known
+        .refreshing
+        .is_some_and(|since| now.as_millis() - since.as_millis() < ROOM_TTL_MS)
+}
+
 /// Every business setting the use cases apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Policies {
@@ -156,7 +175,7 @@ pub struct App {
     /// the token hot path a SQL read, at the cost of a change taking up to
     /// `ROOM_TTL_MS` to apply. Concerts are never deleted, so existence is
     /// never stale.
-    rooms: Arc<RwLock<HashMap<ConcertId, (RoomSnapshot, Timestamp)>>>,
+    rooms: Arc<RwLock<HashMap<ConcertId, KnownRoom>>>,
     /// Subjects already mapped to user ids (a subject's id never changes).
     subjects: Arc<identify_fan::KnownSubjects>,
     /// Admission passes revoked before they expired, as this instance knows them.
@@ -244,16 +263,40 @@ impl App {
     }
 
     /// The concert's room (`None`: no such concert), from memory when read
-    /// less than `ROOM_TTL_MS` ago.
+    /// less than `ROOM_TTL_MS` ago. When it is older, one request reads it
+    /// again and the others answer with it as it was until that read lands,
+    /// so a busy concert costs the store one read a second, not one per
+    /// request that came in the moment it went stale.
     async fn room_of(&self, concert: ConcertId) -> anyhow::Result<Option<RoomSnapshot>> {
         let now = self.now();
-        if let Ok(known) = self.rooms.read()
-            && let Some((room, read_at)) = known.get(&concert)
-            && now.as_millis() - read_at.as_millis() < ROOM_TTL_MS
-        {
-            return Ok(Some(room.clone()));
+        let stale = {
+            let Ok(known) = self.rooms.read() else {
+                return self.fresh_room_of(concert).await;
+            };
+            match known.get(&concert) {
+                Some(k) if now.as_millis() - k.read_at.as_millis() < ROOM_TTL_MS => {
+                    return Ok(Some(k.room.clone()));
+                }
+                Some(k) if refreshing_at(k, now) => return Ok(Some(k.room.clone())),
+                Some(_) => true,
+                None => false,
+            }
+        };
+        if stale && let Ok(mut known) = self.rooms.write() {
+            match known.get_mut(&concert) {
+                Some(k) if refreshing_at(k, now) => return Ok(Some(k.room.clone())),
+                Some(k) => k.refreshing = Some(now),
+                None => {}
+            }
         }
-        self.fresh_room_of(concert).await
+        let read = self.fresh_room_of(concert).await;
+        if read.is_err()
+            && let Ok(mut known) = self.rooms.write()
+            && let Some(k) = known.get_mut(&concert)
+        {
+            k.refreshing = None;
+        }
+        read
     }
 
     /// The concert's room as the store has it now.
@@ -263,7 +306,14 @@ impl App {
         if let Some(room) = &room
             && let Ok(mut known) = self.rooms.write()
         {
-            known.insert(concert, (room.clone(), now));
+            known.insert(
+                concert,
+                KnownRoom {
+                    room: room.clone(),
+                    read_at: now,
+                    refreshing: None,
+                },
+            );
         }
         Ok(room)
     }
