@@ -172,4 +172,31 @@ mod tests {
         let quiet_state = t.poll(&quiet).await.token.state;
         assert!(matches!(quiet_state, TokenState::Expired { .. }));
     }
+
+    #[tokio::test]
+    async fn rounds_record_the_flow_and_estimates_follow_the_observed_rate() {
+        let t = TestApp::with_queue_policy(QueuePolicy {
+            admit_batch: 10,
+            max_active: 2,
+            abandon_after_secs: 600,
+            ..policy()
+        })
+        .await;
+        let mut last = None;
+        for u in 1..=12 {
+            last = Some(t.issue(user(u)).await);
+        }
+        let last = last.unwrap();
+        // Before any round the batch is all there is to go by: 2 rounds.
+        assert_eq!(last.eta_secs, Some(2));
+        assert_eq!(t.app.activate_batch_once().await.unwrap(), 2, "the cap");
+        assert_eq!(t.app.activate_batch_once().await.unwrap(), 0, "at the cap");
+        let flow = t.app.show_room(t.concert).await.unwrap().unwrap().room.flow;
+        assert_eq!(flow.admitted_total, 2);
+        assert_eq!(flow.admitted_per_round_milli, 1_400, "2, then 0, smoothed");
+        // Tenth in line at 1.4 a round: 8 rounds, not 1.
+        let now = t.poll(&last).await;
+        assert_eq!(position(now.token.state), Some(10));
+        assert_eq!(now.eta_secs, Some(8));
+    }
 }
