@@ -389,6 +389,24 @@ impl RedisWaitingRoom {
         decode(token, fields, policy).map(Some)
     }
 
+    /// A call of `script` with the ARGV the one-concert scripts start
+    /// with: prefix, concert, now, abandon_ms, retention_ms.
+    fn concert_call<'a>(
+        &self,
+        script: &'a Script,
+        concert: ConcertId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> redis::ScriptInvocation<'a> {
+        let mut call = script.prepare_invoke();
+        call.arg(&self.redis.prefix)
+            .arg(concert.get())
+            .arg(now.as_millis())
+            .arg(millis(policy.abandon_after_secs))
+            .arg(millis(policy.expired_retention_secs));
+        call
+    }
+
     async fn look(
         &self,
         token: TokenId,
@@ -552,12 +570,7 @@ impl WaitingRoom for RedisWaitingRoom {
         // Chunks keep one script from holding Redis for long.
         for chunk in tokens.chunks(POLL_MANY_CHUNK) {
             let mut conn = self.redis.conn.clone();
-            let mut call = POLL_MANY_SCRIPT.prepare_invoke();
-            call.arg(&self.redis.prefix)
-                .arg(concert.get())
-                .arg(now.as_millis())
-                .arg(millis(policy.abandon_after_secs))
-                .arg(millis(policy.expired_retention_secs));
+            let mut call = self.concert_call(&POLL_MANY_SCRIPT, concert, now, policy);
             for token in chunk {
                 call.arg(token.to_string());
             }
@@ -580,12 +593,8 @@ impl WaitingRoom for RedisWaitingRoom {
         policy: &QueuePolicy,
     ) -> anyhow::Result<AdmitOutcome> {
         let mut conn = self.redis.conn.clone();
-        let reply: Vec<i64> = ADMIT_SCRIPT
-            .arg(&self.redis.prefix)
-            .arg(concert.get())
-            .arg(now.as_millis())
-            .arg(millis(policy.abandon_after_secs))
-            .arg(millis(policy.expired_retention_secs))
+        let reply: Vec<i64> = self
+            .concert_call(&ADMIT_SCRIPT, concert, now, policy)
             .arg(policy.admit_batch)
             .arg(policy.max_active)
             .arg(millis(policy.active_ttl_secs))
@@ -618,12 +627,8 @@ impl WaitingRoom for RedisWaitingRoom {
         policy: &QueuePolicy,
     ) -> anyhow::Result<PreQueueDraw> {
         let mut conn = self.redis.conn.clone();
-        let reply: Vec<String> = TAKE_PRE_QUEUE_SCRIPT
-            .arg(&self.redis.prefix)
-            .arg(concert.get())
-            .arg(now.as_millis())
-            .arg(millis(policy.abandon_after_secs))
-            .arg(millis(policy.expired_retention_secs))
+        let reply: Vec<String> = self
+            .concert_call(&TAKE_PRE_QUEUE_SCRIPT, concert, now, policy)
             .invoke_async(&mut conn)
             .await
             .map_err(classify)?;
@@ -678,12 +683,8 @@ impl WaitingRoom for RedisWaitingRoom {
         policy: &QueuePolicy,
     ) -> anyhow::Result<Census> {
         let mut conn = self.redis.conn.clone();
-        let reply: Vec<u64> = CENSUS_SCRIPT
-            .arg(&self.redis.prefix)
-            .arg(concert.get())
-            .arg(now.as_millis())
-            .arg(millis(policy.abandon_after_secs))
-            .arg(millis(policy.expired_retention_secs))
+        let reply: Vec<u64> = self
+            .concert_call(&CENSUS_SCRIPT, concert, now, policy)
             .invoke_async(&mut conn)
             .await
             .map_err(classify)?;

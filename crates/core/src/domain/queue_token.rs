@@ -67,17 +67,6 @@ impl QueuePolicy {
         room.min(u64::from(self.admit_batch))
     }
 
-    /// Estimated seconds until a token at 1-based `position` is admitted:
-    /// it goes in the `ceil(position / batch)`-th round from now. It assumes
-    /// the cap leaves room; when the concert is at its cap, rounds admit only
-    /// as many as have expired, so the real wait can be longer.
-    pub fn eta_secs(&self, position: u64) -> u64 {
-        let batch = u64::from(self.admit_batch.max(1));
-        position
-            .div_ceil(batch)
-            .saturating_mul(self.admit_interval_secs)
-    }
-
     pub fn active_until(&self, now: Timestamp) -> Timestamp {
         now.plus_secs(self.active_ttl_secs)
     }
@@ -178,18 +167,6 @@ mod tests {
         assert_eq!(uncapped.capped_by_seats(0).max_active, 1_000);
     }
 
-    #[test]
-    fn eta_counts_whole_admission_rounds() {
-        let policy = QueuePolicy {
-            admit_batch: 10,
-            admit_interval_secs: 5,
-            ..QueuePolicy::default()
-        };
-        assert_eq!(policy.eta_secs(1), 5);
-        assert_eq!(policy.eta_secs(10), 5);
-        assert_eq!(policy.eta_secs(11), 10);
-    }
-
     proptest! {
         #[test]
         fn slots_plus_active_never_exceed_the_cap(
@@ -199,12 +176,6 @@ mod tests {
             let slots = policy.admission_slots(active);
             prop_assert!(slots <= u64::from(batch));
             prop_assert!(active >= u64::from(cap) || active + slots <= u64::from(cap));
-        }
-
-        #[test]
-        fn a_later_position_never_gets_a_shorter_eta(p in 1u64..1_000_000, batch in 1u32..1_000) {
-            let policy = QueuePolicy { admit_batch: batch, ..QueuePolicy::default() };
-            prop_assert!(policy.eta_secs(p) <= policy.eta_secs(p + 1));
         }
     }
 }

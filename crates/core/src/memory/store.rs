@@ -99,6 +99,14 @@ fn key_of(ticket: &IdempotencyTicket) -> (UserId, &'static str, String) {
 }
 
 impl State {
+    /// The concert's room: as changed, or as a new concert has it.
+    fn room(&self, concert: ConcertId) -> Room {
+        self.rooms
+            .get(&concert)
+            .cloned()
+            .unwrap_or_else(|| Room::new(concert))
+    }
+
     fn next_id(&mut self) -> i64 {
         self.next_id += 1;
         self.next_id
@@ -249,11 +257,7 @@ impl Store for MemoryStore {
             })
             .count();
         Ok(Some(RoomSnapshot {
-            room: state
-                .rooms
-                .get(&concert)
-                .cloned()
-                .unwrap_or_else(|| Room::new(concert)),
+            room: state.room(concert),
             rules: state.entry_rules.get(&concert).copied().unwrap_or_default(),
             sellable_seats: sellable as u64,
         }))
@@ -270,11 +274,7 @@ impl Store for MemoryStore {
         if !state.concerts.contains_key(&room.concert) {
             return Ok(false);
         }
-        let current = state
-            .rooms
-            .get(&room.concert)
-            .cloned()
-            .unwrap_or_else(|| Room::new(room.concert));
+        let current = state.room(room.concert);
         if current.version != expected_version {
             return Ok(false);
         }
@@ -316,11 +316,7 @@ impl Store for MemoryStore {
         if !state.concerts.contains_key(&concert) || state.lotteries.contains_key(&concert) {
             return Ok(false);
         }
-        let mut room = state
-            .rooms
-            .get(&concert)
-            .cloned()
-            .unwrap_or_else(|| Room::new(concert));
+        let mut room = state.room(concert);
         if room.state == RoomState::Scheduled {
             room.state = RoomState::Open;
         }

@@ -188,7 +188,7 @@ mod tests {
         }
         let last = last.unwrap();
         // Before any round the batch is all there is to go by: 2 rounds.
-        assert_eq!(last.eta_secs, Some(2));
+        assert_eq!(last.eta_secs(), Some(2));
         assert_eq!(t.app.activate_batch_once().await.unwrap(), 2, "the cap");
         assert_eq!(t.app.activate_batch_once().await.unwrap(), 0, "at the cap");
         let flow = t.app.show_room(t.concert).await.unwrap().unwrap().room.flow;
@@ -197,6 +197,6 @@ mod tests {
         // Tenth in line at 1.4 a round: 8 rounds, not 1.
         let now = t.poll(&last).await;
         assert_eq!(position(now.token.state), Some(10));
-        assert_eq!(now.eta_secs, Some(8));
+        assert_eq!(now.eta_secs(), Some(8));
     }
 }

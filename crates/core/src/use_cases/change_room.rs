@@ -268,7 +268,7 @@ mod tests {
         assert_eq!(t.app.activate_batch_once().await.unwrap(), 0);
         let polled = t.poll(&second).await;
         assert_eq!(polled.status(), "PAUSED");
-        assert_eq!(polled.eta_secs, None, "no estimate while paused");
+        assert_eq!(polled.eta_secs(), None, "no estimate while paused");
         assert!(matches!(
             polled.token.state,
             TokenState::Waiting {

@@ -21,10 +21,8 @@ pub const CHALLENGE_TTL_SECS: u64 = 120;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenView {
     pub token: QueueToken,
-    /// Seconds until admission, for WAITING tokens with a place in a line
-    /// that moves.
-    pub eta_secs: Option<u64>,
-    /// The estimate with its range.
+    /// The wait until admission, with its range, for WAITING tokens with a
+    /// place in a line that moves.
     pub eta: Option<Eta>,
     /// What overrides a WAITING or PRE_QUEUE status: sold out, paused, closed.
     pub notice: Option<Notice>,
@@ -48,6 +46,11 @@ pub enum Notice {
 }
 
 impl TokenView {
+    /// Seconds until admission, when there is an estimate.
+    pub fn eta_secs(&self) -> Option<u64> {
+        self.eta.map(|e| e.secs)
+    }
+
     /// The status shown: the notice over a waiting status, else the token's.
     pub fn status(&self) -> &'static str {
         match self.notice {
@@ -353,7 +356,6 @@ impl App {
             .then(|| room::lottery_entry_id(&token.token.to_string()));
         TokenView {
             token,
-            eta_secs: eta.map(|e| e.secs),
             eta,
             notice,
             poll_after_secs: poll_after,
@@ -421,7 +423,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(told.status(), "SOLD_OUT");
-        assert_eq!(told.eta_secs, None);
+        assert_eq!(told.eta_secs(), None);
         let refused = other
             .issue_token(user(5), concert, PowAnswer::Missing)
             .await;
@@ -447,7 +449,7 @@ mod tests {
         }
         let back = t.issue(user(401)).await;
         assert_eq!(front.poll_after_secs, Some(1));
-        assert_eq!(back.eta_secs, Some(802));
+        assert_eq!(back.eta_secs(), Some(802));
         assert_eq!(back.poll_after_secs, Some(30));
         let eta = back.eta.unwrap();
         assert!(eta.low <= eta.secs && eta.secs <= eta.high);

@@ -55,7 +55,7 @@ mod tests {
         t.app.activate_batch_once().await.unwrap();
         let polled = t.poll(&issued).await;
         assert!(matches!(polled.token.state, TokenState::Active { .. }));
-        assert_eq!(polled.eta_secs, None);
+        assert_eq!(polled.eta_secs(), None);
         let unknown = Ticket {
             token: TokenId::from_bytes([7; 16]),
             ..TestApp::ticket_of(&issued)

@@ -148,11 +148,11 @@ pub(crate) struct EntryRulesBody {
     proof_of_work_bits: Option<u8>,
 }
 
-fn concert_param(id: i64) -> Result<ConcertId, ApiError> {
+pub(crate) fn concert_param(id: i64) -> Result<ConcertId, ApiError> {
     path_id(ConcertId::new(id))
 }
 
-fn concert_not_found() -> ApiError {
+pub(crate) fn concert_not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "CONCERT_NOT_FOUND",

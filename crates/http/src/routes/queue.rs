@@ -166,7 +166,7 @@ fn token_response(
         concert_id: t.concert_id.get(),
         status: view.status(),
         position,
-        eta_seconds: view.eta_secs,
+        eta_seconds: view.eta_secs(),
         eta_range: view.eta.map(|e| EtaRange {
             low: e.low,
             high: e.high,
@@ -334,7 +334,7 @@ fn fingerprint(view: &TokenView) -> String {
         "{}.{}.{}",
         view.status(),
         position,
-        view.eta_secs.unwrap_or(0)
+        view.eta_secs().unwrap_or(0)
     )
 }
 
@@ -351,7 +351,6 @@ struct StreamState {
     views: tokio::sync::watch::Receiver<Option<TokenView>>,
     _watching: crate::stream::Watching,
     last: Option<(i64, String)>,
-    last_status: Option<&'static str>,
     first: Option<TokenView>,
     done: bool,
     auth: Arc<crate::identity::Auth>,
@@ -380,12 +379,13 @@ impl StreamState {
             }
             let ms = self.clock.now().as_millis();
             let id_ms = self.last.as_ref().map_or(ms, |(last, _)| ms.max(last + 1));
-            let kind = if self.last_status == Some(view.status()) {
-                "position"
-            } else {
-                "status"
-            };
-            self.last_status = Some(view.status());
+            // The last fingerprint starts with the status it showed.
+            let same_status = self
+                .last
+                .as_ref()
+                .and_then(|(_, p)| p.split('.').next())
+                .is_some_and(|status| status == view.status());
+            let kind = if same_status { "position" } else { "status" };
             self.done = final_view(&view);
             let body = token_response(&self.auth.seal, &view, Some((&self.ticket, &self.text)));
             let event = Event::default()
@@ -440,10 +440,6 @@ pub(crate) async fn events(
     let stream_state = StreamState {
         views,
         _watching: watching,
-        last_status: last
-            .as_ref()
-            .and_then(|(_, p)| p.split('.').next())
-            .and_then(|status| (status == view.status()).then(|| view.status())),
         last,
         first: Some(view),
         done: false,

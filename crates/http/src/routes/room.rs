@@ -4,8 +4,9 @@
 use crate::ApiState;
 use crate::envelope::{Envelope, ErrorBody, ok};
 use crate::error::ApiError;
-use crate::extract::{Body, PathParam, path_id};
+use crate::extract::{Body, PathParam};
 use crate::identity::Admin;
+use crate::routes::admin::{concert_not_found, concert_param};
 use crate::wire::{instant, parse_instant};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -154,18 +155,6 @@ fn room_response(report: &RoomReport, full: bool) -> RoomResponse {
             abandoned_total: flow.abandoned_total,
         }),
     }
-}
-
-fn concert_param(id: i64) -> Result<ConcertId, ApiError> {
-    path_id(ConcertId::new(id))
-}
-
-fn concert_not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "CONCERT_NOT_FOUND",
-        "no such concert",
-    )
 }
 
 fn instant_field(
