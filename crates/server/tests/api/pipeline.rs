@@ -205,6 +205,19 @@ async fn sell_out(server: &Server, seats: usize, first_user: i64) -> usize {
         )
         .await
         .expect("concert");
+    // Fans are admitted as they arrive, with no admission round each (500
+    // rounds at once would compete with the sales for connections).
+    server
+        .app
+        .change_room(
+            concert,
+            &boxoffice_core::use_cases::RoomPatch {
+                state: Some(boxoffice_core::domain::room::RoomState::PassThrough),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("pass-through room");
     let schedules: Vec<ScheduleId> = server
         .app
         .adapters()
@@ -245,7 +258,6 @@ async fn buy(
         .await
         .expect("token")
         .token;
-    app.activate_batch_once().await.expect("admission");
     let ticket = QueueCredential::Ticket(Ticket {
         token: token.token,
         user,
@@ -471,12 +483,12 @@ async fn the_outbox_lag_is_exposed_as_a_metric() {
         .text()
         .await
         .expect("text");
-    // Two charges and two sales wait: no relay runs in this test.
-    assert!(text.contains("boxoffice_outbox_unpublished 4\n"), "{text}");
+    // Two charges, two sales and the room's change wait: no relay runs in this test.
+    assert!(text.contains("boxoffice_outbox_unpublished 5\n"), "{text}");
     assert!(text.contains("boxoffice_outbox_lag_seconds "), "{text}");
     let admin = [("X-Admin-Key", crate::harness::ADMIN_KEY)];
     let outbox = server.get("/api/v1/admin/outbox", &admin).await;
-    assert_eq!(outbox.assert_ok(200)["unpublished"], 4);
+    assert_eq!(outbox.assert_ok(200)["unpublished"], 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
