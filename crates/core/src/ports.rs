@@ -519,6 +519,8 @@ pub struct AdmitOutcome {
     pub admitted: u64,
     /// WAITING tokens in line when the round began (after its sweep).
     pub waiting_before: u64,
+    /// ACTIVE tokens when the round began (after its sweep).
+    pub active_before: u64,
     /// Tokens ever admitted to this concert's line.
     pub admitted_total: u64,
     /// Tokens that ever left this concert's line or pre-queue without being

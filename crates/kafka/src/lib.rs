@@ -10,8 +10,11 @@
 //!   if a broker lost them).
 //!
 //! Layout: `settings` (what is configurable), `record` (events to and from
-//! Kafka records), `topics`, `publisher`, `subscription`.
+//! Kafka records), `topics`, `publisher`, `subscription`, and `detached`
+//! (clients closed on a thread of their own, since a librdkafka close can
+//! block for ever).
 
+mod detached;
 mod publisher;
 mod record;
 mod settings;

@@ -14,6 +14,7 @@
 //! - A topic the broker does not know is created again before the event is
 //!   retried.
 
+use crate::detached::Detached;
 use crate::record::{self, DEAD_LETTER_ERROR};
 use crate::settings::KafkaSettings;
 use crate::topics::ensure_topics;
@@ -30,7 +31,7 @@ use std::sync::{Arc, RwLock};
 pub struct KafkaPublisher {
     settings: Arc<KafkaSettings>,
     /// The producer, numbered so that concurrent failures rebuild it once.
-    producer: Arc<RwLock<(u64, FutureProducer)>>,
+    producer: Arc<RwLock<(u64, Arc<Detached<FutureProducer>>)>>,
     /// Consumer groups whose dead-letter topics are (re)created with the rest.
     consumers: Arc<Vec<&'static str>>,
 }
@@ -43,8 +44,8 @@ impl std::fmt::Debug for KafkaPublisher {
     }
 }
 
-fn producer(settings: &KafkaSettings) -> anyhow::Result<FutureProducer> {
-    settings
+fn producer(settings: &KafkaSettings) -> anyhow::Result<Arc<Detached<FutureProducer>>> {
+    let producer = settings
         .client_config()
         .set("enable.idempotence", "true")
         .set("acks", "all")
@@ -58,7 +59,8 @@ fn producer(settings: &KafkaSettings) -> anyhow::Result<FutureProducer> {
         )
         .set("linger.ms", "1")
         .create()
-        .context("creating the Kafka producer")
+        .context("creating the Kafka producer")?;
+    Ok(Arc::new(Detached::new(producer, "kafka-producer")))
 }
 
 impl KafkaPublisher {
@@ -72,7 +74,7 @@ impl KafkaPublisher {
         })
     }
 
-    fn current(&self) -> (u64, FutureProducer) {
+    fn current(&self) -> (u64, Arc<Detached<FutureProducer>>) {
         self.producer
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

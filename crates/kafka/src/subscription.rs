@@ -2,6 +2,7 @@
 //! committed by hand after processing, never automatically: a consumer
 //! that dies mid-event leaves it uncommitted and the group gets it again.
 
+use crate::detached::Detached;
 use crate::record;
 use crate::settings::KafkaSettings;
 use anyhow::Context;
@@ -11,7 +12,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 pub struct KafkaSubscription {
-    consumer: StreamConsumer,
+    consumer: Detached<StreamConsumer>,
     topic: String,
     poll_wait: std::time::Duration,
 }
@@ -48,7 +49,7 @@ impl KafkaSubscription {
             .subscribe(&[topic])
             .with_context(|| format!("subscribing to {topic}"))?;
         Ok(Self {
-            consumer,
+            consumer: Detached::new(consumer, "kafka-consumer"),
             topic: topic.to_owned(),
             poll_wait: settings.poll_wait,
         })

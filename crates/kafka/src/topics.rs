@@ -3,6 +3,7 @@
 //! service creates what it needs at start-up; a topic that exists is left
 //! as it is.
 
+use crate::detached::Detached;
 use crate::settings::{KafkaSettings, TopicSpec};
 use anyhow::{Context, bail};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -31,6 +32,7 @@ pub async fn ensure_topics(settings: &KafkaSettings, consumers: &[&str]) -> anyh
         .client_config()
         .create()
         .context("creating the Kafka admin client")?;
+    let admin = Detached::new(admin, "kafka-admin");
     let specs = topic_specs(settings, consumers);
     let topics: Vec<NewTopic<'_>> = specs
         .iter()

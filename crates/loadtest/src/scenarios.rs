@@ -286,12 +286,19 @@ pub struct RushOutcome {
     pub gave_up: u64,
     /// The sale was scheduled: every fan arrived in its pre-queue.
     pub scheduled: bool,
-    /// How far each fan's first estimate (`etaSeconds`, the first time
-    /// they had a place) was from their real wait until admission, as a
-    /// share of the real wait.
+    /// How far each estimate a fan was given (`expectedAdmissionAt`, on
+    /// every answer while they had a place) was from their admission, as a
+    /// share of the real wait from that answer on (at least a second).
+    /// Both ends are the server's clock: the answer's instant is its
+    /// `expiresAt` less the room's abandon-after, the admission its pass's
+    /// expiry less the active TTL, so late answers do not count as error.
     pub eta_error: Option<Spread>,
+    /// The same for each fan's first estimate only.
+    pub eta_error_first: Option<Spread>,
     /// Milliseconds from the last sale to each fan still waiting being
-    /// told SOLD_OUT (on their next poll, as `pollAfterSecs` paced it).
+    /// told SOLD_OUT (on their next poll, as `pollAfterSecs` paced it),
+    /// both on the service's clock (the payment's `confirmedAt`, the
+    /// answer's `expiresAt` less the abandon-after).
     pub sold_out_notice_ms: Option<Spread>,
     /// Fans admitted whose arrival (the ticket's `arr`) was after the
     /// opening, and the pairs of them admitted out of arrival order, by the
@@ -327,14 +334,22 @@ impl Spread {
     }
 }
 
+/// An estimate as given: when (the server's clock, epoch ms) and the
+/// admission instant it expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Promise {
+    at_ms: i64,
+    expected_ms: i64,
+}
+
 /// What one fan of a rush saw, for the checks made after it.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Seen {
     /// The ticket's arrival instant (epoch ms).
     arrival_ms: Option<i64>,
     pre_queued: bool,
-    /// When the first estimate came, and what it said.
-    promised: Option<(i64, u64)>,
+    /// Every estimate the fan was given, in order.
+    promises: Vec<Promise>,
     /// When the fan was admitted (epoch ms), from their pass.
     admitted_ms: Option<i64>,
     told_sold_out_ms: Option<i64>,
@@ -361,15 +376,34 @@ fn parse_ms(text: &str) -> Option<i64> {
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
+/// What the fans saw, judged.
+#[derive(Debug, Default)]
+struct Judged {
+    eta_error: Option<Spread>,
+    eta_error_first: Option<Spread>,
+    sold_out_notice_ms: Option<Spread>,
+    fifo_fans: u64,
+    fifo_inversions: u64,
+}
+
+/// An estimate's error against an admission at `admitted_ms`: the gap as a
+/// share of the wait that followed it (at least a second).
+fn promise_error(promise: &Promise, admitted_ms: i64) -> f64 {
+    let waited = (admitted_ms - promise.at_ms).max(1_000) as f64;
+    (admitted_ms - promise.expected_ms).abs() as f64 / waited
+}
+
 /// The checks made on what the fans saw.
-fn judge(seen: &[Seen], last_sale_ms: Option<i64>) -> (Option<Spread>, Option<Spread>, u64, u64) {
-    let eta_error = seen
-        .iter()
-        .filter_map(|s| {
-            let (at, eta) = s.promised?;
-            let waited = (s.admitted_ms? - at).max(0) as f64 / 1000.0;
-            Some((waited - eta as f64).abs() / waited.max(1.0))
-        })
+fn judge(seen: &[Seen], last_sale_ms: Option<i64>) -> Judged {
+    let admitted = || {
+        seen.iter()
+            .filter_map(|s| Some((s.admitted_ms?, s.promises.as_slice())))
+    };
+    let eta_error = admitted()
+        .flat_map(|(at, promises)| promises.iter().map(move |p| promise_error(p, at)))
+        .collect();
+    let eta_error_first = admitted()
+        .filter_map(|(at, promises)| Some(promise_error(promises.first()?, at)))
         .collect();
     let notice = last_sale_ms.map_or_else(Vec::new, |sale| {
         seen.iter()
@@ -381,12 +415,13 @@ fn judge(seen: &[Seen], last_sale_ms: Option<i64>) -> (Option<Spread>, Option<Sp
         .filter(|s| !s.pre_queued)
         .filter_map(|s| Some((s.arrival_ms?, s.admitted_ms?)))
         .collect();
-    (
-        Spread::of(eta_error),
-        Spread::of(notice),
-        fifo.len() as u64,
-        boxoffice_core::domain::room::admission_inversions(&fifo),
-    )
+    Judged {
+        eta_error: Spread::of(eta_error),
+        eta_error_first: Spread::of(eta_error_first),
+        sold_out_notice_ms: Spread::of(notice),
+        fifo_fans: fifo.len() as u64,
+        fifo_inversions: boxoffice_core::domain::room::admission_inversions(&fifo),
+    }
 }
 
 /// `users` users arrive evenly over `arrival` for one concert with `seats`
@@ -417,10 +452,15 @@ pub async fn rush(
         let opens_at = epoch_ms() + i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
         api.schedule_sale(concert, opens_at).await?;
     }
-    let active_ttl_ms = api.room(concert).await?["settings"]["activeTtlSecs"]
-        .as_i64()
-        .context("the room's activeTtlSecs")?
-        * 1000;
+    let settings = api.room(concert).await?["settings"].clone();
+    let millis_of = |key: &str| {
+        settings[key]
+            .as_i64()
+            .map(|secs| secs * 1000)
+            .with_context(|| format!("the room's {key}"))
+    };
+    let (active_ttl_ms, abandon_after_ms) =
+        (millis_of("activeTtlSecs")?, millis_of("abandonAfterSecs")?);
     let seen = Arc::new(std::sync::Mutex::new(Vec::with_capacity(users)));
     let base = user_base();
     let sold = Arc::new(AtomicU64::new(0));
@@ -455,6 +495,7 @@ pub async fn rush(
                     limit,
                     poll_max,
                     active_ttl_ms,
+                    abandon_after_ms,
                 };
                 let mut fan_seen = Seen::default();
                 let outcome =
@@ -463,8 +504,9 @@ pub async fn rush(
                     all.push(fan_seen);
                 }
                 match outcome {
-                    Journey::Bought => {
-                        last_sale_ms.fetch_max(epoch_ms() as u64, Ordering::Relaxed);
+                    Journey::Bought { confirmed_ms } => {
+                        let at = confirmed_ms.unwrap_or_else(epoch_ms);
+                        last_sale_ms.fetch_max(u64::try_from(at).unwrap_or(0), Ordering::Relaxed);
                     }
                     Journey::GaveUp => {
                         gave_up.fetch_add(1, Ordering::Relaxed);
@@ -479,8 +521,7 @@ pub async fn rush(
     let last_sale = last_sale_ms.load(Ordering::Relaxed) as i64;
     let all_sold = sold as usize >= dates as usize * 50;
     let seen: Vec<Seen> = seen.lock().map(|s| s.clone()).unwrap_or_default();
-    let (eta_error, sold_out_notice_ms, fifo_fans, fifo_inversions) =
-        judge(&seen, all_sold.then_some(last_sale));
+    let judged = judge(&seen, all_sold.then_some(last_sale));
     let started_ms = epoch_ms() - i64::try_from(begin.elapsed().as_millis()).unwrap_or(0);
     let outcome = RushOutcome {
         users,
@@ -490,16 +531,20 @@ pub async fn rush(
         users_without_seat: users as u64 - sold,
         gave_up: gave_up.load(Ordering::Relaxed),
         scheduled: opens_after.is_some(),
-        eta_error,
-        sold_out_notice_ms,
-        fifo_fans,
-        fifo_inversions,
+        eta_error: judged.eta_error,
+        eta_error_first: judged.eta_error_first,
+        sold_out_notice_ms: judged.sold_out_notice_ms,
+        fifo_fans: judged.fifo_fans,
+        fifo_inversions: judged.fifo_inversions,
     };
     Ok((driven, outcome))
 }
 
 enum Journey {
-    Bought,
+    /// With the sale's instant as the service recorded it.
+    Bought {
+        confirmed_ms: Option<i64>,
+    },
     SoldOut,
     GaveUp,
 }
@@ -512,8 +557,11 @@ struct Journeying {
     limit: Duration,
     /// The longest a waiting user sleeps between polls.
     poll_max: Duration,
-    /// The rooms's active TTL: a pass's expiry less this is its admission.
+    /// The room's active TTL: a pass's expiry less this is its admission.
     active_ttl_ms: i64,
+    /// The room's abandon-after: a waiting token's expiry less this is
+    /// the instant of the answer that carried it.
+    abandon_after_ms: i64,
 }
 
 async fn journey(
@@ -529,7 +577,6 @@ async fn journey(
     let fan = api.sign_in(user);
     let mut view = api.issue_token(&fan, concert).await;
     if view.code == "SOLD_OUT" {
-        seen.told_sold_out_ms = Some(epoch_ms());
         return Journey::SoldOut;
     }
     let Some(ticket) = view.str("token") else {
@@ -537,9 +584,10 @@ async fn journey(
     };
     seen.arrival_ms = ticket_arrival(&ticket);
     seen.pre_queued = view.data["status"] == "PRE_QUEUE";
-    // Wait in line, checking again when the service says.
+    // Wait in line, checking again when the service says. A fan still
+    // waiting when the last seat sells goes on until told so.
     let pass = loop {
-        if !alive() {
+        if begin.elapsed() >= limit {
             return Journey::SoldOut;
         }
         match view.data["status"].as_str() {
@@ -554,16 +602,22 @@ async fn journey(
                 None => return Journey::GaveUp,
             },
             Some("WAITING" | "PRE_QUEUE" | "PAUSED") => {
-                if seen.promised.is_none()
-                    && let Some(eta) = view.data["etaSeconds"].as_u64()
-                {
-                    seen.promised = Some((epoch_ms(), eta));
+                let expected = view.str("expectedAdmissionAt").and_then(|at| parse_ms(&at));
+                let answered = view.str("expiresAt").and_then(|at| parse_ms(&at));
+                if let (Some(expected_ms), Some(expires_ms)) = (expected, answered) {
+                    seen.promises.push(Promise {
+                        at_ms: expires_ms - ctx.abandon_after_ms,
+                        expected_ms,
+                    });
                 }
                 let after = Duration::from_secs(view.data["pollAfterSecs"].as_u64().unwrap_or(1));
                 tokio::time::sleep(after.clamp(Duration::from_secs(1), ctx.poll_max)).await;
             }
             Some("SOLD_OUT" | "CLOSED") => {
-                seen.told_sold_out_ms = Some(epoch_ms());
+                // The answer's instant on the service's clock, as for estimates.
+                let answered = view.str("expiresAt").and_then(|at| parse_ms(&at));
+                seen.told_sold_out_ms =
+                    Some(answered.map_or_else(epoch_ms, |at| at - ctx.abandon_after_ms));
                 return Journey::SoldOut;
             }
             _ if view.status == 0 || view.status >= 500 || view.status == 429 => {
@@ -636,15 +690,14 @@ async fn journey(
     {
         return Journey::GaveUp;
     }
-    if api
-        .pay(&fan, &hold_id, &format!("rush-pay-{user}"))
-        .await
-        .ok()
-    {
+    let paid = api.pay(&fan, &hold_id, &format!("rush-pay-{user}")).await;
+    if paid.ok() {
         if sold.fetch_add(1, Ordering::Relaxed) + 1 >= seats {
             sold_out.store(true, Ordering::Relaxed);
         }
-        Journey::Bought
+        Journey::Bought {
+            confirmed_ms: paid.str("confirmedAt").and_then(|at| parse_ms(&at)),
+        }
     } else {
         Journey::GaveUp
     }
@@ -652,7 +705,7 @@ async fn journey(
 
 #[cfg(test)]
 mod tests {
-    use super::{Seen, judge};
+    use super::{Promise, Seen, judge};
 
     fn fan(arrival_ms: i64, admitted_ms: i64) -> Seen {
         Seen {
@@ -665,35 +718,80 @@ mod tests {
     #[test]
     fn fans_admitted_out_of_arrival_order_are_counted_and_the_drawn_pre_queue_is_not() {
         let in_order = [fan(1, 100), fan(2, 100), fan(3, 200)];
-        assert_eq!(judge(&in_order, None).3, 0);
+        assert_eq!(judge(&in_order, None).fifo_inversions, 0);
         // The third arrival was let in before the second: one inversion.
         let broken = [fan(1, 100), fan(2, 300), fan(3, 200)];
-        let (_, _, fans, inversions) = judge(&broken, None);
-        assert_eq!((fans, inversions), (3, 1));
+        let judged = judge(&broken, None);
+        assert_eq!((judged.fifo_fans, judged.fifo_inversions), (3, 1));
         // The pre-queue is drawn, not in arrival order: left out of the count.
         let drawn = Seen {
             pre_queued: true,
             ..fan(0, 900)
         };
-        assert_eq!(judge(&[drawn, fan(5, 100)], None).2, 1);
+        assert_eq!(judge(&[drawn, fan(5, 100)], None).fifo_fans, 1);
     }
 
     #[test]
-    fn the_eta_error_is_the_gap_as_a_share_of_the_real_wait_and_notices_count_from_the_last_sale() {
-        let promised = Seen {
-            promised: Some((0, 8)),
+    fn each_estimate_is_judged_against_the_wait_that_followed_it() {
+        // Promised at 0 for 8 s, admitted at 10 s: 2 s off a 10 s wait.
+        // Promised again at 6 s for 10 s: right.
+        let admitted = Seen {
+            promises: vec![
+                Promise {
+                    at_ms: 0,
+                    expected_ms: 8_000,
+                },
+                Promise {
+                    at_ms: 6_000,
+                    expected_ms: 10_000,
+                },
+            ],
             admitted_ms: Some(10_000),
-            told_sold_out_ms: None,
             ..Seen::default()
         };
+        // Never admitted: nothing to judge.
+        let turned_away = Seen {
+            promises: vec![Promise {
+                at_ms: 0,
+                expected_ms: 1_000,
+            }],
+            ..Seen::default()
+        };
+        let judged = judge(&[admitted, turned_away], None);
+        let every = judged.eta_error.unwrap();
+        assert_eq!(every.count, 2);
+        assert!((every.max - 0.2).abs() < 1e-9, "{every:?}");
+        let right = Promise {
+            at_ms: 6_000,
+            expected_ms: 10_000,
+        };
+        assert!(super::promise_error(&right, 10_000).abs() < 1e-9);
+        let first = judged.eta_error_first.unwrap();
+        assert_eq!(first.count, 1);
+        assert!((first.p50 - 0.2).abs() < 1e-9, "{first:?}");
+    }
+
+    #[test]
+    fn a_wait_under_a_second_is_judged_as_a_second() {
+        let quick = Seen {
+            promises: vec![Promise {
+                at_ms: 0,
+                expected_ms: 300,
+            }],
+            admitted_ms: Some(100),
+            ..Seen::default()
+        };
+        let error = judge(&[quick], None).eta_error.unwrap();
+        assert!((error.p50 - 0.2).abs() < 1e-9, "{error:?}");
+    }
+
+    #[test]
+    fn sold_out_notices_count_from_the_last_sale() {
         let told = Seen {
             told_sold_out_ms: Some(61_500),
             ..Seen::default()
         };
-        let (eta, notice, _, _) = judge(&[promised, told], Some(60_000));
-        let eta = eta.unwrap();
-        assert!((eta.p50 - 0.2).abs() < 1e-9, "{eta:?}");
-        let notice = notice.unwrap();
+        let notice = judge(&[told], Some(60_000)).sold_out_notice_ms.unwrap();
         assert_eq!((notice.count, notice.max), (1, 1_500.0));
     }
 }

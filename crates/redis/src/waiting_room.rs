@@ -200,7 +200,8 @@ return out
 "#;
 
 /// ARGV: prefix, concert, now, abandon_ms, retention_ms, batch, cap, active_ttl_ms.
-/// Answers {admitted, waiting before, admitted total, abandoned total, draw pending}.
+/// Answers {admitted, waiting before, active before, admitted total, abandoned total,
+/// draw pending}.
 const ADMIT: &str = r#"
 local c = ARGV[2]
 local now, abandon, retention = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -208,15 +209,15 @@ local batch, cap, ttl = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 sweep(c, now, abandon, retention)
 prune_line(c)
 local waiting = redis.call('ZCARD', qk(c, 'wait'))
+local active = redis.call('ZCARD', qk(c, 'active'))
 local flow = qk(c, 'flow')
 local function totals(admitted, pending)
   local f = redis.call('HMGET', flow, 'admitted', 'abandoned')
-  return {admitted, waiting, tonumber(f[1] or '0'), tonumber(f[2] or '0'), pending}
+  return {admitted, waiting, active, tonumber(f[1] or '0'), tonumber(f[2] or '0'), pending}
 end
 if redis.call('EXISTS', qk(c, 'taken')) == 1 and redis.call('EXISTS', qk(c, 'placed')) == 0 then
   return totals(0, 1)
 end
-local active = redis.call('ZCARD', qk(c, 'active'))
 local slots = math.min(batch, cap - active)
 if slots <= 0 then return totals(0, 0) end
 local next = redis.call('ZRANGE', qk(c, 'wait'), 0, slots - 1, 'WITHSCORES')
@@ -604,6 +605,7 @@ impl WaitingRoom for RedisWaitingRoom {
         let [
             admitted,
             waiting_before,
+            active_before,
             admitted_total,
             abandoned_total,
             pending,
@@ -614,6 +616,7 @@ impl WaitingRoom for RedisWaitingRoom {
         Ok(AdmitOutcome {
             admitted: u64::try_from(admitted)?,
             waiting_before: u64::try_from(waiting_before)?,
+            active_before: u64::try_from(active_before)?,
             admitted_total: u64::try_from(admitted_total)?,
             abandoned_total: u64::try_from(abandoned_total)?,
             draw_pending: pending == 1,

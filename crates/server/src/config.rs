@@ -122,6 +122,9 @@ pub struct QueueSettings {
     pub pre_queue_window_secs: u64,
     /// ACTIVE fans allowed per seat still sellable (0: no such cap).
     pub max_active_per_seat: u32,
+    /// How long an admitted fan is expected to stay ACTIVE, for the wait
+    /// estimates until a sale has shown its own.
+    pub expected_checkout_secs: u64,
     /// How often each instance refreshes its open token streams (one
     /// waiting-room call per concert with streams).
     pub stream_refresh_ms: u64,
@@ -354,6 +357,7 @@ impl Default for Settings {
                 expired_retention_secs: queue.expired_retention_secs,
                 pre_queue_window_secs: queue.pre_queue_window_secs,
                 max_active_per_seat: queue.max_active_per_seat,
+                expected_checkout_secs: queue.expected_checkout_secs,
                 stream_refresh_ms: 500,
             },
             holds: HoldSettings {
@@ -519,6 +523,10 @@ impl Settings {
         ensure!(
             q.abandon_after_secs > 0,
             "queue.abandon_after_secs must be positive"
+        );
+        ensure!(
+            q.expected_checkout_secs > 0,
+            "queue.expected_checkout_secs must be positive"
         );
         ensure!(self.holds.ttl_secs > 0, "holds.ttl_secs must be positive");
         ensure!(
@@ -751,6 +759,7 @@ impl Settings {
                 expired_retention_secs: q.expired_retention_secs,
                 pre_queue_window_secs: q.pre_queue_window_secs,
                 max_active_per_seat: q.max_active_per_seat,
+                expected_checkout_secs: q.expected_checkout_secs,
             },
             holds: HoldPolicy {
                 ttl_secs: self.holds.ttl_secs,

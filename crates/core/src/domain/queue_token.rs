@@ -28,6 +28,9 @@ pub struct QueuePolicy {
     /// ACTIVE fans allowed per seat still sellable (0: no such cap), so
     /// that thousands are not let in to find nothing.
     pub max_active_per_seat: u32,
+    /// How long an admitted fan is expected to stay ACTIVE before paying
+    /// or leaving, for the wait estimates until the line has shown its own.
+    pub expected_checkout_secs: u64,
 }
 
 impl Default for QueuePolicy {
@@ -41,6 +44,7 @@ impl Default for QueuePolicy {
             expired_retention_secs: 3_600,
             pre_queue_window_secs: 1_800,
             max_active_per_seat: 2,
+            expected_checkout_secs: 120,
         }
     }
 }

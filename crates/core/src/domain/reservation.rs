@@ -26,6 +26,10 @@ pub struct PaymentReceipt {
     pub seat_number: SeatNumber,
     pub price: Won,
     pub balance: Won,
+    /// When the sale was recorded. Absent from receipts stored (for
+    /// idempotent repeats) before it was kept.
+    #[serde(default)]
+    pub confirmed_at: Option<Timestamp>,
 }
 
 impl Reservation {
@@ -38,6 +42,7 @@ impl Reservation {
             seat_number: self.seat_number,
             price: self.price,
             balance,
+            confirmed_at: Some(self.confirmed_at),
         }
     }
 }

@@ -152,7 +152,8 @@ pub struct SaleWindow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Flow {
     /// Admissions per round while fans were waiting, smoothed, in
-    /// thousandths; `0` until a round with anyone in line was seen.
+    /// thousandths; `0` until a round with anyone in line was seen. Shown
+    /// to the operator; the estimates use the exits below.
     pub admitted_per_round_milli: u64,
     /// Of the fans who left the line so far, the share that left without
     /// being admitted (abandoned, left, revoked), in thousandths.
@@ -160,41 +161,97 @@ pub struct Flow {
     /// The waiting room's running totals when the flow was last updated.
     pub admitted_total: u64,
     pub abandoned_total: u64,
+    /// ACTIVE fans when the last round ended, its admissions included.
+    pub active: u64,
+    /// ACTIVE fans over the rounds, smoothed, in thousandths.
+    pub active_milli: u64,
+    /// ACTIVE fans who left (paid, left, timed out) per round, smoothed, in
+    /// thousandths; `0` until some were seen to leave.
+    pub exits_per_round_milli: u64,
+    /// When the last round ran, in milliseconds since the epoch; `0` before any.
+    pub observed_at_ms: i64,
 }
 
-/// How much the last round weighs in the smoothed admissions per round.
+/// What one admission round saw and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Round {
+    /// When it ran, in milliseconds since the epoch.
+    pub at_ms: i64,
+    /// The round's length, in milliseconds.
+    pub interval_ms: i64,
+    pub admitted: u64,
+    /// WAITING fans in line when it began.
+    pub waiting_before: u64,
+    /// ACTIVE fans when it began, those who timed out already gone.
+    pub active_before: u64,
+    /// The waiting room's running totals after it.
+    pub admitted_total: u64,
+    pub abandoned_total: u64,
+}
+
+/// How much the last round weighs in the smoothed figures.
 const FLOW_WEIGHT_PERCENT: u64 = 30;
 
+fn smoothed(old: u64, observed: u64, first: bool) -> u64 {
+    if first {
+        observed
+    } else {
+        (old * (100 - FLOW_WEIGHT_PERCENT) + observed * FLOW_WEIGHT_PERCENT) / 100
+    }
+}
+
 impl Flow {
-    /// The flow after a round that admitted `admitted` of a line that had
-    /// `waiting` fans in it, the room's totals now being `admitted_total`
-    /// and `abandoned_total`. Rounds with nobody waiting tell nothing
-    /// about the line's speed and leave it as it was.
-    pub fn after_round(
-        &self,
-        admitted: u64,
-        waiting_before: u64,
-        admitted_total: u64,
-        abandoned_total: u64,
-    ) -> Flow {
-        let observed = admitted.saturating_mul(1000);
-        let admitted_per_round_milli = if waiting_before == 0 {
+    /// The flow after `round`. Rounds with nobody waiting tell nothing
+    /// about the line's speed and leave the admissions as they were. The
+    /// ACTIVE fans who left since the previous round are those it left
+    /// ACTIVE less those this one found, spread over the rounds between.
+    pub fn after_round(&self, round: &Round) -> Flow {
+        let admitted_per_round_milli = if round.waiting_before == 0 {
             self.admitted_per_round_milli
-        } else if self.admitted_per_round_milli == 0 {
-            observed
         } else {
-            (self.admitted_per_round_milli * (100 - FLOW_WEIGHT_PERCENT)
-                + observed * FLOW_WEIGHT_PERCENT)
-                / 100
+            smoothed(
+                self.admitted_per_round_milli,
+                round.admitted.saturating_mul(1000),
+                self.admitted_per_round_milli == 0,
+            )
         };
-        let left = admitted_total + abandoned_total;
-        let no_show_permille = (abandoned_total * 1000).checked_div(left).unwrap_or(0);
+        let (mut active_milli, mut exits_per_round_milli) =
+            (self.active_milli, self.exits_per_round_milli);
+        let seen_before = self.observed_at_ms > 0 && round.at_ms > self.observed_at_ms;
+        if seen_before && (self.active > 0 || round.active_before > 0) {
+            let interval = round.interval_ms.max(1);
+            let rounds =
+                u64::try_from(((round.at_ms - self.observed_at_ms) + interval / 2) / interval)
+                    .unwrap_or(1)
+                    .max(1);
+            let exits = self.active.saturating_sub(round.active_before) * 1000 / rounds;
+            let mean_active = (self.active + round.active_before) * 1000 / 2;
+            let first = self.active_milli == 0 && self.exits_per_round_milli == 0;
+            active_milli = smoothed(self.active_milli, mean_active, first);
+            exits_per_round_milli = smoothed(self.exits_per_round_milli, exits, first);
+        }
+        let left = round.admitted_total + round.abandoned_total;
+        let no_show_permille = (round.abandoned_total * 1000)
+            .checked_div(left)
+            .unwrap_or(0);
         Flow {
             admitted_per_round_milli,
             no_show_permille,
-            admitted_total,
-            abandoned_total,
+            admitted_total: round.admitted_total,
+            abandoned_total: round.abandoned_total,
+            active: round.active_before + round.admitted,
+            active_milli,
+            exits_per_round_milli,
+            observed_at_ms: round.at_ms,
         }
+    }
+
+    /// How long an admitted fan stays ACTIVE, in milliseconds, by Little's
+    /// law (the fans ACTIVE over the rate they leave at); `None` until
+    /// some were seen to leave.
+    pub fn session_ms(&self, interval_ms: u64) -> Option<u64> {
+        (self.exits_per_round_milli > 0)
+            .then(|| self.active_milli.saturating_mul(interval_ms) / self.exits_per_round_milli)
     }
 }
 
@@ -353,42 +410,68 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// A wait estimate: the expected seconds and a range.
+/// A wait estimate: the expected seconds, a range, and the instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Eta {
     pub secs: u64,
     pub low: u64,
     pub high: u64,
+    /// When the fan is expected to be admitted.
+    pub at: Timestamp,
 }
 
-/// The wait of the fan at 1-based `position` in a line running on
-/// `policy` with `flow` observed so far.
+/// The wait of the fan at 1-based `position` at `now`, in a line running
+/// on `policy` (its cap already lowered to the seats still sellable) with
+/// `flow` observed so far. The model has two phases.
 ///
-/// Only the fans ahead who will really take a slot count: of the
-/// `position - 1` ahead, the observed no-show share leaves. The line admits
-/// the smoothed admissions per round seen so far (which already shows the
-/// active cap: at the cap, a round admits only as many as have left), or
-/// the batch before any round was seen. The fan is admitted in the round
-/// that reaches their slot. The range takes half and one and a half times
-/// the no-show share, and the rate 25 % faster and slower.
-pub fn eta(position: u64, policy: &QueuePolicy, flow: &Flow) -> Eta {
-    let per_round = if flow.admitted_per_round_milli == 0 {
-        u64::from(policy.admit_batch.max(1)) * 1000
-    } else {
-        flow.admitted_per_round_milli
-    };
-    let wait = |no_show_permille: u64, per_round_milli: u64| -> u64 {
+/// - Only the fans ahead who will really take a slot count: of the
+///   `position - 1` ahead, the observed no-show share leaves.
+/// - While the cap has room, a round admits a whole batch: the slots free
+///   at the last round go at `admit_batch` a round.
+/// - Once they are taken, a slot frees only when an ACTIVE fan leaves (pays,
+///   leaves, times out): a round then admits the cap divided by how long a
+///   fan stays ACTIVE (observed by Little's law; before anyone was seen to
+///   leave, `expected_checkout_secs`; never longer than the active TTL).
+/// - After `n` rounds, `min(n × batch, free + n × exits)` fans are in, so the
+///   fan is admitted in the first round where that reaches their slot.
+///   Rounds run on the interval's boundaries, so the first comes at the
+///   next boundary.
+///
+/// The range takes half and one and a half times the no-show share, and
+/// the exits 25 % faster and slower.
+pub fn eta(position: u64, policy: &QueuePolicy, flow: &Flow, now: Timestamp) -> Eta {
+    let interval_ms = policy.admit_interval_secs.max(1) * 1000;
+    let batch = u64::from(policy.admit_batch.max(1)) * 1000;
+    let cap = u64::from(policy.max_active);
+    let session_ms = flow
+        .session_ms(interval_ms)
+        .unwrap_or(policy.expected_checkout_secs.saturating_mul(1000))
+        .clamp(
+            interval_ms,
+            policy.active_ttl_secs.max(1).saturating_mul(1000),
+        );
+    // Slots freed per round at the cap, in thousandths.
+    let exits = (cap * 1000 * interval_ms / session_ms).clamp(1, batch);
+    let free = cap.saturating_sub(flow.active) * 1000;
+    let rounds = |no_show_permille: u64, exits: u64| -> u64 {
         let ahead = position.saturating_sub(1);
         let showing = ahead * (1000 - no_show_permille.min(950)) / 1000;
-        let slot_milli = (showing + 1) * 1_000_000;
-        let rounds = slot_milli.div_ceil(per_round_milli.max(1) * 1000);
-        rounds.max(1).saturating_mul(policy.admit_interval_secs)
+        let slot = (showing + 1) * 1000;
+        let by_batch = slot.div_ceil(batch);
+        let by_exits = slot.saturating_sub(free).div_ceil(exits.max(1));
+        by_batch.max(by_exits).max(1)
     };
+    let now_ms = u64::try_from(now.as_millis()).unwrap_or(0);
+    let until_round = interval_ms - now_ms % interval_ms;
+    let wait_ms = |rounds: u64| (rounds - 1).saturating_mul(interval_ms) + until_round;
+    let secs = |ms: u64| ms.div_ceil(1000);
     let f = flow.no_show_permille;
+    let expected = wait_ms(rounds(f, exits));
     Eta {
-        secs: wait(f, per_round),
-        low: wait(f + f / 2, per_round + per_round / 4),
-        high: wait(f / 2, per_round - per_round / 4),
+        secs: secs(expected),
+        low: secs(wait_ms(rounds(f + f / 2, exits + exits / 4))),
+        high: secs(wait_ms(rounds(f / 2, exits - exits / 4))),
+        at: now.plus_millis(i64::try_from(expected).unwrap_or(i64::MAX)),
     }
 }
 
@@ -564,39 +647,126 @@ mod tests {
         assert_eq!(commitment_of(&seed).len(), 64);
     }
 
-    #[test]
-    fn the_eta_counts_no_shows_and_the_observed_rate() {
-        let policy = QueuePolicy {
-            admit_batch: 10,
+    /// A round boundary of a 5 s interval, and 2 s into that round.
+    const ON_ROUND: Timestamp = Timestamp::from_millis(1_700_000_000_000);
+    const INTO_ROUND: Timestamp = Timestamp::from_millis(1_700_000_002_000);
+
+    fn line(batch: u32, cap: u32) -> QueuePolicy {
+        QueuePolicy {
+            admit_batch: batch,
             admit_interval_secs: 5,
+            max_active: cap,
+            active_ttl_secs: 600,
+            expected_checkout_secs: 100,
             ..QueuePolicy::default()
-        };
+        }
+    }
+
+    #[test]
+    fn while_the_cap_has_room_the_line_moves_a_batch_a_round() {
+        let policy = line(10, 1_000);
         let fresh = Flow::default();
-        assert_eq!(eta(1, &policy, &fresh).secs, 5);
-        assert_eq!(eta(11, &policy, &fresh).secs, 10);
+        // The first round comes at the next boundary, 5 s or 3 s away.
+        assert_eq!(eta(1, &policy, &fresh, ON_ROUND).secs, 5);
+        assert_eq!(eta(1, &policy, &fresh, INTO_ROUND).secs, 3);
+        assert_eq!(eta(11, &policy, &fresh, ON_ROUND).secs, 10);
+        let at = eta(11, &policy, &fresh, INTO_ROUND).at;
+        assert_eq!(at.as_millis() - INTO_ROUND.as_millis(), 8_000);
         // Half the line leaves: the 21st waits as the 11th would.
         let halving = Flow {
             no_show_permille: 500,
             ..fresh
         };
-        assert_eq!(eta(21, &policy, &halving).secs, 10);
-        // The cap lets in 2 a round: 20 ahead take 10 rounds, 11 with the fan.
-        let capped = Flow {
-            admitted_per_round_milli: 2_000,
-            ..fresh
-        };
-        assert_eq!(eta(21, &policy, &capped).secs, 55);
-        let range = eta(500, &policy, &halving);
+        assert_eq!(eta(21, &policy, &halving, ON_ROUND).secs, 10);
+        let range = eta(500, &policy, &halving, ON_ROUND);
         assert!(range.low <= range.secs && range.secs <= range.high);
     }
 
     #[test]
-    fn the_flow_smooths_rounds_with_people_waiting_only() {
-        let flow = Flow::default().after_round(10, 50, 10, 0);
+    fn past_the_free_slots_the_line_moves_as_fast_as_active_fans_leave() {
+        // A cap of 100, 90 of them taken: 10 slots free now, then the 100
+        // fans ACTIVE leave after 50 s on average, 10 a 5 s round.
+        let policy = line(50, 100);
+        let flow = Flow {
+            active: 90,
+            active_milli: 100_000,
+            exits_per_round_milli: 10_000,
+            observed_at_ms: ON_ROUND.as_millis(),
+            ..Flow::default()
+        };
+        assert_eq!(flow.session_ms(5_000), Some(50_000));
+        // The 10th takes the last free slot in the first round.
+        assert_eq!(eta(10, &policy, &flow, ON_ROUND).secs, 5);
+        // The 30th: 10 free plus 10 a round makes 30 in the second round.
+        assert_eq!(eta(30, &policy, &flow, ON_ROUND).secs, 10);
+        assert_eq!(eta(31, &policy, &flow, ON_ROUND).secs, 15);
+        // Before anyone left, the configured checkout time stands in:
+        // 100 s for 100 fans is 5 a round.
+        let unseen = Flow {
+            exits_per_round_milli: 0,
+            ..flow
+        };
+        assert_eq!(eta(30, &policy, &unseen, ON_ROUND).secs, 20);
+    }
+
+    #[test]
+    fn a_session_is_never_taken_as_longer_than_the_active_ttl() {
+        let policy = QueuePolicy {
+            active_ttl_secs: 20,
+            ..line(50, 100)
+        };
+        // One exit in a long while would say 500 s; the TTL says 20 s at most,
+        // so 100 fans leave at 25 a round at least.
+        let slow = Flow {
+            active: 100,
+            active_milli: 100_000,
+            exits_per_round_milli: 1_000,
+            ..Flow::default()
+        };
+        assert_eq!(eta(50, &policy, &slow, ON_ROUND).secs, 10);
+    }
+
+    #[test]
+    fn rounds_learn_how_fast_active_fans_leave() {
+        let round = |at_secs: i64, admitted, active_before| Round {
+            at_ms: ON_ROUND.as_millis() + at_secs * 1000,
+            interval_ms: 5_000,
+            admitted,
+            waiting_before: 100,
+            active_before,
+            admitted_total: 0,
+            abandoned_total: 0,
+        };
+        // The first round fills 40 slots: nothing is known of exits yet.
+        let first = Flow::default().after_round(&round(0, 40, 0));
+        assert_eq!((first.active, first.exits_per_round_milli), (40, 0));
+        assert_eq!(first.session_ms(5_000), None);
+        // Five seconds on, 4 of the 40 have left.
+        let second = first.after_round(&round(5, 4, 36));
+        assert_eq!(second.active, 40);
+        assert_eq!(second.exits_per_round_milli, 4_000);
+        assert_eq!(second.active_milli, 38_000);
+        assert_eq!(second.session_ms(5_000), Some(47_500));
+        // No round for three intervals (the line was empty): the 6 who left
+        // meanwhile count as 2 a round, smoothed with the 4 seen before.
+        let later = second.after_round(&round(20, 0, 34));
+        assert_eq!(later.exits_per_round_milli, 3_400);
+    }
+
+    #[test]
+    fn the_flow_smooths_admissions_of_rounds_with_people_waiting_only() {
+        let round = |admitted, waiting_before, abandoned_total| Round {
+            admitted,
+            waiting_before,
+            admitted_total: 10,
+            abandoned_total,
+            ..Round::default()
+        };
+        let flow = Flow::default().after_round(&round(10, 50, 0));
         assert_eq!(flow.admitted_per_round_milli, 10_000);
-        let idle = flow.after_round(0, 0, 10, 0);
+        let idle = flow.after_round(&round(0, 0, 0));
         assert_eq!(idle.admitted_per_round_milli, 10_000);
-        let slower = flow.after_round(0, 40, 10, 10);
+        let slower = flow.after_round(&round(0, 40, 10));
         assert_eq!(slower.admitted_per_round_milli, 7_000);
         assert_eq!(slower.no_show_permille, 500);
     }
@@ -626,10 +796,26 @@ mod tests {
         }
 
         #[test]
-        fn a_later_place_never_waits_less(p in 1u64..1_000_000, batch in 1u32..1_000, f in 0u64..1000) {
+        fn a_later_place_never_waits_less(
+            p in 1u64..1_000_000,
+            batch in 1u32..1_000,
+            f in 0u64..1000,
+            active in 0u64..2_000,
+            exits in 0u64..5_000_000,
+            now in 0i64..100_000,
+        ) {
             let policy = QueuePolicy { admit_batch: batch, ..QueuePolicy::default() };
-            let flow = Flow { no_show_permille: f, ..Flow::default() };
-            prop_assert!(eta(p, &policy, &flow).secs <= eta(p + 1, &policy, &flow).secs);
+            let flow = Flow {
+                no_show_permille: f,
+                active,
+                active_milli: active * 1000,
+                exits_per_round_milli: exits,
+                ..Flow::default()
+            };
+            let now = Timestamp::from_millis(now);
+            let (here, next) = (eta(p, &policy, &flow, now), eta(p + 1, &policy, &flow, now));
+            prop_assert!(here.secs <= next.secs);
+            prop_assert!(here.low <= here.secs && here.secs <= here.high);
         }
     }
 }

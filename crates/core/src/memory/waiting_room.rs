@@ -455,6 +455,7 @@ impl WaitingRoom for MemoryWaitingRoom {
         };
         let mut outcome = AdmitOutcome {
             waiting_before: line.waiting.len() as u64,
+            active_before: line.active.len() as u64,
             draw_pending: line.taken.is_some() && !line.placed,
             ..AdmitOutcome::default()
         };

@@ -975,6 +975,10 @@ pub async fn a_room_changes_only_from_the_version_read_with_its_audit_and_event(
         no_show_permille: 125,
         admitted_total: 10,
         abandoned_total: 3,
+        active: 40,
+        active_milli: 38_500,
+        exits_per_round_milli: 1_750,
+        observed_at_ms: 1_700_000_123_456,
     };
     ok(f.store.record_flow(f.concert, &flow).await);
     assert_eq!(

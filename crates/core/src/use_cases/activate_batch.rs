@@ -3,7 +3,7 @@
 
 use super::App;
 use crate::domain::ConcertId;
-use crate::domain::room::RoomPhase;
+use crate::domain::room::{RoomPhase, Round};
 
 impl App {
     /// Runs one admission round over every concert with anyone in line;
@@ -75,12 +75,15 @@ impl App {
             self.open_sale(concert).await?;
             outcome = waiting_room.admit(concert, now, &policy).await?;
         }
-        let flow = room.room.flow.after_round(
-            outcome.admitted,
-            outcome.waiting_before,
-            outcome.admitted_total,
-            outcome.abandoned_total,
-        );
+        let flow = room.room.flow.after_round(&Round {
+            at_ms: now.as_millis(),
+            interval_ms: i64::try_from(policy.admit_interval_secs.max(1) * 1000).unwrap_or(1000),
+            admitted: outcome.admitted,
+            waiting_before: outcome.waiting_before,
+            active_before: outcome.active_before,
+            admitted_total: outcome.admitted_total,
+            abandoned_total: outcome.abandoned_total,
+        });
         if flow != room.room.flow {
             self.store().record_flow(concert, &flow).await?;
         }
@@ -174,29 +177,40 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn rounds_record_the_flow_and_estimates_follow_the_observed_rate() {
+    async fn estimates_follow_how_fast_admitted_fans_leave() {
         let t = TestApp::with_queue_policy(QueuePolicy {
             admit_batch: 10,
             max_active: 2,
             abandon_after_secs: 600,
+            expected_checkout_secs: 10,
             ..policy()
         })
         .await;
-        let mut last = None;
+        let mut fans = Vec::new();
         for u in 1..=12 {
-            last = Some(t.issue(user(u)).await);
+            fans.push(t.issue(user(u)).await);
         }
-        let last = last.unwrap();
-        // Before any round the batch is all there is to go by: 2 rounds.
-        assert_eq!(last.eta_secs(), Some(2));
+        // Before any round: 2 slots free, then the configured 10 s checkout
+        // frees 2 slots every 10 rounds; the 10 after them take 50 rounds.
+        assert_eq!(fans[11].eta_secs(), Some(50));
         assert_eq!(t.app.activate_batch_once().await.unwrap(), 2, "the cap");
-        assert_eq!(t.app.activate_batch_once().await.unwrap(), 0, "at the cap");
+        // Both admitted fans are done within the second.
+        t.clock.advance_secs(1);
+        for (u, fan) in (1..=2).zip(&fans) {
+            assert!(
+                t.app
+                    .leave_line(user(u), TestApp::ticket_of(fan))
+                    .await
+                    .unwrap()
+            );
+        }
+        assert_eq!(t.app.activate_batch_once().await.unwrap(), 2);
         let flow = t.app.show_room(t.concert).await.unwrap().unwrap().room.flow;
-        assert_eq!(flow.admitted_total, 2);
-        assert_eq!(flow.admitted_per_round_milli, 1_400, "2, then 0, smoothed");
-        // Tenth in line at 1.4 a round: 8 rounds, not 1.
-        let now = t.poll(&last).await;
-        assert_eq!(position(now.token.state), Some(10));
-        assert_eq!(now.eta_secs(), Some(8));
+        assert_eq!((flow.admitted_total, flow.active), (4, 2));
+        assert_eq!(flow.exits_per_round_milli, 2_000, "2 left in one round");
+        // Now 8th in line behind a full cap that empties every round: 4 rounds.
+        let now = t.poll(&fans[11]).await;
+        assert_eq!(position(now.token.state), Some(8));
+        assert_eq!(now.eta_secs(), Some(4));
     }
 }

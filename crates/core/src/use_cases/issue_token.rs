@@ -327,7 +327,7 @@ impl App {
                     ..
                 },
                 None,
-            ) => Some(room::eta(position, &policy, &room.room.flow)),
+            ) => Some(room::eta(position, &policy, &room.room.flow, now)),
             _ => None,
         };
         let opens_at = match token.state {

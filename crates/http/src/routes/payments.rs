@@ -5,6 +5,7 @@ use crate::envelope::{Envelope, ErrorBody, created};
 use crate::error::ApiError;
 use crate::extract::{Body, IdempotencyKeyHeader};
 use crate::identity::Owner;
+use crate::wire::instant;
 use axum::extract::State;
 use axum::response::Response;
 use boxoffice_core::domain::HoldId;
@@ -27,6 +28,9 @@ pub(crate) struct PaymentResponse {
     price: i64,
     /// The balance left, in whole won.
     balance: i64,
+    /// When the sale was recorded (absent only when repeating, by its
+    /// Idempotency-Key, a payment made before this was kept).
+    confirmed_at: Option<String>,
 }
 
 /// Pay for your hold: debit, sale, reservation and token expiry at once.
@@ -59,5 +63,6 @@ pub(crate) async fn pay(
         seat_number: receipt.seat_number.get(),
         price: receipt.price.amount(),
         balance: receipt.balance.amount(),
+        confirmed_at: receipt.confirmed_at.map(instant),
     }))
 }

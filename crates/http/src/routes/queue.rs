@@ -101,6 +101,9 @@ pub(crate) struct TokenResponse {
     eta_seconds: Option<u64>,
     /// The estimate's range, in seconds.
     eta_range: Option<EtaRange>,
+    /// The instant the estimate expects admission (`etaSeconds` counts
+    /// from the answer; this does not age in transit).
+    expected_admission_at: Option<String>,
     /// When to check again (also the `Retry-After` header): 1-2 s near the
     /// front, up to 30 s far back. Absent once ACTIVE or EXPIRED.
     poll_after_secs: Option<u64>,
@@ -171,6 +174,7 @@ fn token_response(
             low: e.low,
             high: e.high,
         }),
+        expected_admission_at: view.eta.map(|e| instant(e.at)),
         poll_after_secs: view.poll_after_secs,
         sale_opens_at: view.opens_at.map(instant),
         lottery_entry_id: view.lottery_entry.clone(),
