@@ -8,7 +8,7 @@
 //! that meets a concert's bot gate solves the challenge, as a browser would.
 
 use crate::metrics::Recorder;
-use anyhow::{bail, ensure};
+use anyhow::{Context, bail, ensure};
 use boxoffice_auth::dev::DevSigner;
 use reqwest::RequestBuilder;
 use serde_json::{Value, json};
@@ -375,19 +375,58 @@ impl Api {
         let opens =
             time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(opens_at_ms) * 1_000_000)?
                 .format(&time::format_description::well_known::Rfc3339)?;
+        self.change_room(
+            concert,
+            json!({ "state": "SCHEDULED", "saleOpensAt": opens }),
+        )
+        .await
+        .context("scheduling the sale")
+    }
+
+    /// Changes the concert's room as the operator does (`PATCH .../room`).
+    pub async fn change_room(&self, concert: i64, change: Value) -> anyhow::Result<()> {
         let req = self
             .http
             .patch(self.url(&format!("/api/v1/admin/concerts/{concert}/room")))
             .header("X-Admin-Key", &self.admin_key)
-            .json(&json!({ "state": "SCHEDULED", "saleOpensAt": opens }));
+            .json(&change);
         let answer = self.send("admin", req, false).await;
         ensure!(
             answer.ok(),
-            "scheduling the sale failed: {} {}",
+            "changing the room failed: {} {}",
             answer.status,
             answer.code
         );
         Ok(())
+    }
+
+    /// Opens the fan's token event stream (Server-Sent Events) on `http`,
+    /// which should have no overall timeout: the stream stays open.
+    pub async fn open_events(
+        &self,
+        http: &reqwest::Client,
+        fan: &Fan,
+        ticket: &str,
+    ) -> reqwest::Result<reqwest::Response> {
+        self.as_fan(
+            http.get(self.url("/api/v1/queue/tokens/current/events")),
+            fan,
+        )
+        .header("Queue-Token", ticket)
+        .send()
+        .await?
+        .error_for_status()
+    }
+
+    /// The service's `/metrics` text.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        let res = self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(res.text().await?)
     }
 
     /// The concert's room as anyone sees it (not recorded).

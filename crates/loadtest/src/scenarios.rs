@@ -302,7 +302,7 @@ pub struct RushOutcome {
     pub sold_out_notice_ms: Option<Spread>,
     /// Fans admitted whose arrival (the ticket's `arr`) was after the
     /// opening, and the pairs of them admitted out of arrival order, by the
-    /// admission instants the passes carry (expiry less the active TTL).
+    /// admission instants the ACTIVE tokens carry (expiry less the active TTL).
     pub fifo_fans: u64,
     pub fifo_inversions: u64,
 }
@@ -336,14 +336,17 @@ impl Spread {
 
 /// An estimate as given: when (the server's clock, epoch ms) and the
 /// admission instant it expected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Promise {
     at_ms: i64,
     expected_ms: i64,
 }
 
-/// What one fan of a rush saw, for the checks made after it.
-#[derive(Debug, Clone, Default)]
+/// What one fan of a rush saw, for the checks made after it (and, with
+/// `--rush-dump`, written out a line each).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Seen {
     /// The ticket's arrival instant (epoch ms).
     arrival_ms: Option<i64>,
@@ -428,10 +431,12 @@ fn judge(seen: &[Seen], last_sale_ms: Option<i64>) -> Judged {
 /// seats (a multiple of 50). Each enters, polls until ACTIVE (when
 /// `pollAfterSecs` says, at most every `poll_max`), lists the dates and
 /// seats, holds a free seat (on a lost race it looks again, up to 5 times),
-/// charges the price and pays. A fan told SOLD_OUT stops, and all stop once
-/// every seat is sold. With `opens_after`, the sale is scheduled to open
+/// charges the price and pays. A fan told SOLD_OUT stops; once every seat
+/// is sold the fans not in line stop, and those in line poll on until
+/// told. With `opens_after`, the sale is scheduled to open
 /// that long after the concert is made, so fans arriving before wait in
-/// its pre-queue and are drawn into line at the opening.
+/// its pre-queue and are drawn into line at the opening. With `dump`, what
+/// every fan saw is written there, a JSON line each.
 #[allow(clippy::too_many_arguments)]
 pub async fn rush(
     api: Api,
@@ -442,6 +447,7 @@ pub async fn rush(
     poll_max: Duration,
     pow_bits: Option<u8>,
     opens_after: Option<Duration>,
+    dump: Option<&std::path::Path>,
 ) -> anyhow::Result<(Driven, RushOutcome)> {
     let dates = seats.div_ceil(50).clamp(1, 100) as u32;
     let concert = api.create_concert("Rush", dates, 100_000).await?;
@@ -521,6 +527,14 @@ pub async fn rush(
     let last_sale = last_sale_ms.load(Ordering::Relaxed) as i64;
     let all_sold = sold as usize >= dates as usize * 50;
     let seen: Vec<Seen> = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    if let Some(path) = dump {
+        let mut lines = String::new();
+        for fan in &seen {
+            lines.push_str(&serde_json::to_string(fan)?);
+            lines.push('\n');
+        }
+        std::fs::write(path, lines).with_context(|| format!("writing {}", path.display()))?;
+    }
     let judged = judge(&seen, all_sold.then_some(last_sale));
     let started_ms = epoch_ms() - i64::try_from(begin.elapsed().as_millis()).unwrap_or(0);
     let outcome = RushOutcome {
@@ -593,8 +607,10 @@ async fn journey(
         match view.data["status"].as_str() {
             Some("ACTIVE") => match view.str("admissionPass") {
                 Some(pass) => {
+                    // The token's own expiry, to the millisecond (the
+                    // pass's is to the second).
                     seen.admitted_ms = view
-                        .str("admissionPassExpiresAt")
+                        .str("expiresAt")
                         .and_then(|at| parse_ms(&at))
                         .map(|expiry| expiry - ctx.active_ttl_ms);
                     break pass;

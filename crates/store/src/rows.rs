@@ -6,7 +6,7 @@ use anyhow::Context;
 use boxoffice_core::domain::concert::{Concert, EntryRules, Schedule};
 use boxoffice_core::domain::events::OutboxEvent;
 use boxoffice_core::domain::reservation::Reservation;
-use boxoffice_core::domain::room::{Flow, Room, RoomSettings, RoomState, SaleWindow};
+use boxoffice_core::domain::room::{Cohort, Flow, Room, RoomSettings, RoomState, SaleWindow};
 use boxoffice_core::domain::seat::{Seat, SeatState};
 use boxoffice_core::domain::seat_hold::{Hold, HoldStatus};
 use boxoffice_core::domain::{
@@ -68,8 +68,8 @@ pub(crate) fn room_snapshot(row: &Record, concert: ConcertId) -> anyhow::Result<
                 admitted_total: count("flow_admitted_total")?,
                 abandoned_total: count("flow_abandoned_total")?,
                 active: count("flow_active")?,
-                active_milli: count("flow_active_milli")?,
-                exits_per_round_milli: count("flow_exits_per_round_milli")?,
+                cohorts: cohorts_of(&row.text("flow_cohorts")?)?,
+                session_ms: count("flow_session_ms")?,
                 observed_at_ms: row.int("flow_observed_at_ms")?,
             },
             version: row.int("room_version")?,
@@ -155,4 +155,19 @@ pub(crate) fn event(row: &Record) -> anyhow::Result<OutboxEvent> {
         payload: row.text("payload")?,
         created_at: ts(row, "created_at_ms")?,
     })
+}
+
+/// A flow's cohorts as stored: a JSON array of `[admitted_at_ms, fans]`.
+pub(crate) fn cohorts_text(cohorts: &[Cohort]) -> String {
+    let pairs: Vec<(i64, u64)> = cohorts.iter().map(|c| (c.at_ms, c.fans)).collect();
+    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn cohorts_of(text: &str) -> anyhow::Result<Vec<Cohort>> {
+    let pairs: Vec<(i64, u64)> =
+        serde_json::from_str(text).with_context(|| format!("flow_cohorts {text:?}"))?;
+    Ok(pairs
+        .into_iter()
+        .map(|(at_ms, fans)| Cohort { at_ms, fans })
+        .collect())
 }

@@ -149,11 +149,11 @@ pub struct SaleWindow {
 
 /// What the line has been seen to do, kept by the admission rounds and
 /// read by every instance's wait estimates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Flow {
     /// Admissions per round while fans were waiting, smoothed, in
     /// thousandths; `0` until a round with anyone in line was seen. Shown
-    /// to the operator; the estimates use the exits below.
+    /// to the operator; the estimates go by the cohorts below.
     pub admitted_per_round_milli: u64,
     /// Of the fans who left the line so far, the share that left without
     /// being admitted (abandoned, left, revoked), in thousandths.
@@ -163,22 +163,32 @@ pub struct Flow {
     pub abandoned_total: u64,
     /// ACTIVE fans when the last round ended, its admissions included.
     pub active: u64,
-    /// ACTIVE fans over the rounds, smoothed, in thousandths.
-    pub active_milli: u64,
-    /// ACTIVE fans who left (paid, left, timed out) per round, smoothed, in
-    /// thousandths; `0` until some were seen to leave.
-    pub exits_per_round_milli: u64,
+    /// Those ACTIVE fans by when they were admitted, oldest first: they are
+    /// taken to leave in that order. At most [`MAX_COHORTS`] entries.
+    pub cohorts: Vec<Cohort>,
+    /// How long an admitted fan stays ACTIVE (until they pay, leave or time
+    /// out), smoothed, in milliseconds; `0` until some were seen to leave.
+    pub session_ms: u64,
     /// When the last round ran, in milliseconds since the epoch; `0` before any.
     pub observed_at_ms: i64,
 }
+
+/// Fans admitted together (in one round, or in neighbouring rounds merged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cohort {
+    /// When they were admitted, in milliseconds since the epoch.
+    pub at_ms: i64,
+    pub fans: u64,
+}
+
+/// The most cohorts a flow keeps; beyond, the two closest in time merge.
+pub const MAX_COHORTS: usize = 32;
 
 /// What one admission round saw and did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Round {
     /// When it ran, in milliseconds since the epoch.
     pub at_ms: i64,
-    /// The round's length, in milliseconds.
-    pub interval_ms: i64,
     pub admitted: u64,
     /// WAITING fans in line when it began.
     pub waiting_before: u64,
@@ -201,10 +211,14 @@ fn smoothed(old: u64, observed: u64, first: bool) -> u64 {
 }
 
 impl Flow {
-    /// The flow after `round`. Rounds with nobody waiting tell nothing
-    /// about the line's speed and leave the admissions as they were. The
-    /// ACTIVE fans who left since the previous round are those it left
-    /// ACTIVE less those this one found, spread over the rounds between.
+    /// The flow after `round`.
+    ///
+    /// - Rounds with nobody waiting tell nothing about the line's speed and
+    ///   leave the admissions per round as they were.
+    /// - The ACTIVE fans who left since the previous round (the cohorts
+    ///   held more than the round found) are taken from the oldest cohorts;
+    ///   how long they had been ACTIVE is a sample of the session length.
+    /// - The round's admissions join as the newest cohort.
     pub fn after_round(&self, round: &Round) -> Flow {
         let admitted_per_round_milli = if round.waiting_before == 0 {
             self.admitted_per_round_milli
@@ -215,24 +229,46 @@ impl Flow {
                 self.admitted_per_round_milli == 0,
             )
         };
-        let (mut active_milli, mut exits_per_round_milli) =
-            (self.active_milli, self.exits_per_round_milli);
-        let seen_before = self.observed_at_ms > 0 && round.at_ms > self.observed_at_ms;
-        if seen_before && (self.active > 0 || round.active_before > 0) {
-            let interval = round.interval_ms.max(1);
-            let rounds =
-                u64::try_from(((round.at_ms - self.observed_at_ms) + interval / 2) / interval)
-                    .unwrap_or(1)
-                    .max(1);
-            let exits = self.active.saturating_sub(round.active_before) * 1000 / rounds;
-            let mean_active = (self.active + round.active_before) * 1000 / 2;
-            let first = self.active_milli == 0 && self.exits_per_round_milli == 0;
-            active_milli = smoothed(self.active_milli, mean_active, first);
-            exits_per_round_milli = smoothed(self.exits_per_round_milli, exits, first);
+        let mut cohorts = self.cohorts.clone();
+        let held: u64 = cohorts.iter().map(|c| c.fans).sum();
+        let mut leaving = held.saturating_sub(round.active_before);
+        let (mut left, mut active_ms) = (0u64, 0u128);
+        while leaving > 0 {
+            let Some(oldest) = cohorts.first_mut() else {
+                break;
+            };
+            let gone = oldest.fans.min(leaving);
+            let age = u64::try_from(round.at_ms - oldest.at_ms).unwrap_or(0);
+            active_ms += u128::from(age) * u128::from(gone);
+            left += gone;
+            leaving -= gone;
+            oldest.fans -= gone;
+            if oldest.fans == 0 {
+                cohorts.remove(0);
+            }
         }
-        let left = round.admitted_total + round.abandoned_total;
+        let session_ms = match u64::try_from(active_ms.checked_div(u128::from(left)).unwrap_or(0)) {
+            Ok(sample) if left > 0 => smoothed(self.session_ms, sample, self.session_ms == 0),
+            _ => self.session_ms,
+        };
+        if round.admitted > 0 {
+            cohorts.push(Cohort {
+                at_ms: round.at_ms,
+                fans: round.admitted,
+            });
+        }
+        while cohorts.len() > MAX_COHORTS {
+            // Merge the two closest neighbours, at the later one's instant
+            // (their fans are then taken to stay a little longer, not less).
+            let closest = (1..cohorts.len())
+                .min_by_key(|&i| cohorts[i].at_ms - cohorts[i - 1].at_ms)
+                .unwrap_or(1);
+            let earlier = cohorts.remove(closest - 1);
+            cohorts[closest - 1].fans += earlier.fans;
+        }
+        let left_line = round.admitted_total + round.abandoned_total;
         let no_show_permille = (round.abandoned_total * 1000)
-            .checked_div(left)
+            .checked_div(left_line)
             .unwrap_or(0);
         Flow {
             admitted_per_round_milli,
@@ -240,18 +276,24 @@ impl Flow {
             admitted_total: round.admitted_total,
             abandoned_total: round.abandoned_total,
             active: round.active_before + round.admitted,
-            active_milli,
-            exits_per_round_milli,
+            cohorts,
+            session_ms,
             observed_at_ms: round.at_ms,
         }
     }
 
-    /// How long an admitted fan stays ACTIVE, in milliseconds, by Little's
-    /// law (the fans ACTIVE over the rate they leave at); `None` until
-    /// some were seen to leave.
-    pub fn session_ms(&self, interval_ms: u64) -> Option<u64> {
-        (self.exits_per_round_milli > 0)
-            .then(|| self.active_milli.saturating_mul(interval_ms) / self.exits_per_round_milli)
+    /// When the `j`-th (1-based) of the ACTIVE fans, oldest first, was
+    /// admitted; fans the cohorts do not cover count as admitted at the
+    /// last round.
+    fn admitted_at(&self, j: u64) -> i64 {
+        let mut seen = 0;
+        for cohort in &self.cohorts {
+            seen += cohort.fans;
+            if seen >= j {
+                return cohort.at_ms;
+            }
+        }
+        self.observed_at_ms
     }
 }
 
@@ -422,56 +464,138 @@ pub struct Eta {
 
 /// The wait of the fan at 1-based `position` at `now`, in a line running
 /// on `policy` (its cap already lowered to the seats still sellable) with
-/// `flow` observed so far. The model has two phases.
+/// `flow` observed so far.
 ///
 /// - Only the fans ahead who will really take a slot count: of the
 ///   `position - 1` ahead, the observed no-show share leaves.
-/// - While the cap has room, a round admits a whole batch: the slots free
-///   at the last round go at `admit_batch` a round.
-/// - Once they are taken, a slot frees only when an ACTIVE fan leaves (pays,
-///   leaves, times out): a round then admits the cap divided by how long a
-///   fan stays ACTIVE (observed by Little's law; before anyone was seen to
-///   leave, `expected_checkout_secs`; never longer than the active TTL).
-/// - After `n` rounds, `min(n × batch, free + n × exits)` fans are in, so the
-///   fan is admitted in the first round where that reaches their slot.
-///   Rounds run on the interval's boundaries, so the first comes at the
-///   next boundary.
+/// - Rounds run on the interval's boundaries, the first at the next one;
+///   the k-th admission from now comes no earlier than round k / batch
+///   (rounded up). Later rounds are not held to the batch again: the slots
+///   that free together are a cohort admitted in one round, a batch at most.
+/// - The slots free at the last round go first.
+/// - Past those, a slot frees when an ACTIVE fan leaves (pays, leaves,
+///   times out). They are taken to leave in the order they were admitted,
+///   each a session after their admission: the session observed so far
+///   (`expected_checkout_secs` before anyone was seen to leave, and never
+///   longer than the active TTL). The fans ACTIVE now free the first slots;
+///   after them, the fans admitted from now on, a session after their own
+///   admission, and so on.
+/// - The fan is admitted in the first round at or after the instant their
+///   slot frees.
 ///
 /// The range takes half and one and a half times the no-show share, and
-/// the exits 25 % faster and slower.
+/// sessions a quarter shorter and longer.
 pub fn eta(position: u64, policy: &QueuePolicy, flow: &Flow, now: Timestamp) -> Eta {
-    let interval_ms = policy.admit_interval_secs.max(1) * 1000;
-    let batch = u64::from(policy.admit_batch.max(1)) * 1000;
-    let cap = u64::from(policy.max_active);
-    let session_ms = flow
-        .session_ms(interval_ms)
-        .unwrap_or(policy.expected_checkout_secs.saturating_mul(1000))
-        .clamp(
-            interval_ms,
-            policy.active_ttl_secs.max(1).saturating_mul(1000),
-        );
-    // Slots freed per round at the cap, in thousandths.
-    let exits = (cap * 1000 * interval_ms / session_ms).clamp(1, batch);
-    let free = cap.saturating_sub(flow.active) * 1000;
-    let rounds = |no_show_permille: u64, exits: u64| -> u64 {
-        let ahead = position.saturating_sub(1);
-        let showing = ahead * (1000 - no_show_permille.min(950)) / 1000;
-        let slot = (showing + 1) * 1000;
-        let by_batch = slot.div_ceil(batch);
-        let by_exits = slot.saturating_sub(free).div_ceil(exits.max(1));
-        by_batch.max(by_exits).max(1)
-    };
-    let now_ms = u64::try_from(now.as_millis()).unwrap_or(0);
-    let until_round = interval_ms - now_ms % interval_ms;
-    let wait_ms = |rounds: u64| (rounds - 1).saturating_mul(interval_ms) + until_round;
-    let secs = |ms: u64| ms.div_ceil(1000);
+    let session_ms = if flow.session_ms > 0 {
+        flow.session_ms
+    } else {
+        policy.expected_checkout_secs.saturating_mul(1000)
+    }
+    .min(policy.active_ttl_secs.max(1).saturating_mul(1000));
     let f = flow.no_show_permille;
-    let expected = wait_ms(rounds(f, exits));
+    let line = Line {
+        policy,
+        flow,
+        now_ms: now.as_millis(),
+    };
+    let expected = line.admitted_at(position, f, session_ms);
+    let low = line.admitted_at(position, f + f / 2, session_ms - session_ms / 4);
+    let high = line.admitted_at(position, f / 2, session_ms + session_ms / 4);
+    let secs = |at: i64| u64::try_from(at - line.now_ms).unwrap_or(0).div_ceil(1000);
     Eta {
         secs: secs(expected),
-        low: secs(wait_ms(rounds(f + f / 2, exits + exits / 4))),
-        high: secs(wait_ms(rounds(f / 2, exits - exits / 4))),
-        at: now.plus_millis(i64::try_from(expected).unwrap_or(i64::MAX)),
+        low: secs(low),
+        high: secs(high),
+        at: Timestamp::from_millis(expected),
+    }
+}
+
+/// The arithmetic of [`eta`].
+struct Line<'a> {
+    policy: &'a QueuePolicy,
+    flow: &'a Flow,
+    now_ms: i64,
+}
+
+/// How many generations of ACTIVE fans [`Line::admitted_at`] follows one by
+/// one; a slot further back adds a session for each generation beyond.
+const MAX_GENERATIONS: usize = 256;
+
+impl Line<'_> {
+    fn interval_ms(&self) -> i64 {
+        i64::try_from(self.policy.admit_interval_secs.max(1) * 1000).unwrap_or(i64::MAX)
+    }
+
+    /// The first round boundary at or after `at`, and not before the next
+    /// round from now.
+    fn round_from(&self, at: i64) -> i64 {
+        let interval = self.interval_ms();
+        let next = self.now_ms - self.now_ms.rem_euclid(interval) + interval;
+        if at <= next {
+            next
+        } else {
+            at + (interval - at.rem_euclid(interval)) % interval
+        }
+    }
+
+    /// When the fan at `position` is admitted, with `no_show_permille` of
+    /// those ahead leaving and sessions of `session_ms`.
+    fn admitted_at(&self, position: u64, no_show_permille: u64, session_ms: u64) -> i64 {
+        let ahead = position.saturating_sub(1);
+        let showing = ahead * (1000 - no_show_permille.min(950)) / 1000;
+        let session = i64::try_from(session_ms).unwrap_or(i64::MAX);
+        let batch = u64::from(self.policy.admit_batch.max(1));
+        let cap = u64::from(self.policy.max_active);
+        let active = self.flow.active;
+        let free = cap.saturating_sub(active);
+        // Above a lowered cap, the first leavers free no slot.
+        let surplus = active.saturating_sub(cap);
+        let by_batch = |slot: u64| {
+            let rounds = i64::try_from(slot.div_ceil(batch)).unwrap_or(i64::MAX);
+            self.round_from(self.now_ms)
+                .saturating_add((rounds - 1).saturating_mul(self.interval_ms()))
+        };
+        // Slot k past the free ones frees when leaver number
+        // k - free + surplus leaves: one of the ACTIVE now, or else the fan
+        // admitted into slot (leaver - active), a session after their own
+        // admission. Follow that chain back to a slot whose time is known.
+        let mut chain = vec![showing + 1];
+        let mut skipped_generations = 0i64;
+        while let Some(&k) = chain.last() {
+            let leaver = (k - free.min(k)) + surplus;
+            if k <= free || leaver <= active {
+                break;
+            }
+            let earlier = leaver - active;
+            if chain.len() >= MAX_GENERATIONS {
+                // Each generation moves a whole cap of slots a session on.
+                let step = cap.max(1);
+                skipped_generations = i64::try_from((earlier - 1) / step).unwrap_or(0);
+                chain.push(1 + (earlier - 1) % step);
+                break;
+            }
+            chain.push(earlier);
+        }
+        let mut at = 0;
+        for (i, &k) in chain.iter().enumerate().rev() {
+            let first = i == chain.len() - 1;
+            at = if k <= free {
+                by_batch(k)
+            } else {
+                let leaver_admitted = if first {
+                    self.flow.admitted_at(k - free + surplus)
+                } else {
+                    at
+                };
+                self.round_from(leaver_admitted.saturating_add(session))
+                    .max(by_batch(k))
+            };
+            if first && skipped_generations > 0 {
+                at =
+                    self.round_from(at.saturating_add(skipped_generations.saturating_mul(session)));
+            }
+        }
+        at
     }
 }
 
@@ -682,31 +806,42 @@ mod tests {
         assert!(range.low <= range.secs && range.secs <= range.high);
     }
 
+    fn admitted(at_secs: i64, fans: u64) -> Cohort {
+        Cohort {
+            at_ms: ON_ROUND.as_millis() + at_secs * 1000,
+            fans,
+        }
+    }
+
     #[test]
-    fn past_the_free_slots_the_line_moves_as_fast_as_active_fans_leave() {
-        // A cap of 100, 90 of them taken: 10 slots free now, then the 100
-        // fans ACTIVE leave after 50 s on average, 10 a 5 s round.
+    fn past_the_free_slots_a_slot_frees_a_session_after_its_fan_was_admitted() {
+        // A cap of 100: 50 admitted 20 s ago, 40 admitted 10 s ago, 10 free;
+        // fans stay ACTIVE 50 s.
         let policy = line(50, 100);
         let flow = Flow {
             active: 90,
-            active_milli: 100_000,
-            exits_per_round_milli: 10_000,
+            cohorts: vec![admitted(-20, 50), admitted(-10, 40)],
+            session_ms: 50_000,
             observed_at_ms: ON_ROUND.as_millis(),
             ..Flow::default()
         };
-        assert_eq!(flow.session_ms(5_000), Some(50_000));
-        // The 10th takes the last free slot in the first round.
+        // The 10th takes the last free slot in the next round.
         assert_eq!(eta(10, &policy, &flow, ON_ROUND).secs, 5);
-        // The 30th: 10 free plus 10 a round makes 30 in the second round.
-        assert_eq!(eta(30, &policy, &flow, ON_ROUND).secs, 10);
-        assert_eq!(eta(31, &policy, &flow, ON_ROUND).secs, 15);
-        // Before anyone left, the configured checkout time stands in:
-        // 100 s for 100 fans is 5 a round.
+        // The 11th to the 60th wait for the first 50 to leave, 30 s on.
+        assert_eq!(eta(11, &policy, &flow, ON_ROUND).secs, 30);
+        assert_eq!(eta(60, &policy, &flow, ON_ROUND).secs, 30);
+        // The 61st to the 100th wait for the 40 admitted 10 s ago.
+        assert_eq!(eta(61, &policy, &flow, ON_ROUND).secs, 40);
+        assert_eq!(eta(100, &policy, &flow, ON_ROUND).secs, 40);
+        // The 101st waits for the fan who takes the first free slot now
+        // (in 5 s) to leave: 55 s.
+        assert_eq!(eta(101, &policy, &flow, ON_ROUND).secs, 55);
+        // Before anyone left, the configured checkout time stands in: 100 s.
         let unseen = Flow {
-            exits_per_round_milli: 0,
-            ..flow
+            session_ms: 0,
+            ..flow.clone()
         };
-        assert_eq!(eta(30, &policy, &unseen, ON_ROUND).secs, 20);
+        assert_eq!(eta(11, &policy, &unseen, ON_ROUND).secs, 80);
     }
 
     #[test]
@@ -715,60 +850,82 @@ mod tests {
             active_ttl_secs: 20,
             ..line(50, 100)
         };
-        // One exit in a long while would say 500 s; the TTL says 20 s at most,
-        // so 100 fans leave at 25 a round at least.
-        let slow = Flow {
+        let full = Flow {
             active: 100,
-            active_milli: 100_000,
-            exits_per_round_milli: 1_000,
+            cohorts: vec![admitted(0, 100)],
+            session_ms: 500_000,
+            observed_at_ms: ON_ROUND.as_millis(),
             ..Flow::default()
         };
-        assert_eq!(eta(50, &policy, &slow, ON_ROUND).secs, 10);
+        assert_eq!(eta(1, &policy, &full, ON_ROUND).secs, 20);
     }
 
     #[test]
-    fn rounds_learn_how_fast_active_fans_leave() {
+    fn a_cap_lowered_below_the_active_fans_frees_slots_only_after_the_surplus_leaves() {
+        // 100 ACTIVE, the cap lowered to 80 (seats sold): the 20 oldest
+        // leave first and free nothing.
+        let policy = line(50, 80);
+        let flow = Flow {
+            active: 100,
+            cohorts: vec![admitted(-30, 20), admitted(-10, 80)],
+            session_ms: 40_000,
+            observed_at_ms: ON_ROUND.as_millis(),
+            ..Flow::default()
+        };
+        assert_eq!(eta(1, &policy, &flow, ON_ROUND).secs, 30);
+    }
+
+    #[test]
+    fn rounds_learn_how_long_admitted_fans_stay() {
         let round = |at_secs: i64, admitted, active_before| Round {
             at_ms: ON_ROUND.as_millis() + at_secs * 1000,
-            interval_ms: 5_000,
             admitted,
             waiting_before: 100,
             active_before,
             admitted_total: 0,
             abandoned_total: 0,
         };
-        // The first round fills 40 slots: nothing is known of exits yet.
+        // The first round fills 40 slots: nothing is known of sessions yet.
         let first = Flow::default().after_round(&round(0, 40, 0));
-        assert_eq!((first.active, first.exits_per_round_milli), (40, 0));
-        assert_eq!(first.session_ms(5_000), None);
-        // Five seconds on, 4 of the 40 have left.
-        let second = first.after_round(&round(5, 4, 36));
+        assert_eq!((first.active, first.session_ms), (40, 0));
+        assert_eq!(first.cohorts, vec![admitted(0, 40)]);
+        // Ten seconds on, 4 of the 40 have left (after 10 s) and 4 more come.
+        let second = first.after_round(&round(10, 4, 36));
         assert_eq!(second.active, 40);
-        assert_eq!(second.exits_per_round_milli, 4_000);
-        assert_eq!(second.active_milli, 38_000);
-        assert_eq!(second.session_ms(5_000), Some(47_500));
-        // No round for three intervals (the line was empty): the 6 who left
-        // meanwhile count as 2 a round, smoothed with the 4 seen before.
-        let later = second.after_round(&round(20, 0, 34));
-        assert_eq!(later.exits_per_round_milli, 3_400);
+        assert_eq!(second.session_ms, 10_000);
+        assert_eq!(second.cohorts, vec![admitted(0, 36), admitted(10, 4)]);
+        // At 30 s, all of the first 36 have left (after 30 s), and 2 of the
+        // second cohort (after 20 s): 29 s on average, smoothed with 10 s.
+        let third = second.after_round(&round(30, 0, 2));
+        assert_eq!(third.cohorts, vec![admitted(10, 2)]);
+        let sample = (36 * 30_000 + 2 * 20_000) / 38;
+        assert_eq!(third.session_ms, (10_000 * 70 + sample * 30) / 100);
     }
 
     #[test]
-    fn the_flow_smooths_admissions_of_rounds_with_people_waiting_only() {
-        let round = |admitted, waiting_before, abandoned_total| Round {
-            admitted,
-            waiting_before,
-            admitted_total: 10,
-            abandoned_total,
-            ..Round::default()
-        };
-        let flow = Flow::default().after_round(&round(10, 50, 0));
-        assert_eq!(flow.admitted_per_round_milli, 10_000);
-        let idle = flow.after_round(&round(0, 0, 0));
-        assert_eq!(idle.admitted_per_round_milli, 10_000);
-        let slower = flow.after_round(&round(0, 40, 10));
-        assert_eq!(slower.admitted_per_round_milli, 7_000);
-        assert_eq!(slower.no_show_permille, 500);
+    fn cohorts_beyond_the_limit_merge_with_their_closest_neighbour() {
+        let mut flow = Flow::default();
+        for i in 0..(MAX_COHORTS as i64 + 1) {
+            // Rounds 5 s apart, except the last two, 1 s apart.
+            let at = if i == MAX_COHORTS as i64 {
+                i * 5 - 4
+            } else {
+                i * 5
+            };
+            flow = flow.after_round(&Round {
+                at_ms: ON_ROUND.as_millis() + at * 1000,
+                admitted: 1,
+                waiting_before: 1,
+                active_before: flow.active,
+                ..Round::default()
+            });
+        }
+        assert_eq!(flow.cohorts.len(), MAX_COHORTS);
+        assert_eq!(
+            flow.cohorts.iter().map(|c| c.fans).sum::<u64>(),
+            flow.active
+        );
+        assert_eq!(flow.cohorts.last().map(|c| c.fans), Some(2));
     }
 
     #[test]
@@ -802,14 +959,15 @@ mod tests {
             f in 0u64..1000,
             active in 0u64..2_000,
             exits in 0u64..5_000_000,
-            now in 0i64..100_000,
+            now in 1_000i64..100_000,
         ) {
             let policy = QueuePolicy { admit_batch: batch, ..QueuePolicy::default() };
             let flow = Flow {
                 no_show_permille: f,
                 active,
-                active_milli: active * 1000,
-                exits_per_round_milli: exits,
+                cohorts: vec![Cohort { at_ms: now - 1_000, fans: active / 2 }, Cohort { at_ms: now, fans: active - active / 2 }],
+                session_ms: exits,
+                observed_at_ms: now,
                 ..Flow::default()
             };
             let now = Timestamp::from_millis(now);

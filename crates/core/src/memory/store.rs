@@ -344,7 +344,7 @@ impl Store for MemoryStore {
                 .rooms
                 .entry(concert)
                 .or_insert_with(|| Room::new(concert))
-                .flow = *flow;
+                .flow = flow.clone();
         }
         Ok(())
     }

@@ -976,14 +976,23 @@ pub async fn a_room_changes_only_from_the_version_read_with_its_audit_and_event(
         admitted_total: 10,
         abandoned_total: 3,
         active: 40,
-        active_milli: 38_500,
-        exits_per_round_milli: 1_750,
+        cohorts: vec![
+            crate::domain::room::Cohort {
+                at_ms: 1_700_000_100_000,
+                fans: 25,
+            },
+            crate::domain::room::Cohort {
+                at_ms: 1_700_000_120_000,
+                fans: 15,
+            },
+        ],
+        session_ms: 17_250,
         observed_at_ms: 1_700_000_123_456,
     };
     ok(f.store.record_flow(f.concert, &flow).await);
     assert_eq!(
         ok(f.store.room(f.concert).await).map(|r| r.room.flow),
-        Some(flow)
+        Some(flow.clone())
     );
     assert_eq!(ok(f.store.room(super::concert_id(987_654)).await), None);
 }

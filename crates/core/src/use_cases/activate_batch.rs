@@ -67,6 +67,8 @@ impl App {
             return Ok(0);
         }
         let policy = self.policy_of(&room).capped_by_seats(room.sellable_seats);
+        // A draw takes a while: the admissions are stamped when they happen.
+        let now = self.now();
         let waiting_room = &self.adapters.waiting_room;
         let mut outcome = waiting_room.admit(concert, now, &policy).await?;
         if outcome.draw_pending {
@@ -77,7 +79,6 @@ impl App {
         }
         let flow = room.room.flow.after_round(&Round {
             at_ms: now.as_millis(),
-            interval_ms: i64::try_from(policy.admit_interval_secs.max(1) * 1000).unwrap_or(1000),
             admitted: outcome.admitted,
             waiting_before: outcome.waiting_before,
             active_before: outcome.active_before,
@@ -190,9 +191,10 @@ mod tests {
         for u in 1..=12 {
             fans.push(t.issue(user(u)).await);
         }
-        // Before any round: 2 slots free, then the configured 10 s checkout
-        // frees 2 slots every 10 rounds; the 10 after them take 50 rounds.
-        assert_eq!(fans[11].eta_secs(), Some(50));
+        // Before any round: 2 slots free in the next round (1 s), then
+        // each pair admitted leaves the configured 10 s later: the 12th
+        // takes the slot of the 10th, the 10th of the 8th, and so on.
+        assert_eq!(fans[11].eta_secs(), Some(51));
         assert_eq!(t.app.activate_batch_once().await.unwrap(), 2, "the cap");
         // Both admitted fans are done within the second.
         t.clock.advance_secs(1);
@@ -207,8 +209,8 @@ mod tests {
         assert_eq!(t.app.activate_batch_once().await.unwrap(), 2);
         let flow = t.app.show_room(t.concert).await.unwrap().unwrap().room.flow;
         assert_eq!((flow.admitted_total, flow.active), (4, 2));
-        assert_eq!(flow.exits_per_round_milli, 2_000, "2 left in one round");
-        // Now 8th in line behind a full cap that empties every round: 4 rounds.
+        assert_eq!(flow.session_ms, 1_000, "both left a second after admission");
+        // Now 8th in line behind a full cap that empties every second: 4 rounds.
         let now = t.poll(&fans[11]).await;
         assert_eq!(position(now.token.state), Some(8));
         assert_eq!(now.eta_secs(), Some(4));

@@ -327,7 +327,12 @@ impl App {
                     ..
                 },
                 None,
-            ) => Some(room::eta(position, &policy, &room.room.flow, now)),
+            ) => Some(room::eta(
+                position,
+                &policy.capped_by_seats(room.sellable_seats),
+                &room.room.flow,
+                now,
+            )),
             _ => None,
         };
         let opens_at = match token.state {

@@ -328,7 +328,11 @@ pub(crate) async fn leave(
 /// How often an idle stream sends a heartbeat comment.
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
-/// What an event id says of the view it carried: `{ms}.{status}.{position}.{eta}`.
+/// What an event id says of the view it carried:
+/// `{ms}.{status}.{position}.{expected admission, epoch seconds}`. The
+/// expected instant, unlike the seconds left, holds still while the line
+/// does, so a waiting fan gets an event when the estimate moves, not every
+/// second as it counts down.
 fn fingerprint(view: &TokenView) -> String {
     let position = match view.token.state {
         TokenState::Waiting { position, .. } => position.unwrap_or(0),
@@ -338,7 +342,7 @@ fn fingerprint(view: &TokenView) -> String {
         "{}.{}.{}",
         view.status(),
         position,
-        view.eta_secs().unwrap_or(0)
+        view.eta.map_or(0, |e| e.at.as_millis() / 1000)
     )
 }
 

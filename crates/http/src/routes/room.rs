@@ -83,6 +83,10 @@ pub(crate) struct FlowBody {
     no_show_rate: f64,
     admitted_total: u64,
     abandoned_total: u64,
+    /// How long an admitted fan stays ACTIVE, smoothed over those seen to
+    /// leave; `null` until some were (the estimates then use
+    /// `queue.expected_checkout_secs`).
+    session_secs: Option<f64>,
 }
 
 /// A concert's room.
@@ -153,6 +157,7 @@ fn room_response(report: &RoomReport, full: bool) -> RoomResponse {
             no_show_rate: flow.no_show_permille as f64 / 1000.0,
             admitted_total: flow.admitted_total,
             abandoned_total: flow.abandoned_total,
+            session_secs: (flow.session_ms > 0).then(|| flow.session_ms as f64 / 1000.0),
         }),
     }
 }

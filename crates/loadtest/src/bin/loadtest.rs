@@ -114,6 +114,10 @@ struct Args {
     /// for everyone to be pre-queued.
     #[arg(long)]
     rush_opens_after_secs: Option<u64>,
+    /// Rush: write what every fan saw (arrival, estimates, admission,
+    /// sold-out notice; JSON, a line each) to this file, for analysis.
+    #[arg(long)]
+    rush_dump: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -162,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
                 Duration::from_secs(args.rush_poll_max_secs),
                 args.rush_pow_bits,
                 args.rush_opens_after_secs.map(Duration::from_secs),
+                args.rush_dump.as_deref(),
             )
             .await?;
             rush = Some(serde_json::to_value(&outcome)?);
