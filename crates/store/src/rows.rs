@@ -70,6 +70,7 @@ pub(crate) fn room_snapshot(row: &Record, concert: ConcertId) -> anyhow::Result<
                 active: count("flow_active")?,
                 cohorts: cohorts_of(&row.text("flow_cohorts")?)?,
                 session_ms: count("flow_session_ms")?,
+                session_spread_ms: count("flow_session_spread_ms")?,
                 observed_at_ms: row.int("flow_observed_at_ms")?,
             },
             version: row.int("room_version")?,

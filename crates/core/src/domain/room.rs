@@ -169,6 +169,9 @@ pub struct Flow {
     /// How long an admitted fan stays ACTIVE (until they pay, leave or time
     /// out), smoothed, in milliseconds; `0` until some were seen to leave.
     pub session_ms: u64,
+    /// How far the rounds' sessions were from that, smoothed, in
+    /// milliseconds: fans admitted together leave over about twice this.
+    pub session_spread_ms: u64,
     /// When the last round ran, in milliseconds since the epoch; `0` before any.
     pub observed_at_ms: i64,
 }
@@ -247,10 +250,19 @@ impl Flow {
                 cohorts.remove(0);
             }
         }
-        let session_ms = match u64::try_from(active_ms.checked_div(u128::from(left)).unwrap_or(0)) {
-            Ok(sample) if left > 0 => smoothed(self.session_ms, sample, self.session_ms == 0),
-            _ => self.session_ms,
-        };
+        let (session_ms, session_spread_ms) =
+            match u64::try_from(active_ms.checked_div(u128::from(left)).unwrap_or(0)) {
+                Ok(sample) if left > 0 && self.session_ms == 0 => (sample, 0),
+                Ok(sample) if left > 0 => (
+                    smoothed(self.session_ms, sample, false),
+                    smoothed(
+                        self.session_spread_ms,
+                        sample.abs_diff(self.session_ms),
+                        false,
+                    ),
+                ),
+                _ => (self.session_ms, self.session_spread_ms),
+            };
         if round.admitted > 0 {
             cohorts.push(Cohort {
                 at_ms: round.at_ms,
@@ -278,22 +290,35 @@ impl Flow {
             active: round.active_before + round.admitted,
             cohorts,
             session_ms,
+            session_spread_ms,
             observed_at_ms: round.at_ms,
         }
     }
 
-    /// When the `j`-th (1-based) of the ACTIVE fans, oldest first, was
-    /// admitted; fans the cohorts do not cover count as admitted at the
-    /// last round.
-    fn admitted_at(&self, j: u64) -> i64 {
-        let mut seen = 0;
-        for cohort in &self.cohorts {
-            seen += cohort.fans;
-            if seen >= j {
-                return cohort.at_ms;
-            }
-        }
-        self.observed_at_ms
+    /// When the `j`-th (1-based) of the ACTIVE fans, oldest first, is
+    /// expected to leave, at `now_ms`, with sessions of `session_ms` give or
+    /// take `spread_ms`. A cohort admitted at `a` leaves evenly over
+    /// `a + session ± spread`; what is left of it once that has begun
+    /// leaves evenly over the rest of it, and a cohort still there after it
+    /// over the next `spread`. Fans the cohorts do not cover count as
+    /// admitted at the last round.
+    fn leaves_at(&self, j: u64, session_ms: i64, spread_ms: i64, now_ms: i64) -> i64 {
+        let mut before = 0;
+        let (admitted_at, fans, nth) = self
+            .cohorts
+            .iter()
+            .find_map(|c| {
+                let found = (before + c.fans >= j).then_some((c.at_ms, c.fans, j - before));
+                before += c.fans;
+                found
+            })
+            .unwrap_or((self.observed_at_ms, 1, 1));
+        let from = now_ms.max(admitted_at + session_ms - spread_ms);
+        let until = (admitted_at + session_ms + spread_ms)
+            .max(now_ms + spread_ms)
+            .max(from);
+        let share = i64::try_from(nth).unwrap_or(i64::MAX);
+        from + (until - from) * share / i64::try_from(fans.max(1)).unwrap_or(i64::MAX)
     }
 }
 
@@ -475,7 +500,10 @@ pub struct Eta {
 /// - The slots free at the last round go first.
 /// - Past those, a slot frees when an ACTIVE fan leaves (pays, leaves,
 ///   times out). They are taken to leave in the order they were admitted,
-///   each a session after their admission: the session observed so far
+///   those admitted together evenly over a session after their admission,
+///   give or take the observed spread (what is left of them once that
+///   began, over the rest of it; still there after it, over the next
+///   spread). The session is the one observed so far
 ///   (`expected_checkout_secs` before anyone was seen to leave, and never
 ///   longer than the active TTL). The fans ACTIVE now free the first slots;
 ///   after them, the fans admitted from now on, a session after their own
@@ -582,13 +610,15 @@ impl Line<'_> {
             at = if k <= free {
                 by_batch(k)
             } else {
-                let leaver_admitted = if first {
-                    self.flow.admitted_at(k - free + surplus)
+                let leaves = if first {
+                    let spread =
+                        i64::try_from(self.flow.session_spread_ms.min(session_ms)).unwrap_or(0);
+                    self.flow
+                        .leaves_at(k - free + surplus, session, spread, self.now_ms)
                 } else {
-                    at
+                    at.saturating_add(session)
                 };
-                self.round_from(leaver_admitted.saturating_add(session))
-                    .max(by_batch(k))
+                self.round_from(leaves).max(by_batch(k))
             };
             if first && skipped_generations > 0 {
                 at =
@@ -900,6 +930,30 @@ mod tests {
         assert_eq!(third.cohorts, vec![admitted(10, 2)]);
         let sample = (36 * 30_000 + 2 * 20_000) / 38;
         assert_eq!(third.session_ms, (10_000 * 70 + sample * 30) / 100);
+        assert_eq!(third.session_spread_ms, (sample - 10_000) * 30 / 100);
+    }
+
+    #[test]
+    fn fans_admitted_together_leave_over_the_session_spread() {
+        let policy = line(100, 100);
+        // 100 admitted 20 s ago; sessions of 30 s, give or take 10 s: they
+        // leave evenly from now to 20 s on.
+        let full = Flow {
+            active: 100,
+            cohorts: vec![admitted(-20, 100)],
+            session_ms: 30_000,
+            session_spread_ms: 10_000,
+            observed_at_ms: ON_ROUND.as_millis(),
+            ..Flow::default()
+        };
+        assert_eq!(eta(50, &policy, &full, ON_ROUND).secs, 10);
+        assert_eq!(eta(100, &policy, &full, ON_ROUND).secs, 20);
+        // Admitted 60 s ago and still there: they leave over the next 10 s.
+        let overdue = Flow {
+            cohorts: vec![admitted(-60, 100)],
+            ..full
+        };
+        assert_eq!(eta(50, &policy, &overdue, ON_ROUND).secs, 5);
     }
 
     #[test]

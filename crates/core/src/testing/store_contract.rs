@@ -987,6 +987,7 @@ pub async fn a_room_changes_only_from_the_version_read_with_its_audit_and_event(
             },
         ],
         session_ms: 17_250,
+        session_spread_ms: 2_500,
         observed_at_ms: 1_700_000_123_456,
     };
     ok(f.store.record_flow(f.concert, &flow).await);

@@ -13,13 +13,16 @@ use crate::ports::RoomChange;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoomPatch {
     pub state: Option<RoomState>,
-    /// Sets the batch that admits this many a minute at the room's interval.
-    pub admit_per_minute: Option<u32>,
-    pub admit_batch: Option<u32>,
-    pub admit_interval_secs: Option<u64>,
-    pub max_active: Option<u32>,
-    pub active_ttl_secs: Option<u64>,
-    pub abandon_after_secs: Option<u64>,
+    /// The settings: `None` leaves one as it is, `Some(None)` puts it back
+    /// to the configured default, `Some(Some(v))` sets it.
+    /// Sets the batch that admits this many a minute at the room's interval
+    /// (`Some(None)`: the default batch).
+    pub admit_per_minute: Option<Option<u32>>,
+    pub admit_batch: Option<Option<u32>>,
+    pub admit_interval_secs: Option<Option<u64>>,
+    pub max_active: Option<Option<u32>>,
+    pub active_ttl_secs: Option<Option<u64>>,
+    pub abandon_after_secs: Option<Option<u64>>,
     /// `Some(None)` clears the time.
     pub sale_opens_at: Option<Option<Timestamp>>,
     pub sale_closes_at: Option<Option<Timestamp>>,
@@ -86,15 +89,18 @@ impl App {
         let bad = |what: &str| ChangeRoomError::Rejected(RoomRejected::BadSetting(what.into()));
         let mut new = old.clone();
         let s = &mut new.settings;
-        s.admit_interval_secs = patch.admit_interval_secs.or(s.admit_interval_secs);
-        s.admit_batch = patch.admit_batch.or(s.admit_batch);
-        s.max_active = patch.max_active.or(s.max_active);
-        s.active_ttl_secs = patch.active_ttl_secs.or(s.active_ttl_secs);
-        s.abandon_after_secs = patch.abandon_after_secs.or(s.abandon_after_secs);
-        if let Some(per_minute) = patch.admit_per_minute {
-            if patch.admit_batch.is_some() {
-                return Err(bad("give admitPerMinute or admitBatch, not both"));
-            }
+        s.admit_interval_secs = patch.admit_interval_secs.unwrap_or(s.admit_interval_secs);
+        s.admit_batch = patch.admit_batch.unwrap_or(s.admit_batch);
+        s.max_active = patch.max_active.unwrap_or(s.max_active);
+        s.active_ttl_secs = patch.active_ttl_secs.unwrap_or(s.active_ttl_secs);
+        s.abandon_after_secs = patch.abandon_after_secs.unwrap_or(s.abandon_after_secs);
+        if patch.admit_per_minute.is_some() && patch.admit_batch.is_some() {
+            return Err(bad("give admitPerMinute or admitBatch, not both"));
+        }
+        if patch.admit_per_minute == Some(None) {
+            s.admit_batch = None;
+        }
+        if let Some(Some(per_minute)) = patch.admit_per_minute {
             if !(1..=6_000_000).contains(&per_minute) {
                 return Err(bad("admitPerMinute must be between 1 and 6000000"));
             }
@@ -247,7 +253,7 @@ mod tests {
     use super::{ChangeRoomError, RoomPatch};
     use crate::domain::access::PowAnswer;
     use crate::domain::queue_token::TokenState;
-    use crate::domain::room::{RoomRejected, RoomState};
+    use crate::domain::room::{RoomRejected, RoomSettings, RoomState};
     use crate::ports::Clock as _;
     use crate::testing::{TestApp, user};
     use crate::use_cases::IssueTokenError;
@@ -293,8 +299,8 @@ mod tests {
         t.change_room(
             t.concert,
             RoomPatch {
-                admit_per_minute: Some(18),
-                admit_interval_secs: Some(10),
+                admit_per_minute: Some(Some(18)),
+                admit_interval_secs: Some(Some(10)),
                 ..RoomPatch::default()
             },
         )
@@ -307,7 +313,7 @@ mod tests {
         t.change_room(
             t.concert,
             RoomPatch {
-                max_active: Some(4),
+                max_active: Some(Some(4)),
                 ..RoomPatch::default()
             },
         )
@@ -317,6 +323,21 @@ mod tests {
             1,
             "capped at 4 ACTIVE"
         );
+        // Back to the configured defaults (100 a round, 1,000 at once): the
+        // other 6 of the line go in.
+        t.change_room(
+            t.concert,
+            RoomPatch {
+                max_active: Some(None),
+                admit_per_minute: Some(None),
+                admit_interval_secs: Some(None),
+                ..RoomPatch::default()
+            },
+        )
+        .await;
+        let room = t.app.show_room(t.concert).await.unwrap().unwrap();
+        assert_eq!(room.room.settings, RoomSettings::default());
+        assert_eq!(other.activate_batch_once().await.unwrap(), 6);
         let audit = t.app.room_audit(t.concert, 10).await.unwrap().unwrap();
         let fields: Vec<(&str, Option<&str>, Option<&str>)> = audit
             .iter()
@@ -331,6 +352,10 @@ mod tests {
         assert_eq!(
             fields,
             vec![
+                // Newest first: the reset, then the two changes.
+                ("maxActive", Some("4"), None),
+                ("admitIntervalSecs", Some("10"), None),
+                ("admitBatch", Some("3"), None),
                 ("maxActive", None, Some("4")),
                 ("admitIntervalSecs", None, Some("10")),
                 ("admitBatch", None, Some("3")),
@@ -346,7 +371,7 @@ mod tests {
             .change_room(
                 t.concert,
                 &RoomPatch {
-                    max_active: Some(0),
+                    max_active: Some(Some(0)),
                     ..RoomPatch::default()
                 },
             )
@@ -356,8 +381,8 @@ mod tests {
             Err(ChangeRoomError::Rejected(RoomRejected::BadSetting(_)))
         ));
         let both = RoomPatch {
-            admit_per_minute: Some(60),
-            admit_batch: Some(5),
+            admit_per_minute: Some(Some(60)),
+            admit_batch: Some(Some(5)),
             ..RoomPatch::default()
         };
         assert!(matches!(
@@ -420,7 +445,7 @@ mod tests {
             t.concert,
             RoomPatch {
                 state: Some(RoomState::PassThrough),
-                max_active: Some(2),
+                max_active: Some(Some(2)),
                 ..RoomPatch::default()
             },
         )

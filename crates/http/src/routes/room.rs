@@ -17,23 +17,37 @@ use boxoffice_core::use_cases::{LotteryReveal, RoomPatch, RoomReport};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-/// A change to a room; absent fields stay as they are.
+/// A change to a room; absent fields stay as they are, and a setting given
+/// as `null` goes back to the configured default.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct RoomPatchBody {
     /// `SCHEDULED`, `OPEN`, `PAUSED`, `PASS_THROUGH` or `CLOSED`.
     state: Option<String>,
-    /// Fans admitted a minute: sets the batch for the room's interval.
-    admit_per_minute: Option<u32>,
+    /// Fans admitted a minute: sets the batch for the room's interval
+    /// (`null`: the default batch).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
+    admit_per_minute: Option<Option<u32>>,
     /// Fans admitted per round (instead of `admitPerMinute`).
-    admit_batch: Option<u32>,
-    admit_interval_secs: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
+    admit_batch: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u64>)]
+    admit_interval_secs: Option<Option<u64>>,
     /// The most fans ACTIVE at once.
-    max_active: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
+    max_active: Option<Option<u32>>,
     /// How long an admission lasts, 60 to 86400 s.
-    active_ttl_secs: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u64>)]
+    active_ttl_secs: Option<Option<u64>>,
     /// A waiting fan who does not poll for this long loses their place.
-    abandon_after_secs: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u64>)]
+    abandon_after_secs: Option<Option<u64>>,
     /// RFC 3339; `null` clears it.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]

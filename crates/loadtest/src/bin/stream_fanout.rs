@@ -1,8 +1,8 @@
 //! `boxoffice-stream-fanout`: what open token event streams cost the
 //! waiting room. `--streams` fans take a token for one concert and each
 //! opens `GET /api/v1/queue/tokens/current/events`; the line moves one
-//! place a second (`admitPerMinute: 60`), so every stream has news every
-//! second. Over `--hold-secs` it counts the events the fans receive and
+//! place a second (one admitted a round, a round a second), so every stream
+//! has news every second. Over `--hold-secs` it counts the events the fans receive and
 //! reads the service's `/metrics` before and after: the waiting-room calls
 //! the streams cost (`boxoffice_token_stream_refresh_calls_total`) against
 //! the streams open. One instance's streams share one refresh per concert,
@@ -43,6 +43,10 @@ struct Args {
     /// The first user id (use a fresh range per run).
     #[arg(long, default_value_t = 5_000_000)]
     first_user: i64,
+    /// The service's Redis (production mode): the window's commands and CPU
+    /// are read from its INFO, Lua scripts' own commands included.
+    #[arg(long)]
+    redis_url: Option<String>,
     #[command(flatten)]
     fans: boxoffice_loadtest::client::FanArgs,
 }
@@ -52,20 +56,34 @@ struct Args {
 struct Received {
     events: AtomicU64,
     heartbeats: AtomicU64,
-    /// Streams that failed to open or ended early.
+    /// Streams that ended: their fan was admitted (the line moves).
+    ended: AtomicU64,
+    /// Streams that failed to open, or broke.
     broken: AtomicU64,
+    /// Why the first of them did.
+    first_failure: std::sync::Mutex<Option<String>>,
 }
 
-/// Counts the events of one open stream until it ends.
+impl Received {
+    fn broke(&self, why: String) {
+        self.broken.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut first) = self.first_failure.lock() {
+            first.get_or_insert(why);
+        }
+    }
+}
+
+/// Counts the events of one open stream until it ends (after ACTIVE).
 async fn read(mut stream: reqwest::Response, received: &Received) {
     let mut pending = Vec::new();
     loop {
         match stream.chunk().await {
             Ok(Some(bytes)) => pending.extend_from_slice(&bytes),
-            Ok(None) | Err(_) => {
-                received.broken.fetch_add(1, Ordering::Relaxed);
+            Ok(None) => {
+                received.ended.fetch_add(1, Ordering::Relaxed);
                 return;
             }
+            Err(err) => return received.broke(format!("a stream failed: {err}")),
         }
         // Whole lines only; a line split across chunks waits for its end.
         while let Some(end) = pending.iter().position(|&b| b == b'\n') {
@@ -77,6 +95,22 @@ async fn read(mut stream: reqwest::Response, received: &Received) {
             }
         }
     }
+}
+
+/// Redis's commands processed and CPU seconds used so far.
+async fn redis_work(url: &str) -> anyhow::Result<(f64, f64)> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let info: String = redis::cmd("INFO").arg("all").query_async(&mut conn).await?;
+    let field = |name: &str| -> anyhow::Result<f64> {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok())
+            .with_context(|| format!("{name} not in Redis INFO"))
+    };
+    Ok((
+        field("total_commands_processed")?,
+        field("used_cpu_user")? + field("used_cpu_sys")?,
+    ))
 }
 
 /// A counter or gauge's value in a Prometheus text exposition.
@@ -103,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
         args.concurrency.max(1),
     )?;
     let concert = api.create_concert("Stream fan-out", 1, 10_000).await?;
-    api.change_room(concert, json!({ "admitPerMinute": 60 }))
+    api.change_room(concert, json!({ "admitIntervalSecs": 1, "admitBatch": 1 }))
         .await?;
     let users = args.first_user..args.first_user + args.streams;
     let began = Instant::now();
@@ -140,10 +174,13 @@ async fn main() -> anyhow::Result<()> {
         .filter_map(|r| {
             let received = received.clone();
             async move {
-                if r.is_err() {
-                    received.broken.fetch_add(1, Ordering::Relaxed);
+                match r {
+                    Ok(stream) => Some(stream),
+                    Err(err) => {
+                        received.broke(format!("a stream did not open: {err}"));
+                        None
+                    }
                 }
-                r.ok()
             }
         })
         .collect()
@@ -159,6 +196,10 @@ async fn main() -> anyhow::Result<()> {
     // Let the first events (each stream's current view) arrive first.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = api.metrics().await?;
+    let redis_before = match &args.redis_url {
+        Some(url) => Some(redis_work(url).await?),
+        None => None,
+    };
     let (events0, beats0) = (
         received.events.load(Ordering::Relaxed),
         received.heartbeats.load(Ordering::Relaxed),
@@ -166,6 +207,10 @@ async fn main() -> anyhow::Result<()> {
     let window = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.hold_secs)).await;
     let after = api.metrics().await?;
+    let redis_after = match &args.redis_url {
+        Some(url) => Some(redis_work(url).await?),
+        None => None,
+    };
     let secs = window.elapsed().as_secs_f64();
     let events = received.events.load(Ordering::Relaxed) - events0;
     let beats = received.heartbeats.load(Ordering::Relaxed) - beats0;
@@ -187,7 +232,8 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("| streams open on the instance (`/metrics`) | {open:.0} |");
     println!(
-        "| streams broken | {} |",
+        "| streams ended (their fan admitted), broken | {}, {} |",
+        received.ended.load(Ordering::Relaxed),
         received.broken.load(Ordering::Relaxed)
     );
     println!("| window | {secs:.1} s |");
@@ -202,9 +248,18 @@ async fn main() -> anyhow::Result<()> {
         events as f64 / secs / open.max(1.0)
     );
     println!("| heartbeats received | {beats} |");
+    if let (Some((commands0, cpu0)), Some((commands1, cpu1))) = (redis_before, redis_after) {
+        println!(
+            "| Redis, the whole service (streams, admission rounds) | {:.0} commands/s (Lua scripts' own included), {:.0} % of a core |",
+            (commands1 - commands0) / secs,
+            (cpu1 - cpu0) / secs * 100.0
+        );
+    }
+    let first_failure = received.first_failure.lock().ok().and_then(|f| f.clone());
     ensure!(
         received.broken.load(Ordering::Relaxed) == 0,
-        "some streams failed or ended"
+        "some streams failed; the first: {}",
+        first_failure.unwrap_or_default()
     );
     Ok(())
 }
