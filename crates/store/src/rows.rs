@@ -158,17 +158,25 @@ pub(crate) fn event(row: &Record) -> anyhow::Result<OutboxEvent> {
     })
 }
 
-/// A flow's cohorts as stored: a JSON array of `[admitted_at_ms, fans]`.
+/// A flow's cohorts as stored: a JSON array of `[admitted_at_ms, fans
+/// still ACTIVE, fans admitted]`.
 pub(crate) fn cohorts_text(cohorts: &[Cohort]) -> String {
-    let pairs: Vec<(i64, u64)> = cohorts.iter().map(|c| (c.at_ms, c.fans)).collect();
+    let pairs: Vec<(i64, u64, u64)> = cohorts
+        .iter()
+        .map(|c| (c.at_ms, c.fans, c.admitted))
+        .collect();
     serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".to_owned())
 }
 
 fn cohorts_of(text: &str) -> anyhow::Result<Vec<Cohort>> {
-    let pairs: Vec<(i64, u64)> =
+    let triples: Vec<(i64, u64, u64)> =
         serde_json::from_str(text).with_context(|| format!("flow_cohorts {text:?}"))?;
-    Ok(pairs
+    Ok(triples
         .into_iter()
-        .map(|(at_ms, fans)| Cohort { at_ms, fans })
+        .map(|(at_ms, fans, admitted)| Cohort {
+            at_ms,
+            fans,
+            admitted,
+        })
         .collect())
 }

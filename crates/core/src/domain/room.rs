@@ -181,7 +181,10 @@ pub struct Flow {
 pub struct Cohort {
     /// When they were admitted, in milliseconds since the epoch.
     pub at_ms: i64,
+    /// How many of them are still ACTIVE.
     pub fans: u64,
+    /// How many were admitted.
+    pub admitted: u64,
 }
 
 /// The most cohorts a flow keeps; beyond, the two closest in time merge.
@@ -267,6 +270,7 @@ impl Flow {
             cohorts.push(Cohort {
                 at_ms: round.at_ms,
                 fans: round.admitted,
+                admitted: round.admitted,
             });
         }
         while cohorts.len() > MAX_COHORTS {
@@ -277,6 +281,7 @@ impl Flow {
                 .unwrap_or(1);
             let earlier = cohorts.remove(closest - 1);
             cohorts[closest - 1].fans += earlier.fans;
+            cohorts[closest - 1].admitted += earlier.admitted;
         }
         let left_line = round.admitted_total + round.abandoned_total;
         let no_show_permille = (round.abandoned_total * 1000)
@@ -298,27 +303,31 @@ impl Flow {
     /// When the `j`-th (1-based) of the ACTIVE fans, oldest first, is
     /// expected to leave, at `now_ms`, with sessions of `session_ms` give or
     /// take `spread_ms`. A cohort admitted at `a` leaves evenly over
-    /// `a + session ± spread`; what is left of it once that has begun
-    /// leaves evenly over the rest of it, and a cohort still there after it
-    /// over the next `spread`. Fans the cohorts do not cover count as
-    /// admitted at the last round.
+    /// `a + session ± spread`: its size over twice the spread a millisecond.
+    /// Its fans still there leave at that pace from the start of that
+    /// window, or from now once it has begun: a cohort slower than the
+    /// window is taken to go on at the same pace, not to leave at once.
+    /// Fans the cohorts do not cover count as admitted at the last round.
     fn leaves_at(&self, j: u64, session_ms: i64, spread_ms: i64, now_ms: i64) -> i64 {
-        let mut before = 0;
-        let (admitted_at, fans, nth) = self
-            .cohorts
-            .iter()
-            .find_map(|c| {
-                let found = (before + c.fans >= j).then_some((c.at_ms, c.fans, j - before));
-                before += c.fans;
-                found
-            })
-            .unwrap_or((self.observed_at_ms, 1, 1));
-        let from = now_ms.max(admitted_at + session_ms - spread_ms);
-        let until = (admitted_at + session_ms + spread_ms)
-            .max(now_ms + spread_ms)
-            .max(from);
-        let share = i64::try_from(nth).unwrap_or(i64::MAX);
-        from + (until - from) * share / i64::try_from(fans.max(1)).unwrap_or(i64::MAX)
+        // The `nth` still there of a cohort admitted at `at`, `admitted` strong.
+        let leaves = |at: i64, admitted: u64, nth: u64| {
+            let from = now_ms.max(at + session_ms - spread_ms);
+            // Each fan at the middle of their share of the window.
+            let width =
+                i128::from(spread_ms) * (2 * i128::from(nth) - 1) / i128::from(admitted.max(1));
+            from.saturating_add(i64::try_from(width).unwrap_or(i64::MAX))
+        };
+        // Cohorts leave in order: none before the one admitted ahead of it.
+        let (mut before, mut floor) = (0, i64::MIN);
+        for c in &self.cohorts {
+            let admitted = c.admitted.max(c.fans);
+            if before + c.fans >= j {
+                return leaves(c.at_ms, admitted, j - before).max(floor);
+            }
+            before += c.fans;
+            floor = floor.max(leaves(c.at_ms, admitted, c.fans));
+        }
+        leaves(self.observed_at_ms, 1, 1).max(floor)
     }
 }
 
@@ -501,9 +510,9 @@ pub struct Eta {
 /// - Past those, a slot frees when an ACTIVE fan leaves (pays, leaves,
 ///   times out). They are taken to leave in the order they were admitted,
 ///   those admitted together evenly over a session after their admission,
-///   give or take the observed spread (what is left of them once that
-///   began, over the rest of it; still there after it, over the next
-///   spread). The session is the one observed so far
+///   give or take the observed spread (half the session until it is
+///   seen); once that window began, those still there at its pace from
+///   now. The session is the one observed so far
 ///   (`expected_checkout_secs` before anyone was seen to leave, and never
 ///   longer than the active TTL). The fans ACTIVE now free the first slots;
 ///   after them, the fans admitted from now on, a session after their own
@@ -604,6 +613,19 @@ impl Line<'_> {
             }
             chain.push(earlier);
         }
+        // One sample, or none, tells no spread: half the session.
+        let spread = match self.flow.session_spread_ms {
+            0 => session_ms / 2,
+            d => d.min(session_ms),
+        };
+        let spread = i64::try_from(spread).unwrap_or(0);
+        let active_leaves = |j: u64| self.flow.leaves_at(j, session, spread, self.now_ms);
+        // Fans admitted from now on leave after all those ACTIVE now.
+        let last_active_leaves = if active > 0 {
+            active_leaves(active)
+        } else {
+            i64::MIN
+        };
         let mut at = 0;
         for (i, &k) in chain.iter().enumerate().rev() {
             let first = i == chain.len() - 1;
@@ -611,18 +633,19 @@ impl Line<'_> {
                 by_batch(k)
             } else {
                 let leaves = if first {
-                    let spread =
-                        i64::try_from(self.flow.session_spread_ms.min(session_ms)).unwrap_or(0);
-                    self.flow
-                        .leaves_at(k - free + surplus, session, spread, self.now_ms)
+                    active_leaves(k - free + surplus)
                 } else {
-                    at.saturating_add(session)
+                    at.saturating_add(session).max(last_active_leaves)
                 };
                 self.round_from(leaves).max(by_batch(k))
             };
             if first && skipped_generations > 0 {
-                at =
-                    self.round_from(at.saturating_add(skipped_generations.saturating_mul(session)));
+                // As the chain would have gone: the next generation after
+                // those ACTIVE now, then a session each.
+                let next = at.saturating_add(session).max(last_active_leaves);
+                at = self.round_from(
+                    next.saturating_add((skipped_generations - 1).saturating_mul(session)),
+                );
             }
         }
         at
@@ -840,18 +863,22 @@ mod tests {
         Cohort {
             at_ms: ON_ROUND.as_millis() + at_secs * 1000,
             fans,
+            admitted: fans,
         }
     }
 
     #[test]
     fn past_the_free_slots_a_slot_frees_a_session_after_its_fan_was_admitted() {
         // A cap of 100: 50 admitted 20 s ago, 40 admitted 10 s ago, 10 free;
-        // fans stay ACTIVE 50 s.
+        // fans stay ACTIVE about 50 s.
         let policy = line(50, 100);
         let flow = Flow {
             active: 90,
             cohorts: vec![admitted(-20, 50), admitted(-10, 40)],
-            session_ms: 50_000,
+            // Just under 50 s, with next to no spread: each cohort leaves
+            // at once, just before a round.
+            session_ms: 49_990,
+            session_spread_ms: 1,
             observed_at_ms: ON_ROUND.as_millis(),
             ..Flow::default()
         };
@@ -884,6 +911,7 @@ mod tests {
             active: 100,
             cohorts: vec![admitted(0, 100)],
             session_ms: 500_000,
+            session_spread_ms: 1,
             observed_at_ms: ON_ROUND.as_millis(),
             ..Flow::default()
         };
@@ -898,7 +926,8 @@ mod tests {
         let flow = Flow {
             active: 100,
             cohorts: vec![admitted(-30, 20), admitted(-10, 80)],
-            session_ms: 40_000,
+            session_ms: 39_990,
+            session_spread_ms: 1,
             observed_at_ms: ON_ROUND.as_millis(),
             ..Flow::default()
         };
@@ -923,11 +952,16 @@ mod tests {
         let second = first.after_round(&round(10, 4, 36));
         assert_eq!(second.active, 40);
         assert_eq!(second.session_ms, 10_000);
-        assert_eq!(second.cohorts, vec![admitted(0, 36), admitted(10, 4)]);
+        let cohort = |at_secs: i64, fans, admitted| Cohort {
+            at_ms: ON_ROUND.as_millis() + at_secs * 1000,
+            fans,
+            admitted,
+        };
+        assert_eq!(second.cohorts, vec![cohort(0, 36, 40), cohort(10, 4, 4)]);
         // At 30 s, all of the first 36 have left (after 30 s), and 2 of the
         // second cohort (after 20 s): 29 s on average, smoothed with 10 s.
         let third = second.after_round(&round(30, 0, 2));
-        assert_eq!(third.cohorts, vec![admitted(10, 2)]);
+        assert_eq!(third.cohorts, vec![cohort(10, 2, 4)]);
         let sample = (36 * 30_000 + 2 * 20_000) / 38;
         assert_eq!(third.session_ms, (10_000 * 70 + sample * 30) / 100);
         assert_eq!(third.session_spread_ms, (sample - 10_000) * 30 / 100);
@@ -948,12 +982,23 @@ mod tests {
         };
         assert_eq!(eta(50, &policy, &full, ON_ROUND).secs, 10);
         assert_eq!(eta(100, &policy, &full, ON_ROUND).secs, 20);
-        // Admitted 60 s ago and still there: they leave over the next 10 s.
+        // Admitted 60 s ago and none left yet: they go on at the window's
+        // pace, 100 over 20 s, from now.
         let overdue = Flow {
             cohorts: vec![admitted(-60, 100)],
+            ..full.clone()
+        };
+        assert_eq!(eta(50, &policy, &overdue, ON_ROUND).secs, 10);
+        // Half of them left already: the other half over the next 10 s.
+        let halfway = Flow {
+            active: 50,
+            cohorts: vec![Cohort {
+                fans: 50,
+                ..admitted(-20, 100)
+            }],
             ..full
         };
-        assert_eq!(eta(50, &policy, &overdue, ON_ROUND).secs, 5);
+        assert_eq!(eta(50 + 25, &policy, &halfway, ON_ROUND).secs, 5);
     }
 
     #[test]
@@ -1019,7 +1064,10 @@ mod tests {
             let flow = Flow {
                 no_show_permille: f,
                 active,
-                cohorts: vec![Cohort { at_ms: now - 1_000, fans: active / 2 }, Cohort { at_ms: now, fans: active - active / 2 }],
+                cohorts: vec![
+                    Cohort { at_ms: now - 1_000, fans: active / 2, admitted: active / 2 },
+                    Cohort { at_ms: now, fans: active - active / 2, admitted: active },
+                ],
                 session_ms: exits,
                 observed_at_ms: now,
                 ..Flow::default()

@@ -980,10 +980,12 @@ pub async fn a_room_changes_only_from_the_version_read_with_its_audit_and_event(
             crate::domain::room::Cohort {
                 at_ms: 1_700_000_100_000,
                 fans: 25,
+                admitted: 40,
             },
             crate::domain::room::Cohort {
                 at_ms: 1_700_000_120_000,
                 fans: 15,
+                admitted: 15,
             },
         ],
         session_ms: 17_250,

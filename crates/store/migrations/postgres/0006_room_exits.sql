@@ -1,7 +1,8 @@
 -- What the wait estimates learn of ACTIVE fans leaving (docs/rooms.md,
 -- "The wait estimate"): the ACTIVE count after the last admission round,
 -- those fans by when they were admitted (a JSON array of
--- [admitted_at_ms, fans], oldest first, at most 32), the smoothed session
+-- [admitted_at_ms, fans still ACTIVE, fans admitted], oldest first, at
+-- most 32), the smoothed session
 -- length (0 until some were seen to leave) and its spread, and when that
 -- round ran.
 ALTER TABLE concert
