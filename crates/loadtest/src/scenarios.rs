@@ -571,7 +571,7 @@ struct Journeying {
     limit: Duration,
     /// The longest a waiting user sleeps between polls.
     poll_max: Duration,
-    /// The room's active TTL: a pass's expiry less this is its admission.
+    /// The room's active TTL: an ACTIVE token's expiry less this is its admission.
     active_ttl_ms: i64,
     /// The room's abandon-after: a waiting token's expiry less this is
     /// the instant of the answer that carried it.
