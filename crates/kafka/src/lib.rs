@@ -21,6 +21,7 @@ mod settings;
 mod subscription;
 mod topics;
 
+pub use detached::finish_closing;
 pub use publisher::KafkaPublisher;
 pub use settings::{KafkaSettings, TopicSpec};
 pub use subscription::KafkaSubscription;

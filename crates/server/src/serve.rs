@@ -98,6 +98,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     if drained.await.is_err() {
         tracing::warn!("grace period over; stopping background work mid-step");
     }
+    // Last, the Kafka clients get `grace` to close: a consumer's last
+    // commits and its leave from its group.
+    drop((app, service));
+    let still = tokio::task::spawn_blocking(move || boxoffice_kafka::finish_closing(grace)).await;
+    if still.is_ok_and(|n| n > 0) {
+        tracing::warn!("grace period over; Kafka clients still closing");
+    }
     Ok(())
 }
 

@@ -236,7 +236,27 @@ impl Flow {
             )
         };
         let mut cohorts = self.cohorts.clone();
-        let held: u64 = cohorts.iter().map(|c| c.fans).sum();
+        let mut held: u64 = cohorts.iter().map(|c| c.fans).sum();
+        // ACTIVE fans no round admitted (let in by pass-through, or ACTIVE
+        // before cohorts were kept) join as the oldest cohort, admitted no
+        // later than the last round.
+        let untracked = round.active_before.saturating_sub(held);
+        if untracked > 0 {
+            let at_ms = if self.observed_at_ms > 0 {
+                self.observed_at_ms
+            } else {
+                round.at_ms
+            };
+            cohorts.insert(
+                0,
+                Cohort {
+                    at_ms,
+                    fans: untracked,
+                    admitted: untracked,
+                },
+            );
+            held += untracked;
+        }
         let mut leaving = held.saturating_sub(round.active_before);
         let (mut left, mut active_ms) = (0u64, 0u128);
         while leaving > 0 {
@@ -311,7 +331,7 @@ impl Flow {
     fn leaves_at(&self, j: u64, session_ms: i64, spread_ms: i64, now_ms: i64) -> i64 {
         // The `nth` still there of a cohort admitted at `at`, `admitted` strong.
         let leaves = |at: i64, admitted: u64, nth: u64| {
-            let from = now_ms.max(at + session_ms - spread_ms);
+            let from = now_ms.max(at.saturating_add(session_ms).saturating_sub(spread_ms));
             // Each fan at the middle of their share of the window.
             let width =
                 i128::from(spread_ms) * (2 * i128::from(nth) - 1) / i128::from(admitted.max(1));
@@ -536,8 +556,13 @@ pub fn eta(position: u64, policy: &QueuePolicy, flow: &Flow, now: Timestamp) -> 
         now_ms: now.as_millis(),
     };
     let expected = line.admitted_at(position, f, session_ms);
+    let ttl_ms = policy.active_ttl_secs.max(1).saturating_mul(1000);
     let low = line.admitted_at(position, f + f / 2, session_ms - session_ms / 4);
-    let high = line.admitted_at(position, f / 2, session_ms + session_ms / 4);
+    let high = line.admitted_at(
+        position,
+        f / 2,
+        session_ms.saturating_add(session_ms / 4).min(ttl_ms),
+    );
     let secs = |at: i64| u64::try_from(at - line.now_ms).unwrap_or(0).div_ceil(1000);
     Eta {
         secs: secs(expected),
@@ -571,7 +596,7 @@ impl Line<'_> {
         if at <= next {
             next
         } else {
-            at + (interval - at.rem_euclid(interval)) % interval
+            at.saturating_add((interval - at.rem_euclid(interval)) % interval)
         }
     }
 
@@ -896,9 +921,12 @@ mod tests {
         // Before anyone left, the configured checkout time stands in: 100 s.
         let unseen = Flow {
             session_ms: 0,
+            session_spread_ms: 0,
             ..flow.clone()
         };
-        assert_eq!(eta(11, &policy, &unseen, ON_ROUND).secs, 80);
+        // With no spread seen, half of it: the first 50 leave from 30 s to
+        // 130 s, the 11th fan's slot at 31 s, so the round at 35 s.
+        assert_eq!(eta(11, &policy, &unseen, ON_ROUND).secs, 35);
     }
 
     #[test]
@@ -1024,7 +1052,37 @@ mod tests {
             flow.cohorts.iter().map(|c| c.fans).sum::<u64>(),
             flow.active
         );
-        assert_eq!(flow.cohorts.last().map(|c| c.fans), Some(2));
+        // The last two merged, at the later one's instant, sizes added.
+        let last_round = ON_ROUND.as_millis() + (MAX_COHORTS as i64 * 5 - 4) * 1000;
+        assert_eq!(
+            flow.cohorts.last(),
+            Some(&Cohort {
+                at_ms: last_round,
+                fans: 2,
+                admitted: 2
+            })
+        );
+    }
+
+    #[test]
+    fn active_fans_no_round_admitted_join_as_the_oldest_cohort() {
+        // Ten let in by pass-through since the last round, which left 40.
+        let before = Flow {
+            active: 40,
+            cohorts: vec![admitted(-10, 40)],
+            observed_at_ms: ON_ROUND.as_millis() - 10_000,
+            ..Flow::default()
+        };
+        let after = before.after_round(&Round {
+            at_ms: ON_ROUND.as_millis(),
+            admitted: 0,
+            waiting_before: 5,
+            active_before: 50,
+            ..Round::default()
+        });
+        assert_eq!(after.cohorts, vec![admitted(-10, 10), admitted(-10, 40)]);
+        assert_eq!(after.active, 50);
+        assert_eq!(after.session_ms, 0, "nobody was seen to leave");
     }
 
     #[test]

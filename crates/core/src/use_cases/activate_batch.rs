@@ -68,13 +68,14 @@ impl App {
         }
         let policy = self.policy_of(&room).capped_by_seats(room.sellable_seats);
         // A draw takes a while: the admissions are stamped when they happen.
-        let now = self.now();
+        let mut now = self.now();
         let waiting_room = &self.adapters.waiting_room;
         let mut outcome = waiting_room.admit(concert, now, &policy).await?;
         if outcome.draw_pending {
             // The draw was taken but not placed (an instance stopped in
             // between): place it, then admit.
             self.open_sale(concert).await?;
+            now = self.now();
             outcome = waiting_room.admit(concert, now, &policy).await?;
         }
         let flow = room.room.flow.after_round(&Round {

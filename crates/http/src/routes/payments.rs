@@ -28,7 +28,7 @@ pub(crate) struct PaymentResponse {
     price: i64,
     /// The balance left, in whole won.
     balance: i64,
-    /// When the sale was recorded (absent only when repeating, by its
+    /// When the sale was recorded (`null` only when repeating, by its
     /// Idempotency-Key, a payment made before this was kept).
     confirmed_at: Option<String>,
 }

@@ -184,6 +184,30 @@ async fn an_operator_pauses_resumes_and_changes_the_rate_live() {
     assert_eq!(view["state"], "OPEN");
     assert_eq!(view["settings"]["admitBatch"], 2);
     assert_eq!(view["census"]["waiting"], 3);
+    // A waiting fan is told the instant too, on a round boundary.
+    let first = s.poll(&fans[3]).await;
+    let expected = first.assert_ok(200)["expectedAdmissionAt"]
+        .as_str()
+        .expect("expectedAdmissionAt")
+        .to_owned();
+    assert!(expected.ends_with("0.000Z"), "{expected}");
+    assert!(first.data()["etaSeconds"].as_u64().is_some());
+    // Settings given as null go back to the configured defaults (the
+    // harness's 1,000 a round, the default 10 s interval).
+    let reset = s
+        .patch_room(
+            1,
+            json!({ "admitPerMinute": null, "admitIntervalSecs": null }),
+        )
+        .await;
+    let settings = &reset.assert_ok(200)["settings"];
+    assert_eq!(
+        (
+            settings["admitBatch"].as_u64(),
+            settings["admitIntervalSecs"].as_u64()
+        ),
+        (Some(1_000), Some(10))
+    );
     // Closing tells the line, and new fans get SALE_CLOSED.
     s.patch_room(1, json!({ "state": "CLOSED" }))
         .await
