@@ -67,7 +67,6 @@ pub(crate) fn room_snapshot(row: &Record, concert: ConcertId) -> anyhow::Result<
                 no_show_permille: count("flow_no_show_permille")?,
                 admitted_total: count("flow_admitted_total")?,
                 abandoned_total: count("flow_abandoned_total")?,
-                active: count("flow_active")?,
                 cohorts: cohorts_of(&row.text("flow_cohorts")?)?,
                 session_ms: count("flow_session_ms")?,
                 session_spread_ms: count("flow_session_spread_ms")?,

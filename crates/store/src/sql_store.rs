@@ -331,7 +331,7 @@ const ROOM_SNAPSHOT: &str =
         c.admit_interval_secs, c.max_active, c.active_ttl_secs, c.abandon_after_secs,
         c.sale_opens_at_ms, c.sale_closes_at_ms, c.lottery_seed_hex, c.lottery_drawn_at_ms,
         c.flow_admitted_per_round_milli, c.flow_no_show_permille, c.flow_admitted_total,
-        c.flow_abandoned_total, c.flow_active, c.flow_cohorts, c.flow_session_ms, c.flow_session_spread_ms,
+        c.flow_abandoned_total, c.flow_cohorts, c.flow_session_ms, c.flow_session_spread_ms,
         c.flow_observed_at_ms,
         (SELECT COUNT(*) FROM seat s JOIN schedule d ON d.id = s.schedule_id
           WHERE d.concert_id = c.id AND s.status <> 'SOLD') AS sellable
@@ -819,9 +819,8 @@ impl<B: Backend> Store for SqlStore<B> {
             .writer()
             .execute(
                 "UPDATE concert SET flow_admitted_per_round_milli = $2, flow_no_show_permille = $3,
-                        flow_admitted_total = $4, flow_abandoned_total = $5, flow_active = $6,
-                        flow_cohorts = $7, flow_session_ms = $8, flow_session_spread_ms = $9,
-                        flow_observed_at_ms = $10
+                        flow_admitted_total = $4, flow_abandoned_total = $5, flow_cohorts = $6,
+                        flow_session_ms = $7, flow_session_spread_ms = $8, flow_observed_at_ms = $9
                   WHERE id = $1",
                 args![
                     concert.get(),
@@ -829,7 +828,6 @@ impl<B: Backend> Store for SqlStore<B> {
                     int(flow.no_show_permille),
                     int(flow.admitted_total),
                     int(flow.abandoned_total),
-                    int(flow.active),
                     crate::rows::cohorts_text(&flow.cohorts),
                     int(flow.session_ms),
                     int(flow.session_spread_ms),

@@ -161,10 +161,9 @@ pub struct Flow {
     /// The waiting room's running totals when the flow was last updated.
     pub admitted_total: u64,
     pub abandoned_total: u64,
-    /// ACTIVE fans when the last round ended, its admissions included.
-    pub active: u64,
-    /// Those ACTIVE fans by when they were admitted, oldest first: they are
-    /// taken to leave in that order. At most [`MAX_COHORTS`] entries.
+    /// The fans ACTIVE when the last round ended (its admissions included)
+    /// by when they were admitted, oldest first: they are taken to leave in
+    /// that order. At most [`MAX_COHORTS`] entries.
     pub cohorts: Vec<Cohort>,
     /// How long an admitted fan stays ACTIVE (until they pay, leave or time
     /// out), smoothed, in milliseconds; `0` until some were seen to leave.
@@ -217,6 +216,11 @@ fn smoothed(old: u64, observed: u64, first: bool) -> u64 {
 }
 
 impl Flow {
+    /// The fans ACTIVE when the last round ended.
+    pub fn active(&self) -> u64 {
+        self.cohorts.iter().map(|c| c.fans).sum()
+    }
+
     /// The flow after `round`.
     ///
     /// - Rounds with nobody waiting tell nothing about the line's speed and
@@ -236,7 +240,7 @@ impl Flow {
             )
         };
         let mut cohorts = self.cohorts.clone();
-        let mut held: u64 = cohorts.iter().map(|c| c.fans).sum();
+        let mut held = self.active();
         // ACTIVE fans no round admitted (let in by pass-through, or ACTIVE
         // before cohorts were kept) join as the oldest cohort, admitted no
         // later than the last round.
@@ -312,7 +316,6 @@ impl Flow {
             no_show_permille,
             admitted_total: round.admitted_total,
             abandoned_total: round.abandoned_total,
-            active: round.active_before + round.admitted,
             cohorts,
             session_ms,
             session_spread_ms,
@@ -327,7 +330,6 @@ impl Flow {
     /// Its fans still there leave at that pace from the start of that
     /// window, or from now once it has begun: a cohort slower than the
     /// window is taken to go on at the same pace, not to leave at once.
-    /// Fans the cohorts do not cover count as admitted at the last round.
     fn leaves_at(&self, j: u64, session_ms: i64, spread_ms: i64, now_ms: i64) -> i64 {
         // The `nth` still there of a cohort admitted at `at`, `admitted` strong.
         let leaves = |at: i64, admitted: u64, nth: u64| {
@@ -347,7 +349,8 @@ impl Flow {
             before += c.fans;
             floor = floor.max(leaves(c.at_ms, admitted, c.fans));
         }
-        leaves(self.observed_at_ms, 1, 1).max(floor)
+        // Past the last ACTIVE fan (not asked for): when they have all left.
+        floor.max(now_ms)
     }
 }
 
@@ -581,7 +584,7 @@ struct Line<'a> {
 
 /// How many generations of ACTIVE fans [`Line::admitted_at`] follows one by
 /// one; a slot further back adds a session for each generation beyond.
-const MAX_GENERATIONS: usize = 256;
+const MAX_GENERATIONS: u64 = 256;
 
 impl Line<'_> {
     fn interval_ms(&self) -> i64 {
@@ -607,8 +610,8 @@ impl Line<'_> {
         let showing = ahead * (1000 - no_show_permille.min(950)) / 1000;
         let session = i64::try_from(session_ms).unwrap_or(i64::MAX);
         let batch = u64::from(self.policy.admit_batch.max(1));
-        let cap = u64::from(self.policy.max_active);
-        let active = self.flow.active;
+        let cap = u64::from(self.policy.max_active).max(1);
+        let active = self.flow.active();
         let free = cap.saturating_sub(active);
         // Above a lowered cap, the first leavers free no slot.
         let surplus = active.saturating_sub(cap);
@@ -617,27 +620,6 @@ impl Line<'_> {
             self.round_from(self.now_ms)
                 .saturating_add((rounds - 1).saturating_mul(self.interval_ms()))
         };
-        // Slot k past the free ones frees when leaver number
-        // k - free + surplus leaves: one of the ACTIVE now, or else the fan
-        // admitted into slot (leaver - active), a session after their own
-        // admission. Follow that chain back to a slot whose time is known.
-        let mut chain = vec![showing + 1];
-        let mut skipped_generations = 0i64;
-        while let Some(&k) = chain.last() {
-            let leaver = (k - free.min(k)) + surplus;
-            if k <= free || leaver <= active {
-                break;
-            }
-            let earlier = leaver - active;
-            if chain.len() >= MAX_GENERATIONS {
-                // Each generation moves a whole cap of slots a session on.
-                let step = cap.max(1);
-                skipped_generations = i64::try_from((earlier - 1) / step).unwrap_or(0);
-                chain.push(1 + (earlier - 1) % step);
-                break;
-            }
-            chain.push(earlier);
-        }
         // One sample, or none, tells no spread: half the session.
         let spread = match self.flow.session_spread_ms {
             0 => session_ms / 2,
@@ -651,27 +633,36 @@ impl Line<'_> {
         } else {
             i64::MIN
         };
-        let mut at = 0;
-        for (i, &k) in chain.iter().enumerate().rev() {
-            let first = i == chain.len() - 1;
-            at = if k <= free {
-                by_batch(k)
-            } else {
-                let leaves = if first {
-                    active_leaves(k - free + surplus)
-                } else {
-                    at.saturating_add(session).max(last_active_leaves)
-                };
-                self.round_from(leaves).max(by_batch(k))
-            };
-            if first && skipped_generations > 0 {
-                // As the chain would have gone: the next generation after
-                // those ACTIVE now, then a session each.
-                let next = at.saturating_add(session).max(last_active_leaves);
-                at = self.round_from(
-                    next.saturating_add((skipped_generations - 1).saturating_mul(session)),
-                );
-            }
+        // The first cap of slots: the free ones, then those the fans ACTIVE
+        // now free (leaver number slot - free + surplus). Slot k beyond
+        // frees when the fan admitted into slot k - cap leaves, a session
+        // after their admission: a generation later.
+        let slot = showing + 1;
+        let base = (slot - 1) % cap + 1;
+        let mut at = if base <= free {
+            by_batch(base)
+        } else {
+            self.round_from(active_leaves(base - free + surplus))
+                .max(by_batch(base))
+        };
+        let generations = (slot - base) / cap;
+        let skipped = generations.saturating_sub(MAX_GENERATIONS);
+        if skipped > 0 {
+            // Far back: a session for each generation, the batch aside.
+            let sessions = i64::try_from(skipped - 1)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(session);
+            at = self.round_from(
+                at.saturating_add(session)
+                    .max(last_active_leaves)
+                    .saturating_add(sessions),
+            );
+        }
+        for generation in skipped + 1..=generations {
+            let k = base + generation * cap;
+            at = self
+                .round_from(at.saturating_add(session).max(last_active_leaves))
+                .max(by_batch(k));
         }
         at
     }
@@ -898,7 +889,6 @@ mod tests {
         // fans stay ACTIVE about 50 s.
         let policy = line(50, 100);
         let flow = Flow {
-            active: 90,
             cohorts: vec![admitted(-20, 50), admitted(-10, 40)],
             // Just under 50 s, with next to no spread: each cohort leaves
             // at once, just before a round.
@@ -936,7 +926,6 @@ mod tests {
             ..line(50, 100)
         };
         let full = Flow {
-            active: 100,
             cohorts: vec![admitted(0, 100)],
             session_ms: 500_000,
             session_spread_ms: 1,
@@ -952,7 +941,6 @@ mod tests {
         // leave first and free nothing.
         let policy = line(50, 80);
         let flow = Flow {
-            active: 100,
             cohorts: vec![admitted(-30, 20), admitted(-10, 80)],
             session_ms: 39_990,
             session_spread_ms: 1,
@@ -974,11 +962,11 @@ mod tests {
         };
         // The first round fills 40 slots: nothing is known of sessions yet.
         let first = Flow::default().after_round(&round(0, 40, 0));
-        assert_eq!((first.active, first.session_ms), (40, 0));
+        assert_eq!((first.active(), first.session_ms), (40, 0));
         assert_eq!(first.cohorts, vec![admitted(0, 40)]);
         // Ten seconds on, 4 of the 40 have left (after 10 s) and 4 more come.
         let second = first.after_round(&round(10, 4, 36));
-        assert_eq!(second.active, 40);
+        assert_eq!(second.active(), 40);
         assert_eq!(second.session_ms, 10_000);
         let cohort = |at_secs: i64, fans, admitted| Cohort {
             at_ms: ON_ROUND.as_millis() + at_secs * 1000,
@@ -1001,7 +989,6 @@ mod tests {
         // 100 admitted 20 s ago; sessions of 30 s, give or take 10 s: they
         // leave evenly from now to 20 s on.
         let full = Flow {
-            active: 100,
             cohorts: vec![admitted(-20, 100)],
             session_ms: 30_000,
             session_spread_ms: 10_000,
@@ -1019,7 +1006,6 @@ mod tests {
         assert_eq!(eta(50, &policy, &overdue, ON_ROUND).secs, 10);
         // Half of them left already: the other half over the next 10 s.
         let halfway = Flow {
-            active: 50,
             cohorts: vec![Cohort {
                 fans: 50,
                 ..admitted(-20, 100)
@@ -1043,14 +1029,14 @@ mod tests {
                 at_ms: ON_ROUND.as_millis() + at * 1000,
                 admitted: 1,
                 waiting_before: 1,
-                active_before: flow.active,
+                active_before: flow.active(),
                 ..Round::default()
             });
         }
         assert_eq!(flow.cohorts.len(), MAX_COHORTS);
         assert_eq!(
             flow.cohorts.iter().map(|c| c.fans).sum::<u64>(),
-            flow.active
+            flow.active()
         );
         // The last two merged, at the later one's instant, sizes added.
         let last_round = ON_ROUND.as_millis() + (MAX_COHORTS as i64 * 5 - 4) * 1000;
@@ -1068,7 +1054,6 @@ mod tests {
     fn active_fans_no_round_admitted_join_as_the_oldest_cohort() {
         // Ten let in by pass-through since the last round, which left 40.
         let before = Flow {
-            active: 40,
             cohorts: vec![admitted(-10, 40)],
             observed_at_ms: ON_ROUND.as_millis() - 10_000,
             ..Flow::default()
@@ -1081,7 +1066,7 @@ mod tests {
             ..Round::default()
         });
         assert_eq!(after.cohorts, vec![admitted(-10, 10), admitted(-10, 40)]);
-        assert_eq!(after.active, 50);
+        assert_eq!(after.active(), 50);
         assert_eq!(after.session_ms, 0, "nobody was seen to leave");
     }
 
@@ -1121,7 +1106,6 @@ mod tests {
             let policy = QueuePolicy { admit_batch: batch, ..QueuePolicy::default() };
             let flow = Flow {
                 no_show_permille: f,
-                active,
                 cohorts: vec![
                     Cohort { at_ms: now - 1_000, fans: active / 2, admitted: active / 2 },
                     Cohort { at_ms: now, fans: active - active / 2, admitted: active },

@@ -975,7 +975,6 @@ pub async fn a_room_changes_only_from_the_version_read_with_its_audit_and_event(
         no_show_permille: 125,
         admitted_total: 10,
         abandoned_total: 3,
-        active: 40,
         cohorts: vec![
             crate::domain::room::Cohort {
                 at_ms: 1_700_000_100_000,

@@ -209,12 +209,13 @@ mod tests {
         }
         assert_eq!(t.app.activate_batch_once().await.unwrap(), 2);
         let flow = t.app.show_room(t.concert).await.unwrap().unwrap().room.flow;
-        assert_eq!((flow.admitted_total, flow.active), (4, 2));
+        assert_eq!((flow.admitted_total, flow.active()), (4, 2));
         assert_eq!(flow.session_ms, 1_000, "both left a second after admission");
         // Now 8th in line behind a full cap. One session seen tells no
         // spread, so it is taken as half the session: the pair admitted at 1 s
         // leaves between 1.5 and 2.5 s, the slot the 2nd takes frees at the
-        // 3 s round, and each pair after a second later: the 8th at 6 s.
+        // 3 s round, and each pair after a second later: the 8th at 6 s, 5 s
+        // from now.
         let now = t.poll(&fans[11]).await;
         assert_eq!(position(now.token.state), Some(8));
         assert_eq!(now.eta_secs(), Some(5));
