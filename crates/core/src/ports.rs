@@ -15,6 +15,7 @@ use crate::domain::identity::Subject;
 use crate::domain::queue_token::{Lane, QueuePolicy, QueueToken};
 use crate::domain::reservation::{PaymentReceipt, Reservation};
 use crate::domain::room::{Flow, Room};
+use crate::domain::sample::{SaleSample, SeatTally};
 use crate::domain::seat::Seat;
 use crate::domain::seat_hold::{Hold, HoldLimitReached, HoldLimits, PaymentRefusal};
 use crate::domain::{
@@ -270,6 +271,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn lottery(&self, concert: ConcertId) -> anyhow::Result<Option<Vec<String>>>;
     /// Keeps what the admission rounds observed of the line.
     async fn record_flow(&self, concert: ConcertId, flow: &Flow) -> anyhow::Result<()>;
+
+    // --- the console's samples -------------------------------------------------
+    /// The concert's seats at `now`, over all its dates, and its revenue.
+    async fn seat_tally(&self, concert: ConcertId, now: Timestamp) -> anyhow::Result<SeatTally>;
+    /// Keeps `samples` (one already kept for its concert and instant stays
+    /// as it is) and deletes every sample taken before `keep_from`.
+    async fn record_samples(
+        &self,
+        samples: &[SaleSample],
+        keep_from: Timestamp,
+    ) -> anyhow::Result<()>;
+    /// The newest `limit` samples of the concert taken at or after `since`,
+    /// oldest first.
+    async fn samples(
+        &self,
+        concert: ConcertId,
+        since: Timestamp,
+        limit: u32,
+    ) -> anyhow::Result<Vec<SaleSample>>;
 
     // --- identity --------------------------------------------------------------
     /// The user id of `subject`, given one (from `FIRST_MAPPED_USER_ID` up)

@@ -15,6 +15,7 @@
 //! - `envelope`: the `{"code","message","data"}` envelope.
 //! - `openapi`: the OpenAPI document served at `/openapi.json` and `/docs`.
 //! - `wire`: RFC 3339 instants.
+//! - `pages`: the fan's pages and the operator's console, embedded.
 
 mod envelope;
 mod error;
@@ -22,6 +23,7 @@ mod extract;
 pub mod identity;
 pub mod limits;
 mod openapi;
+mod pages;
 mod routes;
 pub mod stream;
 mod wire;
@@ -161,6 +163,7 @@ fn public_routes(state: &ApiState) -> Router<ApiState> {
         .route("/concerts/{concertId}/lottery", get(routes::room::lottery));
     Router::new()
         .nest("/api/v1", api)
+        .route("/", get(pages::fan))
         .route("/health/live", get(routes::health::live))
         .route("/health/ready", get(routes::health::ready))
         .merge(openapi::docs())
@@ -189,6 +192,10 @@ fn admin_routes(state: &ApiState) -> Router<ApiState> {
                 "/admin/concerts/{concertId}/room/audit",
                 get(routes::room::audit),
             )
+            .route(
+                "/admin/concerts/{concertId}/samples",
+                get(routes::room::samples),
+            )
             .route("/admin/invariants", get(routes::admin::invariants))
             .route("/admin/dead-letters", get(routes::events::dead_letters))
             .route(
@@ -199,12 +206,15 @@ fn admin_routes(state: &ApiState) -> Router<ApiState> {
     );
     Router::new()
         .nest("/api/v1", api)
+        .route("/admin", get(pages::console))
         .route("/metrics", get(routes::events::metrics))
 }
 
 fn finish(routes: Router<ApiState>, state: ApiState) -> Router {
     let cors = cors(&state.cors_origins);
     let router = routes
+        // Both listeners serve the pages' scripts and styles.
+        .route("/assets/{*path}", get(pages::asset))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -40,6 +40,7 @@ use utoipa_swagger_ui::SwaggerUi;
         room::change,
         room::show,
         room::audit,
+        room::samples,
         admin::invariants,
         events::dead_letters,
         events::replay,

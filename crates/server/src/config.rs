@@ -8,6 +8,7 @@ use boxoffice_core::domain::Won;
 use boxoffice_core::domain::balance::BalancePolicy;
 use boxoffice_core::domain::delivery::RetryPolicy;
 use boxoffice_core::domain::queue_token::QueuePolicy;
+use boxoffice_core::domain::sample::SamplePolicy;
 use boxoffice_core::domain::seat_hold::HoldPolicy;
 use boxoffice_core::use_cases::{IdempotencyPolicy, Policies};
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub rate_limit: RateLimitSettings,
     pub demo: DemoSettings,
+    pub console: ConsoleSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -244,6 +246,15 @@ pub struct IdempotencySettings {
     pub retention_secs: u64,
 }
 
+/// The operator's console: how often each sale is sampled for its charts,
+/// and how long the samples are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSettings {
+    pub sample_interval_secs: u64,
+    pub sample_retention_secs: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxSettings {
@@ -309,8 +320,12 @@ pub struct DataPlatformSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminSettings {
-    /// The `X-Admin-Key` for admin endpoints; empty disables them.
+    /// The `X-Admin-Key` for admin endpoints; empty disables them, unless
+    /// a key is generated (`generate_key`) or admins sign in with tokens.
     pub api_key: String,
+    /// In the embedded mode, with no `api_key` and no admin tokens: make a
+    /// key once, keep it beside the SQLite file (`admin.key`), and take it.
+    pub generate_key: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -325,6 +340,7 @@ impl Default for Settings {
         let queue = QueuePolicy::default();
         let holds = HoldPolicy::default();
         let idem = IdempotencyPolicy::default();
+        let samples = SamplePolicy::default();
         let delivery = RetryPolicy::default();
         Self {
             server: ServerSettings {
@@ -375,6 +391,10 @@ impl Default for Settings {
                 lease_secs: idem.lease_secs,
                 retention_secs: idem.retention_secs,
             },
+            console: ConsoleSettings {
+                sample_interval_secs: samples.interval_secs,
+                sample_retention_secs: samples.retention_secs,
+            },
             outbox: OutboxSettings {
                 relay_interval_ms: 200,
                 relay_batch: 500,
@@ -409,6 +429,7 @@ impl Default for Settings {
             },
             admin: AdminSettings {
                 api_key: String::new(),
+                generate_key: true,
             },
             auth: AuthSettings {
                 mode: AuthModeSetting::Jwt,
@@ -506,6 +527,15 @@ impl Settings {
         ensure!(
             q.expired_retention_secs > 0,
             "queue.expired_retention_secs must be positive"
+        );
+        let console = &self.console;
+        ensure!(
+            (1..=3600).contains(&console.sample_interval_secs),
+            "console.sample_interval_secs must be from 1 to 3600"
+        );
+        ensure!(
+            console.sample_retention_secs >= console.sample_interval_secs,
+            "console.sample_retention_secs must be at least console.sample_interval_secs"
         );
         ensure!(
             self.idempotency.retention_secs >= self.idempotency.lease_secs,
@@ -780,11 +810,23 @@ impl Settings {
                 initial_backoff_ms: self.dataplatform.initial_backoff_ms,
                 max_backoff_ms: self.dataplatform.max_backoff_ms,
             },
+            samples: SamplePolicy {
+                interval_secs: self.console.sample_interval_secs,
+                retention_secs: self.console.sample_retention_secs,
+            },
         }
     }
 
     pub fn admin_key(&self) -> Option<&str> {
         Some(self.admin.api_key.as_str()).filter(|k| !k.is_empty())
+    }
+
+    /// Whether the admin key is the one generated beside the SQLite file.
+    pub fn generates_admin_key(&self) -> bool {
+        self.admin.generate_key
+            && self.embedded()
+            && self.admin_key().is_none()
+            && self.auth.admin_claim.is_empty()
     }
 }
 

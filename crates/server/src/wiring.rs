@@ -387,7 +387,7 @@ fn generated_secret(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
         std::fs::create_dir_all(dir)?;
     }
     write_private(path, &text)?;
-    tracing::info!(file = %path.display(), "generated the development signing secret");
+    tracing::info!(file = %path.display(), "generated a secret");
     Ok(text.into_bytes())
 }
 
@@ -506,8 +506,33 @@ async fn auth(settings: &Settings, app: &App) -> anyhow::Result<Auth> {
         verifier,
         seal: QueueSeal::new(&secret),
         dev,
-        admin_key: settings.admin_key().map(Arc::from),
+        admin_key: admin_key(settings)?,
     })
+}
+
+/// The admin key: the configured one, or in the embedded mode the one kept
+/// beside the SQLite file (made the first time).
+fn admin_key(settings: &Settings) -> anyhow::Result<Option<Arc<str>>> {
+    if let Some(key) = settings.admin_key() {
+        return Ok(Some(Arc::from(key)));
+    }
+    let Some(path) = generated_admin_key_path(settings) else {
+        return Ok(None);
+    };
+    let key = String::from_utf8(generated_secret(&path)?)?;
+    tracing::info!(
+        file = %path.display(),
+        "the admin API and the console at /admin take the admin key kept in this file"
+    );
+    Ok(Some(Arc::from(key)))
+}
+
+/// Where the embedded mode keeps its generated admin key, when it makes one.
+pub fn generated_admin_key_path(settings: &Settings) -> Option<std::path::PathBuf> {
+    if !settings.generates_admin_key() {
+        return None;
+    }
+    sqlite_file(&settings.database.url).map(|file| file.with_file_name("admin.key"))
 }
 
 /// The rate limits, from `[rate_limit]`.

@@ -66,6 +66,20 @@ pub fn spawn(
             async move { a.relay_outbox_once(relay_batch).await.map(drop) }
         },
     ));
+    // Each interval's samples are claimed once cluster-wide; looking four
+    // times an interval takes each within a quarter of it.
+    let sample_every =
+        Duration::from_millis((settings.console.sample_interval_secs * 1000 / 4).clamp(250, 5_000));
+    let a = app.clone();
+    workers.spawn(every(
+        "sales sampler",
+        sample_every,
+        shutdown.clone(),
+        move || {
+            let a = a.clone();
+            async move { a.sample_sales_if_due().await.map(drop) }
+        },
+    ));
     let streams = service.streams.clone();
     let stop = shutdown.clone();
     workers.spawn(async move {

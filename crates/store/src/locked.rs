@@ -13,6 +13,7 @@ use boxoffice_core::domain::idempotency::{ClaimOutcome, IdempotencyClaim, Idempo
 use boxoffice_core::domain::identity::Subject;
 use boxoffice_core::domain::reservation::Reservation;
 use boxoffice_core::domain::room::{Flow, Room};
+use boxoffice_core::domain::sample::{SaleSample, SeatTally};
 use boxoffice_core::domain::seat::Seat;
 use boxoffice_core::domain::{ConcertId, EventId, HoldId, ScheduleId, Timestamp, UserId, Won};
 use boxoffice_core::ports::{
@@ -167,6 +168,24 @@ impl Store for LockedStore {
     }
     async fn record_flow(&self, concert: ConcertId, flow: &Flow) -> anyhow::Result<()> {
         self.inner.record_flow(concert, flow).await
+    }
+    async fn seat_tally(&self, concert: ConcertId, now: Timestamp) -> anyhow::Result<SeatTally> {
+        self.inner.seat_tally(concert, now).await
+    }
+    async fn record_samples(
+        &self,
+        samples: &[SaleSample],
+        keep_from: Timestamp,
+    ) -> anyhow::Result<()> {
+        self.inner.record_samples(samples, keep_from).await
+    }
+    async fn samples(
+        &self,
+        concert: ConcertId,
+        since: Timestamp,
+        limit: u32,
+    ) -> anyhow::Result<Vec<SaleSample>> {
+        self.inner.samples(concert, since, limit).await
     }
     async fn user_for_subject(&self, subject: &Subject) -> anyhow::Result<UserId> {
         self.inner.user_for_subject(subject).await

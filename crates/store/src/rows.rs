@@ -7,6 +7,7 @@ use boxoffice_core::domain::concert::{Concert, EntryRules, Schedule};
 use boxoffice_core::domain::events::OutboxEvent;
 use boxoffice_core::domain::reservation::Reservation;
 use boxoffice_core::domain::room::{Cohort, Flow, Room, RoomSettings, RoomState, SaleWindow};
+use boxoffice_core::domain::sample::{SaleSample, SeatTally};
 use boxoffice_core::domain::seat::{Seat, SeatState};
 use boxoffice_core::domain::seat_hold::{Hold, HoldStatus};
 use boxoffice_core::domain::{
@@ -178,4 +179,22 @@ fn cohorts_of(text: &str) -> anyhow::Result<Vec<Cohort>> {
             admitted,
         })
         .collect())
+}
+
+pub(crate) fn sale_sample(row: &Record, concert: ConcertId) -> anyhow::Result<SaleSample> {
+    let count = |col: &str| -> anyhow::Result<u64> { Ok(u64::try_from(row.int(col)?)?) };
+    Ok(SaleSample {
+        concert,
+        at: ts(row, "at_ms")?,
+        pre_queued: count("pre_queued")?,
+        waiting: count("waiting")?,
+        active: count("active")?,
+        admitted_total: count("admitted_total")?,
+        seats: SeatTally {
+            available: count("seats_available")?,
+            held: count("seats_held")?,
+            sold: count("seats_sold")?,
+            revenue: won(row, "revenue")?,
+        },
+    })
 }

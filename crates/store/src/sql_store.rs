@@ -21,6 +21,7 @@ use boxoffice_core::domain::idempotency::{
 use boxoffice_core::domain::identity::Subject;
 use boxoffice_core::domain::reservation::{PaymentReceipt, Reservation};
 use boxoffice_core::domain::room::{Flow, Room};
+use boxoffice_core::domain::sample::{SaleSample, SeatTally};
 use boxoffice_core::domain::seat::{Seat, SeatStatus};
 use boxoffice_core::domain::seat_hold::{FanHolds, Hold, HoldStatus};
 use boxoffice_core::domain::{ConcertId, EventId, HoldId, ScheduleId, Timestamp, UserId, Won};
@@ -811,6 +812,90 @@ impl<B: Backend> Store for SqlStore<B> {
             .map(|row| row.text("entry_id"))
             .collect::<anyhow::Result<Vec<_>>>()
             .map(Some)
+    }
+
+    async fn seat_tally(&self, concert: ConcertId, now: Timestamp) -> anyhow::Result<SeatTally> {
+        let row = self
+            .reader()
+            .fetch_one(
+                "SELECT COUNT(CASE WHEN s.status = 'SOLD' THEN 1 END) AS sold,
+                        COUNT(CASE WHEN s.status = 'HELD' AND s.held_until_ms > $2 THEN 1 END) AS held,
+                        COUNT(*) AS seats,
+                        (SELECT CAST(COALESCE(SUM(r.price), 0) AS BIGINT) FROM reservation r
+                          WHERE r.concert_id = $1) AS revenue
+                   FROM seat s JOIN schedule d ON d.id = s.schedule_id
+                  WHERE d.concert_id = $1",
+                args![concert.get(), now.as_millis()],
+            )
+            .await?;
+        let count = |col: &str| -> anyhow::Result<u64> { Ok(u64::try_from(row.int(col)?)?) };
+        let (sold, held) = (count("sold")?, count("held")?);
+        Ok(SeatTally {
+            available: count("seats")?.saturating_sub(sold + held),
+            held,
+            sold,
+            revenue: rows::won(&row, "revenue")?,
+        })
+    }
+
+    async fn record_samples(
+        &self,
+        samples: &[SaleSample],
+        keep_from: Timestamp,
+    ) -> anyhow::Result<()> {
+        let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let mut tx = self.backend.begin().await?;
+        for sample in samples {
+            tx.execute(
+                "INSERT INTO sale_sample (concert_id, at_ms, pre_queued, waiting, active,
+                        admitted_total, seats_available, seats_held, seats_sold, revenue)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT (concert_id, at_ms) DO NOTHING",
+                args![
+                    sample.concert.get(),
+                    sample.at.as_millis(),
+                    int(sample.pre_queued),
+                    int(sample.waiting),
+                    int(sample.active),
+                    int(sample.admitted_total),
+                    int(sample.seats.available),
+                    int(sample.seats.held),
+                    int(sample.seats.sold),
+                    sample.seats.revenue.amount()
+                ],
+            )
+            .await?;
+        }
+        tx.execute(
+            "DELETE FROM sale_sample WHERE at_ms < $1",
+            args![keep_from.as_millis()],
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    async fn samples(
+        &self,
+        concert: ConcertId,
+        since: Timestamp,
+        limit: u32,
+    ) -> anyhow::Result<Vec<SaleSample>> {
+        let found = self
+            .reader()
+            .fetch_all(
+                "SELECT * FROM (
+                    SELECT at_ms, pre_queued, waiting, active, admitted_total, seats_available,
+                           seats_held, seats_sold, revenue
+                      FROM sale_sample WHERE concert_id = $1 AND at_ms >= $2
+                     ORDER BY at_ms DESC LIMIT $3) newest
+                  ORDER BY at_ms",
+                args![concert.get(), since.as_millis(), limit],
+            )
+            .await?;
+        found
+            .iter()
+            .map(|row| rows::sale_sample(row, concert))
+            .collect()
     }
 
     async fn record_flow(&self, concert: ConcertId, flow: &Flow) -> anyhow::Result<()> {

@@ -20,6 +20,7 @@
 //! - [`access`]: queue tickets, admission passes and proof-of-work challenges.
 //! - [`room`]: a concert's room as its operator runs it: states, settings,
 //!   the sale's times, the pre-queue lottery, the wait estimate.
+//! - [`sample`]: a sale's figures at an instant, for the operator's charts.
 
 pub mod access;
 pub mod balance;
@@ -33,6 +34,7 @@ pub mod money;
 pub mod queue_token;
 pub mod reservation;
 pub mod room;
+pub mod sample;
 pub mod seat;
 pub mod seat_hold;
 pub mod time;

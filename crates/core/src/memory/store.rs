@@ -13,6 +13,7 @@ use crate::domain::idempotency::{
 use crate::domain::identity::{FIRST_MAPPED_USER_ID, Subject};
 use crate::domain::reservation::{PaymentReceipt, Reservation};
 use crate::domain::room::{Flow, Room, RoomState};
+use crate::domain::sample::{SaleSample, SeatTally};
 use crate::domain::seat::{Seat, SeatState, SeatStatus};
 use crate::domain::seat_hold::{FanHolds, Hold, HoldStatus, has_lapsed};
 use crate::domain::{ConcertId, EventId, HoldId, ScheduleId, SeatNumber, Timestamp, UserId, Won};
@@ -21,6 +22,7 @@ use crate::ports::{
     HoldOutcome, Inbox, MoneyTotals, OutboxBacklog, PaymentAttempt, PaymentOutcome, PaymentRefused,
     ReleaseOutcome, RoomChange, RoomSnapshot, Store, StoreAudit,
 };
+use anyhow::Context;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
@@ -46,6 +48,8 @@ struct State {
     holds: HashMap<HoldId, Hold>,
     balances: HashMap<UserId, Won>,
     reservations: Vec<Reservation>,
+    /// The console's samples by concert and instant.
+    samples: BTreeMap<(ConcertId, Timestamp), SaleSample>,
     charged: Won,
     paid: Won,
     idempotency: HashMap<(UserId, &'static str, String), KeyRow>,
@@ -347,6 +351,65 @@ impl Store for MemoryStore {
                 .flow = flow.clone();
         }
         Ok(())
+    }
+
+    async fn seat_tally(&self, concert: ConcertId, now: Timestamp) -> anyhow::Result<SeatTally> {
+        let state = lock(&self.inner);
+        let mut tally = SeatTally::default();
+        let of_concert = |schedule: &ScheduleId| {
+            state.schedules.get(schedule).map(|s| s.concert_id) == Some(concert)
+        };
+        for ((schedule, _), row) in &state.seats {
+            if !of_concert(schedule) {
+                continue;
+            }
+            match row.state.status_at(now) {
+                SeatStatus::Available => tally.available += 1,
+                SeatStatus::Held => tally.held += 1,
+                SeatStatus::Sold => tally.sold += 1,
+            }
+        }
+        tally.revenue = state
+            .reservations
+            .iter()
+            .filter(|r| r.concert_id == concert)
+            .try_fold(Won::ZERO, |sum, r| sum.checked_add(r.price))
+            .context("revenue overflows")?;
+        Ok(tally)
+    }
+
+    async fn record_samples(
+        &self,
+        samples: &[SaleSample],
+        keep_from: Timestamp,
+    ) -> anyhow::Result<()> {
+        let mut state = lock(&self.inner);
+        for sample in samples {
+            state
+                .samples
+                .entry((sample.concert, sample.at))
+                .or_insert(*sample);
+        }
+        state.samples.retain(|(_, at), _| *at >= keep_from);
+        Ok(())
+    }
+
+    async fn samples(
+        &self,
+        concert: ConcertId,
+        since: Timestamp,
+        limit: u32,
+    ) -> anyhow::Result<Vec<SaleSample>> {
+        let state = lock(&self.inner);
+        let mut newest: Vec<SaleSample> = state
+            .samples
+            .range((concert, since)..=(concert, Timestamp::from_millis(i64::MAX)))
+            .rev()
+            .take(limit as usize)
+            .map(|(_, sample)| *sample)
+            .collect();
+        newest.reverse();
+        Ok(newest)
     }
 
     async fn user_for_subject(&self, subject: &Subject) -> anyhow::Result<UserId> {

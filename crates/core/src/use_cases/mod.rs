@@ -19,7 +19,8 @@
 //! - activate_batch, release_expired_holds, relay_outbox, event_handlers,
 //!   deliver_to_platform: background work, each a single step (`*_once`)
 //!   that workers loop over and tests call directly.
-//! - replay_dead_letter: the operator's dead-letter list and replays.
+//! - replay_dead_letter: the operator's dead-letter list and replays;
+//!   sample_sales: the figures the operator's console charts over time.
 
 mod access;
 mod activate_batch;
@@ -49,6 +50,7 @@ mod release_hold;
 mod replay_dead_letter;
 mod revocations;
 mod revoke_admission;
+mod sample_sales;
 mod set_entry_rules;
 mod show_balance;
 mod show_room;
@@ -73,11 +75,13 @@ pub use relay_outbox::OutboxLag;
 pub use release_hold::ReleaseHoldError;
 pub use replay_dead_letter::ReplayError;
 pub use revocations::RevokedPasses;
+pub use sample_sales::MAX_SAMPLES;
 pub use show_room::{LotteryReveal, RoomReport};
 
 use crate::domain::balance::BalancePolicy;
 use crate::domain::delivery::RetryPolicy;
 use crate::domain::queue_token::QueuePolicy;
+use crate::domain::sample::SamplePolicy;
 use crate::domain::seat_hold::HoldPolicy;
 use crate::domain::{ConcertId, EventId, HoldId, ReservationId, Timestamp, TokenId};
 use crate::ports::{
@@ -124,6 +128,8 @@ pub struct Policies {
     pub idempotency: IdempotencyPolicy,
     /// How consumers retry failing deliveries.
     pub delivery: RetryPolicy,
+    /// How often the console's samples are taken, and how long kept.
+    pub samples: SamplePolicy,
 }
 
 /// How long idempotency records live.

@@ -403,3 +403,82 @@ pub(crate) async fn lottery(
     })?;
     Ok(ok(lottery_response(concert, reveal)))
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SamplesQuery {
+    /// The samples of the last this many minutes (1 to 10080, default 60).
+    minutes: Option<u32>,
+}
+
+/// A concert's sale over time, for the operator's charts.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SamplesBody {
+    concert_id: i64,
+    /// Seconds between kept samples (`console.sample_interval_secs`).
+    interval_secs: u64,
+    /// Oldest first; the last was taken for this answer.
+    samples: Vec<SampleBody>,
+}
+
+/// A sale's figures at one instant.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SampleBody {
+    at: String,
+    pre_queued: u64,
+    waiting: u64,
+    active: u64,
+    /// Fans admitted so far (the room's `admittedTotal`).
+    admitted_total: u64,
+    seats_available: u64,
+    seats_held: u64,
+    seats_sold: u64,
+    /// Whole won taken by the concert's reservations.
+    revenue: i64,
+}
+
+/// The concert's samples: its line, ACTIVE fans, seats and revenue over time.
+#[utoipa::path(get, path = "/api/v1/admin/concerts/{concertId}/samples", tag = "admin",
+    params(("concertId" = i64, Path), ("minutes" = Option<u32>, Query),
+        ("X-Admin-Key" = Option<String>, Header, description = "The admin key (or an admin's Authorization: Bearer token)")),
+    responses((status = 200, body = Envelope<SamplesBody>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub(crate) async fn samples(
+    State(state): State<ApiState>,
+    _admin: Admin,
+    PathParam(concert_id): PathParam<i64>,
+    query: Result<Query<SamplesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let concert = concert_param(concert_id)?;
+    let Query(query) = query.map_err(|e| ApiError::validation(e.body_text()))?;
+    let minutes = query.minutes.unwrap_or(60);
+    if !(1..=7 * 24 * 60).contains(&minutes) {
+        return Err(ApiError::validation("minutes must be between 1 and 10080"));
+    }
+    let samples = state
+        .app
+        .sale_samples(concert, minutes)
+        .await?
+        .ok_or_else(concert_not_found)?;
+    Ok(ok(SamplesBody {
+        concert_id: concert.get(),
+        interval_secs: state.app.policies().samples.interval_secs,
+        samples: samples
+            .into_iter()
+            .map(|s| SampleBody {
+                at: instant(s.at),
+                pre_queued: s.pre_queued,
+                waiting: s.waiting,
+                active: s.active,
+                admitted_total: s.admitted_total,
+                seats_available: s.seats.available,
+                seats_held: s.seats.held,
+                seats_sold: s.seats.sold,
+                revenue: s.seats.revenue.amount(),
+            })
+            .collect(),
+    }))
+}

@@ -336,7 +336,11 @@ async fn admin_endpoints_need_the_key_and_a_valid_concert() {
             .len(),
         3
     );
-    let disabled = crate::harness::spawn_with(|c| c.admin.api_key = String::new()).await;
+    let disabled = crate::harness::spawn_with(|c| {
+        c.admin.api_key = String::new();
+        c.admin.generate_key = false;
+    })
+    .await;
     disabled
         .post("/api/v1/admin/concerts", &[("X-Admin-Key", "")], body())
         .await
