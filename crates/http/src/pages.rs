@@ -133,9 +133,15 @@ mod tests {
 
     #[test]
     fn scripts_and_styles_are_served_with_their_types() {
-        assert_eq!(content_type("assets/app.js"), "text/javascript; charset=utf-8");
+        assert_eq!(
+            content_type("assets/app.js"),
+            "text/javascript; charset=utf-8"
+        );
         assert_eq!(content_type("assets/style.css"), "text/css; charset=utf-8");
         assert_eq!(content_type("index.html"), "text/html; charset=utf-8");
-        assert_eq!(content_type("assets/vendor/uplot/LICENSE"), "text/plain; charset=utf-8");
+        assert_eq!(
+            content_type("assets/vendor/uplot/LICENSE"),
+            "text/plain; charset=utf-8"
+        );
     }
 }

@@ -55,7 +55,8 @@ impl SamplePolicy {
 
     /// Samples taken before this instant are deleted.
     pub fn keep_from(&self, now: Timestamp) -> Timestamp {
-        let retention_ms = i64::try_from(self.retention_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let retention_ms =
+            i64::try_from(self.retention_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         Timestamp::from_millis(now.as_millis().saturating_sub(retention_ms))
     }
 

@@ -8,6 +8,7 @@ use crate::domain::idempotency::{
     ClaimOutcome, Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyScope,
 };
 use crate::domain::identity::{FIRST_MAPPED_USER_ID, Subject};
+use crate::domain::sample::{SaleSample, SeatTally};
 use crate::domain::seat::SeatStatus;
 use crate::domain::seat_hold::{HoldLimitReached, HoldLimits};
 use crate::domain::{ConcertId, EventId, HoldId, ReservationId, ScheduleId, Timestamp, Won};
@@ -52,6 +53,8 @@ macro_rules! store_contract_tests {
             a_room_changes_only_from_the_version_read_with_its_audit_and_event,
             a_draw_is_recorded_once_and_read_back_in_place_order,
             sellable_seats_count_available_and_held_but_not_sold,
+            a_tally_counts_seats_by_status_at_an_instant_and_sums_the_revenue,
+            samples_are_kept_once_per_instant_read_in_order_limited_and_let_go,
         );
     };
     (@cases $make:expr; $($case:ident),+ $(,)?) => {
@@ -1053,4 +1056,87 @@ pub async fn sellable_seats_count_available_and_held_but_not_sold(store: Arc<dyn
     f.charge(1, 200_000).await;
     f.pay(1, held, T0).await;
     assert_eq!(sellable(ok(f.store.room(f.concert).await)), Some(99));
+}
+
+pub async fn a_tally_counts_seats_by_status_at_an_instant_and_sums_the_revenue(
+    store: Arc<dyn Store>,
+) {
+    let f = fixture(store).await;
+    let sold = f.held(1, 1, T0).await;
+    f.held(2, 11, T0).await;
+    f.charge(1, 200_000).await;
+    f.pay(1, sold, T0).await;
+    let other = ok(f
+        .store
+        .create_concert(&sample_concert("Other", 1, T0.plus_secs(86_400)), T0)
+        .await);
+    assert_eq!(
+        ok(f.store.seat_tally(f.concert, T0).await),
+        SeatTally {
+            available: 98,
+            held: 1,
+            sold: 1,
+            revenue: Won::new(150_000),
+        }
+    );
+    assert_eq!(
+        ok(f.store.seat_tally(f.concert, T0.plus_secs(300)).await).held,
+        0,
+        "a hold counts until its end, not at it"
+    );
+    assert_eq!(
+        ok(f.store.seat_tally(other, T0).await),
+        SeatTally {
+            available: 50,
+            ..SeatTally::default()
+        }
+    );
+}
+
+pub async fn samples_are_kept_once_per_instant_read_in_order_limited_and_let_go(
+    store: Arc<dyn Store>,
+) {
+    let f = fixture(store).await;
+    let sample = |secs: u64, waiting: u64| SaleSample {
+        concert: f.concert,
+        at: T0.plus_secs(secs),
+        pre_queued: 1,
+        waiting,
+        active: 3,
+        admitted_total: 4,
+        seats: SeatTally {
+            available: 5,
+            held: 6,
+            sold: 7,
+            revenue: Won::new(8),
+        },
+    };
+    let elsewhere = SaleSample {
+        concert: ConcertId::new(f.concert.get() + 1).unwrap_or_else(|e| panic!("{e}")),
+        ..sample(10, 99)
+    };
+    ok(f.store
+        .record_samples(&[sample(0, 10), sample(10, 20), elsewhere], T0)
+        .await);
+    ok(f.store
+        .record_samples(&[sample(10, 21), sample(20, 30)], T0)
+        .await);
+    let read = |since: u64, limit: u32| f.store.samples(f.concert, T0.plus_secs(since), limit);
+    assert_eq!(
+        ok(read(0, 10).await),
+        vec![sample(0, 10), sample(10, 20), sample(20, 30)],
+        "oldest first, the first sample of an instant kept, the other concert's left out"
+    );
+    assert_eq!(ok(read(10, 10).await), vec![sample(10, 20), sample(20, 30)]);
+    assert_eq!(
+        ok(read(0, 2).await),
+        vec![sample(10, 20), sample(20, 30)],
+        "the newest"
+    );
+    ok(f.store.record_samples(&[], T0.plus_secs(15)).await);
+    assert_eq!(ok(read(0, 10).await), vec![sample(20, 30)]);
+    assert!(
+        ok(f.store.samples(elsewhere.concert, T0, 10).await).is_empty(),
+        "taken before the instant kept from"
+    );
 }

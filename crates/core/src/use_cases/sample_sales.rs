@@ -49,14 +49,16 @@ impl App {
         let Some(current) = self.sample_of(concert, now).await? else {
             return Ok(None);
         };
-        let since = Timestamp::from_millis(
-            now.as_millis()
-                .saturating_sub(i64::from(minutes) * 60_000),
-        );
+        let since =
+            Timestamp::from_millis(now.as_millis().saturating_sub(i64::from(minutes) * 60_000));
         let mut samples = self
             .store()
             .samples(concert, since, MAX_SAMPLES - 1)
             .await?;
+        // A sample kept at this very instant is the one taken now.
+        if samples.last().is_some_and(|kept| kept.at >= now) {
+            samples.pop();
+        }
         samples.push(current);
         Ok(Some(samples))
     }
@@ -123,10 +125,20 @@ mod tests {
         let t = TestApp::new().await;
         let twin = t.twin();
         assert!(t.app.sample_sales_if_due().await.unwrap());
-        assert!(!twin.sample_sales_if_due().await.unwrap(), "claimed already");
+        assert!(
+            !twin.sample_sales_if_due().await.unwrap(),
+            "claimed already"
+        );
         t.clock.advance_secs(10);
         assert!(twin.sample_sales_if_due().await.unwrap());
 
+        let samples = t.app.sale_samples(t.concert, 60).await.unwrap().unwrap();
+        assert_eq!(
+            samples.len(),
+            2,
+            "the one kept at this instant is the one taken now"
+        );
+        t.clock.advance_secs(1);
         let samples = t.app.sale_samples(t.concert, 60).await.unwrap().unwrap();
         assert_eq!(samples.len(), 3, "two kept and the one taken now");
         assert!(samples.windows(2).all(|w| w[0].at < w[1].at));
@@ -138,9 +150,19 @@ mod tests {
         assert!(t.app.sample_sales_if_due().await.unwrap());
         t.clock.advance_secs(8 * 24 * 3600);
         assert!(t.app.sample_sales_if_due().await.unwrap());
+        t.clock.advance_secs(1);
         let all_week = 60 * 24 * 9;
-        let samples = t.app.sale_samples(t.concert, all_week).await.unwrap().unwrap();
-        assert_eq!(samples.len(), 2, "the old one was deleted; the new one and now remain");
+        let samples = t
+            .app
+            .sale_samples(t.concert, all_week)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            samples.len(),
+            2,
+            "the old one was deleted; the new one and now remain"
+        );
         let unknown = t.app.sale_samples(concert_id(99), 60).await.unwrap();
         assert!(unknown.is_none());
     }

@@ -39,7 +39,7 @@ pub struct Server {
     signer: DevSigner,
     /// Stops the server's consumer loops when the test ends.
     _consumers: tokio_util::sync::DropGuard,
-    _dir: tempfile::TempDir,
+    tempdir: tempfile::TempDir,
 }
 
 /// Requests made as one fan: each carries the fan's identity (a bearer
@@ -283,11 +283,17 @@ pub async fn start(settings: &Settings, clock: Arc<ManualClock>, dir: tempfile::
             3_600,
         ),
         _consumers: consumers.drop_guard(),
-        _dir: dir,
+        tempdir: dir,
     }
 }
 
 impl Server {
+    /// The folder of its SQLite file and what the embedded mode keeps beside it.
+    #[allow(dead_code)]
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.tempdir.path()
+    }
+
     pub async fn call(
         &self,
         method: reqwest::Method,

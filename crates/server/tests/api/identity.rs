@@ -669,7 +669,7 @@ async fn guessing_the_admin_key_is_cut_off_after_a_few_tries_from_one_address() 
 }
 
 #[tokio::test]
-async fn the_admin_api_and_metrics_can_live_on_a_listener_of_their_own() {
+async fn the_admin_api_metrics_and_console_can_live_on_a_listener_of_their_own() {
     let mut settings = test_settings();
     let dir = tempfile::tempdir().unwrap();
     settings.database.url = format!("sqlite://{}", dir.path().join("split.db").display());
@@ -733,6 +733,18 @@ async fn the_admin_api_and_metrics_can_live_on_a_listener_of_their_own() {
             .as_u16(),
         404
     );
+    // The console is served with the API it calls; both serve the assets.
+    for (base, path, status) in [
+        (&public, "/", 200),
+        (&public, "/admin", 404),
+        (&admin, "/admin", 200),
+        (&admin, "/", 404),
+        (&public, "/assets/api.js", 200),
+        (&admin, "/assets/api.js", 200),
+    ] {
+        let answer = get(base, path).await.unwrap().status().as_u16();
+        assert_eq!(answer, status, "{path} on {base}");
+    }
 }
 
 #[tokio::test]

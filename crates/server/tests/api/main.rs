@@ -18,6 +18,8 @@
 //! - `idor`: one fan can use nothing of another's.
 //! - `limits`: rate limits per fan and per address.
 //! - `bot_gate`: proof-of-work challenges on token requests.
+//! - `pages`: the browser pages as files, the console's samples, the
+//!   embedded mode's admin key.
 //! - `revocation` (in `cluster`): admission passes refused on another instance.
 //! - `pipeline`: outbox to Kafka (or the inbox) to the mock data platform,
 //!   through broker outages, consumer kills, failures and dead letters.
@@ -36,6 +38,7 @@ mod idor;
 mod journey;
 mod limits;
 mod outages;
+mod pages;
 mod pipeline;
 mod processes;
 mod proxy;
