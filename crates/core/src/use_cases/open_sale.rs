@@ -47,21 +47,24 @@ impl App {
         if before == RoomState::Scheduled {
             opened.state = RoomState::Open;
         }
-        let changes = [
-            RoomChange {
+        let mut changes = Vec::with_capacity(2);
+        // An operator who opened the room by hand recorded its state already.
+        if opened.state != before {
+            changes.push(RoomChange {
                 changed_at: now,
                 field: "state".into(),
                 old_value: Some(before.name().into()),
                 new_value: Some(opened.state.name().into()),
-            },
-            RoomChange {
-                changed_at: now,
-                field: "lottery".into(),
-                old_value: None,
-                new_value: Some(format!("{} entries drawn", drawn.len())),
-            },
-        ];
-        let event = self.room_event(&opened, before, "sale opened", &["state", "lottery"]);
+            });
+        }
+        changes.push(RoomChange {
+            changed_at: now,
+            field: "lottery".into(),
+            old_value: None,
+            new_value: Some(format!("{} entries drawn", drawn.len())),
+        });
+        let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+        let event = self.room_event(&opened, before, "sale opened", &fields);
         let recorded = self
             .store()
             .record_draw(concert, &drawn, now, &changes, &event)
@@ -156,8 +159,48 @@ mod tests {
         }
         let audit = t.app.room_audit(t.concert, 10).await.unwrap().unwrap();
         assert_eq!(audit.iter().filter(|c| c.field == "lottery").count(), 1);
+        assert_eq!(
+            state_changes(&audit),
+            [("OPEN", "SCHEDULED"), ("SCHEDULED", "OPEN")]
+        );
         let report = t.app.check_invariants().await.unwrap();
         assert_eq!(report.admission_inversions, 0);
+    }
+
+    /// The audit's state changes, oldest first, as (old, new).
+    fn state_changes(audit: &[crate::ports::RoomChange]) -> Vec<(&str, &str)> {
+        audit
+            .iter()
+            .rev()
+            .filter(|c| c.field == "state")
+            .map(|c| {
+                (
+                    c.old_value.as_deref().unwrap_or(""),
+                    c.new_value.as_deref().unwrap_or(""),
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_sale_opened_by_hand_is_audited_once_with_its_draw() {
+        let t = TestApp::new().await;
+        let state = |state| RoomPatch {
+            state: Some(state),
+            ..RoomPatch::default()
+        };
+        t.change_room(t.concert, state(RoomState::Scheduled)).await;
+        t.issue(user(1)).await;
+        t.change_room(t.concert, state(RoomState::Open)).await;
+
+        let audit = t.app.room_audit(t.concert, 10).await.unwrap().unwrap();
+        assert_eq!(
+            state_changes(&audit),
+            [("OPEN", "SCHEDULED"), ("SCHEDULED", "OPEN")]
+        );
+        let draws: Vec<_> = audit.iter().filter(|c| c.field == "lottery").collect();
+        assert_eq!(draws.len(), 1);
+        assert_eq!(draws[0].new_value.as_deref(), Some("1 entries drawn"));
     }
 
     #[tokio::test]
