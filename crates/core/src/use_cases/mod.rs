@@ -67,6 +67,7 @@ pub use hold_seat::HoldSeatError;
 pub use idempotent::IdempotencyConflict;
 pub use issue_token::{CHALLENGE_TTL_SECS, IssueTokenError, Notice, PowRefusal, TokenView};
 pub use list_popular_concerts::PopularConcert;
+pub use list_reservations::ReservationView;
 pub use list_schedules::ListSchedulesError;
 pub use list_seats::ListSeatsError;
 pub use pay_for_hold::PayError;

@@ -29,7 +29,13 @@ pub(crate) struct ChargeBody {
 pub(crate) struct ReservationItem {
     reservation_id: String,
     concert_id: i64,
+    /// The concert's title and artist.
+    title: String,
+    artist: String,
     schedule_id: i64,
+    /// When and where the date is.
+    starts_at: String,
+    venue: String,
     seat_number: u8,
     price: i64,
     confirmed_at: String,
@@ -86,13 +92,20 @@ pub(crate) async fn reservations(
         .list_reservations(user)
         .await?
         .into_iter()
-        .map(|r| ReservationItem {
-            reservation_id: r.id.to_string(),
-            concert_id: r.concert_id.get(),
-            schedule_id: r.schedule_id.get(),
-            seat_number: r.seat_number.get(),
-            price: r.price.amount(),
-            confirmed_at: instant(r.confirmed_at),
+        .map(|view| {
+            let r = view.reservation;
+            ReservationItem {
+                reservation_id: r.id.to_string(),
+                concert_id: r.concert_id.get(),
+                title: view.concert.title,
+                artist: view.concert.artist,
+                schedule_id: r.schedule_id.get(),
+                starts_at: instant(view.schedule.starts_at),
+                venue: view.schedule.venue,
+                seat_number: r.seat_number.get(),
+                price: r.price.amount(),
+                confirmed_at: instant(r.confirmed_at),
+            }
         })
         .collect();
     Ok(ok(list))

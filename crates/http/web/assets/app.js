@@ -1034,9 +1034,8 @@ async function topUp(event) {
 async function showReservations(scope) {
   showView("view-reservations");
   let reservations;
-  let concerts;
   try {
-    [reservations, concerts] = await Promise.all([asFan("GET", "/api/v1/reservations"), loadCatalog()]);
+    reservations = await asFan("GET", "/api/v1/reservations");
   } catch (error) {
     fail(error);
     return;
@@ -1044,14 +1043,15 @@ async function showReservations(scope) {
   if (scope.ended) return;
   byId("no-reservations").hidden = reservations.length > 0;
   byId("reservations").hidden = reservations.length === 0;
-  byId("reservation-rows").replaceChildren(...reservations.map((r) => reservationRow(r, concerts)));
+  byId("reservation-rows").replaceChildren(...reservations.map(reservationRow));
 }
 
-function reservationRow(reservation, concerts) {
+function reservationRow(reservation) {
   return el(
     "tr",
     {},
-    el("td", {}, concerts.get(reservation.concertId)?.title ?? `Concert ${reservation.concertId}`),
+    el("td", {}, `${reservation.title} (${reservation.artist})`),
+    el("td", {}, `${formatDateTime(reservation.startsAt)}, ${reservation.venue}`),
     el("td", {}, String(reservation.seatNumber)),
     el("td", { class: "number" }, formatWon(reservation.price)),
     el("td", {}, formatDateTime(reservation.confirmedAt)),

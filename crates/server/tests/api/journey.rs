@@ -84,6 +84,15 @@ async fn a_fan_goes_from_queue_token_to_a_paid_seat() {
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0]["reservationId"], receipt["reservationId"]);
     assert_eq!(mine[0]["seatNumber"], 15);
+    // It says which concert and which date, as the dates list showed them.
+    assert_eq!(mine[0]["title"], concerts.data()[0]["title"]);
+    assert_eq!(mine[0]["artist"], concerts.data()[0]["artist"]);
+    let date = dates
+        .iter()
+        .find(|d| d["scheduleId"] == mine[0]["scheduleId"])
+        .unwrap();
+    assert_eq!(mine[0]["startsAt"], date["startsAt"]);
+    assert_eq!(mine[0]["venue"], date["venue"]);
 
     // Once the outbox is relayed, the concert is popular.
     s.app.relay_outbox_once(100).await.unwrap();
