@@ -103,6 +103,8 @@ export async function startServer(name, { env = {} } = {}) {
     RUST_LOG: process.env.RUST_LOG || 'info,sqlx=warn,tower_http=warn',
     BOXOFFICE__ADMIN__API_KEY: ADMIN_KEY,
     BOXOFFICE__QUEUE__ADMIT_INTERVAL_SECS: '1',
+    // The console's charts get a point a second.
+    BOXOFFICE__CONSOLE__SAMPLE_INTERVAL_SECS: '1',
     // Open streams would otherwise hold the stop for the full grace.
     BOXOFFICE__SERVER__SHUTDOWN_GRACE_SECS: '1',
     // Per-fan limits stay at their defaults (the pages must live with them);
