@@ -7,7 +7,7 @@
 //!
 //! Every answer carries a strict Content-Security-Policy: scripts, styles
 //! and connections from this origin only, no inline script or style, no
-//! framing. An `ETag` (the file's SHA-256) lets browsers revalidate for a
+//! framing. An `ETag` (the first 128 bits of the file's SHA-256) lets browsers revalidate for a
 //! `304` instead of downloading the file again.
 
 use axum::extract::Path;
