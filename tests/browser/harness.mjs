@@ -6,12 +6,18 @@
 // Layout:
 // - paths and waiting: REPO_ROOT, OUT_DIR, waitFor
 // - the service: startServer (its log goes to target/browser-test/logs/)
-// - the browser: launchBrowser, watchedContext, assertClean
+// - the browser: launchBrowser, serverAndBrowser (a test file's pair),
+//   watchedContext, assertClean
 // - in-page trail: markPage, trailOf, assertSamePage (no reload happened)
-// - screenshots: shoot (desktop 1280x800 and phone 375x812)
+// - requests: recordRequests (what a page asked for, with times)
+// - screenshots: shoot (desktop 1280x800 and phone 375x812, with the
+//   phone width's overflow measured)
 // - the API: Api, with fan(userId) and the admin calls
+// - steps through the pages: signInOnPage, joinOnPage, onSeatsView,
+//   openConsole, tabUntil (the keyboard), seatButton, accessibleName, wonIn
 
 import { spawn } from 'node:child_process';
+import { after, before } from 'node:test';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -204,6 +210,24 @@ export async function launchBrowser() {
 }
 
 /**
+ * A test file's service and browser: started before its first test and
+ * stopped after its last. The returned object's `server` and `browser` are
+ * set once the file's tests run.
+ */
+export function serverAndBrowser(name) {
+  const shared = { server: null, browser: null };
+  before(async () => {
+    shared.server = await startServer(name);
+    shared.browser = await launchBrowser();
+  });
+  after(async () => {
+    await shared.browser?.close();
+    await shared.server?.stop();
+  });
+  return shared;
+}
+
+/**
  * A new browser context for `server` whose every page is watched:
  * - `consoleErrors`: console messages of type error (Chromium also logs
  *   "Failed to load resource: ... status of 4xx" here, with the URL),
@@ -213,7 +237,7 @@ export async function launchBrowser() {
  * - `serverErrors`: responses with status >= 500,
  * - `foreignRequests`: requests to any origin but the service's, which are
  *   aborted.
- * Returns `{ context, problems, closedStreams, newPage }`.
+ * Returns `{ context, problems, newPage }`.
  */
 export async function watchedContext(browser, server, { viewport = DESKTOP } = {}) {
   const context = await browser.newContext({ viewport, baseURL: server.url });
@@ -227,8 +251,6 @@ export async function watchedContext(browser, server, { viewport = DESKTOP } = {
     foreignRequests: [],
   };
   const aborted = new WeakSet();
-  // Not problems, kept for the curious: EventSources the pages closed themselves.
-  const closedStreams = [];
   await context.route('**/*', async (route) => {
     const request = route.request();
     let origin;
@@ -259,10 +281,7 @@ export async function watchedContext(browser, server, { viewport = DESKTOP } = {
       const errorText = request.failure()?.errorText ?? '';
       // An EventSource the page closes (on ACTIVE, on leaving the view) is
       // cancelled by the page itself; that is how it should end.
-      if (request.resourceType() === 'eventsource' && errorText.includes('ERR_ABORTED')) {
-        closedStreams.push(new URL(request.url()).pathname);
-        return;
-      }
+      if (request.resourceType() === 'eventsource' && errorText.includes('ERR_ABORTED')) return;
       problems.failedRequests.push({ url: request.url(), method: request.method(), error: errorText });
     });
     page.on('response', (response) => {
@@ -272,20 +291,25 @@ export async function watchedContext(browser, server, { viewport = DESKTOP } = {
     });
   };
   context.on('page', watch);
-  return { context, problems, closedStreams, newPage: () => context.newPage() };
+  return { context, problems, newPage: () => context.newPage() };
 }
 
 /**
  * Asserts that nothing was recorded in `problems`, except console errors
  * matched by one of `allowConsole` ({ url: RegExp, text: RegExp }): the
  * "Failed to load resource" lines Chromium logs for refusals a test
- * provokes on purpose.
+ * provokes on purpose; and 5xx responses matched by one of
+ * `allowServerErrors` ({ url: RegExp, status: number }): the ones a test
+ * answers itself, on purpose.
  */
-export function assertClean(problems, { allowConsole = [], label = 'pages' } = {}) {
+export function assertClean(problems, { allowConsole = [], allowServerErrors = [], label = 'pages' } = {}) {
   const consoleErrors = problems.consoleErrors.filter(
     (entry) => !allowConsole.some((allow) => (!allow.url || allow.url.test(entry.url)) && (!allow.text || allow.text.test(entry.text))),
   );
-  const left = { ...problems, consoleErrors };
+  const serverErrors = problems.serverErrors.filter(
+    (entry) => !allowServerErrors.some((allow) => allow.url.test(entry.url) && (allow.status === undefined || allow.status === entry.status)),
+  );
+  const left = { ...problems, consoleErrors, serverErrors };
   for (const [kind, list] of Object.entries(left)) {
     assert.deepEqual(list, [], `${label}: ${kind} should be empty`);
   }
@@ -297,8 +321,9 @@ export function assertClean(problems, { allowConsole = [], label = 'pages' } = {
 
 /**
  * Sets a marker on the page's window and starts recording every change of
- * the location hash, `#wait[data-status]`, `#position` and `#notice`, each
- * with Date.now(). Returns the marker.
+ * the location hash, `#wait[data-status]`, `#position`, `#eta`, `#notice`
+ * and `#progress` (its value and max), each with Date.now(). Returns the
+ * marker.
  */
 export async function markPage(page) {
   return page.evaluate(() => {
@@ -309,25 +334,22 @@ export async function markPage(page) {
       const el = document.querySelector(selector);
       return el ? el.textContent.trim() : null;
     };
+    const keys = ['hash', 'status', 'position', 'eta', 'notice', 'progress', 'progressMax'];
     const snap = () => {
       const wait = document.querySelector('#wait');
+      const progress = document.querySelector('#progress');
       const entry = {
         t: Date.now(),
         hash: location.hash,
         status: wait ? wait.getAttribute('data-status') : null,
         position: text('#position'),
+        eta: text('#eta'),
         notice: text('#notice'),
+        progress: progress ? progress.value : null,
+        progressMax: progress ? progress.max : null,
       };
       const last = trail[trail.length - 1];
-      if (
-        !last ||
-        last.hash !== entry.hash ||
-        last.status !== entry.status ||
-        last.position !== entry.position ||
-        last.notice !== entry.notice
-      ) {
-        trail.push(entry);
-      }
+      if (!last || keys.some((key) => last[key] !== entry[key])) trail.push(entry);
     };
     snap();
     new MutationObserver(snap).observe(document.documentElement, {
@@ -335,7 +357,7 @@ export async function markPage(page) {
       childList: true,
       characterData: true,
       attributes: true,
-      attributeFilter: ['data-status', 'hidden', 'class'],
+      attributeFilter: ['data-status', 'hidden', 'class', 'value', 'max'],
     });
     window.addEventListener('hashchange', snap);
     return marker;
@@ -353,17 +375,48 @@ export async function assertSamePage(page, marker, what = 'page') {
 }
 
 // ---------------------------------------------------------------------------
+// Requests
+
+/**
+ * Records every request `page` makes from now on: `{ t, method, pathname,
+ * type }` (`type` is Playwright's resourceType: 'fetch', 'eventsource', ...),
+ * `t` the Date.now() it was sent. Returns the (growing) list.
+ */
+export function recordRequests(page) {
+  const requests = [];
+  page.on('request', (request) => {
+    requests.push({ t: Date.now(), method: request.method(), pathname: new URL(request.url()).pathname, type: request.resourceType() });
+  });
+  return requests;
+}
+
+// ---------------------------------------------------------------------------
 // Screenshots
 
-/** Saves `{test}-{view}-desktop.png` and `{test}-{view}-phone.png`, then restores the viewport. */
-export async function shoot(page, test, view) {
+/**
+ * Saves `{test}-{view}-desktop.png` and `{test}-{view}-phone.png`, then
+ * restores the viewport. `fullPage: false` takes only the viewport (quicker).
+ * Returns the phone width's `{ scrollWidth, innerWidth }`
+ * (document.documentElement.scrollWidth and window.innerWidth, measured at
+ * 375 px), for tests that check the page fits it.
+ */
+export async function shoot(page, test, view, { fullPage = true } = {}) {
   fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const before = page.viewportSize() ?? DESKTOP;
+  let phone = null;
   for (const [kind, size] of [['desktop', DESKTOP], ['phone', PHONE]]) {
     await page.setViewportSize(size);
-    await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${test}-${view}-${kind}.png`), fullPage: true, animations: 'disabled' });
+    if (kind === 'phone') {
+      // Two frames: the page's ResizeObservers (the console's charts) answer the new width first.
+      phone = await page.evaluate(async () => {
+        for (let i = 0; i < 2; i++) await new Promise((resolve) => requestAnimationFrame(resolve));
+        return { scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth };
+      });
+    }
+    await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${test}-${view}-${kind}.png`), fullPage, animations: 'disabled' });
   }
   await page.setViewportSize(before);
+  return phone;
 }
 
 // ---------------------------------------------------------------------------
@@ -417,10 +470,6 @@ export class Api {
   /** PATCH /api/v1/admin/concerts/{id}/room, e.g. `{ admitBatch: 1 }`, `{ maxActive: 1 }`, `{ state: 'PAUSED' }`. */
   changeRoom(concertId, change) {
     return this.admin('PATCH', `/concerts/${concertId}/room`, change);
-  }
-
-  adminRoom(concertId) {
-    return this.admin('GET', `/concerts/${concertId}/room`);
   }
 
   /**
@@ -503,10 +552,6 @@ export class Fan {
     return this.call('GET', `/api/v1/concerts/${concertId}/schedules`, { headers: { 'Queue-Token': this.passes.get(concertId) } });
   }
 
-  seats(concertId, scheduleId) {
-    return this.call('GET', `/api/v1/schedules/${scheduleId}/seats`, { headers: { 'Queue-Token': this.passes.get(concertId) } });
-  }
-
   hold(concertId, scheduleId, seatNumber) {
     return this.call('POST', '/api/v1/holds', { headers: { 'Queue-Token': this.passes.get(concertId) }, body: { scheduleId, seatNumber } });
   }
@@ -533,9 +578,13 @@ export async function signInOnPage(page, userId, { goto = true } = {}) {
   await page.getByRole('heading', { name: 'Concerts' }).waitFor();
 }
 
-/** Clicks "Join the line for {title}" and waits for the waiting view or the seats (already admitted). */
+/**
+ * Clicks "Join the line for {title}" and waits for the page to be on the
+ * waiting view or the seats view (already admitted) of some concert.
+ */
 export async function joinOnPage(page, title) {
   await page.getByRole('button', { name: `Join the line for ${title}` }).click();
+  await page.waitForFunction(() => /^#\/concerts\/\d+\/(wait|seats)$/.test(location.hash));
 }
 
 /** Waits until the page is on the seats view of `concertId` with its map drawn, and picks the first date. */
@@ -546,7 +595,6 @@ export async function onSeatsView(page, concertId, { timeout = 20_000 } = {}) {
   const first = dates.getByRole('button').first();
   if ((await first.getAttribute('aria-pressed')) !== 'true') await first.click();
   await page.locator('#seat-map button[data-seat]').first().waitFor({ timeout });
-  return first;
 }
 
 /**
@@ -565,6 +613,21 @@ export async function openConsole(page, title, { adminKey = ADMIN_KEY, beforeSig
   const option = select.locator('option', { hasText: title });
   await option.waitFor({ state: 'attached' });
   await select.selectOption(await option.getAttribute('value'));
+}
+
+/**
+ * Presses Tab (up to `max` times) until the focused element satisfies
+ * `predicate` (run in the page, given document.activeElement). Returns
+ * how many presses it took; throws if it never did.
+ */
+export async function tabUntil(page, predicate, { max = 120, what = 'the element' } = {}) {
+  for (let presses = 1; presses <= max; presses++) {
+    await page.keyboard.press('Tab');
+    const source = `(${predicate})(document.activeElement)`;
+    if (await page.evaluate(source)) return presses;
+  }
+  const focused = await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 200));
+  throw new Error(`Tab never reached ${what} in ${max} presses (focused at the end: ${focused})`);
 }
 
 /** The seat-map button of seat `n`. */

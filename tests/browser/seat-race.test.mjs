@@ -1,10 +1,16 @@
 // Test 2: two fans click the same seat at the same moment.
+//
+// The race is made to happen: while both clicks go out, each page's seat-map
+// refresh (every 2 s) is held back, so neither map can turn the seat HELD
+// between the winner's hold and the loser's click (which would disable the
+// loser's button, and no second hold would be sent).
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, launchBrowser, watchedContext, assertClean, shoot, signInOnPage, joinOnPage,
+  watchedContext, assertClean, shoot, signInOnPage, joinOnPage,
   onSeatsView, seatButton, waitFor,
+  serverAndBrowser,
 } from './harness.mjs';
 
 const NAME = 'race';
@@ -12,38 +18,59 @@ const CONCERT = 1;
 const SEAT = 10;
 const OTHER_SEAT = 11;
 
-let server;
-let browser;
+const env = serverAndBrowser(NAME);
 
-before(async () => {
-  server = await startServer(NAME);
-  browser = await launchBrowser();
-});
+const SEATS_PATH = /^\/api\/v1\/schedules\/\d+\/seats$/;
+const HOLDS_PATH = '/api/v1/holds';
 
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+/**
+ * Holds back `page`'s seat-map requests while `gate.closed` is set: each
+ * one waits, unsent, for `gate.opened`. Counts those let through and not
+ * yet answered in `gate.inFlight`, so the race can start once none is.
+ */
+async function gateSeatRefresh(page, gate) {
+  const through = new Set();
+  const answered = (request) => {
+    if (through.delete(request)) gate.inFlight -= 1;
+  };
+  page.on('requestfinished', answered);
+  page.on('requestfailed', answered);
+  await page.route((url) => SEATS_PATH.test(url.pathname), async (route) => {
+    if (gate.closed) await gate.opened;
+    through.add(route.request());
+    gate.inFlight += 1;
+    await route.fallback();
+  });
+}
 
-/** Every POST /api/v1/holds the page makes, with the seat asked for and the status answered. */
+/**
+ * Every POST /api/v1/holds the page makes, as it is sent: the seat asked
+ * for, and the status answered (null until the answer comes).
+ */
 function recordHolds(page) {
   const holds = [];
-  page.on('response', (response) => {
-    const request = response.request();
-    if (request.method() === 'POST' && new URL(response.url()).pathname === '/api/v1/holds') {
-      holds.push({ seatNumber: request.postDataJSON()?.seatNumber, status: response.status(), at: Date.now() });
+  const byRequest = new Map();
+  page.on('request', (request) => {
+    if (request.method() === 'POST' && new URL(request.url()).pathname === HOLDS_PATH) {
+      const hold = { seatNumber: request.postDataJSON()?.seatNumber, status: null };
+      byRequest.set(request, hold);
+      holds.push(hold);
     }
+  });
+  page.on('response', (response) => {
+    const hold = byRequest.get(response.request());
+    if (hold) hold.status = response.status();
   });
   return holds;
 }
 
-test('two fans clicking one seat at once: one reaches the checkout, the other is told the seat was taken and gets another', { timeout: 60_000 }, async () => {
-  const { api } = server;
+test('two fans clicking one seat at once both send a hold (201 and 409): one reaches the checkout, the other is told "seat {n}" was taken and to pick another, and gets another', { timeout: 60_000 }, async () => {
+  const { api } = env.server;
   const [{ title }] = (await api.concerts()).filter((c) => c.concertId === CONCERT);
 
   const fans = [];
   for (const userId of [2001, 2002]) {
-    const watched = await watchedContext(browser, server);
+    const watched = await watchedContext(env.browser, env.server);
     const page = await watched.newPage();
     const holds = recordHolds(page);
     await signInOnPage(page, userId);
@@ -56,8 +83,23 @@ test('two fans clicking one seat at once: one reaches the checkout, the other is
   }
   await shoot(fans[0].page, NAME, 'seats');
 
-  // Both click the seat together.
-  await Promise.all(fans.map(({ page }) => seatButton(page, SEAT).click()));
+  // Both click the seat together, the seat maps held still until both holds are sent.
+  let openGate;
+  const gate = { closed: false, opened: new Promise((resolve) => (openGate = resolve)), inFlight: 0 };
+  for (const { page } of fans) await gateSeatRefresh(page, gate);
+  gate.closed = true;
+  // A refresh sent before the gate closed may still repaint the map: let it land first.
+  await waitFor(() => gate.inFlight === 0, { timeout: 5_000, message: 'no seat-map request in flight' });
+  for (const { page } of fans) {
+    await seatButton(page, SEAT).and(page.locator('[data-status="AVAILABLE"]')).waitFor({ timeout: 2_000 });
+  }
+  try {
+    await Promise.all(fans.map(({ page }) => seatButton(page, SEAT).click()));
+    await waitFor(() => fans.every(({ holds }) => holds.length === 1), { timeout: 5_000, message: 'both pages sent a hold' });
+  } finally {
+    gate.closed = false;
+    openGate();
+  }
 
   const outcome = async ({ page }) => {
     if (await page.getByRole('heading', { name: 'Checkout' }).isVisible()) return 'checkout';
@@ -72,6 +114,7 @@ test('two fans clicking one seat at once: one reaches the checkout, the other is
   assert.deepEqual([...outcomes].sort(), ['checkout', 'refused'], `exactly one fan reaches the checkout (outcomes: ${outcomes})`);
 
   // The race happened: both holds reached the service, for the same seat.
+  await waitFor(() => fans.every(({ holds }) => holds.every((h) => h.status !== null)), { message: 'both holds answered' });
   for (const { userId, holds } of fans) {
     assert.equal(holds.length, 1, `fan ${userId}'s page asked for one hold (holds: ${JSON.stringify(holds)})`);
     assert.equal(holds[0].seatNumber, SEAT);
@@ -85,9 +128,9 @@ test('two fans clicking one seat at once: one reaches the checkout, the other is
   assert.ok(['SEAT_ALREADY_HELD', 'SEAT_ALREADY_SOLD'].includes(code), `#error data-code is SEAT_ALREADY_HELD or SEAT_ALREADY_SOLD, not ${code}`);
   assert.equal(await error.getAttribute('role'), 'alert', '#error is an alert');
   const message = ((await error.textContent()) ?? '').trim();
-  assert.ok(message.length > 0, '#error shows a message');
   assert.doesNotMatch(message, /SEAT_ALREADY|[{}]|\b409\b/, `#error's message is plain words, not the code or the body (message: ${message})`);
-  assert.match(message, /seat/i, `#error's message is about the seat (message: ${message})`);
+  assert.match(message, new RegExp(`\\bseat ${SEAT}\\b`, 'i'), `#error's message names seat ${SEAT} (message: ${message})`);
+  assert.ok(message.includes('Pick another seat'), `#error's message says "Pick another seat" (message: ${message})`);
   await shoot(winner.page, NAME, 'checkout-winner');
   await shoot(loser.page, NAME, 'refused');
 

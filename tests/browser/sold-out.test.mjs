@@ -1,30 +1,20 @@
 // Test 4: the last seat sells while a fan waits; their page says so.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, launchBrowser, watchedContext, assertClean, markPage, trailOf, assertSamePage,
+  watchedContext, assertClean, markPage, trailOf, assertSamePage,
   shoot, signInOnPage, joinOnPage, waitFor,
+  serverAndBrowser,
 } from './harness.mjs';
 
 const NAME = 'soldout';
 const TITLE = 'One Seat Only';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer(NAME);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser(NAME);
 
 test("a waiting fan's page shows SOLD_OUT and a sold-out notice, without a reload, when the fan ahead buys the last seat", { timeout: 60_000 }, async () => {
-  const { api } = server;
+  const { api } = env.server;
   const concertId = await api.createConcert({ title: TITLE, dates: 1, seats: 1, price: 70_000 });
   await api.changeRoom(concertId, { maxActive: 1 });
 
@@ -33,7 +23,7 @@ test("a waiting fan's page shows SOLD_OUT and a sold-out notice, without a reloa
   await ahead.join(concertId);
   await ahead.waitActive(concertId);
 
-  const fan = await watchedContext(browser, server);
+  const fan = await watchedContext(env.browser, env.server);
   const page = await fan.newPage();
   await signInOnPage(page, 2001);
   await page.locator(`article[data-concert-id="${concertId}"]`).waitFor();

@@ -1,19 +1,41 @@
 // The operator's console: one concert's room (state, census, settings and
-// every change to them, each confirmed first), its last hour in charts, the
-// invariants, the dead letters and the outbox. docs/API.md and docs/rooms.md
-// describe what is read and changed here.
+// every change to them, each confirmed first), its last hour in charts
+// (console/charts.js), the invariants, the dead letters and the outbox.
+// docs/API.md and docs/rooms.md describe what is read and changed here.
+//
+// Two lifetimes: the open console (its scope ends at sign-out, or when a
+// refusal closes it) refreshes what is console-wide; the watched concert
+// (a child scope, ended when another concert is chosen) refreshes its
+// room, samples and audit. What each knows lives with it.
 
-import uPlot from "./vendor/uplot/uPlot.esm.js";
-import { formatCount, formatDateTime, formatSpan, formatWon, request, sessionJson } from "./api.js";
-import { byId, clearError, clearTransientError, createScope, el, setText, showError } from "./dom.js";
+import { formatCount, formatDateTime, formatSpan, formatTimeOfDay, formatWon, isTransient, request, retryDelayMs, sessionJson } from "./api.js";
+import { renderCharts } from "./console/charts.js";
+import {
+  byId,
+  clearError,
+  clearErrorOf,
+  createScope,
+  disableKeepingFocus,
+  el,
+  failureHandler,
+  focusHeading,
+  setText,
+  showError,
+  untilAnswered,
+  whileBusy,
+} from "./dom.js";
 
 const ADMIN_KEY = "boxoffice.admin";
 
 const ROOM_REFRESH_MS = 2000;
 const SAMPLES_REFRESH_MS = 5000;
-const SLOW_REFRESH_MS = 10000;
+const OUTBOX_REFRESH_MS = 5000;
+const AUDIT_REFRESH_MS = 10_000;
+const DEAD_LETTERS_REFRESH_MS = 10_000;
+// The invariant check reads the whole store (docs/API.md): on opening, on
+// the button, and otherwise this seldom.
+const INVARIANTS_REFRESH_MS = 5 * 60_000;
 const SAMPLE_MINUTES = 60;
-const CHART_HEIGHT = 180;
 
 const CONSOLE_REFUSALS = new Set(["ADMIN_KEY_INVALID", "ADMIN_DISABLED", "ADMIN_ROLE_REQUIRED", "AUTH_INVALID", "AUTH_EXPIRED"]);
 
@@ -34,69 +56,125 @@ function asAdmin(method, path, body) {
   return request(method, path, { body, headers: adminHeaders(credentials() ?? {}) });
 }
 
-/** Shows a failure; a refused key or token closes the console. */
-function fail(error) {
-  if (CONSOLE_REFUSALS.has(error.code)) closeConsole();
-  showError(error);
-}
+/** Shows a failure in #error; a refused key or token first closes the console. */
+const fail = failureHandler(CONSOLE_REFUSALS, () => closeConsole());
 
 // ---------------------------------------------------------------- sign-in
 
-async function openConsole(event) {
+function openConsole(event) {
   event.preventDefault();
-  clearError();
-  const given = {
-    key: byId("admin-key-input").value.trim(),
-    token: byId("admin-token-input").value.trim(),
-  };
-  try {
-    // The cheapest admin call: it proves the key before it is kept.
-    await request("GET", "/api/v1/admin/outbox", { headers: adminHeaders(given) });
-  } catch (error) {
-    showError(error);
-    return;
-  }
-  sessionJson.write(ADMIN_KEY, given);
-  byId("admin-sign-in").reset();
-  startConsole();
+  const form = event.currentTarget;
+  return whileBusy(form.querySelector('button[type="submit"]'), async () => {
+    clearError();
+    const given = {
+      key: byId("admin-key-input").value.trim(),
+      token: byId("admin-token-input").value.trim(),
+    };
+    try {
+      // The cheapest admin call: it proves the key before it is kept.
+      await request("GET", "/api/v1/admin/outbox", { headers: adminHeaders(given) });
+    } catch (error) {
+      showError(error);
+      return;
+    }
+    sessionJson.write(ADMIN_KEY, given);
+    form.reset();
+    startConsole();
+  });
 }
 
-let consoleScope = createScope();
-let concertScope = createScope();
+// The open console: `{scope, tables, loops}`, or null while signed out.
+let opened = null;
+// The concert being watched: `{scope, concertId, room, tables, loops}`, or null.
+let watched = null;
 
 function closeConsole() {
-  consoleScope.end();
-  concertScope.end();
+  // A confirmation left open would otherwise send its change without credentials.
+  const dialog = byId("confirm");
+  if (dialog.open) dialog.close("cancel");
+  opened?.scope.end();
+  opened = null;
+  watched = null;
   sessionJson.remove(ADMIN_KEY);
   byId("console-main").hidden = true;
   byId("console-account").hidden = true;
-  byId("console-sign-in").hidden = false;
-  focusHeading("console-sign-in");
-}
-
-/** Moves screen readers and the keyboard to the heading of what was opened. */
-function focusHeading(sectionId) {
-  const heading = byId(sectionId).querySelector("h1");
-  heading.tabIndex = -1;
-  heading.focus({ preventScroll: true });
+  const signIn = byId("console-sign-in");
+  signIn.hidden = false;
+  focusHeading(signIn);
 }
 
 async function startConsole() {
+  const main = byId("console-main");
   byId("console-sign-in").hidden = true;
-  byId("console-main").hidden = false;
+  main.hidden = false;
   byId("console-account").hidden = false;
-  focusHeading("console-main");
-  consoleScope = createScope();
+  focusHeading(main);
+  opened?.scope.end();
+  const scope = createScope();
+  opened = { scope, tables: changeTracker(), loops: null };
   try {
-    await loadConcerts();
+    await untilAnswered(scope, loadConcerts);
   } catch (error) {
-    fail(error);
+    if (!scope.ended) fail(error);
     return;
   }
-  consoleScope.repeat(SAMPLES_REFRESH_MS, loadOutbox);
-  consoleScope.repeat(SLOW_REFRESH_MS, loadInvariants);
-  consoleScope.repeat(SLOW_REFRESH_MS, loadDeadLetters);
+  if (scope.ended) return;
+  const console_ = opened;
+  console_.loops = {
+    outbox: refreshLoop(scope, OUTBOX_REFRESH_MS, loadOutbox),
+    invariants: refreshLoop(scope, INVARIANTS_REFRESH_MS, () => loadInvariants(console_)),
+    deadLetters: refreshLoop(scope, DEAD_LETTERS_REFRESH_MS, () => loadDeadLetters(console_)),
+  };
   watchConcert();
+}
+
+// ------------------------------------------------------------- refreshing
+
+// Until when the service asked the console to hold off (RATE_LIMITED, with
+// Retry-After), in local ms. The admin limit is per address, so every
+// refresh waits, not only the one refused.
+let quietUntil = 0;
+
+/**
+ * Runs `load` within `scope` now and every `intervalMs`; returns
+ * `{ now }`. After a transient failure the next run waits at least the
+ * failure's retry delay, and while the service has asked for a pause no
+ * run calls it. A success clears the passing failure this loop showed.
+ */
+function refreshLoop(scope, intervalMs, load) {
+  let failure = null;
+  return scope.repeat(intervalMs, async () => {
+    const quiet = quietUntil - Date.now();
+    if (quiet > 0) return quiet;
+    try {
+      await load();
+      clearErrorOf(failure);
+      return intervalMs;
+    } catch (error) {
+      if (scope.ended) return intervalMs;
+      if (error.code === "RATE_LIMITED") quietUntil = Math.max(quietUntil, Date.now() + retryDelayMs(error));
+      fail(error);
+      failure = error;
+      return isTransient(error) ? Math.max(intervalMs, retryDelayMs(error)) : intervalMs;
+    }
+  });
+}
+
+/**
+ * The tables are rebuilt only when what they show changed, so a refresh
+ * never takes the keyboard focus away from a button in them. One tracker
+ * per lifetime: the console's tables, and each watched concert's.
+ */
+function changeTracker() {
+  const shown = new Map();
+  return {
+    changed(name, data) {
+      const text = JSON.stringify(data);
+      if (shown.get(name) === text) return false;
+      shown.set(name, text);
+      return true;
+    },
+  };
 }
 
 // -------------------------------------------------------------- concerts
@@ -128,53 +206,43 @@ function onConcertChosen() {
 
 /** Starts the refreshes of the chosen concert, ending those of the last one. */
 function watchConcert() {
-  concertScope.end();
-  concertScope = createScope();
-  if (!selectedConcertId()) return;
-  lastRendered.clear();
-  room = null;
-  concertScope.repeat(ROOM_REFRESH_MS, loadRoom);
-  concertScope.repeat(SAMPLES_REFRESH_MS, loadSamples);
-  concertScope.repeat(SLOW_REFRESH_MS, loadAudit);
+  watched?.scope.end();
+  watched = null;
+  if (!opened) return;
+  const concertId = selectedConcertId();
+  if (!concertId) return;
+  const scope = opened.scope.child();
+  const watch = { scope, concertId, room: null, tables: changeTracker(), loops: null };
+  watched = watch;
+  // What is shown belongs to the last concert: edits and charts go.
+  forgetSettingEdits();
+  renderCharts([]);
+  watch.loops = {
+    room: refreshLoop(scope, ROOM_REFRESH_MS, () => loadRoom(watch)),
+    samples: refreshLoop(scope, SAMPLES_REFRESH_MS, () => loadSamples(watch)),
+    audit: refreshLoop(scope, AUDIT_REFRESH_MS, () => loadAudit(watch)),
+  };
 }
 
-// The tables are rebuilt only when what they show changed, so a refresh
-// never takes the keyboard focus away from a button in them.
-const lastRendered = new Map();
-
-function changed(name, data) {
-  const text = JSON.stringify(data);
-  if (lastRendered.get(name) === text) return false;
-  lastRendered.set(name, text);
-  return true;
-}
-
-/** Runs one refresh, showing its failure; a later success clears a passing one. */
-async function refresh(load) {
-  try {
-    await load();
-    clearTransientError();
-  } catch (error) {
-    fail(error);
-  }
+function titleOf(concertId) {
+  return concertTitles.get(concertId) ?? `Concert ${concertId}`;
 }
 
 // ------------------------------------------------------------------ room
 
-let room = null;
+const roomPath = (concertId) => `/api/v1/admin/concerts/${concertId}/room`;
 
-const roomPath = () => `/api/v1/admin/concerts/${selectedConcertId()}/room`;
+async function loadRoom(watch) {
+  const room = await asAdmin("GET", roomPath(watch.concertId));
+  if (!watch.scope.ended) showRoom(watch, room);
+}
 
-function loadRoom() {
-  return refresh(async () => {
-    const concertId = selectedConcertId();
-    const fresh = await asAdmin("GET", roomPath());
-    if (concertId !== selectedConcertId()) return;
-    const first = room === null;
-    room = fresh;
-    renderRoom(fresh);
-    if (first) fillSettingForms(fresh);
-  });
+/** Shows a room just read; the setting forms follow it unless the operator is editing them. */
+function showRoom(watch, room, { submittedForm = null } = {}) {
+  watch.room = room;
+  renderRoom(room);
+  renderRoomControls(room);
+  fillSettingForms(room, { submittedForm });
 }
 
 function renderRoom(shown) {
@@ -215,10 +283,72 @@ function lotteryText({ lotteryCommitment, drawnAt }) {
   return drawnAt ? `${lotteryCommitment} (drawn ${formatDateTime(drawnAt)})` : lotteryCommitment;
 }
 
-function fillSettingForms({ settings, saleOpensAt }) {
-  byId("admit-per-minute").value = String(settings.admitPerMinute);
-  byId("max-active").value = String(settings.maxActive);
-  byId("opens-at").value = saleOpensAt ? toLocalInputValue(saleOpensAt) : "";
+/**
+ * Whether a state button would change anything, and may: asking for the
+ * state the room is set to changes nothing, a SCHEDULED room moves only to
+ * OPEN or CLOSED, and "Resume" is for a paused room (docs/rooms.md).
+ */
+function stateButtonApplies({ state }, target, verb) {
+  if (target === state) return false;
+  if (verb === "resume") return state === "PAUSED";
+  if (state === "SCHEDULED") return target === "OPEN" || target === "CLOSED";
+  return true;
+}
+
+/** Why the room cannot be scheduled now, or null when it can. */
+function scheduleRefusal({ state, drawnAt, census }) {
+  if (drawnAt) return "The pre-queue of this sale has been drawn, so it cannot be scheduled again.";
+  if (state !== "SCHEDULED" && census.waiting > 0) return "Fans are waiting in line: a sale can be scheduled only for an empty room.";
+  return null;
+}
+
+/** Enables what would change the room; a control that loses its use hands the focus to the room's state. */
+function renderRoomControls(room) {
+  const fallback = byId("room-state");
+  for (const button of document.querySelectorAll("[data-room-state]")) {
+    if (stateButtonApplies(room, button.dataset.roomState, button.dataset.verb)) button.disabled = false;
+    else disableKeepingFocus(button, fallback);
+  }
+  const refusal = scheduleRefusal(room);
+  const schedule = byId("schedule-submit");
+  if (refusal === null) schedule.disabled = false;
+  else disableKeepingFocus(schedule, fallback);
+  const note = byId("schedule-note");
+  note.hidden = refusal === null;
+  setText(note, refusal ?? "");
+}
+
+// --------------------------------------------------------- setting forms
+
+// Each setting form, its input, and the value the room gives it.
+const SETTING_FORMS = [
+  { form: "schedule-form", input: "opens-at", value: (room) => (room.saleOpensAt ? toLocalInputValue(room.saleOpensAt) : "") },
+  { form: "rate-form", input: "admit-per-minute", value: (room) => String(room.settings.admitPerMinute) },
+  { form: "cap-form", input: "max-active", value: (room) => String(room.settings.maxActive) },
+];
+
+/**
+ * Shows the room's values in the setting forms the operator has not
+ * touched since they were last filled, and in `submittedForm` (its change
+ * was just applied). A value typed but not applied is never overwritten.
+ */
+function fillSettingForms(room, { submittedForm = null } = {}) {
+  for (const { form, input, value } of SETTING_FORMS) {
+    const element = byId(form);
+    if (element.dataset.edited === "true" && form !== submittedForm) continue;
+    delete element.dataset.edited;
+    const field = byId(input);
+    const wanted = value(room);
+    if (field.value !== wanted) field.value = wanted;
+  }
+}
+
+function forgetSettingEdits() {
+  for (const { form } of SETTING_FORMS) delete byId(form).dataset.edited;
+}
+
+function markEdited(event) {
+  event.currentTarget.dataset.edited = "true";
 }
 
 /** An instant as a datetime-local input shows it: local, to the minute. */
@@ -234,41 +364,53 @@ function toLocalInputValue(instant) {
 // state the room is in now.
 const STATE_CHANGES = {
   open: (from) => `the room goes from ${from} to OPEN and starts admitting fans from the line.`
-    + (from === "SCHEDULED" ? " The pre-queue is drawn into line at once." : ""),
+    + (from.startsWith("SCHEDULED") ? " The pre-queue is drawn into line at once." : ""),
   pause: (from) => `the room goes from ${from} to PAUSED. Nobody is admitted until it is resumed; fans in line keep their places.`,
   resume: (from) => `the room goes from ${from} to OPEN and admits fans from the line again.`,
   "pass-through": (from) => `the room goes from ${from} to PASS_THROUGH. New fans are let in at once while fewer than the cap are ACTIVE.`,
   close: (from) => `the room goes from ${from} to CLOSED. No new fan may join and nobody more is admitted; fans already admitted keep their time.`,
 };
 
+/** The state a change starts from: the one set, and the one in force when the sale's times make them differ. */
+function fromState({ state, effectiveState }) {
+  return state === effectiveState ? state : `${state} (${effectiveState} by the sale's times)`;
+}
+
 function onStateButton(button) {
-  if (!room) return;
+  const watch = watched;
+  if (!watch?.room) return;
   const { roomState, verb } = button.dataset;
-  changeRoom({ state: roomState }, `${titleOf()}: ${STATE_CHANGES[verb](room.effectiveState)}`);
+  changeRoom(watch, { state: roomState }, `${titleOf(watch.concertId)}: ${STATE_CHANGES[verb](fromState(watch.room))}`);
 }
 
 function onSchedule(event) {
   event.preventDefault();
+  const watch = watched;
+  if (!watch?.room) return;
   const opensAt = new Date(byId("opens-at").value);
-  const text = `${titleOf()}: the room goes from ${room?.effectiveState ?? "its state"} to SCHEDULED, `
+  const text = `${titleOf(watch.concertId)}: the room goes from ${fromState(watch.room)} to SCHEDULED, `
     + `opening ${formatDateTime(opensAt)}. Fans may join a pre-queue shortly before, and are drawn into line at the opening.`;
-  changeRoom({ state: "SCHEDULED", saleOpensAt: opensAt.toISOString() }, text);
+  changeRoom(watch, { state: "SCHEDULED", saleOpensAt: opensAt.toISOString() }, text, "schedule-form");
 }
 
 function onApplyRate(event) {
   event.preventDefault();
+  const watch = watched;
+  if (!watch?.room) return;
   const wanted = numberOrDefault(byId("admit-per-minute").value);
-  const text = `${titleOf()}: admissions go from ${formatCount(room?.settings.admitPerMinute ?? 0)} a minute `
+  const text = `${titleOf(watch.concertId)}: admissions go from ${formatCount(watch.room.settings.admitPerMinute)} a minute `
     + `to ${wanted === null ? "the service's default" : `${formatCount(wanted)} a minute`}.`;
-  changeRoom({ admitPerMinute: wanted }, text);
+  changeRoom(watch, { admitPerMinute: wanted }, text, "rate-form");
 }
 
 function onApplyCap(event) {
   event.preventDefault();
+  const watch = watched;
+  if (!watch?.room) return;
   const wanted = numberOrDefault(byId("max-active").value);
-  const text = `${titleOf()}: the most fans ACTIVE at once goes from ${formatCount(room?.settings.maxActive ?? 0)} `
+  const text = `${titleOf(watch.concertId)}: the most fans ACTIVE at once goes from ${formatCount(watch.room.settings.maxActive)} `
     + `to ${wanted === null ? "the service's default" : formatCount(wanted)}.`;
-  changeRoom({ maxActive: wanted }, text);
+  changeRoom(watch, { maxActive: wanted }, text, "cap-form");
 }
 
 /** A blank setting goes back to the configured default (null in the PATCH). */
@@ -276,28 +418,28 @@ function numberOrDefault(text) {
   return text.trim() === "" ? null : Number(text);
 }
 
-function titleOf() {
-  return concertTitles.get(selectedConcertId()) ?? `Concert ${selectedConcertId()}`;
-}
-
-async function changeRoom(patch, description) {
-  if (!(await confirmChange(description))) return;
+/** Confirms, then sends the change; `submittedForm` is the setting form it came from, if any. */
+async function changeRoom(watch, patch, description, submittedForm = null) {
+  if (!(await confirmChange(description)) || watch.scope.ended) return;
   clearError();
   try {
-    fillSettingForms(await asAdmin("PATCH", roomPath(), patch));
+    const room = await asAdmin("PATCH", roomPath(watch.concertId), patch);
+    if (!watch.scope.ended) showRoom(watch, room, { submittedForm });
   } catch (error) {
-    fail(error);
+    if (!watch.scope.ended) fail(error);
   }
   // Read again whatever the answer: a refusal may mean the room moved on.
-  await Promise.all([loadRoom(), loadAudit()]);
+  if (!watch.scope.ended) await Promise.all([watch.loops.room.now(), watch.loops.audit.now()]);
 }
 
-/** Asks in the dialog; resolves true only for "Confirm". */
+/** Asks in the dialog, Cancel focused; resolves true only for "Confirm". */
 function confirmChange(description) {
   const dialog = byId("confirm");
   setText(byId("confirm-text"), description);
   dialog.returnValue = "";
   dialog.showModal();
+  // Enter must not confirm at once: the safe answer has the focus.
+  byId("confirm-no").focus();
   return new Promise((resolve) => {
     dialog.addEventListener("close", () => resolve(dialog.returnValue === "confirm"), { once: true });
   });
@@ -305,98 +447,20 @@ function confirmChange(description) {
 
 // ---------------------------------------------------------------- charts
 
-// Each chart: its series (colours, and dashes that tell the seat series
-// apart without colour), how its values are written, and its columns.
-const CHARTS = {
-  line: {
-    series: [{ label: "In line", stroke: "#3157d5", fill: "rgba(49, 87, 213, 0.12)" }],
-    format: formatCount,
-    columns: (samples) => [samples.map((s) => s.preQueued + s.waiting)],
-  },
-  admissions: {
-    series: [{ label: "Admitted a minute", stroke: "#0f7b6c", fill: "rgba(15, 123, 108, 0.12)" }],
-    format: (value) => formatCount(Math.round(value)),
-    columns: (samples) => [admissionsPerMinute(samples)],
-  },
-  active: {
-    series: [{ label: "ACTIVE", stroke: "#8a3ffc", fill: "rgba(138, 63, 252, 0.12)" }],
-    format: formatCount,
-    columns: (samples) => [samples.map((s) => s.active)],
-  },
-  seats: {
-    series: [
-      { label: "Available", stroke: "#1f8a4c" },
-      { label: "Held", stroke: "#b26b00", dash: [8, 4] },
-      { label: "Sold", stroke: "#3a4150", dash: [2, 3] },
-    ],
-    format: formatCount,
-    columns: (samples) => [
-      samples.map((s) => s.seatsAvailable),
-      samples.map((s) => s.seatsHeld),
-      samples.map((s) => s.seatsSold),
-    ],
-  },
-  revenue: {
-    series: [{ label: "Revenue", stroke: "#b0305a", fill: "rgba(176, 48, 90, 0.12)" }],
-    format: formatWon,
-    columns: (samples) => [samples.map((s) => s.revenue)],
-  },
-};
-
-const charts = new Map();
-
-function chartFor(name) {
-  if (!charts.has(name)) charts.set(name, createChart(byId(`chart-${name}`), CHARTS[name]));
-  return charts.get(name);
-}
-
-function createChart(container, { series, format }) {
-  const show = (_, value) => (value === null || value === undefined ? "–" : format(value));
-  const chart = new uPlot({
-    width: chartWidth(container),
-    height: CHART_HEIGHT,
-    scales: { x: { time: true } },
-    series: [
-      { label: "Time", value: (_, secs) => (secs === null ? "–" : formatDateTime(secs * 1000, { seconds: true })) },
-      ...series.map(({ label, stroke, fill, dash }) => ({ label, stroke, fill, dash, width: 2, value: show })),
-    ],
-    axes: [
-      { stroke: "#4b5563", grid: { stroke: "#e5e7eb" } },
-      { stroke: "#4b5563", grid: { stroke: "#e5e7eb" }, size: 56, values: (_, ticks) => ticks.map(compactNumber) },
-    ],
-  }, [[], ...series.map(() => [])], container);
-  new ResizeObserver(() => chart.setSize({ width: chartWidth(container), height: CHART_HEIGHT })).observe(container);
-  return chart;
-}
-
-function chartWidth(container) {
-  return Math.max(container.clientWidth, 200);
-}
-
-const compact = new Intl.NumberFormat("en", { notation: "compact", maximumFractionDigits: 1 });
-
-/** Axis ticks: 1.2K, 3.4M; the exact numbers are in the legend. */
-function compactNumber(value) {
-  return compact.format(value);
-}
-
-function loadSamples() {
-  return refresh(async () => {
-    const concertId = selectedConcertId();
-    let answer;
-    try {
-      answer = await asAdmin("GET", `/api/v1/admin/concerts/${concertId}/samples?minutes=${SAMPLE_MINUTES}`);
-    } catch (error) {
-      // A service older than the samples endpoint answers NOT_FOUND: say
-      // so beside the charts instead of flashing an error every refresh.
-      if (error.code !== "NOT_FOUND") throw error;
-      showSamplesNote("This service keeps no samples yet, so the charts stay empty.");
-      return;
-    }
-    if (concertId !== selectedConcertId()) return;
-    showSamplesNote(answer.samples.length ? "" : "No samples yet: the first comes within a sampling interval.");
-    renderCharts(answer.samples);
-  });
+async function loadSamples(watch) {
+  let answer;
+  try {
+    answer = await asAdmin("GET", `/api/v1/admin/concerts/${watch.concertId}/samples?minutes=${SAMPLE_MINUTES}`);
+  } catch (error) {
+    // A service older than the samples endpoint answers NOT_FOUND: say
+    // so beside the charts instead of flashing an error every refresh.
+    if (error.code !== "NOT_FOUND") throw error;
+    showSamplesNote("This service keeps no samples yet, so the charts stay empty.");
+    return;
+  }
+  if (watch.scope.ended) return;
+  showSamplesNote(answer.samples.length ? "" : "No samples yet: the first comes within a sampling interval.");
+  renderCharts(answer.samples);
 }
 
 function showSamplesNote(text) {
@@ -405,82 +469,61 @@ function showSamplesNote(text) {
   setText(note, text);
 }
 
-function renderCharts(samples) {
-  const times = samples.map((sample) => Date.parse(sample.at) / 1000);
-  for (const [name, spec] of Object.entries(CHARTS)) {
-    const columns = spec.columns(samples);
-    chartFor(name).setData([times, ...columns]);
-    renderLatest(name, spec, columns);
-  }
-}
-
-/** The newest values in words, beside the chart, for those who cannot see it. */
-function renderLatest(name, { series, format }, columns) {
-  const parts = series.map(({ label }, i) => {
-    const value = columns[i].at(-1);
-    return `${label} ${value === null || value === undefined ? "–" : format(value)}`;
-  });
-  setText(byId(`latest-${name}`), columns[0].length ? `Latest: ${parts.join(", ")}` : "");
-}
-
-/** Admissions a minute over each gap between samples, from admittedTotal. */
-function admissionsPerMinute(samples) {
-  return samples.map((sample, i) => {
-    if (i === 0) return null;
-    const before = samples[i - 1];
-    const minutes = (Date.parse(sample.at) - Date.parse(before.at)) / 60000;
-    const admitted = sample.admittedTotal - before.admittedTotal;
-    // A restart counts admittedTotal from zero again: no rate across it.
-    return minutes > 0 && admitted >= 0 ? admitted / minutes : null;
-  });
-}
-
 // ------------------------------------------------ health and the outbox
 
-function loadInvariants() {
-  return refresh(async () => renderInvariants(await asAdmin("GET", "/api/v1/admin/invariants")));
+async function loadInvariants(console_) {
+  const report = await asAdmin("GET", "/api/v1/admin/invariants");
+  if (!console_.scope.ended) renderInvariants(console_, report, new Date());
 }
 
-function renderInvariants(report) {
+function renderInvariants(console_, report, checkedAt) {
   const box = byId("invariants");
   box.dataset.ok = String(report.ok);
   setText(box, report.ok
     ? `Every invariant holds: ${plural(report.reservations, "reservation")}; ${formatWon(report.charged)} charged = ${formatWon(report.balances)} in balances + ${formatWon(report.paid)} paid.`
     : `Broken: ${plural(report.violations.length, "invariant")}.`);
-  if (changed("violations", report.violations)) {
+  setText(byId("invariants-checked"), `Checked at ${formatTimeOfDay(checkedAt)}; checked again every ${formatSpan(INVARIANTS_REFRESH_MS / 1000)}, or now with the button.`);
+  if (console_.tables.changed("violations", report.violations)) {
     byId("violations").replaceChildren(...report.violations.map((violation) => el("li", {}, violation)));
   }
 }
 
-function loadOutbox() {
-  return refresh(async () => {
-    const { unpublished, lagMs } = await asAdmin("GET", "/api/v1/admin/outbox");
-    setText(byId("outbox"), unpublished === 0
-      ? "Outbox: every event is published."
-      : `Outbox: ${plural(unpublished, "event")} waiting to be published, the oldest for ${formatSpan(lagMs / 1000)}.`);
-  });
+async function loadOutbox() {
+  const { unpublished, lagMs } = await asAdmin("GET", "/api/v1/admin/outbox");
+  setText(byId("outbox"), unpublished === 0
+    ? "Outbox: every event is published."
+    : `Outbox: ${plural(unpublished, "event")} waiting to be published, the oldest for ${formatSpan(lagMs / 1000)}.`);
 }
 
 function plural(count, noun) {
   return `${formatCount(count)} ${noun}${count === 1 ? "" : "s"}`;
 }
 
+function onCheckInvariants(event) {
+  const loops = opened?.loops;
+  if (loops) whileBusy(event.currentTarget, () => loops.invariants.now());
+}
+
 // ---------------------------------------------------------- dead letters
 
-function loadDeadLetters() {
-  return refresh(async () => renderDeadLetters(await asAdmin("GET", "/api/v1/admin/dead-letters")));
+async function loadDeadLetters(console_) {
+  const letters = await asAdmin("GET", "/api/v1/admin/dead-letters");
+  if (!console_.scope.ended) renderDeadLetters(console_, letters);
 }
 
-function renderDeadLetters(letters) {
+function renderDeadLetters(console_, letters) {
   byId("no-dead-letters").hidden = letters.length > 0;
   byId("dead-letters").hidden = letters.length === 0;
-  if (changed("dead-letters", letters)) byId("dead-letter-rows").replaceChildren(...letters.map(deadLetterRow));
+  if (console_.tables.changed("dead-letters", letters)) {
+    byId("dead-letter-rows").replaceChildren(...letters.map((letter) => deadLetterRow(console_, letter)));
+  }
 }
 
-function deadLetterRow(letter) {
+function deadLetterRow(console_, letter) {
   // A replayed letter keeps its button: replaying it again is refused with
   // a message that says so.
-  const replay = el("button", { type: "button", class: "button-quiet", onclick: () => replayDeadLetter(letter) }, `Replay ${letter.id}`);
+  const replay = el("button", { type: "button", class: "button-quiet" }, `Replay ${letter.id}`);
+  replay.addEventListener("click", () => whileBusy(replay, () => replayDeadLetter(console_, letter)));
   return el(
     "tr",
     {},
@@ -495,33 +538,30 @@ function deadLetterRow(letter) {
   );
 }
 
-async function replayDeadLetter(letter) {
+async function replayDeadLetter(console_, letter) {
   const text = `Deliver dead letter ${letter.id} (${letter.eventType}, for ${letter.consumer}) again. `
     + "It goes through the consumer's ledger, so it is never delivered twice.";
-  if (!(await confirmChange(text))) return;
+  if (!(await confirmChange(text)) || console_.scope.ended) return;
   clearError();
   try {
     await asAdmin("POST", `/api/v1/admin/dead-letters/${letter.id}/replay`);
   } catch (error) {
-    fail(error);
+    if (!console_.scope.ended) fail(error);
   }
-  await loadDeadLetters();
+  await console_.loops.deadLetters.now();
 }
 
 // ----------------------------------------------------------------- audit
 
-function loadAudit() {
-  return refresh(async () => {
-    const concertId = selectedConcertId();
-    const changes = await asAdmin("GET", `/api/v1/admin/concerts/${concertId}/room/audit`);
-    if (concertId === selectedConcertId()) renderAudit(changes);
-  });
+async function loadAudit(watch) {
+  const changes = await asAdmin("GET", `/api/v1/admin/concerts/${watch.concertId}/room/audit`);
+  if (!watch.scope.ended) renderAudit(watch, changes);
 }
 
-function renderAudit(changes) {
+function renderAudit(watch, changes) {
   byId("no-audit").hidden = changes.length > 0;
   byId("audit").hidden = changes.length === 0;
-  if (!changed("audit", changes)) return;
+  if (!watch.tables.changed("audit", changes)) return;
   byId("audit-rows").replaceChildren(...changes.map((change) => el(
     "tr",
     {},
@@ -547,7 +587,8 @@ byId("concert-select").addEventListener("change", onConcertChosen);
 byId("schedule-form").addEventListener("submit", onSchedule);
 byId("rate-form").addEventListener("submit", onApplyRate);
 byId("cap-form").addEventListener("submit", onApplyCap);
-byId("check-invariants").addEventListener("click", loadInvariants);
+for (const { form } of SETTING_FORMS) byId(form).addEventListener("input", markEdited);
+byId("check-invariants").addEventListener("click", onCheckInvariants);
 byId("confirm-yes").addEventListener("click", () => byId("confirm").close("confirm"));
 byId("confirm-no").addEventListener("click", () => byId("confirm").close("cancel"));
 for (const button of document.querySelectorAll("[data-room-state]")) {

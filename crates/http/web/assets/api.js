@@ -2,6 +2,8 @@
 // through its envelope, a plain message for every error code, the session
 // storage the pages keep, and how numbers, times and durations are shown.
 
+import { noteServiceTime } from "./clock.js";
+
 /** A refused or failed API call, with what the pages branch on. */
 export class ApiError extends Error {
   constructor({ code, status, message, retryAfter = null, challenge = null }) {
@@ -26,11 +28,13 @@ export async function request(method, path, { body, headers = {} } = {}) {
     init.body = JSON.stringify(body);
   }
   let response;
+  const sentAt = Date.now();
   try {
     response = await fetch(path, init);
   } catch {
     throw new ApiError({ code: "NETWORK_ERROR", status: 0, message: "the request did not reach the service" });
   }
+  noteDateHeader(response, sentAt, Date.now());
   if (response.status === 204) return null;
   const envelope = await readEnvelope(response);
   if (response.ok && envelope.code === "SUCCESS") return envelope.data;
@@ -51,6 +55,12 @@ async function readEnvelope(response) {
     // Not JSON: a proxy's error page, say. Reported as unexpected below.
   }
   return { code: "UNEXPECTED_RESPONSE", message: `the service answered ${response.status} without its envelope` };
+}
+
+/** Every answer's `Date` (to the second) tells the page the service's time. */
+function noteDateHeader(response, sentAt, receivedAt) {
+  const date = Date.parse(response.headers.get("Date") ?? "");
+  if (Number.isFinite(date)) noteServiceTime(date, 1000, sentAt, receivedAt);
 }
 
 function retryAfterSecs(response) {
