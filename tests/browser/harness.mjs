@@ -5,7 +5,8 @@
 //
 // Layout:
 // - paths and waiting: REPO_ROOT, OUT_DIR, waitFor
-// - the service: startServer (its log goes to target/browser-test/logs/)
+// - the service: startServer (its log goes to target/browser-test/logs/),
+//   freePort
 // - the browser: launchBrowser, serverAndBrowser (a test file's pair),
 //   watchedContext, assertClean
 // - in-page trail: markPage, trailOf, assertSamePage (no reload happened)
@@ -71,7 +72,7 @@ export async function waitFor(fn, { timeout = 10_000, interval = 50, message = '
 
 const ANSI = /\x1b\[[0-9;]*m/g;
 
-async function freePort() {
+export async function freePort() {
   const server = net.createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

@@ -175,7 +175,10 @@ fn admin_routes(state: &ApiState) -> Router<ApiState> {
         state,
         RouteClass::Admin,
         Router::new()
-            .route("/admin/concerts", post(routes::admin::create_concert))
+            .route(
+                "/admin/concerts",
+                post(routes::admin::create_concert).get(routes::admin::concerts),
+            )
             .route(
                 "/admin/concerts/{concertId}/entry-rules",
                 put(routes::admin::set_entry_rules).get(routes::admin::entry_rules),

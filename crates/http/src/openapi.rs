@@ -33,6 +33,7 @@ use utoipa_swagger_ui::SwaggerUi;
         account::balance,
         account::charge,
         account::reservations,
+        admin::concerts,
         admin::create_concert,
         admin::set_entry_rules,
         admin::entry_rules,

@@ -52,6 +52,20 @@ pub(crate) struct CreatedConcert {
     concert_id: i64,
 }
 
+/// Every concert, for the operator's console: the same list as
+/// `GET /api/v1/concerts`, also served on the admin listener.
+#[utoipa::path(get, path = "/api/v1/admin/concerts", tag = "admin",
+    params(("X-Admin-Key" = Option<String>, Header, description = "The admin key (or an admin's Authorization: Bearer token)")),
+    responses((status = 200, body = Envelope<Vec<crate::routes::catalog::ConcertItem>>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+pub(crate) async fn concerts(
+    State(state): State<ApiState>,
+    _admin: Admin,
+) -> Result<Response, ApiError> {
+    Ok(ok(crate::routes::catalog::concert_items(&state).await?))
+}
+
 /// Add a concert with its dates and seat layout.
 #[utoipa::path(post, path = "/api/v1/admin/concerts", tag = "admin",
     params(("X-Admin-Key" = Option<String>, Header, description = "The admin key (or an admin's Authorization: Bearer token)")),

@@ -54,7 +54,12 @@ pub(crate) struct SeatItem {
 #[utoipa::path(get, path = "/api/v1/concerts", tag = "catalog",
     responses((status = 200, body = Envelope<Vec<ConcertItem>>)))]
 pub(crate) async fn concerts(State(state): State<ApiState>) -> Result<Response, ApiError> {
-    let list: Vec<ConcertItem> = state
+    Ok(ok(concert_items(&state).await?))
+}
+
+/// The catalog as listed, for the public list and the admin's.
+pub(crate) async fn concert_items(state: &ApiState) -> Result<Vec<ConcertItem>, ApiError> {
+    Ok(state
         .app
         .list_concerts()
         .await?
@@ -64,8 +69,7 @@ pub(crate) async fn concerts(State(state): State<ApiState>) -> Result<Response, 
             title: c.title,
             artist: c.artist,
         })
-        .collect();
-    Ok(ok(list))
+        .collect())
 }
 
 /// The top 10 concerts by confirmed reservations.

@@ -181,8 +181,10 @@ function changeTracker() {
 
 const concertTitles = new Map();
 
+// From the admin API, which is served beside the console also on a listener
+// of its own (server.admin_listen), where the public catalog is not.
 async function loadConcerts() {
-  const concerts = await request("GET", "/api/v1/concerts");
+  const concerts = await asAdmin("GET", "/api/v1/admin/concerts");
   concertTitles.clear();
   for (const { concertId, title } of concerts) concertTitles.set(concertId, title);
   const select = byId("concert-select");

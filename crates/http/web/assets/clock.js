@@ -46,14 +46,18 @@ function offsetMs() {
   return 0;
 }
 
-/** Now, on the service's clock, in epoch ms. */
-function serviceNow() {
-  return Date.now() + offsetMs();
+/**
+ * Now, on the service's clock, in epoch ms, at the latest it may read: a
+ * countdown to a deadline then never shows more time than is left, and
+ * ends no later than the service's deadline does (at worst a moment early).
+ */
+function latestServiceNow() {
+  return Date.now() + (Number.isFinite(high) ? high : offsetMs());
 }
 
 /** Milliseconds from now until a service instant (negative once past). */
 export function msUntil(instant) {
-  return Date.parse(instant) - serviceNow();
+  return Date.parse(instant) - latestServiceNow();
 }
 
 /** Whether a service instant has come; a missing one never does. */

@@ -741,6 +741,9 @@ async fn the_admin_api_metrics_and_console_can_live_on_a_listener_of_their_own()
         (&admin, "/", 404),
         (&public, "/assets/api.js", 200),
         (&admin, "/assets/api.js", 200),
+        // The console lists the concerts from the admin API.
+        (&admin, "/api/v1/admin/concerts", 200),
+        (&public, "/api/v1/admin/concerts", 404),
     ] {
         let answer = get(base, path).await.unwrap().status().as_u16();
         assert_eq!(answer, status, "{path} on {base}");

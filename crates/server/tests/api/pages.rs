@@ -136,3 +136,17 @@ async fn the_embedded_mode_makes_an_admin_key_beside_its_database_and_takes_only
         .await
         .assert_error(401, "ADMIN_KEY_INVALID");
 }
+
+#[tokio::test]
+async fn the_consoles_concert_list_is_the_catalog_and_needs_the_key() {
+    let s = spawn().await;
+    let public = s.get("/api/v1/concerts", &[]).await;
+    let listed = s
+        .get("/api/v1/admin/concerts", &[("X-Admin-Key", ADMIN_KEY)])
+        .await;
+    assert_eq!(listed.assert_ok(200), public.assert_ok(200));
+    assert_eq!(listed.data().as_array().unwrap().len(), 3);
+    s.get("/api/v1/admin/concerts", &[])
+        .await
+        .assert_error(401, "ADMIN_KEY_INVALID");
+}
