@@ -19,6 +19,7 @@ pub struct Envelope<T> {
 
 /// An error answer. `code` is stable and listed in docs/API.md.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
     #[schema(example = "SEAT_ALREADY_HELD")]
     pub code: &'static str,
@@ -28,6 +29,11 @@ pub struct ErrorBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub challenge: Option<serde_json::Value>,
+    /// The request's `x-request-id`, as in the response header: quote it
+    /// to the operator, whose log lines carry it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "7c1f3c2e-5d7a-4f7e-9b1a-2f6d4c8e9a01")]
+    pub request_id: Option<String>,
 }
 
 /// Wraps `data` in the envelope with the given status.

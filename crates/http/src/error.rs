@@ -84,6 +84,7 @@ impl IntoResponse for ApiError {
             code: self.code,
             message: self.message,
             challenge: self.challenge,
+            request_id: crate::request_id::current().filter(|id| !id.is_empty()),
         };
         let mut response = (self.status, Json(body)).into_response();
         for (name, value) in self.headers {

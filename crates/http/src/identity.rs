@@ -198,7 +198,9 @@ fn missing_identity(mode: AuthMode) -> ApiError {
     }
 }
 
+/// Names the fan in the request's log lines, then checks the fan's rate limit.
 fn limit_user(parts: &Parts, state: &ApiState, user: UserId) -> Result<(), ApiError> {
+    tracing::Span::current().record("user_id", user.get());
     match tagged(parts).0 {
         Some(class) => state.limits.admit_user(class, user),
         None => Ok(()),

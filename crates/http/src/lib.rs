@@ -16,6 +16,8 @@
 //! - `openapi`: the OpenAPI document served at `/openapi.json` and `/docs`.
 //! - `wire`: RFC 3339 instants.
 //! - `pages`: the fan's pages and the operator's console, embedded.
+//! - `request_id`: `x-request-id`, kept or made, echoed, logged and put in
+//!   error bodies.
 
 mod envelope;
 mod error;
@@ -24,6 +26,7 @@ pub mod identity;
 pub mod limits;
 mod openapi;
 mod pages;
+mod request_id;
 mod routes;
 pub mod stream;
 mod wire;
@@ -35,14 +38,16 @@ pub use stream::Streams;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::MatchedPath;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use boxoffice_core::use_cases::App;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 /// Largest accepted request body.
@@ -62,8 +67,32 @@ pub struct ApiState {
 
 /// The span of a request: method and path, never the query, which may
 /// carry credentials (the token stream's `?token=`).
+/// Every line logged while a request is served carries its method, its
+/// route template (never the query, which may hold credentials), its
+/// request id and, once known, the fan's user id.
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route,
+        request_id = request_id::of(request.headers()).unwrap_or_default(),
+        user_id = tracing::field::Empty,
+    )
+}
+
+/// The access log: one line per answered request, in the request's span.
+fn access_line(response: &Response, latency: std::time::Duration, _span: &tracing::Span) {
+    tracing::info!(
+        target: "boxoffice::access",
+        status = response.status().as_u16(),
+        // To the microsecond: more digits would be noise.
+        latency_ms = (latency.as_secs_f64() * 1e6).round() / 1e3,
+        "answered"
+    );
 }
 
 /// Moves the token stream's `?token=` and `?access_token=` into the
@@ -222,7 +251,15 @@ fn finish(routes: Router<ApiState>, state: ApiState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(panicked))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span));
+        .layer(from_fn(request_id::scope))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(access_line),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(from_fn(request_id::refuse_unusable));
     match cors {
         Some(cors) => router.layer(cors).with_state(state),
         None => router.with_state(state),

@@ -33,6 +33,7 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub demo: DemoSettings,
     pub console: ConsoleSettings,
+    pub log: LogSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -328,6 +329,36 @@ pub struct AdminSettings {
     pub generate_key: bool,
 }
 
+/// How log lines are written to standard output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// JSON when standard output is not a terminal (a file, a pipe, a
+    /// collector), text when it is.
+    Auto,
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines; coloured only on a terminal.
+    Text,
+}
+
+impl LogFormat {
+    /// Whether lines are JSON, given whether standard output is a terminal.
+    pub fn is_json(self, stdout_is_terminal: bool) -> bool {
+        match self {
+            LogFormat::Auto => !stdout_is_terminal,
+            LogFormat::Json => true,
+            LogFormat::Text => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DemoSettings {
@@ -461,6 +492,9 @@ impl Default for Settings {
                 sign_in: class_rates(0.0, 0, 5.0, 20),
             },
             demo: DemoSettings { seed: true },
+            log: LogSettings {
+                format: LogFormat::Auto,
+            },
         }
     }
 }
@@ -871,6 +905,25 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         Settings::load_with_env(None, Some(env))
+    }
+
+    #[test]
+    fn logs_are_json_off_a_terminal_unless_text_is_asked_for() {
+        let auto = with(&[]).unwrap().log.format;
+        assert_eq!(auto, LogFormat::Auto);
+        assert!(auto.is_json(false));
+        assert!(!auto.is_json(true));
+        let text = with(&[("BOXOFFICE__LOG__FORMAT", "text")])
+            .unwrap()
+            .log
+            .format;
+        assert!(!text.is_json(false));
+        let json = with(&[("BOXOFFICE__LOG__FORMAT", "json")])
+            .unwrap()
+            .log
+            .format;
+        assert!(json.is_json(true));
+        assert!(with(&[("BOXOFFICE__LOG__FORMAT", "xml")]).is_err());
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! `boxoffice` (or `boxoffice serve`) runs the service; `boxoffice migrate`
 //! applies database migrations and exits.
 
-use boxoffice_server::config::Settings;
+use boxoffice_server::config::{LogFormat, Settings};
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -43,12 +44,6 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
-        )
-        .init();
     let cli = Cli::parse();
     let mut settings = Settings::load(cli.config.as_deref())?;
     if let Some(url) = cli.database {
@@ -57,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(addr) = cli.listen {
         settings.server.listen = addr;
     }
+    init_logging(settings.log.format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => boxoffice_server::serve::run(settings).await,
         Command::Migrate => {
@@ -69,5 +65,25 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(address = %listener.local_addr()?, "mock data platform is listening");
             boxoffice_server::mock_platform::serve(listener, Default::default()).await
         }
+    }
+}
+
+/// Log lines to standard output, filtered by `RUST_LOG`: JSON or text as
+/// `log.format` says, and colour only on a terminal, so files and
+/// collectors get no escape codes.
+fn init_logging(format: LogFormat) {
+    let terminal = std::io::stdout().is_terminal();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into());
+    let lines = tracing_subscriber::fmt().with_env_filter(filter);
+    if format.is_json(terminal) {
+        lines
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        lines.with_ansi(terminal).init();
     }
 }

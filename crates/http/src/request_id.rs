@@ -1,0 +1,73 @@
+//! `x-request-id`: every request has one. A usable id the client or a proxy
+//! sent is kept (so one id follows a request through the load balancer and
+//! every instance); otherwise a UUID is made. It is echoed in the response,
+//! carried by every log line of the request, and put in error bodies as
+//! `requestId`, so a fan's screenshot of an error leads to its log lines.
+
+use axum::extract::Request;
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::Response;
+use std::sync::Arc;
+
+pub(crate) const HEADER: &str = "x-request-id";
+
+/// The longest id kept from a request.
+const MAX_LEN: usize = 128;
+
+tokio::task_local! {
+    static CURRENT: Arc<str>;
+}
+
+/// The request's id, as set in its headers.
+pub(crate) fn of(headers: &HeaderMap) -> Option<&str> {
+    headers.get(HEADER).and_then(|v| v.to_str().ok())
+}
+
+/// The id of the request being answered, for its error body.
+pub(crate) fn current() -> Option<String> {
+    CURRENT.try_with(|id| id.to_string()).ok()
+}
+
+/// Drops an id that is not one visible-ASCII word of at most 128
+/// characters, or that came more than once, so that a fresh one is made:
+/// an id goes into every log line, and must not be able to forge or bloat
+/// one.
+pub(crate) async fn refuse_unusable(mut request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let values = headers.get_all(HEADER).iter().count();
+    let usable = values == 1 && of(headers).is_some_and(usable);
+    if values > 0 && !usable {
+        request.headers_mut().remove(HEADER);
+    }
+    next.run(request).await
+}
+
+/// Runs the rest of the request with its id at hand for error bodies.
+pub(crate) async fn scope(request: Request, next: Next) -> Response {
+    let id: Arc<str> = Arc::from(of(request.headers()).unwrap_or_default());
+    CURRENT.scope(id, next.run(request)).await
+}
+
+fn usable(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_LEN && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_kept_when_it_is_one_short_visible_word() {
+        assert!(usable("journey-1"));
+        assert!(usable(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        ));
+        assert!(usable(&"a".repeat(MAX_LEN)));
+        assert!(!usable(&"a".repeat(MAX_LEN + 1)));
+        assert!(!usable(""));
+        assert!(!usable("two words"));
+        assert!(!usable("line\nbreak"));
+        assert!(!usable("caf\u{e9}"));
+    }
+}

@@ -1,0 +1,278 @@
+//! What a real `boxoffice` process writes to its log: request ids kept or
+//! made and echoed, one JSON access line per request naming the route
+//! template, the status, the fan and the request id, and no credential
+//! anywhere, even at trace level.
+
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ADMIN_KEY: &str = "logs-admin-key-0123456789";
+
+/// A `boxoffice` process on SQLite whose standard output goes to a file.
+struct Logged {
+    child: Child,
+    base: String,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Logged {
+    async fn start(rust_log: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("stdout.log");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(dir.path())
+            .env("BOXOFFICE__ADMIN__API_KEY", ADMIN_KEY)
+            .env("BOXOFFICE__QUEUE__ADMIT_INTERVAL_SECS", "1")
+            .env("RUST_LOG", rust_log)
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start boxoffice");
+        let logged = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+            _dir: dir,
+        };
+        let http = reqwest::Client::new();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            if let Ok(r) = http
+                .get(format!("{}/health/ready", logged.base))
+                .send()
+                .await
+                && r.status().is_success()
+            {
+                return logged;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("boxoffice did not become ready");
+    }
+
+    /// Stops the process and returns what it wrote.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One call: the answer's `x-request-id` and JSON body.
+async fn call(
+    http: &reqwest::Client,
+    request: reqwest::RequestBuilder,
+) -> (u16, Option<String>, Value) {
+    let answer = http.execute(request.build().unwrap()).await.unwrap();
+    let status = answer.status().as_u16();
+    let id = answer
+        .headers()
+        .get("x-request-id")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, id, answer.json().await.unwrap_or(Value::Null))
+}
+
+/// The access lines of a JSON log, by request id.
+fn access_lines(log: &str) -> Vec<Value> {
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["target"] == "boxoffice::access")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_is_kept_or_made_echoed_in_the_answer_and_its_error_body_and_one_access_line_names_route_status_fan_and_id()
+ {
+    let s = Logged::start("info").await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", s.base);
+
+    let (status, id, body) = call(
+        &http,
+        http.get(url("/api/v1/concerts/99/room"))
+            .header("x-request-id", "trace-me-1"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(id.as_deref(), Some("trace-me-1"));
+    assert_eq!(body["requestId"], "trace-me-1");
+
+    let (_, made, body) = call(&http, http.get(url("/api/v1/nowhere"))).await;
+    let made = made.expect("an id is made when none came");
+    assert_eq!(made.len(), 36, "a UUID: {made}");
+    assert_eq!(body["requestId"], made.as_str());
+
+    for unusable in ["two words", &"x".repeat(129)] {
+        let (_, id, _) = call(
+            &http,
+            http.get(url("/api/v1/concerts"))
+                .header("x-request-id", unusable),
+        )
+        .await;
+        assert_ne!(id.as_deref(), Some(unusable));
+        assert_eq!(id.unwrap().len(), 36);
+    }
+
+    let (_, _, session) = call(
+        &http,
+        http.post(url("/api/v1/dev/sessions"))
+            .json(&json!({ "userId": 4242 })),
+    )
+    .await;
+    let token = session["data"]["accessToken"].as_str().unwrap().to_owned();
+    let (status, id, body) = call(
+        &http,
+        http.get(url("/api/v1/balance?ignored=1"))
+            .bearer_auth(&token)
+            .header("x-request-id", "balance-1"),
+    )
+    .await;
+    assert_eq!((status, id.as_deref()), (200, Some("balance-1")));
+    assert!(
+        body.get("requestId").is_none(),
+        "a success has no requestId"
+    );
+
+    let lines = access_lines(&s.stop());
+    let line_of = |id: &str| {
+        let found: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l["span"]["request_id"] == id)
+            .collect();
+        assert_eq!(found.len(), 1, "one access line for {id}: {lines:?}");
+        found[0].clone()
+    };
+    let missing = line_of("trace-me-1");
+    assert_eq!(missing["status"], 404);
+    assert_eq!(missing["span"]["method"], "GET");
+    assert_eq!(
+        missing["span"]["route"],
+        "/api/v1/concerts/{concertId}/room"
+    );
+    assert!(missing["latency_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(line_of(&made)["span"]["route"], "unmatched");
+    let balance = line_of("balance-1");
+    assert_eq!(balance["status"], 200);
+    assert_eq!(balance["span"]["route"], "/api/v1/balance");
+    assert_eq!(balance["span"]["user_id"], 4242);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_credential_reaches_the_log_of_a_whole_journey_even_at_trace_level() {
+    let s = Logged::start("trace").await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", s.base);
+    let ok = |(status, _, body): (u16, Option<String>, Value)| {
+        assert!((200..300).contains(&status), "{status} {body}");
+        body["data"].clone()
+    };
+
+    let session = ok(call(
+        &http,
+        http.post(url("/api/v1/dev/sessions"))
+            .json(&json!({ "userId": 5151 })),
+    )
+    .await);
+    let token = session["accessToken"].as_str().unwrap().to_owned();
+    let joined = ok(call(
+        &http,
+        http.post(url("/api/v1/queue/tokens"))
+            .bearer_auth(&token)
+            .json(&json!({ "concertId": 1 })),
+    )
+    .await);
+    let ticket = joined["token"].as_str().unwrap().to_owned();
+    // The stream takes its credentials in the query, as a browser sends them.
+    let stream = http
+        .get(url(&format!(
+            "/api/v1/queue/tokens/current/events?token={ticket}&access_token={token}"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    drop(stream);
+    let started = Instant::now();
+    let pass = loop {
+        let view = ok(call(
+            &http,
+            http.get(url("/api/v1/queue/tokens/current"))
+                .bearer_auth(&token)
+                .header("Queue-Token", &ticket),
+        )
+        .await);
+        if let Some(pass) = view["admissionPass"].as_str() {
+            break pass.to_owned();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "never admitted: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let charge_key = "charge-key-secret-9f2c";
+    ok(call(
+        &http,
+        http.post(url("/api/v1/balance/charge"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", charge_key)
+            .json(&json!({ "amount": 200_000 })),
+    )
+    .await);
+    let hold = ok(call(
+        &http,
+        http.post(url("/api/v1/holds"))
+            .bearer_auth(&token)
+            .header("Queue-Token", &pass)
+            .json(&json!({ "scheduleId": 1, "seatNumber": 20 })),
+    )
+    .await);
+    let pay_key = "pay-key-secret-41d7";
+    ok(call(
+        &http,
+        http.post(url("/api/v1/payments"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", pay_key)
+            .json(&json!({ "holdId": hold["holdId"] })),
+    )
+    .await);
+    ok(call(
+        &http,
+        http.get(url("/api/v1/admin/invariants"))
+            .header("X-Admin-Key", ADMIN_KEY),
+    )
+    .await);
+
+    let log = s.stop();
+    assert!(
+        access_lines(&log).len() >= 7,
+        "the journey was logged at trace level"
+    );
+    let signature = |jwt: &str| jwt.rsplit('.').next().unwrap().to_owned();
+    for (what, secret) in [
+        ("the access token", signature(&token)),
+        ("the queue ticket", signature(&ticket)),
+        ("the admission pass", signature(&pass)),
+        ("the charge's idempotency key", charge_key.to_owned()),
+        ("the payment's idempotency key", pay_key.to_owned()),
+        ("the admin key", ADMIN_KEY.to_owned()),
+    ] {
+        let leaks: Vec<&str> = log.lines().filter(|l| l.contains(&secret)).collect();
+        assert!(leaks.is_empty(), "{what} is in the log: {leaks:?}");
+    }
+}
