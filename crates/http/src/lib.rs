@@ -282,10 +282,12 @@ fn cors(origins: &[HeaderValue]) -> Option<CorsLayer> {
                 HeaderName::from_static("idempotency-key"),
                 // An EventSource reconnecting to its token stream sends it.
                 HeaderName::from_static("last-event-id"),
+                HeaderName::from_static("x-request-id"),
             ])
             .expose_headers([
                 HeaderName::from_static("retry-after"),
                 HeaderName::from_static("www-authenticate"),
+                HeaderName::from_static("x-request-id"),
             ])
             .max_age(std::time::Duration::from_secs(600)),
     )

@@ -6,7 +6,7 @@ import { noteServiceTime } from "./clock.js";
 
 /** A refused or failed API call, with what the pages branch on. */
 export class ApiError extends Error {
-  constructor({ code, status, message, retryAfter = null, challenge = null }) {
+  constructor({ code, status, message, retryAfter = null, challenge = null, requestId = null }) {
     super(message);
     this.name = "ApiError";
     this.code = code;
@@ -14,6 +14,8 @@ export class ApiError extends Error {
     this.retryAfter = retryAfter;
     // The bot gate's refusals carry a fresh challenge to solve.
     this.challenge = challenge;
+    // The service's x-request-id: the operator finds the request's log lines by it.
+    this.requestId = requestId;
   }
 }
 
@@ -44,6 +46,7 @@ export async function request(method, path, { body, headers = {} } = {}) {
     message: envelope.message,
     retryAfter: retryAfterSecs(response),
     challenge: envelope.challenge ?? null,
+    requestId: envelope.requestId ?? response.headers.get("x-request-id"),
   });
 }
 

@@ -47,7 +47,10 @@ let shownError = null;
 /** Shows an error's plain message in the page's one #error box. */
 export function showError(error, context) {
   const box = byId("error");
-  box.textContent = describeError(error, context);
+  // A failure of the service itself is worth reporting: its request id
+  // leads the operator to the request's log lines.
+  const reference = error.status >= 500 && error.requestId ? ` Reference: ${error.requestId}.` : "";
+  box.textContent = describeError(error, context) + reference;
   box.dataset.code = error.code;
   shownError = error;
 }
