@@ -16,6 +16,7 @@
 //! - `openapi`: the OpenAPI document served at `/openapi.json` and `/docs`.
 //! - `wire`: RFC 3339 instants.
 //! - `pages`: the fan's pages and the operator's console, embedded.
+//! - `metrics`: Prometheus metrics: requests by route, and what a scrape reads.
 //! - `request_id`: `x-request-id`, kept or made, echoed, logged and put in
 //!   error bodies.
 
@@ -24,6 +25,7 @@ mod error;
 mod extract;
 pub mod identity;
 pub mod limits;
+mod metrics;
 mod openapi;
 mod pages;
 mod request_id;
@@ -243,6 +245,8 @@ fn admin_routes(state: &ApiState) -> Router<ApiState> {
 }
 
 fn finish(routes: Router<ApiState>, state: ApiState) -> Router {
+    // Installs the recorder before the first request is counted.
+    metrics::handle();
     let cors = cors(&state.cors_origins);
     let router = routes
         // Both listeners serve the pages' scripts and styles.
@@ -251,6 +255,7 @@ fn finish(routes: Router<ApiState>, state: ApiState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(panicked))
+        .layer(from_fn(metrics::track))
         .layer(from_fn(request_id::scope))
         .layer(
             TraceLayer::new_for_http()

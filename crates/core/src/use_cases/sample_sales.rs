@@ -63,6 +63,17 @@ impl App {
         Ok(Some(samples))
     }
 
+    /// Every concert's figures now, for the metrics a scrape reads: the
+    /// same as a kept sample, taken at the scrape.
+    pub async fn sales_now(&self) -> anyhow::Result<Vec<SaleSample>> {
+        let now = self.now();
+        let mut samples = Vec::new();
+        for concert in self.list_concerts().await? {
+            samples.extend(self.sample_of(concert.id, now).await?);
+        }
+        Ok(samples)
+    }
+
     async fn sample_of(
         &self,
         concert: ConcertId,

@@ -114,24 +114,6 @@ pub(crate) async fn outbox(
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses((status = 200, body = String, content_type = "text/plain"), (status = 503, body = ErrorBody)))]
 pub(crate) async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
-    let lag = state.app.outbox_lag().await?;
-    let text = format!(
-        "# HELP boxoffice_outbox_unpublished Events committed but not yet published.\n\
-         # TYPE boxoffice_outbox_unpublished gauge\n\
-         boxoffice_outbox_unpublished {}\n\
-         # HELP boxoffice_outbox_lag_seconds Age of the oldest unpublished event.\n\
-         # TYPE boxoffice_outbox_lag_seconds gauge\n\
-         boxoffice_outbox_lag_seconds {:.3}\n\
-         # HELP boxoffice_token_streams_open Token event streams open on this instance.\n\
-         # TYPE boxoffice_token_streams_open gauge\n\
-         boxoffice_token_streams_open {}\n\
-         # HELP boxoffice_token_stream_refresh_calls_total Waiting-room calls made to refresh the token streams (one per concert with streams per refresh).\n\
-         # TYPE boxoffice_token_stream_refresh_calls_total counter\n\
-         boxoffice_token_stream_refresh_calls_total {}\n",
-        lag.backlog.unpublished,
-        lag.lag_ms as f64 / 1_000.0,
-        state.streams.open(),
-        state.streams.refresh_calls()
-    );
+    let text = crate::metrics::scrape(&state).await?;
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

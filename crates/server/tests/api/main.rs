@@ -17,7 +17,8 @@
 //!   trusted-header mode, the dev sign-in, admins.
 //! - `idor`: one fan can use nothing of another's.
 //! - `limits`: rate limits per fan and per address.
-//! - `logs`: a real process's log: request ids, access lines, no credentials.
+//! - `observability`: a real process's log (request ids, access lines, no
+//!   credentials) and metrics (checked by promtool, counting a journey).
 //! - `bot_gate`: proof-of-work challenges on token requests.
 //! - `pages`: the browser pages as files, the console's samples, the
 //!   embedded mode's admin key.
@@ -38,7 +39,7 @@ mod identity;
 mod idor;
 mod journey;
 mod limits;
-mod logs;
+mod observability;
 mod outages;
 mod pages;
 mod pipeline;

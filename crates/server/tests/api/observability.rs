@@ -1,7 +1,8 @@
-//! What a real `boxoffice` process writes to its log: request ids kept or
-//! made and echoed, one JSON access line per request naming the route
-//! template, the status, the fan and the request id, and no credential
-//! anywhere, even at trace level.
+//! What an operator sees of a real `boxoffice` process. Its log: request
+//! ids kept or made and echoed, one JSON access line per request naming the
+//! route template, the status, the fan and the request id, and no
+//! credential anywhere, even at trace level. Its metrics: valid for
+//! `promtool check metrics`, and counting what a journey did.
 
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
@@ -14,7 +15,7 @@ struct Logged {
     child: Child,
     base: String,
     log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Logged {
@@ -40,7 +41,7 @@ impl Logged {
             child,
             base: format!("http://127.0.0.1:{port}"),
             log,
-            _dir: dir,
+            dir,
         };
         let http = reqwest::Client::new();
         let started = Instant::now();
@@ -93,6 +94,57 @@ fn access_lines(log: &str) -> Vec<Value> {
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter(|line| line["target"] == "boxoffice::access")
         .collect()
+}
+
+/// The `data` of an answer that must succeed.
+async fn data(http: &reqwest::Client, request: reqwest::RequestBuilder) -> Value {
+    let (status, _, body) = call(http, request).await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    body["data"].clone()
+}
+
+/// A fan signed in with the dev sign-in, in line for `concert` and
+/// admitted: their access token, queue ticket and admission pass.
+async fn admitted_fan(
+    http: &reqwest::Client,
+    base: &str,
+    user: i64,
+    concert: i64,
+) -> (String, String, String) {
+    let url = |path: &str| format!("{base}{path}");
+    let session = data(
+        http,
+        http.post(url("/api/v1/dev/sessions"))
+            .json(&json!({ "userId": user })),
+    )
+    .await;
+    let token = session["accessToken"].as_str().unwrap().to_owned();
+    let joined = data(
+        http,
+        http.post(url("/api/v1/queue/tokens"))
+            .bearer_auth(&token)
+            .json(&json!({ "concertId": concert })),
+    )
+    .await;
+    let ticket = joined["token"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    loop {
+        let view = data(
+            http,
+            http.get(url("/api/v1/queue/tokens/current"))
+                .bearer_auth(&token)
+                .header("Queue-Token", &ticket),
+        )
+        .await;
+        if let Some(pass) = view["admissionPass"].as_str() {
+            return (token, ticket, pass.to_owned());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "never admitted: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,26 +229,8 @@ async fn no_credential_reaches_the_log_of_a_whole_journey_even_at_trace_level() 
     let s = Logged::start("trace").await;
     let http = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", s.base);
-    let ok = |(status, _, body): (u16, Option<String>, Value)| {
-        assert!((200..300).contains(&status), "{status} {body}");
-        body["data"].clone()
-    };
 
-    let session = ok(call(
-        &http,
-        http.post(url("/api/v1/dev/sessions"))
-            .json(&json!({ "userId": 5151 })),
-    )
-    .await);
-    let token = session["accessToken"].as_str().unwrap().to_owned();
-    let joined = ok(call(
-        &http,
-        http.post(url("/api/v1/queue/tokens"))
-            .bearer_auth(&token)
-            .json(&json!({ "concertId": 1 })),
-    )
-    .await);
-    let ticket = joined["token"].as_str().unwrap().to_owned();
+    let (token, ticket, pass) = admitted_fan(&http, &s.base, 5151, 1).await;
     // The stream takes its credentials in the query, as a browser sends them.
     let stream = http
         .get(url(&format!(
@@ -207,56 +241,38 @@ async fn no_credential_reaches_the_log_of_a_whole_journey_even_at_trace_level() 
         .unwrap();
     assert_eq!(stream.status().as_u16(), 200);
     drop(stream);
-    let started = Instant::now();
-    let pass = loop {
-        let view = ok(call(
-            &http,
-            http.get(url("/api/v1/queue/tokens/current"))
-                .bearer_auth(&token)
-                .header("Queue-Token", &ticket),
-        )
-        .await);
-        if let Some(pass) = view["admissionPass"].as_str() {
-            break pass.to_owned();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "never admitted: {view}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
     let charge_key = "charge-key-secret-9f2c";
-    ok(call(
+    data(
         &http,
         http.post(url("/api/v1/balance/charge"))
             .bearer_auth(&token)
             .header("Idempotency-Key", charge_key)
             .json(&json!({ "amount": 200_000 })),
     )
-    .await);
-    let hold = ok(call(
+    .await;
+    let hold = data(
         &http,
         http.post(url("/api/v1/holds"))
             .bearer_auth(&token)
             .header("Queue-Token", &pass)
             .json(&json!({ "scheduleId": 1, "seatNumber": 20 })),
     )
-    .await);
+    .await;
     let pay_key = "pay-key-secret-41d7";
-    ok(call(
+    data(
         &http,
         http.post(url("/api/v1/payments"))
             .bearer_auth(&token)
             .header("Idempotency-Key", pay_key)
             .json(&json!({ "holdId": hold["holdId"] })),
     )
-    .await);
-    ok(call(
+    .await;
+    data(
         &http,
         http.get(url("/api/v1/admin/invariants"))
             .header("X-Admin-Key", ADMIN_KEY),
     )
-    .await);
+    .await;
 
     let log = s.stop();
     assert!(
@@ -275,4 +291,101 @@ async fn no_credential_reaches_the_log_of_a_whole_journey_even_at_trace_level() 
         let leaks: Vec<&str> = log.lines().filter(|l| l.contains(&secret)).collect();
         assert!(leaks.is_empty(), "{what} is in the log: {leaks:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_pass_promtool_and_count_a_journeys_requests_seats_and_revenue() {
+    let s = Logged::start("warn").await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", s.base);
+    let (token, _, pass) = admitted_fan(&http, &s.base, 6161, 2).await;
+    data(
+        &http,
+        http.post(url("/api/v1/balance/charge"))
+            .bearer_auth(&token)
+            .json(&json!({ "amount": 500_000 })),
+    )
+    .await;
+    let schedule = data(
+        &http,
+        http.get(url("/api/v1/concerts/2/schedules"))
+            .bearer_auth(&token)
+            .header("Queue-Token", &pass),
+    )
+    .await[0]["scheduleId"]
+        .clone();
+    let hold = data(
+        &http,
+        http.post(url("/api/v1/holds"))
+            .bearer_auth(&token)
+            .header("Queue-Token", &pass)
+            .json(&json!({ "scheduleId": schedule, "seatNumber": 1 })),
+    )
+    .await;
+    data(
+        &http,
+        http.post(url("/api/v1/payments"))
+            .bearer_auth(&token)
+            .json(&json!({ "holdId": hold["holdId"] })),
+    )
+    .await;
+
+    let text = http
+        .get(url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let file = s.dir.path().join("metrics.txt");
+    std::fs::write(&file, &text).unwrap();
+    let checked = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .expect("promtool (Debian's prometheus package; scripts/test installs it)");
+    assert!(
+        checked.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(series)
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    assert_eq!(value(r#"boxoffice_seats{concert="2",status="sold"}"#), 1.0);
+    assert_eq!(
+        value(r#"boxoffice_revenue_won_total{concert="2"}"#),
+        hold["price"].as_f64().unwrap()
+    );
+    assert_eq!(value(r#"boxoffice_room_admitted_total{concert="2"}"#), 1.0);
+    assert_eq!(
+        value(r#"boxoffice_room_fans{concert="2",state="active"}"#),
+        0.0,
+        "the payment ended the admission"
+    );
+    assert_eq!(
+        value(
+            r#"boxoffice_http_requests_total{method="POST",route="/api/v1/payments",status="201"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            r#"boxoffice_http_request_duration_seconds_count{method="POST",route="/api/v1/holds"}"#
+        ),
+        1.0
+    );
+    assert!(
+        value(
+            r#"boxoffice_http_requests_total{method="GET",route="/api/v1/queue/tokens/current",status="200"}"#
+        ) >= 1.0
+    );
+    let _ = s.stop();
 }

@@ -1,0 +1,155 @@
+//! Prometheus metrics, through the `metrics` facade and its Prometheus
+//! exporter (rendered by `GET /metrics`, no listener of its own):
+//!
+//! - `boxoffice_http_requests_total{method, route, status}` and
+//!   `boxoffice_http_request_duration_seconds{method, route}` (a histogram),
+//!   counted by [`track`] for every request, by route template;
+//! - the figures read at each scrape ([`scrape`]): per concert, the fans in
+//!   the pre-queue, in line and ACTIVE, those admitted so far, the seats by
+//!   status and the revenue; the outbox's backlog and lag; the open token
+//!   streams and their refresh calls.
+//!
+//! The recorder is the process's global one, installed once.
+
+use crate::ApiState;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+const REQUEST_SECONDS: &str = "boxoffice_http_request_duration_seconds";
+
+/// From half a millisecond to ten seconds: a hold answers in about one,
+/// a payment in a few, and a request past ten has failed its fan.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The exporter's handle, installing the recorder the first time.
+pub(crate) fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(REQUEST_SECONDS.to_owned()), LATENCY_BUCKETS)
+            .map(PrometheusBuilder::build_recorder);
+        match recorder {
+            Ok(recorder) => {
+                let handle = recorder.handle();
+                // Fails only when a recorder is installed already; this
+                // handle then renders nothing but what is set on it below.
+                if metrics::set_global_recorder(recorder).is_err() {
+                    tracing::warn!("a metrics recorder was installed already");
+                }
+                describe();
+                handle
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "metrics recorder not built");
+                PrometheusBuilder::new().build_recorder().handle()
+            }
+        }
+    })
+}
+
+fn describe() {
+    metrics::describe_counter!(
+        "boxoffice_http_requests_total",
+        "Answered requests, by method, route template and status."
+    );
+    metrics::describe_histogram!(
+        REQUEST_SECONDS,
+        metrics::Unit::Seconds,
+        "Time to answer a request (to its headers), by method and route template."
+    );
+    metrics::describe_gauge!(
+        "boxoffice_room_fans",
+        "Fans in a concert's room now, by state: pre_queued, waiting, active."
+    );
+    metrics::describe_counter!(
+        "boxoffice_room_admitted_total",
+        "Fans a concert's room has admitted."
+    );
+    metrics::describe_gauge!(
+        "boxoffice_seats",
+        "A concert's seats over all its dates, by status: available, held, sold."
+    );
+    metrics::describe_counter!(
+        "boxoffice_revenue_won_total",
+        "Whole won taken by a concert's reservations."
+    );
+    metrics::describe_gauge!(
+        "boxoffice_outbox_unpublished",
+        "Events committed but not yet published."
+    );
+    metrics::describe_gauge!(
+        "boxoffice_outbox_lag_seconds",
+        metrics::Unit::Seconds,
+        "Age of the oldest unpublished event."
+    );
+    metrics::describe_gauge!(
+        "boxoffice_token_streams_open",
+        "Token event streams open on this instance."
+    );
+    metrics::describe_counter!(
+        "boxoffice_token_stream_refresh_calls_total",
+        "Waiting-room calls made to refresh the token streams (one per concert with streams per refresh)."
+    );
+}
+
+/// Counts and times every request by its route template (`unmatched` for
+/// a path no route knows, so that scanners cannot grow the label set).
+pub(crate) async fn track(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(
+        "boxoffice_http_requests_total",
+        "method" => method.clone(),
+        "route" => route.clone(),
+        "status" => status
+    )
+    .increment(1);
+    metrics::histogram!(REQUEST_SECONDS, "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Sets what a scrape reads now, then renders every metric.
+pub(crate) async fn scrape(state: &ApiState) -> anyhow::Result<String> {
+    let handle = handle();
+    for sale in state.app.sales_now().await? {
+        let concert = sale.concert.to_string();
+        let fans = |state: &'static str| metrics::gauge!("boxoffice_room_fans", "concert" => concert.clone(), "state" => state);
+        fans("pre_queued").set(count(sale.pre_queued));
+        fans("waiting").set(count(sale.waiting));
+        fans("active").set(count(sale.active));
+        metrics::counter!("boxoffice_room_admitted_total", "concert" => concert.clone())
+            .absolute(sale.admitted_total);
+        let seats = |status: &'static str| metrics::gauge!("boxoffice_seats", "concert" => concert.clone(), "status" => status);
+        seats("available").set(count(sale.seats.available));
+        seats("held").set(count(sale.seats.held));
+        seats("sold").set(count(sale.seats.sold));
+        metrics::counter!("boxoffice_revenue_won_total", "concert" => concert.clone())
+            .absolute(u64::try_from(sale.seats.revenue.amount()).unwrap_or(0));
+    }
+    let lag = state.app.outbox_lag().await?;
+    metrics::gauge!("boxoffice_outbox_unpublished").set(count(lag.backlog.unpublished));
+    metrics::gauge!("boxoffice_outbox_lag_seconds").set(lag.lag_ms as f64 / 1_000.0);
+    metrics::gauge!("boxoffice_token_streams_open").set(count(state.streams.open() as u64));
+    metrics::counter!("boxoffice_token_stream_refresh_calls_total")
+        .absolute(state.streams.refresh_calls());
+    Ok(handle.render())
+}
+
+/// A count as a gauge's value (exact up to 2^53).
+fn count(n: u64) -> f64 {
+    n as f64
+}
