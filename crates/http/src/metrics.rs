@@ -4,6 +4,9 @@
 //! - `boxoffice_http_requests_total{method, route, status}` and
 //!   `boxoffice_http_request_duration_seconds{method, route}` (a histogram),
 //!   counted by [`track`] for every request, by route template;
+//! - `boxoffice_holds_total`, `boxoffice_payments_total` and
+//!   `boxoffice_charges_total{outcome}`: each attempt that reached its use
+//!   case, by [`outcome`];
 //! - the figures read at each scrape ([`scrape`]): per concert, the fans in
 //!   the pre-queue, in line and ACTIVE, those admitted so far, the seats by
 //!   status and the revenue; the outbox's backlog and lag; the open token
@@ -11,7 +14,7 @@
 //!
 //! The recorder is the process's global one, installed once.
 
-use crate::ApiState;
+use crate::{ApiError, ApiState};
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -63,6 +66,18 @@ fn describe() {
         REQUEST_SECONDS,
         metrics::Unit::Seconds,
         "Time to answer a request (to its headers), by method and route template."
+    );
+    metrics::describe_counter!(
+        "boxoffice_holds_total",
+        "Hold attempts, by outcome: held, or the refusal's error code."
+    );
+    metrics::describe_counter!(
+        "boxoffice_payments_total",
+        "Payment attempts, by outcome: paid, or the refusal's error code."
+    );
+    metrics::describe_counter!(
+        "boxoffice_charges_total",
+        "Balance charges, by outcome: charged, or the refusal's error code."
     );
     metrics::describe_gauge!(
         "boxoffice_room_fans",
@@ -120,6 +135,21 @@ pub(crate) async fn track(request: Request, next: Next) -> Response {
     metrics::histogram!(REQUEST_SECONDS, "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// Counts one attempt at a booking or money step by its outcome: `success`,
+/// or the code of its refusal (`SEAT_ALREADY_HELD`, `INSUFFICIENT_BALANCE`,
+/// `SERVICE_UNAVAILABLE`...), a label set as small and stable as the codes.
+pub(crate) fn outcome<T>(
+    metric: &'static str,
+    result: &Result<T, ApiError>,
+    success: &'static str,
+) {
+    let outcome = match result {
+        Ok(_) => success,
+        Err(err) => err.code,
+    };
+    metrics::counter!(metric, "outcome" => outcome).increment(1);
 }
 
 /// Sets what a scrape reads now, then renders every metric.

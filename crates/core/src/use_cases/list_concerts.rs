@@ -7,10 +7,15 @@ const CONCERTS_TTL_MS: u64 = 60_000;
 use crate::domain::concert::Concert;
 
 impl App {
-    /// Succeeds when every dependency a request may need answers.
-    pub async fn check_ready(&self) -> anyhow::Result<()> {
-        self.store().ping().await?;
-        self.adapters.waiting_room.ping().await
+    /// The dependencies a request may need that do not answer now, by
+    /// name (`database`, `waiting room`), each with its cause; empty when
+    /// every one answers. Both are asked, so one report names all.
+    pub async fn check_ready(&self) -> Vec<(&'static str, anyhow::Error)> {
+        let (store, room) = futures::join!(self.store().ping(), self.adapters.waiting_room.ping());
+        [("database", store), ("waiting room", room)]
+            .into_iter()
+            .filter_map(|(name, answer)| answer.err().map(|err| (name, err)))
+            .collect()
     }
 
     /// Every concert, through the cache (invalidated when one is added).

@@ -70,10 +70,13 @@ pub(crate) async fn charge(
     IdempotencyKeyHeader(key): IdempotencyKeyHeader,
     Body(body): Body<ChargeBody>,
 ) -> Result<Response, ApiError> {
-    let receipt = state
+    let charged = state
         .app
         .charge_balance(user, Won::new(body.amount), key.as_ref())
-        .await?;
+        .await
+        .map_err(ApiError::from);
+    crate::metrics::outcome("boxoffice_charges_total", &charged, "charged");
+    let receipt = charged?;
     Ok(ok(BalanceResponse {
         balance: receipt.balance.amount(),
     }))

@@ -4,8 +4,8 @@ use crate::ApiState;
 use crate::envelope::{Envelope, ErrorBody, ok};
 use crate::error::ApiError;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
-use boxoffice_core::ports::Unavailable;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -21,14 +21,22 @@ pub(crate) async fn live() -> Response {
     ok(Health { status: "UP" })
 }
 
-/// The process can serve: its store and its waiting room answer.
+/// The process can serve: its store and its waiting room answer. A 503
+/// names the dependencies that do not (the causes go to the log).
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses((status = 200, body = Envelope<Health>), (status = 503, body = ErrorBody)))]
 pub(crate) async fn ready(State(state): State<ApiState>) -> Result<Response, ApiError> {
-    state
-        .app
-        .check_ready()
-        .await
-        .map_err(|e| ApiError::unexpected(Unavailable(format!("store: {e:#}")).into()))?;
-    Ok(ok(Health { status: "UP" }))
+    let failing = state.app.check_ready().await;
+    if failing.is_empty() {
+        return Ok(ok(Health { status: "UP" }));
+    }
+    for (name, cause) in &failing {
+        tracing::warn!(dependency = name, cause = format!("{cause:#}"), "not ready");
+    }
+    let names: Vec<&str> = failing.iter().map(|(name, _)| *name).collect();
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+        format!("not ready: the {} does not answer", names.join(" and the ")),
+    ))
 }

@@ -58,10 +58,13 @@ pub(crate) async fn hold(
         ScheduleId::new(body.schedule_id).map_err(|e| ApiError::validation(e.to_string()))?;
     let seat =
         SeatNumber::new(body.seat_number).map_err(|e| ApiError::validation(e.to_string()))?;
-    let hold = state
+    let held = state
         .app
         .hold_seat(user, credential, schedule, seat)
-        .await?;
+        .await
+        .map_err(ApiError::from);
+    crate::metrics::outcome("boxoffice_holds_total", &held, "held");
+    let hold = held?;
     Ok(created(HoldResponse {
         hold_id: hold.id.to_string(),
         schedule_id: hold.schedule_id.get(),

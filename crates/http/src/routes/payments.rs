@@ -56,7 +56,13 @@ pub(crate) async fn pay(
         .hold_id
         .parse::<HoldId>()
         .map_err(|e| ApiError::validation(e.to_string()))?;
-    let receipt = state.app.pay_for_hold(user, hold, key.as_ref()).await?;
+    let paid = state
+        .app
+        .pay_for_hold(user, hold, key.as_ref())
+        .await
+        .map_err(ApiError::from);
+    crate::metrics::outcome("boxoffice_payments_total", &paid, "paid");
+    let receipt = paid?;
     Ok(created(PaymentResponse {
         reservation_id: receipt.reservation_id.to_string(),
         schedule_id: receipt.schedule_id.get(),

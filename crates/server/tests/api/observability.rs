@@ -294,7 +294,7 @@ async fn no_credential_reaches_the_log_of_a_whole_journey_even_at_trace_level() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_metrics_pass_promtool_and_count_a_journeys_requests_seats_and_revenue() {
+async fn the_metrics_pass_promtool_and_count_a_journeys_requests_outcomes_seats_and_revenue() {
     let s = Logged::start("warn").await;
     let http = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", s.base);
@@ -330,6 +330,15 @@ async fn the_metrics_pass_promtool_and_count_a_journeys_requests_seats_and_reven
     )
     .await;
 
+    let (status, _, _) = call(
+        &http,
+        http.post(url("/api/v1/payments"))
+            .bearer_auth(&token)
+            .json(&json!({ "holdId": "6f1d0c3a-2b4e-4f5a-8c7d-9e0f1a2b3c4d" })),
+    )
+    .await;
+    assert_eq!(status, 404);
+
     let text = http
         .get(url("/metrics"))
         .send()
@@ -360,6 +369,14 @@ async fn the_metrics_pass_promtool_and_count_a_journeys_requests_seats_and_reven
             .unwrap_or_else(|| panic!("no {series} in\n{text}"))
     };
     assert_eq!(value(r#"boxoffice_seats{concert="2",status="sold"}"#), 1.0);
+    assert_eq!(value(r#"boxoffice_holds_total{outcome="held"}"#), 1.0);
+    assert_eq!(value(r#"boxoffice_charges_total{outcome="charged"}"#), 1.0);
+    assert_eq!(value(r#"boxoffice_payments_total{outcome="paid"}"#), 1.0);
+    assert_eq!(
+        value(r#"boxoffice_payments_total{outcome="HOLD_NOT_FOUND"}"#),
+        1.0,
+        "a refusal counts by its code"
+    );
     assert_eq!(
         value(r#"boxoffice_revenue_won_total{concert="2"}"#),
         hold["price"].as_f64().unwrap()

@@ -66,9 +66,12 @@ async fn with_redis_down_queue_calls_fail_fast_while_money_and_payments_go_on() 
     s.poll(&token)
         .await
         .assert_error(503, "SERVICE_UNAVAILABLE");
-    s.get("/health/ready", &[])
-        .await
-        .assert_error(503, "SERVICE_UNAVAILABLE");
+    let ready = s.get("/health/ready", &[]).await;
+    ready.assert_error(503, "SERVICE_UNAVAILABLE");
+    assert_eq!(
+        ready.body["message"],
+        "not ready: the waiting room does not answer"
+    );
     // Money does not need Redis, and neither does paying for a hold.
     assert_eq!(s.balance(1).await, 300_000);
     s.charge(1, 1_000).await.assert_ok(200);
@@ -107,9 +110,12 @@ async fn with_postgres_down_booking_and_money_fail_fast_nothing_is_half_written_
     s.charge(1, 5_000)
         .await
         .assert_error(503, "SERVICE_UNAVAILABLE");
-    s.get("/health/ready", &[])
-        .await
-        .assert_error(503, "SERVICE_UNAVAILABLE");
+    let ready = s.get("/health/ready", &[]).await;
+    ready.assert_error(503, "SERVICE_UNAVAILABLE");
+    assert_eq!(
+        ready.body["message"],
+        "not ready: the database does not answer"
+    );
     // The waiting room does not need PostgreSQL: fans keep their place in line.
     s.issue_token(2, 1).await.assert_ok(201);
 
