@@ -67,8 +67,6 @@ pub struct ApiState {
     pub streams: Arc<Streams>,
 }
 
-/// The span of a request: method and path, never the query, which may
-/// carry credentials (the token stream's `?token=`).
 /// Every line logged while a request is served carries its method, its
 /// route template (never the query, which may hold credentials), its
 /// request id and, once known, the fan's user id.

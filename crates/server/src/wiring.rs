@@ -528,7 +528,7 @@ fn admin_key(settings: &Settings) -> anyhow::Result<Option<Arc<str>>> {
 }
 
 /// Where the embedded mode keeps its generated admin key, when it makes one.
-pub fn generated_admin_key_path(settings: &Settings) -> Option<std::path::PathBuf> {
+fn generated_admin_key_path(settings: &Settings) -> Option<std::path::PathBuf> {
     if !settings.generates_admin_key() {
         return None;
     }

@@ -76,7 +76,6 @@ pub use relay_outbox::OutboxLag;
 pub use release_hold::ReleaseHoldError;
 pub use replay_dead_letter::ReplayError;
 pub use revocations::RevokedPasses;
-pub use sample_sales::MAX_SAMPLES;
 pub use show_room::{LotteryReveal, RoomReport};
 
 use crate::domain::balance::BalancePolicy;

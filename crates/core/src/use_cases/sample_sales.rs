@@ -7,7 +7,7 @@ use crate::domain::sample::SaleSample;
 use crate::domain::{ConcertId, Timestamp};
 
 /// The most samples one answer carries.
-pub const MAX_SAMPLES: u32 = 10_000;
+const MAX_SAMPLES: u32 = 10_000;
 
 impl App {
     /// Samples every concert unless some instance already has in this
@@ -28,10 +28,7 @@ impl App {
         if claimed.is_none() {
             return Ok(false);
         }
-        let mut samples = Vec::new();
-        for concert in self.store().list_concerts().await? {
-            samples.extend(self.sample_of(concert.id, now).await?);
-        }
+        let samples = self.sales_at(now).await?;
         self.store()
             .record_samples(&samples, policy.keep_from(now))
             .await?;
@@ -66,7 +63,10 @@ impl App {
     /// Every concert's figures now, for the metrics a scrape reads: the
     /// same as a kept sample, taken at the scrape.
     pub async fn sales_now(&self) -> anyhow::Result<Vec<SaleSample>> {
-        let now = self.now();
+        self.sales_at(self.now()).await
+    }
+
+    async fn sales_at(&self, now: Timestamp) -> anyhow::Result<Vec<SaleSample>> {
         let mut samples = Vec::new();
         for concert in self.list_concerts().await? {
             samples.extend(self.sample_of(concert.id, now).await?);

@@ -34,9 +34,13 @@ pub(crate) async fn ready(State(state): State<ApiState>) -> Result<Response, Api
         tracing::warn!(dependency = name, cause = format!("{cause:#}"), "not ready");
     }
     let names: Vec<&str> = failing.iter().map(|(name, _)| *name).collect();
+    let verb = if names.len() == 1 { "does" } else { "do" };
     Err(ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "SERVICE_UNAVAILABLE",
-        format!("not ready: the {} does not answer", names.join(" and the ")),
+        format!(
+            "not ready: the {} {verb} not answer",
+            names.join(" and the ")
+        ),
     ))
 }
