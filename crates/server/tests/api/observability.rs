@@ -393,6 +393,14 @@ async fn the_metrics_pass_promtool_and_count_a_journeys_requests_outcomes_seats_
         ),
         1.0
     );
+    // Labelled by route template, never by the path itself.
+    assert_eq!(
+        value(
+            r#"boxoffice_http_requests_total{method="GET",route="/api/v1/concerts/{concertId}/schedules",status="200"}"#
+        ),
+        1.0
+    );
+    assert!(!text.contains("/api/v1/concerts/2/schedules"), "{text}");
     assert_eq!(
         value(
             r#"boxoffice_http_request_duration_seconds_count{method="POST",route="/api/v1/holds"}"#
