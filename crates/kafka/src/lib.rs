@@ -23,6 +23,6 @@ mod topics;
 
 pub use detached::finish_closing;
 pub use publisher::KafkaPublisher;
-pub use settings::{KafkaSettings, TopicSpec};
+pub use settings::{ClientProperties, KafkaSettings, TopicSpec};
 pub use subscription::KafkaSubscription;
 pub use topics::ensure_topics;

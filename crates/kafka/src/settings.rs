@@ -42,6 +42,23 @@ pub struct KafkaSettings {
     /// librdkafka `fetch.wait.max.ms`.
     pub fetch_wait_max: Duration,
     pub session_timeout: Duration,
+    /// librdkafka properties set on every client: security (TLS, SASL).
+    pub client_properties: ClientProperties,
+}
+
+/// librdkafka properties by name; `Debug` hides the values of secrets.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct ClientProperties(pub Vec<(String, String)>);
+
+impl std::fmt::Debug for ClientProperties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut map = f.debug_map();
+        for (name, value) in &self.0 {
+            let secret = name.contains("password") || name.contains("secret");
+            map.entry(name, if secret { &"***" } else { value });
+        }
+        map.finish()
+    }
 }
 
 impl KafkaSettings {
@@ -69,6 +86,9 @@ impl KafkaSettings {
             // librdkafka may otherwise resolve a name to an address family
             // the broker does not listen on.
             .set("broker.address.family", "v4");
+        for (name, value) in &self.client_properties.0 {
+            config.set(name, value);
+        }
         config
     }
 }

@@ -16,6 +16,38 @@ pub struct RedisSettings {
     pub command_timeout: Duration,
     /// How long a (re)connection attempt may take.
     pub connect_timeout: Duration,
+    /// For a `rediss://` URL: PEM roots to trust instead of the system's,
+    /// and a client certificate with its key. `None`: the system's roots.
+    pub tls: Option<RedisTls>,
+}
+
+/// Certificates for TLS to Redis, in PEM.
+#[derive(Clone, Default)]
+pub struct RedisTls {
+    pub ca: Option<Vec<u8>>,
+    /// Certificate and key.
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for RedisTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTls")
+            .field("ca", &self.ca.is_some())
+            .field("client", &self.client.is_some())
+            .finish()
+    }
+}
+
+/// What one connection made at start found.
+#[derive(Debug)]
+pub enum Probe {
+    /// Redis answered.
+    Answered,
+    /// Nothing answered (refused, timed out): Redis may come up later.
+    Unreachable(String),
+    /// Something answered, but the TLS handshake or the sign-in failed:
+    /// a setting is wrong, and waiting will not help.
+    Refused(String),
 }
 
 /// A shared, self-reconnecting connection and the key prefix.
@@ -37,8 +69,7 @@ impl Redis {
     /// Prepares a connection. It is made lazily, so the service starts (and
     /// answers 503 where Redis is needed) even while Redis is down.
     pub fn connect(settings: &RedisSettings) -> anyhow::Result<Self> {
-        let client = redis::Client::open(settings.url.as_str())
-            .with_context(|| format!("bad Redis url {}", settings.url))?;
+        let client = Self::client(settings)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(settings.command_timeout))
             .set_connection_timeout(Some(settings.connect_timeout))
@@ -49,6 +80,51 @@ impl Redis {
             conn,
             prefix: settings.key_prefix.clone(),
         })
+    }
+
+    fn client(settings: &RedisSettings) -> anyhow::Result<redis::Client> {
+        let client = match &settings.tls {
+            None => redis::Client::open(settings.url.as_str()),
+            Some(tls) => redis::Client::build_with_tls(
+                settings.url.as_str(),
+                redis::TlsCertificates {
+                    client_tls: tls
+                        .client
+                        .as_ref()
+                        .map(|(cert, key)| redis::ClientTlsConfig {
+                            client_cert: cert.clone(),
+                            client_key: key.clone(),
+                        }),
+                    root_cert: tls.ca.clone(),
+                },
+            ),
+        };
+        client.with_context(|| format!("not a Redis URL: {}", redact(&settings.url)))
+    }
+
+    /// Makes one connection of its own and sends `PING`, so that a start
+    /// can tell a Redis that is down (start anyway: calls answer 503 until
+    /// it is back) from one that refuses us (stop, naming the setting).
+    pub async fn probe(settings: &RedisSettings) -> anyhow::Result<Probe> {
+        let client = Self::client(settings)?;
+        let attempt = async {
+            let mut conn = client.get_multiplexed_async_connection().await?;
+            redis::cmd("PING").query_async::<String>(&mut conn).await
+        };
+        let outcome = match tokio::time::timeout(
+            settings.connect_timeout + settings.command_timeout,
+            attempt,
+        )
+        .await
+        {
+            Err(_) => Probe::Unreachable("no answer in time".to_owned()),
+            Ok(Ok(_)) => Probe::Answered,
+            Ok(Err(err)) if err.is_connection_refusal() || err.is_timeout() => {
+                Probe::Unreachable(err.to_string())
+            }
+            Ok(Err(err)) => Probe::Refused(err.to_string()),
+        };
+        Ok(outcome)
     }
 
     /// Succeeds when Redis answers.
@@ -63,6 +139,16 @@ impl Redis {
 
     pub(crate) fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
+    }
+}
+
+/// The URL with any password hidden, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
     }
 }
 

@@ -23,7 +23,7 @@ pub mod single_use;
 pub mod waiting_room;
 
 pub use cache::RedisCache;
-pub use connection::{Redis, RedisSettings};
+pub use connection::{Probe, Redis, RedisSettings, RedisTls};
 pub use lock::RedisLock;
 pub use ranking::RedisRanking;
 pub use single_use::RedisSingleUse;
@@ -51,6 +51,7 @@ mod contract {
             key_prefix: format!("test:{}:", uuid::Uuid::new_v4().simple()),
             command_timeout,
             connect_timeout: Duration::from_secs(2),
+            tls: None,
         };
         Redis::connect(&settings).unwrap_or_else(|e| panic!("{e:#}"))
     }

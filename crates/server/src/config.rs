@@ -3,7 +3,7 @@
 //! `BOXOFFICE__QUEUE__ADMIT_INTERVAL_SECS=1`), then command-line flags.
 //! `boxoffice.example.toml` at the repository root documents every key.
 
-use anyhow::{Context, ensure};
+use anyhow::Context;
 use boxoffice_core::domain::Won;
 use boxoffice_core::domain::balance::BalancePolicy;
 use boxoffice_core::domain::delivery::RetryPolicy;
@@ -14,6 +14,104 @@ use boxoffice_core::use_cases::{IdempotencyPolicy, Policies};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
+
+/// A setting the service cannot run with, or a dependency a setting names
+/// that could not be reached at start. `main` prints it with where the
+/// setting came from and exits with [`SettingError::exit_code`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingError {
+    /// Its dotted path, as in the file: `redis.url`.
+    pub key: String,
+    pub problem: String,
+    pub kind: SettingErrorKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingErrorKind {
+    /// Wrong as written: starting again will not help.
+    Invalid,
+    /// What it names did not answer; a later start may succeed.
+    Unreachable,
+}
+
+impl SettingError {
+    pub fn invalid(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            problem: problem.into(),
+            kind: SettingErrorKind::Invalid,
+        }
+    }
+
+    pub fn unreachable(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            problem: problem.into(),
+            kind: SettingErrorKind::Unreachable,
+        }
+    }
+
+    /// `EX_CONFIG` (78) for a wrong setting, so that a supervisor can stop
+    /// restarting (systemd's `RestartPreventExitStatus=78`);
+    /// `EX_UNAVAILABLE` (69) for a dependency that did not answer.
+    pub fn exit_code(&self) -> i32 {
+        match self.kind {
+            SettingErrorKind::Invalid => 78,
+            SettingErrorKind::Unreachable => 69,
+        }
+    }
+}
+
+impl std::fmt::Display for SettingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.key, self.problem)
+    }
+}
+
+impl std::error::Error for SettingError {}
+
+/// `check!(condition, "section.key", "problem {with} {args}")`: a
+/// [`SettingError::invalid`] naming the key when the condition is false.
+macro_rules! check {
+    ($cond:expr, $key:literal, $($problem:tt)+) => {
+        if !$cond {
+            return Err(SettingError::invalid(format!($key), format!($($problem)+)).into());
+        }
+    };
+}
+
+/// Where a key's value came from, for an error message: a flag, an
+/// environment variable, the file, or the built-in default.
+pub fn origin_of(key: &str, file: Option<&Path>, flags: &[&str]) -> String {
+    if flags.contains(&key) {
+        return "the command line".to_owned();
+    }
+    let var = format!("BOXOFFICE__{}", key.replace('.', "__").to_uppercase());
+    if std::env::var_os(&var).is_some() {
+        return format!("the environment variable {var}");
+    }
+    if let Some(path) = file {
+        let written = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.parse::<toml::Table>().ok())
+            .is_some_and(|table| {
+                let mut value: Option<&toml::Value> = None;
+                let mut current = &table;
+                for (i, part) in key.split('.').enumerate() {
+                    match current.get(part) {
+                        Some(toml::Value::Table(t)) => current = t,
+                        Some(v) if i + 1 == key.split('.').count() => value = Some(v),
+                        _ => return false,
+                    }
+                }
+                value.is_some() || key.split('.').count() == 1
+            });
+        if written {
+            return format!("{}", path.display());
+        }
+    }
+    "the built-in default".to_owned()
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -98,9 +196,15 @@ pub enum ConcurrencyStrategy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
-    /// `redis://host:port/db`. Empty: the waiting room, locks and ranking
-    /// stay in process (one instance only).
+    /// `redis://host:port/db`, or `rediss://` for TLS. Empty: the waiting
+    /// room, locks and ranking stay in process (one instance only).
     pub url: String,
+    /// With `rediss://`: PEM certificates to trust instead of the system's.
+    pub ca_file: String,
+    /// With `rediss://`: a PEM client certificate and its key, for servers
+    /// that ask for one (`tls-auth-clients yes`).
+    pub cert_file: String,
+    pub key_file: String,
     /// Prepended to every key.
     pub key_prefix: String,
     /// How long one Redis command may take before the call answers 503.
@@ -299,14 +403,58 @@ pub struct KafkaSettings {
     /// do not answer a fetch as soon as records arrive.
     pub fetch_wait_max_ms: u64,
     pub session_timeout_ms: u64,
+    /// `plaintext`, `ssl`, `sasl_plaintext` or `sasl_ssl` (librdkafka's
+    /// `security.protocol`).
+    pub security_protocol: KafkaSecurity,
+    /// With `ssl` or `sasl_ssl`: PEM certificates to trust instead of the system's.
+    pub ssl_ca_file: String,
+    /// With `ssl` or `sasl_ssl`: a client certificate and key (mutual TLS).
+    pub ssl_cert_file: String,
+    pub ssl_key_file: String,
+    /// With `sasl_*`: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub sasl_mechanism: String,
+    pub sasl_username: String,
+    pub sasl_password: String,
+}
+
+/// How the Kafka client talks to the brokers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KafkaSecurity {
+    Plaintext,
+    Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
+
+impl KafkaSecurity {
+    pub fn tls(self) -> bool {
+        matches!(self, KafkaSecurity::Ssl | KafkaSecurity::SaslSsl)
+    }
+
+    pub fn sasl(self) -> bool {
+        matches!(self, KafkaSecurity::SaslPlaintext | KafkaSecurity::SaslSsl)
+    }
+
+    /// librdkafka's name for it.
+    pub fn librdkafka_name(self) -> &'static str {
+        match self {
+            KafkaSecurity::Plaintext => "plaintext",
+            KafkaSecurity::Ssl => "ssl",
+            KafkaSecurity::SaslPlaintext => "sasl_plaintext",
+            KafkaSecurity::SaslSsl => "sasl_ssl",
+        }
+    }
 }
 
 /// The external data platform that receives confirmed reservations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataPlatformSettings {
-    /// Where events are POSTed; empty: none is sent.
+    /// Where events are POSTed (`http://` or `https://`); empty: none is sent.
     pub url: String,
+    /// With `https://`: PEM certificates to trust besides the built-in roots.
+    pub ca_file: String,
     /// How long one delivery may take.
     pub timeout_ms: u64,
     /// Attempts before an event goes to the dead-letter list.
@@ -390,6 +538,9 @@ impl Default for Settings {
             },
             redis: RedisSettings {
                 url: String::new(),
+                ca_file: String::new(),
+                cert_file: String::new(),
+                key_file: String::new(),
                 key_prefix: "boxoffice:".into(),
                 command_timeout_ms: 500,
                 connect_timeout_ms: 500,
@@ -449,9 +600,17 @@ impl Default for Settings {
                 poll_wait_ms: 500,
                 fetch_wait_max_ms: 20,
                 session_timeout_ms: 10_000,
+                security_protocol: KafkaSecurity::Plaintext,
+                ssl_ca_file: String::new(),
+                ssl_cert_file: String::new(),
+                ssl_key_file: String::new(),
+                sasl_mechanism: String::new(),
+                sasl_username: String::new(),
+                sasl_password: String::new(),
             },
             dataplatform: DataPlatformSettings {
                 url: String::new(),
+                ca_file: String::new(),
                 timeout_ms: 2_000,
                 max_attempts: delivery.max_attempts,
                 initial_backoff_ms: delivery.initial_backoff_ms,
@@ -508,6 +667,84 @@ fn class_rates(user: f64, user_burst: u32, ip: f64, ip_burst: u32) -> ClassRateS
     }
 }
 
+const MASK: &str = "********";
+
+/// A configuration that does not parse or deserialize, as a
+/// [`SettingError`] naming the key when the parser knows it.
+fn unreadable(err: config::ConfigError) -> SettingError {
+    use config::ConfigError;
+    let key = match &err {
+        ConfigError::Type { key: Some(key), .. } | ConfigError::At { key: Some(key), .. } => {
+            key.clone()
+        }
+        ConfigError::FileParse { uri, .. } => {
+            format!("the file {}", uri.as_deref().unwrap_or("given"))
+        }
+        _ => "the configuration".to_owned(),
+    };
+    SettingError::invalid(key, format!("cannot be read: {err}"))
+}
+
+/// `scheme://user:secret@host/...` with the secret masked; query
+/// parameters named like a password are masked too.
+pub fn mask_url_password(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = scheme_end + 3;
+        let authority_end = out[rest..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |i| rest + i);
+        if let Some(at) = out[rest..authority_end].rfind('@').map(|i| rest + i)
+            && let Some(colon) = out[rest..at].find(':').map(|i| rest + i)
+        {
+            out.replace_range(colon + 1..at, MASK);
+        }
+    }
+    if let Some(query_start) = out.find('?') {
+        let (head, query) = out.split_at(query_start + 1);
+        let masked: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if name.to_ascii_lowercase().contains("password") => {
+                    format!("{name}={MASK}")
+                }
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out = format!("{head}{}", masked.join("&"));
+    }
+    out
+}
+
+/// A dependency's CA, certificate and key files: only with TLS on, readable,
+/// and the certificate with its key.
+fn certificate_files(
+    tls: bool,
+    without_tls: &str,
+    [ca, cert, key]: [(&str, &String); 3],
+) -> anyhow::Result<()> {
+    for (name, file) in [ca, cert, key] {
+        if !file.is_empty() && !tls {
+            return Err(SettingError::invalid(name, without_tls).into());
+        }
+        readable(name, file)?;
+    }
+    if cert.1.is_empty() != key.1.is_empty() {
+        return Err(SettingError::invalid(cert.0, format!("and {} go together", key.0)).into());
+    }
+    Ok(())
+}
+
+/// A certificate or key file named by `key` must be readable at start.
+fn readable(key: &str, path: &str) -> anyhow::Result<()> {
+    if path.is_empty() {
+        return Ok(());
+    }
+    std::fs::File::open(path)
+        .map(|_| ())
+        .map_err(|e| SettingError::invalid(key, format!("cannot read {path}: {e}")).into())
+}
+
 /// Keys that take a comma-separated list from the environment.
 const LIST_KEYS: [&str; 3] = [
     "server.cors_allowed_origins",
@@ -544,96 +781,118 @@ impl Settings {
         let settings: Settings = builder
             .add_source(environment)
             .build()
-            .context("reading configuration")?
-            .try_deserialize()
-            .context("invalid configuration")?;
+            .and_then(config::Config::try_deserialize)
+            .map_err(unreadable)?;
         settings.validate()?;
         Ok(settings)
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
         let q = &self.queue;
-        ensure!(q.admit_batch > 0, "queue.admit_batch must be positive");
-        ensure!(
+        check!(q.admit_batch > 0, "queue.admit_batch", "must be positive");
+        check!(
             q.admit_interval_secs > 0,
-            "queue.admit_interval_secs must be positive"
+            "queue.admit_interval_secs",
+            "must be positive"
         );
-        ensure!(
+        check!(
             q.expired_retention_secs > 0,
-            "queue.expired_retention_secs must be positive"
+            "queue.expired_retention_secs",
+            "must be positive"
         );
         let console = &self.console;
-        ensure!(
+        check!(
             (1..=3600).contains(&console.sample_interval_secs),
-            "console.sample_interval_secs must be from 1 to 3600"
+            "console.sample_interval_secs",
+            "must be from 1 to 3600"
         );
-        ensure!(
+        check!(
             console.sample_retention_secs >= console.sample_interval_secs,
-            "console.sample_retention_secs must be at least console.sample_interval_secs"
+            "console.sample_retention_secs",
+            "must be at least console.sample_interval_secs"
         );
-        ensure!(
+        check!(
             self.idempotency.retention_secs >= self.idempotency.lease_secs,
-            "idempotency.retention_secs must be at least idempotency.lease_secs"
+            "idempotency.retention_secs",
+            "must be at least idempotency.lease_secs"
         );
-        ensure!(q.max_active > 0, "queue.max_active must be positive");
-        ensure!(
+        check!(q.max_active > 0, "queue.max_active", "must be positive");
+        check!(
             (100..=60_000).contains(&q.stream_refresh_ms),
-            "queue.stream_refresh_ms must be between 100 and 60000"
+            "queue.stream_refresh_ms",
+            "must be between 100 and 60000"
         );
-        ensure!(
+        check!(
             q.active_ttl_secs > 0,
-            "queue.active_ttl_secs must be positive"
+            "queue.active_ttl_secs",
+            "must be positive"
         );
-        ensure!(
+        check!(
             q.abandon_after_secs > 0,
-            "queue.abandon_after_secs must be positive"
+            "queue.abandon_after_secs",
+            "must be positive"
         );
-        ensure!(
+        check!(
             q.expected_checkout_secs > 0,
-            "queue.expected_checkout_secs must be positive"
+            "queue.expected_checkout_secs",
+            "must be positive"
         );
-        ensure!(self.holds.ttl_secs > 0, "holds.ttl_secs must be positive");
-        ensure!(
+        check!(
+            self.holds.ttl_secs > 0,
+            "holds.ttl_secs",
+            "must be positive"
+        );
+        check!(
             self.holds.max_per_user > 0,
-            "holds.max_per_user must be positive"
+            "holds.max_per_user",
+            "must be positive"
         );
-        ensure!(
+        check!(
             self.holds.sweep_interval_secs > 0,
-            "holds.sweep_interval_secs must be positive"
+            "holds.sweep_interval_secs",
+            "must be positive"
         );
-        ensure!(self.balance.max > 0, "balance.max must be positive");
-        ensure!(
+        check!(self.balance.max > 0, "balance.max", "must be positive");
+        check!(
             self.database.max_connections > 0,
-            "database.max_connections must be positive"
+            "database.max_connections",
+            "must be positive"
         );
-        ensure!(
+        check!(
             self.database.optimistic_max_attempts > 0,
-            "database.optimistic_max_attempts must be positive"
+            "database.optimistic_max_attempts",
+            "must be positive"
         );
-        ensure!(
+        check!(
             self.database.concurrency != ConcurrencyStrategy::RedisLock
                 || !self.redis.url.is_empty(),
-            "database.concurrency = \"redis_lock\" needs redis.url"
+            "database.concurrency",
+            "= \"redis_lock\" needs redis.url"
         );
-        ensure!(
+        check!(
             self.redis.command_timeout_ms > 0,
-            "redis.command_timeout_ms must be positive"
+            "redis.command_timeout_ms",
+            "must be positive"
         );
-        ensure!(
+        check!(
             self.idempotency.lease_secs > 0,
-            "idempotency.lease_secs must be positive"
+            "idempotency.lease_secs",
+            "must be positive"
         );
-        ensure!(
+        check!(
             self.outbox.relay_interval_ms > 0,
-            "outbox.relay_interval_ms must be positive"
+            "outbox.relay_interval_ms",
+            "must be positive"
         );
-        ensure!(
+        check!(
             self.outbox.relay_batch > 0,
-            "outbox.relay_batch must be positive"
+            "outbox.relay_batch",
+            "must be positive"
         );
-        ensure!(
+        check!(
             self.queue.entry == QueueEntry::Direct || !self.kafka.brokers.is_empty(),
-            "queue.entry = \"kafka\" needs kafka.brokers"
+            "queue.entry",
+            "= \"kafka\" needs kafka.brokers"
         );
         let k = &self.kafka;
         for (partitions, name) in [
@@ -647,51 +906,143 @@ impl Settings {
             (k.dead_letter_partitions, "dead_letter_partitions"),
             (k.replication_factor, "replication_factor"),
         ] {
-            ensure!(partitions > 0, "kafka.{name} must be positive");
+            check!(partitions > 0, "kafka.{name}", "must be positive");
         }
-        ensure!(
+        check!(
             k.batch_num_messages > 0,
-            "kafka.batch_num_messages must be positive"
+            "kafka.batch_num_messages",
+            "must be positive"
         );
-        ensure!(k.poll_wait_ms > 0, "kafka.poll_wait_ms must be positive");
-        ensure!(
+        check!(k.poll_wait_ms > 0, "kafka.poll_wait_ms", "must be positive");
+        check!(
             k.session_timeout_ms > 0,
-            "kafka.session_timeout_ms must be positive"
+            "kafka.session_timeout_ms",
+            "must be positive"
         );
         // A relay step claims its events for 30 s; one publish must fit well inside.
-        ensure!(
+        check!(
             (1..=10_000).contains(&k.delivery_timeout_ms),
-            "kafka.delivery_timeout_ms must be between 1 and 10000"
+            "kafka.delivery_timeout_ms",
+            "must be between 1 and 10000"
         );
         let d = &self.dataplatform;
-        ensure!(
+        check!(
             d.url.is_empty() || d.url.starts_with("http://") || d.url.starts_with("https://"),
-            "dataplatform.url must be an http:// or https:// URL"
+            "dataplatform.url",
+            "must be an http:// or https:// URL"
         );
-        ensure!(
+        check!(
             d.max_attempts > 0,
-            "dataplatform.max_attempts must be positive"
+            "dataplatform.max_attempts",
+            "must be positive"
         );
-        ensure!(d.timeout_ms > 0, "dataplatform.timeout_ms must be positive");
-        ensure!(
+        check!(
+            d.timeout_ms > 0,
+            "dataplatform.timeout_ms",
+            "must be positive"
+        );
+        check!(
             d.max_backoff_ms >= d.initial_backoff_ms,
-            "dataplatform.max_backoff_ms must be at least dataplatform.initial_backoff_ms"
+            "dataplatform.max_backoff_ms",
+            "must be at least dataplatform.initial_backoff_ms"
         );
-        ensure!(
+        check!(
             d.idle_poll_ms > 0,
-            "dataplatform.idle_poll_ms must be positive"
+            "dataplatform.idle_poll_ms",
+            "must be positive"
         );
-        ensure!(
+        check!(
             self.holds.max_lapsed > 0,
-            "holds.max_lapsed must be positive"
+            "holds.max_lapsed",
+            "must be positive"
         );
-        ensure!(
+        check!(
             self.holds.lapse_window_secs > 0,
-            "holds.lapse_window_secs must be positive"
+            "holds.lapse_window_secs",
+            "must be positive"
         );
         self.validate_auth()?;
         self.validate_limits()?;
+        self.validate_tls()?;
         Ok(())
+    }
+
+    /// TLS asked for where it cannot be had, and certificate files that
+    /// cannot be read, stop the service before it starts.
+    fn validate_tls(&self) -> anyhow::Result<()> {
+        let r = &self.redis;
+        certificate_files(
+            r.url.starts_with("rediss://"),
+            "needs a rediss:// redis.url (TLS)",
+            [
+                ("redis.ca_file", &r.ca_file),
+                ("redis.cert_file", &r.cert_file),
+                ("redis.key_file", &r.key_file),
+            ],
+        )?;
+        let k = &self.kafka;
+        certificate_files(
+            k.security_protocol.tls(),
+            "needs kafka.security_protocol = \"ssl\" or \"sasl_ssl\"",
+            [
+                ("kafka.ssl_ca_file", &k.ssl_ca_file),
+                ("kafka.ssl_cert_file", &k.ssl_cert_file),
+                ("kafka.ssl_key_file", &k.ssl_key_file),
+            ],
+        )?;
+        if k.security_protocol.sasl() {
+            check!(
+                ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&k.sasl_mechanism.as_str()),
+                "kafka.sasl_mechanism",
+                "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 with kafka.security_protocol = \"{}\"",
+                k.security_protocol.librdkafka_name()
+            );
+            check!(
+                !k.sasl_username.is_empty() && !k.sasl_password.is_empty(),
+                "kafka.sasl_username",
+                "and kafka.sasl_password are needed with SASL"
+            );
+        } else {
+            check!(
+                k.sasl_mechanism.is_empty()
+                    && k.sasl_username.is_empty()
+                    && k.sasl_password.is_empty(),
+                "kafka.sasl_mechanism",
+                "needs kafka.security_protocol = \"sasl_plaintext\" or \"sasl_ssl\""
+            );
+        }
+        let d = &self.dataplatform;
+        check!(
+            d.ca_file.is_empty() || d.url.starts_with("https://"),
+            "dataplatform.ca_file",
+            "needs an https:// dataplatform.url"
+        );
+        readable("dataplatform.ca_file", &d.ca_file)?;
+        Ok(())
+    }
+
+    /// The effective settings as TOML, with every secret masked: what
+    /// `boxoffice check-config` prints.
+    pub fn to_masked_toml(&self) -> anyhow::Result<String> {
+        let mut shown = self.clone();
+        for secret in [
+            &mut shown.admin.api_key,
+            &mut shown.auth.hs256_secret,
+            &mut shown.kafka.sasl_password,
+        ] {
+            if !secret.is_empty() {
+                *secret = MASK.to_owned();
+            }
+        }
+        for url in [
+            &mut shown.database.url,
+            &mut shown.redis.url,
+            &mut shown.dataplatform.url,
+            &mut shown.auth.jwks_url,
+        ] {
+            *url = mask_url_password(url);
+        }
+        toml::to_string(&shown).context("writing the settings as TOML")
     }
 
     /// Whether the database is a SQLite file: the embedded mode.
@@ -719,48 +1070,57 @@ impl Settings {
 
     fn validate_auth(&self) -> anyhow::Result<()> {
         let a = &self.auth;
-        ensure!(
+        check!(
             a.hs256_secret.is_empty() || a.hs256_secret.len() >= 32,
-            "auth.hs256_secret must be at least 32 bytes"
+            "auth.hs256_secret",
+            "must be at least 32 bytes"
         );
-        ensure!(
+        check!(
             a.jwks_url.is_empty()
                 || a.jwks_url.starts_with("https://")
                 || a.jwks_url.starts_with("http://"),
-            "auth.jwks_url must be an http:// or https:// URL"
+            "auth.jwks_url",
+            "must be an http:// or https:// URL"
         );
-        ensure!(
+        check!(
             a.jwks_refresh_secs > 0,
-            "auth.jwks_refresh_secs must be positive"
+            "auth.jwks_refresh_secs",
+            "must be positive"
         );
-        ensure!(
+        check!(
             a.dev_session_ttl_secs > 0,
-            "auth.dev_session_ttl_secs must be positive"
+            "auth.dev_session_ttl_secs",
+            "must be positive"
         );
-        ensure!(
+        check!(
             (1..=1_000).contains(&a.pass_revocation_poll_ms),
-            "auth.pass_revocation_poll_ms must be between 1 and 1000 (a revoked pass must stop working within a second)"
+            "auth.pass_revocation_poll_ms",
+            "must be between 1 and 1000 (a revoked pass must stop working within a second)"
         );
         let generated_secret = self.embedded();
         if a.mode == AuthModeSetting::Jwt {
-            ensure!(
+            check!(
                 self.has_access_keys() || generated_secret,
-                "auth.mode = \"jwt\" needs a key to verify access tokens: set auth.hs256_secret, \
+                "auth.mode",
+                "= \"jwt\" needs a key to verify access tokens: set auth.hs256_secret, \
                  auth.public_key_file, auth.jwks_file or auth.jwks_url (or run behind an \
                  authenticating gateway with auth.mode = \"trusted_header\")"
             );
         }
-        ensure!(
+        check!(
             !self.dev_sign_in() || !a.hs256_secret.is_empty() || generated_secret,
-            "auth.dev_sign_in needs auth.hs256_secret, shared by every instance"
+            "auth.dev_sign_in",
+            "needs auth.hs256_secret, shared by every instance"
         );
-        ensure!(
+        check!(
             !self.dev_sign_in() || a.mode == AuthModeSetting::Jwt,
-            "auth.dev_sign_in needs auth.mode = \"jwt\""
+            "auth.dev_sign_in",
+            "needs auth.mode = \"jwt\""
         );
-        ensure!(
+        check!(
             a.admin_claim.is_empty() || self.has_access_keys() || generated_secret,
-            "auth.admin_claim needs a key to verify access tokens"
+            "auth.admin_claim",
+            "needs a key to verify access tokens"
         );
         Ok(())
     }
@@ -772,9 +1132,10 @@ impl Settings {
             ("exempt", &r.exempt),
         ] {
             for entry in list {
-                ensure!(
+                check!(
                     parse_net(entry).is_some(),
-                    "rate_limit.{name}: {entry:?} is not an IP address or network"
+                    "rate_limit.{name}",
+                    "{entry:?} is not an IP address or network"
                 );
             }
         }
@@ -790,22 +1151,25 @@ impl Settings {
                 ("per_user", c.per_user_per_sec, c.per_user_burst),
                 ("per_ip", c.per_ip_per_sec, c.per_ip_burst),
             ] {
-                ensure!(
+                check!(
                     rate.is_finite() && rate >= 0.0,
-                    "rate_limit.{name}.{what}_per_sec must be zero or positive"
+                    "rate_limit.{name}.{what}_per_sec",
+                    "must be zero or positive"
                 );
-                ensure!(
+                check!(
                     rate == 0.0 || burst > 0,
-                    "rate_limit.{name}.{what}_burst must be positive when {what}_per_sec is"
+                    "rate_limit.{name}.{what}_burst",
+                    "must be positive when {what}_per_sec is"
                 );
             }
         }
         for origin in &self.server.cors_allowed_origins {
-            ensure!(
+            check!(
                 (origin.starts_with("https://") || origin.starts_with("http://"))
                     && !origin.trim_end_matches('/').contains(['?', '#'])
                     && origin.split('/').count() <= 3,
-                "server.cors_allowed_origins: {origin:?} is not an origin like https://shop.example"
+                "server.cors_allowed_origins",
+                "{origin:?} is not an origin like https://shop.example"
             );
         }
         Ok(())

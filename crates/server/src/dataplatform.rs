@@ -31,9 +31,21 @@ pub struct PlatformEvent {
 }
 
 impl HttpDataPlatform {
-    pub fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
+    /// `ca`: PEM certificates to trust besides the built-in roots (a
+    /// platform behind a private CA).
+    pub fn new(url: &str, timeout: Duration, ca: Option<&[u8]>) -> anyhow::Result<Self> {
+        let mut builder = reqwest::Client::builder().timeout(timeout);
+        if let Some(pem) = ca {
+            let roots = reqwest::Certificate::from_pem_bundle(pem)
+                .context("reading the data platform's CA certificates")?;
+            if roots.is_empty() {
+                bail!("no PEM certificate in the data platform's CA file");
+            }
+            for root in roots {
+                builder = builder.add_root_certificate(root);
+            }
+        }
+        let http = builder
             .build()
             .context("building the data platform client")?;
         Ok(Self {

@@ -26,8 +26,28 @@ pub async fn http(
     .await
 }
 
+/// Binds the address a setting names, or says which setting is wrong.
+async fn bind(key: &str, address: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address).await.map_err(|err| {
+        let problem = format!("= {address:?}: cannot listen there: {err}");
+        let error = if err.kind() == std::io::ErrorKind::AddrInUse {
+            crate::config::SettingError::unreachable(key, problem)
+        } else {
+            crate::config::SettingError::invalid(key, problem)
+        };
+        anyhow::Error::new(error)
+    })
+}
+
 /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    // Listening first: a wrong address stops the service before it connects to anything.
+    let listener = bind("server.listen", &settings.server.listen).await?;
+    let admin_listener = if settings.server.admin_listen.is_empty() {
+        None
+    } else {
+        Some(bind("server.admin_listen", &settings.server.admin_listen).await?)
+    };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let service = wiring::build(&settings, clock.clone()).await?;
     let app = service.app.clone();
@@ -53,18 +73,21 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         state.limits.clone(),
         shutdown.clone(),
     ));
-    let listener = TcpListener::bind(&settings.server.listen).await?;
-    let (router, admin) = if settings.server.admin_listen.is_empty() {
-        (boxoffice_http::router(state), None)
-    } else {
-        let admin_listener = TcpListener::bind(&settings.server.admin_listen).await?;
-        tracing::info!(address = %admin_listener.local_addr()?, "admin API and /metrics are served here only");
-        (
-            boxoffice_http::public_router(state.clone()),
-            Some((admin_listener, boxoffice_http::admin_router(state))),
-        )
+    let (router, admin) = match admin_listener {
+        None => (boxoffice_http::router(state), None),
+        Some(admin_listener) => {
+            tracing::info!(address = %admin_listener.local_addr()?, "admin API and /metrics are served here only");
+            (
+                boxoffice_http::public_router(state.clone()),
+                Some((admin_listener, boxoffice_http::admin_router(state))),
+            )
+        }
     };
-    tracing::info!(address = %listener.local_addr()?, database = %settings.database.url, "boxoffice is serving");
+    tracing::info!(
+        address = %listener.local_addr()?,
+        database = %crate::config::mask_url_password(&settings.database.url),
+        "boxoffice is serving"
+    );
     if let Some((admin_listener, admin_router)) = admin {
         let stop = shutdown.clone();
         tokio::spawn(async move {

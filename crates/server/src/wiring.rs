@@ -14,7 +14,10 @@
 //!   sealed with (kept in the database, shared by every instance).
 //! - `rate_limit.*`: the limits per route class.
 
-use crate::config::{AuthModeSetting, ConcurrencyStrategy, QueueEntry, Settings, parse_net};
+use crate::config::{
+    AuthModeSetting, ConcurrencyStrategy, QueueEntry, SettingError, Settings, mask_url_password,
+    parse_net,
+};
 use crate::dataplatform::HttpDataPlatform;
 use anyhow::{bail, ensure};
 use boxoffice_auth::dev::DevSigner;
@@ -34,9 +37,9 @@ use boxoffice_http::limits::{ClassLimits, LimitSettings, Rate};
 use boxoffice_http::{ApiState, Auth, AuthMode, Limits, RouteClass, Streams};
 use boxoffice_kafka::{KafkaPublisher, KafkaSubscription, TopicSpec};
 use boxoffice_redis::{
-    Redis, RedisCache, RedisLock, RedisRanking, RedisSingleUse, RedisWaitingRoom,
+    Probe, Redis, RedisCache, RedisLock, RedisRanking, RedisSingleUse, RedisTls, RedisWaitingRoom,
 };
-use boxoffice_store::{Concurrency, LockedStore, PgSettings, PgStore, SqliteStore};
+use boxoffice_store::{CannotConnect, Concurrency, LockedStore, PgSettings, PgStore, SqliteStore};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,7 +52,7 @@ struct Coordination {
     cache: Arc<dyn Cache>,
 }
 
-fn coordination(settings: &Settings) -> anyhow::Result<Coordination> {
+async fn coordination(settings: &Settings) -> anyhow::Result<Coordination> {
     let r = &settings.redis;
     if r.url.is_empty() {
         return Ok(Coordination {
@@ -60,18 +63,59 @@ fn coordination(settings: &Settings) -> anyhow::Result<Coordination> {
             cache: Arc::new(MemoryCache::default()),
         });
     }
-    let redis = Redis::connect(&boxoffice_redis::RedisSettings {
-        url: r.url.clone(),
-        key_prefix: r.key_prefix.clone(),
-        command_timeout: Duration::from_millis(r.command_timeout_ms),
-        connect_timeout: Duration::from_millis(r.connect_timeout_ms),
-    })?;
+    let redis_settings = redis_settings(settings)?;
+    let named = |err: anyhow::Error| SettingError::invalid("redis.url", format!("{err:#}"));
+    match Redis::probe(&redis_settings).await.map_err(named)? {
+        Probe::Answered => {}
+        Probe::Unreachable(why) => tracing::warn!(
+            error = why,
+            "Redis does not answer at start; calls that need it answer 503 until it does"
+        ),
+        Probe::Refused(why) => {
+            return Err(SettingError::invalid(
+                "redis.url",
+                format!(
+                    "= {:?}: Redis refused the connection: {why}",
+                    mask_url_password(&r.url)
+                ),
+            )
+            .into());
+        }
+    }
+    let redis = Redis::connect(&redis_settings).map_err(named)?;
     Ok(Coordination {
         waiting_room: Arc::new(RedisWaitingRoom::new(redis.clone())),
         lock: Arc::new(RedisLock::new(redis.clone())),
         single_use: Arc::new(RedisSingleUse::new(redis.clone())),
         ranking: Arc::new(RedisRanking::new(redis.clone())),
         cache: Arc::new(RedisCache::new(redis)),
+    })
+}
+
+/// The Redis adapters' settings, certificates read from their files.
+fn redis_settings(settings: &Settings) -> anyhow::Result<boxoffice_redis::RedisSettings> {
+    let r = &settings.redis;
+    let tls = if r.url.starts_with("rediss://") {
+        let ca = non_empty(&r.ca_file)
+            .map(|path| read_file("redis.ca_file", &path))
+            .transpose()?;
+        let client = match (non_empty(&r.cert_file), non_empty(&r.key_file)) {
+            (Some(cert), Some(key)) => Some((
+                read_file("redis.cert_file", &cert)?,
+                read_file("redis.key_file", &key)?,
+            )),
+            _ => None,
+        };
+        (ca.is_some() || client.is_some()).then_some(RedisTls { ca, client })
+    } else {
+        None
+    };
+    Ok(boxoffice_redis::RedisSettings {
+        url: r.url.clone(),
+        key_prefix: r.key_prefix.clone(),
+        command_timeout: Duration::from_millis(r.command_timeout_ms),
+        connect_timeout: Duration::from_millis(r.connect_timeout_ms),
+        tls,
     })
 }
 
@@ -124,11 +168,23 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
             max_connections: settings.database.max_connections,
             acquire_timeout: Duration::from_millis(settings.database.acquire_timeout_ms),
         };
-        return Ok(database(
-            PgStore::connect(&pg, concurrency(settings)).await?,
-        ));
+        let store = PgStore::connect(&pg, concurrency(settings))
+            .await
+            .map_err(|err| match err.downcast_ref::<CannotConnect>() {
+                Some(c) if c.refused => SettingError::invalid("database.url", c.to_string()).into(),
+                Some(c) => SettingError::unreachable("database.url", c.to_string()).into(),
+                None => err,
+            })?;
+        return Ok(database(store));
     }
-    bail!("unsupported database url {url:?}: use sqlite://path/to/file.db or postgres://...")
+    Err(SettingError::invalid(
+        "database.url",
+        format!(
+            "= {:?} is not supported: use sqlite://path/to/file.db or postgres://...",
+            mask_url_password(url)
+        ),
+    )
+    .into())
 }
 
 /// The Kafka adapters' settings, from the `[kafka]` section.
@@ -161,7 +217,29 @@ pub fn kafka_settings(settings: &Settings) -> boxoffice_kafka::KafkaSettings {
         poll_wait: Duration::from_millis(k.poll_wait_ms),
         fetch_wait_max: Duration::from_millis(k.fetch_wait_max_ms),
         session_timeout: Duration::from_millis(k.session_timeout_ms),
+        client_properties: boxoffice_kafka::ClientProperties(kafka_security(k)),
     }
+}
+
+/// librdkafka's security properties for `[kafka]`.
+fn kafka_security(k: &crate::config::KafkaSettings) -> Vec<(String, String)> {
+    let mut properties = vec![(
+        "security.protocol".to_owned(),
+        k.security_protocol.librdkafka_name().to_owned(),
+    )];
+    for (name, value) in [
+        ("ssl.ca.location", &k.ssl_ca_file),
+        ("ssl.certificate.location", &k.ssl_cert_file),
+        ("ssl.key.location", &k.ssl_key_file),
+        ("sasl.mechanisms", &k.sasl_mechanism),
+        ("sasl.username", &k.sasl_username),
+        ("sasl.password", &k.sasl_password),
+    ] {
+        if !value.is_empty() {
+            properties.push((name.to_owned(), value.clone()));
+        }
+    }
+    properties
 }
 
 /// Where consumer groups read relayed events from.
@@ -277,7 +355,13 @@ async fn event_bus(
             "Kafka topics not checked at start-up"
         );
     }
-    let publisher: Arc<dyn EventBus> = Arc::new(KafkaPublisher::new(kafka.clone(), groups)?);
+    let publisher: Arc<dyn EventBus> =
+        Arc::new(KafkaPublisher::new(kafka.clone(), groups).map_err(|err| {
+            SettingError::invalid(
+                "kafka.security_protocol",
+                format!("and the other [kafka] settings do not make a client: {err:#}"),
+            )
+        })?);
     let queue_entries = match settings.queue.entry {
         QueueEntry::Kafka => Some(publisher.clone()),
         QueueEntry::Direct => None,
@@ -296,7 +380,7 @@ pub async fn build_app(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Re
 
 /// The application and its consumer feed, as configured.
 pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Service> {
-    let shared = coordination(settings)?;
+    let shared = coordination(settings).await?;
     let db = open_database(settings).await?;
     let mut store = db.store;
     if settings.database.concurrency == ConcurrencyStrategy::RedisLock {
@@ -311,10 +395,17 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
     let data_platform: Option<Arc<dyn DataPlatform>> = if settings.dataplatform.url.is_empty() {
         None
     } else {
-        Some(Arc::new(HttpDataPlatform::new(
-            &settings.dataplatform.url,
-            Duration::from_millis(settings.dataplatform.timeout_ms),
-        )?))
+        let ca = non_empty(&settings.dataplatform.ca_file)
+            .map(|path| read_file("dataplatform.ca_file", &path))
+            .transpose()?;
+        Some(Arc::new(
+            HttpDataPlatform::new(
+                &settings.dataplatform.url,
+                Duration::from_millis(settings.dataplatform.timeout_ms),
+                ca.as_deref(),
+            )
+            .map_err(|err| SettingError::invalid("dataplatform.ca_file", format!("{err:#}")))?,
+        ))
     };
     let app = App::new(
         Adapters {
@@ -410,7 +501,8 @@ fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
 }
 
 fn read_file(key: &str, path: &str) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| anyhow::anyhow!("{key}: cannot read {path}: {e}"))
+    std::fs::read(path)
+        .map_err(|e| SettingError::invalid(key, format!("cannot read {path}: {e}")).into())
 }
 
 /// The keys that verify access tokens, from `[auth]`.

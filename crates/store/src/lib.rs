@@ -39,6 +39,6 @@ mod values;
 pub mod testing;
 
 pub use locked::LockedStore;
-pub use postgres::{PgSettings, PgStore};
+pub use postgres::{CannotConnect, PgSettings, PgStore};
 pub use sql_store::{Concurrency, SqlStore};
 pub use sqlite::SqliteStore;

@@ -59,6 +59,39 @@ static HOT_PATHS: HotPaths = HotPaths {
     ),
 };
 
+/// PostgreSQL did not let us in at start: what was tried, and why not.
+#[derive(Debug)]
+pub struct CannotConnect {
+    /// `host:port (database "name")`.
+    pub target: String,
+    pub cause: String,
+    /// The server (or the URL) said no: wrong TLS, credentials, database
+    /// or URL. Otherwise nothing answered, and a later start may succeed.
+    pub refused: bool,
+}
+
+impl std::fmt::Display for CannotConnect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot connect to PostgreSQL at {}: {}",
+            self.target, self.cause
+        )
+    }
+}
+
+impl std::error::Error for CannotConnect {}
+
+/// Whether PostgreSQL (or our side of TLS) said no, rather than nothing answering.
+fn refused_us(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Tls(_) | sqlx::Error::Database(_) | sqlx::Error::Configuration(_) => true,
+        // rustls reports a certificate it does not accept as invalid data.
+        sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
+        _ => false,
+    }
+}
+
 /// Connection settings for PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct PgSettings {
@@ -80,14 +113,49 @@ impl PgBackend {
     /// Connects and applies pending migrations. Several instances may start
     /// at once: migrations take an advisory lock.
     pub async fn connect(settings: &PgSettings) -> anyhow::Result<Self> {
-        let options = PgConnectOptions::from_str(&settings.url)
-            .with_context(|| format!("bad PostgreSQL url {}", settings.url))?;
-        let pool = PgPoolOptions::new()
+        let options = PgConnectOptions::from_str(&settings.url).map_err(|err| CannotConnect {
+            target: "the URL".to_owned(),
+            cause: format!("it is not a PostgreSQL URL: {err}"),
+            refused: true,
+        })?;
+        let target = format!(
+            "{}:{} (database {:?})",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("")
+        );
+        let pool = match PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
-            .db()?;
+        {
+            Ok(pool) => pool,
+            Err(err) => {
+                // The pool says only that it timed out; one connection of
+                // our own says why (refused, a certificate, a password).
+                let err = match err {
+                    sqlx::Error::PoolTimedOut => {
+                        match tokio::time::timeout(
+                            settings.acquire_timeout,
+                            <sqlx::PgConnection as sqlx::Connection>::connect_with(&options),
+                        )
+                        .await
+                        {
+                            Ok(Err(cause)) => cause,
+                            _ => sqlx::Error::PoolTimedOut,
+                        }
+                    }
+                    other => other,
+                };
+                return Err(CannotConnect {
+                    target,
+                    refused: refused_us(&err),
+                    cause: err.to_string(),
+                }
+                .into());
+            }
+        };
         MIGRATOR.run(&pool).await.context("migrating PostgreSQL")?;
         Ok(Self { pool })
     }

@@ -117,6 +117,7 @@ async fn open(strategy: &str, args: &Args) -> anyhow::Result<Arc<dyn Store>> {
         key_prefix: format!("bench:{}:", Uuid::new_v4().simple()),
         command_timeout: Duration::from_secs(2),
         connect_timeout: Duration::from_secs(2),
+        tls: None,
     })?;
     Ok(Arc::new(LockedStore::new(
         store,

@@ -13,6 +13,8 @@
 //! - `processes`: two real `boxoffice` processes; Redis losing its data.
 //! - `outages`: Redis or PostgreSQL going away and coming back (`proxy` cuts them).
 //! - `errors`: every refusal answers its documented code and changes nothing.
+//! - `doc_numbers`: numbers the docs state against the code that decides
+//!   them (docs/API.md's error codes, README's defaults, the store suite's size).
 //! - `identity`: refused access tokens, identity providers' keys, the
 //!   trusted-header mode, the dev sign-in, admins.
 //! - `idor`: one fan can use nothing of another's.
@@ -33,6 +35,7 @@
 mod bot_gate;
 mod cluster;
 mod concurrency;
+mod doc_numbers;
 mod errors;
 mod harness;
 mod identity;
@@ -47,3 +50,5 @@ mod processes;
 mod proxy;
 mod queue;
 mod room;
+mod startup;
+mod tls;
