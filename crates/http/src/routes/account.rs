@@ -20,7 +20,9 @@ pub(crate) struct BalanceResponse {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct ChargeBody {
-    /// Whole won, positive.
+    /// Whole won, positive; the balance may not pass `balance.max`
+    /// (10,000,000 by default).
+    #[schema(minimum = 1)]
     amount: i64,
 }
 

@@ -18,11 +18,15 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct CreateConcertBody {
+    #[schema(min_length = 1, max_length = 200)]
     title: String,
+    #[schema(min_length = 1, max_length = 200)]
     artist: String,
     /// 1 to 100 dates.
+    #[schema(min_items = 1, max_items = 100)]
     schedules: Vec<ScheduleBody>,
     /// Bands numbering the seats 1..=N (N at most 50) in order, without gaps.
+    #[schema(min_items = 1, max_items = 50)]
     seats: Vec<SeatBandBody>,
 }
 
@@ -30,19 +34,25 @@ pub(crate) struct CreateConcertBody {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ScheduleBody {
     /// RFC 3339, e.g. `2030-05-01T19:00:00+09:00`.
+    #[schema(format = DateTime)]
     starts_at: String,
+    #[schema(min_length = 1, max_length = 200)]
     venue: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SeatBandBody {
+    #[schema(min_length = 1, max_length = 200)]
     grade: String,
-    /// Whole won.
+    /// Whole won, 1 to 10,000,000.
+    #[schema(minimum = 1, maximum = 10_000_000)]
     price: i64,
     /// First seat number of the band.
+    #[schema(minimum = 1, maximum = 50)]
     from: i64,
     /// Last seat number of the band (inclusive).
+    #[schema(minimum = 1, maximum = 50)]
     to: i64,
 }
 
@@ -54,7 +64,7 @@ pub(crate) struct CreatedConcert {
 
 /// Every concert, for the operator's console: the same list as
 /// `GET /api/v1/concerts`, also served on the admin listener.
-#[utoipa::path(get, path = "/api/v1/admin/concerts", tag = "admin",
+#[utoipa::path(get, path = "/api/v1/admin/concerts", tag = "admin", operation_id = "admin_concerts",
     params(("X-Admin-Key" = Option<String>, Header, description = "The admin key (or an admin's Authorization: Bearer token)")),
     responses((status = 200, body = Envelope<Vec<crate::routes::catalog::ConcertItem>>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -159,6 +169,7 @@ pub(crate) async fn invariants(
 pub(crate) struct EntryRulesBody {
     /// Leading zero bits the proof-of-work answer of every token request
     /// must have, 1 to 30; `null`: no challenge.
+    #[schema(minimum = 1, maximum = 30)]
     proof_of_work_bits: Option<u8>,
 }
 

@@ -21,6 +21,7 @@ use utoipa::ToSchema;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct SignInBody {
     /// The fan to sign in as: a positive integer below 2^52.
+    #[schema(minimum = 1, maximum = 4_503_599_627_370_495_i64)]
     user_id: i64,
 }
 

@@ -15,8 +15,10 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct HoldSeatBody {
+    #[schema(minimum = 1)]
     schedule_id: i64,
     /// 1 to 50.
+    #[schema(minimum = 1, maximum = 50)]
     seat_number: i64,
 }
 

@@ -15,6 +15,8 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct PayBody {
+    /// The hold to pay for, as `POST /api/v1/holds` answered it.
+    #[schema(format = "uuid")]
     hold_id: String,
 }
 

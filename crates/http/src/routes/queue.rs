@@ -27,6 +27,7 @@ const MAX_NONCE_LEN: usize = 64;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct IssueTokenBody {
+    #[schema(minimum = 1)]
     concert_id: i64,
     /// The solved challenge, when the concert has a bot gate.
     #[serde(default)]
@@ -40,12 +41,14 @@ pub(crate) struct ProofOfWorkBody {
     challenge: String,
     /// A string such that SHA-256(`challenge` + ":" + `nonce`) starts with
     /// `difficultyBits` zero bits. At most 64 characters.
+    #[schema(min_length = 1, max_length = 64)]
     nonce: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct ChallengeRequest {
+    #[schema(minimum = 1)]
     concert_id: i64,
 }
 

@@ -31,30 +31,30 @@ pub(crate) struct RoomPatchBody {
     admit_per_minute: Option<Option<u32>>,
     /// Fans admitted per round (instead of `admitPerMinute`).
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u32>)]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100_000)]
     admit_batch: Option<Option<u32>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u64>)]
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 3600)]
     admit_interval_secs: Option<Option<u64>>,
     /// The most fans ACTIVE at once.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u32>)]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 1_000_000)]
     max_active: Option<Option<u32>>,
     /// How long an admission lasts, 60 to 86400 s.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u64>)]
+    #[schema(value_type = Option<u64>, minimum = 60, maximum = 86_400)]
     active_ttl_secs: Option<Option<u64>>,
     /// A waiting fan who does not poll for this long loses their place.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u64>)]
+    #[schema(value_type = Option<u64>, minimum = 120, maximum = 86_400)]
     abandon_after_secs: Option<Option<u64>>,
     /// RFC 3339; `null` clears it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     sale_opens_at: Option<Option<String>>,
     /// RFC 3339; `null` clears it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     sale_closes_at: Option<Option<String>>,
 }
 
