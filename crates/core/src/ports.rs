@@ -704,6 +704,8 @@ pub trait DeliveryLedger: Send + Sync + std::fmt::Debug {
     async fn dead_letter(&self, id: i64) -> anyhow::Result<Option<DeadLetter>>;
     /// Marks a dead letter replayed; false if it already was.
     async fn mark_replayed(&self, id: i64, now: Timestamp) -> anyhow::Result<bool>;
+    /// How many dead letters each consumer has that are not replayed.
+    async fn unreplayed_dead_letters(&self) -> anyhow::Result<Vec<(String, u64)>>;
 }
 
 /// The external data platform that receives confirmed reservations.

@@ -18,6 +18,7 @@ use crate::{ApiError, ApiState};
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
+use boxoffice_core::domain::delivery::DATA_PLATFORM_CONSUMER;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -32,11 +33,20 @@ const LATENCY_BUCKETS: &[f64] = &[
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// Named by the store, which records it; bucketed here.
+const POOL_ACQUIRE_SECONDS: &str = "boxoffice_db_pool_acquire_seconds";
+
 /// The exporter's handle, installing the recorder the first time.
 pub(crate) fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(REQUEST_SECONDS.to_owned()), LATENCY_BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(POOL_ACQUIRE_SECONDS.to_owned()),
+                    LATENCY_BUCKETS,
+                )
+            })
             .map(PrometheusBuilder::build_recorder);
         match recorder {
             Ok(recorder) => {
@@ -108,6 +118,23 @@ fn describe() {
         "boxoffice_token_streams_open",
         "Token event streams open on this instance."
     );
+    metrics::describe_gauge!(
+        "boxoffice_dead_letters",
+        "Dead letters not replayed, by consumer group."
+    );
+    metrics::describe_gauge!(
+        "boxoffice_db_pool_size",
+        "The most PostgreSQL connections this instance's pool may open (database.max_connections)."
+    );
+    metrics::describe_gauge!(
+        "boxoffice_db_pool_connections",
+        "PostgreSQL connections of this instance's pool, by state: idle, in_use (read every second)."
+    );
+    metrics::describe_histogram!(
+        POOL_ACQUIRE_SECONDS,
+        metrics::Unit::Seconds,
+        "Time a statement waited for a pooled database connection (a transaction: for its connection and BEGIN)."
+    );
     metrics::describe_counter!(
         "boxoffice_token_stream_refresh_calls_total",
         "Waiting-room calls made to refresh the token streams (one per concert with streams per refresh)."
@@ -173,10 +200,36 @@ pub(crate) async fn scrape(state: &ApiState) -> anyhow::Result<String> {
     let lag = state.app.outbox_lag().await?;
     metrics::gauge!("boxoffice_outbox_unpublished").set(count(lag.backlog.unpublished));
     metrics::gauge!("boxoffice_outbox_lag_seconds").set(lag.lag_ms as f64 / 1_000.0);
+    dead_letters(state.app.unreplayed_dead_letters().await?);
     metrics::gauge!("boxoffice_token_streams_open").set(count(state.streams.open() as u64));
     metrics::counter!("boxoffice_token_stream_refresh_calls_total")
         .absolute(state.streams.refresh_calls());
     Ok(handle.render())
+}
+
+/// Sets each consumer group's gauge, at 0 for the data-platform group
+/// and for any group seen before that has none left.
+fn dead_letters(counts: Vec<(String, u64)>) {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if seen.is_empty() {
+        seen.push(DATA_PLATFORM_CONSUMER.to_owned());
+    }
+    for (consumer, _) in &counts {
+        if !seen.contains(consumer) {
+            seen.push(consumer.clone());
+        }
+    }
+    for consumer in seen.iter() {
+        let letters = counts
+            .iter()
+            .find(|(c, _)| c == consumer)
+            .map_or(0, |(_, n)| *n);
+        metrics::gauge!("boxoffice_dead_letters", "consumer" => consumer.clone())
+            .set(count(letters));
+    }
 }
 
 /// A count as a gauge's value (exact up to 2^53).

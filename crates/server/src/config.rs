@@ -936,10 +936,11 @@ impl Settings {
             "dataplatform.max_attempts",
             "must be positive"
         );
+        // A dead-letter replay holds its letter's lock for two minutes.
         check!(
-            d.timeout_ms > 0,
+            (1..=60_000).contains(&d.timeout_ms),
             "dataplatform.timeout_ms",
-            "must be positive"
+            "must be between 1 and 60000"
         );
         check!(
             d.max_backoff_ms >= d.initial_backoff_ms,

@@ -81,22 +81,35 @@ macro_rules! impl_conn {
             Ok(Record(cells))
         }
 
+        /// A connection from the pool, the wait recorded.
+        async fn acquire(
+            pool: &sqlx::Pool<$db>,
+        ) -> anyhow::Result<sqlx::pool::PoolConnection<$db>> {
+            let started = std::time::Instant::now();
+            let conn = pool.acquire().await;
+            metrics::histogram!(crate::POOL_ACQUIRE_SECONDS)
+                .record(started.elapsed().as_secs_f64());
+            conn.db()
+        }
+
         impl Conn for sqlx::Pool<$db> {
             async fn fetch_all(
                 &mut self,
                 sql: &'static str,
                 args: Vec<Val>,
             ) -> anyhow::Result<Vec<Record>> {
+                let mut conn = acquire(self).await?;
                 let rows = bind_all(sqlx::query(sql), args)
-                    .fetch_all(&*self)
+                    .fetch_all(&mut *conn)
                     .await
                     .db()?;
                 rows.iter().map(record).collect()
             }
 
             async fn execute(&mut self, sql: &'static str, args: Vec<Val>) -> anyhow::Result<u64> {
+                let mut conn = acquire(self).await?;
                 Ok(bind_all(sqlx::query(sql), args)
-                    .execute(&*self)
+                    .execute(&mut *conn)
                     .await
                     .db()?
                     .rows_affected())

@@ -122,6 +122,20 @@ impl<B: Backend> DeliveryLedger for SqlStore<B> {
         row.as_ref().map(dead_letter).transpose()
     }
 
+    async fn unreplayed_dead_letters(&self) -> anyhow::Result<Vec<(String, u64)>> {
+        let rows = self
+            .reader()
+            .fetch_all(
+                "SELECT consumer, COUNT(*) AS letters FROM dead_letter
+                  WHERE replayed_at_ms IS NULL GROUP BY consumer ORDER BY consumer",
+                args![],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.text("consumer")?, u64::try_from(row.int("letters")?)?)))
+            .collect()
+    }
+
     async fn mark_replayed(&self, id: i64, now: Timestamp) -> anyhow::Result<bool> {
         let mut tx = self.backend.begin().await?;
         let marked = tx

@@ -39,6 +39,10 @@ mod values;
 pub mod testing;
 
 pub use locked::LockedStore;
+
+/// How long a statement waited for a pooled connection (a transaction: for
+/// its connection and `BEGIN`), in seconds: a histogram.
+pub const POOL_ACQUIRE_SECONDS: &str = "boxoffice_db_pool_acquire_seconds";
 pub use postgres::{CannotConnect, PgSettings, PgStore};
 pub use sql_store::{Concurrency, SqlStore};
 pub use sqlite::SqliteStore;

@@ -82,6 +82,21 @@ impl std::fmt::Display for CannotConnect {
 
 impl std::error::Error for CannotConnect {}
 
+/// Every second, until the pool closes: its size, and how many of its
+/// connections are idle and in use, as gauges.
+async fn report_pool(pool: PgPool, max: u32) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    while !pool.is_closed() {
+        every.tick().await;
+        let size = pool.size();
+        let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+        metrics::gauge!("boxoffice_db_pool_size").set(f64::from(max));
+        metrics::gauge!("boxoffice_db_pool_connections", "state" => "idle").set(f64::from(idle));
+        metrics::gauge!("boxoffice_db_pool_connections", "state" => "in_use")
+            .set(f64::from(size.saturating_sub(idle)));
+    }
+}
+
 /// Whether PostgreSQL (or our side of TLS) said no, rather than nothing answering.
 fn refused_us(err: &sqlx::Error) -> bool {
     match err {
@@ -157,6 +172,7 @@ impl PgBackend {
             }
         };
         MIGRATOR.run(&pool).await.context("migrating PostgreSQL")?;
+        tokio::spawn(report_pool(pool.clone(), settings.max_connections));
         Ok(Self { pool })
     }
 }
@@ -166,7 +182,10 @@ impl Backend for PgBackend {
     type Pool = PgPool;
 
     async fn begin(&self) -> anyhow::Result<Self::Tx> {
-        self.pool.begin().await.db()
+        let started = std::time::Instant::now();
+        let tx = self.pool.begin().await;
+        metrics::histogram!(crate::POOL_ACQUIRE_SECONDS).record(started.elapsed().as_secs_f64());
+        tx.db()
     }
 
     fn reader(&self) -> PgPool {

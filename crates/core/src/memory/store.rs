@@ -865,6 +865,19 @@ impl DeliveryLedger for MemoryStore {
         Ok(state.dead_letters.iter().find(|d| d.id == id).cloned())
     }
 
+    async fn unreplayed_dead_letters(&self) -> anyhow::Result<Vec<(String, u64)>> {
+        let state = lock(&self.inner);
+        let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+        for letter in state
+            .dead_letters
+            .iter()
+            .filter(|d| d.replayed_at.is_none())
+        {
+            *counts.entry(letter.consumer.clone()).or_default() += 1;
+        }
+        Ok(counts.into_iter().collect())
+    }
+
     async fn mark_replayed(&self, id: i64, now: Timestamp) -> anyhow::Result<bool> {
         let mut state = lock(&self.inner);
         match state

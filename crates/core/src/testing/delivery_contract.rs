@@ -103,7 +103,16 @@ pub async fn dead_letters_are_kept_replaced_and_replayed_once(
         Some(3)
     );
     assert!(ok(ledger.dead_letter(id + 1_000_000).await).is_none());
+    assert_eq!(
+        ok(ledger.unreplayed_dead_letters().await),
+        [("a".to_owned(), 2)],
+        "both letters count before a replay"
+    );
     assert!(ok(ledger.mark_replayed(id, T0.plus_secs(5)).await));
+    assert_eq!(
+        ok(ledger.unreplayed_dead_letters().await),
+        [("a".to_owned(), 1)]
+    );
     assert!(!ok(ledger.mark_replayed(id, T0.plus_secs(6)).await), "once");
     let replayed = ok(ledger.dead_letter(id).await);
     assert_eq!(replayed.and_then(|d| d.replayed_at), Some(T0.plus_secs(5)));
@@ -113,6 +122,10 @@ pub async fn dead_letters_are_kept_replaced_and_replayed_once(
     let again = again.unwrap_or_else(|| panic!("the letter keeps its id"));
     assert_eq!((again.attempts, again.last_error.as_str()), (5, "500"));
     assert_eq!(again.replayed_at, None);
+    assert_eq!(
+        ok(ledger.unreplayed_dead_letters().await),
+        [("a".to_owned(), 2)]
+    );
     assert_eq!(ok(ledger.dead_letters(10).await).len(), 2);
 }
 

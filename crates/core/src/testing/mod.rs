@@ -223,6 +223,15 @@ impl TestApp {
         .await
     }
 
+    /// The same app on the same adapters, delivering to another platform.
+    pub fn app_with_data_platform(&self, platform: Arc<dyn DataPlatform>) -> App {
+        let adapters = Adapters {
+            data_platform: Some(platform),
+            ..self.app.adapters().clone()
+        };
+        App::new(adapters, *self.app.policies())
+    }
+
     /// The in-process app on a memory store, its adapters adjusted by `extras`.
     async fn build(policies: Policies, extras: impl FnOnce(Adapters) -> Adapters) -> Self {
         let memory = Arc::new(MemoryStore::default());

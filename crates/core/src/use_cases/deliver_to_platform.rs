@@ -251,6 +251,92 @@ mod tests {
         assert_eq!(platform.received(), [event.id, broken.id]);
     }
 
+    /// A platform whose deliveries wait until `go` is notified, counting them.
+    #[derive(Debug, Default)]
+    struct Stalled {
+        entered: tokio::sync::Notify,
+        go: tokio::sync::Notify,
+        received: Mutex<Vec<EventId>>,
+    }
+
+    #[async_trait]
+    impl DataPlatform for Stalled {
+        async fn deliver(&self, event: &OutboxEvent) -> anyhow::Result<()> {
+            self.entered.notify_one();
+            self.go.notified().await;
+            self.received
+                .lock()
+                .unwrap_or_else(|e| panic!("{e}"))
+                .push(event.id);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn two_replays_of_one_letter_at_once_send_it_once_and_the_second_is_told_so() {
+        let refusing = Arc::new(Platform::default());
+        let t = TestApp::with_data_platform(refusing.clone(), POLICY).await;
+        let broken = sale(&t, 1, 7).await;
+        refusing
+            .broken
+            .lock()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .push(broken.id);
+        assert_eq!(step(&t, &broken, 3).await, DeliveryStep::DeadLettered);
+        let id = t
+            .app
+            .list_dead_letters(1)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))[0]
+            .id;
+        let stalled = Arc::new(Stalled::default());
+        let app = t.app_with_data_platform(stalled.clone());
+        assert_eq!(
+            app.unreplayed_dead_letters()
+                .await
+                .unwrap_or_else(|e| panic!("{e}")),
+            [(
+                crate::domain::delivery::DATA_PLATFORM_CONSUMER.to_owned(),
+                1
+            )]
+        );
+        let first = tokio::spawn({
+            let app = app.clone();
+            async move { app.replay_dead_letter(id).await }
+        });
+        // The first replay is at the platform, not yet answered.
+        stalled.entered.notified().await;
+        let second = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            app.replay_dead_letter(id),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("the second replay went to the platform too"));
+        assert!(matches!(second, Err(ReplayError::AlreadyReplayed)));
+        stalled.go.notify_one();
+        let replayed = first.await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(replayed.is_ok_and(|letter| letter.replayed_at.is_some()));
+        assert_eq!(
+            stalled
+                .received
+                .lock()
+                .unwrap_or_else(|e| panic!("{e}"))
+                .clone(),
+            [broken.id],
+            "sent once"
+        );
+        assert!(matches!(
+            app.replay_dead_letter(id).await,
+            Err(ReplayError::AlreadyReplayed)
+        ));
+        assert!(
+            app.unreplayed_dead_letters()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .is_empty()
+        );
+    }
+
     #[tokio::test]
     async fn other_events_are_not_sent() {
         let platform = Arc::new(Platform::default());

@@ -17,15 +17,41 @@ pub enum ReplayError {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// How long one replay may hold its letter: far above a delivery's time
+/// limit (`dataplatform.timeout_ms`, at most 60 s by the configuration's
+/// bounds), so that a slow platform does not let a second replay in.
+const REPLAY_LOCK_MS: u64 = 120_000;
+
 impl App {
     /// Dead letters, newest first.
     pub async fn list_dead_letters(&self, limit: u32) -> anyhow::Result<Vec<DeadLetter>> {
         self.adapters.ledger.dead_letters(limit).await
     }
 
-    /// Delivers a dead letter once more, now; marks it replayed when it went through.
+    /// Delivers a dead letter once more, now; marks it replayed when it
+    /// went through. Replays of one letter take turns under a lock, so two
+    /// operators pressing replay at once send it once: the second is told
+    /// it is already (being) replayed.
     pub async fn replay_dead_letter(&self, id: i64) -> Result<DeadLetter, ReplayError> {
+        let lock = &self.adapters.lock;
+        let key = format!("dead-letter-replay:{id}");
+        let Some(lease) = lock.try_acquire(&key, REPLAY_LOCK_MS).await? else {
+            return Err(ReplayError::AlreadyReplayed);
+        };
+        let replayed = self.replay_under_lock(id).await;
+        if let Err(err) = lock.release(&lease).await {
+            // It lapses by itself after REPLAY_LOCK_MS.
+            tracing::warn!(
+                error = format!("{err:#}"),
+                "dead-letter replay lock not released"
+            );
+        }
+        replayed
+    }
+
+    async fn replay_under_lock(&self, id: i64) -> Result<DeadLetter, ReplayError> {
         let ledger = &self.adapters.ledger;
+        // Read under the lock: a replay that finished just before sees it marked.
         let letter = ledger.dead_letter(id).await?.ok_or(ReplayError::NotFound)?;
         if letter.replayed_at.is_some() {
             return Err(ReplayError::AlreadyReplayed);
@@ -39,6 +65,11 @@ impl App {
             return Err(ReplayError::AlreadyReplayed);
         }
         ledger.dead_letter(id).await?.ok_or(ReplayError::NotFound)
+    }
+
+    /// Dead letters not replayed, per consumer, for the metrics.
+    pub async fn unreplayed_dead_letters(&self) -> anyhow::Result<Vec<(String, u64)>> {
+        self.adapters.ledger.unreplayed_dead_letters().await
     }
 
     /// True when this call delivered (or found delivered) the event and

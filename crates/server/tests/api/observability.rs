@@ -414,3 +414,49 @@ async fn the_metrics_pass_promtool_and_count_a_journeys_requests_outcomes_seats_
     );
     let _ = s.stop();
 }
+
+/// With PostgreSQL: the pool's size and use, and how long transactions
+/// waited for a connection; and the dead letters gauge, at 0.
+#[tokio::test]
+async fn on_postgres_the_metrics_show_the_pool_and_the_dead_letters() {
+    let server = crate::harness::spawn_cluster(1, |_| {}).await.remove(0);
+    let token = server.active_token(1).await;
+    let schedule = server.first_schedule(&token).await;
+    server.hold(&token, schedule, 1).await.assert_ok(201);
+    // The pool is read every second.
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let text = server
+        .http
+        .get(format!("{}/metrics", server.base))
+        .header("X-Admin-Key", crate::harness::ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    assert!(
+        value("boxoffice_db_pool_size ") >= 16.0,
+        "the cluster's pool is 16"
+    );
+    let idle = value("boxoffice_db_pool_connections{state=\"idle\"}");
+    let in_use = value("boxoffice_db_pool_connections{state=\"in_use\"}");
+    assert!(idle + in_use >= 1.0, "the pool holds a connection");
+    assert!(
+        value("boxoffice_db_pool_acquire_seconds_count ") >= 1.0,
+        "the hold waited for one"
+    );
+    assert!(
+        text.contains("boxoffice_db_pool_acquire_seconds_bucket{le=\"0.005\"}"),
+        "buckets"
+    );
+    assert_eq!(
+        value("boxoffice_dead_letters{consumer=\"boxoffice.dataplatform\"}"),
+        0.0
+    );
+}

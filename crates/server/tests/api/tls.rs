@@ -149,8 +149,8 @@ async fn postgres_with_sslmode_require_serves_a_fan_over_tls_connections_only() 
 }
 
 #[tokio::test]
-async fn postgres_with_verify_full_accepts_the_named_host_and_refuses_another_naming_database_url()
-{
+async fn postgres_with_verify_full_trusts_only_its_root_file_and_the_named_host_naming_database_url_otherwise()
+ {
     let (mut settings, application) =
         pg_settings(&format!("sslmode=verify-full&sslrootcert={SNAKEOIL}")).await;
     // The certificate is for localhost, so the same server by address fails.
@@ -162,6 +162,17 @@ async fn postgres_with_verify_full_accepts_the_named_host_and_refuses_another_na
         "{by_address}"
     );
     settings.database.url = settings.database.url.replace("@127.0.0.1:", "@localhost:");
+    // Debian also lists its certificate among the system's roots, so a
+    // CA file that does not sign it shows that sslrootcert is the one trusted.
+    let other_ca = Certs::new();
+    let mut wrong_root = settings.clone();
+    wrong_root.database.url = wrong_root
+        .database
+        .url
+        .replace(SNAKEOIL, &other_ca.path("ca.pem"));
+    let untrusted = setting_error(build(&wrong_root).await);
+    assert_eq!(untrusted.key, "database.url");
+    assert_eq!(untrusted.kind, SettingErrorKind::Invalid, "{untrusted}");
     let service = build(&settings)
         .await
         .expect("verify-full against localhost");
