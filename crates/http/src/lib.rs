@@ -80,6 +80,9 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
         method = %request.method(),
         route,
         request_id = request_id::of(request.headers()).unwrap_or_default(),
+        trace_id = request_id::traceparent_of(request.headers())
+            .map(|t| t.trace_id())
+            .unwrap_or_default(),
         user_id = tracing::field::Empty,
     )
 }
@@ -262,7 +265,8 @@ fn finish(routes: Router<ApiState>, state: ApiState) -> Router {
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(from_fn(request_id::refuse_unusable));
+        .layer(from_fn(request_id::refuse_unusable))
+        .layer(from_fn(request_id::trace_parent));
     match cors {
         Some(cors) => router.layer(cors).with_state(state),
         None => router.with_state(state),
@@ -286,6 +290,7 @@ fn cors(origins: &[HeaderValue]) -> Option<CorsLayer> {
                 // An EventSource reconnecting to its token stream sends it.
                 HeaderName::from_static("last-event-id"),
                 HeaderName::from_static("x-request-id"),
+                HeaderName::from_static("traceparent"),
             ])
             .expose_headers([
                 HeaderName::from_static("retry-after"),

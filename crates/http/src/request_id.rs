@@ -8,6 +8,7 @@ use axum::extract::Request;
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
+use boxoffice_trace::TraceParent;
 use std::sync::Arc;
 
 pub(crate) const HEADER: &str = "x-request-id";
@@ -43,10 +44,42 @@ pub(crate) async fn refuse_unusable(mut request: Request, next: Next) -> Respons
     next.run(request).await
 }
 
-/// Runs the rest of the request with its id at hand for error bodies.
+/// Runs the rest of the request with its id at hand for error bodies,
+/// and its trace context for the events it writes.
 pub(crate) async fn scope(request: Request, next: Next) -> Response {
     let id: Arc<str> = Arc::from(of(request.headers()).unwrap_or_default());
-    CURRENT.scope(id, next.run(request)).await
+    let context = boxoffice_trace::Context {
+        traceparent: traceparent_of(request.headers()).unwrap_or_else(TraceParent::fresh),
+        request_id: id.to_string(),
+    };
+    CURRENT
+        .scope(id, boxoffice_trace::scope(context, next.run(request)))
+        .await
+}
+
+pub(crate) const TRACEPARENT: &str = "traceparent";
+
+/// The request's W3C `traceparent`, once [`trace_parent`] has made sure it has one.
+pub(crate) fn traceparent_of(headers: &HeaderMap) -> Option<TraceParent> {
+    headers
+        .get(TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse)
+}
+
+/// Keeps one valid `traceparent` the caller sent, and otherwise starts a
+/// trace for the request, so that its log lines and the events it writes
+/// carry one trace id.
+pub(crate) async fn trace_parent(mut request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let sent = headers.get_all(TRACEPARENT).iter().count();
+    if sent != 1 || traceparent_of(headers).is_none() {
+        let fresh = TraceParent::fresh().to_string();
+        if let Ok(value) = axum::http::HeaderValue::from_str(&fresh) {
+            request.headers_mut().insert(TRACEPARENT, value);
+        }
+    }
+    next.run(request).await
 }
 
 fn usable(id: &str) -> bool {

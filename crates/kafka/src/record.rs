@@ -4,7 +4,7 @@
 //! payload first.
 
 use anyhow::{Context, anyhow};
-use boxoffice_core::domain::events::OutboxEvent;
+use boxoffice_core::domain::events::{EventTrace, OutboxEvent};
 use boxoffice_core::domain::{EventId, Timestamp};
 use rdkafka::Message;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
@@ -14,12 +14,15 @@ pub(crate) const EVENT_TYPE: &str = "event-type";
 pub(crate) const SCHEMA_VERSION: &str = "schema-version";
 pub(crate) const CREATED_AT_MS: &str = "created-at-ms";
 pub(crate) const DEAD_LETTER_ERROR: &str = "dead-letter-error";
+/// W3C Trace Context, as in HTTP: the request that wrote the event.
+pub(crate) const TRACEPARENT: &str = "traceparent";
+pub(crate) const REQUEST_ID: &str = "x-request-id";
 
 pub(crate) fn headers(event: &OutboxEvent) -> OwnedHeaders {
     let id = event.id.to_string();
     let version = event.schema_version.to_string();
     let created = event.created_at.as_millis().to_string();
-    OwnedHeaders::new_with_capacity(4)
+    let headers = OwnedHeaders::new_with_capacity(6)
         .insert(Header {
             key: EVENT_ID,
             value: Some(&id),
@@ -35,7 +38,19 @@ pub(crate) fn headers(event: &OutboxEvent) -> OwnedHeaders {
         .insert(Header {
             key: CREATED_AT_MS,
             value: Some(&created),
-        })
+        });
+    match &event.trace {
+        None => headers,
+        Some(trace) => headers
+            .insert(Header {
+                key: TRACEPARENT,
+                value: Some(&trace.traceparent),
+            })
+            .insert(Header {
+                key: REQUEST_ID,
+                value: Some(&trace.request_id),
+            }),
+    }
 }
 
 fn header<'m, M: Message>(message: &'m M, key: &str) -> anyhow::Result<&'m str> {
@@ -65,6 +80,13 @@ pub(crate) fn event<M: Message>(message: &M) -> anyhow::Result<OutboxEvent> {
         aggregate_key: text(message.key(), "key")?,
         payload: text(message.payload(), "value")?,
         created_at: Timestamp::from_millis(header(message, CREATED_AT_MS)?.parse()?),
+        // Records written before traces were kept have neither header.
+        trace: header(message, TRACEPARENT)
+            .ok()
+            .map(|traceparent| EventTrace {
+                traceparent: traceparent.to_owned(),
+                request_id: header(message, REQUEST_ID).unwrap_or_default().to_owned(),
+            }),
     })
 }
 
@@ -83,6 +105,10 @@ mod tests {
             aggregate_key: Uuid::new_v4().to_string(),
             payload: r#"{"seatNumber":7}"#.to_owned(),
             created_at: Timestamp::from_millis(1_893_456_000_123),
+            trace: Some(EventTrace {
+                traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+                request_id: "journey-7".to_owned(),
+            }),
         };
         let record = OwnedMessage::new(
             Some(sent.payload.clone().into_bytes()),
@@ -94,6 +120,20 @@ mod tests {
             Some(headers(&sent)),
         );
         assert_eq!(event(&record).unwrap_or_else(|e| panic!("{e}")), sent);
+        let untraced = OutboxEvent {
+            trace: None,
+            ..sent
+        };
+        let record = OwnedMessage::new(
+            Some(untraced.payload.clone().into_bytes()),
+            Some(untraced.aggregate_key.clone().into_bytes()),
+            "reservation.confirmed".to_owned(),
+            KafkaTimestamp::NotAvailable,
+            0,
+            43,
+            Some(headers(&untraced)),
+        );
+        assert_eq!(event(&record).unwrap_or_else(|e| panic!("{e}")), untraced);
     }
 
     #[test]

@@ -66,10 +66,16 @@ impl DataPlatform for HttpDataPlatform {
             created_at_ms: event.created_at.as_millis(),
             payload: serde_json::from_str(&event.payload).context("event payload is not JSON")?,
         };
-        let response = self
+        let mut request = self
             .http
             .post(&self.url)
-            .header("Idempotency-Key", &body.event_id)
+            .header("Idempotency-Key", &body.event_id);
+        if let Some(trace) = &event.trace {
+            request = request
+                .header("traceparent", &trace.traceparent)
+                .header("x-request-id", &trace.request_id);
+        }
+        let response = request
             .json(&body)
             .send()
             .await

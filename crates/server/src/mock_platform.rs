@@ -48,6 +48,17 @@ pub struct Report {
     pub failed: u64,
     /// Deliveries without an `Idempotency-Key` equal to their event id.
     pub missing_idempotency_keys: u64,
+    /// The `traceparent` and `x-request-id` each recorded event came with,
+    /// by event id (none when it came without).
+    pub traces: std::collections::BTreeMap<String, DeliveryTrace>,
+}
+
+/// The trace headers of a delivery.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryTrace {
+    pub traceparent: String,
+    pub request_id: String,
 }
 
 #[derive(Debug, Default)]
@@ -60,6 +71,7 @@ struct Recorder {
     repeats: HashMap<String, u64>,
     failed: u64,
     missing_idempotency_keys: u64,
+    traces: std::collections::BTreeMap<String, DeliveryTrace>,
 }
 
 /// The mock platform's state; clone it to inspect or steer a running one.
@@ -97,6 +109,7 @@ impl MockPlatform {
                 duplicated_ids,
                 failed: r.failed,
                 missing_idempotency_keys: r.missing_idempotency_keys,
+                traces: r.traces.clone(),
             }
         })
     }
@@ -106,7 +119,12 @@ impl MockPlatform {
     }
 
     /// Decides the answer to one delivery and records it.
-    fn take(&self, delivery: &Delivery, key: Option<&str>) -> (StatusCode, Duration) {
+    fn take(
+        &self,
+        delivery: &Delivery,
+        key: Option<&str>,
+        trace: Option<DeliveryTrace>,
+    ) -> (StatusCode, Duration) {
         self.with(|r| {
             let delay = Duration::from_millis(r.behaviour.delay_ms);
             if key != Some(delivery.event_id.as_str()) {
@@ -128,6 +146,9 @@ impl MockPlatform {
             }
             if r.seen.insert(delivery.event_id.clone()) {
                 r.delivered.push(delivery.event_id.clone());
+                if let Some(trace) = trace {
+                    r.traces.insert(delivery.event_id.clone(), trace);
+                }
             } else {
                 *r.repeats.entry(delivery.event_id.clone()).or_default() += 1;
             }
@@ -141,8 +162,12 @@ async fn receive(
     headers: HeaderMap,
     Json(delivery): Json<Delivery>,
 ) -> StatusCode {
-    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
-    let (status, delay) = platform.take(&delivery, key);
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let trace = text("traceparent").map(|traceparent| DeliveryTrace {
+        traceparent: traceparent.to_owned(),
+        request_id: text("x-request-id").unwrap_or_default().to_owned(),
+    });
+    let (status, delay) = platform.take(&delivery, text("idempotency-key"), trace);
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }

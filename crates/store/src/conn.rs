@@ -58,6 +58,7 @@ macro_rules! impl_conn {
                     Val::Int(v) => query.bind(v),
                     Val::Text(v) => query.bind(v),
                     Val::NullInt => query.bind(None::<i64>),
+                    Val::NullText => query.bind(None::<String>),
                 };
             }
             query

@@ -19,7 +19,7 @@ macro_rules! select_dead_letters {
         concat!(
             "SELECT id, consumer, event_id AS id_of_event, event_type, schema_version,
                     aggregate_key, payload, created_at_ms, attempts, last_error,
-                    failed_at_ms, replayed_at_ms
+                    failed_at_ms, replayed_at_ms, traceparent, request_id
                FROM dead_letter ",
             $rest
         )
@@ -37,6 +37,7 @@ fn dead_letter(row: &Record) -> anyhow::Result<DeadLetter> {
             aggregate_key: row.text("aggregate_key")?,
             payload: row.text("payload")?,
             created_at: rows::ts(row, "created_at_ms")?,
+            trace: rows::trace(row)?,
         },
         attempts: u32::try_from(row.int("attempts")?)?,
         last_error: row.text("last_error")?,
@@ -78,11 +79,13 @@ impl<B: Backend> DeliveryLedger for SqlStore<B> {
 
     async fn record_dead_letter(&self, letter: &NewDeadLetter) -> anyhow::Result<()> {
         let e = &letter.event;
+        let [trace_a, trace_b] = rows::trace_args(e);
         let mut tx = self.backend.begin().await?;
         tx.execute(
             "INSERT INTO dead_letter (consumer, event_id, event_type, schema_version, aggregate_key,
-                                      payload, created_at_ms, attempts, last_error, failed_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                      payload, created_at_ms, attempts, last_error, failed_at_ms,
+                                      traceparent, request_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              ON CONFLICT (consumer, event_id) DO UPDATE
                 SET attempts = excluded.attempts, last_error = excluded.last_error,
                     failed_at_ms = excluded.failed_at_ms, replayed_at_ms = NULL",
@@ -96,7 +99,9 @@ impl<B: Backend> DeliveryLedger for SqlStore<B> {
                 e.created_at.as_millis(),
                 letter.attempts,
                 letter.last_error.as_str(),
-                letter.failed_at.as_millis()
+                letter.failed_at.as_millis(),
+                trace_a,
+                trace_b
             ],
         )
         .await?;
@@ -152,11 +157,12 @@ impl<B: Backend> DeliveryLedger for SqlStore<B> {
 #[async_trait]
 impl<B: Backend> Inbox for SqlStore<B> {
     async fn append(&self, consumer: &str, event: &OutboxEvent) -> anyhow::Result<()> {
+        let [trace_a, trace_b] = rows::trace_args(event);
         let mut tx = self.backend.begin().await?;
         tx.execute(
             "INSERT INTO event_inbox (consumer, event_id, event_type, schema_version, aggregate_key,
-                                      payload, created_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+                                      payload, created_at_ms, traceparent, request_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (consumer, event_id) DO NOTHING",
             args![
                 consumer,
@@ -165,7 +171,9 @@ impl<B: Backend> Inbox for SqlStore<B> {
                 i64::from(event.schema_version),
                 event.aggregate_key.as_str(),
                 event.payload.as_str(),
-                event.created_at.as_millis()
+                event.created_at.as_millis(),
+                trace_a,
+                trace_b
             ],
         )
         .await?;
@@ -176,7 +184,8 @@ impl<B: Backend> Inbox for SqlStore<B> {
         let rows = self
             .reader()
             .fetch_all(
-                "SELECT seq, event_id AS id, event_type, schema_version, aggregate_key, payload, created_at_ms
+                "SELECT seq, event_id AS id, event_type, schema_version, aggregate_key, payload,
+                        created_at_ms, traceparent, request_id
                    FROM event_inbox WHERE consumer = $1 ORDER BY seq LIMIT $2",
                 args![consumer, limit],
             )

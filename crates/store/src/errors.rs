@@ -21,7 +21,10 @@ fn classify(err: sqlx::Error) -> anyhow::Error {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Tls(_) => true,
+        | sqlx::Error::Tls(_)
+        // The peer did not speak PostgreSQL: a half-open connection through
+        // a proxy answers TLS negotiation with garbage, say.
+        | sqlx::Error::Protocol(_) => true,
         // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout: the database is
         // overloaded, not wrong.
         sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("5" | "6" | "517")),

@@ -52,14 +52,14 @@ pub struct HotPaths {
     /// by the hold: the caller rolls back). See [`settle_sale_sql!`].
     pub settle_sale: &'static str,
     /// [`HotPaths::settle_sale`] that also records the idempotent answer
-    /// (`$16` answer, `$17` user, `$18` scope, `$19` key).
+    /// (`$18` answer, `$19` user, `$20` scope, `$21` key).
     pub settle_sale_with_answer: &'static str,
 }
 
 /// The sale statement, with an optional extra CTE. `$1` schedule, `$2`
 /// seat, `$3` hold, `$4` reservation, `$5` user, `$6` concert, `$7` price,
 /// `$8` now, `$9` balance after, `$10`-`$15` the outbox event (id, type,
-/// schema version, key, payload, creation).
+/// schema version, key, payload, creation), `$16`-`$17` its trace.
 macro_rules! settle_sale_sql {
     ($($extra:literal)?) => {
         concat!(
@@ -75,8 +75,9 @@ macro_rules! settle_sale_sql {
                 INSERT INTO balance_entry (user_id, kind, amount, balance_after, reference, created_at_ms)
                 VALUES ($5, 'PAYMENT', $7, $9, $4, $8)
             ), event AS (
-                INSERT INTO outbox (id, event_type, schema_version, aggregate_key, payload, created_at_ms)
-                VALUES ($10, $11, $12, $13, $14, $15)
+                INSERT INTO outbox (id, event_type, schema_version, aggregate_key, payload, created_at_ms,
+                                    traceparent, request_id)
+                VALUES ($10, $11, $12, $13, $14, $15, $16, $17)
             )",
             $($extra,)?
             " SELECT COUNT(*) AS sold FROM sold"
@@ -160,6 +161,7 @@ impl<B: Backend> SqlStore<B> {
         };
         let reservation = a.sale(&hold);
         let event = events::reservation_confirmed(a.event_id, &reservation);
+        let [traceparent, request_id] = rows::trace_args(&event);
         let receipt = reservation.receipt(after);
         let mut sale_args = args![
             hold.schedule_id.get(),
@@ -176,7 +178,9 @@ impl<B: Backend> SqlStore<B> {
             i64::from(event.schema_version),
             event.aggregate_key,
             event.payload,
-            event.created_at.as_millis()
+            event.created_at.as_millis(),
+            traceparent,
+            request_id
         ];
         let statement = match ticket {
             None => hot.settle_sale,

@@ -54,7 +54,7 @@ static HOT_PATHS: HotPaths = HotPaths {
     settle_sale: settle_sale_sql!(),
     settle_sale_with_answer: settle_sale_sql!(
         ", answer AS (
-            UPDATE idempotency_key SET response = $16 WHERE user_id = $17 AND scope = $18 AND key = $19
+            UPDATE idempotency_key SET response = $18 WHERE user_id = $19 AND scope = $20 AND key = $21
         )"
     ),
 };

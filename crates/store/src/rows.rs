@@ -4,7 +4,7 @@
 use crate::values::Record;
 use anyhow::Context;
 use boxoffice_core::domain::concert::{Concert, EntryRules, Schedule};
-use boxoffice_core::domain::events::OutboxEvent;
+use boxoffice_core::domain::events::{EventTrace, OutboxEvent};
 use boxoffice_core::domain::reservation::Reservation;
 use boxoffice_core::domain::room::{Cohort, Flow, Room, RoomSettings, RoomState, SaleWindow};
 use boxoffice_core::domain::sample::{SaleSample, SeatTally};
@@ -155,7 +155,35 @@ pub(crate) fn event(row: &Record) -> anyhow::Result<OutboxEvent> {
         aggregate_key: row.text("aggregate_key")?,
         payload: row.text("payload")?,
         created_at: ts(row, "created_at_ms")?,
+        trace: trace(row)?,
     })
+}
+
+/// The `traceparent` and `request_id` columns, when the row has them set.
+pub(crate) fn trace(row: &Record) -> anyhow::Result<Option<EventTrace>> {
+    Ok(
+        match (row.opt_text("traceparent")?, row.opt_text("request_id")?) {
+            (Some(traceparent), request_id) => Some(EventTrace {
+                traceparent,
+                request_id: request_id.unwrap_or_default(),
+            }),
+            _ => None,
+        },
+    )
+}
+
+/// The trace to store with an event: its own, or the current request's.
+pub(crate) fn trace_args(event: &OutboxEvent) -> [crate::values::Val; 2] {
+    let trace = event.trace.clone().or_else(|| {
+        boxoffice_trace::current().map(|c| EventTrace {
+            traceparent: c.traceparent.to_string(),
+            request_id: c.request_id,
+        })
+    });
+    match trace {
+        Some(t) => [t.traceparent.into(), t.request_id.into()],
+        None => [crate::values::Val::NullText, crate::values::Val::NullText],
+    }
 }
 
 /// A flow's cohorts as stored: a JSON array of `[admitted_at_ms, fans

@@ -75,7 +75,8 @@ macro_rules! claim_outbox_sql {
                  LIMIT $3 ",
             $row_lock,
             ")
-             RETURNING seq, id, event_type, schema_version, aggregate_key, payload, created_at_ms"
+             RETURNING seq, id, event_type, schema_version, aggregate_key, payload, created_at_ms,
+                       traceparent, request_id"
         )
     };
 }
@@ -361,16 +362,20 @@ async fn record_room_changes<C: Conn>(
 }
 
 async fn append_event<C: Conn>(c: &mut C, event: &OutboxEvent) -> anyhow::Result<()> {
+    let [traceparent, request_id] = rows::trace_args(event);
     c.execute(
-        "INSERT INTO outbox (id, event_type, schema_version, aggregate_key, payload, created_at_ms)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO outbox (id, event_type, schema_version, aggregate_key, payload, created_at_ms,
+                             traceparent, request_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         args![
             event.id.to_string(),
             &event.event_type,
             i64::from(event.schema_version),
             &event.aggregate_key,
             &event.payload,
-            event.created_at.as_millis()
+            event.created_at.as_millis(),
+            traceparent,
+            request_id
         ],
     )
     .await?;

@@ -12,6 +12,8 @@ pub(crate) enum Val {
     Text(String),
     /// A NULL in an integer column.
     NullInt,
+    /// A NULL in a text column.
+    NullText,
 }
 
 impl From<i64> for Val {
@@ -41,6 +43,12 @@ impl From<&str> for Val {
 impl From<&String> for Val {
     fn from(v: &String) -> Self {
         Val::Text(v.clone())
+    }
+}
+
+impl From<Option<String>> for Val {
+    fn from(v: Option<String>) -> Self {
+        v.map_or(Val::NullText, Val::Text)
     }
 }
 

@@ -28,6 +28,18 @@ pub struct OutboxEvent {
     pub aggregate_key: String,
     pub payload: String,
     pub created_at: Timestamp,
+    /// The request that wrote it, when one did: stamped by the store and
+    /// passed on as Kafka and HTTP headers (docs/events.md).
+    pub trace: Option<EventTrace>,
+}
+
+/// Where an event came from, for following it across systems.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventTrace {
+    /// W3C Trace Context `traceparent` of the request.
+    pub traceparent: String,
+    /// The request's `x-request-id`.
+    pub request_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +146,7 @@ pub fn reservation_confirmed(id: EventId, reservation: &Reservation) -> OutboxEv
         aggregate_key: reservation.id.to_string(),
         payload: to_json(&body),
         created_at: reservation.confirmed_at,
+        trace: None,
     }
 }
 
@@ -145,6 +158,7 @@ pub fn balance_charged(id: EventId, body: BalanceCharged) -> OutboxEvent {
         aggregate_key: body.user_id.to_string(),
         payload: to_json(&body),
         created_at: body.charged_at,
+        trace: None,
     }
 }
 
@@ -157,6 +171,7 @@ pub fn queue_entered(id: EventId, body: QueueEntered) -> OutboxEvent {
         aggregate_key: body.concert_id.to_string(),
         payload: to_json(&body),
         created_at: body.requested_at,
+        trace: None,
     }
 }
 
@@ -169,6 +184,7 @@ pub fn room_changed(id: EventId, body: RoomChanged) -> OutboxEvent {
         aggregate_key: body.concert_id.to_string(),
         payload: to_json(&body),
         created_at: body.changed_at,
+        trace: None,
     }
 }
 
@@ -217,6 +233,7 @@ mod tests {
             aggregate_key: "1".to_owned(),
             payload: r#"{"concertId":1,"userId":2,"token":"ab","requestedAt":5}"#.to_owned(),
             created_at: Timestamp::from_millis(5),
+            trace: None,
         };
         let v2 = queue_entered(
             v1.id,

@@ -148,7 +148,7 @@ async fn admitted_fan(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_id_is_kept_or_made_echoed_in_the_answer_and_its_error_body_and_one_access_line_names_route_status_fan_and_id()
+async fn a_request_id_is_kept_or_made_echoed_in_the_answer_and_its_error_body_and_one_access_line_names_route_status_fan_id_and_trace()
  {
     let s = Logged::start("info").await;
     let http = reqwest::Client::new();
@@ -191,7 +191,11 @@ async fn a_request_id_is_kept_or_made_echoed_in_the_answer_and_its_error_body_an
         &http,
         http.get(url("/api/v1/balance?ignored=1"))
             .bearer_auth(&token)
-            .header("x-request-id", "balance-1"),
+            .header("x-request-id", "balance-1")
+            .header(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
     )
     .await;
     assert_eq!((status, id.as_deref()), (200, Some("balance-1")));
@@ -222,6 +226,14 @@ async fn a_request_id_is_kept_or_made_echoed_in_the_answer_and_its_error_body_an
     assert_eq!(balance["status"], 200);
     assert_eq!(balance["span"]["route"], "/api/v1/balance");
     assert_eq!(balance["span"]["user_id"], 4242);
+    // The caller's trace names the line; a request without one gets its own.
+    assert_eq!(
+        balance["span"]["trace_id"],
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    let own = missing["span"]["trace_id"].as_str().unwrap_or_default();
+    assert_eq!(own.len(), 32, "{missing}");
+    assert_ne!(own, "4bf92f3577b34da6a3ce929d0e0e4736");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -639,3 +639,79 @@ async fn with_the_broker_unreachable_new_tokens_answer_503_until_it_returns() {
     let placed = server.issue_token(2, 1).await;
     assert_eq!(placed.assert_ok(201)["position"], 2);
 }
+
+/// A payment's W3C `traceparent` and `x-request-id` ride its
+/// `ReservationConfirmed` event from the request through the outbox, Kafka
+/// (or the inbox) and the consumer to the platform's headers; a request
+/// without them gets a trace of its own, also carried through.
+async fn a_payment_s_trace_reaches_the_platform(broker: Option<&Broker>) {
+    let (platform, url) = platform().await;
+    let server = server(&settings(broker, &url).await).await;
+    let stop = CancellationToken::new();
+    let relay = relay(&server, &stop);
+    let consumer = consumer(&server, &stop);
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut paid = Vec::new();
+    for (user, seat, headers) in [
+        (
+            7_i64,
+            1_i64,
+            vec![
+                ("traceparent", TRACEPARENT),
+                ("x-request-id", "journey-7-pay"),
+            ],
+        ),
+        (8, 2, vec![]),
+    ] {
+        let token = server.active_token(user).await;
+        let schedule = server.first_schedule(&token).await;
+        let hold = server.hold(&token, schedule, seat).await.assert_ok(201)["holdId"]
+            .as_str()
+            .expect("hold id")
+            .to_owned();
+        server.charge(user, 1_000_000).await.assert_ok(200);
+        let reply = server
+            .fan(user)
+            .post(
+                "/api/v1/payments",
+                &headers,
+                serde_json::json!({ "holdId": hold }),
+            )
+            .await;
+        reply.assert_ok(201);
+        let request_id = reply.headers["x-request-id"]
+            .to_str()
+            .expect("id")
+            .to_owned();
+        paid.push(request_id);
+    }
+    delivered(&platform, 2, Duration::from_secs(30)).await;
+    stop.cancel();
+    let _ = tokio::join!(relay, consumer);
+    let report = platform.report();
+    let traces: Vec<_> = report.traces.values().cloned().collect();
+    assert_eq!(traces.len(), 2, "{report:?}");
+    let traced = traces
+        .iter()
+        .find(|t| t.request_id == "journey-7-pay")
+        .unwrap_or_else(|| panic!("the payment's request id did not arrive: {traces:?}"));
+    assert_eq!(traced.traceparent, TRACEPARENT);
+    let fresh = traces
+        .iter()
+        .find(|t| t.request_id == paid[1])
+        .unwrap_or_else(|| panic!("the made-up request id did not arrive: {traces:?}"));
+    let trace_id = fresh.traceparent.split('-').nth(1).expect("a trace id");
+    assert_eq!(trace_id.len(), 32, "{fresh:?}");
+    assert_ne!(fresh.traceparent, TRACEPARENT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn through_kafka_a_payment_s_trace_and_request_id_reach_the_platform() {
+    let broker = Broker::start().await;
+    a_payment_s_trace_reaches_the_platform(Some(&broker)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_process_a_payment_s_trace_and_request_id_reach_the_platform() {
+    a_payment_s_trace_reaches_the_platform(None).await;
+}

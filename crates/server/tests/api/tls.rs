@@ -412,6 +412,7 @@ fn an_event() -> OutboxEvent {
         aggregate_key: "42".into(),
         payload: r#"{"reservationId":42}"#.into(),
         created_at: boxoffice_core::domain::Timestamp::from_millis(1_700_000_000_000),
+        trace: None,
     }
 }
 
