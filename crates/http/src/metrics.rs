@@ -57,6 +57,7 @@ pub(crate) fn handle() -> &'static PrometheusHandle {
                     tracing::warn!("a metrics recorder was installed already");
                 }
                 describe();
+                process_metrics().describe();
                 handle
             }
             Err(err) => {
@@ -201,10 +202,18 @@ pub(crate) async fn scrape(state: &ApiState) -> anyhow::Result<String> {
     metrics::gauge!("boxoffice_outbox_unpublished").set(count(lag.backlog.unpublished));
     metrics::gauge!("boxoffice_outbox_lag_seconds").set(lag.lag_ms as f64 / 1_000.0);
     dead_letters(state.app.unreplayed_dead_letters().await?);
+    // The process: CPU seconds, resident memory, open descriptors, threads.
+    process_metrics().collect();
     metrics::gauge!("boxoffice_token_streams_open").set(count(state.streams.open() as u64));
     metrics::counter!("boxoffice_token_stream_refresh_calls_total")
         .absolute(state.streams.refresh_calls());
     Ok(handle.render())
+}
+
+/// The standard `process_*` series (Prometheus' client conventions), read from `/proc`.
+fn process_metrics() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(metrics_process::Collector::default)
 }
 
 /// Sets each consumer group's gauge, at 0 for the data-platform group

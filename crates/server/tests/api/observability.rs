@@ -413,6 +413,13 @@ async fn the_metrics_pass_promtool_and_count_a_journeys_requests_outcomes_seats_
         1.0
     );
     assert!(!text.contains("/api/v1/concerts/2/schedules"), "{text}");
+    // The process itself, in Prometheus' standard names.
+    assert!(value("process_resident_memory_bytes ") > 0.0);
+    assert!(value("process_open_fds ") > 0.0);
+    assert!(
+        value("process_cpu_seconds_total ") >= 0.0,
+        "counted in whole seconds"
+    );
     assert_eq!(
         value(
             r#"boxoffice_http_request_duration_seconds_count{method="POST",route="/api/v1/holds"}"#
