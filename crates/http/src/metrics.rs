@@ -124,6 +124,18 @@ fn describe() {
         "Dead letters not replayed, by consumer group."
     );
     metrics::describe_gauge!(
+        "boxoffice_kafka_producer_queue_messages",
+        "Records in the Kafka producer's queue, not yet acknowledged by the brokers."
+    );
+    metrics::describe_counter!(
+        "boxoffice_kafka_producer_errors_total",
+        "Failed Kafka produce requests (all brokers' txerrs) since the producer was made."
+    );
+    metrics::describe_gauge!(
+        "boxoffice_kafka_consumer_lag",
+        "Records a consumer group's member has yet to read, by group, topic and partition."
+    );
+    metrics::describe_gauge!(
         "boxoffice_db_pool_size",
         "The most PostgreSQL connections this instance's pool may open (database.max_connections)."
     );

@@ -10,7 +10,8 @@
 //!   if a broker lost them).
 //!
 //! Layout: `settings` (what is configurable), `record` (events to and from
-//! Kafka records), `topics`, `publisher`, `subscription`, and `detached`
+//! Kafka records), `topics`, `publisher`, `subscription`, `stats` (the
+//! clients' statistics as metrics: producer queue and errors, consumer lag), and `detached`
 //! (clients closed on a thread of their own, since a librdkafka close can
 //! block for ever).
 
@@ -18,6 +19,7 @@ mod detached;
 mod publisher;
 mod record;
 mod settings;
+mod stats;
 mod subscription;
 mod topics;
 

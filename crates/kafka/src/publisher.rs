@@ -17,6 +17,7 @@
 use crate::detached::Detached;
 use crate::record::{self, DEAD_LETTER_ERROR};
 use crate::settings::KafkaSettings;
+use crate::stats::{self, Stats};
 use crate::topics::ensure_topics;
 use anyhow::{Context, anyhow};
 use async_trait::async_trait;
@@ -24,14 +25,17 @@ use boxoffice_core::domain::events::OutboxEvent;
 use boxoffice_core::ports::EventBus;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Header;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use std::sync::{Arc, RwLock};
+
+/// The relay's producer, closed on a thread of its own when dropped.
+type Producer = Detached<FutureProducer<Stats>>;
 
 #[derive(Clone)]
 pub struct KafkaPublisher {
     settings: Arc<KafkaSettings>,
     /// The producer, numbered so that concurrent failures rebuild it once.
-    producer: Arc<RwLock<(u64, Arc<Detached<FutureProducer>>)>>,
+    producer: Arc<RwLock<(u64, Arc<Producer>)>>,
     /// Consumer groups whose dead-letter topics are (re)created with the rest.
     consumers: Arc<Vec<&'static str>>,
 }
@@ -44,7 +48,7 @@ impl std::fmt::Debug for KafkaPublisher {
     }
 }
 
-fn producer(settings: &KafkaSettings) -> anyhow::Result<Arc<Detached<FutureProducer>>> {
+fn producer(settings: &KafkaSettings) -> anyhow::Result<Arc<Producer>> {
     let producer = settings
         .client_config()
         .set("enable.idempotence", "true")
@@ -58,7 +62,8 @@ fn producer(settings: &KafkaSettings) -> anyhow::Result<Arc<Detached<FutureProdu
             settings.batch_num_messages.to_string(),
         )
         .set("linger.ms", "1")
-        .create()
+        .set("statistics.interval.ms", stats::INTERVAL_MS.to_string())
+        .create_with_context(Stats::producer())
         .context("creating the Kafka producer")?;
     Ok(Arc::new(Detached::new(producer, "kafka-producer")))
 }
@@ -74,7 +79,7 @@ impl KafkaPublisher {
         })
     }
 
-    fn current(&self) -> (u64, Arc<Detached<FutureProducer>>) {
+    fn current(&self) -> (u64, Arc<Producer>) {
         self.producer
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -83,7 +88,7 @@ impl KafkaPublisher {
 
     /// Replaces producer number `generation` after `err`, if `err` says its
     /// identity is spent; a producer another send already replaced is left.
-    fn renew_if_spent(&self, generation: u64, used: &FutureProducer, err: &KafkaError) {
+    fn renew_if_spent(&self, generation: u64, used: &FutureProducer<Stats>, err: &KafkaError) {
         let fatal = used.client().fatal_error();
         if fatal.is_none() && !identity_refused(err) {
             return;

@@ -5,6 +5,7 @@
 use crate::detached::Detached;
 use crate::record;
 use crate::settings::KafkaSettings;
+use crate::stats::{self, Stats};
 use anyhow::Context;
 use async_trait::async_trait;
 use boxoffice_core::ports::{Received, Subscription};
@@ -12,7 +13,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 pub struct KafkaSubscription {
-    consumer: Detached<StreamConsumer>,
+    consumer: Detached<StreamConsumer<Stats>>,
     topic: String,
     poll_wait: std::time::Duration,
 }
@@ -29,9 +30,11 @@ impl KafkaSubscription {
     /// Joins consumer group `group` (after the configured prefix) reading
     /// `topic`. A group with no committed offset starts at the earliest record.
     pub fn new(settings: &KafkaSettings, group: &str, topic: &str) -> anyhow::Result<Self> {
-        let consumer: StreamConsumer = settings
+        let group_id = format!("{}{group}", settings.group_prefix);
+        let consumer: StreamConsumer<Stats> = settings
             .client_config()
-            .set("group.id", format!("{}{group}", settings.group_prefix))
+            .set("group.id", &group_id)
+            .set("statistics.interval.ms", stats::INTERVAL_MS.to_string())
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
@@ -43,7 +46,7 @@ impl KafkaSubscription {
                 "session.timeout.ms",
                 settings.session_timeout.as_millis().to_string(),
             )
-            .create()
+            .create_with_context(Stats::consumer(&group_id))
             .context("creating the Kafka consumer")?;
         consumer
             .subscribe(&[topic])

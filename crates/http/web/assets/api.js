@@ -123,7 +123,7 @@ const MESSAGES = {
   INSUFFICIENT_BALANCE: "Your balance does not cover the price. Top up first.",
   BALANCE_LIMIT_EXCEEDED: "That top-up would take your balance over its limit.",
   IDEMPOTENCY_REQUEST_IN_PROGRESS: "Your earlier request is still being handled. Wait a moment and try again; nothing will happen twice.",
-  DEAD_LETTER_ALREADY_REPLAYED: "That dead letter has already been replayed.",
+  DEAD_LETTER_ALREADY_REPLAYED: "That dead letter has already been replayed, or another operator is replaying it right now.",
   ROOM_TRANSITION_INVALID: "The room cannot make that change from the state it is in.",
   ROOM_CHANGED_CONCURRENTLY: "Someone else changed the room at the same moment. Look at the room again and retry.",
   PAYLOAD_TOO_LARGE: "What was sent is too large.",

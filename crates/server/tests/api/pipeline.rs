@@ -686,6 +686,31 @@ async fn a_payment_s_trace_reaches_the_platform(broker: Option<&Broker>) {
         paid.push(request_id);
     }
     delivered(&platform, 2, Duration::from_secs(30)).await;
+    if broker.is_some() {
+        // librdkafka reports every second: the relay's producer and the group's lag.
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        let metrics = server
+            .http
+            .get(format!("{}/metrics", server.base))
+            .header("X-Admin-Key", crate::harness::ADMIN_KEY)
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            metrics.contains("boxoffice_kafka_producer_queue_messages "),
+            "{metrics}"
+        );
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("boxoffice_kafka_consumer_lag{")
+                    && l.contains("group=\"boxoffice.dataplatform\"")),
+            "{metrics}"
+        );
+    }
     stop.cancel();
     let _ = tokio::join!(relay, consumer);
     let report = platform.report();
@@ -706,7 +731,8 @@ async fn a_payment_s_trace_reaches_the_platform(broker: Option<&Broker>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn through_kafka_a_payment_s_trace_and_request_id_reach_the_platform() {
+async fn through_kafka_a_payment_s_trace_and_request_id_reach_the_platform_and_the_clients_report_queue_and_lag()
+ {
     let broker = Broker::start().await;
     a_payment_s_trace_reaches_the_platform(Some(&broker)).await;
 }

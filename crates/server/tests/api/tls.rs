@@ -162,8 +162,10 @@ async fn postgres_with_verify_full_trusts_only_its_root_file_and_the_named_host_
         "{by_address}"
     );
     settings.database.url = settings.database.url.replace("@127.0.0.1:", "@localhost:");
-    // Debian also lists its certificate among the system's roots, so a
-    // CA file that does not sign it shows that sslrootcert is the one trusted.
+    // sqlx trusts Mozilla's roots, built into the binary, plus sslrootcert.
+    // Debian's snakeoil certificate is not among Mozilla's roots, so a CA
+    // file that does not sign it must be refused: sslrootcert is the one
+    // that trusts it.
     let other_ca = Certs::new();
     let mut wrong_root = settings.clone();
     wrong_root.database.url = wrong_root
