@@ -33,6 +33,14 @@ const LATENCY_BUCKETS: &[f64] = &[
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// Redis answers in tenths of a millisecond when well.
+const REDIS_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
+/// Named by the Redis adapters, which record it; bucketed here.
+const REDIS_COMMAND_SECONDS: &str = "boxoffice_redis_command_duration_seconds";
+
 /// Named by the store, which records it; bucketed here.
 const POOL_ACQUIRE_SECONDS: &str = "boxoffice_db_pool_acquire_seconds";
 
@@ -45,6 +53,12 @@ pub(crate) fn handle() -> &'static PrometheusHandle {
                 b.set_buckets_for_metric(
                     Matcher::Full(POOL_ACQUIRE_SECONDS.to_owned()),
                     LATENCY_BUCKETS,
+                )
+            })
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(REDIS_COMMAND_SECONDS.to_owned()),
+                    REDIS_BUCKETS,
                 )
             })
             .map(PrometheusBuilder::build_recorder);
@@ -122,6 +136,15 @@ fn describe() {
     metrics::describe_gauge!(
         "boxoffice_dead_letters",
         "Dead letters not replayed, by consumer group."
+    );
+    metrics::describe_histogram!(
+        REDIS_COMMAND_SECONDS,
+        metrics::Unit::Seconds,
+        "Time a Redis command (a script: EVALSHA) or pipeline took, by command."
+    );
+    metrics::describe_counter!(
+        "boxoffice_redis_errors_total",
+        "Redis commands that failed (no answer, a dropped connection, an error reply), by command."
     );
     metrics::describe_gauge!(
         "boxoffice_kafka_producer_queue_messages",

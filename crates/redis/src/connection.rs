@@ -3,7 +3,7 @@
 use anyhow::Context;
 use boxoffice_core::ports::Unavailable;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Where Redis is and how long to wait for it.
 #[derive(Debug, Clone)]
@@ -53,7 +53,7 @@ pub enum Probe {
 /// A shared, self-reconnecting connection and the key prefix.
 #[derive(Clone)]
 pub struct Redis {
-    pub(crate) conn: ConnectionManager,
+    pub(crate) conn: Timed,
     pub(crate) prefix: String,
 }
 
@@ -77,7 +77,7 @@ impl Redis {
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(classify)?;
         Ok(Self {
-            conn,
+            conn: Timed(conn),
             prefix: settings.key_prefix.clone(),
         })
     }
@@ -139,6 +139,69 @@ impl Redis {
 
     pub(crate) fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
+    }
+}
+
+/// The connection, timing every command it sends and counting its errors:
+/// `boxoffice_redis_command_duration_seconds{command}` and
+/// `boxoffice_redis_errors_total{command}`, where `command` is the Redis
+/// command's name (`EVALSHA` for the scripts) or `pipeline`.
+#[derive(Clone)]
+pub(crate) struct Timed(ConnectionManager);
+
+/// The histogram of command latencies (bucketed by the HTTP crate's exporter).
+pub const REDIS_COMMAND_SECONDS: &str = "boxoffice_redis_command_duration_seconds";
+
+impl Timed {
+    fn record<T>(command: String, started: Instant, result: &redis::RedisResult<T>) {
+        metrics::histogram!(REDIS_COMMAND_SECONDS, "command" => command.clone())
+            .record(started.elapsed().as_secs_f64());
+        if result.is_err() {
+            metrics::counter!("boxoffice_redis_errors_total", "command" => command).increment(1);
+        }
+    }
+}
+
+/// A command's name, upper-cased; one of a small set, so a fit label.
+fn command_name(cmd: &redis::Cmd) -> String {
+    cmd.args_iter()
+        .next()
+        .and_then(|arg| match arg {
+            redis::Arg::Simple(bytes) => std::str::from_utf8(bytes).ok(),
+            _ => None,
+        })
+        .map_or_else(|| "unknown".to_owned(), str::to_ascii_uppercase)
+}
+
+impl redis::aio::ConnectionLike for Timed {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let result = self.0.req_packed_command(cmd).await;
+            Self::record(command_name(cmd), started, &result);
+            result
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        Box::pin(async move {
+            let started = Instant::now();
+            let result = self.0.req_packed_commands(pipeline, offset, count).await;
+            Self::record("pipeline".to_owned(), started, &result);
+            result
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.0.get_db()
     }
 }
 

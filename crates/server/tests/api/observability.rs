@@ -437,7 +437,7 @@ async fn the_metrics_pass_promtool_and_count_a_journeys_requests_outcomes_seats_
 /// With PostgreSQL: the pool's size and use, and how long transactions
 /// waited for a connection; and the dead letters gauge, at 0.
 #[tokio::test]
-async fn on_postgres_the_metrics_show_the_pool_and_the_dead_letters() {
+async fn on_postgres_and_redis_the_metrics_show_the_pool_the_dead_letters_and_redis_latency() {
     let server = crate::harness::spawn_cluster(1, |_| {}).await.remove(0);
     let token = server.active_token(1).await;
     let schedule = server.first_schedule(&token).await;
@@ -477,5 +477,12 @@ async fn on_postgres_the_metrics_show_the_pool_and_the_dead_letters() {
     assert_eq!(
         value("boxoffice_dead_letters{consumer=\"boxoffice.dataplatform\"}"),
         0.0
+    ); // Redis: the waiting room's scripts, timed.
+    assert!(value("boxoffice_redis_command_duration_seconds_count{command=\"EVALSHA\"}") >= 1.0);
+    assert!(
+        text.contains(
+            "boxoffice_redis_command_duration_seconds_bucket{command=\"EVALSHA\",le=\"0.0001\"}"
+        ),
+        "buckets"
     );
 }
