@@ -61,6 +61,14 @@ pub(crate) fn handle() -> &'static PrometheusHandle {
                     REDIS_BUCKETS,
                 )
             })
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("boxoffice_outbox_relay_batch_events".to_owned()),
+                    &[
+                        0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0,
+                    ],
+                )
+            })
             .map(PrometheusBuilder::build_recorder);
         match recorder {
             Ok(recorder) => {
@@ -136,6 +144,14 @@ fn describe() {
     metrics::describe_gauge!(
         "boxoffice_dead_letters",
         "Dead letters not replayed, by consumer group."
+    );
+    metrics::describe_histogram!(
+        "boxoffice_outbox_relay_batch_events",
+        "Events one relay step published (0 when the outbox was empty)."
+    );
+    metrics::describe_counter!(
+        "boxoffice_platform_deliveries_total",
+        "Delivery attempts to the data platform, by outcome: delivered, skipped (a repeat), retried, dead_lettered."
     );
     metrics::describe_histogram!(
         REDIS_COMMAND_SECONDS,

@@ -104,7 +104,18 @@ pub async fn forward_to_platform(
 async fn deliver(app: &App, received: &Received, shutdown: &CancellationToken) -> bool {
     let mut attempt = 1;
     loop {
-        match app.deliver_to_platform_once(&received.event, attempt).await {
+        let step = app.deliver_to_platform_once(&received.event, attempt).await;
+        if let Ok(step) = &step {
+            let outcome = match step {
+                DeliveryStep::Delivered => "delivered",
+                DeliveryStep::Skipped => "skipped",
+                DeliveryStep::RetryAfter(_) => "retried",
+                DeliveryStep::DeadLettered => "dead_lettered",
+            };
+            metrics::counter!("boxoffice_platform_deliveries_total", "outcome" => outcome)
+                .increment(1);
+        }
+        match step {
             Ok(DeliveryStep::RetryAfter(ms)) => {
                 attempt += 1;
                 if !pause(shutdown, Duration::from_millis(ms)).await {

@@ -63,7 +63,11 @@ pub fn spawn(
         shutdown.clone(),
         move || {
             let a = a.clone();
-            async move { a.relay_outbox_once(relay_batch).await.map(drop) }
+            async move {
+                let relayed = a.relay_outbox_once(relay_batch).await?;
+                metrics::histogram!("boxoffice_outbox_relay_batch_events").record(relayed as f64);
+                Ok(())
+            }
         },
     ));
     // Each interval's samples are claimed once cluster-wide; looking four

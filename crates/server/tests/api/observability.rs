@@ -413,6 +413,8 @@ async fn the_metrics_pass_promtool_and_count_a_journeys_requests_outcomes_seats_
         1.0
     );
     assert!(!text.contains("/api/v1/concerts/2/schedules"), "{text}");
+    // The relay has run, whether or not it found events.
+    assert!(value("boxoffice_outbox_relay_batch_events_count ") >= 1.0);
     // The process itself, in Prometheus' standard names.
     assert!(value("process_resident_memory_bytes ") > 0.0);
     assert!(value("process_open_fds ") > 0.0);

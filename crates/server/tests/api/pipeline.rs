@@ -703,6 +703,15 @@ async fn a_payment_s_trace_reaches_the_platform(broker: Option<&Broker>) {
             metrics.contains("boxoffice_kafka_producer_queue_messages "),
             "{metrics}"
         );
+        let delivered: f64 = metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("boxoffice_platform_deliveries_total{outcome=\"delivered\"} ")?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no delivered count in {metrics}"));
+        assert!(delivered >= 2.0, "{delivered}");
         assert!(
             metrics
                 .lines()
