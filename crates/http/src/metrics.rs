@@ -117,6 +117,10 @@ fn describe() {
         "Fans in a concert's room now, by state: pre_queued, waiting, active."
     );
     metrics::describe_counter!(
+        "boxoffice_room_abandoned_total",
+        "Fans a concert's room lost while they waited: they stopped polling for abandonAfterSecs."
+    );
+    metrics::describe_counter!(
         "boxoffice_room_admitted_total",
         "Fans a concert's room has admitted."
     );
@@ -234,7 +238,8 @@ pub(crate) fn outcome<T>(
 /// Sets what a scrape reads now, then renders every metric.
 pub(crate) async fn scrape(state: &ApiState) -> anyhow::Result<String> {
     let handle = handle();
-    for sale in state.app.sales_now().await? {
+    for live in state.app.sales_now().await? {
+        let sale = live.sample;
         let concert = sale.concert.to_string();
         let fans = |state: &'static str| metrics::gauge!("boxoffice_room_fans", "concert" => concert.clone(), "state" => state);
         fans("pre_queued").set(count(sale.pre_queued));
@@ -242,6 +247,8 @@ pub(crate) async fn scrape(state: &ApiState) -> anyhow::Result<String> {
         fans("active").set(count(sale.active));
         metrics::counter!("boxoffice_room_admitted_total", "concert" => concert.clone())
             .absolute(sale.admitted_total);
+        metrics::counter!("boxoffice_room_abandoned_total", "concert" => concert.clone())
+            .absolute(live.abandoned_total);
         let seats = |status: &'static str| metrics::gauge!("boxoffice_seats", "concert" => concert.clone(), "status" => status);
         seats("available").set(count(sale.seats.available));
         seats("held").set(count(sale.seats.held));

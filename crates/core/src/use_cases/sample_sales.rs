@@ -6,6 +6,14 @@ use super::App;
 use crate::domain::sample::SaleSample;
 use crate::domain::{ConcertId, Timestamp};
 
+/// A sale now, as a scrape reads it: its sample, and how many fans its
+/// room has lost to abandonment (they stopped polling while waiting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveSale {
+    pub sample: SaleSample,
+    pub abandoned_total: u64,
+}
+
 /// The most samples one answer carries.
 const MAX_SAMPLES: u32 = 10_000;
 
@@ -28,7 +36,12 @@ impl App {
         if claimed.is_none() {
             return Ok(false);
         }
-        let samples = self.sales_at(now).await?;
+        let samples: Vec<SaleSample> = self
+            .sales_at(now)
+            .await?
+            .into_iter()
+            .map(|s| s.sample)
+            .collect();
         self.store()
             .record_samples(&samples, policy.keep_from(now))
             .await?;
@@ -43,7 +56,10 @@ impl App {
         minutes: u32,
     ) -> anyhow::Result<Option<Vec<SaleSample>>> {
         let now = self.now();
-        let Some(current) = self.sample_of(concert, now).await? else {
+        let Some(LiveSale {
+            sample: current, ..
+        }) = self.sample_of(concert, now).await?
+        else {
             return Ok(None);
         };
         let since =
@@ -62,11 +78,11 @@ impl App {
 
     /// Every concert's figures now, for the metrics a scrape reads: the
     /// same as a kept sample, taken at the scrape.
-    pub async fn sales_now(&self) -> anyhow::Result<Vec<SaleSample>> {
+    pub async fn sales_now(&self) -> anyhow::Result<Vec<LiveSale>> {
         self.sales_at(self.now()).await
     }
 
-    async fn sales_at(&self, now: Timestamp) -> anyhow::Result<Vec<SaleSample>> {
+    async fn sales_at(&self, now: Timestamp) -> anyhow::Result<Vec<LiveSale>> {
         let mut samples = Vec::new();
         for concert in self.list_concerts().await? {
             samples.extend(self.sample_of(concert.id, now).await?);
@@ -78,7 +94,7 @@ impl App {
         &self,
         concert: ConcertId,
         now: Timestamp,
-    ) -> anyhow::Result<Option<SaleSample>> {
+    ) -> anyhow::Result<Option<LiveSale>> {
         let Some(room) = self.fresh_room_of(concert).await? else {
             return Ok(None);
         };
@@ -89,14 +105,17 @@ impl App {
             .census(concert, now, &policy)
             .await?;
         let seats = self.store().seat_tally(concert, now).await?;
-        Ok(Some(SaleSample {
-            concert,
-            at: now,
-            pre_queued: census.pre_queued,
-            waiting: census.waiting,
-            active: census.active,
-            admitted_total: room.room.flow.admitted_total,
-            seats,
+        Ok(Some(LiveSale {
+            sample: SaleSample {
+                concert,
+                at: now,
+                pre_queued: census.pre_queued,
+                waiting: census.waiting,
+                active: census.active,
+                admitted_total: room.room.flow.admitted_total,
+                seats,
+            },
+            abandoned_total: room.room.flow.abandoned_total,
         }))
     }
 }

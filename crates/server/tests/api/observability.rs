@@ -395,6 +395,11 @@ async fn the_metrics_pass_promtool_and_count_a_journeys_requests_outcomes_seats_
     );
     assert_eq!(value(r#"boxoffice_room_admitted_total{concert="2"}"#), 1.0);
     assert_eq!(
+        value(r#"boxoffice_room_abandoned_total{concert="2"}"#),
+        0.0,
+        "the fan kept polling"
+    );
+    assert_eq!(
         value(r#"boxoffice_room_fans{concert="2",state="active"}"#),
         0.0,
         "the payment ended the admission"
