@@ -384,6 +384,10 @@ impl From<ReplayError> for ApiError {
                 "DEAD_LETTER_ALREADY_REPLAYED",
                 "this dead letter was already replayed",
             ),
+            ReplayError::InProgress => Self::conflict(
+                "DEAD_LETTER_REPLAY_IN_PROGRESS",
+                "another replay of this dead letter is under way; read it again in a moment",
+            ),
             ReplayError::DeliveryFailed(reason) => Self::new(
                 StatusCode::BAD_GATEWAY,
                 "DELIVERY_FAILED",

@@ -205,6 +205,7 @@ const ROUTE_CODES: &[(&str, &[&str])] = &[
         &[
             "DEAD_LETTER_NOT_FOUND",
             "DEAD_LETTER_ALREADY_REPLAYED",
+            "DEAD_LETTER_REPLAY_IN_PROGRESS",
             "DELIVERY_FAILED",
         ],
     ),
@@ -495,6 +496,32 @@ mod tests {
                 assert!(
                     description.contains(&format!("`{code}`")),
                     "{method} {path} {status}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_route_specific_code_is_in_the_table_and_listed_under_its_status() {
+        let doc = served();
+        let table = error_table();
+        for (id, codes) in ROUTE_CODES {
+            let op = operations(&doc)
+                .into_iter()
+                .find(|(_, _, op)| op["operationId"] == *id)
+                .map(|(_, _, op)| op)
+                .unwrap_or_else(|| panic!("ROUTE_CODES names no operation {id}"));
+            for code in *codes {
+                let (_, status, _) = table
+                    .iter()
+                    .find(|(c, _, _)| c == code)
+                    .unwrap_or_else(|| panic!("{code} ({id}) is not in docs/API.md's table"));
+                let description = op["responses"][status.to_string()]["description"]
+                    .as_str()
+                    .unwrap_or_default();
+                assert!(
+                    description.contains(&format!("`{code}`")),
+                    "{id}: {code} is not under {status}"
                 );
             }
         }

@@ -21,7 +21,7 @@ use crate::stats::{self, Stats};
 use crate::topics::ensure_topics;
 use anyhow::{Context, anyhow};
 use async_trait::async_trait;
-use boxoffice_core::domain::events::OutboxEvent;
+use boxoffice_core::domain::events::{EventTrace, OutboxEvent};
 use boxoffice_core::ports::EventBus;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Header;
@@ -114,6 +114,22 @@ impl KafkaPublisher {
         extra: Option<(&str, &str)>,
     ) -> anyhow::Result<()> {
         let (generation, producer) = self.current();
+        // An event that skipped the outbox (a queue entry) takes the trace
+        // of the request that sends it.
+        let traced;
+        let event = match (&event.trace, boxoffice_trace::current()) {
+            (None, Some(context)) => {
+                traced = OutboxEvent {
+                    trace: Some(EventTrace {
+                        traceparent: context.traceparent.to_string(),
+                        request_id: context.request_id,
+                    }),
+                    ..event.clone()
+                };
+                &traced
+            }
+            _ => event,
+        };
         let mut headers = record::headers(event);
         if let Some((key, value)) = extra {
             headers = headers.insert(Header {

@@ -119,10 +119,9 @@ impl Redis {
         {
             Err(_) => Probe::Unreachable("no answer in time".to_owned()),
             Ok(Ok(_)) => Probe::Answered,
-            Ok(Err(err)) if err.is_connection_refusal() || err.is_timeout() => {
-                Probe::Unreachable(err.to_string())
-            }
-            Ok(Err(err)) => Probe::Refused(err.to_string()),
+            Ok(Err(err)) if refuses_us(&err) => Probe::Refused(err.to_string()),
+            // Refused, reset, unresolvable, still loading its data: down, for now.
+            Ok(Err(err)) => Probe::Unreachable(err.to_string()),
         };
         Ok(outcome)
     }
@@ -203,6 +202,36 @@ impl redis::aio::ConnectionLike for Timed {
     fn get_db(&self) -> i64 {
         self.0.get_db()
     }
+}
+
+/// Whether Redis answered but will not have us: a TLS handshake that
+/// failed (a certificate refused either way, or a protocol mismatch), or a
+/// refused sign-in.
+fn refuses_us(err: &redis::RedisError) -> bool {
+    if matches!(
+        err.kind(),
+        redis::ErrorKind::AuthenticationFailed | redis::ErrorKind::InvalidClientConfig
+    ) || matches!(err.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
+    {
+        return true;
+    }
+    // The redis crate keeps the I/O error behind an `Arc`, and an I/O
+    // error's `source` skips what it wraps, so unwrap both by hand.
+    let mut cause = std::error::Error::source(err);
+    while let Some(e) = cause {
+        let io = e.downcast_ref::<std::io::Error>().or_else(|| {
+            e.downcast_ref::<std::sync::Arc<dyn std::error::Error + Send + Sync>>()
+                .and_then(|shared| shared.downcast_ref::<std::io::Error>())
+        });
+        if io
+            .and_then(std::io::Error::get_ref)
+            .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// The URL with any password hidden, for messages.

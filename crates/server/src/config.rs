@@ -758,12 +758,31 @@ impl Settings {
         Self::load_with_env(file, None)
     }
 
+    /// As [`Settings::load`], with `adjust` (the command line's flags)
+    /// applied before the settings are checked.
+    pub fn load_adjusted(
+        file: Option<&Path>,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> anyhow::Result<Self> {
+        let mut settings = Self::read(file, None)?;
+        adjust(&mut settings);
+        settings.validate()?;
+        Ok(settings)
+    }
+
     /// As [`Settings::load`], reading variables from `env` instead of the
     /// process environment when given.
     pub fn load_with_env(
         file: Option<&Path>,
         env: Option<HashMap<String, String>>,
     ) -> anyhow::Result<Self> {
+        let settings = Self::read(file, env)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Defaults, the file and the environment, not yet checked.
+    fn read(file: Option<&Path>, env: Option<HashMap<String, String>>) -> anyhow::Result<Self> {
         let mut builder =
             config::Config::builder().add_source(config::Config::try_from(&Settings::default())?);
         if let Some(path) = file {
@@ -783,7 +802,6 @@ impl Settings {
             .build()
             .and_then(config::Config::try_deserialize)
             .map_err(unreadable)?;
-        settings.validate()?;
         Ok(settings)
     }
 
@@ -965,6 +983,45 @@ impl Settings {
         self.validate_auth()?;
         self.validate_limits()?;
         self.validate_tls()?;
+        self.validate_addresses()?;
+        Ok(())
+    }
+
+    /// The addresses and URLs a start would refuse, refused here already,
+    /// so that `check-config` finds them too.
+    fn validate_addresses(&self) -> anyhow::Result<()> {
+        for (key, address) in [
+            ("server.listen", &self.server.listen),
+            ("server.admin_listen", &self.server.admin_listen),
+        ] {
+            if key == "server.admin_listen" && address.is_empty() {
+                continue;
+            }
+            let usable = address
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            check!(
+                usable,
+                "{key}",
+                "= {address:?}: not an address to listen on (host:port)"
+            );
+        }
+        let db = &self.database.url;
+        check!(
+            db.starts_with("sqlite:")
+                || db.starts_with("postgres://")
+                || db.starts_with("postgresql://"),
+            "database.url",
+            "= {:?} is not supported: use sqlite://path/to/file.db or postgres://...",
+            mask_url_password(db)
+        );
+        let redis = &self.redis.url;
+        check!(
+            redis.is_empty() || redis.starts_with("redis://") || redis.starts_with("rediss://"),
+            "redis.url",
+            "= {:?}: not a redis:// or rediss:// URL",
+            mask_url_password(redis)
+        );
         Ok(())
     }
 

@@ -70,13 +70,14 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut settings = Settings::load(cli.config.as_deref())?;
-    if let Some(url) = cli.database {
-        settings.database.url = url;
-    }
-    if let Some(addr) = cli.listen {
-        settings.server.listen = addr;
-    }
+    let settings = Settings::load_adjusted(cli.config.as_deref(), |settings| {
+        if let Some(url) = cli.database {
+            settings.database.url = url;
+        }
+        if let Some(addr) = cli.listen {
+            settings.server.listen = addr;
+        }
+    })?;
     let command = cli.command.unwrap_or(Command::Serve);
     if let Command::CheckConfig = command {
         let shown = settings.to_masked_toml()?;

@@ -404,7 +404,14 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
                 Duration::from_millis(settings.dataplatform.timeout_ms),
                 ca.as_deref(),
             )
-            .map_err(|err| SettingError::invalid("dataplatform.ca_file", format!("{err:#}")))?,
+            .map_err(|err| {
+                let key = if settings.dataplatform.ca_file.is_empty() {
+                    "dataplatform.url"
+                } else {
+                    "dataplatform.ca_file"
+                };
+                SettingError::invalid(key, format!("{err:#}"))
+            })?,
         ))
     };
     let app = App::new(

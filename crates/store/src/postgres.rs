@@ -100,7 +100,12 @@ async fn report_pool(pool: PgPool, max: u32) {
 /// Whether PostgreSQL (or our side of TLS) said no, rather than nothing answering.
 fn refused_us(err: &sqlx::Error) -> bool {
     match err {
-        sqlx::Error::Tls(_) | sqlx::Error::Database(_) | sqlx::Error::Configuration(_) => true,
+        // Starting up (57P03), too many connections (53300), or a
+        // connection-class error (08): it may let us in later.
+        sqlx::Error::Database(db) => !db
+            .code()
+            .is_some_and(|code| code == "57P03" || code == "53300" || code.starts_with("08")),
+        sqlx::Error::Tls(_) | sqlx::Error::Configuration(_) => true,
         // rustls reports a certificate it does not accept as invalid data.
         sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
         _ => false,

@@ -312,7 +312,7 @@ mod tests {
         )
         .await
         .unwrap_or_else(|_| panic!("the second replay went to the platform too"));
-        assert!(matches!(second, Err(ReplayError::AlreadyReplayed)));
+        assert!(matches!(second, Err(ReplayError::InProgress)));
         stalled.go.notify_one();
         let replayed = first.await.unwrap_or_else(|e| panic!("{e}"));
         assert!(replayed.is_ok_and(|letter| letter.replayed_at.is_some()));

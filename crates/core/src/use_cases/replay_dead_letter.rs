@@ -10,6 +10,9 @@ pub enum ReplayError {
     NotFound,
     #[error("the dead letter was already replayed")]
     AlreadyReplayed,
+    /// Another replay of it holds its lock now.
+    #[error("another replay of the dead letter is under way")]
+    InProgress,
     /// The consumer failed again; the dead letter stays for a later replay.
     #[error("delivery failed again: {0}")]
     DeliveryFailed(String),
@@ -31,12 +34,12 @@ impl App {
     /// Delivers a dead letter once more, now; marks it replayed when it
     /// went through. Replays of one letter take turns under a lock, so two
     /// operators pressing replay at once send it once: the second is told
-    /// it is already (being) replayed.
+    /// a replay is under way.
     pub async fn replay_dead_letter(&self, id: i64) -> Result<DeadLetter, ReplayError> {
         let lock = &self.adapters.lock;
         let key = format!("dead-letter-replay:{id}");
         let Some(lease) = lock.try_acquire(&key, REPLAY_LOCK_MS).await? else {
-            return Err(ReplayError::AlreadyReplayed);
+            return Err(ReplayError::InProgress);
         };
         let replayed = self.replay_under_lock(id).await;
         if let Err(err) = lock.release(&lease).await {

@@ -108,7 +108,15 @@ fn check_config_prints_the_effective_settings_with_every_secret_masked() {
         ),
         (
             "BOXOFFICE__DATABASE__URL",
-            "postgres://app:db-password-that-must-not-show@db.internal:5432/boxoffice",
+            "postgres://app:db-password-that-must-not-show@db.internal:5432/boxoffice?sslmode=require&password=query-password-that-must-not-show",
+        ),
+        (
+            "BOXOFFICE__DATAPLATFORM__URL",
+            "https://ingest:platform-password-that-must-not-show@platform.internal/events",
+        ),
+        (
+            "BOXOFFICE__AUTH__JWKS_URL",
+            "https://keys:jwks-password-that-must-not-show@idp.internal/jwks.json",
         ),
         (
             "BOXOFFICE__REDIS__URL",
@@ -135,13 +143,23 @@ fn check_config_prints_the_effective_settings_with_every_secret_masked() {
     assert_eq!(shown["queue"]["admit_batch"].as_integer(), Some(77));
     assert_eq!(
         shown["database"]["url"].as_str(),
-        Some("postgres://app:********@db.internal:5432/boxoffice")
+        Some(
+            "postgres://app:********@db.internal:5432/boxoffice?sslmode=require&password=********"
+        )
     );
     assert_eq!(
         shown["redis"]["url"].as_str(),
         Some("rediss://:********@cache.internal:6380/0")
     );
     assert_eq!(shown["kafka"]["sasl_password"].as_str(), Some("********"));
+    assert_eq!(
+        shown["dataplatform"]["url"].as_str(),
+        Some("https://ingest:********@platform.internal/events")
+    );
+    assert_eq!(
+        shown["auth"]["jwks_url"].as_str(),
+        Some("https://keys:********@idp.internal/jwks.json")
+    );
     assert_eq!(shown["kafka"]["sasl_username"].as_str(), Some("boxoffice"));
     assert_eq!(shown["admin"]["api_key"].as_str(), Some("********"));
     // Nothing was connected to: the hosts above do not exist.

@@ -132,7 +132,8 @@ async fn pg_settings(query: &str) -> (Settings, String) {
 const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
 
 #[tokio::test]
-async fn postgres_with_sslmode_require_serves_a_fan_over_tls_connections_only() {
+async fn postgres_with_sslmode_require_serves_a_fan_over_tls_connections_only_and_disable_over_plain_ones()
+ {
     let (settings, application) = pg_settings("sslmode=require").await;
     let server = start(
         &settings,
@@ -146,6 +147,13 @@ async fn postgres_with_sslmode_require_serves_a_fan_over_tls_connections_only() 
     let (tls, plain) = pg_connections_by_tls(&application);
     assert!(tls > 0, "no TLS connection from the service");
     assert_eq!(plain, 0, "a connection without TLS");
+    // The same server without TLS asked for: the count tells the two apart.
+    let (settings, application) = pg_settings("sslmode=disable").await;
+    let service = build(&settings).await.expect("sslmode=disable");
+    service.app.list_concerts().await.expect("a query");
+    let (tls, plain) = pg_connections_by_tls(&application);
+    assert_eq!(tls, 0, "TLS without being asked for");
+    assert!(plain > 0, "no connection seen");
 }
 
 #[tokio::test]
@@ -475,8 +483,42 @@ fn kafka_clients_are_made_with_ssl_and_sasl_ssl_settings() {
     settings.kafka.ssl_key_file = certs.path("client.key");
     settings.validate().unwrap();
     let kafka = wiring::kafka_settings(&settings);
+    let property = |kafka: &boxoffice_kafka::KafkaSettings, name: &str| {
+        kafka
+            .client_properties
+            .0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        property(&kafka, "security.protocol").as_deref(),
+        Some("ssl")
+    );
+    assert_eq!(
+        property(&kafka, "ssl.ca.location"),
+        Some(certs.path("ca.pem"))
+    );
+    assert_eq!(
+        property(&kafka, "ssl.certificate.location"),
+        Some(certs.path("client.pem"))
+    );
     // Without OpenSSL in librdkafka, security.protocol=ssl is refused here.
-    boxoffice_kafka::KafkaPublisher::new(kafka, vec![]).expect("an SSL client");
+    boxoffice_kafka::KafkaPublisher::new(kafka.clone(), vec![]).expect("an SSL client");
+    // librdkafka reads the CA file as the client is made: one that is not
+    // PEM fails then, which shows the properties reach it.
+    let not_pem = certs.dir.path().join("not-a-certificate.pem");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    let mut broken = kafka;
+    for (name, value) in &mut broken.client_properties.0 {
+        if name == "ssl.ca.location" {
+            *value = not_pem.display().to_string();
+        }
+    }
+    assert!(
+        boxoffice_kafka::KafkaPublisher::new(broken, vec![]).is_err(),
+        "a CA file that is not PEM was accepted"
+    );
     let mut sasl = kafka_settings(&certs, KafkaSecurity::SaslSsl);
     sasl.kafka.sasl_mechanism = "SCRAM-SHA-512".into();
     sasl.kafka.sasl_username = "boxoffice".into();
@@ -486,6 +528,18 @@ fn kafka_clients_are_made_with_ssl_and_sasl_ssl_settings() {
     assert!(
         !format!("{kafka:?}").contains("s3cret-password"),
         "the password in Debug"
+    );
+    assert_eq!(
+        property(&kafka, "security.protocol").as_deref(),
+        Some("sasl_ssl")
+    );
+    assert_eq!(
+        property(&kafka, "sasl.mechanisms").as_deref(),
+        Some("SCRAM-SHA-512")
+    );
+    assert_eq!(
+        property(&kafka, "sasl.password").as_deref(),
+        Some("s3cret-password")
     );
     boxoffice_kafka::KafkaPublisher::new(kafka, vec![]).expect("a SASL_SSL client");
 }
