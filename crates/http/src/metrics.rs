@@ -6,7 +6,10 @@
 //!   counted by [`track`] for every request, by route template;
 //! - `boxoffice_holds_total`, `boxoffice_payments_total` and
 //!   `boxoffice_charges_total{outcome}`: each attempt that reached its use
-//!   case, by [`outcome`];
+//!   case, by [`outcome`]; `boxoffice_holds_ended_total{how}`, holds that
+//!   ended unpaid (`released` here, `expired` by the sweeper);
+//! - `boxoffice_room_round_admitted{concert}`, a histogram of the fans each
+//!   admission round made ACTIVE (recorded by the admission worker);
 //! - the figures read at each scrape ([`scrape`]): per concert, the fans in
 //!   the pre-queue, in line and ACTIVE, those admitted so far, the seats by
 //!   status and the revenue; the outbox's backlog and lag; the open token
@@ -63,6 +66,14 @@ pub(crate) fn handle() -> &'static PrometheusHandle {
             })
             .and_then(|b| {
                 b.set_buckets_for_metric(
+                    Matcher::Full("boxoffice_room_round_admitted".to_owned()),
+                    &[
+                        0.0, 1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0,
+                    ],
+                )
+            })
+            .and_then(|b| {
+                b.set_buckets_for_metric(
                     Matcher::Full("boxoffice_outbox_relay_batch_events".to_owned()),
                     &[
                         0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0,
@@ -103,6 +114,14 @@ fn describe() {
     metrics::describe_counter!(
         "boxoffice_holds_total",
         "Hold attempts, by outcome: held, or the refusal's error code."
+    );
+    metrics::describe_counter!(
+        "boxoffice_holds_ended_total",
+        "Holds that ended unpaid, by how: released by their fan, or expired (marked by the sweeper)."
+    );
+    metrics::describe_histogram!(
+        "boxoffice_room_round_admitted",
+        "Fans one admission round of a concert made ACTIVE (rounds this instance ran)."
     );
     metrics::describe_counter!(
         "boxoffice_payments_total",

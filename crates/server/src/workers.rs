@@ -43,7 +43,16 @@ pub fn spawn(
         shutdown.clone(),
         move || {
             let a = a.clone();
-            async move { a.activate_batch_if_due().await.map(drop) }
+            async move {
+                for (concert, admitted) in a.activate_batch_if_due().await? {
+                    metrics::histogram!(
+                        "boxoffice_room_round_admitted",
+                        "concert" => concert.to_string()
+                    )
+                    .record(admitted as f64);
+                }
+                Ok(())
+            }
         },
     ));
     let a = app.clone();
@@ -53,7 +62,12 @@ pub fn spawn(
         shutdown.clone(),
         move || {
             let a = a.clone();
-            async move { a.release_expired_holds_once(1_000).await.map(drop) }
+            async move {
+                let released = a.release_expired_holds_once(1_000).await?;
+                metrics::counter!("boxoffice_holds_ended_total", "how" => "expired")
+                    .increment(released);
+                Ok(())
+            }
         },
     ));
     let a = app.clone();

@@ -19,11 +19,11 @@ impl App {
     /// Runs the admission round of each concert's current interval unless
     /// some instance already has: every instance calls this often, and a
     /// concert's round number (`now / its admit_interval`) is claimed once,
-    /// cluster-wide. `None` when no round was due anywhere.
-    pub async fn activate_batch_if_due(&self) -> anyhow::Result<Option<u64>> {
+    /// cluster-wide. Returns the rounds this call ran: each concert with
+    /// the tokens its round made ACTIVE; empty when none was due.
+    pub async fn activate_batch_if_due(&self) -> anyhow::Result<Vec<(ConcertId, u64)>> {
         let now_ms = u64::try_from(self.now().as_millis()).unwrap_or(0);
-        let mut ran = false;
-        let mut admitted = 0;
+        let mut rounds = Vec::new();
         for concert in self.adapters.waiting_room.concerts_in_line().await? {
             let interval_ms = self.queue_policy(concert).await?.admit_interval_secs.max(1) * 1000;
             let round = now_ms / interval_ms;
@@ -38,11 +38,10 @@ impl App {
             // The claim is left to expire: releasing it would let a late
             // instance run the same round again.
             if claimed.is_some() {
-                ran = true;
-                admitted += self.admission_round(concert).await?;
+                rounds.push((concert, self.admission_round(concert).await?));
             }
         }
-        Ok(ran.then_some(admitted))
+        Ok(rounds)
     }
 
     /// One concert's round, on its room as stored now: a room that does
@@ -95,6 +94,7 @@ impl App {
 
 #[cfg(test)]
 mod tests {
+    use crate::domain::ConcertId;
     use crate::domain::queue_token::{QueuePolicy, TokenState};
     use crate::testing::{TestApp, user};
 
@@ -156,10 +156,13 @@ mod tests {
         for u in 1..=8 {
             t.issue(user(u)).await;
         }
-        assert_eq!(t.app.activate_batch_if_due().await.unwrap(), Some(3));
-        assert_eq!(t.app.activate_batch_if_due().await.unwrap(), None);
+        let admitted = |rounds: Vec<(ConcertId, u64)>| -> Vec<u64> {
+            rounds.into_iter().map(|(_, admitted)| admitted).collect()
+        };
+        assert_eq!(admitted(t.app.activate_batch_if_due().await.unwrap()), [3]);
+        assert!(t.app.activate_batch_if_due().await.unwrap().is_empty());
         t.clock.advance_secs(1);
-        assert_eq!(t.app.activate_batch_if_due().await.unwrap(), Some(2));
+        assert_eq!(admitted(t.app.activate_batch_if_due().await.unwrap()), [2]);
     }
 
     #[tokio::test]

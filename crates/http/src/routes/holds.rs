@@ -90,6 +90,7 @@ pub(crate) async fn release(
 ) -> Result<Response, ApiError> {
     let hold = path_id(hold_id.parse::<HoldId>())?;
     state.app.release_hold(user, hold).await?;
+    metrics::counter!("boxoffice_holds_ended_total", "how" => "released").increment(1);
     Ok(ok(ReleasedResponse {
         hold_id: hold.to_string(),
         released: true,

@@ -162,12 +162,20 @@ async fn each_interval_admits_once_for_the_whole_cluster_and_sweeping_everywhere
     join_all((1..=40).map(|u| pick(&servers, u).issue_token(u, 1))).await;
     // Every instance's worker fires in the same interval: one round runs.
     let rounds = join_all(servers.iter().map(|s| s.app.activate_batch_if_due())).await;
-    let admitted: Vec<u64> = rounds.into_iter().filter_map(|r| r.unwrap()).collect();
+    let admitted: Vec<u64> = rounds
+        .into_iter()
+        .flat_map(|r| r.unwrap())
+        .map(|(_, admitted)| admitted)
+        .collect();
     assert_eq!(admitted, vec![10]);
     servers[0].clock.advance_secs(5);
     let rounds = join_all(servers.iter().map(|s| s.app.activate_batch_if_due())).await;
     assert_eq!(
-        rounds.into_iter().filter_map(|r| r.unwrap()).sum::<u64>(),
+        rounds
+            .into_iter()
+            .flat_map(|r| r.unwrap())
+            .map(|(_, admitted)| admitted)
+            .sum::<u64>(),
         10
     );
 

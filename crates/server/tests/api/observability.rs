@@ -20,6 +20,11 @@ struct Logged {
 
 impl Logged {
     async fn start(rust_log: &str) -> Self {
+        Self::start_with(rust_log, &[]).await
+    }
+
+    /// Started with `settings` as extra environment variables.
+    async fn start_with(rust_log: &str, settings: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("stdout.log");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -33,6 +38,7 @@ impl Logged {
             .env("BOXOFFICE__ADMIN__API_KEY", ADMIN_KEY)
             .env("BOXOFFICE__QUEUE__ADMIT_INTERVAL_SECS", "1")
             .env("RUST_LOG", rust_log)
+            .envs(settings.iter().copied())
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(Stdio::null())
             .spawn()
@@ -307,7 +313,15 @@ async fn no_credential_reaches_the_log_of_a_whole_journey_even_at_trace_level() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_metrics_pass_promtool_and_count_a_journeys_requests_outcomes_seats_and_revenue() {
-    let s = Logged::start("warn").await;
+    // Holds that end in seconds, swept every second, so one can expire.
+    let s = Logged::start_with(
+        "warn",
+        &[
+            ("BOXOFFICE__HOLDS__TTL_SECS", "3"),
+            ("BOXOFFICE__HOLDS__SWEEP_INTERVAL_SECS", "1"),
+        ],
+    )
+    .await;
     let http = reqwest::Client::new();
     let url = |path: &str| format!("{}{path}", s.base);
     let (token, _, pass) = admitted_fan(&http, &s.base, 6161, 2).await;
@@ -326,6 +340,36 @@ async fn the_metrics_pass_promtool_and_count_a_journeys_requests_outcomes_seats_
     )
     .await[0]["scheduleId"]
         .clone();
+    let hold_seat = |seat: u32| {
+        http.post(url("/api/v1/holds"))
+            .bearer_auth(&token)
+            .header("Queue-Token", &pass)
+            .json(&json!({ "scheduleId": schedule, "seatNumber": seat }))
+    };
+    // One hold let go, one left to expire, one paid (a fan may have one
+    // live hold at a time).
+    let released = data(&http, hold_seat(2)).await;
+    data(
+        &http,
+        http.delete(url(&format!(
+            "/api/v1/holds/{}",
+            released["holdId"].as_str().unwrap()
+        )))
+        .bearer_auth(&token),
+    )
+    .await;
+    data(&http, hold_seat(3)).await;
+    let swept = Instant::now();
+    while !scrape(&http, &s.base)
+        .await
+        .contains(r#"boxoffice_holds_ended_total{how="expired"} 1"#)
+    {
+        assert!(
+            swept.elapsed() < Duration::from_secs(20),
+            "the hold on seat 3 was never swept"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let hold = data(
         &http,
         http.post(url("/api/v1/holds"))
@@ -351,14 +395,7 @@ async fn the_metrics_pass_promtool_and_count_a_journeys_requests_outcomes_seats_
     .await;
     assert_eq!(status, 404);
 
-    let text = http
-        .get(url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = scrape(&http, &s.base).await;
     let file = s.dir.path().join("metrics.txt");
     std::fs::write(&file, &text).unwrap();
     let checked = Command::new("promtool")
@@ -381,7 +418,15 @@ async fn the_metrics_pass_promtool_and_count_a_journeys_requests_outcomes_seats_
             .unwrap_or_else(|| panic!("no {series} in\n{text}"))
     };
     assert_eq!(value(r#"boxoffice_seats{concert="2",status="sold"}"#), 1.0);
-    assert_eq!(value(r#"boxoffice_holds_total{outcome="held"}"#), 1.0);
+    assert_eq!(value(r#"boxoffice_holds_total{outcome="held"}"#), 3.0);
+    assert_eq!(value(r#"boxoffice_holds_ended_total{how="released"}"#), 1.0);
+    assert_eq!(value(r#"boxoffice_holds_ended_total{how="expired"}"#), 1.0);
+    // Concert 2's rounds admitted its one fan, however many rounds ran.
+    assert_eq!(
+        value(r#"boxoffice_room_round_admitted_sum{concert="2"}"#),
+        1.0
+    );
+    assert!(value(r#"boxoffice_room_round_admitted_count{concert="2"}"#) >= 1.0);
     assert_eq!(value(r#"boxoffice_charges_total{outcome="charged"}"#), 1.0);
     assert_eq!(value(r#"boxoffice_payments_total{outcome="paid"}"#), 1.0);
     assert_eq!(
@@ -431,7 +476,7 @@ async fn the_metrics_pass_promtool_and_count_a_journeys_requests_outcomes_seats_
         value(
             r#"boxoffice_http_request_duration_seconds_count{method="POST",route="/api/v1/holds"}"#
         ),
-        1.0
+        3.0
     );
     assert!(
         value(
@@ -490,4 +535,14 @@ async fn on_postgres_and_redis_the_metrics_show_the_pool_the_dead_letters_and_re
         ),
         "buckets"
     );
+}
+
+async fn scrape(http: &reqwest::Client, base: &str) -> String {
+    http.get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
