@@ -119,6 +119,11 @@ fn describe() {
         "boxoffice_holds_ended_total",
         "Holds that ended unpaid, by how: released by their fan, or expired (marked by the sweeper)."
     );
+    // Both series exist from the start: a dashboard and `rate()` see 0,
+    // not nothing, before the first hold ends.
+    for how in ["released", "expired"] {
+        metrics::counter!("boxoffice_holds_ended_total", "how" => how).increment(0);
+    }
     metrics::describe_histogram!(
         "boxoffice_room_round_admitted",
         "Fans one admission round of a concert made ACTIVE (rounds this instance ran)."
