@@ -17,9 +17,9 @@ use boxoffice_core::domain::sample::{SaleSample, SeatTally};
 use boxoffice_core::domain::seat::Seat;
 use boxoffice_core::domain::{ConcertId, EventId, HoldId, ScheduleId, Timestamp, UserId, Won};
 use boxoffice_core::ports::{
-    ChargeAttempt, ChargeOutcome, HoldAttempt, HoldOutcome, Lock, LockLease, OutboxBacklog,
-    PaymentAttempt, PaymentOutcome, ReleaseOutcome, RoomChange, RoomSnapshot, Store, StoreAudit,
-    Unavailable,
+    ChargeAttempt, ChargeOutcome, HoldAttempt, HoldOutcome, Idempotency, Lock, LockLease,
+    OutboxBacklog, PaymentAttempt, PaymentOutcome, ReleaseOutcome, RoomChange, RoomSnapshot, Store,
+    StoreAudit, Unavailable,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -213,25 +213,6 @@ impl Store for LockedStore {
     async fn audit(&self) -> anyhow::Result<StoreAudit> {
         self.inner.audit().await
     }
-    async fn claim_idempotency_key(
-        &self,
-        claim: &IdempotencyClaim,
-    ) -> anyhow::Result<ClaimOutcome> {
-        self.inner.claim_idempotency_key(claim).await
-    }
-    async fn finish_idempotency_key(
-        &self,
-        ticket: &IdempotencyTicket,
-        response: &str,
-    ) -> anyhow::Result<()> {
-        self.inner.finish_idempotency_key(ticket, response).await
-    }
-    async fn abandon_idempotency_key(&self, ticket: &IdempotencyTicket) -> anyhow::Result<()> {
-        self.inner.abandon_idempotency_key(ticket).await
-    }
-    async fn purge_idempotency_keys(&self, before: Timestamp) -> anyhow::Result<u64> {
-        self.inner.purge_idempotency_keys(before).await
-    }
     async fn claim_unpublished(
         &self,
         now: Timestamp,
@@ -254,6 +235,30 @@ impl Store for LockedStore {
     }
     async fn ping(&self) -> anyhow::Result<()> {
         self.inner.ping().await
+    }
+}
+
+/// Keys are claimed in their own statements, under no seat lock.
+#[async_trait]
+impl Idempotency for LockedStore {
+    async fn claim_idempotency_key(
+        &self,
+        claim: &IdempotencyClaim,
+    ) -> anyhow::Result<ClaimOutcome> {
+        self.inner.claim_idempotency_key(claim).await
+    }
+    async fn finish_idempotency_key(
+        &self,
+        ticket: &IdempotencyTicket,
+        response: &str,
+    ) -> anyhow::Result<()> {
+        self.inner.finish_idempotency_key(ticket, response).await
+    }
+    async fn abandon_idempotency_key(&self, ticket: &IdempotencyTicket) -> anyhow::Result<()> {
+        self.inner.abandon_idempotency_key(ticket).await
+    }
+    async fn purge_idempotency_keys(&self, before: Timestamp) -> anyhow::Result<u64> {
+        self.inner.purge_idempotency_keys(before).await
     }
 }
 

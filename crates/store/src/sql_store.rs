@@ -15,9 +15,7 @@ use boxoffice_core::domain::concert::{
     Concert, EntryRules, NewConcert, Schedule, ScheduleAvailability,
 };
 use boxoffice_core::domain::events::{self, BalanceCharged, OutboxEvent};
-use boxoffice_core::domain::idempotency::{
-    ClaimOutcome, IdempotencyClaim, IdempotencyTicket, Recorded, StoredKeyDecision, decide_claim,
-};
+use boxoffice_core::domain::idempotency::{IdempotencyTicket, Recorded};
 use boxoffice_core::domain::identity::Subject;
 use boxoffice_core::domain::reservation::{PaymentReceipt, Reservation};
 use boxoffice_core::domain::room::{Flow, Room};
@@ -31,6 +29,8 @@ use boxoffice_core::ports::{
     RoomChange, RoomSnapshot, Store, StoreAudit,
 };
 use std::future::Future;
+
+mod idempotency;
 
 /// Statements whose text differs between databases.
 #[derive(Debug)]
@@ -430,28 +430,6 @@ async fn record_answer<C: Conn>(
     Ok(())
 }
 
-/// Inserts `claim`'s key unless it exists: whether it was inserted.
-async fn insert_claim<C: Conn>(c: &mut C, claim: &IdempotencyClaim) -> anyhow::Result<bool> {
-    let inserted = c
-        .execute(
-            "INSERT INTO idempotency_key
-                (user_id, scope, key, fingerprint, response, lease_until_ms, created_at_ms)
-             VALUES ($1, $2, $3, $4, NULL, $5, $6)
-             ON CONFLICT (user_id, scope, key) DO NOTHING",
-            args![
-                claim.user_id.get(),
-                claim.scope.as_str(),
-                claim.key.as_str(),
-                claim.fingerprint.as_str(),
-                claim.lease_until.as_millis(),
-                claim.now.as_millis()
-            ],
-        )
-        .await?;
-    Ok(inserted == 1)
-}
-
-/// The hold `a` asked for, now held.
 /// What the hold limits count for a fan, in one range scan of
 /// `seat_hold_by_user`: live holds, lapsed ones (released, or ended unpaid)
 /// whose expiry is inside the window, and the balance. `$1` user, `$2` now,
@@ -1254,113 +1232,6 @@ impl<B: Backend> Store for SqlStore<B> {
             sales_out_of_step: count("out_of_step")?,
             reservations_without_one_event: count("without_one_event")?,
         })
-    }
-
-    async fn claim_idempotency_key(
-        &self,
-        claim: &IdempotencyClaim,
-    ) -> anyhow::Result<ClaimOutcome> {
-        let ticket = claim.ticket();
-        let (user, scope, key) = (
-            claim.user_id.get(),
-            claim.scope.as_str(),
-            claim.key.as_str(),
-        );
-        // Insert-or-nothing first, on its own (one round trip, no BEGIN or
-        // COMMIT), so concurrent first claims cannot both win. Most claims
-        // are first claims and end here.
-        if insert_claim(&mut self.backend.writer(), claim).await? {
-            return Ok(ClaimOutcome::Claimed(ticket));
-        }
-        let mut tx = self.backend.begin().await?;
-        let found = tx
-            .fetch_optional(
-                "SELECT fingerprint, response, lease_until_ms FROM idempotency_key
-                  WHERE user_id = $1 AND scope = $2 AND key = $3",
-                args![user, scope, key],
-            )
-            .await?;
-        let Some(row) = found else {
-            // The key was abandoned or purged since the insert found it:
-            // claim it afresh (one claimant wins; another is in progress).
-            let claimed = insert_claim(&mut tx, claim).await?;
-            tx.commit().await?;
-            return Ok(if claimed {
-                ClaimOutcome::Claimed(ticket)
-            } else {
-                ClaimOutcome::InProgress
-            });
-        };
-        let response = row.opt_text("response")?;
-        let lease_until = rows::ts(&row, "lease_until_ms")?;
-        match decide_claim(
-            claim,
-            &row.text("fingerprint")?,
-            response.as_deref(),
-            lease_until,
-        ) {
-            StoredKeyDecision::Answer(answer) => Ok(answer),
-            StoredKeyDecision::TakeOver => {
-                // Only one taker wins the lease it saw.
-                let taken = tx
-                    .execute(
-                        "UPDATE idempotency_key SET lease_until_ms = $1
-                          WHERE user_id = $2 AND scope = $3 AND key = $4
-                            AND response IS NULL AND lease_until_ms = $5",
-                        args![
-                            claim.lease_until.as_millis(),
-                            user,
-                            scope,
-                            key,
-                            lease_until.as_millis()
-                        ],
-                    )
-                    .await?;
-                tx.commit().await?;
-                Ok(if taken == 1 {
-                    ClaimOutcome::Claimed(ticket)
-                } else {
-                    ClaimOutcome::InProgress
-                })
-            }
-        }
-    }
-
-    async fn finish_idempotency_key(
-        &self,
-        ticket: &IdempotencyTicket,
-        response: &str,
-    ) -> anyhow::Result<()> {
-        let mut tx = self.backend.begin().await?;
-        record_answer(&mut tx, Some(ticket), Ok(response.to_owned())).await?;
-        tx.commit().await
-    }
-
-    async fn abandon_idempotency_key(&self, ticket: &IdempotencyTicket) -> anyhow::Result<()> {
-        let mut tx = self.backend.begin().await?;
-        tx.execute(
-            "DELETE FROM idempotency_key
-              WHERE user_id = $1 AND scope = $2 AND key = $3 AND response IS NULL",
-            args![
-                ticket.user_id.get(),
-                ticket.scope.as_str(),
-                ticket.key.as_str()
-            ],
-        )
-        .await?;
-        tx.commit().await
-    }
-
-    async fn purge_idempotency_keys(&self, before: Timestamp) -> anyhow::Result<u64> {
-        let mut tx = self.backend.begin().await?;
-        let purged = tx
-            .execute(
-                "DELETE FROM idempotency_key WHERE created_at_ms < $1",
-                args![before.as_millis()],
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(purged)
     }
 
     async fn claim_unpublished(

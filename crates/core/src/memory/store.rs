@@ -7,9 +7,7 @@ use super::lock;
 use crate::domain::concert::{Concert, EntryRules, NewConcert, Schedule, ScheduleAvailability};
 use crate::domain::delivery::{DeadLetter, NewDeadLetter};
 use crate::domain::events::{self, BalanceCharged, OutboxEvent};
-use crate::domain::idempotency::{
-    ClaimOutcome, IdempotencyClaim, IdempotencyTicket, Recorded, StoredKeyDecision, decide_claim,
-};
+use crate::domain::idempotency::{IdempotencyTicket, Recorded};
 use crate::domain::identity::{FIRST_MAPPED_USER_ID, Subject};
 use crate::domain::reservation::{PaymentReceipt, Reservation};
 use crate::domain::room::{Flow, Room, RoomState};
@@ -26,6 +24,8 @@ use anyhow::Context;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
+
+mod idempotency;
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -665,68 +665,6 @@ impl Store for MemoryStore {
                 .filter(|r| events(r) != 1)
                 .count() as u64,
         })
-    }
-
-    async fn claim_idempotency_key(
-        &self,
-        claim: &IdempotencyClaim,
-    ) -> anyhow::Result<ClaimOutcome> {
-        let mut state = lock(&self.inner);
-        let ticket = claim.ticket();
-        let key = key_of(&ticket);
-        if let Some(row) = state.idempotency.get_mut(&key) {
-            match decide_claim(
-                claim,
-                &row.fingerprint,
-                row.response.as_deref(),
-                row.lease_until,
-            ) {
-                StoredKeyDecision::Answer(answer) => return Ok(answer),
-                StoredKeyDecision::TakeOver => {
-                    row.lease_until = claim.lease_until;
-                    return Ok(ClaimOutcome::Claimed(ticket));
-                }
-            }
-        }
-        state.idempotency.insert(
-            key,
-            KeyRow {
-                fingerprint: claim.fingerprint.as_str().to_owned(),
-                response: None,
-                lease_until: claim.lease_until,
-                created_at: claim.now,
-            },
-        );
-        Ok(ClaimOutcome::Claimed(ticket))
-    }
-
-    async fn finish_idempotency_key(
-        &self,
-        ticket: &IdempotencyTicket,
-        response: &str,
-    ) -> anyhow::Result<()> {
-        let mut state = lock(&self.inner);
-        state.record(Some(ticket), Ok(response.to_owned()))
-    }
-
-    async fn abandon_idempotency_key(&self, ticket: &IdempotencyTicket) -> anyhow::Result<()> {
-        let mut state = lock(&self.inner);
-        let key = key_of(ticket);
-        if state
-            .idempotency
-            .get(&key)
-            .is_some_and(|row| row.response.is_none())
-        {
-            state.idempotency.remove(&key);
-        }
-        Ok(())
-    }
-
-    async fn purge_idempotency_keys(&self, before: Timestamp) -> anyhow::Result<u64> {
-        let mut state = lock(&self.inner);
-        let n = state.idempotency.len();
-        state.idempotency.retain(|_, row| row.created_at >= before);
-        Ok((n - state.idempotency.len()) as u64)
     }
 
     async fn claim_unpublished(
