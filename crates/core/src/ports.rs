@@ -26,7 +26,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 mod idempotency;
+mod outbox;
 pub use idempotency::Idempotency;
+pub use outbox::{Outbox, OutboxBacklog};
 
 /// A backing service (database, cache) could not be reached or did not answer
 /// in time. Wrap the cause in this so callers can tell "try again later" from a bug.
@@ -205,20 +207,12 @@ pub struct StoreAudit {
     pub reservations_without_one_event: u64,
 }
 
-/// Unpublished events: the relay's backlog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct OutboxBacklog {
-    pub unpublished: u64,
-    /// When the oldest unpublished event was appended.
-    pub oldest_created_at: Option<Timestamp>,
-}
-
-/// The source of truth: catalog, seats, holds, balances, reservations and
-/// the outbox. Every method is one transaction. A store keeps the
-/// idempotency keys too, through the [`Idempotency`] port in its own file;
-/// the others are being cut out of this trait the same way.
+/// The source of truth: catalog, seats, holds, balances and reservations.
+/// Every method is one transaction. A store keeps the idempotency keys and
+/// the outbox too, through the [`Idempotency`] and [`Outbox`] ports in
+/// their own files; the other sections are being cut out the same way.
 #[async_trait]
-pub trait Store: Idempotency + Send + Sync + std::fmt::Debug {
+pub trait Store: Idempotency + Outbox + Send + Sync + std::fmt::Debug {
     // --- catalog -----------------------------------------------------------
     async fn list_concerts(&self) -> anyhow::Result<Vec<Concert>>;
     async fn concert(&self, id: ConcertId) -> anyhow::Result<Option<Concert>>;
@@ -342,28 +336,6 @@ pub trait Store: Idempotency + Send + Sync + std::fmt::Debug {
     /// Counts what would break an invariant (seats sold twice, negative
     /// balances, sales without events...) and the money totals.
     async fn audit(&self) -> anyhow::Result<StoreAudit>;
-
-    // --- outbox ----------------------------------------------------------------
-    /// Claims up to `limit` unpublished events for one relay until
-    /// `lease_until`, oldest first. Only the oldest unpublished event of each
-    /// aggregate key can be claimed, and an event claimed by a live lease is
-    /// skipped, so relays running at once never publish two events of one key
-    /// out of order. A crashed relay's claims lapse with their lease.
-    async fn claim_unpublished(
-        &self,
-        now: Timestamp,
-        lease_until: Timestamp,
-        limit: u32,
-    ) -> anyhow::Result<Vec<OutboxEvent>>;
-    /// Marks claimed events published.
-    async fn mark_published(&self, ids: &[EventId], now: Timestamp) -> anyhow::Result<()>;
-    /// Gives claimed events back, unpublished, so the next relay step retries them.
-    async fn release_claims(&self, ids: &[EventId]) -> anyhow::Result<()>;
-    /// How many events wait to be published, and since when.
-    async fn outbox_backlog(&self) -> anyhow::Result<OutboxBacklog>;
-    /// Confirmed reservations per concert whose event has already been
-    /// published: the state derived views such as the ranking start from.
-    async fn published_reservations_by_concert(&self) -> anyhow::Result<Vec<(ConcertId, u64)>>;
 
     /// Succeeds when the store can serve requests.
     async fn ping(&self) -> anyhow::Result<()>;

@@ -17,7 +17,7 @@ use boxoffice_core::domain::sample::{SaleSample, SeatTally};
 use boxoffice_core::domain::seat::Seat;
 use boxoffice_core::domain::{ConcertId, EventId, HoldId, ScheduleId, Timestamp, UserId, Won};
 use boxoffice_core::ports::{
-    ChargeAttempt, ChargeOutcome, HoldAttempt, HoldOutcome, Idempotency, Lock, LockLease,
+    ChargeAttempt, ChargeOutcome, HoldAttempt, HoldOutcome, Idempotency, Lock, LockLease, Outbox,
     OutboxBacklog, PaymentAttempt, PaymentOutcome, ReleaseOutcome, RoomChange, RoomSnapshot, Store,
     StoreAudit, Unavailable,
 };
@@ -213,26 +213,6 @@ impl Store for LockedStore {
     async fn audit(&self) -> anyhow::Result<StoreAudit> {
         self.inner.audit().await
     }
-    async fn claim_unpublished(
-        &self,
-        now: Timestamp,
-        lease_until: Timestamp,
-        limit: u32,
-    ) -> anyhow::Result<Vec<OutboxEvent>> {
-        self.inner.claim_unpublished(now, lease_until, limit).await
-    }
-    async fn mark_published(&self, ids: &[EventId], now: Timestamp) -> anyhow::Result<()> {
-        self.inner.mark_published(ids, now).await
-    }
-    async fn release_claims(&self, ids: &[EventId]) -> anyhow::Result<()> {
-        self.inner.release_claims(ids).await
-    }
-    async fn outbox_backlog(&self) -> anyhow::Result<OutboxBacklog> {
-        self.inner.outbox_backlog().await
-    }
-    async fn published_reservations_by_concert(&self) -> anyhow::Result<Vec<(ConcertId, u64)>> {
-        self.inner.published_reservations_by_concert().await
-    }
     async fn ping(&self) -> anyhow::Result<()> {
         self.inner.ping().await
     }
@@ -259,6 +239,31 @@ impl Idempotency for LockedStore {
     }
     async fn purge_idempotency_keys(&self, before: Timestamp) -> anyhow::Result<u64> {
         self.inner.purge_idempotency_keys(before).await
+    }
+}
+
+/// The relay's claims take no lock: the store orders and leases them.
+#[async_trait]
+impl Outbox for LockedStore {
+    async fn claim_unpublished(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> anyhow::Result<Vec<OutboxEvent>> {
+        self.inner.claim_unpublished(now, lease_until, limit).await
+    }
+    async fn mark_published(&self, ids: &[EventId], now: Timestamp) -> anyhow::Result<()> {
+        self.inner.mark_published(ids, now).await
+    }
+    async fn release_claims(&self, ids: &[EventId]) -> anyhow::Result<()> {
+        self.inner.release_claims(ids).await
+    }
+    async fn outbox_backlog(&self) -> anyhow::Result<OutboxBacklog> {
+        self.inner.outbox_backlog().await
+    }
+    async fn published_reservations_by_concert(&self) -> anyhow::Result<Vec<(ConcertId, u64)>> {
+        self.inner.published_reservations_by_concert().await
     }
 }
 

@@ -22,15 +22,16 @@ use boxoffice_core::domain::room::{Flow, Room};
 use boxoffice_core::domain::sample::{SaleSample, SeatTally};
 use boxoffice_core::domain::seat::{Seat, SeatStatus};
 use boxoffice_core::domain::seat_hold::{FanHolds, Hold, HoldStatus};
-use boxoffice_core::domain::{ConcertId, EventId, HoldId, ScheduleId, Timestamp, UserId, Won};
+use boxoffice_core::domain::{ConcertId, HoldId, ScheduleId, Timestamp, UserId, Won};
 use boxoffice_core::ports::{
     ChargeAttempt, ChargeOutcome, ChargeReceipt, ChargeRefused, HoldAttempt, HoldOutcome,
-    MoneyTotals, OutboxBacklog, PaymentAttempt, PaymentOutcome, PaymentRefused, ReleaseOutcome,
-    RoomChange, RoomSnapshot, Store, StoreAudit,
+    MoneyTotals, PaymentAttempt, PaymentOutcome, PaymentRefused, ReleaseOutcome, RoomChange,
+    RoomSnapshot, Store, StoreAudit,
 };
 use std::future::Future;
 
 mod idempotency;
+mod outbox;
 
 /// Statements whose text differs between databases.
 #[derive(Debug)]
@@ -1232,88 +1233,6 @@ impl<B: Backend> Store for SqlStore<B> {
             sales_out_of_step: count("out_of_step")?,
             reservations_without_one_event: count("without_one_event")?,
         })
-    }
-
-    async fn claim_unpublished(
-        &self,
-        now: Timestamp,
-        lease_until: Timestamp,
-        limit: u32,
-    ) -> anyhow::Result<Vec<OutboxEvent>> {
-        let mut tx = self.backend.begin().await?;
-        let mut rows = tx
-            .fetch_all(
-                self.backend.dialect().claim_outbox,
-                args![now.as_millis(), lease_until.as_millis(), limit],
-            )
-            .await?;
-        tx.commit().await?;
-        // RETURNING gives no order.
-        rows.sort_by_key(|row| row.int("seq").unwrap_or(i64::MAX));
-        rows.iter().map(rows::event).collect()
-    }
-
-    async fn mark_published(&self, ids: &[EventId], now: Timestamp) -> anyhow::Result<()> {
-        let mut tx = self.backend.begin().await?;
-        for id in ids {
-            tx.execute(
-                "UPDATE outbox SET published_at_ms = $1, claimed_until_ms = NULL
-                  WHERE id = $2 AND published_at_ms IS NULL",
-                args![now.as_millis(), id.to_string()],
-            )
-            .await?;
-        }
-        tx.commit().await
-    }
-
-    async fn release_claims(&self, ids: &[EventId]) -> anyhow::Result<()> {
-        let mut tx = self.backend.begin().await?;
-        for id in ids {
-            tx.execute(
-                "UPDATE outbox SET claimed_until_ms = NULL WHERE id = $1 AND published_at_ms IS NULL",
-                args![id.to_string()],
-            )
-            .await?;
-        }
-        tx.commit().await
-    }
-
-    async fn outbox_backlog(&self) -> anyhow::Result<OutboxBacklog> {
-        let row = self
-            .reader()
-            .fetch_one(
-                "SELECT COUNT(*) AS n, MIN(created_at_ms) AS oldest
-                   FROM outbox WHERE published_at_ms IS NULL",
-                args![],
-            )
-            .await?;
-        Ok(OutboxBacklog {
-            unpublished: u64::try_from(row.int("n")?)?,
-            oldest_created_at: row.opt_int("oldest")?.map(Timestamp::from_millis),
-        })
-    }
-
-    async fn published_reservations_by_concert(&self) -> anyhow::Result<Vec<(ConcertId, u64)>> {
-        let rows = self
-            .reader()
-            .fetch_all(
-                "SELECT r.concert_id, COUNT(*) AS n
-                   FROM reservation r
-                   JOIN outbox o ON o.aggregate_key = r.id AND o.event_type = 'ReservationConfirmed'
-                  WHERE o.published_at_ms IS NOT NULL
-                  GROUP BY r.concert_id
-                  ORDER BY r.concert_id",
-                args![],
-            )
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    ConcertId::new(row.int("concert_id")?)?,
-                    u64::try_from(row.int("n")?)?,
-                ))
-            })
-            .collect()
     }
 
     async fn ping(&self) -> anyhow::Result<()> {

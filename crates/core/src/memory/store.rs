@@ -17,7 +17,7 @@ use crate::domain::seat_hold::{FanHolds, Hold, HoldStatus, has_lapsed};
 use crate::domain::{ConcertId, EventId, HoldId, ScheduleId, SeatNumber, Timestamp, UserId, Won};
 use crate::ports::{
     ChargeAttempt, ChargeOutcome, ChargeReceipt, ChargeRefused, DeliveryLedger, HoldAttempt,
-    HoldOutcome, Inbox, MoneyTotals, OutboxBacklog, PaymentAttempt, PaymentOutcome, PaymentRefused,
+    HoldOutcome, Inbox, MoneyTotals, PaymentAttempt, PaymentOutcome, PaymentRefused,
     ReleaseOutcome, RoomChange, RoomSnapshot, Store, StoreAudit,
 };
 use anyhow::Context;
@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 mod idempotency;
+mod outbox;
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -665,77 +666,6 @@ impl Store for MemoryStore {
                 .filter(|r| events(r) != 1)
                 .count() as u64,
         })
-    }
-
-    async fn claim_unpublished(
-        &self,
-        now: Timestamp,
-        lease_until: Timestamp,
-        limit: u32,
-    ) -> anyhow::Result<Vec<OutboxEvent>> {
-        let mut state = lock(&self.inner);
-        // Keys with an earlier unpublished event: their later events wait.
-        let mut blocked: HashSet<String> = HashSet::new();
-        let mut claimed = Vec::new();
-        for row in state.outbox.iter_mut().filter(|r| r.published_at.is_none()) {
-            if claimed.len() >= limit as usize {
-                break;
-            }
-            let head = blocked.insert(row.event.aggregate_key.clone());
-            let free = row.claimed_until.is_none_or(|until| until <= now);
-            if head && free {
-                row.claimed_until = Some(lease_until);
-                claimed.push(row.event.clone());
-            }
-        }
-        Ok(claimed)
-    }
-
-    async fn mark_published(&self, ids: &[EventId], now: Timestamp) -> anyhow::Result<()> {
-        let mut state = lock(&self.inner);
-        for row in &mut state.outbox {
-            if row.published_at.is_none() && ids.contains(&row.event.id) {
-                row.published_at = Some(now);
-            }
-        }
-        Ok(())
-    }
-
-    async fn release_claims(&self, ids: &[EventId]) -> anyhow::Result<()> {
-        let mut state = lock(&self.inner);
-        for row in &mut state.outbox {
-            if row.published_at.is_none() && ids.contains(&row.event.id) {
-                row.claimed_until = None;
-            }
-        }
-        Ok(())
-    }
-
-    async fn outbox_backlog(&self) -> anyhow::Result<OutboxBacklog> {
-        let state = lock(&self.inner);
-        let unpublished: Vec<&OutboxRow> = state
-            .outbox
-            .iter()
-            .filter(|r| r.published_at.is_none())
-            .collect();
-        Ok(OutboxBacklog {
-            unpublished: unpublished.len() as u64,
-            oldest_created_at: unpublished.iter().map(|r| r.event.created_at).min(),
-        })
-    }
-
-    async fn published_reservations_by_concert(&self) -> anyhow::Result<Vec<(ConcertId, u64)>> {
-        let state = lock(&self.inner);
-        let mut counts: BTreeMap<ConcertId, u64> = BTreeMap::new();
-        for row in &state.outbox {
-            if row.published_at.is_some()
-                && let Some(events::DomainEvent::ReservationConfirmed(body)) =
-                    events::DomainEvent::decode(&row.event)
-            {
-                *counts.entry(body.concert_id).or_default() += 1;
-            }
-        }
-        Ok(counts.into_iter().collect())
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
