@@ -7,28 +7,30 @@
 //! cannot reach its backing service wraps the cause in [`Unavailable`] so the
 //! API can answer 503 rather than 500.
 
-use crate::domain::concert::{Concert, EntryRules, NewConcert, Schedule, ScheduleAvailability};
 use crate::domain::delivery::{DeadLetter, NewDeadLetter};
 use crate::domain::events::OutboxEvent;
-use crate::domain::idempotency::IdempotencyTicket;
-use crate::domain::identity::Subject;
 use crate::domain::queue_token::{Lane, QueuePolicy, QueueToken};
-use crate::domain::reservation::{PaymentReceipt, Reservation};
-use crate::domain::room::{Flow, Room};
-use crate::domain::sample::{SaleSample, SeatTally};
-use crate::domain::seat::Seat;
-use crate::domain::seat_hold::{Hold, HoldLimitReached, HoldLimits, PaymentRefusal};
-use crate::domain::{
-    ConcertId, EventId, HoldId, ReservationId, ScheduleId, SeatNumber, Timestamp, TokenId, UserId,
-    Won,
-};
+use crate::domain::{ConcertId, EventId, Timestamp, TokenId, UserId, Won};
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+mod accounts;
+mod booking;
+mod catalog;
 mod idempotency;
+mod identity;
 mod outbox;
+mod rooms;
+pub use accounts::{Accounts, ChargeAttempt, ChargeOutcome, ChargeReceipt, ChargeRefused};
+pub use booking::{
+    Booking, HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome, PaymentRefused,
+    ReleaseOutcome,
+};
+pub use catalog::Catalog;
 pub use idempotency::Idempotency;
+pub use identity::Identity;
 pub use outbox::{Outbox, OutboxBacklog};
+pub use rooms::{RoomChange, RoomSnapshot, Rooms};
 
 /// A backing service (database, cache) could not be reached or did not answer
 /// in time. Wrap the cause in this so callers can tell "try again later" from a bug.
@@ -49,137 +51,6 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 /// Unpredictable bytes from a CSPRNG, for tokens and ids.
 pub trait Entropy: Send + Sync + std::fmt::Debug {
     fn fill(&self, buf: &mut [u8]);
-}
-
-/// A hold to place: the seat, who wants it, until when, and the fan's limits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HoldAttempt {
-    pub hold_id: HoldId,
-    pub user_id: UserId,
-    pub schedule_id: ScheduleId,
-    pub seat_number: SeatNumber,
-    pub now: Timestamp,
-    pub expires_at: Timestamp,
-    /// Applied inside the hold's transaction ([`HoldLimits::refusal`]).
-    pub limits: HoldLimits,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HoldOutcome {
-    Held(Hold),
-    /// Someone (possibly the caller) holds the seat and the hold is live.
-    SeatTaken,
-    SeatSold,
-    NoSuchSeat,
-    /// One of the fan's limits stops this hold.
-    LimitReached(HoldLimitReached),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReleaseOutcome {
-    /// Released; the seat, of this concert, is free again.
-    Released(ConcertId),
-    NotFound,
-    NotYours,
-    /// Already paid, released or expired.
-    NotLive,
-}
-
-/// A payment to make: everything the transaction needs, ids included, so that
-/// the store generates nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PaymentAttempt {
-    pub user_id: UserId,
-    pub hold_id: HoldId,
-    pub now: Timestamp,
-    pub reservation_id: ReservationId,
-    pub event_id: EventId,
-}
-
-impl PaymentAttempt {
-    /// The hold `found` under this attempt's id, if this payer may pay for
-    /// it now (the domain's rule: the holder, once, before it ends), or why not.
-    pub fn payable(&self, found: Option<Hold>) -> Result<Hold, PaymentRefused> {
-        let hold = found.ok_or(PaymentRefused::HoldNotFound)?;
-        hold.check_payable(self.user_id, self.now)?;
-        Ok(hold)
-    }
-
-    /// The reservation that paying for `hold` creates.
-    pub fn sale(&self, hold: &Hold) -> Reservation {
-        Reservation {
-            id: self.reservation_id,
-            user_id: self.user_id,
-            concert_id: hold.concert_id,
-            schedule_id: hold.schedule_id,
-            seat_number: hold.seat_number,
-            price: hold.price,
-            hold_id: hold.id,
-            confirmed_at: self.now,
-        }
-    }
-}
-
-/// Why a payment changed nothing. Serialisable: it is what an idempotent
-/// repeat of a refused payment answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PaymentRefused {
-    HoldNotFound,
-    NotYourHold,
-    /// The hold was for another concert than the payer's queue token. Only
-    /// in answers recorded while payments needed a queue token; a payment
-    /// now needs the hold's owner only, and is never refused so.
-    WrongConcert,
-    HoldExpired,
-    AlreadyPaid,
-    InsufficientBalance {
-        balance: Won,
-        price: Won,
-    },
-}
-
-impl From<PaymentRefusal> for PaymentRefused {
-    fn from(refusal: PaymentRefusal) -> Self {
-        match refusal {
-            PaymentRefusal::NotYourHold => PaymentRefused::NotYourHold,
-            PaymentRefusal::AlreadyPaid => PaymentRefused::AlreadyPaid,
-            PaymentRefusal::Expired => PaymentRefused::HoldExpired,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PaymentOutcome {
-    Confirmed(PaymentReceipt),
-    Refused(PaymentRefused),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChargeAttempt {
-    pub user_id: UserId,
-    pub amount: Won,
-    pub max_balance: Won,
-    pub now: Timestamp,
-    pub event_id: EventId,
-}
-
-/// Why a charge changed nothing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ChargeRefused {
-    /// The balance would pass the limit.
-    LimitExceeded { balance: Won, max: Won },
-}
-
-/// The answer to a charge, and what an idempotent repeat returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChargeReceipt {
-    pub balance: Won,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChargeOutcome {
-    Charged(ChargeReceipt),
-    Refused(ChargeRefused),
 }
 
 /// Money totals over the whole store, for invariant checks: what was charged
@@ -207,132 +78,24 @@ pub struct StoreAudit {
     pub reservations_without_one_event: u64,
 }
 
-/// The source of truth: catalog, seats, holds, balances and reservations.
-/// Every method is one transaction. A store keeps the idempotency keys and
-/// the outbox too, through the [`Idempotency`] and [`Outbox`] ports in
-/// their own files; the other sections are being cut out the same way.
+/// The source of truth: every port a database keeps, each in its own file
+/// under `ports/`, plus the store-wide audit. Every method is one
+/// transaction. A store is passed as one `Arc<dyn Store>`; the booking
+/// port is also passed on its own ([`crate::use_cases::Adapters::booking`]),
+/// so that a strategy may wrap it alone.
 #[async_trait]
-pub trait Store: Idempotency + Outbox + Send + Sync + std::fmt::Debug {
-    // --- catalog -----------------------------------------------------------
-    async fn list_concerts(&self) -> anyhow::Result<Vec<Concert>>;
-    async fn concert(&self, id: ConcertId) -> anyhow::Result<Option<Concert>>;
-    async fn schedule(&self, id: ScheduleId) -> anyhow::Result<Option<Schedule>>;
-    /// The concert's schedules by start time, with seats free at `now`.
-    async fn schedules_with_availability(
-        &self,
-        concert: ConcertId,
-        now: Timestamp,
-    ) -> anyhow::Result<Vec<ScheduleAvailability>>;
-    /// The schedule's seats by number, with their status at `now`.
-    async fn seats(&self, schedule: ScheduleId, now: Timestamp) -> anyhow::Result<Vec<Seat>>;
-    /// Creates a concert, its schedules and every schedule's seats.
-    async fn create_concert(
-        &self,
-        concert: &NewConcert,
-        now: Timestamp,
-    ) -> anyhow::Result<ConcertId>;
-    /// What a fan must do to join the concert's line; `None` for an unknown concert.
-    async fn entry_rules(&self, concert: ConcertId) -> anyhow::Result<Option<EntryRules>>;
-    /// Replaces the concert's entry rules; false for an unknown concert.
-    async fn set_entry_rules(&self, concert: ConcertId, rules: &EntryRules)
-    -> anyhow::Result<bool>;
-
-    /// The concert's room with its entry rules and the seats that can
-    /// still be sold (not SOLD: AVAILABLE, or HELD and so maybe coming
-    /// back); `None`: no such concert.
-    async fn room(&self, concert: ConcertId) -> anyhow::Result<Option<RoomSnapshot>>;
-    /// Replaces the room's state, settings and sale times with `room`'s if
-    /// it is still at `expected_version` (bumping it), recording `changes`
-    /// in the room's audit list and appending `event` to the outbox, all in
-    /// one transaction. False when it was changed first (or is unknown).
-    async fn update_room(
-        &self,
-        room: &Room,
-        expected_version: i64,
-        changes: &[RoomChange],
-        event: &OutboxEvent,
-    ) -> anyhow::Result<bool>;
-    /// The latest `limit` changes of the room, newest first.
-    async fn room_audit(&self, concert: ConcertId, limit: u32) -> anyhow::Result<Vec<RoomChange>>;
-    /// Records the pre-queue's draw, once per concert: the drawn entry ids
-    /// in order, the room OPEN if it was SCHEDULED, `changes` and `event`.
-    /// False when the concert's draw was recorded already.
-    async fn record_draw(
-        &self,
-        concert: ConcertId,
-        drawn: &[String],
-        now: Timestamp,
-        changes: &[RoomChange],
-        event: &OutboxEvent,
-    ) -> anyhow::Result<bool>;
-    /// The drawn entry ids of the concert in their places (first is place
-    /// 1); `None` before the draw.
-    async fn lottery(&self, concert: ConcertId) -> anyhow::Result<Option<Vec<String>>>;
-    /// Keeps what the admission rounds observed of the line.
-    async fn record_flow(&self, concert: ConcertId, flow: &Flow) -> anyhow::Result<()>;
-
-    // --- the console's samples -------------------------------------------------
-    /// The concert's seats at `now`, over all its dates, and its revenue.
-    async fn seat_tally(&self, concert: ConcertId, now: Timestamp) -> anyhow::Result<SeatTally>;
-    /// Keeps `samples` (one already kept for its concert and instant stays
-    /// as it is) and deletes every sample taken before `keep_from`.
-    async fn record_samples(
-        &self,
-        samples: &[SaleSample],
-        keep_from: Timestamp,
-    ) -> anyhow::Result<()>;
-    /// The newest `limit` samples of the concert taken at or after `since`,
-    /// oldest first.
-    async fn samples(
-        &self,
-        concert: ConcertId,
-        since: Timestamp,
-        limit: u32,
-    ) -> anyhow::Result<Vec<SaleSample>>;
-
-    // --- identity --------------------------------------------------------------
-    /// The user id of `subject`, given one (from `FIRST_MAPPED_USER_ID` up)
-    /// the first time it is seen; the same subject always gets the same id,
-    /// however many instances ask at once.
-    async fn user_for_subject(&self, subject: &Subject) -> anyhow::Result<UserId>;
-    /// The secret kept for `purpose`: the one stored first. `candidate` is
-    /// stored if none is, so every instance ends up with the same secret.
-    async fn signing_secret(&self, purpose: &str, candidate: &[u8]) -> anyhow::Result<Vec<u8>>;
-
-    // --- holds ---------------------------------------------------------------
-    /// Holds a seat if it is free at `now` (never held, or its hold has ended)
-    /// and the user is under the limit.
-    async fn hold_seat(&self, attempt: &HoldAttempt) -> anyhow::Result<HoldOutcome>;
-    /// Lets a live hold go at the holder's request.
-    async fn release_hold(
-        &self,
-        user: UserId,
-        hold: HoldId,
-        now: Timestamp,
-    ) -> anyhow::Result<ReleaseOutcome>;
-    /// Marks up to `limit` holds that ended before `now` as released; returns how many.
-    async fn release_expired_holds(&self, now: Timestamp, limit: u32) -> anyhow::Result<u64>;
-
-    // --- money ---------------------------------------------------------------
-    /// Debits the price, sells the seat, creates the reservation, consumes the
-    /// hold, appends `ReservationConfirmed` to the outbox and records the
-    /// answer under `ticket`: all or nothing.
-    async fn confirm_payment(
-        &self,
-        attempt: &PaymentAttempt,
-        ticket: Option<&IdempotencyTicket>,
-    ) -> anyhow::Result<PaymentOutcome>;
-    /// Adds to the balance within the limit, appends `BalanceCharged` and
-    /// records the answer under `ticket`: all or nothing.
-    async fn charge_balance(
-        &self,
-        attempt: &ChargeAttempt,
-        ticket: Option<&IdempotencyTicket>,
-    ) -> anyhow::Result<ChargeOutcome>;
-    /// The balance; zero for a user with no history.
-    async fn balance(&self, user: UserId) -> anyhow::Result<Won>;
-    /// The user's reservations, newest first.
-    async fn reservations_of(&self, user: UserId) -> anyhow::Result<Vec<Reservation>>;
+pub trait Store:
+    Catalog
+    + Rooms
+    + Identity
+    + Booking
+    + Accounts
+    + Idempotency
+    + Outbox
+    + Send
+    + Sync
+    + std::fmt::Debug
+{
     /// Counts what would break an invariant (seats sold twice, negative
     /// balances, sales without events...) and the money totals.
     async fn audit(&self) -> anyhow::Result<StoreAudit>;
@@ -474,25 +237,6 @@ pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
     /// pre-queue entries first, then arrivals in order). The audit of
     /// admission order counts the pairs admitted out of it.
     async fn admissions(&self, concert: ConcertId) -> anyhow::Result<Vec<(i64, i64)>>;
-}
-
-/// A room as the use cases read it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoomSnapshot {
-    pub room: Room,
-    pub rules: EntryRules,
-    /// Seats of the concert not SOLD (AVAILABLE or HELD).
-    pub sellable_seats: u64,
-}
-
-/// One recorded change of a room: a field's old and new value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RoomChange {
-    pub changed_at: Timestamp,
-    pub field: String,
-    pub old_value: Option<String>,
-    pub new_value: Option<String>,
 }
 
 /// What one admission round did, and the room's running totals.

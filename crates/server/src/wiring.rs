@@ -2,7 +2,7 @@
 //! the application:
 //! - `database.url`: `sqlite://` gives [`SqliteStore`], `postgres://` gives [`PgStore`];
 //! - `database.concurrency`: the hold and balance strategy (`redis_lock`
-//!   wraps the store in a [`LockedStore`]);
+//!   wraps the store's booking port in a [`LockedStore`]);
 //! - `redis.url`: set, the waiting room, locks and ranking live in Redis
 //!   (several instances may run); empty, they live in this process.
 //! - `kafka.brokers`: set, relayed events go to Kafka topics and consumer
@@ -29,8 +29,8 @@ use boxoffice_core::memory::{
     MemoryWaitingRoom, Onward, OsEntropy,
 };
 use boxoffice_core::ports::{
-    Cache, Clock, DataPlatform, DeliveryLedger, Entropy, EventBus, Inbox, Lock, Ranking, SingleUse,
-    Store, Subscription, WaitingRoom,
+    Booking, Cache, Clock, DataPlatform, DeliveryLedger, Entropy, EventBus, Inbox, Lock, Ranking,
+    SingleUse, Store, Subscription, WaitingRoom,
 };
 use boxoffice_core::use_cases::{Adapters, App};
 use boxoffice_http::limits::{ClassLimits, LimitSettings, Rate};
@@ -382,14 +382,15 @@ pub async fn build_app(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Re
 pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Service> {
     let shared = coordination(settings).await?;
     let db = open_database(settings).await?;
-    let mut store = db.store;
+    let store = db.store;
+    let mut booking: Arc<dyn Booking> = store.clone();
     if settings.database.concurrency == ConcurrencyStrategy::RedisLock {
         ensure!(
             !settings.redis.url.is_empty(),
             "the redis_lock strategy needs redis.url"
         );
         let wait = Duration::from_millis(settings.database.lock_wait_ms);
-        store = Arc::new(LockedStore::new(store, shared.lock.clone(), wait));
+        booking = Arc::new(LockedStore::new(booking, shared.lock.clone(), wait));
     }
     let buses = event_bus(settings, &shared, &db.inbox, &clock).await?;
     let data_platform: Option<Arc<dyn DataPlatform>> = if settings.dataplatform.url.is_empty() {
@@ -417,6 +418,7 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result
     let app = App::new(
         Adapters {
             store,
+            booking,
             waiting_room: shared.waiting_room,
             ranking: shared.ranking,
             bus: Arc::new(buses.bus),

@@ -12,6 +12,7 @@
 //! - [`seat_hold`]: holds, their lifetime and the per-user limit.
 //! - [`queue_token`]: the waiting-room token, its states, admission and ETA arithmetic.
 //! - [`balance`]: the prepaid balance and its bounds.
+//! - [`payment`]: paying for a hold: who may, and the sale it makes.
 //! - [`reservation`]: a confirmed sale and the receipt shown to the buyer.
 //! - [`events`]: the events other systems learn of, as written to the outbox.
 //! - [`delivery`]: retrying consumers, backoff with jitter, and dead letters.
@@ -31,6 +32,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod ids;
 pub mod money;
+pub mod payment;
 pub mod queue_token;
 pub mod reservation;
 pub mod room;

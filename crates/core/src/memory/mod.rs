@@ -62,6 +62,7 @@ pub fn in_process_app(
     ));
     App::new(
         Adapters {
+            booking: store.clone(),
             store,
             waiting_room,
             ranking,

@@ -56,7 +56,7 @@ impl App {
             expires_at: self.policies.holds.expires_at(now),
             limits: self.policies.holds.limits_at(now),
         };
-        match self.store().hold_seat(&attempt).await? {
+        match self.booking().hold_seat(&attempt).await? {
             HoldOutcome::Held(hold) => {
                 self.invalidate(&[schedules_key(hold.concert_id)]).await;
                 Ok(hold)

@@ -18,7 +18,7 @@ pub struct ReservationView {
 
 impl App {
     pub async fn list_reservations(&self, user: UserId) -> anyhow::Result<Vec<ReservationView>> {
-        let reservations = self.store().reservations_of(user).await?;
+        let reservations = self.booking().reservations_of(user).await?;
         let mut concerts: HashMap<ConcertId, Concert> = self
             .list_concerts()
             .await?

@@ -85,8 +85,8 @@ use crate::domain::sample::SamplePolicy;
 use crate::domain::seat_hold::HoldPolicy;
 use crate::domain::{ConcertId, EventId, HoldId, ReservationId, Timestamp, TokenId};
 use crate::ports::{
-    Cache, Clock, DataPlatform, DeliveryLedger, Entropy, EventBus, Lock, Ranking, RoomSnapshot,
-    SingleUse, Store, WaitingRoom,
+    Booking, Cache, Clock, DataPlatform, DeliveryLedger, Entropy, EventBus, Lock, Ranking,
+    RoomSnapshot, SingleUse, Store, WaitingRoom,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -154,6 +154,10 @@ impl Default for IdempotencyPolicy {
 #[derive(Debug, Clone)]
 pub struct Adapters {
     pub store: Arc<dyn Store>,
+    /// Holds and payments: the store itself, or the store's booking port
+    /// wrapped by a concurrency strategy (the `redis_lock` strategy's
+    /// `LockedStore`). Use cases hold and pay only through this.
+    pub booking: Arc<dyn Booking>,
     pub waiting_room: Arc<dyn WaitingRoom>,
     pub ranking: Arc<dyn Ranking>,
     pub bus: Arc<dyn EventBus>,
@@ -217,6 +221,10 @@ impl App {
 
     fn store(&self) -> &dyn Store {
         self.adapters.store.as_ref()
+    }
+
+    fn booking(&self) -> &dyn Booking {
+        self.adapters.booking.as_ref()
     }
 
     fn now(&self) -> crate::domain::Timestamp {

@@ -49,7 +49,7 @@ impl App {
                     event_id: self.new_event_id(),
                 };
                 Ok(Ok::<_, Infallible>(
-                    match self.store().confirm_payment(&attempt, ticket).await? {
+                    match self.booking().confirm_payment(&attempt, ticket).await? {
                         PaymentOutcome::Confirmed(receipt) => Recorded::Done(receipt),
                         PaymentOutcome::Refused(refused) => Recorded::Refused(refused),
                     },

@@ -9,7 +9,7 @@ impl App {
     /// their retention; returns how many holds were released.
     pub async fn release_expired_holds_once(&self, limit: u32) -> anyhow::Result<u64> {
         let now = self.now();
-        let released = self.store().release_expired_holds(now, limit).await?;
+        let released = self.booking().release_expired_holds(now, limit).await?;
         let retention_ms = i64::try_from(self.policies.idempotency.retention_secs)
             .unwrap_or(i64::MAX / 1000)
             .saturating_mul(1000);

@@ -21,7 +21,7 @@ impl App {
     /// Lets `user`'s hold go. Only the holder may, and needs no queue
     /// token for it: a fan whose token was lost can still give the seat back.
     pub async fn release_hold(&self, user: UserId, hold: HoldId) -> Result<(), ReleaseHoldError> {
-        match self.store().release_hold(user, hold, self.now()).await? {
+        match self.booking().release_hold(user, hold, self.now()).await? {
             ReleaseOutcome::Released(concert) => {
                 self.invalidate(&[schedules_key(concert)]).await;
                 Ok(())

@@ -357,7 +357,7 @@ fn the_readme_configuration_table_gives_the_built_in_defaults() {
 #[test]
 fn architecture_states_the_store_contract_case_count() {
     let suite = read("crates/core/src/testing/store_contract.rs");
-    let marker = "(@cases $make;";
+    let marker = "(@cases $make, $wrap;";
     let start = suite
         .find(marker)
         .expect("store_contract_tests! lists its cases")

@@ -1,0 +1,165 @@
+//! The memory store's booking: holds and the payments that consume them.
+
+use super::{MemoryStore, OutboxRow};
+use crate::domain::events::{self};
+use crate::domain::idempotency::{IdempotencyTicket, Recorded};
+use crate::domain::reservation::{PaymentReceipt, Reservation};
+use crate::domain::seat::{SeatState, SeatStatus};
+use crate::domain::seat_hold::{FanHolds, Hold, HoldStatus, has_lapsed};
+use crate::domain::{HoldId, Timestamp, UserId};
+use crate::memory::lock;
+use crate::ports::{
+    Booking, HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome, PaymentRefused,
+    ReleaseOutcome,
+};
+use async_trait::async_trait;
+
+#[async_trait]
+impl Booking for MemoryStore {
+    async fn hold_seat(&self, a: &HoldAttempt) -> anyhow::Result<HoldOutcome> {
+        let mut state = lock(&self.inner);
+        let mine = || state.holds.values().filter(|h| h.user_id == a.user_id);
+        let fan = FanHolds {
+            live: mine().filter(|h| h.is_live(a.now)).count() as u64,
+            lapsed: mine()
+                .filter(|h| h.expires_at > a.limits.lapsed_since)
+                .filter(|h| has_lapsed(h.status, h.expires_at, a.now))
+                .count() as u64,
+            funded: state
+                .balances
+                .get(&a.user_id)
+                .is_some_and(|b| b.amount() > 0),
+        };
+        if let Some(limit) = a.limits.refusal(fan) {
+            return Ok(HoldOutcome::LimitReached(limit));
+        }
+        let Some(concert_id) = state.schedules.get(&a.schedule_id).map(|s| s.concert_id) else {
+            return Ok(HoldOutcome::NoSuchSeat);
+        };
+        let Some(row) = state.seats.get_mut(&(a.schedule_id, a.seat_number)) else {
+            return Ok(HoldOutcome::NoSuchSeat);
+        };
+        match row.state.status_at(a.now) {
+            SeatStatus::Sold => return Ok(HoldOutcome::SeatSold),
+            SeatStatus::Held => return Ok(HoldOutcome::SeatTaken),
+            SeatStatus::Available => {}
+        }
+        row.state = SeatState::HeldUntil(a.expires_at);
+        row.hold = Some(a.hold_id);
+        let hold = Hold {
+            id: a.hold_id,
+            user_id: a.user_id,
+            concert_id,
+            schedule_id: a.schedule_id,
+            seat_number: a.seat_number,
+            price: row.price,
+            expires_at: a.expires_at,
+            status: HoldStatus::Active,
+        };
+        state.holds.insert(hold.id, hold.clone());
+        Ok(HoldOutcome::Held(hold))
+    }
+
+    async fn release_hold(
+        &self,
+        user: UserId,
+        hold: HoldId,
+        now: Timestamp,
+    ) -> anyhow::Result<ReleaseOutcome> {
+        let mut state = lock(&self.inner);
+        let Some(found) = state.holds.get(&hold).cloned() else {
+            return Ok(ReleaseOutcome::NotFound);
+        };
+        if found.user_id != user {
+            return Ok(ReleaseOutcome::NotYours);
+        }
+        if !found.is_live(now) {
+            return Ok(ReleaseOutcome::NotLive);
+        }
+        if let Some(h) = state.holds.get_mut(&hold) {
+            h.status = HoldStatus::Released;
+        }
+        if let Some(row) = state.seats.get_mut(&(found.schedule_id, found.seat_number))
+            && row.hold == Some(hold)
+        {
+            row.state = SeatState::Open;
+            row.hold = None;
+        }
+        Ok(ReleaseOutcome::Released(found.concert_id))
+    }
+
+    async fn release_expired_holds(&self, now: Timestamp, limit: u32) -> anyhow::Result<u64> {
+        let mut state = lock(&self.inner);
+        let ended: Vec<Hold> = state
+            .holds
+            .values()
+            .filter(|h| h.status == HoldStatus::Active && h.expires_at <= now)
+            .take(limit as usize)
+            .cloned()
+            .collect();
+        for hold in &ended {
+            if let Some(h) = state.holds.get_mut(&hold.id) {
+                h.status = HoldStatus::Released;
+            }
+            if let Some(row) = state.seats.get_mut(&(hold.schedule_id, hold.seat_number))
+                && row.hold == Some(hold.id)
+            {
+                row.state = SeatState::Open;
+                row.hold = None;
+            }
+        }
+        Ok(ended.len() as u64)
+    }
+
+    async fn confirm_payment(
+        &self,
+        a: &PaymentAttempt,
+        ticket: Option<&IdempotencyTicket>,
+    ) -> anyhow::Result<PaymentOutcome> {
+        let mut state = lock(&self.inner);
+        let hold = match a.payable(state.holds.get(&a.hold_id).cloned()) {
+            Ok(hold) => hold,
+            Err(refusal) => return Ok(PaymentOutcome::Refused(refusal)),
+        };
+        let balance = state.balances.get(&a.user_id).copied().unwrap_or_default();
+        let Some(after) = balance.checked_sub(hold.price) else {
+            return Ok(PaymentOutcome::Refused(
+                PaymentRefused::InsufficientBalance {
+                    balance,
+                    price: hold.price,
+                },
+            ));
+        };
+        let reservation = a.sale(&hold);
+        let receipt = reservation.receipt(after);
+        // Everything below must succeed together; the only fallible step
+        // (serialising the answer) goes first.
+        let answer = Recorded::<&PaymentReceipt, PaymentRefused>::Done(&receipt).to_json();
+        state.record(ticket, answer.map_err(Into::into))?;
+        state.balances.insert(a.user_id, after);
+        state.paid = state.paid.checked_add(hold.price).unwrap_or(state.paid);
+        if let Some(h) = state.holds.get_mut(&hold.id) {
+            h.status = HoldStatus::Consumed;
+        }
+        if let Some(row) = state.seats.get_mut(&(hold.schedule_id, hold.seat_number)) {
+            row.state = SeatState::Sold;
+            row.hold = None;
+        }
+        let event = events::reservation_confirmed(a.event_id, &reservation);
+        state.outbox.push(OutboxRow::new(event));
+        state.reservations.push(reservation);
+        Ok(PaymentOutcome::Confirmed(receipt))
+    }
+
+    async fn reservations_of(&self, user: UserId) -> anyhow::Result<Vec<Reservation>> {
+        let state = lock(&self.inner);
+        let mut mine: Vec<_> = state
+            .reservations
+            .iter()
+            .filter(|r| r.user_id == user)
+            .cloned()
+            .collect();
+        mine.sort_by(|a, b| b.confirmed_at.cmp(&a.confirmed_at).then(b.id.cmp(&a.id)));
+        Ok(mine)
+    }
+}

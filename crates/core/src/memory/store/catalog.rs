@@ -1,0 +1,126 @@
+//! The memory store's catalog: concerts, their dates and seats.
+
+use super::{MemoryStore, SeatRow};
+use crate::domain::concert::{Concert, EntryRules, NewConcert, Schedule, ScheduleAvailability};
+use crate::domain::seat::{Seat, SeatState, SeatStatus};
+use crate::domain::{ConcertId, ScheduleId, Timestamp};
+use crate::memory::lock;
+use crate::ports::Catalog;
+use async_trait::async_trait;
+
+#[async_trait]
+impl Catalog for MemoryStore {
+    async fn list_concerts(&self) -> anyhow::Result<Vec<Concert>> {
+        Ok(lock(&self.inner).concerts.values().cloned().collect())
+    }
+
+    async fn concert(&self, id: ConcertId) -> anyhow::Result<Option<Concert>> {
+        Ok(lock(&self.inner).concerts.get(&id).cloned())
+    }
+
+    async fn schedule(&self, id: ScheduleId) -> anyhow::Result<Option<Schedule>> {
+        Ok(lock(&self.inner).schedules.get(&id).cloned())
+    }
+
+    async fn schedules_with_availability(
+        &self,
+        concert: ConcertId,
+        now: Timestamp,
+    ) -> anyhow::Result<Vec<ScheduleAvailability>> {
+        let state = lock(&self.inner);
+        let mut out: Vec<_> = state
+            .schedules
+            .values()
+            .filter(|s| s.concert_id == concert)
+            .map(|s| ScheduleAvailability {
+                schedule: s.clone(),
+                available_seats: state
+                    .seats
+                    .iter()
+                    .filter(|((sid, _), row)| {
+                        *sid == s.id && row.state.status_at(now) == SeatStatus::Available
+                    })
+                    .count() as u32,
+            })
+            .collect();
+        out.sort_by_key(|a| (a.schedule.starts_at, a.schedule.id));
+        Ok(out)
+    }
+
+    async fn seats(&self, schedule: ScheduleId, now: Timestamp) -> anyhow::Result<Vec<Seat>> {
+        let state = lock(&self.inner);
+        Ok(state
+            .seats
+            .iter()
+            .filter(|((sid, _), _)| *sid == schedule)
+            .map(|((_, number), row)| Seat {
+                number: *number,
+                grade: row.grade.clone(),
+                price: row.price,
+                status: row.state.status_at(now),
+            })
+            .collect())
+    }
+
+    async fn create_concert(
+        &self,
+        concert: &NewConcert,
+        _now: Timestamp,
+    ) -> anyhow::Result<ConcertId> {
+        let mut state = lock(&self.inner);
+        let id = ConcertId::new(state.next_id())?;
+        state.concerts.insert(
+            id,
+            Concert {
+                id,
+                title: concert.title().to_owned(),
+                artist: concert.artist().to_owned(),
+            },
+        );
+        for new in concert.schedules() {
+            let sid = ScheduleId::new(state.next_id())?;
+            state.schedules.insert(
+                sid,
+                Schedule {
+                    id: sid,
+                    concert_id: id,
+                    starts_at: new.starts_at,
+                    venue: new.venue.clone(),
+                },
+            );
+            for seat in concert.seats() {
+                state.seats.insert(
+                    (sid, seat.number),
+                    SeatRow {
+                        grade: seat.grade.clone(),
+                        price: seat.price,
+                        state: SeatState::Open,
+                        hold: None,
+                    },
+                );
+            }
+        }
+        Ok(id)
+    }
+
+    async fn entry_rules(&self, concert: ConcertId) -> anyhow::Result<Option<EntryRules>> {
+        let state = lock(&self.inner);
+        Ok(state
+            .concerts
+            .contains_key(&concert)
+            .then(|| state.entry_rules.get(&concert).copied().unwrap_or_default()))
+    }
+
+    async fn set_entry_rules(
+        &self,
+        concert: ConcertId,
+        rules: &EntryRules,
+    ) -> anyhow::Result<bool> {
+        let mut state = lock(&self.inner);
+        if !state.concerts.contains_key(&concert) {
+            return Ok(false);
+        }
+        state.entry_rules.insert(concert, *rules);
+        Ok(true)
+    }
+}

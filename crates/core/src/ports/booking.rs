@@ -1,0 +1,78 @@
+//! The booking port: holds on seats and the payments that turn them into
+//! reservations. A hold is exclusive and ends by itself; a payment debits
+//! the balance, sells the seat, creates the reservation and appends its
+//! event in one transaction.
+
+use crate::domain::idempotency::IdempotencyTicket;
+pub use crate::domain::payment::{PaymentAttempt, PaymentRefused};
+use crate::domain::reservation::{PaymentReceipt, Reservation};
+use crate::domain::seat_hold::{Hold, HoldLimitReached, HoldLimits};
+use crate::domain::{ConcertId, HoldId, ScheduleId, SeatNumber, Timestamp, UserId};
+use async_trait::async_trait;
+
+/// A hold to place: the seat, who wants it, until when, and the fan's limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldAttempt {
+    pub hold_id: HoldId,
+    pub user_id: UserId,
+    pub schedule_id: ScheduleId,
+    pub seat_number: SeatNumber,
+    pub now: Timestamp,
+    pub expires_at: Timestamp,
+    /// Applied inside the hold's transaction ([`HoldLimits::refusal`]).
+    pub limits: HoldLimits,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldOutcome {
+    Held(Hold),
+    /// Someone (possibly the caller) holds the seat and the hold is live.
+    SeatTaken,
+    SeatSold,
+    NoSuchSeat,
+    /// One of the fan's limits stops this hold.
+    LimitReached(HoldLimitReached),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseOutcome {
+    /// Released; the seat, of this concert, is free again.
+    Released(ConcertId),
+    NotFound,
+    NotYours,
+    /// Already paid, released or expired.
+    NotLive,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    Confirmed(PaymentReceipt),
+    Refused(PaymentRefused),
+}
+
+#[async_trait]
+pub trait Booking: Send + Sync + std::fmt::Debug {
+    /// Holds a seat if it is free at `now` (never held, or its hold has ended)
+    /// and the user is under the limit.
+    async fn hold_seat(&self, attempt: &HoldAttempt) -> anyhow::Result<HoldOutcome>;
+    /// Lets a live hold go at the holder's request.
+    async fn release_hold(
+        &self,
+        user: UserId,
+        hold: HoldId,
+        now: Timestamp,
+    ) -> anyhow::Result<ReleaseOutcome>;
+    /// Marks up to `limit` holds that ended before `now` as released; returns how many.
+    async fn release_expired_holds(&self, now: Timestamp, limit: u32) -> anyhow::Result<u64>;
+
+    /// Debits the price, sells the seat, creates the reservation, consumes the
+    /// hold, appends `ReservationConfirmed` to the outbox and records the
+    /// answer under `ticket`: all or nothing.
+    async fn confirm_payment(
+        &self,
+        attempt: &PaymentAttempt,
+        ticket: Option<&IdempotencyTicket>,
+    ) -> anyhow::Result<PaymentOutcome>;
+    /// The user's reservations, newest first.
+    async fn reservations_of(&self, user: UserId) -> anyhow::Result<Vec<Reservation>>;
+}

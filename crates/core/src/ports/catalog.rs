@@ -1,0 +1,33 @@
+//! The catalog port: concerts, their dates and seats as fans browse them,
+//! and the entry rules of each concert's line.
+
+use crate::domain::concert::{Concert, EntryRules, NewConcert, Schedule, ScheduleAvailability};
+use crate::domain::seat::Seat;
+use crate::domain::{ConcertId, ScheduleId, Timestamp};
+use async_trait::async_trait;
+
+#[async_trait]
+pub trait Catalog: Send + Sync + std::fmt::Debug {
+    async fn list_concerts(&self) -> anyhow::Result<Vec<Concert>>;
+    async fn concert(&self, id: ConcertId) -> anyhow::Result<Option<Concert>>;
+    async fn schedule(&self, id: ScheduleId) -> anyhow::Result<Option<Schedule>>;
+    /// The concert's schedules by start time, with seats free at `now`.
+    async fn schedules_with_availability(
+        &self,
+        concert: ConcertId,
+        now: Timestamp,
+    ) -> anyhow::Result<Vec<ScheduleAvailability>>;
+    /// The schedule's seats by number, with their status at `now`.
+    async fn seats(&self, schedule: ScheduleId, now: Timestamp) -> anyhow::Result<Vec<Seat>>;
+    /// Creates a concert, its schedules and every schedule's seats.
+    async fn create_concert(
+        &self,
+        concert: &NewConcert,
+        now: Timestamp,
+    ) -> anyhow::Result<ConcertId>;
+    /// What a fan must do to join the concert's line; `None` for an unknown concert.
+    async fn entry_rules(&self, concert: ConcertId) -> anyhow::Result<Option<EntryRules>>;
+    /// Replaces the concert's entry rules; false for an unknown concert.
+    async fn set_entry_rules(&self, concert: ConcertId, rules: &EntryRules)
+    -> anyhow::Result<bool>;
+}

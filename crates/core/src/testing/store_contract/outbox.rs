@@ -1,0 +1,59 @@
+//! The store contract: the relay's side of the outbox.
+
+use super::*;
+
+pub async fn the_outbox_hands_out_events_in_order_until_published(stores: Stores) {
+    let f = fixture(stores).await;
+    for who in [1, 2, 1, 3] {
+        f.charge(who, 1_000).await;
+    }
+    let lease = T0.plus_secs(30);
+    let backlog = ok(f.store.outbox_backlog().await);
+    assert_eq!(backlog.unpublished, 4);
+    assert!(backlog.oldest_created_at.is_some());
+    // Only the oldest event of each key is claimable; user 1's second waits.
+    let first = ok(f.store.claim_unpublished(T0, lease, 2).await);
+    let keys: Vec<&str> = first.iter().map(|e| e.aggregate_key.as_str()).collect();
+    assert_eq!(keys, ["1", "2"]);
+    let next = ok(f.store.claim_unpublished(T0, lease, 10).await);
+    let keys: Vec<&str> = next.iter().map(|e| e.aggregate_key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["3"],
+        "claimed events and their keys' later events are skipped"
+    );
+    // Publishing unblocks a key; a released claim is claimable again.
+    ok(f.store.mark_published(&[first[0].id], T0).await);
+    ok(f.store.release_claims(&[first[1].id]).await);
+    let again = ok(f.store.claim_unpublished(T0, lease, 10).await);
+    let keys: Vec<&str> = again.iter().map(|e| e.aggregate_key.as_str()).collect();
+    assert_eq!(keys, ["2", "1"], "oldest first");
+    assert_eq!(again[0].id, first[1].id);
+    // A lapsed lease frees a claim.
+    assert!(ok(f.store.claim_unpublished(T0, lease, 10).await).is_empty());
+    let lapsed = ok(f
+        .store
+        .claim_unpublished(lease, lease.plus_secs(30), 10)
+        .await);
+    assert_eq!(lapsed.len(), 3);
+    assert!(ok(f.store.published_reservations_by_concert().await).is_empty());
+    // A published reservation counts towards the ranking's starting point.
+    f.charge(6, 500_000).await;
+    let hold = f.held(6, 1, T0).await;
+    f.pay(6, hold, T0).await;
+    let later = T0.plus_secs(120);
+    let all: Vec<EventId> = ok(f
+        .store
+        .claim_unpublished(later, later.plus_secs(30), 100)
+        .await)
+    .iter()
+    .map(|e| e.id)
+    .collect();
+    assert_eq!(all.len(), 5, "every key's head, lapsed claims included");
+    ok(f.store.mark_published(&all, later).await);
+    assert_eq!(ok(f.store.outbox_backlog().await).unpublished, 0);
+    assert_eq!(
+        ok(f.store.published_reservations_by_concert().await),
+        vec![(f.concert, 1)]
+    );
+}

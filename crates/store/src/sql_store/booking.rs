@@ -1,0 +1,223 @@
+//! The booking port on SQL: holds on seats and the payments that consume
+//! them, by the configured [`super::Concurrency`] strategy; PostgreSQL's
+//! conditional strategy runs the hot paths (`hot_paths`, decision 0010).
+
+use super::*;
+use crate::conn::{Conn, Tx};
+use crate::rows;
+use crate::values::args;
+use async_trait::async_trait;
+use boxoffice_core::domain::events::{self};
+use boxoffice_core::domain::idempotency::{IdempotencyTicket, Recorded};
+use boxoffice_core::domain::reservation::{PaymentReceipt, Reservation};
+use boxoffice_core::domain::seat_hold::FanHolds;
+use boxoffice_core::domain::{HoldId, Timestamp, UserId, Won};
+use boxoffice_core::ports::{
+    Booking, HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome, PaymentRefused,
+    ReleaseOutcome,
+};
+
+#[async_trait]
+impl<B: Backend> Booking for SqlStore<B> {
+    async fn hold_seat(&self, a: &HoldAttempt) -> anyhow::Result<HoldOutcome> {
+        if let (Concurrency::Conditional, Some(hot)) =
+            (self.concurrency, self.backend.dialect().hot_paths)
+        {
+            return self.hold_seat_in_one_call(hot, a).await;
+        }
+        let mut tx = self.backend.begin().await?;
+        if let Some(lock) = self.backend.dialect().lock_user_holds {
+            tx.execute(lock, args![a.user_id.get()]).await?;
+        }
+        let counted = tx.fetch_one(FAN_HOLDS, fan_holds_args(a)).await?;
+        let fan = FanHolds {
+            live: u64::try_from(counted.int("live")?)?,
+            lapsed: u64::try_from(counted.int("lapsed")?)?,
+            funded: counted.int("funds")? > 0,
+        };
+        if let Some(limit) = a.limits.refusal(fan) {
+            return Ok(HoldOutcome::LimitReached(limit));
+        }
+        let (price, concert_id) = match self.claim_seat(&mut tx, a).await? {
+            SeatClaim::Won { price, concert_id } => (price, concert_id),
+            SeatClaim::Taken => return Ok(HoldOutcome::SeatTaken),
+            SeatClaim::Sold => return Ok(HoldOutcome::SeatSold),
+            SeatClaim::Missing => return Ok(HoldOutcome::NoSuchSeat),
+        };
+        tx.execute(
+            "INSERT INTO seat_hold
+                (id, user_id, concert_id, schedule_id, seat_number, price, created_at_ms, expires_at_ms, status)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ACTIVE')",
+            args![
+                a.hold_id.to_string(),
+                a.user_id.get(),
+                concert_id.get(),
+                a.schedule_id.get(),
+                i64::from(a.seat_number.get()),
+                price.amount(),
+                a.now.as_millis(),
+                a.expires_at.as_millis()
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(HoldOutcome::Held(held(a, concert_id, price)))
+    }
+
+    async fn release_hold(
+        &self,
+        user: UserId,
+        hold: HoldId,
+        now: Timestamp,
+    ) -> anyhow::Result<ReleaseOutcome> {
+        let mut tx = self.backend.begin().await?;
+        let Some(found) = find_hold(&mut tx, hold).await? else {
+            return Ok(ReleaseOutcome::NotFound);
+        };
+        if found.user_id != user {
+            return Ok(ReleaseOutcome::NotYours);
+        }
+        let released = tx
+            .execute(
+                "UPDATE seat_hold SET status = 'RELEASED'
+                  WHERE id = $1 AND status = 'ACTIVE' AND expires_at_ms > $2",
+                args![hold.to_string(), now.as_millis()],
+            )
+            .await?;
+        if released != 1 {
+            return Ok(ReleaseOutcome::NotLive);
+        }
+        tx.execute(
+            "UPDATE seat SET status = 'AVAILABLE', hold_id = NULL, held_until_ms = NULL, version = version + 1
+              WHERE schedule_id = $1 AND seat_number = $2 AND hold_id = $3 AND status = 'HELD'",
+            args![found.schedule_id.get(), i64::from(found.seat_number.get()), hold.to_string()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(ReleaseOutcome::Released(found.concert_id))
+    }
+
+    async fn release_expired_holds(&self, now: Timestamp, limit: u32) -> anyhow::Result<u64> {
+        let mut tx = self.backend.begin().await?;
+        let released = tx
+            .execute(
+                "UPDATE seat_hold SET status = 'RELEASED'
+                  WHERE id IN (SELECT id FROM seat_hold
+                                WHERE status = 'ACTIVE' AND expires_at_ms <= $1
+                                ORDER BY expires_at_ms LIMIT $2)
+                    AND status = 'ACTIVE'",
+                args![now.as_millis(), limit],
+            )
+            .await?;
+        tx.execute(
+            "UPDATE seat SET status = 'AVAILABLE', hold_id = NULL, held_until_ms = NULL, version = version + 1
+              WHERE status = 'HELD' AND held_until_ms <= $1",
+            args![now.as_millis()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(released)
+    }
+
+    async fn confirm_payment(
+        &self,
+        a: &PaymentAttempt,
+        ticket: Option<&IdempotencyTicket>,
+    ) -> anyhow::Result<PaymentOutcome> {
+        if let (Concurrency::Conditional, Some(hot)) =
+            (self.concurrency, self.backend.dialect().hot_paths)
+        {
+            return self.confirm_payment_in_two_statements(hot, a, ticket).await;
+        }
+        let refused = |r| Ok(PaymentOutcome::Refused(r));
+        let mut tx = self.backend.begin().await?;
+        let hold = match a.payable(find_hold(&mut tx, a.hold_id).await?) {
+            Ok(hold) => hold,
+            Err(refusal) => return refused(refusal),
+        };
+        // The guard against paying twice: only one transaction turns this
+        // hold from ACTIVE to CONSUMED.
+        let consumed = tx
+            .execute(
+                "UPDATE seat_hold SET status = 'CONSUMED'
+                  WHERE id = $1 AND status = 'ACTIVE' AND expires_at_ms > $2",
+                args![a.hold_id.to_string(), a.now.as_millis()],
+            )
+            .await?;
+        if consumed != 1 {
+            return refused(PaymentRefused::AlreadyPaid);
+        }
+        let debit = -hold.price.amount();
+        let Some(after) = self
+            .change_balance(&mut tx, a.user_id, debit, Won::new(i64::MAX), a.now)
+            .await?
+        else {
+            let balance = current_balance(&mut tx, a.user_id).await?;
+            // Dropping the transaction rolls the consumed hold back.
+            return refused(PaymentRefused::InsufficientBalance {
+                balance,
+                price: hold.price,
+            });
+        };
+        let sold = tx
+            .execute(
+                "UPDATE seat SET status = 'SOLD', held_until_ms = NULL, version = version + 1
+                  WHERE schedule_id = $1 AND seat_number = $2 AND hold_id = $3 AND status = 'HELD'",
+                args![
+                    hold.schedule_id.get(),
+                    i64::from(hold.seat_number.get()),
+                    hold.id.to_string()
+                ],
+            )
+            .await?;
+        anyhow::ensure!(sold == 1, "live hold {} does not hold its seat", hold.id);
+        let reservation = a.sale(&hold);
+        tx.execute(
+            "INSERT INTO reservation
+                (id, user_id, concert_id, schedule_id, seat_number, price, hold_id, confirmed_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            args![
+                reservation.id.to_string(),
+                reservation.user_id.get(),
+                reservation.concert_id.get(),
+                reservation.schedule_id.get(),
+                i64::from(reservation.seat_number.get()),
+                reservation.price.amount(),
+                reservation.hold_id.to_string(),
+                a.now.as_millis()
+            ],
+        )
+        .await?;
+        let reference = reservation.id.to_string();
+        let entry = Entry {
+            user: a.user_id,
+            kind: "PAYMENT",
+            amount: hold.price,
+            after,
+            reference: &reference,
+            now: a.now,
+        };
+        append_entry(&mut tx, entry).await?;
+        append_event(
+            &mut tx,
+            &events::reservation_confirmed(a.event_id, &reservation),
+        )
+        .await?;
+        let receipt = reservation.receipt(after);
+        let answer = Recorded::<&PaymentReceipt, PaymentRefused>::Done(&receipt).to_json();
+        record_answer(&mut tx, ticket, answer).await?;
+        tx.commit().await?;
+        Ok(PaymentOutcome::Confirmed(receipt))
+    }
+
+    async fn reservations_of(&self, user: UserId) -> anyhow::Result<Vec<Reservation>> {
+        let rows = self
+            .reader()
+            .fetch_all(
+                "SELECT * FROM reservation WHERE user_id = $1 ORDER BY confirmed_at_ms DESC, id DESC",
+                args![user.get()],
+            )
+            .await?;
+        rows.iter().map(rows::reservation).collect()
+    }
+}

@@ -1,0 +1,160 @@
+//! The catalog port on SQL: concerts, schedules, seats and entry rules.
+
+use super::*;
+use crate::conn::{Conn, Tx};
+use crate::rows;
+use crate::values::args;
+use async_trait::async_trait;
+use boxoffice_core::domain::concert::{
+    Concert, EntryRules, NewConcert, Schedule, ScheduleAvailability,
+};
+use boxoffice_core::domain::seat::Seat;
+use boxoffice_core::domain::{ConcertId, ScheduleId, Timestamp};
+use boxoffice_core::ports::Catalog;
+
+#[async_trait]
+impl<B: Backend> Catalog for SqlStore<B> {
+    async fn list_concerts(&self) -> anyhow::Result<Vec<Concert>> {
+        let rows = self
+            .reader()
+            .fetch_all("SELECT id, title, artist FROM concert ORDER BY id", args![])
+            .await?;
+        rows.iter().map(rows::concert).collect()
+    }
+
+    async fn concert(&self, id: ConcertId) -> anyhow::Result<Option<Concert>> {
+        let row = self
+            .reader()
+            .fetch_optional(
+                "SELECT id, title, artist FROM concert WHERE id = $1",
+                args![id.get()],
+            )
+            .await?;
+        row.as_ref().map(rows::concert).transpose()
+    }
+
+    async fn schedule(&self, id: ScheduleId) -> anyhow::Result<Option<Schedule>> {
+        let row = self
+            .reader()
+            .fetch_optional(
+                "SELECT id, concert_id, starts_at_ms, venue FROM schedule WHERE id = $1",
+                args![id.get()],
+            )
+            .await?;
+        row.as_ref().map(rows::schedule).transpose()
+    }
+
+    async fn schedules_with_availability(
+        &self,
+        concert: ConcertId,
+        now: Timestamp,
+    ) -> anyhow::Result<Vec<ScheduleAvailability>> {
+        let rows = self
+            .reader()
+            .fetch_all(
+                "SELECT s.id, s.concert_id, s.starts_at_ms, s.venue,
+                        (SELECT COUNT(*) FROM seat t
+                          WHERE t.schedule_id = s.id
+                            AND (t.status = 'AVAILABLE' OR (t.status = 'HELD' AND t.held_until_ms <= $2))
+                        ) AS available
+                   FROM schedule s
+                  WHERE s.concert_id = $1
+                  ORDER BY s.starts_at_ms, s.id",
+                args![concert.get(), now.as_millis()],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ScheduleAvailability {
+                    schedule: rows::schedule(row)?,
+                    available_seats: u32::try_from(row.int("available")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn seats(&self, schedule: ScheduleId, now: Timestamp) -> anyhow::Result<Vec<Seat>> {
+        let rows = self
+            .reader()
+            .fetch_all(
+                "SELECT seat_number, grade, price, status, held_until_ms
+                   FROM seat WHERE schedule_id = $1 ORDER BY seat_number",
+                args![schedule.get()],
+            )
+            .await?;
+        rows.iter().map(|row| rows::seat(row, now)).collect()
+    }
+
+    async fn create_concert(
+        &self,
+        concert: &NewConcert,
+        now: Timestamp,
+    ) -> anyhow::Result<ConcertId> {
+        let mut tx = self.backend.begin().await?;
+        let id = tx
+            .fetch_one(
+                "INSERT INTO concert (title, artist, created_at_ms) VALUES ($1, $2, $3) RETURNING id",
+                args![concert.title(), concert.artist(), now.as_millis()],
+            )
+            .await?
+            .int("id")?;
+        for schedule in concert.schedules() {
+            let schedule_id = tx
+                .fetch_one(
+                    "INSERT INTO schedule (concert_id, starts_at_ms, venue) VALUES ($1, $2, $3) RETURNING id",
+                    args![id, schedule.starts_at.as_millis(), &schedule.venue],
+                )
+                .await?
+                .int("id")?;
+            for seat in concert.seats() {
+                tx.execute(
+                    "INSERT INTO seat (schedule_id, seat_number, grade, price, status)
+                     VALUES ($1, $2, $3, $4, 'AVAILABLE')",
+                    args![
+                        schedule_id,
+                        i64::from(seat.number.get()),
+                        &seat.grade,
+                        seat.price.amount()
+                    ],
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(ConcertId::new(id)?)
+    }
+
+    async fn entry_rules(&self, concert: ConcertId) -> anyhow::Result<Option<EntryRules>> {
+        let row = self
+            .reader()
+            .fetch_optional(
+                "SELECT proof_of_work_bits FROM concert WHERE id = $1",
+                args![concert.get()],
+            )
+            .await?;
+        row.map(|row| {
+            let bits = row
+                .opt_int("proof_of_work_bits")?
+                .map(u8::try_from)
+                .transpose()?;
+            Ok(EntryRules::new(bits)?)
+        })
+        .transpose()
+    }
+
+    async fn set_entry_rules(
+        &self,
+        concert: ConcertId,
+        rules: &EntryRules,
+    ) -> anyhow::Result<bool> {
+        let updated = self
+            .backend
+            .writer()
+            .execute(
+                "UPDATE concert SET proof_of_work_bits = $2 WHERE id = $1",
+                args![concert.get(), rules.proof_of_work_bits.map(i64::from)],
+            )
+            .await?;
+        Ok(updated == 1)
+    }
+}
