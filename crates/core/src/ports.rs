@@ -23,8 +23,8 @@ mod outbox;
 mod rooms;
 pub use accounts::{Accounts, ChargeAttempt, ChargeOutcome, ChargeReceipt, ChargeRefused};
 pub use booking::{
-    Booking, HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome, PaymentRefused,
-    ReleaseOutcome,
+    Booking, ExtendOutcome, HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome,
+    PaymentRefused, ReleaseOutcome,
 };
 pub use catalog::Catalog;
 pub use idempotency::Idempotency;

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use boxoffice_core::domain::seat_hold::HoldLimitReached;
 use boxoffice_core::ports::{ChargeRefused, PaymentRefused, is_unavailable};
 use boxoffice_core::use_cases::{
-    AccessDenied, ChangeRoomError, ChargeError, CreateConcertError, HoldSeatError,
+    AccessDenied, ChangeRoomError, ChargeError, CreateConcertError, ExtendHoldError, HoldSeatError,
     IdempotencyConflict, IssueTokenError, ListSchedulesError, ListSeatsError, PayError,
     PollTokenError, PowRefusal, ReleaseHoldError, ReplayError,
 };
@@ -294,19 +294,50 @@ impl From<HoldSeatError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// A request about a hold by someone other than its holder.
+    fn hold_not_owned() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "HOLD_NOT_OWNED",
+            "the hold belongs to someone else",
+        )
+    }
+
+    /// A release or an extension of a hold that has ended.
+    fn hold_not_live() -> Self {
+        Self::conflict(
+            "HOLD_NOT_LIVE",
+            "the hold is already paid, released or expired",
+        )
+    }
+}
+
+impl From<ExtendHoldError> for ApiError {
+    fn from(err: ExtendHoldError) -> Self {
+        match err {
+            ExtendHoldError::HoldNotFound => Self::not_found("HOLD_NOT_FOUND", "no such hold"),
+            ExtendHoldError::NotYourHold => Self::hold_not_owned(),
+            ExtendHoldError::HoldNotLive => Self::hold_not_live(),
+            ExtendHoldError::AlreadyExtended => Self::conflict(
+                "HOLD_ALREADY_EXTENDED",
+                "the hold was extended already; a hold is extended once",
+            ),
+            ExtendHoldError::AtMaximum => Self::conflict(
+                "HOLD_NOT_EXTENDABLE",
+                "the hold already lasts as long as a hold may",
+            ),
+            ExtendHoldError::Unexpected(e) => Self::unexpected(e),
+        }
+    }
+}
+
 impl From<ReleaseHoldError> for ApiError {
     fn from(err: ReleaseHoldError) -> Self {
         match err {
             ReleaseHoldError::HoldNotFound => Self::not_found("HOLD_NOT_FOUND", "no such hold"),
-            ReleaseHoldError::NotYourHold => Self::new(
-                StatusCode::FORBIDDEN,
-                "HOLD_NOT_OWNED",
-                "the hold belongs to someone else",
-            ),
-            ReleaseHoldError::HoldNotLive => Self::conflict(
-                "HOLD_NOT_LIVE",
-                "the hold is already paid, released or expired",
-            ),
+            ReleaseHoldError::NotYourHold => Self::hold_not_owned(),
+            ReleaseHoldError::HoldNotLive => Self::hold_not_live(),
             ReleaseHoldError::Unexpected(e) => Self::unexpected(e),
         }
     }
@@ -318,11 +349,7 @@ impl From<PayError> for ApiError {
             PayError::Conflict(conflict) => conflict.into(),
             PayError::Refused(refused) => match refused {
                 PaymentRefused::HoldNotFound => Self::not_found("HOLD_NOT_FOUND", "no such hold"),
-                PaymentRefused::NotYourHold => Self::new(
-                    StatusCode::FORBIDDEN,
-                    "HOLD_NOT_OWNED",
-                    "the hold belongs to someone else",
-                ),
+                PaymentRefused::NotYourHold => Self::hold_not_owned(),
                 PaymentRefused::WrongConcert => AccessDenied::WrongConcert.into(),
                 PaymentRefused::HoldExpired => Self::conflict(
                     "HOLD_EXPIRED",

@@ -172,8 +172,12 @@ fn public_routes(state: &ApiState) -> Router<ApiState> {
                     get(routes::catalog::schedules),
                 )
                 .route("/schedules/{scheduleId}/seats", get(routes::catalog::seats))
-                .route("/holds", post(routes::holds::hold))
-                .route("/holds/{holdId}", delete(routes::holds::release)),
+                .route(
+                    "/holds",
+                    post(routes::holds::hold).get(routes::holds::list_holds),
+                )
+                .route("/holds/{holdId}", delete(routes::holds::release))
+                .route("/holds/{holdId}/extend", post(routes::holds::extend_hold)),
         ))
         .merge(class(
             state,

@@ -29,6 +29,8 @@ use utoipa_swagger_ui::SwaggerUi;
         catalog::schedules,
         catalog::seats,
         holds::hold,
+        holds::list_holds,
+        holds::extend_hold,
         holds::release,
         payments::pay,
         account::balance,
@@ -100,7 +102,7 @@ const TAGS: [(&str, &str); 7] = [
     ("catalog", "Concerts, their rooms, dates and seats."),
     (
         "booking",
-        "Holding a seat for five minutes and paying for it.",
+        "Holding a seat for five minutes, extending it once, and paying for it.",
     ),
     ("account", "The prepaid balance and the fan's reservations."),
     (
@@ -168,6 +170,17 @@ const ROUTE_CODES: &[(&str, &[&str])] = &[
     (
         "release",
         &["HOLD_NOT_OWNED", "HOLD_NOT_FOUND", "HOLD_NOT_LIVE"],
+    ),
+    ("list_holds", &[]),
+    (
+        "extend_hold",
+        &[
+            "HOLD_NOT_OWNED",
+            "HOLD_NOT_FOUND",
+            "HOLD_NOT_LIVE",
+            "HOLD_ALREADY_EXTENDED",
+            "HOLD_NOT_EXTENDABLE",
+        ],
     ),
     (
         "pay",
@@ -432,8 +445,6 @@ mod tests {
         all
     }
 
-    /// docs/openapi.json is the served document, so that every change to
-    /// it shows in review. `UPDATE_OPENAPI_SNAPSHOT=1` rewrites it.
     /// docs/openapi.json is the served document, so that every change to
     /// it shows in review. `UPDATE_OPENAPI_SNAPSHOT=1` rewrites it.
     #[test]

@@ -248,6 +248,10 @@ pub struct HoldSettings {
     /// before they may hold no more until the oldest leaves the window.
     pub max_lapsed: u32,
     pub lapse_window_secs: u64,
+    /// How much longer a fan may keep a live hold, once (0: never).
+    pub extend_secs: u64,
+    /// The longest a hold lasts from when it was taken, extended or not.
+    pub max_total_secs: u64,
     /// How often ended holds are marked released.
     pub sweep_interval_secs: u64,
 }
@@ -564,6 +568,8 @@ impl Default for Settings {
                 max_unfunded: holds.max_unfunded,
                 max_lapsed: holds.max_lapsed,
                 lapse_window_secs: holds.lapse_window_secs,
+                extend_secs: holds.extend_secs,
+                max_total_secs: holds.max_total_secs,
                 sweep_interval_secs: 5,
             },
             balance: BalanceSettings {
@@ -980,6 +986,11 @@ impl Settings {
             "holds.lapse_window_secs",
             "must be positive"
         );
+        check!(
+            self.holds.max_total_secs >= self.holds.ttl_secs,
+            "holds.max_total_secs",
+            "must be at least holds.ttl_secs"
+        );
         self.validate_auth()?;
         self.validate_limits()?;
         self.validate_tls()?;
@@ -1253,6 +1264,8 @@ impl Settings {
                 max_unfunded: self.holds.max_unfunded,
                 max_lapsed: self.holds.max_lapsed,
                 lapse_window_secs: self.holds.lapse_window_secs,
+                extend_secs: self.holds.extend_secs,
+                max_total_secs: self.holds.max_total_secs,
             },
             balance: BalancePolicy {
                 max: Won::new(self.balance.max),

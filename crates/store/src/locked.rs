@@ -10,10 +10,11 @@
 use async_trait::async_trait;
 use boxoffice_core::domain::idempotency::IdempotencyTicket;
 use boxoffice_core::domain::reservation::Reservation;
+use boxoffice_core::domain::seat_hold::{Hold, HoldExtension};
 use boxoffice_core::domain::{HoldId, Timestamp, UserId};
 use boxoffice_core::ports::{
-    Booking, HoldAttempt, HoldOutcome, Lock, LockLease, PaymentAttempt, PaymentOutcome,
-    ReleaseOutcome, Unavailable,
+    Booking, ExtendOutcome, HoldAttempt, HoldOutcome, Lock, LockLease, PaymentAttempt,
+    PaymentOutcome, ReleaseOutcome, Unavailable,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -80,7 +81,8 @@ impl Booking for LockedStore {
     }
 
     // The rest goes straight through: a release or a sweep only ends
-    // holds, and a read changes nothing.
+    // holds, an extension changes a hold only if it is still as read, and
+    // a read changes nothing.
 
     async fn release_hold(
         &self,
@@ -89,6 +91,18 @@ impl Booking for LockedStore {
         now: Timestamp,
     ) -> anyhow::Result<ReleaseOutcome> {
         self.inner.release_hold(user, hold, now).await
+    }
+    async fn extend_hold(
+        &self,
+        user: UserId,
+        hold: HoldId,
+        now: Timestamp,
+        extension: HoldExtension,
+    ) -> anyhow::Result<ExtendOutcome> {
+        self.inner.extend_hold(user, hold, now, extension).await
+    }
+    async fn live_holds_of(&self, user: UserId, now: Timestamp) -> anyhow::Result<Vec<Hold>> {
+        self.inner.live_holds_of(user, now).await
     }
     async fn release_expired_holds(&self, now: Timestamp, limit: u32) -> anyhow::Result<u64> {
         self.inner.release_expired_holds(now, limit).await

@@ -128,7 +128,9 @@ pub(crate) fn hold(row: &Record) -> anyhow::Result<Hold> {
         schedule_id: ScheduleId::new(row.int("schedule_id")?)?,
         seat_number: SeatNumber::new(row.int("seat_number")?)?,
         price: won(row, "price")?,
+        held_at: ts(row, "created_at_ms")?,
         expires_at: ts(row, "expires_at_ms")?,
+        extended: row.int("extended")? != 0,
         status: HoldStatus::parse(&status)
             .with_context(|| format!("unknown hold status {status}"))?,
     })

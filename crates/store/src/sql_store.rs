@@ -466,7 +466,9 @@ pub(crate) fn held(a: &HoldAttempt, concert_id: ConcertId, price: Won) -> Hold {
         schedule_id: a.schedule_id,
         seat_number: a.seat_number,
         price,
+        held_at: a.now,
         expires_at: a.expires_at,
+        extended: false,
         status: HoldStatus::Active,
     }
 }

@@ -1,4 +1,5 @@
-//! Seat holds: a buyer's claim on one seat for a few minutes, to be paid or lost.
+//! Seat holds: a buyer's claim on one seat for a few minutes, to be paid,
+//! extended once, or lost.
 
 use super::{ConcertId, HoldId, ScheduleId, SeatNumber, Timestamp, UserId, Won};
 
@@ -20,6 +21,10 @@ pub struct HoldPolicy {
     /// holding it again, over and over.
     pub max_lapsed: u32,
     pub lapse_window_secs: u64,
+    /// How much longer a fan may keep a live hold, once ([`HoldExtension`]).
+    pub extend_secs: u64,
+    /// No hold lasts longer than this from when it was taken, extended or not.
+    pub max_total_secs: u64,
 }
 
 impl Default for HoldPolicy {
@@ -30,6 +35,8 @@ impl Default for HoldPolicy {
             max_unfunded: 1,
             max_lapsed: 5,
             lapse_window_secs: 3_600,
+            extend_secs: 120,
+            max_total_secs: 600,
         }
     }
 }
@@ -37,6 +44,14 @@ impl Default for HoldPolicy {
 impl HoldPolicy {
     pub fn expires_at(&self, now: Timestamp) -> Timestamp {
         now.plus_secs(self.ttl_secs)
+    }
+
+    /// How far a hold may be extended.
+    pub fn extension(&self) -> HoldExtension {
+        HoldExtension {
+            extend_ms: secs_to_millis(self.extend_secs),
+            max_total_ms: secs_to_millis(self.max_total_secs),
+        }
     }
 
     /// The limits a hold attempt at `now` is held to.
@@ -52,6 +67,54 @@ impl HoldPolicy {
 
 fn secs_to_millis(secs: u64) -> i64 {
     i64::try_from(secs.saturating_mul(1_000)).unwrap_or(i64::MAX)
+}
+
+/// How far a live hold may be extended: once, by `extend_ms`, never past
+/// `max_total_ms` after it was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldExtension {
+    pub extend_ms: i64,
+    pub max_total_ms: i64,
+}
+
+/// Why a hold cannot be extended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtendRefusal {
+    NotYourHold,
+    /// Paid, released or ended.
+    NotLive,
+    /// Extended once already.
+    AlreadyExtended,
+    /// It already lasts as long as a hold may (or extensions are off).
+    AtMaximum,
+}
+
+impl HoldExtension {
+    /// The rule for extending: only the holder, only a live hold, only
+    /// once, and only when the longest a hold may last leaves room. Answers
+    /// the hold's new expiry.
+    pub fn new_expiry(
+        &self,
+        hold: &Hold,
+        user: UserId,
+        now: Timestamp,
+    ) -> Result<Timestamp, ExtendRefusal> {
+        if hold.user_id != user {
+            return Err(ExtendRefusal::NotYourHold);
+        }
+        if !hold.is_live(now) {
+            return Err(ExtendRefusal::NotLive);
+        }
+        if hold.extended {
+            return Err(ExtendRefusal::AlreadyExtended);
+        }
+        let longest = hold.held_at.plus_millis(self.max_total_ms);
+        let extended = hold.expires_at.plus_millis(self.extend_ms).min(longest);
+        if extended <= hold.expires_at {
+            return Err(ExtendRefusal::AtMaximum);
+        }
+        Ok(extended)
+    }
 }
 
 /// The per-fan limits of one hold attempt, as the store applies them inside
@@ -144,7 +207,11 @@ pub struct Hold {
     pub schedule_id: ScheduleId,
     pub seat_number: SeatNumber,
     pub price: Won,
+    /// When the hold was taken.
+    pub held_at: Timestamp,
     pub expires_at: Timestamp,
+    /// Whether its holder extended it (once is all a hold may be).
+    pub extended: bool,
     pub status: HoldStatus,
 }
 
@@ -188,9 +255,70 @@ mod tests {
             schedule_id: ScheduleId::new(1).unwrap(),
             seat_number: SeatNumber::new(1).unwrap(),
             price: Won::new(10),
+            held_at: Timestamp::from_millis(0),
             expires_at: Timestamp::from_millis(expires_ms),
+            extended: false,
             status,
         }
+    }
+
+    #[test]
+    fn a_live_hold_is_extended_once_by_its_holder_and_never_past_the_longest_a_hold_lasts() {
+        let rule = HoldExtension {
+            extend_ms: 120_000,
+            max_total_ms: 600_000,
+        };
+        let me = UserId::new(1).unwrap();
+        let now = Timestamp::from_millis(100_000);
+        let live = hold(HoldStatus::Active, 300_000);
+        assert_eq!(
+            rule.new_expiry(&live, me, now),
+            Ok(Timestamp::from_millis(420_000))
+        );
+        assert_eq!(
+            rule.new_expiry(&live, UserId::new(2).unwrap(), now),
+            Err(ExtendRefusal::NotYourHold)
+        );
+        let extended = Hold {
+            extended: true,
+            ..live.clone()
+        };
+        assert_eq!(
+            rule.new_expiry(&extended, me, now),
+            Err(ExtendRefusal::AlreadyExtended)
+        );
+        for ended in [
+            hold(HoldStatus::Active, 100_000),
+            hold(HoldStatus::Consumed, 300_000),
+            hold(HoldStatus::Released, 300_000),
+        ] {
+            assert_eq!(
+                rule.new_expiry(&ended, me, now),
+                Err(ExtendRefusal::NotLive)
+            );
+        }
+        // The longest a hold lasts caps the extension, and leaves none at the cap.
+        let capped = HoldExtension {
+            max_total_ms: 400_000,
+            ..rule
+        };
+        assert_eq!(
+            capped.new_expiry(&live, me, now),
+            Ok(Timestamp::from_millis(400_000))
+        );
+        let at_cap = hold(HoldStatus::Active, 400_000);
+        assert_eq!(
+            capped.new_expiry(&at_cap, me, now),
+            Err(ExtendRefusal::AtMaximum)
+        );
+        let off = HoldExtension {
+            extend_ms: 0,
+            ..rule
+        };
+        assert_eq!(
+            off.new_expiry(&live, me, now),
+            Err(ExtendRefusal::AtMaximum)
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use crate::domain::idempotency::IdempotencyTicket;
 pub use crate::domain::payment::{PaymentAttempt, PaymentRefused};
 use crate::domain::reservation::{PaymentReceipt, Reservation};
-use crate::domain::seat_hold::{Hold, HoldLimitReached, HoldLimits};
+use crate::domain::seat_hold::{ExtendRefusal, Hold, HoldExtension, HoldLimitReached, HoldLimits};
 use crate::domain::{ConcertId, HoldId, ScheduleId, SeatNumber, Timestamp, UserId};
 use async_trait::async_trait;
 
@@ -50,6 +50,15 @@ pub enum PaymentOutcome {
     Refused(PaymentRefused),
 }
 
+/// What asking to extend a hold came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtendOutcome {
+    /// Extended: the hold as it is now, with its new expiry.
+    Extended(Hold),
+    NotFound,
+    Refused(ExtendRefusal),
+}
+
 #[async_trait]
 pub trait Booking: Send + Sync + std::fmt::Debug {
     /// Holds a seat if it is free at `now` (never held, or its hold has ended)
@@ -62,6 +71,18 @@ pub trait Booking: Send + Sync + std::fmt::Debug {
         hold: HoldId,
         now: Timestamp,
     ) -> anyhow::Result<ReleaseOutcome>;
+    /// Extends `user`'s hold by `extension`'s rule
+    /// ([`HoldExtension::new_expiry`]): the hold and its seat stay held
+    /// until the new expiry. Once per hold, exact under concurrency.
+    async fn extend_hold(
+        &self,
+        user: UserId,
+        hold: HoldId,
+        now: Timestamp,
+        extension: HoldExtension,
+    ) -> anyhow::Result<ExtendOutcome>;
+    /// The user's live holds at `now`, newest first.
+    async fn live_holds_of(&self, user: UserId, now: Timestamp) -> anyhow::Result<Vec<Hold>>;
     /// Marks up to `limit` holds that ended before `now` as released; returns how many.
     async fn release_expired_holds(&self, now: Timestamp, limit: u32) -> anyhow::Result<u64>;
 

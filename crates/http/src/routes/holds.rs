@@ -1,4 +1,5 @@
-//! Holding a seat for a few minutes, and letting it go.
+//! Holding a seat for a few minutes, keeping it a little longer once,
+//! listing one's holds, and letting one go.
 
 use crate::ApiState;
 use crate::envelope::{Envelope, ErrorBody, created, ok};
@@ -8,6 +9,7 @@ use crate::identity::{Booker, Owner};
 use crate::wire::instant;
 use axum::extract::State;
 use axum::response::Response;
+use boxoffice_core::domain::seat_hold::Hold;
 use boxoffice_core::domain::{HoldId, ScheduleId, SeatNumber};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -30,8 +32,33 @@ pub(crate) struct HoldResponse {
     seat_number: u8,
     /// Whole won, due at payment.
     price: i64,
+    /// When the hold was taken.
+    held_at: String,
     /// The seat returns to sale at this instant unless paid.
     expires_at: String,
+    /// Whether the hold was extended (a hold is extended once).
+    extended: bool,
+}
+
+impl From<&Hold> for HoldResponse {
+    fn from(hold: &Hold) -> Self {
+        Self {
+            hold_id: hold.id.to_string(),
+            schedule_id: hold.schedule_id.get(),
+            seat_number: hold.seat_number.get(),
+            price: hold.price.amount(),
+            held_at: instant(hold.held_at),
+            expires_at: instant(hold.expires_at),
+            extended: hold.extended,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct HoldsResponse {
+    /// Live holds, newest first.
+    holds: Vec<HoldResponse>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -67,13 +94,40 @@ pub(crate) async fn hold(
         .map_err(ApiError::from);
     crate::metrics::outcome("boxoffice_holds_total", &held, "held");
     let hold = held?;
-    Ok(created(HoldResponse {
-        hold_id: hold.id.to_string(),
-        schedule_id: hold.schedule_id.get(),
-        seat_number: hold.seat_number.get(),
-        price: hold.price.amount(),
-        expires_at: instant(hold.expires_at),
+    Ok(created(HoldResponse::from(&hold)))
+}
+
+/// Your live holds, newest first. No queue token is needed.
+#[utoipa::path(get, path = "/api/v1/holds", tag = "booking",
+    params(("Authorization" = String, Header, description = "Bearer <access token> (jwt mode); or Client-Id")),
+    responses((status = 200, body = Envelope<HoldsResponse>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub(crate) async fn list_holds(
+    State(state): State<ApiState>,
+    Owner(user): Owner,
+) -> Result<Response, ApiError> {
+    let holds = state.app.live_holds(user).await?;
+    Ok(ok(HoldsResponse {
+        holds: holds.iter().map(HoldResponse::from).collect(),
     }))
+}
+
+/// Keep your live hold longer, once: by `holds.extend_secs`, never past
+/// `holds.max_total_secs` from when it was taken. No queue token is needed.
+#[utoipa::path(post, path = "/api/v1/holds/{holdId}/extend", tag = "booking",
+    params(("holdId" = String, Path), ("Authorization" = String, Header, description = "Bearer <access token> (jwt mode); or Client-Id")),
+    responses((status = 200, body = Envelope<HoldResponse>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "HOLD_NOT_LIVE, HOLD_ALREADY_EXTENDED, HOLD_NOT_EXTENDABLE", body = ErrorBody)))]
+pub(crate) async fn extend_hold(
+    State(state): State<ApiState>,
+    Owner(user): Owner,
+    PathParam(hold_id): PathParam<String>,
+) -> Result<Response, ApiError> {
+    let hold = path_id(hold_id.parse::<HoldId>())?;
+    let extended = state.app.extend_hold(user, hold).await?;
+    Ok(ok(HoldResponse::from(&extended)))
 }
 
 /// Release your hold before it expires, so the seat returns to sale at

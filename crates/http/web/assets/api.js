@@ -118,6 +118,8 @@ const MESSAGES = {
   UNFUNDED_HOLD_LIMIT_REACHED: "Your balance is empty. Top up before holding another seat.",
   TOO_MANY_LAPSED_HOLDS: "You have let too many holds lapse lately. Try again a little later.",
   HOLD_NOT_LIVE: "This hold has already ended, been paid or been released.",
+  HOLD_ALREADY_EXTENDED: "You have already extended this hold once.",
+  HOLD_NOT_EXTENDABLE: "This hold cannot be extended any further.",
   HOLD_EXPIRED: "Your hold has ended and the seat went back on sale.",
   HOLD_ALREADY_PAID: "This seat is already paid for. You will find it under My reservations.",
   INSUFFICIENT_BALANCE: "Your balance does not cover the price. Top up first.",

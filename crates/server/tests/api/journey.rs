@@ -170,6 +170,67 @@ async fn a_holder_can_release_a_hold_and_the_seat_returns_at_once() {
 }
 
 #[tokio::test]
+async fn a_fan_lists_their_live_holds_and_extends_one_once_keeping_the_seat_past_its_first_expiry()
+{
+    let s = spawn().await;
+    let a = s.active_token(1).await;
+    let schedule = s.first_schedule(&a).await;
+    s.charge(1, 500_000).await.assert_ok(200);
+    let hold = s.hold(&a, schedule, 11).await.assert_ok(201).clone();
+    assert_eq!(hold["extended"], false);
+    assert!(hold["heldAt"].as_str().unwrap() < hold["expiresAt"].as_str().unwrap());
+    let listed = s.fan(1).get("/api/v1/holds", &[]).await;
+    assert_eq!(listed.assert_ok(200)["holds"], serde_json::json!([hold]));
+    let others = s.fan(2).get("/api/v1/holds", &[]).await;
+    assert_eq!(others.assert_ok(200)["holds"], serde_json::json!([]));
+
+    let id = hold["holdId"].as_str().unwrap();
+    let path = format!("/api/v1/holds/{id}/extend");
+    s.fan(2)
+        .post(&path, &[], json!({}))
+        .await
+        .assert_error(403, "HOLD_NOT_OWNED");
+    s.fan(1)
+        .post("/api/v1/holds/not-a-uuid/extend", &[], json!({}))
+        .await
+        .assert_error(400, "INVALID_PATH_PARAMETER");
+    s.fan(1)
+        .post(
+            "/api/v1/holds/00000000-0000-4000-8000-000000000000/extend",
+            &[],
+            json!({}),
+        )
+        .await
+        .assert_error(404, "HOLD_NOT_FOUND");
+    s.clock.advance_secs(250);
+    let extended = s.fan(1).post(&path, &[], json!({})).await;
+    let extended = extended.assert_ok(200).clone();
+    assert_eq!(extended["extended"], true);
+    assert_eq!(extended["heldAt"], hold["heldAt"]);
+    assert!(extended["expiresAt"].as_str().unwrap() > hold["expiresAt"].as_str().unwrap());
+    s.fan(1)
+        .post(&path, &[], json!({}))
+        .await
+        .assert_error(409, "HOLD_ALREADY_EXTENDED");
+
+    // 60 s past the first expiry the seat is still held, and can be paid.
+    s.clock.advance_secs(110);
+    assert_eq!(s.app.release_expired_holds_once(100).await.unwrap(), 0);
+    let listed = s.fan(1).get("/api/v1/holds", &[]).await;
+    assert_eq!(
+        listed.assert_ok(200)["holds"],
+        serde_json::json!([extended])
+    );
+    s.pay(1, id, None).await.assert_ok(201);
+    let listed = s.fan(1).get("/api/v1/holds", &[]).await;
+    assert_eq!(listed.assert_ok(200)["holds"], serde_json::json!([]));
+    s.fan(1)
+        .post(&path, &[], json!({}))
+        .await
+        .assert_error(409, "HOLD_NOT_LIVE");
+}
+
+#[tokio::test]
 async fn an_admin_adds_a_concert_that_fans_can_then_queue_for() {
     let s = spawn().await;
     // Warm the cached concert list; adding a concert must invalidate it.

@@ -11,10 +11,11 @@ use boxoffice_core::domain::events::{self};
 use boxoffice_core::domain::idempotency::{IdempotencyTicket, Recorded};
 use boxoffice_core::domain::reservation::{PaymentReceipt, Reservation};
 use boxoffice_core::domain::seat_hold::FanHolds;
+use boxoffice_core::domain::seat_hold::{ExtendRefusal, Hold, HoldExtension};
 use boxoffice_core::domain::{HoldId, Timestamp, UserId, Won};
 use boxoffice_core::ports::{
-    Booking, HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome, PaymentRefused,
-    ReleaseOutcome,
+    Booking, ExtendOutcome, HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome,
+    PaymentRefused, ReleaseOutcome,
 };
 
 #[async_trait]
@@ -95,6 +96,79 @@ impl<B: Backend> Booking for SqlStore<B> {
         .await?;
         tx.commit().await?;
         Ok(ReleaseOutcome::Released(found.concert_id))
+    }
+
+    async fn extend_hold(
+        &self,
+        user: UserId,
+        hold: HoldId,
+        now: Timestamp,
+        extension: HoldExtension,
+    ) -> anyhow::Result<ExtendOutcome> {
+        let mut tx = self.backend.begin().await?;
+        let Some(found) = find_hold(&mut tx, hold).await? else {
+            return Ok(ExtendOutcome::NotFound);
+        };
+        let until = match extension.new_expiry(&found, user, now) {
+            Ok(until) => until,
+            Err(refusal) => return Ok(ExtendOutcome::Refused(refusal)),
+        };
+        // Conditional on the hold being as read: a payment, a release or
+        // another extension that committed first leaves no row to change.
+        let extended = tx
+            .execute(
+                "UPDATE seat_hold SET expires_at_ms = $1, extended = 1
+                  WHERE id = $2 AND status = 'ACTIVE' AND extended = 0
+                    AND expires_at_ms = $3 AND expires_at_ms > $4",
+                args![
+                    until.as_millis(),
+                    hold.to_string(),
+                    found.expires_at.as_millis(),
+                    now.as_millis()
+                ],
+            )
+            .await?;
+        if extended != 1 {
+            drop(tx);
+            let now_found = find_hold(&mut self.reader(), hold).await?;
+            let refusal = now_found
+                .map(|h| extension.new_expiry(&h, user, now).err())
+                .and_then(|r| r)
+                .unwrap_or(ExtendRefusal::NotLive);
+            return Ok(ExtendOutcome::Refused(refusal));
+        }
+        let seat = tx
+            .execute(
+                "UPDATE seat SET held_until_ms = $1, version = version + 1
+                  WHERE schedule_id = $2 AND seat_number = $3 AND hold_id = $4 AND status = 'HELD'",
+                args![
+                    until.as_millis(),
+                    found.schedule_id.get(),
+                    i64::from(found.seat_number.get()),
+                    hold.to_string()
+                ],
+            )
+            .await?;
+        anyhow::ensure!(seat == 1, "live hold {hold} does not hold its seat");
+        tx.commit().await?;
+        Ok(ExtendOutcome::Extended(Hold {
+            expires_at: until,
+            extended: true,
+            ..found
+        }))
+    }
+
+    async fn live_holds_of(&self, user: UserId, now: Timestamp) -> anyhow::Result<Vec<Hold>> {
+        let rows = self
+            .reader()
+            .fetch_all(
+                "SELECT * FROM seat_hold
+                  WHERE user_id = $1 AND expires_at_ms > $2 AND status = 'ACTIVE'
+                  ORDER BY created_at_ms DESC, id DESC",
+                args![user.get(), now.as_millis()],
+            )
+            .await?;
+        rows.iter().map(rows::hold).collect()
     }
 
     async fn release_expired_holds(&self, now: Timestamp, limit: u32) -> anyhow::Result<u64> {

@@ -5,13 +5,15 @@ use crate::domain::events::{self};
 use crate::domain::idempotency::{IdempotencyTicket, Recorded};
 use crate::domain::reservation::{PaymentReceipt, Reservation};
 use crate::domain::seat::{SeatState, SeatStatus};
+use crate::domain::seat_hold::HoldExtension;
 use crate::domain::seat_hold::{FanHolds, Hold, HoldStatus, has_lapsed};
 use crate::domain::{HoldId, Timestamp, UserId};
 use crate::memory::lock;
 use crate::ports::{
-    Booking, HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome, PaymentRefused,
-    ReleaseOutcome,
+    Booking, ExtendOutcome, HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome,
+    PaymentRefused, ReleaseOutcome,
 };
+use anyhow::Context;
 use async_trait::async_trait;
 
 #[async_trait]
@@ -53,7 +55,9 @@ impl Booking for MemoryStore {
             schedule_id: a.schedule_id,
             seat_number: a.seat_number,
             price: row.price,
+            held_at: a.now,
             expires_at: a.expires_at,
+            extended: false,
             status: HoldStatus::Active,
         };
         state.holds.insert(hold.id, hold.clone());
@@ -86,6 +90,45 @@ impl Booking for MemoryStore {
             row.hold = None;
         }
         Ok(ReleaseOutcome::Released(found.concert_id))
+    }
+
+    async fn extend_hold(
+        &self,
+        user: UserId,
+        hold: HoldId,
+        now: Timestamp,
+        extension: HoldExtension,
+    ) -> anyhow::Result<ExtendOutcome> {
+        let mut state = lock(&self.inner);
+        let Some(found) = state.holds.get_mut(&hold) else {
+            return Ok(ExtendOutcome::NotFound);
+        };
+        let until = match extension.new_expiry(found, user, now) {
+            Ok(until) => until,
+            Err(refusal) => return Ok(ExtendOutcome::Refused(refusal)),
+        };
+        found.expires_at = until;
+        found.extended = true;
+        let extended = found.clone();
+        let row = state
+            .seats
+            .get_mut(&(extended.schedule_id, extended.seat_number))
+            .filter(|row| row.hold == Some(hold))
+            .context("a live hold holds its seat")?;
+        row.state = SeatState::HeldUntil(until);
+        Ok(ExtendOutcome::Extended(extended))
+    }
+
+    async fn live_holds_of(&self, user: UserId, now: Timestamp) -> anyhow::Result<Vec<Hold>> {
+        let state = lock(&self.inner);
+        let mut live: Vec<Hold> = state
+            .holds
+            .values()
+            .filter(|h| h.user_id == user && h.is_live(now))
+            .cloned()
+            .collect();
+        live.sort_by_key(|h| std::cmp::Reverse((h.held_at, h.id.to_string())));
+        Ok(live)
     }
 
     async fn release_expired_holds(&self, now: Timestamp, limit: u32) -> anyhow::Result<u64> {

@@ -1,6 +1,8 @@
 //! The store contract: holds and payments.
 
 use super::*;
+use crate::domain::seat_hold::{ExtendRefusal, HoldExtension};
+use crate::ports::ExtendOutcome;
 
 pub async fn seats_start_available_and_a_hold_is_exclusive(stores: Stores) {
     let f = fixture(stores).await;
@@ -462,4 +464,125 @@ fn tally(outcomes: &[HoldOutcome], refusal: HoldOutcome) -> (usize, usize) {
         .filter(|o| matches!(o, HoldOutcome::Held(_)))
         .count();
     (won, outcomes.iter().filter(|o| **o == refusal).count())
+}
+
+pub async fn a_live_hold_is_extended_once_and_keeps_its_seat_until_the_new_expiry(stores: Stores) {
+    let f = fixture(stores).await;
+    let rule = HoldExtension {
+        extend_ms: 120_000,
+        max_total_ms: 600_000,
+    };
+    let hold = f.held(1, 8, T0).await;
+    let extend = |who: i64, now: Timestamp| f.booking.extend_hold(user(who), hold, now, rule);
+    assert_eq!(
+        ok(extend(2, T0.plus_secs(10)).await),
+        ExtendOutcome::Refused(ExtendRefusal::NotYourHold)
+    );
+    let ExtendOutcome::Extended(extended) = ok(extend(1, T0.plus_secs(10)).await) else {
+        panic!("the holder extends a live hold")
+    };
+    assert_eq!(extended.expires_at, T0.plus_secs(420));
+    assert!(extended.extended);
+    assert_eq!(extended.held_at, T0);
+    assert_eq!(
+        ok(extend(1, T0.plus_secs(20)).await),
+        ExtendOutcome::Refused(ExtendRefusal::AlreadyExtended)
+    );
+    assert_eq!(
+        ok(f.booking
+            .extend_hold(user(1), HoldId::from_uuid(uuid()), T0, rule)
+            .await),
+        ExtendOutcome::NotFound
+    );
+    // Past its first expiry the seat is held, the sweeper leaves it, and
+    // nobody else may take it.
+    let later = T0.plus_secs(400);
+    assert_eq!(ok(f.booking.release_expired_holds(later, 100).await), 0);
+    assert_eq!(f.status(8, later).await, SeatStatus::Held);
+    assert_eq!(f.hold(2, 8, later).await, HoldOutcome::SeatTaken);
+    assert_eq!(
+        ok(f.booking.live_holds_of(user(1), later).await),
+        vec![extended.clone()]
+    );
+    // It ends at the new expiry, and may be paid until then.
+    f.charge(1, 500_000).await;
+    assert!(matches!(
+        f.pay(1, hold, T0.plus_secs(419)).await,
+        PaymentOutcome::Confirmed(_)
+    ));
+    assert_eq!(
+        ok(extend(1, T0.plus_secs(419)).await),
+        ExtendOutcome::Refused(ExtendRefusal::NotLive)
+    );
+    // The longest a hold lasts caps an extension.
+    let capped = HoldExtension {
+        max_total_ms: 330_000,
+        ..rule
+    };
+    let other = f.held(2, 9, T0).await;
+    let ExtendOutcome::Extended(short) = ok(f
+        .booking
+        .extend_hold(user(2), other, T0.plus_secs(1), capped)
+        .await)
+    else {
+        panic!("extended up to the cap")
+    };
+    assert_eq!(short.expires_at, T0.plus_secs(330));
+    assert_eq!(f.status(9, T0.plus_secs(329)).await, SeatStatus::Held);
+    assert_eq!(f.status(9, T0.plus_secs(330)).await, SeatStatus::Available);
+}
+
+pub async fn concurrent_extensions_of_one_hold_extend_it_once(stores: Stores) {
+    let f = Arc::new(fixture(stores).await);
+    let hold = f.held(1, 10, T0).await;
+    let rule = HoldExtension {
+        extend_ms: 120_000,
+        max_total_ms: 600_000,
+    };
+    let attempts = (0..20).map(|_| {
+        let f = f.clone();
+        spawned(async move {
+            ok(f.booking
+                .extend_hold(user(1), hold, T0.plus_secs(5), rule)
+                .await)
+        })
+    });
+    let outcomes = futures::future::join_all(attempts).await;
+    let extended = outcomes
+        .iter()
+        .filter(|o| matches!(o, ExtendOutcome::Extended(_)))
+        .count();
+    assert_eq!(extended, 1, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| matches!(
+        o,
+        ExtendOutcome::Extended(_) | ExtendOutcome::Refused(ExtendRefusal::AlreadyExtended)
+    )));
+    let live = ok(f.booking.live_holds_of(user(1), T0.plus_secs(400)).await);
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].expires_at, T0.plus_secs(420));
+}
+
+pub async fn live_holds_are_listed_newest_first_for_their_holder_only(stores: Stores) {
+    let f = fixture(stores).await;
+    let mut two = f.attempt(1, 2, T0.plus_secs(1));
+    two.limits.max_live = 3;
+    two.limits.max_live_unfunded = 3;
+    let first = f.held(1, 1, T0).await;
+    let HoldOutcome::Held(second) = ok(f.booking.hold_seat(&two).await) else {
+        panic!("a second hold within the limit")
+    };
+    f.held(2, 3, T0).await;
+    let listed = ok(f.booking.live_holds_of(user(1), T0.plus_secs(2)).await);
+    assert_eq!(
+        listed.iter().map(|h| h.id).collect::<Vec<_>>(),
+        vec![second.id, first]
+    );
+    ok(f.booking
+        .release_hold(user(1), first, T0.plus_secs(3))
+        .await);
+    let listed = ok(f.booking.live_holds_of(user(1), T0.plus_secs(3)).await);
+    assert_eq!(listed, vec![second]);
+    // An ended hold is not live, swept or not.
+    assert!(ok(f.booking.live_holds_of(user(1), T0.plus_secs(301)).await).is_empty());
+    assert!(ok(f.booking.live_holds_of(user(3), T0).await).is_empty());
 }
