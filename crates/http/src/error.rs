@@ -289,6 +289,10 @@ impl From<HoldSeatError> for ApiError {
                 "TOO_MANY_LAPSED_HOLDS",
                 "too many of your holds were released or left unpaid lately; try again later",
             ),
+            HoldSeatError::HoldLimitReached(HoldLimitReached::PerConcert) => Self::conflict(
+                "PURCHASE_LIMIT_REACHED",
+                "you hold or have bought as many seats of this concert as a fan may",
+            ),
             HoldSeatError::Unexpected(e) => Self::unexpected(e),
         }
     }

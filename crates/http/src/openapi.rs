@@ -165,6 +165,7 @@ const ROUTE_CODES: &[(&str, &[&str])] = &[
             "HOLD_LIMIT_REACHED",
             "UNFUNDED_HOLD_LIMIT_REACHED",
             "TOO_MANY_LAPSED_HOLDS",
+            "PURCHASE_LIMIT_REACHED",
         ],
     ),
     (

@@ -121,6 +121,7 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub queue: QueueSettings,
     pub holds: HoldSettings,
+    pub sales: SalesSettings,
     pub balance: BalanceSettings,
     pub idempotency: IdempotencySettings,
     pub outbox: OutboxSettings,
@@ -339,6 +340,13 @@ pub struct RateLimitSettings {
     pub money: ClassRateSettings,
     pub admin: ClassRateSettings,
     pub sign_in: ClassRateSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SalesSettings {
+    /// Seats of one concert a fan may have, held and bought together.
+    pub max_tickets_per_user_per_concert: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -571,6 +579,9 @@ impl Default for Settings {
                 extend_secs: holds.extend_secs,
                 max_total_secs: holds.max_total_secs,
                 sweep_interval_secs: 5,
+            },
+            sales: SalesSettings {
+                max_tickets_per_user_per_concert: holds.max_tickets_per_concert,
             },
             balance: BalanceSettings {
                 max: BalancePolicy::default().max.amount(),
@@ -987,6 +998,11 @@ impl Settings {
             "must be positive"
         );
         check!(
+            self.sales.max_tickets_per_user_per_concert > 0,
+            "sales.max_tickets_per_user_per_concert",
+            "must be positive"
+        );
+        check!(
             self.holds.max_total_secs >= self.holds.ttl_secs,
             "holds.max_total_secs",
             "must be at least holds.ttl_secs"
@@ -1266,6 +1282,7 @@ impl Settings {
                 lapse_window_secs: self.holds.lapse_window_secs,
                 extend_secs: self.holds.extend_secs,
                 max_total_secs: self.holds.max_total_secs,
+                max_tickets_per_concert: self.sales.max_tickets_per_user_per_concert,
             },
             balance: BalancePolicy {
                 max: Won::new(self.balance.max),

@@ -4,7 +4,8 @@
 //! PostgreSQL, the conditional strategy instead:
 //!
 //! - holds a seat with one call of `boxoffice_hold_seat` (migration 0003,
-//!   with the hold limits since migration 0004),
+//!   with the hold limits since migration 0004 and the per-concert ticket
+//!   limit since migration 0010),
 //!   which runs the shared hold's statements in their order, server-side,
 //!   as its own transaction;
 //! - pays in a transaction of two statements: one consumes the hold and
@@ -37,9 +38,10 @@ use boxoffice_core::ports::{
 #[derive(Debug)]
 pub struct HotPaths {
     /// Holds a seat in one call. `$1` hold id, `$2` user, `$3` schedule,
-    /// `$4` seat, `$5` now, `$6` expiry, `$7` to `$10` the hold limits
-    /// (live, live with an empty balance, lapsed, lapse window start); answers
-    /// `outcome` (`HELD`, `LAPSED_LIMIT`, `LIVE_LIMIT`, `UNFUNDED_LIMIT`, `NO_SUCH_SEAT`, `SEAT_SOLD`,
+    /// `$4` seat, `$5` now, `$6` expiry, `$7` to `$11` the hold limits
+    /// (live, live with an empty balance, lapsed, lapse window start, seats
+    /// per concert); answers `outcome` (`HELD`, `LAPSED_LIMIT`, `LIVE_LIMIT`,
+    /// `UNFUNDED_LIMIT`, `CONCERT_LIMIT`, `NO_SUCH_SEAT`, `SEAT_SOLD`,
     /// `SEAT_TAKEN`), and `held_price`, `held_concert_id` when held.
     pub hold_seat: &'static str,
     /// Consumes a live hold of the payer and debits its price if the
@@ -107,7 +109,8 @@ impl<B: Backend> SqlStore<B> {
                     a.limits.max_live,
                     a.limits.max_live_unfunded,
                     a.limits.max_lapsed,
-                    a.limits.lapsed_since.as_millis()
+                    a.limits.lapsed_since.as_millis(),
+                    a.limits.max_per_concert
                 ],
             )
             .await?;
@@ -119,6 +122,7 @@ impl<B: Backend> SqlStore<B> {
             "LAPSED_LIMIT" => HoldOutcome::LimitReached(HoldLimitReached::Lapsed),
             "LIVE_LIMIT" => HoldOutcome::LimitReached(HoldLimitReached::Live),
             "UNFUNDED_LIMIT" => HoldOutcome::LimitReached(HoldLimitReached::Unfunded),
+            "CONCERT_LIMIT" => HoldOutcome::LimitReached(HoldLimitReached::PerConcert),
             "NO_SUCH_SEAT" => HoldOutcome::NoSuchSeat,
             "SEAT_SOLD" => HoldOutcome::SeatSold,
             "SEAT_TAKEN" => HoldOutcome::SeatTaken,

@@ -34,7 +34,7 @@ static POSTGRES: Dialect = Dialect {
 /// A hold in one round trip, a payment in four (decision 0010).
 static HOT_PATHS: HotPaths = HotPaths {
     hold_seat: "SELECT outcome, held_price, held_concert_id
-                  FROM boxoffice_hold_seat($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                  FROM boxoffice_hold_seat($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     // Both updates re-check their conditions on the latest row version when
     // a concurrent payment got there first (READ COMMITTED), and take their
     // row locks in the shared payment's order: hold, balance, then seat.

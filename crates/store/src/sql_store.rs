@@ -427,11 +427,19 @@ async fn record_answer<C: Conn>(
 
 /// What the hold limits count for a fan, in one range scan of
 /// `seat_hold_by_user`: live holds, lapsed ones (released, or ended unpaid)
-/// whose expiry is inside the window, and the balance. `$1` user, `$2` now,
-/// `$3` start of the lapse window ([`fan_holds_args`]).
+/// whose expiry is inside the window, live holds of the concert asked for,
+/// and, beside it, the balance and the fan's reservations of that concert
+/// (`reservation_by_user`). `$1` user, `$2` now, `$3` start of the lapse
+/// window, `$4` the schedule held ([`fan_holds_args`]).
 pub(crate) const FAN_HOLDS: &str = "SELECT
         COUNT(CASE WHEN status = 'ACTIVE' AND expires_at_ms > $2 THEN 1 END) AS live,
         COUNT(CASE WHEN status = 'RELEASED' OR (status = 'ACTIVE' AND expires_at_ms <= $2) THEN 1 END) AS lapsed,
+        COUNT(CASE WHEN status = 'ACTIVE' AND expires_at_ms > $2
+                    AND concert_id = (SELECT s.concert_id FROM schedule s WHERE s.id = $4) THEN 1 END)
+            + (SELECT COUNT(*) FROM reservation r
+                WHERE r.user_id = $1
+                  AND r.concert_id = (SELECT s.concert_id FROM schedule s WHERE s.id = $4))
+            AS concert_tickets,
         (SELECT COALESCE(MAX(b.amount), 0) FROM balance b WHERE b.user_id = $1) AS funds
       FROM seat_hold WHERE user_id = $1 AND expires_at_ms > $3";
 
@@ -439,7 +447,8 @@ pub(crate) fn fan_holds_args(a: &HoldAttempt) -> Vec<crate::values::Val> {
     args![
         a.user_id.get(),
         a.now.as_millis(),
-        a.limits.lapsed_since.as_millis()
+        a.limits.lapsed_since.as_millis(),
+        a.schedule_id.get()
     ]
 }
 

@@ -25,6 +25,9 @@ pub struct HoldPolicy {
     pub extend_secs: u64,
     /// No hold lasts longer than this from when it was taken, extended or not.
     pub max_total_secs: u64,
+    /// Seats of one concert a fan may have, held and bought together
+    /// (`sales.max_tickets_per_user_per_concert`).
+    pub max_tickets_per_concert: u32,
 }
 
 impl Default for HoldPolicy {
@@ -37,6 +40,7 @@ impl Default for HoldPolicy {
             lapse_window_secs: 3_600,
             extend_secs: 120,
             max_total_secs: 600,
+            max_tickets_per_concert: 4,
         }
     }
 }
@@ -61,6 +65,7 @@ impl HoldPolicy {
             max_live_unfunded: self.max_unfunded.min(self.max_per_user),
             max_lapsed: self.max_lapsed,
             lapsed_since: now.plus_millis(-secs_to_millis(self.lapse_window_secs)),
+            max_per_concert: self.max_tickets_per_concert,
         }
     }
 }
@@ -126,6 +131,8 @@ pub struct HoldLimits {
     pub max_lapsed: u32,
     /// Holds that lapsed with an expiry after this instant count against `max_lapsed`.
     pub lapsed_since: Timestamp,
+    /// Seats of the hold's concert the fan may have, held live and bought.
+    pub max_per_concert: u32,
 }
 
 /// What the store counted for a fan when they asked to hold a seat.
@@ -137,6 +144,8 @@ pub struct FanHolds {
     pub lapsed: u64,
     /// Whether the fan's balance is above zero.
     pub funded: bool,
+    /// Seats of the concert asked for that the fan holds live or bought.
+    pub concert_tickets: u64,
 }
 
 /// Why a fan may not hold another seat now.
@@ -148,11 +157,13 @@ pub enum HoldLimitReached {
     Unfunded,
     /// Too many holds lapsed recently.
     Lapsed,
+    /// As many seats of the concert, held and bought, as a fan may have.
+    PerConcert,
 }
 
 impl HoldLimits {
-    /// The rule every store applies (the PostgreSQL function
-    /// `boxoffice_hold_seat` restates it in SQL).
+    /// The rule every store applies, in this order (the PostgreSQL
+    /// function `boxoffice_hold_seat` restates it in SQL).
     pub fn refusal(&self, fan: FanHolds) -> Option<HoldLimitReached> {
         if fan.lapsed >= u64::from(self.max_lapsed) {
             return Some(HoldLimitReached::Lapsed);
@@ -162,6 +173,9 @@ impl HoldLimits {
         }
         if !fan.funded && fan.live >= u64::from(self.max_live_unfunded) {
             return Some(HoldLimitReached::Unfunded);
+        }
+        if fan.concert_tickets >= u64::from(self.max_per_concert) {
+            return Some(HoldLimitReached::PerConcert);
         }
         None
     }
@@ -353,7 +367,31 @@ mod tests {
             live,
             lapsed,
             funded,
+            concert_tickets: 0,
         }
+    }
+
+    #[test]
+    fn a_fan_holding_and_owning_the_concerts_ticket_limit_may_hold_no_more_of_it() {
+        let limits = HoldPolicy {
+            max_per_user: 10,
+            max_unfunded: 10,
+            max_tickets_per_concert: 4,
+            ..HoldPolicy::default()
+        }
+        .limits_at(Timestamp::from_millis(0));
+        let with = |concert_tickets| FanHolds {
+            concert_tickets,
+            ..fan(1, 0, true)
+        };
+        assert_eq!(limits.refusal(with(3)), None);
+        assert_eq!(limits.refusal(with(4)), Some(HoldLimitReached::PerConcert));
+        // The other limits answer first.
+        let live_too = FanHolds {
+            live: 10,
+            ..with(4)
+        };
+        assert_eq!(limits.refusal(live_too), Some(HoldLimitReached::Live));
     }
 
     #[test]

@@ -60,6 +60,8 @@ macro_rules! store_contract_tests {
             booking::a_live_hold_is_extended_once_and_keeps_its_seat_until_the_new_expiry,
             booking::concurrent_extensions_of_one_hold_extend_it_once,
             booking::live_holds_are_listed_newest_first_for_their_holder_only,
+            booking::a_fan_holds_no_more_of_a_concert_than_its_ticket_limit_counting_seats_bought,
+            booking::concurrent_holds_of_one_fan_stop_at_exactly_the_concerts_ticket_limit,
             accounts::charges_add_up_within_the_limit,
             accounts::concurrent_charges_add_up_exactly,
             idempotency::idempotency_keys_replay_conflict_and_expire,
@@ -151,6 +153,7 @@ impl Fixture {
                 max_live_unfunded: 1,
                 max_lapsed: 100,
                 lapsed_since: now.plus_millis(-3_600_000),
+                max_per_concert: 100,
             },
         }
     }

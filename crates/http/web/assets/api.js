@@ -116,6 +116,7 @@ const MESSAGES = {
   SEAT_ALREADY_SOLD: ({ seat }) => `Seat ${seat ?? ""} has just been sold. Pick another seat.`,
   HOLD_LIMIT_REACHED: "You are already holding a seat. Pay for it or release it before picking another.",
   UNFUNDED_HOLD_LIMIT_REACHED: "Your balance is empty. Top up before holding another seat.",
+  PURCHASE_LIMIT_REACHED: "You have as many tickets for this concert as one fan may have.",
   TOO_MANY_LAPSED_HOLDS: "You have let too many holds lapse lately. Try again a little later.",
   HOLD_NOT_LIVE: "This hold has already ended, been paid or been released.",
   HOLD_ALREADY_EXTENDED: "You have already extended this hold once.",

@@ -231,6 +231,31 @@ async fn a_fan_lists_their_live_holds_and_extends_one_once_keeping_the_seat_past
 }
 
 #[tokio::test]
+async fn a_fan_buys_up_to_the_concerts_ticket_limit_and_no_more() {
+    let s = spawn().await;
+    s.charge(1, 5_000_000).await.assert_ok(200);
+    // Four seats (the default limit), one at a time: a payment ends the
+    // token, so the fan enters the line again for each.
+    for seat in 1..=4 {
+        let token = s.active_token(1).await;
+        let schedule = s.first_schedule(&token).await;
+        let hold = s.hold(&token, schedule, seat).await.assert_ok(201).clone();
+        s.pay(1, hold["holdId"].as_str().unwrap(), None)
+            .await
+            .assert_ok(201);
+    }
+    let token = s.active_token(1).await;
+    let schedule = s.first_schedule(&token).await;
+    s.hold(&token, schedule, 5)
+        .await
+        .assert_error(409, "PURCHASE_LIMIT_REACHED");
+    assert_eq!(s.reservations(1).await.len(), 4);
+    // Another fan is not held to the first one's purchases.
+    let other = s.active_token(2).await;
+    s.hold(&other, schedule, 5).await.assert_ok(201);
+}
+
+#[tokio::test]
 async fn an_admin_adds_a_concert_that_fans_can_then_queue_for() {
     let s = spawn().await;
     // Warm the cached concert list; adding a concert must invalidate it.

@@ -35,6 +35,7 @@ impl<B: Backend> Booking for SqlStore<B> {
             live: u64::try_from(counted.int("live")?)?,
             lapsed: u64::try_from(counted.int("lapsed")?)?,
             funded: counted.int("funds")? > 0,
+            concert_tickets: u64::try_from(counted.int("concert_tickets")?)?,
         };
         if let Some(limit) = a.limits.refusal(fan) {
             return Ok(HoldOutcome::LimitReached(limit));

@@ -21,7 +21,17 @@ impl Booking for MemoryStore {
     async fn hold_seat(&self, a: &HoldAttempt) -> anyhow::Result<HoldOutcome> {
         let mut state = lock(&self.inner);
         let mine = || state.holds.values().filter(|h| h.user_id == a.user_id);
+        let concert = state.schedules.get(&a.schedule_id).map(|s| s.concert_id);
+        let bought = state
+            .reservations
+            .iter()
+            .filter(|r| r.user_id == a.user_id && Some(r.concert_id) == concert)
+            .count();
+        let held_here = mine()
+            .filter(|h| h.is_live(a.now) && Some(h.concert_id) == concert)
+            .count();
         let fan = FanHolds {
+            concert_tickets: (bought + held_here) as u64,
             live: mine().filter(|h| h.is_live(a.now)).count() as u64,
             lapsed: mine()
                 .filter(|h| h.expires_at > a.limits.lapsed_since)

@@ -586,3 +586,101 @@ pub async fn live_holds_are_listed_newest_first_for_their_holder_only(stores: St
     assert!(ok(f.booking.live_holds_of(user(1), T0.plus_secs(301)).await).is_empty());
     assert!(ok(f.booking.live_holds_of(user(3), T0).await).is_empty());
 }
+
+/// A hold attempt of `who` with room for many live holds and `per_concert`
+/// seats of the concert.
+fn within(f: &Fixture, who: i64, seat_no: i64, now: Timestamp, per_concert: u32) -> HoldAttempt {
+    let mut attempt = f.attempt(who, seat_no, now);
+    attempt.limits.max_live = 50;
+    attempt.limits.max_live_unfunded = 50;
+    attempt.limits.max_per_concert = per_concert;
+    attempt
+}
+
+pub async fn a_fan_holds_no_more_of_a_concert_than_its_ticket_limit_counting_seats_bought(
+    stores: Stores,
+) {
+    let f = fixture(stores).await;
+    f.charge(1, 1_000_000).await;
+    let f = &f;
+    let hold = |seat_no: i64, now: Timestamp| {
+        let attempt = within(f, 1, seat_no, now, 3);
+        async move { ok(f.booking.hold_seat(&attempt).await) }
+    };
+    let HoldOutcome::Held(bought) = hold(1, T0).await else {
+        panic!("the first seat")
+    };
+    assert!(matches!(
+        f.pay(1, bought.id, T0).await,
+        PaymentOutcome::Confirmed(_)
+    ));
+    let HoldOutcome::Held(second) = hold(2, T0).await else {
+        panic!("the second seat")
+    };
+    assert!(matches!(hold(3, T0).await, HoldOutcome::Held(_)));
+    // One bought and two held: the limit of three is reached.
+    assert_eq!(
+        hold(4, T0).await,
+        HoldOutcome::LimitReached(HoldLimitReached::PerConcert)
+    );
+    // A released hold gives its place back.
+    ok(f.booking.release_hold(user(1), second.id, T0).await);
+    assert!(matches!(hold(4, T0).await, HoldOutcome::Held(_)));
+    assert_eq!(
+        hold(5, T0).await,
+        HoldOutcome::LimitReached(HoldLimitReached::PerConcert)
+    );
+    // Another fan, and another concert, count apart.
+    let other_fan = within(f, 2, 5, T0, 3);
+    assert!(matches!(
+        ok(f.booking.hold_seat(&other_fan).await),
+        HoldOutcome::Held(_)
+    ));
+    let concert = ok(f
+        .store
+        .create_concert(&sample_concert("Other", 1, T0.plus_secs(86_400)), T0)
+        .await);
+    let elsewhere = ok(f.store.schedules_with_availability(concert, T0).await)[0]
+        .schedule
+        .id;
+    let mut there = within(f, 1, 1, T0, 3);
+    there.schedule_id = elsewhere;
+    assert!(matches!(
+        ok(f.booking.hold_seat(&there).await),
+        HoldOutcome::Held(_)
+    ));
+    // Holds that ended unpaid free their places; the seat bought does not.
+    assert!(matches!(
+        hold(6, T0.plus_secs(300)).await,
+        HoldOutcome::Held(_)
+    ));
+    assert!(matches!(
+        hold(7, T0.plus_secs(300)).await,
+        HoldOutcome::Held(_)
+    ));
+    assert_eq!(
+        hold(8, T0.plus_secs(300)).await,
+        HoldOutcome::LimitReached(HoldLimitReached::PerConcert)
+    );
+}
+
+pub async fn concurrent_holds_of_one_fan_stop_at_exactly_the_concerts_ticket_limit(stores: Stores) {
+    let f = Arc::new(fixture(stores).await);
+    f.charge(7, 1_000_000).await;
+    let attempts = (1..=30).map(|seat_no| {
+        let f = f.clone();
+        spawned(async move {
+            let attempt = within(&f, 7, seat_no, T0, 4);
+            ok(f.booking.hold_seat(&attempt).await)
+        })
+    });
+    let outcomes = futures::future::join_all(attempts).await;
+    assert_eq!(
+        tally(
+            &outcomes,
+            HoldOutcome::LimitReached(HoldLimitReached::PerConcert)
+        ),
+        (4, 26)
+    );
+    assert_eq!(ok(f.booking.live_holds_of(user(7), T0).await).len(), 4);
+}

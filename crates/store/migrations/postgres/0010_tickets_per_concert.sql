@@ -1,0 +1,96 @@
+-- The per-concert ticket limit (`sales.max_tickets_per_user_per_concert`):
+-- a fan may have at most this many seats of one concert, held live and
+-- bought together. The one-call hold takes it as an eleventh argument and
+-- restates `HoldLimits::refusal` (crates/core/src/domain/seat_hold.rs) in
+-- its order: too many lapsed holds, the live limit, the live limit of an
+-- empty balance, then the concert's ticket limit. The count runs under the
+-- same per-user advisory lock as the others, so it is exact under
+-- concurrency and across instances.
+--
+-- Outcomes: HELD (with the seat's price and concert), LAPSED_LIMIT,
+-- LIVE_LIMIT, UNFUNDED_LIMIT, CONCERT_LIMIT, NO_SUCH_SEAT, SEAT_SOLD,
+-- SEAT_TAKEN.
+DROP FUNCTION boxoffice_hold_seat(TEXT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT);
+
+CREATE FUNCTION boxoffice_hold_seat(
+    p_hold_id           TEXT,
+    p_user_id           BIGINT,
+    p_schedule_id       BIGINT,
+    p_seat_number       BIGINT,
+    p_now_ms            BIGINT,
+    p_expires_at_ms     BIGINT,
+    p_max_live          BIGINT,
+    p_max_live_unfunded BIGINT,
+    p_max_lapsed        BIGINT,
+    p_lapsed_since_ms   BIGINT,
+    p_max_per_concert   BIGINT,
+    OUT outcome     TEXT,
+    OUT held_price  BIGINT,
+    OUT held_concert_id BIGINT
+)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    live       BIGINT;
+    lapsed     BIGINT;
+    here       BIGINT;
+    bought     BIGINT;
+    funds      BIGINT;
+    concert    BIGINT;
+    seat_state TEXT;
+BEGIN
+    -- The same lock key as the statement-by-statement transaction, so both
+    -- forms exclude each other.
+    PERFORM pg_advisory_xact_lock(hashtextextended('boxoffice.holds.' || p_user_id::text, 0));
+    SELECT c.concert_id INTO concert FROM schedule c WHERE c.id = p_schedule_id;
+    SELECT COUNT(*) FILTER (WHERE h.status = 'ACTIVE' AND h.expires_at_ms > p_now_ms),
+           COUNT(*) FILTER (WHERE h.status = 'RELEASED'
+                               OR (h.status = 'ACTIVE' AND h.expires_at_ms <= p_now_ms)),
+           COUNT(*) FILTER (WHERE h.status = 'ACTIVE' AND h.expires_at_ms > p_now_ms
+                              AND h.concert_id = concert),
+           (SELECT COALESCE(MAX(b.amount), 0) FROM balance b WHERE b.user_id = p_user_id)
+      INTO live, lapsed, here, funds
+      FROM seat_hold h
+     WHERE h.user_id = p_user_id AND h.expires_at_ms > p_lapsed_since_ms;
+    IF lapsed >= p_max_lapsed THEN
+        outcome := 'LAPSED_LIMIT';
+        RETURN;
+    END IF;
+    IF live >= p_max_live THEN
+        outcome := 'LIVE_LIMIT';
+        RETURN;
+    END IF;
+    IF funds = 0 AND live >= p_max_live_unfunded THEN
+        outcome := 'UNFUNDED_LIMIT';
+        RETURN;
+    END IF;
+    SELECT COUNT(*) INTO bought FROM reservation r
+     WHERE r.user_id = p_user_id AND r.concert_id = concert;
+    IF here + bought >= p_max_per_concert THEN
+        outcome := 'CONCERT_LIMIT';
+        RETURN;
+    END IF;
+
+    UPDATE seat s
+       SET status = 'HELD', hold_id = p_hold_id, held_until_ms = p_expires_at_ms, version = s.version + 1
+     WHERE s.schedule_id = p_schedule_id AND s.seat_number = p_seat_number
+       AND (s.status = 'AVAILABLE' OR (s.status = 'HELD' AND s.held_until_ms <= p_now_ms))
+    RETURNING s.price INTO held_price;
+    IF NOT FOUND THEN
+        SELECT s.status INTO seat_state FROM seat s
+         WHERE s.schedule_id = p_schedule_id AND s.seat_number = p_seat_number;
+        outcome := CASE
+            WHEN seat_state IS NULL THEN 'NO_SUCH_SEAT'
+            WHEN seat_state = 'SOLD' THEN 'SEAT_SOLD'
+            ELSE 'SEAT_TAKEN'
+        END;
+        RETURN;
+    END IF;
+    held_concert_id := concert;
+
+    INSERT INTO seat_hold
+        (id, user_id, concert_id, schedule_id, seat_number, price, created_at_ms, expires_at_ms, status)
+    VALUES (p_hold_id, p_user_id, held_concert_id, p_schedule_id, p_seat_number, held_price,
+            p_now_ms, p_expires_at_ms, 'ACTIVE');
+    outcome := 'HELD';
+END;
+$$;
