@@ -124,6 +124,13 @@ test("a fan watches their place, estimate and progress bar move on the event str
   await waitFor(async () => (await secondsLeft()) < startLeft, { timeout: 3_000, message: '#hold-countdown ticking down' });
   await shoot(page, NAME, 'checkout', { fullPage: false });
 
+  // Keep the seat longer, once: the countdown gains two minutes.
+  const keepLonger = page.getByRole('button', { name: 'Keep it longer' });
+  await keepLonger.click();
+  await waitFor(async () => (await secondsLeft()) > startLeft + 100, { timeout: 5_000, message: '#hold-countdown two minutes longer after "Keep it longer"' });
+  assert.ok(await keepLonger.isDisabled(), 'a hold is extended once: "Keep it longer" is disabled after');
+  assert.match((await page.locator('#hold-warning').textContent()) ?? '', /^Your hold now lasts until /, 'the checkout says until when the hold now lasts');
+
   // Top up, then pay.
   const [, grade, priceText] = /^Seat \d+, (.+), ([\d,]+) won, available$/.exec(seatName);
   const price = Number(priceText.replace(/,/g, ''));

@@ -1,6 +1,7 @@
 // The checkout: the held seat, its countdown (with spoken warnings near
-// the end), paying, releasing, topping up, the receipt; and the banner
-// that reminds the fan of their hold on the other views.
+// the end), paying, keeping the seat longer once, releasing, topping up,
+// the receipt; and the banner that reminds the fan of their hold on the
+// other views.
 
 import { formatClock, formatDateTime, formatTimeOfDay, formatWon, isTransient, newIdempotencyKey } from "../api.js";
 import { msUntil, onLocalClock } from "../clock.js";
@@ -20,6 +21,9 @@ const HOLD_WARNINGS = [
 ];
 const HOLD_ENDED = "Your hold has ended and the seat went back on sale.";
 
+// Answers after which the hold cannot be extended (again).
+const NOT_EXTENDABLE = new Set(["HOLD_ALREADY_EXTENDED", "HOLD_NOT_EXTENDABLE"]);
+
 export function showCheckout(scope) {
   showView("view-checkout");
   byId("receipt").hidden = true;
@@ -33,11 +37,14 @@ export function showCheckout(scope) {
   // The nearest warning said so far, so each is said once.
   const warned = { secs: null };
   renderHold(hold);
-  const tick = () => renderHoldCountdown(holdScope, hold, warned);
+  // Read afresh each second: an extension moves the hold's end.
+  const tick = () => renderHoldCountdown(holdScope, heldSeat.read() ?? hold, warned);
   holdScope.every(CLOCK_TICK_MS, tick);
   tick();
   const pay = byId("pay");
   pay.onclick = () => whileBusy(pay, () => payForHold(holdScope));
+  const extend = byId("extend");
+  extend.onclick = () => whileBusy(extend, () => extendHold(holdScope, warned));
   const release = byId("release");
   release.onclick = () => whileBusy(release, () => releaseHold(holdScope));
   const topUpForm = byId("top-up");
@@ -56,6 +63,7 @@ function renderHold(hold) {
   byId("hold-ended").hidden = true;
   byId("pay").disabled = false;
   byId("release").disabled = false;
+  byId("extend").disabled = Boolean(hold.extended);
   byId("pick-again").href = seatsHash(hold.concertId);
 }
 
@@ -92,6 +100,7 @@ function endHold(holdScope, { announce = false } = {}) {
   const next = byId("pick-again");
   disableKeepingFocus(byId("pay"), next);
   disableKeepingFocus(byId("release"), next);
+  disableKeepingFocus(byId("extend"), next);
 }
 
 async function payForHold(holdScope) {
@@ -138,6 +147,25 @@ function onPaymentRefused(holdScope, hold, error) {
     // after a top-up; the next attempt is a new request.
     heldSeat.write({ ...hold, paymentKey: newIdempotencyKey() });
     byId("top-up-amount").focus();
+  }
+}
+
+async function extendHold(holdScope, warned) {
+  const hold = heldSeat.read();
+  if (!hold || holdScope.ended) return;
+  clearError();
+  try {
+    const extended = await asFan("POST", `/api/v1/holds/${hold.holdId}/extend`);
+    heldSeat.write({ ...hold, expiresAt: extended.expiresAt, extended: true });
+    // The warnings are said again as the new end nears.
+    warned.secs = null;
+    disableKeepingFocus(byId("extend"), byId("pay"));
+    const until = formatTimeOfDay(onLocalClock(extended.expiresAt));
+    setText(byId("hold-warning"), `Your hold now lasts until ${until}.`);
+  } catch (error) {
+    fail(error);
+    if (HOLD_GONE.has(error.code)) endHold(holdScope);
+    if (NOT_EXTENDABLE.has(error.code)) disableKeepingFocus(byId("extend"), byId("pay"));
   }
 }
 
