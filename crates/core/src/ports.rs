@@ -26,7 +26,7 @@ pub use booking::{
     Booking, ExtendOutcome, HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome,
     PaymentRefused, ReleaseOutcome,
 };
-pub use catalog::Catalog;
+pub use catalog::{Catalog, UpdateConcertOutcome};
 pub use idempotency::Idempotency;
 pub use identity::Identity;
 pub use outbox::{Outbox, OutboxBacklog};

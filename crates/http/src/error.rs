@@ -12,7 +12,7 @@ use boxoffice_core::ports::{ChargeRefused, PaymentRefused, is_unavailable};
 use boxoffice_core::use_cases::{
     AccessDenied, ChangeRoomError, ChargeError, CreateConcertError, ExtendHoldError, HoldSeatError,
     IdempotencyConflict, IssueTokenError, ListSchedulesError, ListSeatsError, PayError,
-    PollTokenError, PowRefusal, ReleaseHoldError, ReplayError,
+    PollTokenError, PowRefusal, ReleaseHoldError, ReplayError, UpdateConcertError,
 };
 
 #[derive(Debug)]
@@ -392,6 +392,28 @@ impl From<ChargeError> for ApiError {
             ),
             ChargeError::Conflict(conflict) => conflict.into(),
             ChargeError::Unexpected(e) => Self::unexpected(e),
+        }
+    }
+}
+
+impl From<UpdateConcertError> for ApiError {
+    fn from(err: UpdateConcertError) -> Self {
+        match err {
+            UpdateConcertError::Invalid(rejected) => Self::validation(rejected.to_string()),
+            UpdateConcertError::ConcertNotFound => {
+                Self::not_found("CONCERT_NOT_FOUND", "no such concert")
+            }
+            UpdateConcertError::ScheduleNotFound(id) => Self::not_found(
+                "SCHEDULE_NOT_FOUND",
+                &format!("schedule {id} is not one of the concert's dates"),
+            ),
+            UpdateConcertError::ScheduleOnSale(id) => Self::conflict(
+                "SCHEDULE_ON_SALE",
+                &format!(
+                    "schedule {id} is on sale (a seat of it is held or sold): its time and venue stay"
+                ),
+            ),
+            UpdateConcertError::Unexpected(e) => Self::unexpected(e),
         }
     }
 }

@@ -44,7 +44,7 @@ use axum::extract::MatchedPath;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use boxoffice_core::use_cases::App;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -214,6 +214,10 @@ fn admin_routes(state: &ApiState) -> Router<ApiState> {
             .route(
                 "/admin/concerts",
                 post(routes::admin::create_concert).get(routes::admin::concerts),
+            )
+            .route(
+                "/admin/concerts/{concertId}",
+                patch(routes::admin::update_concert),
             )
             .route(
                 "/admin/concerts/{concertId}/entry-rules",

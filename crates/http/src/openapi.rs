@@ -38,6 +38,7 @@ use utoipa_swagger_ui::SwaggerUi;
         account::reservations,
         admin::concerts,
         admin::create_concert,
+        admin::update_concert,
         admin::set_entry_rules,
         admin::entry_rules,
         admin::revoke_admission,
@@ -197,6 +198,14 @@ const ROUTE_CODES: &[(&str, &[&str])] = &[
     ("charge", &["BALANCE_LIMIT_EXCEEDED"]),
     ("admin_concerts", &[]),
     ("create_concert", &[]),
+    (
+        "update_concert",
+        &[
+            "CONCERT_NOT_FOUND",
+            "SCHEDULE_NOT_FOUND",
+            "SCHEDULE_ON_SALE",
+        ],
+    ),
     ("set_entry_rules", &["CONCERT_NOT_FOUND"]),
     ("entry_rules", &["CONCERT_NOT_FOUND"]),
     (

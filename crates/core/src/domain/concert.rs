@@ -96,6 +96,62 @@ pub enum ConcertRejected {
     SeatCoverage,
     #[error("every seat price must be between 1 and 10,000,000 won")]
     SeatPrice,
+    #[error("a change must change something: a title, an artist or a date")]
+    NothingToChange,
+    #[error("each date may be changed once per request")]
+    ScheduleTwice,
+}
+
+/// An operator's change to a concert: its texts, and the time or venue of
+/// dates not yet on sale (none of whose seats is held or sold).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConcertChange {
+    pub title: Option<String>,
+    pub artist: Option<String>,
+    pub schedules: Vec<ScheduleChange>,
+}
+
+/// A new time or venue for one date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleChange {
+    pub schedule_id: ScheduleId,
+    pub starts_at: Option<Timestamp>,
+    pub venue: Option<String>,
+}
+
+impl ConcertChange {
+    /// Validates a change as a new concert's texts are validated; it must
+    /// change something, and name each date at most once.
+    pub fn new(
+        title: Option<&str>,
+        artist: Option<&str>,
+        schedules: Vec<ScheduleChange>,
+    ) -> Result<Self, ConcertRejected> {
+        let title = title.map(|t| checked_text(t, "title")).transpose()?;
+        let artist = artist.map(|a| checked_text(a, "artist")).transpose()?;
+        let mut seen = std::collections::HashSet::new();
+        let mut checked = Vec::with_capacity(schedules.len());
+        for s in schedules {
+            if !seen.insert(s.schedule_id) {
+                return Err(ConcertRejected::ScheduleTwice);
+            }
+            if s.starts_at.is_none() && s.venue.is_none() {
+                return Err(ConcertRejected::NothingToChange);
+            }
+            checked.push(ScheduleChange {
+                venue: s.venue.map(|v| checked_text(&v, "venue")).transpose()?,
+                ..s
+            });
+        }
+        if title.is_none() && artist.is_none() && checked.is_empty() {
+            return Err(ConcertRejected::NothingToChange);
+        }
+        Ok(Self {
+            title,
+            artist,
+            schedules: checked,
+        })
+    }
 }
 
 /// The highest price a single seat may have.
@@ -247,6 +303,35 @@ mod tests {
         assert_eq!(
             NewConcert::new("t", "a", vec![], &[band("A", 1, 1, 5)]),
             Err(ConcertRejected::ScheduleCount)
+        );
+    }
+
+    #[test]
+    fn a_concert_change_changes_something_with_valid_texts_and_each_date_once() {
+        let date = |id: i64, venue: Option<&str>| ScheduleChange {
+            schedule_id: ScheduleId::new(id).unwrap(),
+            starts_at: None,
+            venue: venue.map(str::to_owned),
+        };
+        let change = ConcertChange::new(Some(" New title "), None, vec![date(1, Some(" Hall "))]);
+        let change = change.unwrap();
+        assert_eq!(change.title.as_deref(), Some("New title"));
+        assert_eq!(change.schedules[0].venue.as_deref(), Some("Hall"));
+        assert_eq!(
+            ConcertChange::new(None, None, vec![]),
+            Err(ConcertRejected::NothingToChange)
+        );
+        assert_eq!(
+            ConcertChange::new(None, None, vec![date(1, None)]),
+            Err(ConcertRejected::NothingToChange)
+        );
+        assert_eq!(
+            ConcertChange::new(Some(" "), None, vec![]),
+            Err(ConcertRejected::BadText("title"))
+        );
+        assert_eq!(
+            ConcertChange::new(None, None, vec![date(1, Some("A")), date(1, Some("B"))]),
+            Err(ConcertRejected::ScheduleTwice)
         );
     }
 }

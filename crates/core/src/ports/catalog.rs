@@ -1,10 +1,23 @@
 //! The catalog port: concerts, their dates and seats as fans browse them,
 //! and the entry rules of each concert's line.
 
-use crate::domain::concert::{Concert, EntryRules, NewConcert, Schedule, ScheduleAvailability};
+use crate::domain::concert::{
+    Concert, ConcertChange, EntryRules, NewConcert, Schedule, ScheduleAvailability,
+};
 use crate::domain::seat::Seat;
 use crate::domain::{ConcertId, ScheduleId, Timestamp};
 use async_trait::async_trait;
+
+/// What an operator's change to a concert came to. Refused, it changed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateConcertOutcome {
+    Updated,
+    NotFound,
+    /// The date is not the concert's.
+    ScheduleNotFound(ScheduleId),
+    /// A seat of the date is held or sold: its time and venue stay.
+    ScheduleOnSale(ScheduleId),
+}
 
 #[async_trait]
 pub trait Catalog: Send + Sync + std::fmt::Debug {
@@ -25,6 +38,16 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
         concert: &NewConcert,
         now: Timestamp,
     ) -> anyhow::Result<ConcertId>;
+    /// Applies `change` in one transaction, all or nothing. A date's time
+    /// or venue changes only while none of its seats is held (live at
+    /// `now`) or sold; the date's free seats are locked for the check, so
+    /// a hold racing the change waits and then holds the changed date.
+    async fn update_concert(
+        &self,
+        concert: ConcertId,
+        change: &ConcertChange,
+        now: Timestamp,
+    ) -> anyhow::Result<UpdateConcertOutcome>;
     /// What a fan must do to join the concert's line; `None` for an unknown concert.
     async fn entry_rules(&self, concert: ConcertId) -> anyhow::Result<Option<EntryRules>>;
     /// Replaces the concert's entry rules; false for an unknown concert.

@@ -33,6 +33,7 @@ macro_rules! store_contract_tests {
     ($make:expr, booking = $wrap:path) => {
         $crate::store_contract_tests!(@cases $make, $wrap;
             catalog::entry_rules_default_to_no_gate_and_can_be_set,
+            catalog::a_concert_changes_all_or_nothing_and_a_date_only_while_no_seat_of_it_is_held_or_sold,
             rooms::a_room_changes_only_from_the_version_read_with_its_audit_and_event,
             rooms::a_draw_is_recorded_once_and_read_back_in_place_order,
             rooms::sellable_seats_count_available_and_held_but_not_sold,
@@ -202,6 +203,17 @@ impl Fixture {
 
     async fn status(&self, seat_no: i64, now: Timestamp) -> SeatStatus {
         ok(self.store.seats(self.schedule, now).await)[seat_no as usize - 1].status
+    }
+
+    /// The date of a new concert of one date, not the fixture's.
+    async fn another_concerts_date(&self) -> ScheduleId {
+        let concert = ok(self
+            .store
+            .create_concert(&sample_concert("Other", 1, T0.plus_secs(86_400)), T0)
+            .await);
+        ok(self.store.schedules_with_availability(concert, T0).await)[0]
+            .schedule
+            .id
     }
 
     async fn balance(&self, who: i64) -> Won {

@@ -55,6 +55,7 @@ mod sample_sales;
 mod set_entry_rules;
 mod show_balance;
 mod show_room;
+mod update_concert;
 mod watch_tokens;
 
 pub use access::AccessDenied;
@@ -79,6 +80,7 @@ pub use release_hold::ReleaseHoldError;
 pub use replay_dead_letter::ReplayError;
 pub use revocations::RevokedPasses;
 pub use show_room::{LotteryReveal, RoomReport};
+pub use update_concert::UpdateConcertError;
 
 use crate::domain::balance::BalancePolicy;
 use crate::domain::delivery::RetryPolicy;

@@ -9,9 +9,9 @@ use crate::wire::parse_instant;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use boxoffice_core::domain::concert::{EntryRules, NewSchedule, SeatBand};
+use boxoffice_core::domain::concert::{EntryRules, NewSchedule, ScheduleChange, SeatBand};
 use boxoffice_core::domain::queue_token::TokenState;
-use boxoffice_core::domain::{ConcertId, UserId, Won};
+use boxoffice_core::domain::{ConcertId, ScheduleId, UserId, Won};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -116,6 +116,89 @@ pub(crate) async fn create_concert(
     Ok(created(CreatedConcert {
         concert_id: id.get(),
     }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct UpdateConcertBody {
+    #[schema(min_length = 1, max_length = 200)]
+    title: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
+    artist: Option<String>,
+    /// Dates to move or rehouse; only dates none of whose seats is held or sold.
+    #[serde(default)]
+    #[schema(max_items = 100)]
+    schedules: Vec<ScheduleChangeBody>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ScheduleChangeBody {
+    #[schema(minimum = 1)]
+    schedule_id: i64,
+    /// RFC 3339, e.g. `2030-05-01T19:00:00+09:00`.
+    #[schema(format = DateTime)]
+    starts_at: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
+    venue: Option<String>,
+}
+
+/// Change a concert: its title and artist at any time, a date's time and
+/// venue only while none of its seats is held or sold. All or nothing.
+#[utoipa::path(patch, path = "/api/v1/admin/concerts/{concertId}", tag = "admin",
+    params(("concertId" = i64, Path),
+        ("X-Admin-Key" = Option<String>, Header, description = "The admin key (or an admin's Authorization: Bearer token)")),
+    request_body = UpdateConcertBody,
+    responses((status = 200, body = Envelope<crate::routes::catalog::ConcertItem>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "SCHEDULE_ON_SALE", body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub(crate) async fn update_concert(
+    State(state): State<ApiState>,
+    _admin: Admin,
+    PathParam(concert_id): PathParam<i64>,
+    Body(body): Body<UpdateConcertBody>,
+) -> Result<Response, ApiError> {
+    let concert = concert_param(concert_id)?;
+    if body.schedules.len() > 100 {
+        return Err(ApiError::validation("at most 100 schedules per change"));
+    }
+    let schedules = body
+        .schedules
+        .into_iter()
+        .map(|s| {
+            let schedule_id =
+                ScheduleId::new(s.schedule_id).map_err(|e| ApiError::validation(e.to_string()))?;
+            let starts_at = s
+                .starts_at
+                .map(|at| {
+                    parse_instant(&at).ok_or_else(|| {
+                        ApiError::validation("startsAt must be an RFC 3339 date-time")
+                    })
+                })
+                .transpose()?;
+            Ok(ScheduleChange {
+                schedule_id,
+                starts_at,
+                venue: s.venue,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    state
+        .app
+        .update_concert(
+            concert,
+            body.title.as_deref(),
+            body.artist.as_deref(),
+            schedules,
+        )
+        .await?;
+    let items = crate::routes::catalog::concert_items(&state).await?;
+    let item = items
+        .into_iter()
+        .find(|c| c.concert_id == concert.get())
+        .ok_or_else(concert_not_found)?;
+    Ok(ok(item))
 }
 
 /// The invariant check: what the store and the waiting room say about

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ConcertItem {
-    concert_id: i64,
+    pub(crate) concert_id: i64,
     title: String,
     artist: String,
 }

@@ -256,6 +256,89 @@ async fn a_fan_buys_up_to_the_concerts_ticket_limit_and_no_more() {
 }
 
 #[tokio::test]
+async fn an_admin_renames_a_concert_and_moves_a_date_until_a_seat_of_it_is_held() {
+    let s = spawn().await;
+    let patch = |body: serde_json::Value| {
+        s.call(
+            reqwest::Method::PATCH,
+            "/api/v1/admin/concerts/1",
+            &[("X-Admin-Key", crate::harness::ADMIN_KEY)],
+            Some(body),
+        )
+    };
+    // Warm the cached list: the change must show at once.
+    s.get("/api/v1/concerts", &[]).await.assert_ok(200);
+    let token = s.active_token(1).await;
+    let schedule = s.first_schedule(&token).await;
+    let renamed = patch(json!({
+        "title": "Renamed Tour",
+        "schedules": [{ "scheduleId": schedule, "venue": "New Arena", "startsAt": "2031-03-01T19:00:00Z" }]
+    }))
+    .await;
+    assert_eq!(renamed.assert_ok(200)["title"], "Renamed Tour");
+    let listed = s.get("/api/v1/concerts", &[]).await;
+    assert_eq!(listed.data()[0]["title"], "Renamed Tour");
+    let dates = s
+        .fan(1)
+        .get(
+            "/api/v1/concerts/1/schedules",
+            &[("Queue-Token", token.as_str())],
+        )
+        .await;
+    let date = dates
+        .assert_ok(200)
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["scheduleId"] == schedule)
+        .unwrap()
+        .clone();
+    assert_eq!(date["venue"], "New Arena");
+    assert_eq!(date["startsAt"], "2031-03-01T19:00:00.000Z");
+
+    s.hold(&token, schedule, 2).await.assert_ok(201);
+    patch(
+        json!({ "title": "Nope", "schedules": [{ "scheduleId": schedule, "venue": "Elsewhere" }] }),
+    )
+    .await
+    .assert_error(409, "SCHEDULE_ON_SALE");
+    let listed = s.get("/api/v1/concerts", &[]).await;
+    assert_eq!(
+        listed.data()[0]["title"],
+        "Renamed Tour",
+        "a refused change changes nothing"
+    );
+    patch(json!({}))
+        .await
+        .assert_error(400, "VALIDATION_FAILED");
+    patch(json!({ "title": " " }))
+        .await
+        .assert_error(400, "VALIDATION_FAILED");
+    patch(json!({ "title": "x", "colour": "red" }))
+        .await
+        .assert_error(400, "INVALID_REQUEST_BODY");
+    patch(json!({ "schedules": [{ "scheduleId": 999_999, "venue": "Park" }] }))
+        .await
+        .assert_error(404, "SCHEDULE_NOT_FOUND");
+    s.call(
+        reqwest::Method::PATCH,
+        "/api/v1/admin/concerts/999",
+        &[("X-Admin-Key", crate::harness::ADMIN_KEY)],
+        Some(json!({ "title": "x" })),
+    )
+    .await
+    .assert_error(404, "CONCERT_NOT_FOUND");
+    s.call(
+        reqwest::Method::PATCH,
+        "/api/v1/admin/concerts/1",
+        &[],
+        Some(json!({ "title": "x" })),
+    )
+    .await
+    .assert_error(401, "ADMIN_KEY_INVALID");
+}
+
+#[tokio::test]
 async fn an_admin_adds_a_concert_that_fans_can_then_queue_for() {
     let s = spawn().await;
     // Warm the cached concert list; adding a concert must invalidate it.

@@ -5,12 +5,13 @@ use crate::conn::{Conn, Tx};
 use crate::rows;
 use crate::values::args;
 use async_trait::async_trait;
+use boxoffice_core::domain::concert::ConcertChange;
 use boxoffice_core::domain::concert::{
     Concert, EntryRules, NewConcert, Schedule, ScheduleAvailability,
 };
 use boxoffice_core::domain::seat::Seat;
 use boxoffice_core::domain::{ConcertId, ScheduleId, Timestamp};
-use boxoffice_core::ports::Catalog;
+use boxoffice_core::ports::{Catalog, UpdateConcertOutcome};
 
 #[async_trait]
 impl<B: Backend> Catalog for SqlStore<B> {
@@ -122,6 +123,72 @@ impl<B: Backend> Catalog for SqlStore<B> {
         }
         tx.commit().await?;
         Ok(ConcertId::new(id)?)
+    }
+
+    async fn update_concert(
+        &self,
+        concert: ConcertId,
+        change: &ConcertChange,
+        now: Timestamp,
+    ) -> anyhow::Result<UpdateConcertOutcome> {
+        let mut tx = self.backend.begin().await?;
+        let found = tx
+            .fetch_optional("SELECT id FROM concert WHERE id = $1", args![concert.get()])
+            .await?;
+        if found.is_none() {
+            return Ok(UpdateConcertOutcome::NotFound);
+        }
+        for date in &change.schedules {
+            let id = date.schedule_id;
+            let owner = tx
+                .fetch_optional(
+                    "SELECT concert_id FROM schedule WHERE id = $1",
+                    args![id.get()],
+                )
+                .await?;
+            if owner.map(|row| row.int("concert_id")).transpose()? != Some(concert.get()) {
+                return Ok(UpdateConcertOutcome::ScheduleNotFound(id));
+            }
+            // Lock the date's free seats: a hold of one waits for this
+            // transaction and then holds the changed date. A seat held or
+            // sold before the lock is counted next.
+            tx.execute(
+                "UPDATE seat SET version = version + 1
+                  WHERE schedule_id = $1
+                    AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_until_ms <= $2))",
+                args![id.get(), now.as_millis()],
+            )
+            .await?;
+            let taken = tx
+                .fetch_one(
+                    "SELECT COUNT(*) AS taken FROM seat
+                      WHERE schedule_id = $1
+                        AND (status = 'SOLD' OR (status = 'HELD' AND held_until_ms > $2))",
+                    args![id.get(), now.as_millis()],
+                )
+                .await?;
+            if taken.int("taken")? > 0 {
+                return Ok(UpdateConcertOutcome::ScheduleOnSale(id));
+            }
+            tx.execute(
+                "UPDATE schedule SET starts_at_ms = COALESCE($1, starts_at_ms), venue = COALESCE($2, venue)
+                  WHERE id = $3",
+                args![
+                    date.starts_at.map(|t| t.as_millis()),
+                    date.venue.clone(),
+                    id.get()
+                ],
+            )
+            .await?;
+        }
+        tx.execute(
+            "UPDATE concert SET title = COALESCE($1, title), artist = COALESCE($2, artist)
+              WHERE id = $3",
+            args![change.title.clone(), change.artist.clone(), concert.get()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(UpdateConcertOutcome::Updated)
     }
 
     async fn entry_rules(&self, concert: ConcertId) -> anyhow::Result<Option<EntryRules>> {

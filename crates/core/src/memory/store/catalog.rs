@@ -1,11 +1,12 @@
 //! The memory store's catalog: concerts, their dates and seats.
 
 use super::{MemoryStore, SeatRow};
+use crate::domain::concert::ConcertChange;
 use crate::domain::concert::{Concert, EntryRules, NewConcert, Schedule, ScheduleAvailability};
 use crate::domain::seat::{Seat, SeatState, SeatStatus};
 use crate::domain::{ConcertId, ScheduleId, Timestamp};
 use crate::memory::lock;
-use crate::ports::Catalog;
+use crate::ports::{Catalog, UpdateConcertOutcome};
 use async_trait::async_trait;
 
 #[async_trait]
@@ -101,6 +102,51 @@ impl Catalog for MemoryStore {
             }
         }
         Ok(id)
+    }
+
+    async fn update_concert(
+        &self,
+        concert: ConcertId,
+        change: &ConcertChange,
+        now: Timestamp,
+    ) -> anyhow::Result<UpdateConcertOutcome> {
+        let mut state = lock(&self.inner);
+        if !state.concerts.contains_key(&concert) {
+            return Ok(UpdateConcertOutcome::NotFound);
+        }
+        for date in &change.schedules {
+            let id = date.schedule_id;
+            if state.schedules.get(&id).map(|s| s.concert_id) != Some(concert) {
+                return Ok(UpdateConcertOutcome::ScheduleNotFound(id));
+            }
+            let on_sale = state
+                .seats
+                .iter()
+                .filter(|((schedule, _), _)| *schedule == id)
+                .any(|(_, row)| row.state.status_at(now) != SeatStatus::Available);
+            if on_sale {
+                return Ok(UpdateConcertOutcome::ScheduleOnSale(id));
+            }
+        }
+        for date in &change.schedules {
+            if let Some(s) = state.schedules.get_mut(&date.schedule_id) {
+                if let Some(at) = date.starts_at {
+                    s.starts_at = at;
+                }
+                if let Some(venue) = &date.venue {
+                    s.venue.clone_from(venue);
+                }
+            }
+        }
+        if let Some(c) = state.concerts.get_mut(&concert) {
+            if let Some(title) = &change.title {
+                c.title.clone_from(title);
+            }
+            if let Some(artist) = &change.artist {
+                c.artist.clone_from(artist);
+            }
+        }
+        Ok(UpdateConcertOutcome::Updated)
     }
 
     async fn entry_rules(&self, concert: ConcertId) -> anyhow::Result<Option<EntryRules>> {

@@ -636,13 +636,7 @@ pub async fn a_fan_holds_no_more_of_a_concert_than_its_ticket_limit_counting_sea
         ok(f.booking.hold_seat(&other_fan).await),
         HoldOutcome::Held(_)
     ));
-    let concert = ok(f
-        .store
-        .create_concert(&sample_concert("Other", 1, T0.plus_secs(86_400)), T0)
-        .await);
-    let elsewhere = ok(f.store.schedules_with_availability(concert, T0).await)[0]
-        .schedule
-        .id;
+    let elsewhere = f.another_concerts_date().await;
     let mut there = within(f, 1, 1, T0, 3);
     there.schedule_id = elsewhere;
     assert!(matches!(
