@@ -26,8 +26,13 @@ fn classify(err: sqlx::Error) -> anyhow::Error {
         // a proxy answers TLS negotiation with garbage, say.
         | sqlx::Error::Protocol(_) => true,
         // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout: the database is
-        // overloaded, not wrong.
-        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("5" | "6" | "517")),
+        // overloaded, not wrong. PostgreSQL's serialization failure and
+        // deadlock (40001, 40P01): the transaction was rolled back whole and
+        // may simply be tried again.
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            Some("5" | "6" | "517" | "40001" | "40P01")
+        ),
         _ => false,
     };
     if unavailable {

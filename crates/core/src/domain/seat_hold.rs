@@ -372,7 +372,8 @@ mod tests {
     }
 
     #[test]
-    fn a_fan_holding_and_owning_the_concerts_ticket_limit_may_hold_no_more_of_it() {
+    fn a_fan_counted_at_the_concerts_ticket_limit_may_hold_no_more_of_it_and_other_limits_answer_first()
+     {
         let limits = HoldPolicy {
             max_per_user: 10,
             max_unfunded: 10,

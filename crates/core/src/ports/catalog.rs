@@ -42,6 +42,8 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     /// or venue changes only while none of its seats is held (live at
     /// `now`) or sold; the date's free seats are locked for the check, so
     /// a hold racing the change waits and then holds the changed date.
+    /// The dates are checked in id order: when several are on sale, the
+    /// lowest id is the one answered.
     async fn update_concert(
         &self,
         concert: ConcertId,

@@ -63,6 +63,7 @@ macro_rules! store_contract_tests {
             booking::live_holds_are_listed_newest_first_for_their_holder_only,
             booking::a_fan_holds_no_more_of_a_concert_than_its_ticket_limit_counting_seats_bought,
             booking::concurrent_holds_of_one_fan_stop_at_exactly_the_concerts_ticket_limit,
+            booking::payments_racing_holds_of_one_fan_count_each_seat_once_against_the_ticket_limit,
             accounts::charges_add_up_within_the_limit,
             accounts::concurrent_charges_add_up_exactly,
             idempotency::idempotency_keys_replay_conflict_and_expire,

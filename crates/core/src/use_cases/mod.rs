@@ -264,7 +264,8 @@ impl App {
         EventId::from_uuid(uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid())
     }
 
-    /// A schedule (never changes once created), through the cache.
+    /// A schedule, through the cache. An operator's change of a date
+    /// (`update_concert`) invalidates its entry.
     async fn find_schedule(
         &self,
         id: crate::domain::ScheduleId,

@@ -18,12 +18,15 @@ async fn five_hundred_fans_on_two_instances_buy_fifty_seats_exactly_once() {
     // a room lets in by default.
     let servers = spawn_cluster(2, |s| s.queue.max_active_per_seat = 0).await;
     let users: Vec<i64> = (1..=500).collect();
-    join_all(
+    for charged in join_all(
         users
             .iter()
             .map(|&u| pick(&servers, u + 1).charge(u, 200_000)),
     )
-    .await;
+    .await
+    {
+        charged.assert_ok(200);
+    }
     let tokens: Vec<String> = join_all(users.iter().map(|&u| pick(&servers, u).issue_token(u, 1)))
         .await
         .iter()

@@ -10,7 +10,10 @@
 -- Outcomes: HELD (with the seat's price and concert), LAPSED_LIMIT,
 -- LIVE_LIMIT, UNFUNDED_LIMIT, CONCERT_LIMIT, NO_SUCH_SEAT, SEAT_SOLD,
 -- SEAT_TAKEN.
-DROP FUNCTION boxoffice_hold_seat(TEXT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, BIGINT);
+--
+-- This is an overload: the ten-argument form of migration 0004 stays, so
+-- instances still running the previous binary keep holding seats during a
+-- rolling deploy. A later migration drops it.
 
 CREATE FUNCTION boxoffice_hold_seat(
     p_hold_id           TEXT,
@@ -42,13 +45,18 @@ BEGIN
     -- forms exclude each other.
     PERFORM pg_advisory_xact_lock(hashtextextended('boxoffice.holds.' || p_user_id::text, 0));
     SELECT c.concert_id INTO concert FROM schedule c WHERE c.id = p_schedule_id;
+    -- One statement, so one snapshot: a payment committing meanwhile
+    -- (payments take no advisory lock) is seen either as a live hold or as
+    -- a reservation, never as both.
     SELECT COUNT(*) FILTER (WHERE h.status = 'ACTIVE' AND h.expires_at_ms > p_now_ms),
            COUNT(*) FILTER (WHERE h.status = 'RELEASED'
                                OR (h.status = 'ACTIVE' AND h.expires_at_ms <= p_now_ms)),
            COUNT(*) FILTER (WHERE h.status = 'ACTIVE' AND h.expires_at_ms > p_now_ms
                               AND h.concert_id = concert),
+           (SELECT COUNT(*) FROM reservation r
+             WHERE r.user_id = p_user_id AND r.concert_id = concert),
            (SELECT COALESCE(MAX(b.amount), 0) FROM balance b WHERE b.user_id = p_user_id)
-      INTO live, lapsed, here, funds
+      INTO live, lapsed, here, bought, funds
       FROM seat_hold h
      WHERE h.user_id = p_user_id AND h.expires_at_ms > p_lapsed_since_ms;
     IF lapsed >= p_max_lapsed THEN
@@ -63,8 +71,6 @@ BEGIN
         outcome := 'UNFUNDED_LIMIT';
         RETURN;
     END IF;
-    SELECT COUNT(*) INTO bought FROM reservation r
-     WHERE r.user_id = p_user_id AND r.concert_id = concert;
     IF here + bought >= p_max_per_concert THEN
         outcome := 'CONCERT_LIMIT';
         RETURN;

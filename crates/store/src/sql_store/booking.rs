@@ -150,7 +150,12 @@ impl<B: Backend> Booking for SqlStore<B> {
                 ],
             )
             .await?;
-        anyhow::ensure!(seat == 1, "live hold {hold} does not hold its seat");
+        if seat != 1 {
+            // Another instance, its clock ahead of ours, took the seat as
+            // the hold ended: the hold is over. Dropping the transaction
+            // rolls the extension back.
+            return Ok(ExtendOutcome::Refused(ExtendRefusal::NotLive));
+        }
         tx.commit().await?;
         Ok(ExtendOutcome::Extended(Hold {
             expires_at: until,
@@ -180,7 +185,7 @@ impl<B: Backend> Booking for SqlStore<B> {
                   WHERE id IN (SELECT id FROM seat_hold
                                 WHERE status = 'ACTIVE' AND expires_at_ms <= $1
                                 ORDER BY expires_at_ms LIMIT $2)
-                    AND status = 'ACTIVE'",
+                    AND status = 'ACTIVE' AND expires_at_ms <= $1",
                 args![now.as_millis(), limit],
             )
             .await?;

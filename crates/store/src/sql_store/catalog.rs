@@ -132,13 +132,22 @@ impl<B: Backend> Catalog for SqlStore<B> {
         now: Timestamp,
     ) -> anyhow::Result<UpdateConcertOutcome> {
         let mut tx = self.backend.begin().await?;
+        // Lock the concert's row first: changes of one concert run one at a
+        // time, so their seat locks below never cross.
         let found = tx
-            .fetch_optional("SELECT id FROM concert WHERE id = $1", args![concert.get()])
+            .execute(
+                "UPDATE concert SET title = title WHERE id = $1",
+                args![concert.get()],
+            )
             .await?;
-        if found.is_none() {
+        if found == 0 {
             return Ok(UpdateConcertOutcome::NotFound);
         }
-        for date in &change.schedules {
+        // Dates in id order, so a transaction locking seats of several
+        // dates always takes them in the same order.
+        let mut dates: Vec<_> = change.schedules.iter().collect();
+        dates.sort_by_key(|d| d.schedule_id);
+        for date in dates {
             let id = date.schedule_id;
             let owner = tx
                 .fetch_optional(

@@ -5,7 +5,7 @@ use crate::domain::events::{self};
 use crate::domain::idempotency::{IdempotencyTicket, Recorded};
 use crate::domain::reservation::{PaymentReceipt, Reservation};
 use crate::domain::seat::{SeatState, SeatStatus};
-use crate::domain::seat_hold::HoldExtension;
+use crate::domain::seat_hold::{ExtendRefusal, HoldExtension};
 use crate::domain::seat_hold::{FanHolds, Hold, HoldStatus, has_lapsed};
 use crate::domain::{HoldId, Timestamp, UserId};
 use crate::memory::lock;
@@ -13,7 +13,6 @@ use crate::ports::{
     Booking, ExtendOutcome, HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome,
     PaymentRefused, ReleaseOutcome,
 };
-use anyhow::Context;
 use async_trait::async_trait;
 
 #[async_trait]
@@ -110,22 +109,28 @@ impl Booking for MemoryStore {
         extension: HoldExtension,
     ) -> anyhow::Result<ExtendOutcome> {
         let mut state = lock(&self.inner);
-        let Some(found) = state.holds.get_mut(&hold) else {
+        let Some(found) = state.holds.get(&hold).cloned() else {
             return Ok(ExtendOutcome::NotFound);
         };
-        let until = match extension.new_expiry(found, user, now) {
+        let until = match extension.new_expiry(&found, user, now) {
             Ok(until) => until,
             Err(refusal) => return Ok(ExtendOutcome::Refused(refusal)),
         };
-        found.expires_at = until;
-        found.extended = true;
-        let extended = found.clone();
-        let row = state
+        // As on SQL: a seat taken by another hold means this one is over.
+        let Some(row) = state
             .seats
-            .get_mut(&(extended.schedule_id, extended.seat_number))
+            .get_mut(&(found.schedule_id, found.seat_number))
             .filter(|row| row.hold == Some(hold))
-            .context("a live hold holds its seat")?;
+        else {
+            return Ok(ExtendOutcome::Refused(ExtendRefusal::NotLive));
+        };
         row.state = SeatState::HeldUntil(until);
+        let extended = Hold {
+            expires_at: until,
+            extended: true,
+            ..found
+        };
+        state.holds.insert(hold, extended.clone());
         Ok(ExtendOutcome::Extended(extended))
     }
 

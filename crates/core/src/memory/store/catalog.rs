@@ -114,7 +114,9 @@ impl Catalog for MemoryStore {
         if !state.concerts.contains_key(&concert) {
             return Ok(UpdateConcertOutcome::NotFound);
         }
-        for date in &change.schedules {
+        let mut dates: Vec<_> = change.schedules.iter().collect();
+        dates.sort_by_key(|d| d.schedule_id);
+        for date in dates {
             let id = date.schedule_id;
             if state.schedules.get(&id).map(|s| s.concert_id) != Some(concert) {
                 return Ok(UpdateConcertOutcome::ScheduleNotFound(id));

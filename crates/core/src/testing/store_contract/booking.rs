@@ -678,3 +678,44 @@ pub async fn concurrent_holds_of_one_fan_stop_at_exactly_the_concerts_ticket_lim
     );
     assert_eq!(ok(f.booking.live_holds_of(user(7), T0).await).len(), 4);
 }
+
+pub async fn payments_racing_holds_of_one_fan_count_each_seat_once_against_the_ticket_limit(
+    stores: Stores,
+) {
+    let f = Arc::new(fixture(stores).await);
+    f.charge(8, 1_000_000).await;
+    let mut paid = Vec::new();
+    for seat_no in [31, 32] {
+        let attempt = within(&f, 8, seat_no, T0, 4);
+        match ok(f.booking.hold_seat(&attempt).await) {
+            HoldOutcome::Held(hold) => paid.push(hold.id),
+            other => panic!("expected a hold, got {other:?}"),
+        }
+    }
+    // Two seats held, being paid for while ten more holds race: held or
+    // bought, each is one of the four, so exactly two more holds win.
+    let payments = paid.into_iter().map(|hold| {
+        let f = f.clone();
+        spawned(async move { f.pay(8, hold, T0).await })
+    });
+    let holds = (33..=42).map(|seat_no| {
+        let f = f.clone();
+        spawned(async move {
+            let attempt = within(&f, 8, seat_no, T0, 4);
+            ok(f.booking.hold_seat(&attempt).await)
+        })
+    });
+    let (paid, held) = futures::future::join(
+        futures::future::join_all(payments),
+        futures::future::join_all(holds),
+    )
+    .await;
+    assert_eq!(confirmed(&paid), 2);
+    assert_eq!(
+        tally(
+            &held,
+            HoldOutcome::LimitReached(HoldLimitReached::PerConcert)
+        ),
+        (2, 8)
+    );
+}
