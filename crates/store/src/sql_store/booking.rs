@@ -133,8 +133,7 @@ impl<B: Backend> Booking for SqlStore<B> {
             drop(tx);
             let now_found = find_hold(&mut self.reader(), hold).await?;
             let refusal = now_found
-                .map(|h| extension.new_expiry(&h, user, now).err())
-                .and_then(|r| r)
+                .and_then(|h| extension.new_expiry(&h, user, now).err())
                 .unwrap_or(ExtendRefusal::NotLive);
             return Ok(ExtendOutcome::Refused(refusal));
         }

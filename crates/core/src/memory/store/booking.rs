@@ -142,7 +142,7 @@ impl Booking for MemoryStore {
             .filter(|h| h.user_id == user && h.is_live(now))
             .cloned()
             .collect();
-        live.sort_by_key(|h| std::cmp::Reverse((h.held_at, h.id.to_string())));
+        live.sort_by_cached_key(|h| std::cmp::Reverse((h.held_at, h.id.to_string())));
         Ok(live)
     }
 
