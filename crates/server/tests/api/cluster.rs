@@ -162,7 +162,12 @@ async fn each_interval_admits_once_for_the_whole_cluster_and_sweeping_everywhere
         s.queue.admit_interval_secs = 5;
     })
     .await;
-    join_all((1..=40).map(|u| pick(&servers, u).issue_token(u, 1))).await;
+    // Fan 1 is first in line, so the first round admits them; the other
+    // thirty-nine join at once, in whatever order they arrive.
+    pick(&servers, 1).issue_token(1, 1).await.assert_ok(201);
+    for joined in join_all((2..=40).map(|u| pick(&servers, u).issue_token(u, 1))).await {
+        joined.assert_ok(201);
+    }
     // Every instance's worker fires in the same interval: one round runs.
     let rounds = join_all(servers.iter().map(|s| s.app.activate_batch_if_due())).await;
     let admitted: Vec<u64> = rounds
@@ -183,7 +188,11 @@ async fn each_interval_admits_once_for_the_whole_cluster_and_sweeping_everywhere
     );
 
     // Holds that end are swept by every instance at once without harm.
-    let token = servers[0].active_token(1).await;
+    let token = pick(&servers, 1).issue_token(1, 1).await.assert_ok(201)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(servers[0].poll(&token).await.data()["status"], "ACTIVE");
     let schedule = servers[0].first_schedule(&token).await;
     servers[1].hold(&token, schedule, 3).await.assert_ok(201);
     servers[0].clock.advance_secs(300);
