@@ -23,7 +23,7 @@ mod outbox;
 mod rooms;
 pub use accounts::{Accounts, ChargeAttempt, ChargeOutcome, ChargeReceipt, ChargeRefused};
 pub use booking::{
-    Booking, ExtendOutcome, HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome,
+    Booking, CancelAttempt, CancelOutcome, CancelRefused, CancellationReceipt, ExtendOutcome, HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome,
     PaymentRefused, ReleaseOutcome,
 };
 pub use catalog::{Catalog, UpdateConcertOutcome};
@@ -53,13 +53,21 @@ pub trait Entropy: Send + Sync + std::fmt::Debug {
     fn fill(&self, buf: &mut [u8]);
 }
 
-/// Money totals over the whole store, for invariant checks: what was charged
-/// must equal what is held plus what was paid.
+/// Money totals over the whole store, for invariant checks: what was
+/// charged and refunded must equal what is held plus what was paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct MoneyTotals {
     pub charged: Won,
     pub balances: Won,
     pub paid: Won,
+    pub refunded: Won,
+}
+
+impl MoneyTotals {
+    /// Whether no money was lost or created: charged + refunded = balances + paid.
+    pub fn conserved(&self) -> bool {
+        self.charged.checked_add(self.refunded) == self.balances.checked_add(self.paid)
+    }
 }
 
 /// What the store says about its own invariants; every count but
@@ -69,12 +77,16 @@ pub struct MoneyTotals {
 pub struct StoreAudit {
     pub money: MoneyTotals,
     pub reservations: u64,
+    /// Of which cancelled.
+    pub cancelled: u64,
     pub negative_balances: u64,
-    /// Seats with more than one reservation.
+    /// Seats with more than one confirmed reservation.
     pub seats_sold_twice: u64,
-    /// Seats marked SOLD with no reservation, or reservations whose seat is not SOLD.
+    /// Seats marked SOLD with no confirmed reservation, or confirmed
+    /// reservations whose seat is not SOLD.
     pub sales_out_of_step: u64,
-    /// Reservations without exactly one `ReservationConfirmed` event.
+    /// Reservations without exactly one `ReservationConfirmed` event, or
+    /// without exactly one `ReservationCancelled` event once cancelled (none before).
     pub reservations_without_one_event: u64,
 }
 

@@ -6,6 +6,7 @@
 use anyhow::Context;
 use boxoffice_core::domain::Won;
 use boxoffice_core::domain::balance::BalancePolicy;
+use boxoffice_core::domain::cancellation::{CancellationPolicy, FeeTier};
 use boxoffice_core::domain::delivery::RetryPolicy;
 use boxoffice_core::domain::queue_token::QueuePolicy;
 use boxoffice_core::domain::sample::SamplePolicy;
@@ -122,6 +123,7 @@ pub struct Settings {
     pub queue: QueueSettings,
     pub holds: HoldSettings,
     pub sales: SalesSettings,
+    pub cancellation: CancellationSettings,
     pub balance: BalanceSettings,
     pub idempotency: IdempotencySettings,
     pub outbox: OutboxSettings,
@@ -347,6 +349,17 @@ pub struct RateLimitSettings {
 pub struct SalesSettings {
     /// Seats of one concert a fan may have, held and bought together.
     pub max_tickets_per_user_per_concert: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancellationSettings {
+    /// Reservations may be cancelled until this long before their date starts.
+    pub deadline_secs: u64,
+    /// The fee by the time left to the show: each tier takes `percent` of
+    /// the price when cancelling less than `within_secs` before it; the
+    /// highest matching tier applies, none is free. At most four.
+    pub fees: Vec<FeeTier>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -582,6 +595,13 @@ impl Default for Settings {
             },
             sales: SalesSettings {
                 max_tickets_per_user_per_concert: holds.max_tickets_per_concert,
+            },
+            cancellation: {
+                let policy = CancellationPolicy::default();
+                CancellationSettings {
+                    deadline_secs: policy.deadline_secs,
+                    fees: policy.tiers().collect(),
+                }
             },
             balance: BalanceSettings {
                 max: BalancePolicy::default().max.amount(),
@@ -1002,6 +1022,9 @@ impl Settings {
             "sales.max_tickets_per_user_per_concert",
             "must be positive"
         );
+        if let Err(problem) = self.cancellation_policy() {
+            return Err(SettingError::invalid("cancellation.fees".to_owned(), problem.to_string()).into());
+        }
         check!(
             self.holds.max_total_secs >= self.holds.ttl_secs,
             "holds.max_total_secs",
@@ -1260,6 +1283,12 @@ impl Settings {
         Ok(())
     }
 
+    fn cancellation_policy(
+        &self,
+    ) -> Result<CancellationPolicy, boxoffice_core::domain::cancellation::PolicyRejected> {
+        CancellationPolicy::new(self.cancellation.deadline_secs, &self.cancellation.fees)
+    }
+
     pub fn policies(&self) -> Policies {
         let q = &self.queue;
         Policies {
@@ -1300,6 +1329,8 @@ impl Settings {
                 interval_secs: self.console.sample_interval_secs,
                 retention_secs: self.console.sample_retention_secs,
             },
+            // Validated with the rest (`validate`); the default otherwise.
+            cancellation: self.cancellation_policy().unwrap_or_default(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! [`LockedStore`]: the "distributed lock around the transaction" strategy,
 //! wrapping a store's booking port and nothing else. Holds take a lock
-//! named for the seat, payments one named for the payer's balance, then run
-//! the wrapped store's transaction. It exists to be measured against the
+//! named for the seat, payments and cancellations one named for the fan's
+//! balance, then run the wrapped store's transaction. It exists to be measured against the
 //! conditional update (docs/concurrency.md): correctness never depends on
 //! it, since the wrapped store is correct alone. Charges are in the
 //! accounts port, which it does not wrap: they rely on the store's own
@@ -13,7 +13,7 @@ use boxoffice_core::domain::reservation::Reservation;
 use boxoffice_core::domain::seat_hold::{Hold, HoldExtension};
 use boxoffice_core::domain::{HoldId, Timestamp, UserId};
 use boxoffice_core::ports::{
-    Booking, ExtendOutcome, HoldAttempt, HoldOutcome, Lock, LockLease, PaymentAttempt,
+    Booking, CancelAttempt, CancelOutcome, ExtendOutcome, HoldAttempt, HoldOutcome, Lock, LockLease, PaymentAttempt,
     PaymentOutcome, ReleaseOutcome, Unavailable,
 };
 use std::sync::Arc;
@@ -76,6 +76,18 @@ impl Booking for LockedStore {
     ) -> anyhow::Result<PaymentOutcome> {
         let lease = self.acquire(format!("balance:{}", attempt.user_id)).await?;
         let outcome = self.inner.confirm_payment(attempt, ticket).await;
+        self.release(lease).await;
+        outcome
+    }
+
+    async fn cancel_reservation(
+        &self,
+        attempt: &CancelAttempt,
+        ticket: Option<&IdempotencyTicket>,
+    ) -> anyhow::Result<CancelOutcome> {
+        // A refund changes the balance, as a payment does.
+        let lease = self.acquire(format!("balance:{}", attempt.user_id)).await?;
+        let outcome = self.inner.cancel_reservation(attempt, ticket).await;
         self.release(lease).await;
         outcome
     }

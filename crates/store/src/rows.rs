@@ -5,7 +5,7 @@ use crate::values::Record;
 use anyhow::Context;
 use boxoffice_core::domain::concert::{Concert, EntryRules, Schedule};
 use boxoffice_core::domain::events::{EventTrace, OutboxEvent};
-use boxoffice_core::domain::reservation::Reservation;
+use boxoffice_core::domain::reservation::{Cancellation, Reservation};
 use boxoffice_core::domain::room::{Cohort, Flow, Room, RoomSettings, RoomState, SaleWindow};
 use boxoffice_core::domain::sample::{SaleSample, SeatTally};
 use boxoffice_core::domain::seat::{Seat, SeatState};
@@ -146,6 +146,15 @@ pub(crate) fn reservation(row: &Record) -> anyhow::Result<Reservation> {
         price: won(row, "price")?,
         hold_id: row.text("hold_id")?.parse::<HoldId>()?,
         confirmed_at: ts(row, "confirmed_at_ms")?,
+        cancellation: match row.text("status")?.as_str() {
+            "CONFIRMED" => None,
+            "CANCELLED" => Some(Cancellation {
+                at: ts(row, "cancelled_at_ms")?,
+                refund: won(row, "refund")?,
+                fee: won(row, "fee")?,
+            }),
+            other => anyhow::bail!("unknown reservation status {other}"),
+        },
     })
 }
 

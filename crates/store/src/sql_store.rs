@@ -428,7 +428,7 @@ async fn record_answer<C: Conn>(
 /// What the hold limits count for a fan, in one range scan of
 /// `seat_hold_by_user`: live holds, lapsed ones (released, or ended unpaid)
 /// whose expiry is inside the window, live holds of the concert asked for,
-/// and, beside it, the balance and the fan's reservations of that concert
+/// and, beside it, the balance and the fan's confirmed reservations of that concert
 /// (`reservation_by_user`). `$1` user, `$2` now, `$3` start of the lapse
 /// window, `$4` the schedule held ([`fan_holds_args`]).
 pub(crate) const FAN_HOLDS: &str = "SELECT
@@ -437,7 +437,7 @@ pub(crate) const FAN_HOLDS: &str = "SELECT
         COUNT(CASE WHEN status = 'ACTIVE' AND expires_at_ms > $2
                     AND concert_id = (SELECT s.concert_id FROM schedule s WHERE s.id = $4) THEN 1 END)
             + (SELECT COUNT(*) FROM reservation r
-                WHERE r.user_id = $1
+                WHERE r.user_id = $1 AND r.status = 'CONFIRMED'
                   AND r.concert_id = (SELECT s.concert_id FROM schedule s WHERE s.id = $4))
             AS concert_tickets,
         (SELECT COALESCE(MAX(b.amount), 0) FROM balance b WHERE b.user_id = $1) AS funds
@@ -533,18 +533,24 @@ impl<B: Backend> Store for SqlStore<B> {
                     (SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM balance_entry WHERE kind = 'CHARGE') AS charged,
                     (SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM balance) AS balances,
                     (SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM balance_entry WHERE kind = 'PAYMENT') AS paid,
+                    (SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM balance_entry WHERE kind = 'REFUND') AS refunded,
                     (SELECT COUNT(*) FROM reservation) AS reservations,
+                    (SELECT COUNT(*) FROM reservation WHERE status = 'CANCELLED') AS cancelled,
                     (SELECT COUNT(*) FROM balance WHERE amount < 0) AS negative_balances,
-                    (SELECT COUNT(*) FROM (SELECT schedule_id, seat_number FROM reservation
+                    (SELECT COUNT(*) FROM (SELECT schedule_id, seat_number FROM reservation WHERE status = 'CONFIRMED'
                                             GROUP BY schedule_id, seat_number HAVING COUNT(*) > 1) twice) AS sold_twice,
                     (SELECT COUNT(*) FROM seat s WHERE s.status = 'SOLD' AND NOT EXISTS
-                        (SELECT 1 FROM reservation r WHERE r.schedule_id = s.schedule_id AND r.seat_number = s.seat_number))
-                    + (SELECT COUNT(*) FROM reservation r WHERE NOT EXISTS
+                        (SELECT 1 FROM reservation r WHERE r.schedule_id = s.schedule_id AND r.seat_number = s.seat_number
+                            AND r.status = 'CONFIRMED'))
+                    + (SELECT COUNT(*) FROM reservation r WHERE r.status = 'CONFIRMED' AND NOT EXISTS
                         (SELECT 1 FROM seat s WHERE s.schedule_id = r.schedule_id AND s.seat_number = r.seat_number
                             AND s.status = 'SOLD')) AS out_of_step,
                     (SELECT COUNT(*) FROM reservation r WHERE
                         (SELECT COUNT(*) FROM outbox o WHERE o.aggregate_key = r.id
-                            AND o.event_type = 'ReservationConfirmed') <> 1) AS without_one_event",
+                            AND o.event_type = 'ReservationConfirmed') <> 1
+                     OR (SELECT COUNT(*) FROM outbox o WHERE o.aggregate_key = r.id
+                            AND o.event_type = 'ReservationCancelled')
+                        <> CASE WHEN r.status = 'CANCELLED' THEN 1 ELSE 0 END) AS without_one_event",
                 args![],
             )
             .await?;
@@ -554,8 +560,10 @@ impl<B: Backend> Store for SqlStore<B> {
                 charged: rows::won(&row, "charged")?,
                 balances: rows::won(&row, "balances")?,
                 paid: rows::won(&row, "paid")?,
+                refunded: rows::won(&row, "refunded")?,
             },
             reservations: count("reservations")?,
+            cancelled: count("cancelled")?,
             negative_balances: count("negative_balances")?,
             seats_sold_twice: count("sold_twice")?,
             sales_out_of_step: count("out_of_step")?,

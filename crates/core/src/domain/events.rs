@@ -4,11 +4,16 @@
 //! Payloads are JSON with camelCase fields; `schema_version` is bumped on any
 //! incompatible change (schemas in docs/events.md).
 
+use super::cancellation::CancellationReceipt;
 use super::reservation::Reservation;
 use super::{ConcertId, EventId, ReservationId, ScheduleId, Timestamp, UserId, Won};
 use serde::{Deserialize, Serialize};
 
 pub const RESERVATION_CONFIRMED: &str = "ReservationConfirmed";
+/// A fan cancelled a reservation for a refund. Keyed by reservation id and
+/// published to the same topic as `ReservationConfirmed`, so a consumer
+/// sees a reservation's confirmation before its cancellation.
+pub const RESERVATION_CANCELLED: &str = "ReservationCancelled";
 pub const BALANCE_CHARGED: &str = "BalanceCharged";
 /// A request to join a concert's line, in queue-entry-through-Kafka mode.
 /// Not an outbox event: it goes straight to the `queue.entered` topic,
@@ -52,6 +57,23 @@ pub struct ReservationConfirmed {
     pub seat_number: u8,
     pub price: Won,
     pub confirmed_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservationCancelled {
+    pub reservation_id: ReservationId,
+    pub user_id: UserId,
+    pub concert_id: ConcertId,
+    pub schedule_id: ScheduleId,
+    pub seat_number: u8,
+    /// What the seat was bought for: `refund` + `fee`.
+    pub price: Won,
+    /// Paid back to the fan's balance.
+    pub refund: Won,
+    /// Kept.
+    pub fee: Won,
+    pub cancelled_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +125,7 @@ pub struct RoomChanged {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DomainEvent {
     ReservationConfirmed(ReservationConfirmed),
+    ReservationCancelled(ReservationCancelled),
     BalanceCharged(BalanceCharged),
     QueueEntered(QueueEntered),
     RoomChanged(RoomChanged),
@@ -115,6 +138,9 @@ impl DomainEvent {
             (RESERVATION_CONFIRMED, 1) => serde_json::from_str(&event.payload)
                 .ok()
                 .map(DomainEvent::ReservationConfirmed),
+            (RESERVATION_CANCELLED, 1) => serde_json::from_str(&event.payload)
+                .ok()
+                .map(DomainEvent::ReservationCancelled),
             (BALANCE_CHARGED, 1) => serde_json::from_str(&event.payload)
                 .ok()
                 .map(DomainEvent::BalanceCharged),
@@ -146,6 +172,33 @@ pub fn reservation_confirmed(id: EventId, reservation: &Reservation) -> OutboxEv
         aggregate_key: reservation.id.to_string(),
         payload: to_json(&body),
         created_at: reservation.confirmed_at,
+        trace: None,
+    }
+}
+
+pub fn reservation_cancelled(
+    id: EventId,
+    user_id: UserId,
+    receipt: &CancellationReceipt,
+) -> OutboxEvent {
+    let body = ReservationCancelled {
+        reservation_id: receipt.reservation_id,
+        user_id,
+        concert_id: receipt.concert_id,
+        schedule_id: receipt.schedule_id,
+        seat_number: receipt.seat_number.get(),
+        price: receipt.price,
+        refund: receipt.refund,
+        fee: receipt.fee,
+        cancelled_at: receipt.cancelled_at,
+    };
+    OutboxEvent {
+        id,
+        event_type: RESERVATION_CANCELLED.to_owned(),
+        schema_version: 1,
+        aggregate_key: receipt.reservation_id.to_string(),
+        payload: to_json(&body),
+        created_at: receipt.cancelled_at,
         trace: None,
     }
 }
@@ -211,6 +264,7 @@ mod tests {
             price: Won::new(50_000),
             hold_id: HoldId::from_uuid(Uuid::from_u128(9)),
             confirmed_at: Timestamp::from_millis(1_000),
+            cancellation: None,
         };
         let event = reservation_confirmed(EventId::from_uuid(Uuid::from_u128(1)), &reservation);
         assert_eq!(event.aggregate_key, reservation.id.to_string());
@@ -219,6 +273,35 @@ mod tests {
             Some(DomainEvent::ReservationConfirmed(body)) => {
                 assert_eq!(body.concert_id, reservation.concert_id);
                 assert_eq!(body.price, Won::new(50_000));
+            }
+            other => panic!("decoded {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_cancellation_event_round_trips_under_its_reservations_key() {
+        let receipt = CancellationReceipt {
+            reservation_id: ReservationId::from_uuid(Uuid::from_u128(7)),
+            concert_id: ConcertId::new(1).unwrap(),
+            schedule_id: ScheduleId::new(2).unwrap(),
+            seat_number: SeatNumber::new(12).unwrap(),
+            price: Won::new(50_000),
+            refund: Won::new(45_000),
+            fee: Won::new(5_000),
+            balance: Won::new(45_000),
+            cancelled_at: Timestamp::from_millis(2_000),
+        };
+        let event = reservation_cancelled(
+            EventId::from_uuid(Uuid::from_u128(1)),
+            UserId::new(3).unwrap(),
+            &receipt,
+        );
+        assert_eq!(event.aggregate_key, receipt.reservation_id.to_string());
+        match DomainEvent::decode(&event) {
+            Some(DomainEvent::ReservationCancelled(body)) => {
+                assert_eq!(body.user_id, UserId::new(3).unwrap());
+                assert_eq!((body.refund, body.fee), (Won::new(45_000), Won::new(5_000)));
+                assert_eq!(body.cancelled_at, Timestamp::from_millis(2_000));
             }
             other => panic!("decoded {other:?}"),
         }

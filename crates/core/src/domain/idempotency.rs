@@ -35,6 +35,7 @@ impl IdempotencyKey {
 pub enum IdempotencyScope {
     Payment,
     Charge,
+    Cancellation,
 }
 
 impl IdempotencyScope {
@@ -42,6 +43,7 @@ impl IdempotencyScope {
         match self {
             IdempotencyScope::Payment => "payment",
             IdempotencyScope::Charge => "charge",
+            IdempotencyScope::Cancellation => "cancellation",
         }
     }
 }

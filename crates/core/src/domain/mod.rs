@@ -13,7 +13,8 @@
 //! - [`queue_token`]: the waiting-room token, its states, admission and ETA arithmetic.
 //! - [`balance`]: the prepaid balance and its bounds.
 //! - [`payment`]: paying for a hold: who may, and the sale it makes.
-//! - [`reservation`]: a confirmed sale and the receipt shown to the buyer.
+//! - [`reservation`]: a sale, confirmed or cancelled, and the receipt shown to the buyer.
+//! - [`cancellation`]: cancelling a reservation: the deadline, the fee and the refund.
 //! - [`events`]: the events other systems learn of, as written to the outbox.
 //! - [`delivery`]: retrying consumers, backoff with jitter, and dead letters.
 //! - [`idempotency`]: keys and request fingerprints for safely retried commands.
@@ -25,6 +26,7 @@
 
 pub mod access;
 pub mod balance;
+pub mod cancellation;
 pub mod concert;
 pub mod delivery;
 pub mod events;

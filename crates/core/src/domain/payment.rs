@@ -38,6 +38,7 @@ impl PaymentAttempt {
             price: hold.price,
             hold_id: hold.id,
             confirmed_at: self.now,
+            cancellation: None,
         }
     }
 }

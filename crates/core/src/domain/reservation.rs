@@ -1,9 +1,9 @@
-//! Confirmed sales.
+//! Sales: confirmed, and cancelled for a refund.
 
 use super::{ConcertId, HoldId, ReservationId, ScheduleId, SeatNumber, Timestamp, UserId, Won};
 use serde::{Deserialize, Serialize};
 
-/// A seat sold to a user.
+/// A seat sold to a user; `cancellation` is set once they cancelled it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
     pub id: ReservationId,
@@ -14,6 +14,15 @@ pub struct Reservation {
     pub price: Won,
     pub hold_id: HoldId,
     pub confirmed_at: Timestamp,
+    pub cancellation: Option<Cancellation>,
+}
+
+/// When a reservation was cancelled, what it refunded and what it kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cancellation {
+    pub at: Timestamp,
+    pub refund: Won,
+    pub fee: Won,
 }
 
 /// What the payer is told: the reservation and the balance left. It is also
@@ -33,6 +42,15 @@ pub struct PaymentReceipt {
 }
 
 impl Reservation {
+    /// `CONFIRMED` or `CANCELLED`, as stored and shown.
+    pub fn status(&self) -> &'static str {
+        if self.cancellation.is_some() {
+            "CANCELLED"
+        } else {
+            "CONFIRMED"
+        }
+    }
+
     /// The receipt for this reservation, with the balance left after paying.
     pub fn receipt(&self, balance: Won) -> PaymentReceipt {
         PaymentReceipt {

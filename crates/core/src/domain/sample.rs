@@ -12,7 +12,8 @@ pub struct SeatTally {
     /// Under a live hold.
     pub held: u64,
     pub sold: u64,
-    /// The prices of the concert's reservations.
+    /// What the concert's reservations brought in: the prices of the
+    /// confirmed ones and the fees kept on the cancelled ones.
     pub revenue: Won,
 }
 

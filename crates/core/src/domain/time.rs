@@ -26,6 +26,10 @@ impl Timestamp {
     pub const fn plus_millis(self, millis: i64) -> Self {
         Self(self.0.saturating_add(millis))
     }
+
+    pub const fn minus_secs(self, secs: u64) -> Self {
+        Self(self.0.saturating_sub((secs as i64).saturating_mul(1000)))
+    }
 }
 
 #[cfg(test)]
@@ -37,5 +41,6 @@ mod tests {
         let t = Timestamp::from_millis(10_000);
         assert_eq!(t.plus_secs(3).as_millis(), 13_000);
         assert_eq!(t.plus_millis(-1_000).as_millis(), 9_000);
+        assert_eq!(t.minus_secs(4).as_millis(), 6_000);
     }
 }

@@ -52,6 +52,7 @@ struct State {
     samples: BTreeMap<(ConcertId, Timestamp), SaleSample>,
     charged: Won,
     paid: Won,
+    refunded: Won,
     idempotency: HashMap<(UserId, &'static str, String), KeyRow>,
     outbox: Vec<OutboxRow>,
     consumed: HashSet<(String, EventId)>,
@@ -137,7 +138,7 @@ impl Store for MemoryStore {
         let state = lock(&self.inner);
         let balances = state.balances.values().map(|w| w.amount()).sum();
         let mut per_seat: HashMap<(ScheduleId, SeatNumber), u64> = HashMap::new();
-        for r in &state.reservations {
+        for r in state.reservations.iter().filter(|r| r.cancellation.is_none()) {
             *per_seat.entry((r.schedule_id, r.seat_number)).or_default() += 1;
         }
         let sold = |key: &(ScheduleId, SeatNumber)| {
@@ -152,30 +153,39 @@ impl Store for MemoryStore {
             .filter(|(key, row)| row.state == SeatState::Sold && !per_seat.contains_key(key))
             .count()
             + per_seat.keys().filter(|key| !sold(key)).count();
-        let events = |r: &Reservation| {
+        let events = |r: &Reservation, kind: &str| {
             state
                 .outbox
                 .iter()
                 .filter(|row| {
-                    row.event.event_type == events::RESERVATION_CONFIRMED
-                        && row.event.aggregate_key == r.id.to_string()
+                    row.event.event_type == kind && row.event.aggregate_key == r.id.to_string()
                 })
                 .count()
+        };
+        let in_step = |r: &Reservation| {
+            events(r, events::RESERVATION_CONFIRMED) == 1
+                && events(r, events::RESERVATION_CANCELLED) == usize::from(r.cancellation.is_some())
         };
         Ok(StoreAudit {
             money: MoneyTotals {
                 charged: state.charged,
                 balances: Won::new(balances),
                 paid: state.paid,
+                refunded: state.refunded,
             },
             reservations: state.reservations.len() as u64,
+            cancelled: state
+                .reservations
+                .iter()
+                .filter(|r| r.cancellation.is_some())
+                .count() as u64,
             negative_balances: state.balances.values().filter(|w| w.amount() < 0).count() as u64,
             seats_sold_twice: per_seat.values().filter(|n| **n > 1).count() as u64,
             sales_out_of_step: out_of_step as u64,
             reservations_without_one_event: state
                 .reservations
                 .iter()
-                .filter(|r| events(r) != 1)
+                .filter(|r| !in_step(r))
                 .count() as u64,
         })
     }

@@ -1,8 +1,10 @@
 //! The booking port: holds on seats and the payments that turn them into
 //! reservations. A hold is exclusive and ends by itself; a payment debits
 //! the balance, sells the seat, creates the reservation and appends its
-//! event in one transaction.
+//! event in one transaction; a cancellation undoes a sale for a refund in
+//! one transaction.
 
+pub use crate::domain::cancellation::{CancelAttempt, CancelRefused, CancellationReceipt};
 use crate::domain::idempotency::IdempotencyTicket;
 pub use crate::domain::payment::{PaymentAttempt, PaymentRefused};
 use crate::domain::reservation::{PaymentReceipt, Reservation};
@@ -50,6 +52,12 @@ pub enum PaymentOutcome {
     Refused(PaymentRefused),
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelOutcome {
+    Cancelled(CancellationReceipt),
+    Refused(CancelRefused),
+}
+
 /// What asking to extend a hold came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExtendOutcome {
@@ -94,6 +102,16 @@ pub trait Booking: Send + Sync + std::fmt::Debug {
         attempt: &PaymentAttempt,
         ticket: Option<&IdempotencyTicket>,
     ) -> anyhow::Result<PaymentOutcome>;
-    /// The user's reservations, newest first.
+    /// Cancels the reservation by [`CancelAttempt::cancellable`]'s rule:
+    /// marks it cancelled, refunds the quote to the balance (with its
+    /// ledger entry), puts the seat back on sale, appends
+    /// `ReservationCancelled` and records the answer under `ticket`: all or
+    /// nothing, and once however many cancellations race.
+    async fn cancel_reservation(
+        &self,
+        attempt: &CancelAttempt,
+        ticket: Option<&IdempotencyTicket>,
+    ) -> anyhow::Result<CancelOutcome>;
+    /// The user's reservations, confirmed and cancelled, newest first.
     async fn reservations_of(&self, user: UserId) -> anyhow::Result<Vec<Reservation>>;
 }

@@ -350,14 +350,48 @@ impl TestApp {
     }
 
     /// Charges, enters, holds seat `seat_number` of the first date and pays.
-    pub async fn buy_seat(&self, user: UserId, seat_number: i64) {
+    pub async fn buy_seat(
+        &self,
+        user: UserId,
+        seat_number: i64,
+    ) -> crate::domain::reservation::PaymentReceipt {
         self.charge(user, 150_000).await;
         let token = self.active_token(user).await;
         let hold = self.hold(token, seat_number).await;
         self.app
             .pay_for_hold(user, hold.id, None)
             .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Seat `seat_number` of the first date, as the store shows it now.
+    pub async fn seat_status(&self, seat_number: i64) -> crate::domain::seat::SeatStatus {
+        let seats = self
+            .store
+            .seats(self.schedule, self.clock.now())
+            .await
             .unwrap_or_else(|e| panic!("{e}"));
+        seats
+            .into_iter()
+            .find(|s| s.number == seat(seat_number))
+            .unwrap_or_else(|| panic!("no seat {seat_number}"))
+            .status
+    }
+
+    /// When the first date starts.
+    pub async fn starts_at(&self) -> Timestamp {
+        self.store
+            .schedule(self.schedule)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("no first date"))
+            .starts_at
+    }
+
+    /// Moves the clock to `at` (forwards only).
+    pub fn advance_to(&self, at: Timestamp) {
+        self.clock
+            .advance_millis((at.as_millis() - self.clock.now().as_millis()).max(0));
     }
 
     pub async fn second_concert(&self) -> ConcertId {

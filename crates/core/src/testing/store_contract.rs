@@ -64,6 +64,11 @@ macro_rules! store_contract_tests {
             booking::a_fan_holds_no_more_of_a_concert_than_its_ticket_limit_counting_seats_bought,
             booking::concurrent_holds_of_one_fan_stop_at_exactly_the_concerts_ticket_limit,
             booking::payments_racing_holds_of_one_fan_count_each_seat_once_against_the_ticket_limit,
+            cancellation::a_cancellation_refunds_less_the_fee_frees_the_seat_and_appends_one_event,
+            cancellation::only_the_owner_cancels_a_confirmed_reservation_once_and_before_the_deadline,
+            cancellation::concurrent_cancellations_of_one_reservation_refund_once,
+            cancellation::cancellations_racing_payments_of_one_fan_keep_the_balance_exact,
+            cancellation::a_cancellation_records_its_idempotent_answer_with_the_refund,
             accounts::charges_add_up_within_the_limit,
             accounts::concurrent_charges_add_up_exactly,
             idempotency::idempotency_keys_replay_conflict_and_expire,
@@ -87,6 +92,7 @@ macro_rules! store_contract_tests {
 
 pub mod accounts;
 pub mod booking;
+pub mod cancellation;
 pub mod catalog;
 pub mod idempotency;
 pub mod identity;

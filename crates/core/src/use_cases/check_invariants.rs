@@ -1,5 +1,6 @@
 //! The invariant check run after every load test: nothing sold twice, no
-//! negative balance, money conserved, one event per sale, admission in
+//! negative balance, money conserved (refunds included), one event per
+//! sale and per cancellation, admission in
 //! line order (the waiting room's record of every admission's place in
 //! line and time, compared pair by pair).
 
@@ -27,10 +28,11 @@ impl App {
         }
         let mut violations = Vec::new();
         let money = store.money;
-        if money.balances.checked_add(money.paid) != Some(money.charged) {
+        if !money.conserved() {
             violations.push(format!(
-                "money not conserved: charged {} != balances {} + paid {}",
+                "money not conserved: charged {} + refunded {} != balances {} + paid {}",
                 money.charged.amount(),
+                money.refunded.amount(),
                 money.balances.amount(),
                 money.paid.amount()
             ));

@@ -12,9 +12,10 @@
 //!   waiting room; change_room, open_sale, show_room: the operator's room,
 //!   the opening draw, and what is published of it.
 //! - list_concerts, list_popular_concerts, list_schedules, list_seats: browsing.
-//! - hold_seat, release_hold, pay_for_hold: booking.
+//! - hold_seat, extend_hold, release_hold, pay_for_hold, cancel_reservation:
+//!   booking.
 //! - charge_balance, show_balance, list_reservations: the buyer's account.
-//! - create_concert, set_entry_rules, revoke_admission: the admin's catalog,
+//! - create_concert, update_concert, set_entry_rules, revoke_admission: the admin's catalog,
 //!   bot gates and revocations; check_invariants: the post-load audit.
 //! - activate_batch, release_expired_holds, relay_outbox, event_handlers,
 //!   deliver_to_platform: background work, each a single step (`*_once`)
@@ -25,6 +26,7 @@
 mod access;
 mod activate_batch;
 mod cached;
+mod cancel_reservation;
 mod change_room;
 mod charge_balance;
 mod check_invariants;
@@ -59,6 +61,7 @@ mod update_concert;
 mod watch_tokens;
 
 pub use access::AccessDenied;
+pub use cancel_reservation::CancelError;
 pub use change_room::{ChangeRoomError, RoomPatch};
 pub use charge_balance::ChargeError;
 pub use check_invariants::InvariantReport;
@@ -83,6 +86,7 @@ pub use show_room::{LotteryReveal, RoomReport};
 pub use update_concert::UpdateConcertError;
 
 use crate::domain::balance::BalancePolicy;
+use crate::domain::cancellation::CancellationPolicy;
 use crate::domain::delivery::RetryPolicy;
 use crate::domain::queue_token::QueuePolicy;
 use crate::domain::sample::SamplePolicy;
@@ -134,6 +138,8 @@ pub struct Policies {
     pub delivery: RetryPolicy,
     /// How often the console's samples are taken, and how long kept.
     pub samples: SamplePolicy,
+    /// Until when, and at what fee, fans may cancel reservations.
+    pub cancellation: CancellationPolicy,
 }
 
 /// How long idempotency records live.

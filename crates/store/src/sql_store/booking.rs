@@ -6,15 +6,17 @@ use super::*;
 use crate::conn::{Conn, Tx};
 use crate::rows;
 use crate::values::args;
+use anyhow::Context;
 use async_trait::async_trait;
 use boxoffice_core::domain::events::{self};
 use boxoffice_core::domain::idempotency::{IdempotencyTicket, Recorded};
+use boxoffice_core::domain::cancellation::CancellationReceipt;
 use boxoffice_core::domain::reservation::{PaymentReceipt, Reservation};
 use boxoffice_core::domain::seat_hold::FanHolds;
 use boxoffice_core::domain::seat_hold::{ExtendRefusal, Hold, HoldExtension};
 use boxoffice_core::domain::{HoldId, Timestamp, UserId, Won};
 use boxoffice_core::ports::{
-    Booking, ExtendOutcome, HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome,
+    Booking, CancelAttempt, CancelOutcome, CancelRefused, ExtendOutcome, HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome,
     PaymentRefused, ReleaseOutcome,
 };
 
@@ -287,6 +289,92 @@ impl<B: Backend> Booking for SqlStore<B> {
         record_answer(&mut tx, ticket, answer).await?;
         tx.commit().await?;
         Ok(PaymentOutcome::Confirmed(receipt))
+    }
+
+    async fn cancel_reservation(
+        &self,
+        a: &CancelAttempt,
+        ticket: Option<&IdempotencyTicket>,
+    ) -> anyhow::Result<CancelOutcome> {
+        let mut tx = self.backend.begin().await?;
+        let found = tx
+            .fetch_optional(
+                "SELECT r.*, s.starts_at_ms FROM reservation r
+                   JOIN schedule s ON s.id = r.schedule_id
+                  WHERE r.id = $1",
+                args![a.reservation_id.to_string()],
+            )
+            .await?;
+        let dated = found
+            .map(|row| anyhow::Ok((rows::reservation(&row)?, rows::ts(&row, "starts_at_ms")?)))
+            .transpose()?;
+        let (reservation, quote) = match a.cancellable(dated) {
+            Ok(cancellable) => cancellable,
+            Err(refused) => return Ok(CancelOutcome::Refused(refused)),
+        };
+        // The guard against refunding twice: only one transaction turns
+        // this reservation from CONFIRMED to CANCELLED.
+        let cancelled = tx
+            .execute(
+                "UPDATE reservation
+                    SET status = 'CANCELLED', cancelled_at_ms = $2, refund = $3, fee = $4
+                  WHERE id = $1 AND status = 'CONFIRMED'",
+                args![
+                    a.reservation_id.to_string(),
+                    a.now.as_millis(),
+                    quote.refund.amount(),
+                    quote.fee.amount()
+                ],
+            )
+            .await?;
+        if cancelled != 1 {
+            return Ok(CancelOutcome::Refused(CancelRefused::AlreadyCancelled));
+        }
+        let after = if quote.refund > Won::ZERO {
+            let after = self
+                .change_balance(&mut tx, a.user_id, quote.refund.amount(), Won::new(i64::MAX), a.now)
+                .await?
+                .with_context(|| format!("no balance of user {} to refund", a.user_id))?;
+            let reference = reservation.id.to_string();
+            let entry = Entry {
+                user: a.user_id,
+                kind: "REFUND",
+                amount: quote.refund,
+                after,
+                reference: &reference,
+                now: a.now,
+            };
+            append_entry(&mut tx, entry).await?;
+            after
+        } else {
+            current_balance(&mut tx, a.user_id).await?
+        };
+        let freed = tx
+            .execute(
+                "UPDATE seat SET status = 'AVAILABLE', hold_id = NULL, held_until_ms = NULL, version = version + 1
+                  WHERE schedule_id = $1 AND seat_number = $2 AND hold_id = $3 AND status = 'SOLD'",
+                args![
+                    reservation.schedule_id.get(),
+                    i64::from(reservation.seat_number.get()),
+                    reservation.hold_id.to_string()
+                ],
+            )
+            .await?;
+        anyhow::ensure!(
+            freed == 1,
+            "confirmed reservation {} does not own its sold seat",
+            reservation.id
+        );
+        let receipt = CancellationReceipt::of(&reservation, a.cancellation(quote), after);
+        append_event(
+            &mut tx,
+            &events::reservation_cancelled(a.event_id, a.user_id, &receipt),
+        )
+        .await?;
+        let answer = Recorded::<&CancellationReceipt, CancelRefused>::Done(&receipt).to_json();
+        record_answer(&mut tx, ticket, answer).await?;
+        tx.commit().await?;
+        Ok(CancelOutcome::Cancelled(receipt))
     }
 
     async fn reservations_of(&self, user: UserId) -> anyhow::Result<Vec<Reservation>> {

@@ -156,8 +156,8 @@ impl<B: Backend> Rooms for SqlStore<B> {
                 "SELECT COUNT(CASE WHEN s.status = 'SOLD' THEN 1 END) AS sold,
                         COUNT(CASE WHEN s.status = 'HELD' AND s.held_until_ms > $2 THEN 1 END) AS held,
                         COUNT(*) AS seats,
-                        (SELECT CAST(COALESCE(SUM(r.price), 0) AS BIGINT) FROM reservation r
-                          WHERE r.concert_id = $1) AS revenue
+                        (SELECT CAST(COALESCE(SUM(r.price - COALESCE(r.refund, 0)), 0) AS BIGINT)
+                           FROM reservation r WHERE r.concert_id = $1) AS revenue
                    FROM seat s JOIN schedule d ON d.id = s.schedule_id
                   WHERE d.concert_id = $1",
                 args![concert.get(), now.as_millis()],

@@ -9,8 +9,9 @@ use crate::domain::seat_hold::{ExtendRefusal, HoldExtension};
 use crate::domain::seat_hold::{FanHolds, Hold, HoldStatus, has_lapsed};
 use crate::domain::{HoldId, Timestamp, UserId};
 use crate::memory::lock;
+use crate::domain::cancellation::CancellationReceipt;
 use crate::ports::{
-    Booking, ExtendOutcome, HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome,
+    Booking, CancelAttempt, CancelOutcome, CancelRefused, ExtendOutcome, HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome,
     PaymentRefused, ReleaseOutcome,
 };
 use async_trait::async_trait;
@@ -25,6 +26,7 @@ impl Booking for MemoryStore {
             .reservations
             .iter()
             .filter(|r| r.user_id == a.user_id && Some(r.concert_id) == concert)
+            .filter(|r| r.cancellation.is_none())
             .count();
         let held_here = mine()
             .filter(|h| h.is_live(a.now) && Some(h.concert_id) == concert)
@@ -207,6 +209,55 @@ impl Booking for MemoryStore {
         state.outbox.push(OutboxRow::new(event));
         state.reservations.push(reservation);
         Ok(PaymentOutcome::Confirmed(receipt))
+    }
+
+    async fn cancel_reservation(
+        &self,
+        a: &CancelAttempt,
+        ticket: Option<&IdempotencyTicket>,
+    ) -> anyhow::Result<CancelOutcome> {
+        let mut state = lock(&self.inner);
+        let found = state
+            .reservations
+            .iter()
+            .position(|r| r.id == a.reservation_id);
+        let dated = found.and_then(|i| {
+            let r = &state.reservations[i];
+            let starts_at = state.schedules.get(&r.schedule_id)?.starts_at;
+            Some((r.clone(), starts_at))
+        });
+        let (reservation, quote) = match a.cancellable(dated) {
+            Ok(cancellable) => cancellable,
+            Err(refused) => return Ok(CancelOutcome::Refused(refused)),
+        };
+        let balance = state.balances.get(&a.user_id).copied().unwrap_or_default();
+        let after = balance
+            .checked_add(quote.refund)
+            .ok_or_else(|| anyhow::anyhow!("the refund overflows the balance"))?;
+        let cancellation = a.cancellation(quote);
+        let receipt = CancellationReceipt::of(&reservation, cancellation, after);
+        // Everything below must succeed together; the only fallible step
+        // (serialising the answer) goes first.
+        let answer = Recorded::<&CancellationReceipt, CancelRefused>::Done(&receipt).to_json();
+        state.record(ticket, answer.map_err(Into::into))?;
+        state.balances.insert(a.user_id, after);
+        state.refunded = state
+            .refunded
+            .checked_add(quote.refund)
+            .unwrap_or(state.refunded);
+        if let Some(row) = state
+            .seats
+            .get_mut(&(reservation.schedule_id, reservation.seat_number))
+        {
+            row.state = SeatState::Open;
+            row.hold = None;
+        }
+        if let Some(i) = found {
+            state.reservations[i].cancellation = Some(cancellation);
+        }
+        let event = events::reservation_cancelled(a.event_id, a.user_id, &receipt);
+        state.outbox.push(OutboxRow::new(event));
+        Ok(CancelOutcome::Cancelled(receipt))
     }
 
     async fn reservations_of(&self, user: UserId) -> anyhow::Result<Vec<Reservation>> {

@@ -140,7 +140,8 @@ impl Rooms for MemoryStore {
             .reservations
             .iter()
             .filter(|r| r.concert_id == concert)
-            .try_fold(Won::ZERO, |sum, r| sum.checked_add(r.price))
+            .map(|r| r.cancellation.map_or(r.price, |c| c.fee))
+            .try_fold(Won::ZERO, |sum, kept| sum.checked_add(kept))
             .context("revenue overflows")?;
         Ok(tally)
     }

@@ -450,7 +450,7 @@ async fn payments_at_once(f: &Arc<Fixture>, holds: Vec<HoldId>) -> Vec<PaymentOu
     futures::future::join_all(payments).await
 }
 
-fn confirmed(outcomes: &[PaymentOutcome]) -> usize {
+pub(super) fn confirmed(outcomes: &[PaymentOutcome]) -> usize {
     outcomes
         .iter()
         .filter(|o| matches!(o, PaymentOutcome::Confirmed(_)))
