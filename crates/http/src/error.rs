@@ -8,10 +8,10 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use boxoffice_core::domain::seat_hold::HoldLimitReached;
-use boxoffice_core::ports::{ChargeRefused, PaymentRefused, is_unavailable};
+use boxoffice_core::ports::{CancelRefused, ChargeRefused, PaymentRefused, is_unavailable};
 use boxoffice_core::use_cases::{
     AccessDenied, ChangeRoomError, ChargeError, CreateConcertError, ExtendHoldError, HoldSeatError,
-    IdempotencyConflict, IssueTokenError, ListSchedulesError, ListSeatsError, PayError,
+    CancelError, IdempotencyConflict, IssueTokenError, ListSchedulesError, ListSeatsError, PayError,
     PollTokenError, PowRefusal, ReleaseHoldError, ReplayError, UpdateConcertError,
 };
 
@@ -373,6 +373,37 @@ impl From<PayError> for ApiError {
                 ),
             },
             PayError::Unexpected(e) => Self::unexpected(e),
+        }
+    }
+}
+
+impl From<CancelError> for ApiError {
+    fn from(err: CancelError) -> Self {
+        match err {
+            CancelError::Conflict(conflict) => conflict.into(),
+            CancelError::Refused(refused) => match refused {
+                CancelRefused::NotFound => {
+                    Self::not_found("RESERVATION_NOT_FOUND", "no such reservation")
+                }
+                CancelRefused::NotYours => Self::new(
+                    StatusCode::FORBIDDEN,
+                    "RESERVATION_NOT_OWNED",
+                    "the reservation belongs to someone else",
+                ),
+                CancelRefused::AlreadyCancelled => Self::conflict(
+                    "RESERVATION_ALREADY_CANCELLED",
+                    "the reservation is already cancelled; it was refunded once",
+                ),
+                CancelRefused::Closed { deadline } => Self::new(
+                    StatusCode::CONFLICT,
+                    "CANCELLATION_CLOSED",
+                    format!(
+                        "cancelling this reservation closed at {}",
+                        crate::wire::instant(deadline)
+                    ),
+                ),
+            },
+            CancelError::Unexpected(e) => Self::unexpected(e),
         }
     }
 }

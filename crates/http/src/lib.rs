@@ -186,7 +186,11 @@ fn public_routes(state: &ApiState) -> Router<ApiState> {
                 .route("/payments", post(routes::payments::pay))
                 .route("/balance", get(routes::account::balance))
                 .route("/balance/charge", post(routes::account::charge))
-                .route("/reservations", get(routes::account::reservations)),
+                .route("/reservations", get(routes::account::reservations))
+                .route(
+                    "/reservations/{reservationId}/cancel",
+                    post(routes::account::cancel_reservation),
+                ),
         ))
         .merge(class(
             state,

@@ -4,8 +4,8 @@
 //! - `boxoffice_http_requests_total{method, route, status}` and
 //!   `boxoffice_http_request_duration_seconds{method, route}` (a histogram),
 //!   counted by [`track`] for every request, by route template;
-//! - `boxoffice_holds_total`, `boxoffice_payments_total` and
-//!   `boxoffice_charges_total{outcome}`: each attempt that reached its use
+//! - `boxoffice_holds_total`, `boxoffice_payments_total`,
+//!   `boxoffice_charges_total` and `boxoffice_cancellations_total{outcome}`: each attempt that reached its use
 //!   case, by [`outcome`]; `boxoffice_holds_ended_total{how}`, holds that
 //!   ended unpaid (`released` here, `expired` by the sweeper);
 //! - `boxoffice_room_round_admitted{concert}`, a histogram of the fans each
@@ -131,6 +131,10 @@ fn describe() {
     metrics::describe_counter!(
         "boxoffice_payments_total",
         "Payment attempts, by outcome: paid, or the refusal's error code."
+    );
+    metrics::describe_counter!(
+        "boxoffice_cancellations_total",
+        "Reservation cancellations, by outcome: cancelled, or the refusal's error code."
     );
     metrics::describe_counter!(
         "boxoffice_charges_total",

@@ -36,6 +36,7 @@ use utoipa_swagger_ui::SwaggerUi;
         account::balance,
         account::charge,
         account::reservations,
+        account::cancel_reservation,
         admin::concerts,
         admin::create_concert,
         admin::update_concert,
@@ -196,6 +197,15 @@ const ROUTE_CODES: &[(&str, &[&str])] = &[
         ],
     ),
     ("charge", &["BALANCE_LIMIT_EXCEEDED"]),
+    (
+        "cancel_reservation",
+        &[
+            "RESERVATION_NOT_OWNED",
+            "RESERVATION_NOT_FOUND",
+            "RESERVATION_ALREADY_CANCELLED",
+            "CANCELLATION_CLOSED",
+        ],
+    ),
     ("admin_concerts", &[]),
     ("create_concert", &[]),
     (

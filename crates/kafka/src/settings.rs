@@ -2,7 +2,7 @@
 //! configuration section.
 
 use boxoffice_core::domain::events::{
-    BALANCE_CHARGED, QUEUE_ENTERED, RESERVATION_CONFIRMED, ROOM_CHANGED,
+    BALANCE_CHARGED, QUEUE_ENTERED, RESERVATION_CANCELLED, RESERVATION_CONFIRMED, ROOM_CHANGED,
 };
 use rdkafka::ClientConfig;
 use std::time::Duration;
@@ -21,7 +21,8 @@ pub struct KafkaSettings {
     pub client_id: String,
     /// Prepended to consumer group ids.
     pub group_prefix: String,
-    /// `ReservationConfirmed` events, keyed by reservation id.
+    /// `ReservationConfirmed` and `ReservationCancelled` events, keyed by
+    /// reservation id.
     pub reservation_confirmed: TopicSpec,
     /// `BalanceCharged` events, keyed by user id.
     pub balance_charged: TopicSpec,
@@ -65,7 +66,9 @@ impl KafkaSettings {
     /// The topic an event type is published to.
     pub fn topic_for(&self, event_type: &str) -> Option<&str> {
         match event_type {
-            RESERVATION_CONFIRMED => Some(&self.reservation_confirmed.name),
+            // A reservation's events share its topic and key, so they
+            // reach a consumer in order (decision 0016).
+            RESERVATION_CONFIRMED | RESERVATION_CANCELLED => Some(&self.reservation_confirmed.name),
             BALANCE_CHARGED => Some(&self.balance_charged.name),
             QUEUE_ENTERED => Some(&self.queue_entered.name),
             ROOM_CHANGED => Some(&self.room_changed.name),

@@ -23,7 +23,7 @@ use anyhow::{bail, ensure};
 use boxoffice_auth::dev::DevSigner;
 use boxoffice_auth::{AccessSettings, AccessVerifier, KeyRing, KeySources, QueueSeal};
 use boxoffice_core::domain::delivery::{DATA_PLATFORM_CONSUMER, QUEUE_ENTRY_CONSUMER};
-use boxoffice_core::domain::events::RESERVATION_CONFIRMED;
+use boxoffice_core::domain::events::{RESERVATION_CANCELLED, RESERVATION_CONFIRMED};
 use boxoffice_core::memory::{
     InboxSubscription, LocalBus, MemoryCache, MemoryLock, MemoryRanking, MemorySingleUse,
     MemoryWaitingRoom, Onward, OsEntropy,
@@ -330,10 +330,14 @@ async fn event_bus(
         } else {
             Onward::Inbox {
                 inbox: inbox.clone(),
-                // The data platform takes confirmed reservations only.
+                // The data platform takes reservations' events, as its
+                // Kafka group reads the reservation topic.
                 consumers: groups
                     .iter()
-                    .map(|g| ((*g).to_owned(), RESERVATION_CONFIRMED.to_owned()))
+                    .flat_map(|g| {
+                        [RESERVATION_CONFIRMED, RESERVATION_CANCELLED]
+                            .map(|kind| ((*g).to_owned(), kind.to_owned()))
+                    })
                     .collect(),
             }
         };

@@ -1,5 +1,5 @@
-//! Forwarding confirmed reservations to the external data platform, one
-//! attempt at a time. The consumer loop (in the server) receives an event,
+//! Forwarding reservations' events (confirmed and cancelled) to the
+//! external data platform, one attempt at a time. The consumer loop (in the server) receives an event,
 //! calls [`App::deliver_to_platform_once`] until it says the event is
 //! settled, waiting the returned backoff between attempts, and then commits
 //! the event's offset. So a consumer killed mid-way leaves the event
@@ -7,7 +7,7 @@
 
 use super::App;
 use crate::domain::delivery::{DATA_PLATFORM_CONSUMER, NewDeadLetter};
-use crate::domain::events::{OutboxEvent, RESERVATION_CONFIRMED};
+use crate::domain::events::{OutboxEvent, RESERVATION_CANCELLED, RESERVATION_CONFIRMED};
 
 /// What one delivery attempt settled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +41,7 @@ impl App {
         let Some(platform) = self.adapters.data_platform.as_ref() else {
             anyhow::bail!("no data platform is configured");
         };
-        if event.event_type != RESERVATION_CONFIRMED {
+        if ![RESERVATION_CONFIRMED, RESERVATION_CANCELLED].contains(&event.event_type.as_str()) {
             return Ok(DeliveryStep::Skipped);
         }
         let ledger = &self.adapters.ledger;

@@ -1,14 +1,16 @@
-//! The buyer's account: balance, charging it, and reservations.
+//! The buyer's account: balance, charging it, reservations, and cancelling
+//! them for a refund.
 
 use crate::ApiState;
 use crate::envelope::{Envelope, ErrorBody, ok};
 use crate::error::ApiError;
-use crate::extract::{Body, IdempotencyKeyHeader};
+use crate::extract::{Body, IdempotencyKeyHeader, PathParam, path_id};
 use crate::identity::Fan;
 use crate::wire::instant;
 use axum::extract::State;
 use axum::response::Response;
-use boxoffice_core::domain::Won;
+use boxoffice_core::domain::cancellation::CancellationReceipt;
+use boxoffice_core::domain::{ReservationId, Won};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -41,6 +43,53 @@ pub(crate) struct ReservationItem {
     seat_number: u8,
     price: i64,
     confirmed_at: String,
+    /// `CONFIRMED`, or `CANCELLED` once cancelled for a refund.
+    #[schema(example = "CONFIRMED")]
+    status: &'static str,
+    /// When it was cancelled; `null` while confirmed.
+    cancelled_at: Option<String>,
+    /// Whole won paid back, and kept as the fee, by the cancellation;
+    /// `null` while confirmed.
+    refund: Option<i64>,
+    fee: Option<i64>,
+}
+
+/// What cancelling a reservation did.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CancellationResponse {
+    reservation_id: String,
+    #[schema(example = "CANCELLED")]
+    status: &'static str,
+    concert_id: i64,
+    schedule_id: i64,
+    seat_number: u8,
+    /// Whole won the seat was bought for: `refund` + `fee`.
+    price: i64,
+    /// Whole won paid back to the balance.
+    refund: i64,
+    /// Whole won kept, by the time left to the show (`cancellation.fees`).
+    fee: i64,
+    /// The balance after the refund, in whole won.
+    balance: i64,
+    cancelled_at: String,
+}
+
+impl From<&CancellationReceipt> for CancellationResponse {
+    fn from(r: &CancellationReceipt) -> Self {
+        Self {
+            reservation_id: r.reservation_id.to_string(),
+            status: "CANCELLED",
+            concert_id: r.concert_id.get(),
+            schedule_id: r.schedule_id.get(),
+            seat_number: r.seat_number.get(),
+            price: r.price.amount(),
+            refund: r.refund.amount(),
+            fee: r.fee.amount(),
+            balance: r.balance.amount(),
+            cancelled_at: instant(r.cancelled_at),
+        }
+    }
 }
 
 /// Your prepaid balance.
@@ -84,7 +133,7 @@ pub(crate) async fn charge(
     }))
 }
 
-/// Your confirmed reservations, newest first.
+/// Your reservations, confirmed and cancelled, newest first.
 #[utoipa::path(get, path = "/api/v1/reservations", tag = "account",
     params(("Authorization" = String, Header, description = "Bearer <access token> (jwt mode); or Client-Id")),
     responses((status = 200, body = Envelope<Vec<ReservationItem>>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
@@ -110,8 +159,42 @@ pub(crate) async fn reservations(
                 seat_number: r.seat_number.get(),
                 price: r.price.amount(),
                 confirmed_at: instant(r.confirmed_at),
+                status: r.status(),
+                cancelled_at: r.cancellation.map(|c| instant(c.at)),
+                refund: r.cancellation.map(|c| c.refund.amount()),
+                fee: r.cancellation.map(|c| c.fee.amount()),
             }
         })
         .collect();
     Ok(ok(list))
+}
+
+/// Cancel your reservation for a refund, until `cancellation.deadline_secs`
+/// before its date starts: the price less the fee for the time left goes
+/// back to your balance at once, and the seat goes back on sale. With an
+/// Idempotency-Key a repeat returns the first answer; without one, a repeat
+/// is refused as already cancelled. Either way it refunds once.
+#[utoipa::path(post, path = "/api/v1/reservations/{reservationId}/cancel", tag = "account",
+    params(("reservationId" = String, Path),
+        ("Authorization" = String, Header, description = "Bearer <access token> (jwt mode); or Client-Id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe key: the same key and reservation return the first answer")),
+    responses((status = 200, body = Envelope<CancellationResponse>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "RESERVATION_ALREADY_CANCELLED, CANCELLATION_CLOSED, IDEMPOTENCY_REQUEST_IN_PROGRESS", body = ErrorBody),
+        (status = 422, description = "IDEMPOTENCY_KEY_REUSED", body = ErrorBody)))]
+pub(crate) async fn cancel_reservation(
+    State(state): State<ApiState>,
+    Fan(user): Fan,
+    IdempotencyKeyHeader(key): IdempotencyKeyHeader,
+    PathParam(reservation_id): PathParam<String>,
+) -> Result<Response, ApiError> {
+    let reservation = path_id(reservation_id.parse::<ReservationId>())?;
+    let cancelled = state
+        .app
+        .cancel_reservation(user, reservation, key.as_ref())
+        .await
+        .map_err(ApiError::from);
+    crate::metrics::outcome("boxoffice_cancellations_total", &cancelled, "cancelled");
+    Ok(ok(CancellationResponse::from(&cancelled?)))
 }

@@ -5,6 +5,8 @@
 //! Layout:
 //! - `harness`: spawning a server and calling it.
 //! - `journey`: from queue token to paid seat, end to end.
+//! - `cancellations`: cancelling for a refund, its refusals, double clicks
+//!   and a crashed request.
 //! - `queue`: positions, admission, abandonment, expiry.
 //! - `room`: the operator's room over HTTP (states, rate, scheduled sale,
 //!   lottery, sold out), token event streams, and both across instances.
@@ -33,6 +35,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod bot_gate;
+mod cancellations;
 mod cluster;
 mod concurrency;
 mod doc_numbers;

@@ -1,0 +1,222 @@
+//! Cancelling a reservation for a refund over HTTP: the refund and its fee,
+//! the seat back on sale, the refusals and their codes, double clicks and a
+//! crashed request, each refunding once.
+
+use crate::harness::{ADMIN_KEY, Reply, Server, spawn, start, test_settings};
+use boxoffice_core::domain::idempotency::{
+    ClaimOutcome, Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyScope,
+};
+use boxoffice_core::domain::{ScheduleId, Timestamp, UserId};
+use boxoffice_core::ports::Clock as _;
+use futures::future::join_all;
+use std::sync::Arc;
+
+/// A sale of `seat` of concert 1's first date to `user`: its reservation
+/// id, price and date.
+struct Sale {
+    reservation: String,
+    price: i64,
+    schedule: i64,
+}
+
+async fn buy(s: &Server, user: i64, seat: i64) -> Sale {
+    s.charge(user, 500_000).await.assert_ok(200);
+    let token = s.active_token(user).await;
+    let schedule = s.first_schedule(&token).await;
+    let hold = s.hold(&token, schedule, seat).await.assert_ok(201).clone();
+    let paid = s
+        .pay(user, hold["holdId"].as_str().unwrap(), None)
+        .await
+        .assert_ok(201)
+        .clone();
+    Sale {
+        reservation: paid["reservationId"].as_str().unwrap().to_owned(),
+        price: paid["price"].as_i64().unwrap(),
+        schedule,
+    }
+}
+
+async fn cancel(s: &Server, user: i64, reservation: &str, key: Option<&str>) -> Reply {
+    let headers: Vec<(&str, &str)> = key.map(|k| ("Idempotency-Key", k)).into_iter().collect();
+    s.fan(user)
+        .post(
+            &format!("/api/v1/reservations/{reservation}/cancel"),
+            &headers,
+            serde_json::json!({}),
+        )
+        .await
+}
+
+/// When `schedule` starts, as stored.
+async fn starts_at(s: &Server, schedule: i64) -> Timestamp {
+    s.app
+        .adapters()
+        .store
+        .schedule(ScheduleId::new(schedule).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .starts_at
+}
+
+/// Moves the shared clock to `at`.
+fn advance_to(s: &Server, at: Timestamp) {
+    s.clock
+        .advance_millis(at.as_millis() - s.clock.now().as_millis());
+}
+
+async fn invariants(s: &Server) -> serde_json::Value {
+    s.get("/api/v1/admin/invariants", &[("X-Admin-Key", ADMIN_KEY)])
+        .await
+        .assert_ok(200)
+        .clone()
+}
+
+#[tokio::test]
+async fn a_fan_cancels_five_days_ahead_for_the_price_less_ten_percent_and_the_seat_sells_again() {
+    let s = spawn().await;
+    let sale = buy(&s, 1, 7).await;
+    let balance = s.balance(1).await;
+    // Five days before the show: inside the 10% tier (within a week), outside the 20% one.
+    advance_to(&s, starts_at(&s, sale.schedule).await.minus_secs(5 * 86_400));
+    let reply = cancel(&s, 1, &sale.reservation, None).await;
+    let body = reply.assert_ok(200);
+    let fee = sale.price / 10;
+    assert_eq!(body["status"], "CANCELLED");
+    assert_eq!(body["reservationId"], sale.reservation.as_str());
+    assert_eq!(body["seatNumber"], 7);
+    assert_eq!(body["price"], sale.price);
+    assert_eq!(body["fee"], fee);
+    assert_eq!(body["refund"], sale.price - fee);
+    assert_eq!(body["balance"], balance + sale.price - fee);
+    assert!(body["cancelledAt"].is_string());
+    assert_eq!(s.balance(1).await, balance + sale.price - fee);
+
+    let listed = s.reservations(1).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["status"], "CANCELLED");
+    assert_eq!(listed[0]["refund"], sale.price - fee);
+    assert_eq!(listed[0]["fee"], fee);
+    assert_eq!(listed[0]["cancelledAt"], body["cancelledAt"]);
+
+    // Seat 7 is on sale again, and sells to the next fan.
+    let resale = buy(&s, 2, 7).await;
+    assert_eq!(resale.schedule, sale.schedule);
+    assert_eq!(s.reservations(2).await[0]["status"], "CONFIRMED");
+    assert!(s.reservations(2).await[0]["cancelledAt"].is_null());
+
+    let audit = invariants(&s).await;
+    assert_eq!(audit["ok"], true, "{audit}");
+    assert_eq!(audit["cancelled"], 1);
+    assert_eq!(audit["refunded"], sale.price - fee);
+}
+
+#[tokio::test]
+async fn a_double_click_refunds_once_and_a_repeat_with_its_key_replays_the_answer() {
+    let s = spawn().await;
+    let sale = buy(&s, 1, 8).await;
+    let balance = s.balance(1).await;
+    let clicks = join_all((0..10).map(|_| cancel(&s, 1, &sale.reservation, None))).await;
+    assert_eq!(clicks.iter().filter(|r| r.status.as_u16() == 200).count(), 1);
+    for refused in clicks.iter().filter(|r| r.status.as_u16() != 200) {
+        refused.assert_error(409, "RESERVATION_ALREADY_CANCELLED");
+    }
+    assert_eq!(s.balance(1).await, balance + sale.price);
+
+    let keyed = buy(&s, 2, 9).await;
+    let first = cancel(&s, 2, &keyed.reservation, Some("cancel-9")).await;
+    let again = cancel(&s, 2, &keyed.reservation, Some("cancel-9")).await;
+    assert_eq!(first.assert_ok(200), again.assert_ok(200));
+    // The key names this cancellation: another reservation under it is refused.
+    let other = buy(&s, 2, 10).await;
+    cancel(&s, 2, &other.reservation, Some("cancel-9"))
+        .await
+        .assert_error(422, "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(invariants(&s).await["refunded"], sale.price + keyed.price);
+}
+
+#[tokio::test]
+async fn bad_unknown_foreign_and_late_cancellations_are_refused_with_their_codes_and_change_nothing(
+) {
+    let s = spawn().await;
+    let sale = buy(&s, 1, 11).await;
+    let balance = s.balance(1).await;
+    cancel(&s, 1, "not-a-uuid", None)
+        .await
+        .assert_error(400, "INVALID_PATH_PARAMETER");
+    cancel(&s, 1, &uuid::Uuid::new_v4().to_string(), None)
+        .await
+        .assert_error(404, "RESERVATION_NOT_FOUND");
+    cancel(&s, 2, &sale.reservation, None)
+        .await
+        .assert_error(403, "RESERVATION_NOT_OWNED");
+    s.post(
+        &format!("/api/v1/reservations/{}/cancel", sale.reservation),
+        &[],
+        serde_json::json!({}),
+    )
+    .await
+    .assert_error(401, "AUTH_REQUIRED");
+    // A day before the show is the last moment; a millisecond later is too late.
+    let deadline = starts_at(&s, sale.schedule).await.minus_secs(86_400);
+    advance_to(&s, deadline.plus_millis(1));
+    let late = cancel(&s, 1, &sale.reservation, None).await;
+    late.assert_error(409, "CANCELLATION_CLOSED");
+    assert_eq!(s.balance(1).await, balance);
+    assert_eq!(s.reservations(1).await[0]["status"], "CONFIRMED");
+    assert_eq!(invariants(&s).await["refunded"], 0);
+}
+
+#[tokio::test]
+async fn a_cancellation_whose_instance_died_mid_request_refunds_once_when_the_fan_retries() {
+    let s = spawn().await;
+    let sale = buy(&s, 1, 12).await;
+    let balance = s.balance(1).await;
+    // The instance that took the first click claimed its key and died before
+    // committing: the key is leased, with no answer and no refund.
+    let key = IdempotencyKey::parse("crashed-cancel").unwrap();
+    let now = s.clock.now();
+    let claim = IdempotencyClaim {
+        user_id: UserId::new(1).unwrap(),
+        scope: IdempotencyScope::Cancellation,
+        key,
+        fingerprint: Fingerprint::of(IdempotencyScope::Cancellation, &[&sale.reservation]),
+        now,
+        lease_until: now.plus_secs(30),
+    };
+    let claimed = s.app.adapters().store.claim_idempotency_key(&claim).await;
+    assert!(matches!(claimed.unwrap(), ClaimOutcome::Claimed(_)));
+    // While the dead request's lease runs, the retry is told to wait.
+    cancel(&s, 1, &sale.reservation, Some("crashed-cancel"))
+        .await
+        .assert_error(409, "IDEMPOTENCY_REQUEST_IN_PROGRESS");
+    assert_eq!(s.balance(1).await, balance);
+    // After it, the retry takes the key over and refunds, once.
+    s.clock.advance_secs(31);
+    let retried = cancel(&s, 1, &sale.reservation, Some("crashed-cancel")).await;
+    retried.assert_ok(200);
+    let repeat = cancel(&s, 1, &sale.reservation, Some("crashed-cancel")).await;
+    assert_eq!(repeat.assert_ok(200), retried.data());
+    assert_eq!(s.balance(1).await, balance + sale.price);
+}
+
+#[tokio::test]
+async fn an_answer_lost_with_its_instance_is_replayed_by_the_next_one_without_a_second_refund() {
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = test_settings();
+    settings.database.url = format!("sqlite://{}", data.path().join("boxoffice.db").display());
+    let clock = Arc::new(boxoffice_core::testing::ManualClock::default());
+    let first = start(&settings, clock.clone(), tempfile::tempdir().unwrap()).await;
+    let sale = buy(&first, 1, 13).await;
+    let answered = cancel(&first, 1, &sale.reservation, Some("lost-answer")).await;
+    let answered = answered.assert_ok(200).clone();
+    let balance = first.balance(1).await;
+    // The fan never saw the answer: the instance went down with it.
+    drop(first);
+    let second = start(&settings, clock, tempfile::tempdir().unwrap()).await;
+    let retried = cancel(&second, 1, &sale.reservation, Some("lost-answer")).await;
+    assert_eq!(retried.assert_ok(200), &answered);
+    assert_eq!(second.balance(1).await, balance);
+    let audit = invariants(&second).await;
+    assert_eq!((audit["ok"].clone(), audit["refunded"].clone()), (true.into(), sale.price.into()));
+}
