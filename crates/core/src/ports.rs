@@ -23,8 +23,8 @@ mod outbox;
 mod rooms;
 pub use accounts::{Accounts, ChargeAttempt, ChargeOutcome, ChargeReceipt, ChargeRefused};
 pub use booking::{
-    Booking, CancelAttempt, CancelOutcome, CancelRefused, CancellationReceipt, ExtendOutcome, HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome,
-    PaymentRefused, ReleaseOutcome,
+    Booking, CancelAttempt, CancelOutcome, CancelRefused, CancellationReceipt, ExtendOutcome,
+    HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome, PaymentRefused, ReleaseOutcome,
 };
 pub use catalog::{Catalog, UpdateConcertOutcome};
 pub use idempotency::Idempotency;

@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use boxoffice_core::domain::seat_hold::HoldLimitReached;
 use boxoffice_core::ports::{CancelRefused, ChargeRefused, PaymentRefused, is_unavailable};
 use boxoffice_core::use_cases::{
-    AccessDenied, ChangeRoomError, ChargeError, CreateConcertError, ExtendHoldError, HoldSeatError,
-    CancelError, IdempotencyConflict, IssueTokenError, ListSchedulesError, ListSeatsError, PayError,
-    PollTokenError, PowRefusal, ReleaseHoldError, ReplayError, UpdateConcertError,
+    AccessDenied, CancelError, ChangeRoomError, ChargeError, CreateConcertError, ExtendHoldError,
+    HoldSeatError, IdempotencyConflict, IssueTokenError, ListSchedulesError, ListSeatsError,
+    PayError, PollTokenError, PowRefusal, ReleaseHoldError, ReplayError, UpdateConcertError,
 };
 
 #[derive(Debug)]

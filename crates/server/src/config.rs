@@ -1023,7 +1023,9 @@ impl Settings {
             "must be positive"
         );
         if let Err(problem) = self.cancellation_policy() {
-            return Err(SettingError::invalid("cancellation.fees".to_owned(), problem.to_string()).into());
+            return Err(
+                SettingError::invalid("cancellation.fees".to_owned(), problem.to_string()).into(),
+            );
         }
         check!(
             self.holds.max_total_secs >= self.holds.ttl_secs,

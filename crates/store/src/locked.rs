@@ -13,8 +13,8 @@ use boxoffice_core::domain::reservation::Reservation;
 use boxoffice_core::domain::seat_hold::{Hold, HoldExtension};
 use boxoffice_core::domain::{HoldId, Timestamp, UserId};
 use boxoffice_core::ports::{
-    Booking, CancelAttempt, CancelOutcome, ExtendOutcome, HoldAttempt, HoldOutcome, Lock, LockLease, PaymentAttempt,
-    PaymentOutcome, ReleaseOutcome, Unavailable,
+    Booking, CancelAttempt, CancelOutcome, ExtendOutcome, HoldAttempt, HoldOutcome, Lock,
+    LockLease, PaymentAttempt, PaymentOutcome, ReleaseOutcome, Unavailable,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};

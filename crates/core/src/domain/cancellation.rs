@@ -88,7 +88,9 @@ impl CancellationPolicy {
         let left_ms = starts_at.as_millis().saturating_sub(now.as_millis());
         let percent = self
             .tiers()
-            .filter(|t| left_ms < i64::try_from(t.within_secs.saturating_mul(1_000)).unwrap_or(i64::MAX))
+            .filter(|t| {
+                left_ms < i64::try_from(t.within_secs.saturating_mul(1_000)).unwrap_or(i64::MAX)
+            })
             .map(|t| i64::from(t.percent))
             .max()
             .unwrap_or(0);
@@ -177,7 +179,9 @@ pub enum CancelRefused {
     NotYours,
     AlreadyCancelled,
     /// Too late: cancelling closed at `deadline`.
-    Closed { deadline: Timestamp },
+    Closed {
+        deadline: Timestamp,
+    },
 }
 
 /// What the fan is told after cancelling, and what a repeat returns.
@@ -255,11 +259,18 @@ mod tests {
         let at = |days_before: i64| Timestamp::from_millis(show().as_millis() - days_before);
         let quote = |left| policy.quote(price, show(), at(left));
         assert_eq!(quote(8 * DAY).unwrap().fee, Won::ZERO);
-        assert_eq!(quote(7 * DAY).unwrap().fee, Won::ZERO, "a week before is still free");
+        assert_eq!(
+            quote(7 * DAY).unwrap().fee,
+            Won::ZERO,
+            "a week before is still free"
+        );
         assert_eq!(quote(7 * DAY - 1).unwrap().fee, Won::new(10_000));
         assert_eq!(quote(3 * DAY - 1).unwrap().fee, Won::new(20_000));
         let last = quote(DAY).unwrap();
-        assert_eq!((last.fee, last.refund), (Won::new(20_000), Won::new(80_000)));
+        assert_eq!(
+            (last.fee, last.refund),
+            (Won::new(20_000), Won::new(80_000))
+        );
         assert_eq!(quote(DAY - 1), Err(at(DAY)));
     }
 
@@ -267,7 +278,10 @@ mod tests {
     fn only_the_holder_may_cancel_a_confirmed_reservation_once() {
         let now = Timestamp::from_millis(10 * DAY);
         let mine = Some((reservation(1), show()));
-        assert_eq!(attempt(1, now).cancellable(None), Err(CancelRefused::NotFound));
+        assert_eq!(
+            attempt(1, now).cancellable(None),
+            Err(CancelRefused::NotFound)
+        );
         assert_eq!(
             attempt(2, now).cancellable(mine.clone()),
             Err(CancelRefused::NotYours)
@@ -301,7 +315,10 @@ mod tests {
             Err(PolicyRejected::TooManyTiers)
         );
         let free = CancellationPolicy::new(0, &[]).unwrap();
-        assert_eq!(free.quote(Won::new(7), show(), show()).unwrap().refund, Won::new(7));
+        assert_eq!(
+            free.quote(Won::new(7), show(), show()).unwrap().refund,
+            Won::new(7)
+        );
     }
 
     proptest! {

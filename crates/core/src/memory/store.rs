@@ -138,7 +138,11 @@ impl Store for MemoryStore {
         let state = lock(&self.inner);
         let balances = state.balances.values().map(|w| w.amount()).sum();
         let mut per_seat: HashMap<(ScheduleId, SeatNumber), u64> = HashMap::new();
-        for r in state.reservations.iter().filter(|r| r.cancellation.is_none()) {
+        for r in state
+            .reservations
+            .iter()
+            .filter(|r| r.cancellation.is_none())
+        {
             *per_seat.entry((r.schedule_id, r.seat_number)).or_default() += 1;
         }
         let sold = |key: &(ScheduleId, SeatNumber)| {

@@ -100,7 +100,10 @@ mod tests {
             t.app.show_balance(user(1)).await.unwrap(),
             before.checked_add(cancelled.refund).unwrap()
         );
-        assert_eq!(cancelled.balance, t.app.show_balance(user(1)).await.unwrap());
+        assert_eq!(
+            cancelled.balance,
+            t.app.show_balance(user(1)).await.unwrap()
+        );
         let listed = t.app.list_reservations(user(1)).await.unwrap();
         assert_eq!(listed[0].reservation.status(), "CANCELLED");
         assert_eq!(t.seat_status(4).await, SeatStatus::Available);
@@ -114,11 +117,26 @@ mod tests {
         let t = TestApp::new().await;
         let receipt = t.buy_seat(user(1), 4).await;
         let id = receipt.reservation_id;
-        let first = t.app.cancel_reservation(user(1), id, Some(&key("c"))).await.unwrap();
-        let again = t.app.cancel_reservation(user(1), id, Some(&key("c"))).await.unwrap();
+        let first = t
+            .app
+            .cancel_reservation(user(1), id, Some(&key("c")))
+            .await
+            .unwrap();
+        let again = t
+            .app
+            .cancel_reservation(user(1), id, Some(&key("c")))
+            .await
+            .unwrap();
         assert_eq!(first, again);
-        let err = t.app.cancel_reservation(user(1), id, None).await.unwrap_err();
-        assert!(matches!(err, CancelError::Refused(CancelRefused::AlreadyCancelled)));
+        let err = t
+            .app
+            .cancel_reservation(user(1), id, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            CancelError::Refused(CancelRefused::AlreadyCancelled)
+        ));
         assert_eq!(
             t.app.check_invariants().await.unwrap().store.money.refunded,
             first.refund
@@ -149,6 +167,9 @@ mod tests {
         ));
         assert_eq!(t.app.show_balance(user(1)).await.unwrap(), balance);
         assert_eq!(t.seat_status(4).await, SeatStatus::Sold);
-        assert_eq!(t.app.check_invariants().await.unwrap().store.money.refunded, Won::ZERO);
+        assert_eq!(
+            t.app.check_invariants().await.unwrap().store.money.refunded,
+            Won::ZERO
+        );
     }
 }

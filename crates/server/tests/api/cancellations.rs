@@ -78,7 +78,10 @@ async fn a_fan_cancels_five_days_ahead_for_the_price_less_ten_percent_and_the_se
     let sale = buy(&s, 1, 7).await;
     let balance = s.balance(1).await;
     // Five days before the show: inside the 10% tier (within a week), outside the 20% one.
-    advance_to(&s, starts_at(&s, sale.schedule).await.minus_secs(5 * 86_400));
+    advance_to(
+        &s,
+        starts_at(&s, sale.schedule).await.minus_secs(5 * 86_400),
+    );
     let reply = cancel(&s, 1, &sale.reservation, None).await;
     let body = reply.assert_ok(200);
     let fee = sale.price / 10;
@@ -117,7 +120,10 @@ async fn a_double_click_refunds_once_and_a_repeat_with_its_key_replays_the_answe
     let sale = buy(&s, 1, 8).await;
     let balance = s.balance(1).await;
     let clicks = join_all((0..10).map(|_| cancel(&s, 1, &sale.reservation, None))).await;
-    assert_eq!(clicks.iter().filter(|r| r.status.as_u16() == 200).count(), 1);
+    assert_eq!(
+        clicks.iter().filter(|r| r.status.as_u16() == 200).count(),
+        1
+    );
     for refused in clicks.iter().filter(|r| r.status.as_u16() != 200) {
         refused.assert_error(409, "RESERVATION_ALREADY_CANCELLED");
     }
@@ -136,8 +142,8 @@ async fn a_double_click_refunds_once_and_a_repeat_with_its_key_replays_the_answe
 }
 
 #[tokio::test]
-async fn bad_unknown_foreign_and_late_cancellations_are_refused_with_their_codes_and_change_nothing(
-) {
+async fn bad_unknown_foreign_and_late_cancellations_are_refused_with_their_codes_and_change_nothing()
+ {
     let s = spawn().await;
     let sale = buy(&s, 1, 11).await;
     let balance = s.balance(1).await;
@@ -218,5 +224,8 @@ async fn an_answer_lost_with_its_instance_is_replayed_by_the_next_one_without_a_
     assert_eq!(retried.assert_ok(200), &answered);
     assert_eq!(second.balance(1).await, balance);
     let audit = invariants(&second).await;
-    assert_eq!((audit["ok"].clone(), audit["refunded"].clone()), (true.into(), sale.price.into()));
+    assert_eq!(
+        (audit["ok"].clone(), audit["refunded"].clone()),
+        (true.into(), sale.price.into())
+    );
 }

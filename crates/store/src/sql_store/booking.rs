@@ -8,16 +8,16 @@ use crate::rows;
 use crate::values::args;
 use anyhow::Context;
 use async_trait::async_trait;
+use boxoffice_core::domain::cancellation::CancellationReceipt;
 use boxoffice_core::domain::events::{self};
 use boxoffice_core::domain::idempotency::{IdempotencyTicket, Recorded};
-use boxoffice_core::domain::cancellation::CancellationReceipt;
 use boxoffice_core::domain::reservation::{PaymentReceipt, Reservation};
 use boxoffice_core::domain::seat_hold::FanHolds;
 use boxoffice_core::domain::seat_hold::{ExtendRefusal, Hold, HoldExtension};
 use boxoffice_core::domain::{HoldId, Timestamp, UserId, Won};
 use boxoffice_core::ports::{
-    Booking, CancelAttempt, CancelOutcome, CancelRefused, ExtendOutcome, HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome,
-    PaymentRefused, ReleaseOutcome,
+    Booking, CancelAttempt, CancelOutcome, CancelRefused, ExtendOutcome, HoldAttempt, HoldOutcome,
+    PaymentAttempt, PaymentOutcome, PaymentRefused, ReleaseOutcome,
 };
 
 #[async_trait]
@@ -332,7 +332,13 @@ impl<B: Backend> Booking for SqlStore<B> {
         }
         let after = if quote.refund > Won::ZERO {
             let after = self
-                .change_balance(&mut tx, a.user_id, quote.refund.amount(), Won::new(i64::MAX), a.now)
+                .change_balance(
+                    &mut tx,
+                    a.user_id,
+                    quote.refund.amount(),
+                    Won::new(i64::MAX),
+                    a.now,
+                )
                 .await?
                 .with_context(|| format!("no balance of user {} to refund", a.user_id))?;
             let reference = reservation.id.to_string();

@@ -1,6 +1,7 @@
 //! The memory store's booking: holds and the payments that consume them.
 
 use super::{MemoryStore, OutboxRow};
+use crate::domain::cancellation::CancellationReceipt;
 use crate::domain::events::{self};
 use crate::domain::idempotency::{IdempotencyTicket, Recorded};
 use crate::domain::reservation::{PaymentReceipt, Reservation};
@@ -9,10 +10,9 @@ use crate::domain::seat_hold::{ExtendRefusal, HoldExtension};
 use crate::domain::seat_hold::{FanHolds, Hold, HoldStatus, has_lapsed};
 use crate::domain::{HoldId, Timestamp, UserId};
 use crate::memory::lock;
-use crate::domain::cancellation::CancellationReceipt;
 use crate::ports::{
-    Booking, CancelAttempt, CancelOutcome, CancelRefused, ExtendOutcome, HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome,
-    PaymentRefused, ReleaseOutcome,
+    Booking, CancelAttempt, CancelOutcome, CancelRefused, ExtendOutcome, HoldAttempt, HoldOutcome,
+    PaymentAttempt, PaymentOutcome, PaymentRefused, ReleaseOutcome,
 };
 use async_trait::async_trait;
 

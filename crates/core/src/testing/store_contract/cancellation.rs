@@ -1,10 +1,10 @@
 //! The store contract: cancelling reservations for a refund (the booking port).
 
+use super::booking::confirmed;
 use super::*;
 use crate::domain::cancellation::{CancelAttempt, CancellationPolicy, FeeTier};
 use crate::domain::events::RESERVATION_CANCELLED;
 use crate::domain::reservation::PaymentReceipt;
-use super::booking::confirmed;
 use crate::ports::{CancelOutcome, CancelRefused};
 
 /// Cancelling closes an hour before the show; 10% within two days of it.
@@ -220,9 +220,15 @@ pub async fn cancellations_racing_payments_of_one_fan_keep_the_balance_exact(sto
         futures::future::join_all(cancels),
         futures::future::join_all(pays)
     );
-    assert!(cancelled.iter().all(|c| *c), "every cancellation goes through");
+    assert!(
+        cancelled.iter().all(|c| *c),
+        "every cancellation goes through"
+    );
     let paid = confirmed(&paid) as i64;
-    assert!(paid >= 2, "the balance covered two payments before any refund");
+    assert!(
+        paid >= 2,
+        "the balance covered two payments before any refund"
+    );
     // 450,000 charged, 90,000 per sale, 81,000 back per cancellation.
     let expected = 450_000 - 90_000 * (3 + paid) + 81_000 * 3;
     assert_eq!(f.balance(1).await, Won::new(expected));
@@ -256,5 +262,8 @@ pub async fn a_cancellation_records_its_idempotent_answer_with_the_refund(stores
         panic!("a finished key replays")
     };
     assert!(answer.contains("Done"), "{answer}");
-    assert!(answer.contains(&receipt.reservation_id.to_string()), "{answer}");
+    assert!(
+        answer.contains(&receipt.reservation_id.to_string()),
+        "{answer}"
+    );
 }
