@@ -1,7 +1,10 @@
-//! The user's confirmed reservations, newest first, with the concert and the
-//! date each is for, so a buyer can tell them apart.
+//! The user's reservations, newest first, with the concert and the date each
+//! is for, so a buyer can tell them apart, and what cancelling each one now
+//! would refund.
 
 use super::App;
+use crate::domain::Timestamp;
+use crate::domain::cancellation::RefundQuote;
 use crate::domain::concert::{Concert, Schedule};
 use crate::domain::reservation::Reservation;
 use crate::domain::{ConcertId, ScheduleId, UserId};
@@ -14,11 +17,19 @@ pub struct ReservationView {
     pub reservation: Reservation,
     pub concert: Concert,
     pub schedule: Schedule,
+    /// While confirmed: the last instant it may be cancelled.
+    pub cancellable_until: Option<Timestamp>,
+    /// While confirmed and before that instant: what cancelling it now
+    /// would refund and keep. The fee grows as the show nears, so this is
+    /// true of the moment it was read.
+    pub refund_now: Option<RefundQuote>,
 }
 
 impl App {
     pub async fn list_reservations(&self, user: UserId) -> anyhow::Result<Vec<ReservationView>> {
         let reservations = self.booking().reservations_of(user).await?;
+        let now = self.now();
+        let policy = self.policies.cancellation;
         let mut concerts: HashMap<ConcertId, Concert> = self
             .list_concerts()
             .await?
@@ -53,10 +64,21 @@ impl App {
                     found
                 }
             };
+            let confirmed = reservation.cancellation.is_none();
+            let cancellable_until = confirmed.then(|| policy.deadline(schedule.starts_at));
+            let refund_now = confirmed
+                .then(|| {
+                    policy
+                        .quote(reservation.price, schedule.starts_at, now)
+                        .ok()
+                })
+                .flatten();
             views.push(ReservationView {
                 reservation,
                 concert,
                 schedule,
+                cancellable_until,
+                refund_now,
             });
         }
         Ok(views)
@@ -86,5 +108,44 @@ mod tests {
         assert_eq!(view.schedule.starts_at, dates[0].schedule.starts_at);
         assert_eq!(view.schedule.venue, dates[0].schedule.venue);
         assert!(t.app.list_reservations(user(2)).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_confirmed_reservation_carries_its_deadline_and_the_refund_now_and_loses_both_once_cancelled_or_closed()
+     {
+        let t = TestApp::new().await;
+        let receipt = t.buy_seat(user(1), 3).await;
+        let starts_at = t.starts_at().await;
+        let policy = t.app.policies().cancellation;
+        let view = t.app.list_reservations(user(1)).await.unwrap().remove(0);
+        assert_eq!(view.cancellable_until, Some(policy.deadline(starts_at)));
+        let expected = policy
+            .quote(receipt.price, starts_at, t.clock.now())
+            .expect("the test date is far enough off to cancel");
+        assert_eq!(view.refund_now, Some(expected));
+        assert_eq!(
+            expected.refund.amount() + expected.fee.amount(),
+            receipt.price.amount()
+        );
+
+        // Past the deadline the date is still shown, with no refund on offer.
+        t.advance_to(policy.deadline(starts_at).plus_millis(1));
+        let closed = t.app.list_reservations(user(1)).await.unwrap().remove(0);
+        assert_eq!(closed.cancellable_until, Some(policy.deadline(starts_at)));
+        assert_eq!(closed.refund_now, None);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_reservation_offers_no_refund_and_no_deadline() {
+        let t = TestApp::new().await;
+        let receipt = t.buy_seat(user(1), 3).await;
+        t.app
+            .cancel_reservation(user(1), receipt.reservation_id, None)
+            .await
+            .unwrap();
+        let view = t.app.list_reservations(user(1)).await.unwrap().remove(0);
+        assert!(view.reservation.cancellation.is_some());
+        assert_eq!(view.cancellable_until, None);
+        assert_eq!(view.refund_now, None);
     }
 }

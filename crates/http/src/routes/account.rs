@@ -52,6 +52,21 @@ pub(crate) struct ReservationItem {
     /// `null` while confirmed.
     refund: Option<i64>,
     fee: Option<i64>,
+    /// While confirmed: the last instant it may be cancelled
+    /// (`cancellation.deadline_secs` before the date); `null` once cancelled.
+    cancellable_until: Option<String>,
+    /// While it may still be cancelled: what cancelling it now would pay
+    /// back and keep. The fee grows as the show nears, so this holds for the
+    /// moment of the answer; the cancellation itself says what it did.
+    refund_if_cancelled_now: Option<RefundNow>,
+}
+
+/// What cancelling a reservation at the moment of the answer would do.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RefundNow {
+    refund: i64,
+    fee: i64,
 }
 
 /// What cancelling a reservation did.
@@ -163,6 +178,11 @@ pub(crate) async fn reservations(
                 cancelled_at: r.cancellation.map(|c| instant(c.at)),
                 refund: r.cancellation.map(|c| c.refund.amount()),
                 fee: r.cancellation.map(|c| c.fee.amount()),
+                cancellable_until: view.cancellable_until.map(instant),
+                refund_if_cancelled_now: view.refund_now.map(|q| RefundNow {
+                    refund: q.refund.amount(),
+                    fee: q.fee.amount(),
+                }),
             }
         })
         .collect();

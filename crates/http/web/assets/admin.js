@@ -14,6 +14,7 @@ import {
   byId,
   clearError,
   clearErrorOf,
+  confirmInDialog,
   createScope,
   disableKeepingFocus,
   el,
@@ -422,7 +423,7 @@ function numberOrDefault(text) {
 
 /** Confirms, then sends the change; `submittedForm` is the setting form it came from, if any. */
 async function changeRoom(watch, patch, description, submittedForm = null) {
-  if (!(await confirmChange(description)) || watch.scope.ended) return;
+  if (!(await confirmInDialog(description)) || watch.scope.ended) return;
   clearError();
   try {
     const room = await asAdmin("PATCH", roomPath(watch.concertId), patch);
@@ -432,19 +433,6 @@ async function changeRoom(watch, patch, description, submittedForm = null) {
   }
   // Read again whatever the answer: a refusal may mean the room moved on.
   if (!watch.scope.ended) await Promise.all([watch.loops.room.now(), watch.loops.audit.now()]);
-}
-
-/** Asks in the dialog, Cancel focused; resolves true only for "Confirm". */
-function confirmChange(description) {
-  const dialog = byId("confirm");
-  setText(byId("confirm-text"), description);
-  dialog.returnValue = "";
-  dialog.showModal();
-  // Enter must not confirm at once: the safe answer has the focus.
-  byId("confirm-no").focus();
-  return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "confirm"), { once: true });
-  });
 }
 
 // ---------------------------------------------------------------- charts
@@ -543,7 +531,7 @@ function deadLetterRow(console_, letter) {
 async function replayDeadLetter(console_, letter) {
   const text = `Deliver dead letter ${letter.id} (${letter.eventType}, for ${letter.consumer}) again. `
     + "It goes through the consumer's ledger, so it is never delivered twice.";
-  if (!(await confirmChange(text)) || console_.scope.ended) return;
+  if (!(await confirmInDialog(text)) || console_.scope.ended) return;
   clearError();
   try {
     await asAdmin("POST", `/api/v1/admin/dead-letters/${letter.id}/replay`);
@@ -591,8 +579,6 @@ byId("rate-form").addEventListener("submit", onApplyRate);
 byId("cap-form").addEventListener("submit", onApplyCap);
 for (const { form } of SETTING_FORMS) byId(form).addEventListener("input", markEdited);
 byId("check-invariants").addEventListener("click", onCheckInvariants);
-byId("confirm-yes").addEventListener("click", () => byId("confirm").close("confirm"));
-byId("confirm-no").addEventListener("click", () => byId("confirm").close("cancel"));
 for (const button of document.querySelectorAll("[data-room-state]")) {
   button.addEventListener("click", () => onStateButton(button));
 }

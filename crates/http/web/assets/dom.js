@@ -123,6 +123,29 @@ export async function whileBusy(control, task) {
   }
 }
 
+// ----------------------------------------------------------------- dialog
+
+/**
+ * Asks in the page's #confirm dialog (with #confirm-text, #confirm-yes and
+ * #confirm-no) and resolves true only for its Confirm button. The safe
+ * answer has the focus, so Enter does not confirm at once; Escape cancels.
+ */
+export function confirmInDialog(description) {
+  const dialog = byId("confirm");
+  if (!dialog.dataset.wired) {
+    byId("confirm-yes").addEventListener("click", () => dialog.close("confirm"));
+    byId("confirm-no").addEventListener("click", () => dialog.close("cancel"));
+    dialog.dataset.wired = "true";
+  }
+  setText(byId("confirm-text"), description);
+  dialog.returnValue = "";
+  dialog.showModal();
+  byId("confirm-no").focus();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "confirm"), { once: true });
+  });
+}
+
 // ------------------------------------------------------------------ scopes
 
 /**
