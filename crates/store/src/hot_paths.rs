@@ -49,7 +49,8 @@ pub struct HotPaths {
     /// `balance_after`: the hold was consumed but the balance is short (the
     /// caller rolls back).
     pub consume_and_debit: &'static str,
-    /// Sells the held seat, inserts the reservation, the ledger entry and
+    /// Sells the held seat, inserts the reservation, the balance entry, the
+    /// sale's ledger postings (as `LedgerTransaction::sale` makes them) and
     /// the outbox event; answers `sold` (1, or 0 when the seat was not held
     /// by the hold: the caller rolls back). See [`settle_sale_sql!`].
     pub settle_sale: &'static str,
@@ -76,6 +77,11 @@ macro_rules! settle_sale_sql {
             ), entry AS (
                 INSERT INTO balance_entry (user_id, kind, amount, balance_after, reference, created_at_ms)
                 VALUES ($5, 'PAYMENT', $7, $9, $4, $8)
+            ), posted AS (
+                INSERT INTO ledger_posting (transaction_id, account_kind, account_owner, amount, created_at_ms)
+                SELECT 'sale:' || $4, 'FAN', $5, -$7, $8 FROM sold
+                 UNION ALL
+                SELECT 'sale:' || $4, 'REVENUE', $6, $7, $8 FROM sold
             ), event AS (
                 INSERT INTO outbox (id, event_type, schema_version, aggregate_key, payload, created_at_ms,
                                     traceparent, request_id)

@@ -13,6 +13,7 @@ use crate::values::{Record, args};
 use async_trait::async_trait;
 use boxoffice_core::domain::events::OutboxEvent;
 use boxoffice_core::domain::idempotency::IdempotencyTicket;
+use boxoffice_core::domain::ledger::LedgerTransaction;
 use boxoffice_core::domain::seat::SeatStatus;
 use boxoffice_core::domain::seat_hold::{Hold, HoldStatus};
 use boxoffice_core::domain::{ConcertId, HoldId, Timestamp, UserId, Won};
@@ -401,6 +402,30 @@ async fn append_entry<C: Conn>(c: &mut C, e: Entry<'_>) -> anyhow::Result<()> {
         ],
     )
     .await?;
+    Ok(())
+}
+
+/// Posts a ledger transaction, in the caller's transaction.
+async fn post<C: Conn>(
+    c: &mut C,
+    transaction: &LedgerTransaction,
+    now: Timestamp,
+) -> anyhow::Result<()> {
+    debug_assert!(transaction.balances(), "{transaction:?}");
+    for p in &transaction.postings {
+        c.execute(
+            "INSERT INTO ledger_posting (transaction_id, account_kind, account_owner, amount, created_at_ms)
+             VALUES ($1, $2, $3, $4, $5)",
+            args![
+                transaction.id.as_str(),
+                p.account.kind(),
+                p.account.owner(),
+                p.amount,
+                now.as_millis()
+            ],
+        )
+        .await?;
+    }
     Ok(())
 }
 

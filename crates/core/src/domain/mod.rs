@@ -15,6 +15,7 @@
 //! - [`payment`]: paying for a hold: who may, and the sale it makes.
 //! - [`reservation`]: a sale, confirmed or cancelled, and the receipt shown to the buyer.
 //! - [`cancellation`]: cancelling a reservation: the deadline, the fee and the refund.
+//! - [`ledger`]: the double-entry ledger and its reconciliation.
 //! - [`events`]: the events other systems learn of, as written to the outbox.
 //! - [`delivery`]: retrying consumers, backoff with jitter, and dead letters.
 //! - [`idempotency`]: keys and request fingerprints for safely retried commands.
@@ -33,6 +34,7 @@ pub mod events;
 pub mod idempotency;
 pub mod identity;
 pub mod ids;
+pub mod ledger;
 pub mod money;
 pub mod payment;
 pub mod queue_token;

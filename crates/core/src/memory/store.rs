@@ -8,6 +8,7 @@ use crate::domain::concert::{Concert, EntryRules, Schedule};
 use crate::domain::delivery::{DeadLetter, NewDeadLetter};
 use crate::domain::events::{self, OutboxEvent};
 use crate::domain::idempotency::IdempotencyTicket;
+use crate::domain::ledger::{LedgerTransaction, Posting};
 use crate::domain::reservation::Reservation;
 use crate::domain::room::Room;
 use crate::domain::sample::SaleSample;
@@ -53,6 +54,8 @@ struct State {
     charged: Won,
     paid: Won,
     refunded: Won,
+    /// The ledger's postings, by transaction id.
+    ledger: Vec<(String, Posting)>,
     idempotency: HashMap<(UserId, &'static str, String), KeyRow>,
     outbox: Vec<OutboxRow>,
     consumed: HashSet<(String, EventId)>,
@@ -115,6 +118,13 @@ impl State {
     fn next_id(&mut self) -> i64 {
         self.next_id += 1;
         self.next_id
+    }
+
+    /// Posts a transaction to the ledger.
+    fn post(&mut self, transaction: LedgerTransaction) {
+        let id = transaction.id;
+        self.ledger
+            .extend(transaction.postings.into_iter().map(|p| (id.clone(), p)));
     }
 
     fn record(

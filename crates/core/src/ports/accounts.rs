@@ -1,6 +1,8 @@
-//! The accounts port: fans' prepaid balances and the charges that fill them.
+//! The accounts port: fans' prepaid balances, the charges that fill them,
+//! and the double-entry ledger every movement of money is posted to.
 
 use crate::domain::idempotency::IdempotencyTicket;
+use crate::domain::ledger::LedgerFigures;
 use crate::domain::{EventId, Timestamp, UserId, Won};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -44,4 +46,9 @@ pub trait Accounts: Send + Sync + std::fmt::Debug {
     ) -> anyhow::Result<ChargeOutcome>;
     /// The balance; zero for a user with no history.
     async fn balance(&self, user: UserId) -> anyhow::Result<Won>;
+    /// The ledger's figures beside the balances and sales, for
+    /// [`crate::domain::ledger::reconcile`]. Every charge, payment and
+    /// cancellation posts its [`crate::domain::ledger::LedgerTransaction`]
+    /// in its own transaction, so these agree whenever nothing was lost.
+    async fn ledger_figures(&self) -> anyhow::Result<LedgerFigures>;
 }

@@ -71,6 +71,7 @@ macro_rules! store_contract_tests {
             cancellation::a_cancellation_records_its_idempotent_answer_with_the_refund,
             accounts::charges_add_up_within_the_limit,
             accounts::concurrent_charges_add_up_exactly,
+            ledger::every_movement_of_money_is_posted_once_and_the_ledger_reconciles,
             idempotency::idempotency_keys_replay_conflict_and_expire,
             outbox::the_outbox_hands_out_events_in_order_until_published,
         );
@@ -96,6 +97,7 @@ pub mod cancellation;
 pub mod catalog;
 pub mod idempotency;
 pub mod identity;
+pub mod ledger;
 pub mod outbox;
 pub mod rooms;
 
@@ -225,6 +227,14 @@ impl Fixture {
 
     async fn balance(&self, who: i64) -> Won {
         ok(self.store.balance(user(who)).await)
+    }
+
+    /// The ledger reconciles: every transaction sums to zero, every fan's
+    /// balance is their postings, revenue and fees match the sales.
+    async fn assert_ledger_reconciles(&self) -> crate::domain::ledger::LedgerReport {
+        let report = crate::domain::ledger::reconcile(ok(self.store.ledger_figures().await));
+        assert!(report.ok(), "{:?}", report.problems);
+        report
     }
 }
 

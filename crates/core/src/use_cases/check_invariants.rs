@@ -1,10 +1,12 @@
 //! The invariant check run after every load test: nothing sold twice, no
 //! negative balance, money conserved (refunds included), one event per
-//! sale and per cancellation, admission in
+//! sale and per cancellation, a ledger that reconciles account by account,
+//! admission in
 //! line order (the waiting room's record of every admission's place in
 //! line and time, compared pair by pair).
 
 use super::App;
+use crate::domain::ledger::LedgerReport;
 use crate::domain::room;
 use crate::ports::StoreAudit;
 use serde::Serialize;
@@ -13,6 +15,7 @@ use serde::Serialize;
 #[serde(rename_all = "camelCase")]
 pub struct InvariantReport {
     pub store: StoreAudit,
+    pub ledger: LedgerReport,
     pub admission_inversions: u64,
     /// Empty when every invariant holds.
     pub violations: Vec<String>,
@@ -21,6 +24,7 @@ pub struct InvariantReport {
 impl App {
     pub async fn check_invariants(&self) -> anyhow::Result<InvariantReport> {
         let store = self.store().audit().await?;
+        let ledger = self.reconcile_ledger().await?;
         let mut admission_inversions = 0;
         for concert in self.store().list_concerts().await? {
             let admissions = self.adapters.waiting_room.admissions(concert.id).await?;
@@ -52,8 +56,10 @@ impl App {
                 violations.push(format!("{n} {what}"));
             }
         }
+        violations.extend(ledger.problems.iter().map(ToString::to_string));
         Ok(InvariantReport {
             store,
+            ledger,
             admission_inversions,
             violations,
         })
@@ -73,6 +79,7 @@ mod tests {
         t.charge(user(3), 5_000).await;
         let report = t.app.check_invariants().await.unwrap();
         assert!(report.violations.is_empty(), "{:?}", report.violations);
+        assert!(report.ledger.ok());
         assert_eq!(report.store.reservations, 2);
         assert_eq!(report.store.money.charged.amount(), 305_000);
     }

@@ -47,6 +47,7 @@ mod list_seats;
 mod open_sale;
 mod pay_for_hold;
 mod poll_token;
+mod reconcile_ledger;
 mod relay_outbox;
 mod release_expired_holds;
 mod release_hold;

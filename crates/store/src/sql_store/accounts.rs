@@ -7,6 +7,7 @@ use crate::values::args;
 use async_trait::async_trait;
 use boxoffice_core::domain::events::{self, BalanceCharged};
 use boxoffice_core::domain::idempotency::{IdempotencyTicket, Recorded};
+use boxoffice_core::domain::ledger::{LedgerFigures, LedgerTransaction};
 use boxoffice_core::domain::{UserId, Won};
 use boxoffice_core::ports::{Accounts, ChargeAttempt, ChargeOutcome, ChargeReceipt, ChargeRefused};
 
@@ -44,6 +45,8 @@ impl<B: Backend> Accounts for SqlStore<B> {
             now: a.now,
         };
         append_entry(&mut tx, entry).await?;
+        let posted = LedgerTransaction::top_up(a.event_id, a.user_id, a.amount);
+        post(&mut tx, &posted, a.now).await?;
         let event = events::balance_charged(
             a.event_id,
             BalanceCharged {
@@ -64,4 +67,73 @@ impl<B: Backend> Accounts for SqlStore<B> {
     async fn balance(&self, user: UserId) -> anyhow::Result<Won> {
         current_balance(&mut self.reader(), user).await
     }
+
+    async fn ledger_figures(&self) -> anyhow::Result<LedgerFigures> {
+        // One statement, so one snapshot: the ledger, the balances and the
+        // sales are read as of the same instant even while fans buy.
+        let rows = self.reader().fetch_all(LEDGER_FIGURES, args![]).await?;
+        let mut figures = LedgerFigures::default();
+        for row in rows {
+            let (a, b) = (row.int("a")?, row.int("b")?);
+            let owner = row.int("owner")?;
+            let concert = || ConcertId::new(owner).map_err(anyhow::Error::from);
+            match row.text("what")?.as_str() {
+                "COUNTS" => {
+                    figures.transactions = u64::try_from(a)?;
+                    figures.accounts = u64::try_from(b)?;
+                }
+                "CHARGED" => figures.charged = a,
+                "UNBALANCED" => figures.unbalanced.push((row.text("name")?, a)),
+                "FAN" => figures.fan_mismatches.push((UserId::new(owner)?, a, b)),
+                "TOP_UPS" => figures.top_ups_posted = a,
+                "REVENUE" => _ = figures.revenue_posted.insert(concert()?, a),
+                "FEES" => _ = figures.fees_posted.insert(concert()?, a),
+                "SOLD" => _ = figures.revenue_sold.insert(concert()?, a),
+                "KEPT" => _ = figures.fees_kept.insert(concert()?, a),
+                other => anyhow::bail!("unexpected ledger figure {other}"),
+            }
+        }
+        figures.unbalanced.sort();
+        figures.fan_mismatches.sort();
+        Ok(figures)
+    }
 }
+
+/// The ledger's figures as rows of `(what, name, owner, a, b)`. It lists at
+/// most 100 unbalanced transactions and 100 mismatched fans of each side.
+const LEDGER_FIGURES: &str = "
+    WITH fan AS (
+        SELECT account_owner AS owner, CAST(SUM(amount) AS BIGINT) AS total
+          FROM ledger_posting WHERE account_kind = 'FAN' GROUP BY account_owner
+    )
+    SELECT 'COUNTS' AS what, '' AS name, CAST(0 AS BIGINT) AS owner,
+           (SELECT COUNT(DISTINCT transaction_id) FROM ledger_posting) AS a,
+           (SELECT COUNT(*) FROM (SELECT DISTINCT account_kind, account_owner FROM ledger_posting) d) AS b
+    UNION ALL
+    SELECT 'CHARGED', '', 0,
+           (SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM balance_entry WHERE kind = 'CHARGE'), 0
+    UNION ALL
+    SELECT * FROM (
+        SELECT 'UNBALANCED', transaction_id, 0, CAST(SUM(amount) AS BIGINT), 0
+          FROM ledger_posting GROUP BY transaction_id HAVING SUM(amount) <> 0
+         ORDER BY transaction_id LIMIT 100) u
+    UNION ALL
+    SELECT * FROM (
+        SELECT 'FAN', '', b.user_id, b.amount, COALESCE(f.total, 0)
+          FROM balance b LEFT JOIN fan f ON f.owner = b.user_id
+         WHERE b.amount <> COALESCE(f.total, 0)
+         ORDER BY b.user_id LIMIT 100) m
+    UNION ALL
+    SELECT * FROM (
+        SELECT 'FAN', '', f.owner, 0, f.total FROM fan f
+         WHERE f.total <> 0 AND NOT EXISTS (SELECT 1 FROM balance b WHERE b.user_id = f.owner)
+         ORDER BY f.owner LIMIT 100) n
+    UNION ALL
+    SELECT account_kind, '', account_owner, CAST(SUM(amount) AS BIGINT), 0
+      FROM ledger_posting WHERE account_kind <> 'FAN' GROUP BY account_kind, account_owner
+    UNION ALL
+    SELECT 'SOLD', '', concert_id, CAST(SUM(price) AS BIGINT), 0
+      FROM reservation WHERE status = 'CONFIRMED' GROUP BY concert_id
+    UNION ALL
+    SELECT 'KEPT', '', concert_id, CAST(SUM(fee) AS BIGINT), 0
+      FROM reservation WHERE status = 'CANCELLED' GROUP BY concert_id";

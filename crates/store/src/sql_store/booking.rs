@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use boxoffice_core::domain::cancellation::CancellationReceipt;
 use boxoffice_core::domain::events::{self};
 use boxoffice_core::domain::idempotency::{IdempotencyTicket, Recorded};
+use boxoffice_core::domain::ledger::LedgerTransaction;
 use boxoffice_core::domain::reservation::{PaymentReceipt, Reservation};
 use boxoffice_core::domain::seat_hold::FanHolds;
 use boxoffice_core::domain::seat_hold::{ExtendRefusal, Hold, HoldExtension};
@@ -279,6 +280,13 @@ impl<B: Backend> Booking for SqlStore<B> {
             now: a.now,
         };
         append_entry(&mut tx, entry).await?;
+        let sale = LedgerTransaction::sale(
+            reservation.id,
+            a.user_id,
+            reservation.concert_id,
+            hold.price,
+        );
+        post(&mut tx, &sale, a.now).await?;
         append_event(
             &mut tx,
             &events::reservation_confirmed(a.event_id, &reservation),
@@ -371,6 +379,14 @@ impl<B: Backend> Booking for SqlStore<B> {
             "confirmed reservation {} does not own its sold seat",
             reservation.id
         );
+        let returned = LedgerTransaction::cancellation(
+            reservation.id,
+            a.user_id,
+            reservation.concert_id,
+            quote.refund,
+            quote.fee,
+        );
+        post(&mut tx, &returned, a.now).await?;
         let receipt = CancellationReceipt::of(&reservation, a.cancellation(quote), after);
         append_event(
             &mut tx,

@@ -4,6 +4,7 @@ use super::{MemoryStore, OutboxRow};
 use crate::domain::cancellation::CancellationReceipt;
 use crate::domain::events::{self};
 use crate::domain::idempotency::{IdempotencyTicket, Recorded};
+use crate::domain::ledger::LedgerTransaction;
 use crate::domain::reservation::{PaymentReceipt, Reservation};
 use crate::domain::seat::{SeatState, SeatStatus};
 use crate::domain::seat_hold::{ExtendRefusal, HoldExtension};
@@ -198,6 +199,12 @@ impl Booking for MemoryStore {
         state.record(ticket, answer.map_err(Into::into))?;
         state.balances.insert(a.user_id, after);
         state.paid = state.paid.checked_add(hold.price).unwrap_or(state.paid);
+        state.post(LedgerTransaction::sale(
+            reservation.id,
+            a.user_id,
+            reservation.concert_id,
+            hold.price,
+        ));
         if let Some(h) = state.holds.get_mut(&hold.id) {
             h.status = HoldStatus::Consumed;
         }
@@ -245,6 +252,13 @@ impl Booking for MemoryStore {
             .refunded
             .checked_add(quote.refund)
             .unwrap_or(state.refunded);
+        state.post(LedgerTransaction::cancellation(
+            reservation.id,
+            a.user_id,
+            reservation.concert_id,
+            quote.refund,
+            quote.fee,
+        ));
         if let Some(row) = state
             .seats
             .get_mut(&(reservation.schedule_id, reservation.seat_number))

@@ -31,4 +31,5 @@ pub async fn concurrent_charges_add_up_exactly(stores: Stores) {
             .all(|o| matches!(o, ChargeOutcome::Charged(_)))
     );
     assert_eq!(f.balance(42).await, Won::new(100_000));
+    assert_eq!(f.assert_ledger_reconciles().await.transactions, 100);
 }

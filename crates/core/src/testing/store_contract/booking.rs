@@ -188,6 +188,7 @@ pub async fn payment_sells_debits_reserves_and_appends_one_event(stores: Stores)
     assert_eq!(totals.charged, Won::new(200_000));
     assert_eq!(totals.paid, Won::new(90_000));
     assert_eq!(totals.balances, Won::new(110_000));
+    f.assert_ledger_reconciles().await;
 }
 
 pub async fn a_hold_is_paid_at_most_once(stores: Stores) {
@@ -388,6 +389,7 @@ pub async fn concurrent_payments_share_one_balance_without_overdraft(stores: Sto
         (0, 0, 0, 0)
     );
     assert_eq!(audit.money.paid, Won::new(990_000));
+    f.assert_ledger_reconciles().await;
 }
 
 pub async fn a_payment_records_its_idempotent_answer_with_the_sale(stores: Stores) {

@@ -22,7 +22,7 @@ fn policy() -> CancellationPolicy {
 
 impl Fixture {
     /// `who` buys seat `seat_no` (charging enough first).
-    async fn bought(&self, who: i64, seat_no: i64, now: Timestamp) -> PaymentReceipt {
+    pub(super) async fn bought(&self, who: i64, seat_no: i64, now: Timestamp) -> PaymentReceipt {
         self.charge(who, 150_000).await;
         let hold = self.held(who, seat_no, now).await;
         match self.pay(who, hold, now).await {
@@ -41,7 +41,12 @@ impl Fixture {
         }
     }
 
-    async fn cancel(&self, who: i64, id: ReservationId, now: Timestamp) -> CancelOutcome {
+    pub(super) async fn cancel(
+        &self,
+        who: i64,
+        id: ReservationId,
+        now: Timestamp,
+    ) -> CancelOutcome {
         ok(self
             .booking
             .cancel_reservation(&self.cancellation(who, id, now), None)
@@ -63,6 +68,7 @@ async fn assert_clean(f: &Fixture) -> crate::ports::StoreAudit {
         "{audit:?}"
     );
     assert!(audit.money.conserved(), "{audit:?}");
+    f.assert_ledger_reconciles().await;
     audit
 }
 
