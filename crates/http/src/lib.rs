@@ -244,6 +244,10 @@ fn admin_routes(state: &ApiState) -> Router<ApiState> {
                 get(routes::room::samples),
             )
             .route("/admin/invariants", get(routes::admin::invariants))
+            .route(
+                "/admin/ledger/reconcile",
+                get(routes::admin::reconcile_ledger),
+            )
             .route("/admin/dead-letters", get(routes::events::dead_letters))
             .route(
                 "/admin/dead-letters/{id}/replay",

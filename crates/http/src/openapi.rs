@@ -48,6 +48,7 @@ use utoipa_swagger_ui::SwaggerUi;
         room::audit,
         room::samples,
         admin::invariants,
+        admin::reconcile_ledger,
         events::dead_letters,
         events::replay,
         events::outbox,

@@ -21,6 +21,8 @@ use boxoffice_core::ports::{HoldAttempt, MoneyTotals, RoomChange, Store, StoreAu
 use std::future::Future;
 
 mod accounts;
+#[cfg(test)]
+pub(crate) use accounts::tampering_with_a_posting_or_a_balance_is_reported;
 mod booking;
 mod catalog;
 mod idempotency;
@@ -412,12 +414,12 @@ async fn post<C: Conn>(
     now: Timestamp,
 ) -> anyhow::Result<()> {
     debug_assert!(transaction.balances(), "{transaction:?}");
-    for p in &transaction.postings {
+    for p in transaction.postings() {
         c.execute(
             "INSERT INTO ledger_posting (transaction_id, account_kind, account_owner, amount, created_at_ms)
              VALUES ($1, $2, $3, $4, $5)",
             args![
-                transaction.id.as_str(),
+                transaction.id(),
                 p.account.kind(),
                 p.account.owner(),
                 p.amount,

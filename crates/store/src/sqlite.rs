@@ -124,4 +124,10 @@ mod contract {
     }
 
     crate::sql_store::contract_per_strategy!(fresh);
+
+    #[tokio::test]
+    async fn tampering_with_a_posting_or_a_balance_is_reported() {
+        let store = fresh(Concurrency::Conditional).await;
+        crate::sql_store::tampering_with_a_posting_or_a_balance_is_reported(&*store).await;
+    }
 }

@@ -59,11 +59,22 @@ pub struct Posting {
 /// can never be posted twice (the stores keep it unique per account).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerTransaction {
-    pub id: String,
-    pub postings: Vec<Posting>,
+    id: String,
+    postings: Vec<Posting>,
 }
 
 impl LedgerTransaction {
+    /// What moved the money: `top-up:{event}`, `sale:{reservation}` or
+    /// `cancellation:{reservation}`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Its postings, none zero; they sum to zero.
+    pub fn postings(&self) -> &[Posting] {
+        &self.postings
+    }
+
     fn new(id: String, postings: impl IntoIterator<Item = Posting>) -> Self {
         let postings = postings.into_iter().filter(|p| p.amount != 0).collect();
         Self { id, postings }
@@ -213,6 +224,19 @@ impl LedgerReport {
     }
 }
 
+impl LedgerProblem {
+    /// The problem's kind, as serialised in its `kind` tag.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LedgerProblem::Unbalanced { .. } => "UNBALANCED",
+            LedgerProblem::FanBalance { .. } => "FAN_BALANCE",
+            LedgerProblem::TopUps { .. } => "TOP_UPS",
+            LedgerProblem::Revenue { .. } => "REVENUE",
+            LedgerProblem::Fees { .. } => "FEES",
+        }
+    }
+}
+
 impl std::fmt::Display for LedgerProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -323,6 +347,52 @@ mod tests {
 
     fn reservation() -> ReservationId {
         ReservationId::from_uuid(Uuid::from_u128(7))
+    }
+
+    #[test]
+    fn each_problem_kind_is_its_serialised_tag() {
+        let problems = [
+            LedgerProblem::Unbalanced {
+                transaction: "sale:x".into(),
+                sum: 1,
+            },
+            LedgerProblem::FanBalance {
+                user: user(1),
+                balance: 2,
+                posted: 1,
+            },
+            LedgerProblem::TopUps {
+                posted: -1,
+                charged: 2,
+            },
+            LedgerProblem::Revenue {
+                concert: concert_id(1),
+                posted: 1,
+                sold: 2,
+            },
+            LedgerProblem::Fees {
+                concert: concert_id(1),
+                posted: 1,
+                kept: 2,
+            },
+        ];
+        let kinds: Vec<String> = problems
+            .iter()
+            .map(|p| {
+                serde_json::to_value(p).unwrap()["kind"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            problems.iter().map(LedgerProblem::kind).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            kinds,
+            ["UNBALANCED", "FAN_BALANCE", "TOP_UPS", "REVENUE", "FEES"]
+        );
     }
 
     #[test]

@@ -122,9 +122,9 @@ impl State {
 
     /// Posts a transaction to the ledger.
     fn post(&mut self, transaction: LedgerTransaction) {
-        let id = transaction.id;
+        let id = transaction.id();
         self.ledger
-            .extend(transaction.postings.into_iter().map(|p| (id.clone(), p)));
+            .extend(transaction.postings().iter().map(|&p| (id.to_owned(), p)));
     }
 
     fn record(

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use boxoffice_core::domain::concert::{EntryRules, NewSchedule, ScheduleChange, SeatBand};
+use boxoffice_core::domain::ledger::{LedgerProblem, LedgerReport};
 use boxoffice_core::domain::queue_token::TokenState;
 use boxoffice_core::domain::{ConcertId, ScheduleId, UserId, Won};
 use serde::{Deserialize, Serialize};
@@ -222,6 +223,96 @@ pub(crate) struct InvariantsResponse {
     sales_out_of_step: u64,
     reservations_without_one_event: u64,
     admission_inversions: u64,
+    /// The double-entry ledger's reconciliation (also at
+    /// `/api/v1/admin/ledger/reconcile`); its problems are among `violations`.
+    ledger: LedgerResponse,
+}
+
+/// The double-entry ledger, reconciled account by account: every transaction
+/// sums to zero, every fan's balance is their postings, the top-ups account
+/// is minus all charges, and each concert's revenue and fees are what its
+/// sales and cancellations say.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LedgerResponse {
+    ok: bool,
+    transactions: u64,
+    accounts: u64,
+    /// What does not balance (at most 100 of each kind).
+    problems: Vec<LedgerProblemItem>,
+}
+
+/// One thing that does not balance.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LedgerProblemItem {
+    /// `UNBALANCED`, `FAN_BALANCE`, `TOP_UPS`, `REVENUE` or `FEES`.
+    kind: &'static str,
+    /// The transaction (UNBALANCED), the fan (FAN_BALANCE), or the concert
+    /// (REVENUE, FEES) concerned; absent for TOP_UPS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<String>,
+    /// What the ledger's postings add up to.
+    posted: i64,
+    /// What the balances, sales and cancellations say it should be.
+    expected: i64,
+    /// The same, in words.
+    message: String,
+}
+
+impl From<LedgerReport> for LedgerResponse {
+    fn from(report: LedgerReport) -> Self {
+        LedgerResponse {
+            ok: report.ok(),
+            transactions: report.transactions,
+            accounts: report.accounts,
+            problems: report.problems.into_iter().map(problem_item).collect(),
+        }
+    }
+}
+
+fn problem_item(problem: LedgerProblem) -> LedgerProblemItem {
+    let (kind, message) = (problem.kind(), problem.to_string());
+    let (subject, posted, expected) = match problem {
+        LedgerProblem::Unbalanced { transaction, sum } => (Some(transaction), sum, 0),
+        LedgerProblem::FanBalance {
+            user,
+            balance,
+            posted,
+        } => (Some(user.to_string()), posted, balance),
+        LedgerProblem::TopUps { posted, charged } => (None, posted, -charged),
+        LedgerProblem::Revenue {
+            concert,
+            posted,
+            sold,
+        } => (Some(concert.to_string()), posted, sold),
+        LedgerProblem::Fees {
+            concert,
+            posted,
+            kept,
+        } => (Some(concert.to_string()), posted, kept),
+    };
+    LedgerProblemItem {
+        kind,
+        subject,
+        posted,
+        expected,
+        message,
+    }
+}
+
+/// Reconcile the double-entry ledger against the balances, sales and
+/// cancellations, account by account.
+#[utoipa::path(get, path = "/api/v1/admin/ledger/reconcile", tag = "admin",
+    params(("X-Admin-Key" = Option<String>, Header, description = "The admin key (or an admin's Authorization: Bearer token)")),
+    responses((status = 200, body = Envelope<LedgerResponse>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(crate) async fn reconcile_ledger(
+    State(state): State<ApiState>,
+    _admin: Admin,
+) -> Result<Response, ApiError> {
+    let report = state.app.reconcile_ledger().await?;
+    Ok(ok(LedgerResponse::from(report)))
 }
 
 /// Check the service's invariants (used after every load test).
@@ -249,6 +340,7 @@ pub(crate) async fn invariants(
         sales_out_of_step: store.sales_out_of_step,
         reservations_without_one_event: store.reservations_without_one_event,
         admission_inversions: report.admission_inversions,
+        ledger: report.ledger.into(),
     }))
 }
 

@@ -229,3 +229,46 @@ async fn an_answer_lost_with_its_instance_is_replayed_by_the_next_one_without_a_
         (true.into(), sale.price.into())
     );
 }
+
+#[tokio::test]
+async fn the_ledger_reconciles_top_ups_sales_and_a_cancellation_account_by_account() {
+    let s = spawn().await;
+    let returned = buy(&s, 1, 11).await;
+    let kept = buy(&s, 2, 12).await;
+    advance_to(
+        &s,
+        starts_at(&s, returned.schedule)
+            .await
+            .minus_secs(5 * 86_400),
+    );
+    cancel(&s, 1, &returned.reservation, None)
+        .await
+        .assert_ok(200);
+
+    let ledger = s
+        .get(
+            "/api/v1/admin/ledger/reconcile",
+            &[("X-Admin-Key", ADMIN_KEY)],
+        )
+        .await
+        .assert_ok(200)
+        .clone();
+    assert_eq!(ledger["ok"], true, "{ledger}");
+    assert_eq!(ledger["problems"], serde_json::json!([]));
+    // Two top-ups, two sales, one cancellation.
+    assert_eq!(ledger["transactions"], 5);
+    // Two fans, the top-ups account, the concert's revenue and its fees.
+    assert_eq!(ledger["accounts"], 5);
+    assert!(kept.price > 0);
+
+    // The invariant check carries the same reconciliation.
+    let audit = invariants(&s).await;
+    assert_eq!(audit["ok"], true, "{audit}");
+    assert_eq!(audit["ledger"], ledger);
+
+    // It is the operator's: a fan is turned away.
+    s.fan(1)
+        .get("/api/v1/admin/ledger/reconcile", &[])
+        .await
+        .assert_error(401, "ADMIN_KEY_INVALID");
+}

@@ -137,3 +137,97 @@ const LEDGER_FIGURES: &str = "
     UNION ALL
     SELECT 'KEPT', '', concert_id, CAST(SUM(fee) AS BIGINT), 0
       FROM reservation WHERE status = 'CANCELLED' GROUP BY concert_id";
+
+/// Tampering behind the store's back is what the reconciliation exists to
+/// catch: a posting changed without its balance, or a balance without its
+/// posting. Both backends run this (`sqlite.rs`, `postgres.rs`).
+#[cfg(test)]
+pub(crate) async fn tampering_with_a_posting_or_a_balance_is_reported<B: Backend>(
+    store: &SqlStore<B>,
+) {
+    use boxoffice_core::domain::EventId;
+    use boxoffice_core::domain::Timestamp;
+    use boxoffice_core::domain::ledger::{LedgerProblem, reconcile};
+
+    let fan = UserId::new(7).unwrap_or_else(|e| panic!("{e}"));
+    let event = EventId::from_uuid(uuid::Uuid::new_v4());
+    let attempt = ChargeAttempt {
+        user_id: fan,
+        amount: Won::new(10_000),
+        max_balance: Won::new(1_000_000),
+        now: Timestamp::from_millis(1_000),
+        event_id: event,
+    };
+    let charged = store.charge_balance(&attempt, None).await;
+    assert!(
+        matches!(charged, Ok(ChargeOutcome::Charged(_))),
+        "{charged:?}"
+    );
+    let report = || async {
+        reconcile(
+            store
+                .ledger_figures()
+                .await
+                .unwrap_or_else(|e| panic!("{e:#}")),
+        )
+    };
+    assert!(report().await.ok(), "an honest charge reconciles");
+    let tamper = |sql: &'static str| async move {
+        let mut tx = store
+            .backend
+            .begin()
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let changed = tx.execute(sql, args![]).await;
+        assert_eq!(changed.unwrap_or_else(|e| panic!("{e:#}")), 1, "{sql}");
+        tx.commit().await.unwrap_or_else(|e| panic!("{e:#}"));
+    };
+
+    // One posting grows by a won: its transaction no longer sums to zero and
+    // the fan's postings no longer match the balance.
+    tamper("UPDATE ledger_posting SET amount = amount + 1 WHERE account_kind = 'FAN'").await;
+    assert_eq!(
+        report().await.problems,
+        vec![
+            LedgerProblem::Unbalanced {
+                transaction: format!("top-up:{event}"),
+                sum: 1
+            },
+            LedgerProblem::FanBalance {
+                user: fan,
+                balance: 10_000,
+                posted: 10_001
+            },
+        ]
+    );
+    tamper("UPDATE ledger_posting SET amount = amount - 1 WHERE account_kind = 'FAN'").await;
+    assert!(report().await.ok(), "putting it back reconciles again");
+
+    // The balance grows without a posting: money from nowhere.
+    tamper("UPDATE balance SET amount = amount + 5 WHERE user_id = 7").await;
+    assert_eq!(
+        report().await.problems,
+        vec![LedgerProblem::FanBalance {
+            user: fan,
+            balance: 10_005,
+            posted: 10_000
+        }]
+    );
+    tamper("UPDATE balance SET amount = amount - 5 WHERE user_id = 7").await;
+
+    // The top-ups side of the charge disappears.
+    tamper("DELETE FROM ledger_posting WHERE account_kind = 'TOP_UPS'").await;
+    assert_eq!(
+        report().await.problems,
+        vec![
+            LedgerProblem::Unbalanced {
+                transaction: format!("top-up:{event}"),
+                sum: 10_000
+            },
+            LedgerProblem::TopUps {
+                posted: 0,
+                charged: 10_000
+            },
+        ]
+    );
+}
