@@ -228,6 +228,12 @@ fn admin_routes(state: &ApiState) -> Router<ApiState> {
                 put(routes::admin::set_entry_rules).get(routes::admin::entry_rules),
             )
             .route(
+                "/admin/concerts/{concertId}/cancellation-policy",
+                put(routes::admin::set_cancellation_policy)
+                    .get(routes::admin::show_cancellation_policy)
+                    .delete(routes::admin::remove_cancellation_policy),
+            )
+            .route(
                 "/admin/concerts/{concertId}/admissions/{userId}",
                 delete(routes::admin::revoke_admission),
             )

@@ -322,6 +322,19 @@ impl Api {
         self.send("pay", req, true).await
     }
 
+    /// Cancels a reservation for a refund, under `key`.
+    pub async fn cancel(&self, fan: &Fan, reservation_id: &str, key: &str) -> Answer {
+        let req = self
+            .as_fan(
+                self.http
+                    .post(self.url(&format!("/api/v1/reservations/{reservation_id}/cancel"))),
+                fan,
+            )
+            .header("Idempotency-Key", key)
+            .json(&json!({}));
+        self.send("cancel", req, true).await
+    }
+
     /// Puts a bot gate of `bits` on `concert` (not recorded).
     pub async fn gate(&self, concert: i64, bits: u8) -> anyhow::Result<()> {
         let req = self

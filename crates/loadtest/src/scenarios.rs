@@ -282,8 +282,11 @@ pub struct RushOutcome {
     pub sold: u64,
     /// Seconds from the first arrival to the last sale, if every seat sold.
     pub sold_out_after_secs: Option<f64>,
+    /// Fans without a seat at the end (those who cancelled among them).
     pub users_without_seat: u64,
     pub gave_up: u64,
+    /// Buyers who cancelled for a refund right after paying (`--rush-cancel-percent`).
+    pub cancelled: u64,
     /// The sale was scheduled: every fan arrived in its pre-queue.
     pub scheduled: bool,
     /// How far each estimate a fan was given (`expectedAdmissionAt`, on
@@ -435,8 +438,11 @@ fn judge(seen: &[Seen], last_sale_ms: Option<i64>) -> Judged {
 /// is sold the fans not in line stop, and those in line poll on until
 /// told. With `opens_after`, the sale is scheduled to open
 /// that long after the concert is made, so fans arriving before wait in
-/// its pre-queue and are drawn into line at the opening. With `dump`, what
-/// every fan saw is written there, a JSON line each.
+/// its pre-queue and are drawn into line at the opening. With
+/// `cancel_percent`, that share of the buyers (by user id) cancel their
+/// reservation for a refund as soon as it is paid, and the seat goes back on
+/// sale to the fans still looking; a seat counts as sold once a fan keeps it.
+/// With `dump`, what every fan saw is written there, a JSON line each.
 #[allow(clippy::too_many_arguments)]
 pub async fn rush(
     api: Api,
@@ -447,6 +453,7 @@ pub async fn rush(
     poll_max: Duration,
     pow_bits: Option<u8>,
     opens_after: Option<Duration>,
+    cancel_percent: u8,
     dump: Option<&std::path::Path>,
 ) -> anyhow::Result<(Driven, RushOutcome)> {
     let dates = seats.div_ceil(50).clamp(1, 100) as u32;
@@ -471,6 +478,7 @@ pub async fn rush(
     let base = user_base();
     let sold = Arc::new(AtomicU64::new(0));
     let gave_up = Arc::new(AtomicU64::new(0));
+    let cancelled = Arc::new(AtomicU64::new(0));
     let sold_out = Arc::new(AtomicBool::new(false));
     let last_sale_ms = Arc::new(AtomicU64::new(0));
     let begin = Instant::now();
@@ -478,6 +486,7 @@ pub async fn rush(
     let state = (
         sold.clone(),
         gave_up.clone(),
+        cancelled.clone(),
         sold_out.clone(),
         last_sale_ms.clone(),
         seen.clone(),
@@ -492,7 +501,7 @@ pub async fn rush(
         },
         move |i| {
             let api = api.clone();
-            let (sold, gave_up, sold_out, last_sale_ms, seen) = state.clone();
+            let (sold, gave_up, cancelled, sold_out, last_sale_ms, seen) = state.clone();
             async move {
                 let ctx = Journeying {
                     concert,
@@ -502,6 +511,7 @@ pub async fn rush(
                     poll_max,
                     active_ttl_ms,
                     abandon_after_ms,
+                    cancel_percent,
                 };
                 let mut fan_seen = Seen::default();
                 let outcome =
@@ -516,6 +526,9 @@ pub async fn rush(
                     }
                     Journey::GaveUp => {
                         gave_up.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Journey::Cancelled => {
+                        cancelled.fetch_add(1, Ordering::Relaxed);
                     }
                     Journey::SoldOut => {}
                 }
@@ -544,6 +557,7 @@ pub async fn rush(
         sold_out_after_secs: all_sold.then(|| (last_sale - started_ms).max(0) as f64 / 1000.0),
         users_without_seat: users as u64 - sold,
         gave_up: gave_up.load(Ordering::Relaxed),
+        cancelled: cancelled.load(Ordering::Relaxed),
         scheduled: opens_after.is_some(),
         eta_error: judged.eta_error,
         eta_error_first: judged.eta_error_first,
@@ -559,6 +573,8 @@ enum Journey {
     Bought {
         confirmed_ms: Option<i64>,
     },
+    /// Bought, then cancelled for a refund: the seat went back on sale.
+    Cancelled,
     SoldOut,
     GaveUp,
 }
@@ -576,6 +592,8 @@ struct Journeying {
     /// The room's abandon-after: a waiting token's expiry less this is
     /// the instant of the answer that carried it.
     abandon_after_ms: i64,
+    /// The share of buyers, by user id, who cancel once paid.
+    cancel_percent: u8,
 }
 
 async fn journey(
@@ -707,6 +725,20 @@ async fn journey(
         return Journey::GaveUp;
     }
     let paid = api.pay(&fan, &hold_id, &format!("rush-pay-{user}")).await;
+    // A canceller returns the seat before it counts as sold, so the rush
+    // ends only once every seat has a buyer who kept it.
+    let cancels = user.rem_euclid(100) < i64::from(ctx.cancel_percent);
+    if paid.ok()
+        && cancels
+        && let Some(reservation) = paid.str("reservationId")
+    {
+        let answer = api
+            .cancel(&fan, &reservation, &format!("rush-cancel-{user}"))
+            .await;
+        if answer.ok() {
+            return Journey::Cancelled;
+        }
+    }
     if paid.ok() {
         if sold.fetch_add(1, Ordering::Relaxed) + 1 >= seats {
             sold_out.store(true, Ordering::Relaxed);

@@ -3,6 +3,7 @@
 
 use crate::values::Record;
 use anyhow::Context;
+use boxoffice_core::domain::cancellation::CancellationPolicy;
 use boxoffice_core::domain::concert::{Concert, EntryRules, Schedule};
 use boxoffice_core::domain::events::{EventTrace, OutboxEvent};
 use boxoffice_core::domain::reservation::{Cancellation, Reservation};
@@ -86,6 +87,16 @@ pub(crate) fn concert(row: &Record) -> anyhow::Result<Concert> {
         title: row.text("title")?,
         artist: row.text("artist")?,
     })
+}
+
+/// The concert's own cancellation policy, `None` when it follows the service's.
+pub(crate) fn cancellation_policy(row: &Record) -> anyhow::Result<Option<CancellationPolicy>> {
+    row.opt_text("cancellation_policy")?
+        .map(|text| {
+            serde_json::from_str(&text)
+                .with_context(|| format!("a stored cancellation policy is invalid: {text}"))
+        })
+        .transpose()
 }
 
 pub(crate) fn schedule(row: &Record) -> anyhow::Result<Schedule> {

@@ -21,7 +21,10 @@ pub struct FeeTier {
 pub const MAX_FEE_TIERS: usize = 4;
 
 /// Until when reservations may be cancelled, and the fee by the time left.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The service has one (`cancellation.*`), and a concert may have its own
+/// instead. Serialised as `{"deadlineSecs", "fees"}`, checked again when read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "PolicyRecord", into = "PolicyRecord")]
 pub struct CancellationPolicy {
     /// Cancelling closes this long before the date starts.
     pub deadline_secs: u64,
@@ -39,6 +42,30 @@ pub enum PolicyRejected {
     FeeAboveHundred,
     #[error("a fee tier's window must be positive")]
     EmptyWindow,
+}
+
+/// A policy as stored: the same two fields, unchecked.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PolicyRecord {
+    deadline_secs: u64,
+    fees: Vec<FeeTier>,
+}
+
+impl From<CancellationPolicy> for PolicyRecord {
+    fn from(policy: CancellationPolicy) -> Self {
+        PolicyRecord {
+            deadline_secs: policy.deadline_secs,
+            fees: policy.tiers().collect(),
+        }
+    }
+}
+
+impl TryFrom<PolicyRecord> for CancellationPolicy {
+    type Error = PolicyRejected;
+    fn try_from(record: PolicyRecord) -> Result<Self, Self::Error> {
+        CancellationPolicy::new(record.deadline_secs, &record.fees)
+    }
 }
 
 impl CancellationPolicy {
@@ -136,26 +163,42 @@ pub struct CancelAttempt {
     pub reservation_id: ReservationId,
     pub now: Timestamp,
     pub event_id: EventId,
+    /// The service's policy, for a concert without its own.
     pub policy: CancellationPolicy,
 }
 
+/// The reservation a cancellation names, as the store read it in the
+/// cancellation's transaction: its date's start, and its concert's own
+/// policy if the concert has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelTarget {
+    pub reservation: Reservation,
+    pub starts_at: Timestamp,
+    pub concert_policy: Option<CancellationPolicy>,
+}
+
 impl CancelAttempt {
-    /// The reservation `found` under this attempt's id, with its date's
-    /// start, if this fan may cancel it now (theirs, still confirmed,
-    /// before the deadline), with what the cancellation refunds; or why not.
+    /// The reservation `found` under this attempt's id, if this fan may
+    /// cancel it now (theirs, still confirmed, before its concert's
+    /// deadline), with what the cancellation refunds by its concert's
+    /// policy (the service's when it has none); or why not.
     pub fn cancellable(
         &self,
-        found: Option<(Reservation, Timestamp)>,
+        found: Option<CancelTarget>,
     ) -> Result<(Reservation, RefundQuote), CancelRefused> {
-        let (reservation, starts_at) = found.ok_or(CancelRefused::NotFound)?;
+        let CancelTarget {
+            reservation,
+            starts_at,
+            concert_policy,
+        } = found.ok_or(CancelRefused::NotFound)?;
         if reservation.user_id != self.user_id {
             return Err(CancelRefused::NotYours);
         }
         if reservation.cancellation.is_some() {
             return Err(CancelRefused::AlreadyCancelled);
         }
-        let quote = self
-            .policy
+        let quote = concert_policy
+            .unwrap_or(self.policy)
             .quote(reservation.price, starts_at, self.now)
             .map_err(|deadline| CancelRefused::Closed { deadline })?;
         Ok((reservation, quote))
@@ -274,10 +317,18 @@ mod tests {
         assert_eq!(quote(DAY - 1), Err(at(DAY)));
     }
 
+    fn target(reservation: Reservation) -> Option<CancelTarget> {
+        Some(CancelTarget {
+            reservation,
+            starts_at: show(),
+            concert_policy: None,
+        })
+    }
+
     #[test]
     fn only_the_holder_may_cancel_a_confirmed_reservation_once() {
         let now = Timestamp::from_millis(10 * DAY);
-        let mine = Some((reservation(1), show()));
+        let mine = target(reservation(1));
         assert_eq!(
             attempt(1, now).cancellable(None),
             Err(CancelRefused::NotFound)
@@ -291,9 +342,55 @@ mod tests {
         let mut cancelled = reservation(1);
         cancelled.cancellation = Some(attempt(1, now).cancellation(quote));
         assert_eq!(
-            attempt(1, now).cancellable(Some((cancelled, show()))),
+            attempt(1, now).cancellable(target(cancelled)),
             Err(CancelRefused::AlreadyCancelled)
         );
+    }
+
+    #[test]
+    fn a_concerts_own_policy_replaces_the_services_deadline_and_fees() {
+        // Two days before the show: the service's policy (a day's deadline,
+        // 20% within three days) lets the fan cancel for 80%.
+        let now = Timestamp::from_millis(show().as_millis() - 2 * DAY);
+        let by_service = attempt(1, now).cancellable(target(reservation(1)));
+        assert_eq!(by_service.unwrap().1.fee, Won::new(19_999));
+        // A concert that closes a week before refuses it, naming its deadline.
+        let strict = CancellationPolicy::new(7 * 24 * 3_600, &[]).unwrap();
+        let mut own = target(reservation(1)).unwrap();
+        own.concert_policy = Some(strict);
+        assert_eq!(
+            attempt(1, now).cancellable(Some(own.clone())),
+            Err(CancelRefused::Closed {
+                deadline: Timestamp::from_millis(show().as_millis() - 7 * DAY)
+            })
+        );
+        // A concert that is free until the hour before refunds everything.
+        own.concert_policy = Some(CancellationPolicy::new(3_600, &[]).unwrap());
+        let (_, quote) = attempt(1, now).cancellable(Some(own)).unwrap();
+        assert_eq!((quote.refund, quote.fee), (Won::new(99_999), Won::ZERO));
+    }
+
+    #[test]
+    fn a_stored_policy_reads_back_the_same_and_a_bad_one_is_refused() {
+        let policy = CancellationPolicy::new(
+            2 * 24 * 3_600,
+            &[FeeTier {
+                within_secs: 5 * 24 * 3_600,
+                percent: 15,
+            }],
+        )
+        .unwrap();
+        let text = serde_json::to_string(&policy).unwrap();
+        assert_eq!(
+            text,
+            r#"{"deadlineSecs":172800,"fees":[{"within_secs":432000,"percent":15}]}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<CancellationPolicy>(&text).unwrap(),
+            policy
+        );
+        let above_hundred = r#"{"deadlineSecs":0,"fees":[{"within_secs":1,"percent":101}]}"#;
+        assert!(serde_json::from_str::<CancellationPolicy>(above_hundred).is_err());
     }
 
     #[test]

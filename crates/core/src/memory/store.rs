@@ -4,6 +4,7 @@
 //! tests run without a database.
 
 use super::lock;
+use crate::domain::cancellation::CancellationPolicy;
 use crate::domain::concert::{Concert, EntryRules, Schedule};
 use crate::domain::delivery::{DeadLetter, NewDeadLetter};
 use crate::domain::events::{self, OutboxEvent};
@@ -37,6 +38,7 @@ pub struct MemoryStore {
 struct State {
     concerts: BTreeMap<ConcertId, Concert>,
     entry_rules: HashMap<ConcertId, EntryRules>,
+    cancellation_policies: HashMap<ConcertId, CancellationPolicy>,
     /// Rooms that differ from a new concert's.
     rooms: HashMap<ConcertId, Room>,
     room_changes: HashMap<ConcertId, Vec<RoomChange>>,

@@ -1,6 +1,8 @@
 //! The catalog port: concerts, their dates and seats as fans browse them,
-//! and the entry rules of each concert's line.
+//! the entry rules of each concert's line, and each concert's own
+//! cancellation policy.
 
+use crate::domain::cancellation::CancellationPolicy;
 use crate::domain::concert::{
     Concert, ConcertChange, EntryRules, NewConcert, Schedule, ScheduleAvailability,
 };
@@ -55,4 +57,19 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     /// Replaces the concert's entry rules; false for an unknown concert.
     async fn set_entry_rules(&self, concert: ConcertId, rules: &EntryRules)
     -> anyhow::Result<bool>;
+    /// The concert's own cancellation policy: `None` for an unknown
+    /// concert, `Some(None)` for one that follows the service's.
+    async fn cancellation_policy(
+        &self,
+        concert: ConcertId,
+    ) -> anyhow::Result<Option<Option<CancellationPolicy>>>;
+    /// Gives the concert its own cancellation policy, or with `None` returns
+    /// it to the service's; false for an unknown concert. Cancellations
+    /// read it in their own transaction, so each one applies the policy of
+    /// its instant.
+    async fn set_cancellation_policy(
+        &self,
+        concert: ConcertId,
+        policy: Option<&CancellationPolicy>,
+    ) -> anyhow::Result<bool>;
 }

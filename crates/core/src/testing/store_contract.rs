@@ -69,6 +69,7 @@ macro_rules! store_contract_tests {
             cancellation::concurrent_cancellations_of_one_reservation_refund_once,
             cancellation::cancellations_racing_payments_of_one_fan_keep_the_balance_exact,
             cancellation::a_cancellation_records_its_idempotent_answer_with_the_refund,
+            cancellation::a_concerts_own_policy_governs_its_cancellations_until_it_is_removed,
             accounts::charges_add_up_within_the_limit,
             accounts::concurrent_charges_add_up_exactly,
             ledger::every_movement_of_money_is_posted_once_and_the_ledger_reconciles,

@@ -4,7 +4,7 @@
 
 use super::App;
 use crate::domain::Timestamp;
-use crate::domain::cancellation::RefundQuote;
+use crate::domain::cancellation::{CancellationPolicy, RefundQuote};
 use crate::domain::concert::{Concert, Schedule};
 use crate::domain::reservation::Reservation;
 use crate::domain::{ConcertId, ScheduleId, UserId};
@@ -29,7 +29,7 @@ impl App {
     pub async fn list_reservations(&self, user: UserId) -> anyhow::Result<Vec<ReservationView>> {
         let reservations = self.booking().reservations_of(user).await?;
         let now = self.now();
-        let policy = self.policies.cancellation;
+        let mut policies: HashMap<ConcertId, CancellationPolicy> = HashMap::new();
         let mut concerts: HashMap<ConcertId, Concert> = self
             .list_concerts()
             .await?
@@ -62,6 +62,19 @@ impl App {
                         .with_context(|| format!("no concert {}", reservation.concert_id))?;
                     concerts.insert(found.id, found.clone());
                     found
+                }
+            };
+            let policy = match policies.get(&reservation.concert_id) {
+                Some(known) => *known,
+                None => {
+                    let own = self
+                        .store()
+                        .cancellation_policy(reservation.concert_id)
+                        .await?
+                        .flatten();
+                    let policy = own.unwrap_or(self.policies.cancellation);
+                    policies.insert(reservation.concert_id, policy);
+                    policy
                 }
             };
             let confirmed = reservation.cancellation.is_none();

@@ -15,8 +15,9 @@
 //! - hold_seat, extend_hold, release_hold, pay_for_hold, cancel_reservation:
 //!   booking.
 //! - charge_balance, show_balance, list_reservations: the buyer's account.
-//! - create_concert, update_concert, set_entry_rules, revoke_admission: the admin's catalog,
-//!   bot gates and revocations; check_invariants: the post-load audit.
+//! - create_concert, update_concert, set_entry_rules, set_cancellation_policy,
+//!   revoke_admission: the admin's catalog, bot gates, cancellation terms and
+//!   revocations; check_invariants, reconcile_ledger: the post-load audit.
 //! - activate_batch, release_expired_holds, relay_outbox, event_handlers,
 //!   deliver_to_platform: background work, each a single step (`*_once`)
 //!   that workers loop over and tests call directly.
@@ -55,6 +56,7 @@ mod replay_dead_letter;
 mod revocations;
 mod revoke_admission;
 mod sample_sales;
+mod set_cancellation_policy;
 mod set_entry_rules;
 mod show_balance;
 mod show_room;
@@ -83,6 +85,7 @@ pub use relay_outbox::OutboxLag;
 pub use release_hold::ReleaseHoldError;
 pub use replay_dead_letter::ReplayError;
 pub use revocations::RevokedPasses;
+pub use set_cancellation_policy::ConcertCancellationPolicy;
 pub use show_room::{LotteryReveal, RoomReport};
 pub use update_concert::UpdateConcertError;
 

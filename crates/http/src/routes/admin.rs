@@ -9,10 +9,12 @@ use crate::wire::parse_instant;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use boxoffice_core::domain::cancellation::{CancellationPolicy, FeeTier};
 use boxoffice_core::domain::concert::{EntryRules, NewSchedule, ScheduleChange, SeatBand};
 use boxoffice_core::domain::ledger::{LedgerProblem, LedgerReport};
 use boxoffice_core::domain::queue_token::TokenState;
 use boxoffice_core::domain::{ConcertId, ScheduleId, UserId, Won};
+use boxoffice_core::use_cases::ConcertCancellationPolicy;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -411,6 +413,154 @@ pub(crate) async fn entry_rules(
     Ok(ok(EntryRulesBody {
         proof_of_work_bits: rules.proof_of_work_bits,
     }))
+}
+
+/// The longest a cancellation deadline or fee window may be: a year.
+const MAX_POLICY_SECS: u64 = 365 * 24 * 3_600;
+
+/// A concert's own cancellation terms.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct CancellationPolicyBody {
+    /// Fans may cancel until this many seconds before their date starts
+    /// (0: until the show); at most a year.
+    #[schema(maximum = 31_536_000)]
+    deadline_secs: u64,
+    /// At most 4 tiers; the highest `percent` among those whose window holds
+    /// the time left to the show is kept as a fee; none: free.
+    #[schema(max_items = 4)]
+    fees: Vec<FeeTierBody>,
+}
+
+/// `percent` of the price is kept when cancelling less than `withinSecs`
+/// before the show.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct FeeTierBody {
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    within_secs: u64,
+    #[schema(maximum = 100)]
+    percent: u8,
+}
+
+/// The cancellation terms a concert's reservations follow.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CancellationPolicyResponse {
+    concert_id: i64,
+    /// True: the concert's own terms; false: the service's
+    /// (`cancellation.*`), which a PUT replaces and a DELETE restores.
+    own: bool,
+    deadline_secs: u64,
+    fees: Vec<FeeTierBody>,
+}
+
+impl CancellationPolicyResponse {
+    fn of(concert: ConcertId, found: ConcertCancellationPolicy) -> Self {
+        CancellationPolicyResponse {
+            concert_id: concert.get(),
+            own: found.own,
+            deadline_secs: found.policy.deadline_secs,
+            fees: found
+                .policy
+                .tiers()
+                .map(|t| FeeTierBody {
+                    within_secs: t.within_secs,
+                    percent: t.percent,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn cancellation_policy(body: &CancellationPolicyBody) -> Result<CancellationPolicy, ApiError> {
+    let too_long = |secs: u64| secs > MAX_POLICY_SECS;
+    if too_long(body.deadline_secs) || body.fees.iter().any(|t| too_long(t.within_secs)) {
+        return Err(ApiError::validation(
+            "a deadline or fee window is at most a year (31536000 seconds)",
+        ));
+    }
+    let tiers: Vec<FeeTier> = body
+        .fees
+        .iter()
+        .map(|t| FeeTier {
+            within_secs: t.within_secs,
+            percent: t.percent,
+        })
+        .collect();
+    CancellationPolicy::new(body.deadline_secs, &tiers)
+        .map_err(|e| ApiError::validation(e.to_string()))
+}
+
+/// The terms of `concert` as they stand after a change that found it.
+async fn policy_reply(state: &ApiState, concert: ConcertId) -> Result<Response, ApiError> {
+    let found = state
+        .app
+        .cancellation_policy_of(concert)
+        .await?
+        .ok_or_else(concert_not_found)?;
+    Ok(ok(CancellationPolicyResponse::of(concert, found)))
+}
+
+/// Give a concert its own cancellation deadline and fees, replacing the
+/// service's for it. The next cancellation applies them.
+#[utoipa::path(put, path = "/api/v1/admin/concerts/{concertId}/cancellation-policy", tag = "admin",
+    params(("concertId" = i64, Path),
+        ("X-Admin-Key" = Option<String>, Header, description = "The admin key (or an admin's Authorization: Bearer token)")),
+    request_body = CancellationPolicyBody,
+    responses((status = 200, body = Envelope<CancellationPolicyResponse>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub(crate) async fn set_cancellation_policy(
+    State(state): State<ApiState>,
+    _admin: Admin,
+    PathParam(concert_id): PathParam<i64>,
+    Body(body): Body<CancellationPolicyBody>,
+) -> Result<Response, ApiError> {
+    let concert = concert_param(concert_id)?;
+    let policy = cancellation_policy(&body)?;
+    if !state
+        .app
+        .set_cancellation_policy(concert, Some(policy))
+        .await?
+    {
+        return Err(concert_not_found());
+    }
+    policy_reply(&state, concert).await
+}
+
+/// Return a concert to the service's cancellation terms.
+#[utoipa::path(delete, path = "/api/v1/admin/concerts/{concertId}/cancellation-policy", tag = "admin",
+    params(("concertId" = i64, Path),
+        ("X-Admin-Key" = Option<String>, Header, description = "The admin key (or an admin's Authorization: Bearer token)")),
+    responses((status = 200, body = Envelope<CancellationPolicyResponse>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub(crate) async fn remove_cancellation_policy(
+    State(state): State<ApiState>,
+    _admin: Admin,
+    PathParam(concert_id): PathParam<i64>,
+) -> Result<Response, ApiError> {
+    let concert = concert_param(concert_id)?;
+    if !state.app.set_cancellation_policy(concert, None).await? {
+        return Err(concert_not_found());
+    }
+    policy_reply(&state, concert).await
+}
+
+/// The cancellation terms a concert's reservations follow now.
+#[utoipa::path(get, path = "/api/v1/admin/concerts/{concertId}/cancellation-policy", tag = "admin",
+    params(("concertId" = i64, Path),
+        ("X-Admin-Key" = Option<String>, Header, description = "The admin key (or an admin's Authorization: Bearer token)")),
+    responses((status = 200, body = Envelope<CancellationPolicyResponse>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub(crate) async fn show_cancellation_policy(
+    State(state): State<ApiState>,
+    _admin: Admin,
+    PathParam(concert_id): PathParam<i64>,
+) -> Result<Response, ApiError> {
+    policy_reply(&state, concert_param(concert_id)?).await
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -114,6 +114,10 @@ struct Args {
     /// for everyone to be pre-queued.
     #[arg(long)]
     rush_opens_after_secs: Option<u64>,
+    /// Rush: this percentage of the buyers (0 to 100, by user id) cancel
+    /// for a refund as soon as they have paid; their seats go back on sale.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    rush_cancel_percent: u8,
     /// Rush: write what every fan saw (arrival, estimates, admission,
     /// sold-out notice; JSON, a line each) to this file, for analysis.
     #[arg(long)]
@@ -166,6 +170,7 @@ async fn main() -> anyhow::Result<()> {
                 Duration::from_secs(args.rush_poll_max_secs),
                 args.rush_pow_bits,
                 args.rush_opens_after_secs.map(Duration::from_secs),
+                args.rush_cancel_percent,
                 args.rush_dump.as_deref(),
             )
             .await?;

@@ -272,3 +272,151 @@ async fn the_ledger_reconciles_top_ups_sales_and_a_cancellation_account_by_accou
         .await
         .assert_error(401, "ADMIN_KEY_INVALID");
 }
+
+const POLICY_PATH: &str = "/api/v1/admin/concerts/1/cancellation-policy";
+
+async fn put_policy(s: &Server, path: &str, body: serde_json::Value) -> Reply {
+    s.call(
+        reqwest::Method::PUT,
+        path,
+        &[("X-Admin-Key", ADMIN_KEY)],
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_concerts_own_cancellation_terms_apply_to_its_fans_until_the_operator_removes_them() {
+    let s = spawn().await;
+    let admin = [("X-Admin-Key", ADMIN_KEY)];
+    let service = s.get(POLICY_PATH, &admin).await.assert_ok(200).clone();
+    assert_eq!(service["concertId"], 1);
+    assert_eq!(service["own"], false);
+    assert_eq!(service["deadlineSecs"], 86_400, "the service's default");
+
+    let sale = buy(&s, 1, 14).await;
+    let starts_at = starts_at(&s, sale.schedule).await;
+    // Five days ahead, the service's terms would refund 90%; the concert's
+    // close a week before and keep half within thirty days.
+    advance_to(&s, starts_at.minus_secs(5 * 86_400));
+    let own = put_policy(
+        &s,
+        POLICY_PATH,
+        serde_json::json!({"deadlineSecs": 7 * 86_400,
+                           "fees": [{"withinSecs": 30 * 86_400, "percent": 50}]}),
+    )
+    .await
+    .assert_ok(200)
+    .clone();
+    assert_eq!(
+        own,
+        serde_json::json!({"concertId": 1, "own": true, "deadlineSecs": 604_800,
+                           "fees": [{"withinSecs": 2_592_000, "percent": 50}]})
+    );
+    assert_eq!(s.get(POLICY_PATH, &admin).await.assert_ok(200), &own);
+    let listed = s.reservations(1).await;
+    assert!(listed[0]["refundIfCancelledNow"].is_null(), "{listed:?}");
+    let balance = s.balance(1).await;
+    cancel(&s, 1, &sale.reservation, None)
+        .await
+        .assert_error(409, "CANCELLATION_CLOSED");
+    assert_eq!(s.balance(1).await, balance, "nothing refunded");
+
+    // Removed, the fan cancels on the service's terms.
+    let back = s
+        .call(reqwest::Method::DELETE, POLICY_PATH, &admin, None)
+        .await
+        .assert_ok(200)
+        .clone();
+    assert_eq!(back, service);
+    let cancelled = cancel(&s, 1, &sale.reservation, None)
+        .await
+        .assert_ok(200)
+        .clone();
+    assert_eq!(cancelled["fee"], sale.price / 10);
+}
+
+#[tokio::test]
+async fn bad_cancellation_terms_are_refused_with_their_codes_and_change_nothing() {
+    let s = spawn().await;
+    let admin = [("X-Admin-Key", ADMIN_KEY)];
+    let before = s.get(POLICY_PATH, &admin).await.assert_ok(200).clone();
+    let tier =
+        |within: u64, percent: u64| serde_json::json!({"withinSecs": within, "percent": percent});
+    for (body, status, code) in [
+        (
+            serde_json::json!({"deadlineSecs": 0, "fees": [tier(60, 101)]}),
+            400,
+            "VALIDATION_FAILED",
+        ),
+        (
+            serde_json::json!({"deadlineSecs": 0, "fees": [tier(0, 10)]}),
+            400,
+            "VALIDATION_FAILED",
+        ),
+        (
+            serde_json::json!({"deadlineSecs": 0, "fees": vec![tier(60, 1); 5]}),
+            400,
+            "VALIDATION_FAILED",
+        ),
+        (
+            serde_json::json!({"deadlineSecs": 366 * 86_400, "fees": []}),
+            400,
+            "VALIDATION_FAILED",
+        ),
+        (
+            serde_json::json!({"deadlineSecs": 0, "fees": [tier(400 * 86_400, 10)]}),
+            400,
+            "VALIDATION_FAILED",
+        ),
+        (
+            serde_json::json!({"deadlineSecs": -1, "fees": []}),
+            400,
+            "INVALID_REQUEST_BODY",
+        ),
+        (
+            serde_json::json!({"deadlineSecs": 0, "fees": [], "refunds": "never"}),
+            400,
+            "INVALID_REQUEST_BODY",
+        ),
+        (serde_json::json!({"fees": []}), 400, "INVALID_REQUEST_BODY"),
+    ] {
+        put_policy(&s, POLICY_PATH, body.clone())
+            .await
+            .assert_error(status, code);
+        assert_eq!(
+            s.get(POLICY_PATH, &admin).await.assert_ok(200),
+            &before,
+            "{body}"
+        );
+    }
+    let terms = serde_json::json!({"deadlineSecs": 0, "fees": []});
+    put_policy(
+        &s,
+        "/api/v1/admin/concerts/999/cancellation-policy",
+        terms.clone(),
+    )
+    .await
+    .assert_error(404, "CONCERT_NOT_FOUND");
+    s.get("/api/v1/admin/concerts/999/cancellation-policy", &admin)
+        .await
+        .assert_error(404, "CONCERT_NOT_FOUND");
+    s.call(
+        reqwest::Method::DELETE,
+        "/api/v1/admin/concerts/999/cancellation-policy",
+        &admin,
+        None,
+    )
+    .await
+    .assert_error(404, "CONCERT_NOT_FOUND");
+    put_policy(
+        &s,
+        "/api/v1/admin/concerts/x/cancellation-policy",
+        terms.clone(),
+    )
+    .await
+    .assert_error(400, "INVALID_PATH_PARAMETER");
+    s.call(reqwest::Method::PUT, POLICY_PATH, &[], Some(terms))
+        .await
+        .assert_error(401, "ADMIN_KEY_INVALID");
+}

@@ -8,7 +8,7 @@ use crate::rows;
 use crate::values::args;
 use anyhow::Context;
 use async_trait::async_trait;
-use boxoffice_core::domain::cancellation::CancellationReceipt;
+use boxoffice_core::domain::cancellation::{CancelTarget, CancellationReceipt};
 use boxoffice_core::domain::events::{self};
 use boxoffice_core::domain::idempotency::{IdempotencyTicket, Recorded};
 use boxoffice_core::domain::ledger::LedgerTransaction;
@@ -307,16 +307,23 @@ impl<B: Backend> Booking for SqlStore<B> {
         let mut tx = self.backend.begin().await?;
         let found = tx
             .fetch_optional(
-                "SELECT r.*, s.starts_at_ms FROM reservation r
+                "SELECT r.*, s.starts_at_ms, c.cancellation_policy FROM reservation r
                    JOIN schedule s ON s.id = r.schedule_id
+                   JOIN concert c ON c.id = r.concert_id
                   WHERE r.id = $1",
                 args![a.reservation_id.to_string()],
             )
             .await?;
-        let dated = found
-            .map(|row| anyhow::Ok((rows::reservation(&row)?, rows::ts(&row, "starts_at_ms")?)))
+        let target = found
+            .map(|row| {
+                anyhow::Ok(CancelTarget {
+                    reservation: rows::reservation(&row)?,
+                    starts_at: rows::ts(&row, "starts_at_ms")?,
+                    concert_policy: rows::cancellation_policy(&row)?,
+                })
+            })
             .transpose()?;
-        let (reservation, quote) = match a.cancellable(dated) {
+        let (reservation, quote) = match a.cancellable(target) {
             Ok(cancellable) => cancellable,
             Err(refused) => return Ok(CancelOutcome::Refused(refused)),
         };

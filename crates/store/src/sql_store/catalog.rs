@@ -5,6 +5,7 @@ use crate::conn::{Conn, Tx};
 use crate::rows;
 use crate::values::args;
 use async_trait::async_trait;
+use boxoffice_core::domain::cancellation::CancellationPolicy;
 use boxoffice_core::domain::concert::ConcertChange;
 use boxoffice_core::domain::concert::{
     Concert, EntryRules, NewConcert, Schedule, ScheduleAvailability,
@@ -229,6 +230,37 @@ impl<B: Backend> Catalog for SqlStore<B> {
             .execute(
                 "UPDATE concert SET proof_of_work_bits = $2 WHERE id = $1",
                 args![concert.get(), rules.proof_of_work_bits.map(i64::from)],
+            )
+            .await?;
+        Ok(updated == 1)
+    }
+
+    async fn cancellation_policy(
+        &self,
+        concert: ConcertId,
+    ) -> anyhow::Result<Option<Option<CancellationPolicy>>> {
+        let row = self
+            .reader()
+            .fetch_optional(
+                "SELECT cancellation_policy FROM concert WHERE id = $1",
+                args![concert.get()],
+            )
+            .await?;
+        row.map(|row| rows::cancellation_policy(&row)).transpose()
+    }
+
+    async fn set_cancellation_policy(
+        &self,
+        concert: ConcertId,
+        policy: Option<&CancellationPolicy>,
+    ) -> anyhow::Result<bool> {
+        let text = policy.map(serde_json::to_string).transpose()?;
+        let updated = self
+            .backend
+            .writer()
+            .execute(
+                "UPDATE concert SET cancellation_policy = $2 WHERE id = $1",
+                args![concert.get(), text],
             )
             .await?;
         Ok(updated == 1)

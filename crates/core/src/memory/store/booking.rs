@@ -1,7 +1,7 @@
 //! The memory store's booking: holds and the payments that consume them.
 
 use super::{MemoryStore, OutboxRow};
-use crate::domain::cancellation::CancellationReceipt;
+use crate::domain::cancellation::{CancelTarget, CancellationReceipt};
 use crate::domain::events::{self};
 use crate::domain::idempotency::{IdempotencyTicket, Recorded};
 use crate::domain::ledger::LedgerTransaction;
@@ -228,12 +228,15 @@ impl Booking for MemoryStore {
             .reservations
             .iter()
             .position(|r| r.id == a.reservation_id);
-        let dated = found.and_then(|i| {
+        let target = found.and_then(|i| {
             let r = &state.reservations[i];
-            let starts_at = state.schedules.get(&r.schedule_id)?.starts_at;
-            Some((r.clone(), starts_at))
+            Some(CancelTarget {
+                reservation: r.clone(),
+                starts_at: state.schedules.get(&r.schedule_id)?.starts_at,
+                concert_policy: state.cancellation_policies.get(&r.concert_id).copied(),
+            })
         });
-        let (reservation, quote) = match a.cancellable(dated) {
+        let (reservation, quote) = match a.cancellable(target) {
             Ok(cancellable) => cancellable,
             Err(refused) => return Ok(CancelOutcome::Refused(refused)),
         };

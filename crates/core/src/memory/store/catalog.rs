@@ -1,6 +1,7 @@
 //! The memory store's catalog: concerts, their dates and seats.
 
 use super::{MemoryStore, SeatRow};
+use crate::domain::cancellation::CancellationPolicy;
 use crate::domain::concert::ConcertChange;
 use crate::domain::concert::{Concert, EntryRules, NewConcert, Schedule, ScheduleAvailability};
 use crate::domain::seat::{Seat, SeatState, SeatStatus};
@@ -169,6 +170,33 @@ impl Catalog for MemoryStore {
             return Ok(false);
         }
         state.entry_rules.insert(concert, *rules);
+        Ok(true)
+    }
+
+    async fn cancellation_policy(
+        &self,
+        concert: ConcertId,
+    ) -> anyhow::Result<Option<Option<CancellationPolicy>>> {
+        let state = lock(&self.inner);
+        Ok(state
+            .concerts
+            .contains_key(&concert)
+            .then(|| state.cancellation_policies.get(&concert).copied()))
+    }
+
+    async fn set_cancellation_policy(
+        &self,
+        concert: ConcertId,
+        policy: Option<&CancellationPolicy>,
+    ) -> anyhow::Result<bool> {
+        let mut state = lock(&self.inner);
+        if !state.concerts.contains_key(&concert) {
+            return Ok(false);
+        }
+        match policy {
+            Some(policy) => _ = state.cancellation_policies.insert(concert, *policy),
+            None => _ = state.cancellation_policies.remove(&concert),
+        }
         Ok(true)
     }
 }

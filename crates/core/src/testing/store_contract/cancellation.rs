@@ -275,3 +275,58 @@ pub async fn a_cancellation_records_its_idempotent_answer_with_the_refund(stores
         "{answer}"
     );
 }
+
+pub async fn a_concerts_own_policy_governs_its_cancellations_until_it_is_removed(stores: Stores) {
+    let f = fixture(stores).await;
+    assert_eq!(
+        ok(f.store.cancellation_policy(f.concert).await),
+        Some(None),
+        "a concert starts on the service's policy"
+    );
+    let sale = f.bought(1, 12, T0).await;
+    let starts_at = ok(f.store.schedule(f.schedule).await)
+        .unwrap_or_else(|| panic!("the fixture's date"))
+        .starts_at;
+
+    // Closing two days before a show a day away: closed already, although
+    // the service's policy (an hour before) would allow it.
+    let strict = ok(CancellationPolicy::new(2 * 86_400, &[]));
+    assert!(ok(f
+        .store
+        .set_cancellation_policy(f.concert, Some(&strict))
+        .await));
+    assert_eq!(
+        ok(f.store.cancellation_policy(f.concert).await),
+        Some(Some(strict))
+    );
+    assert_eq!(
+        f.cancel(1, sale.reservation_id, T0).await,
+        CancelOutcome::Refused(CancelRefused::Closed {
+            deadline: starts_at.minus_secs(2 * 86_400)
+        })
+    );
+    assert_eq!(f.balance(1).await, Won::new(60_000), "nothing refunded");
+
+    // Free until the show: the whole price comes back, where the service's
+    // policy would keep 10%.
+    let free = ok(CancellationPolicy::new(0, &[]));
+    assert!(ok(f
+        .store
+        .set_cancellation_policy(f.concert, Some(&free))
+        .await));
+    let CancelOutcome::Cancelled(receipt) = f.cancel(1, sale.reservation_id, T0).await else {
+        panic!("the free policy allows it")
+    };
+    assert_eq!((receipt.refund, receipt.fee), (sale.price, Won::ZERO));
+
+    // Removed, the concert follows the service's policy again.
+    assert!(ok(f.store.set_cancellation_policy(f.concert, None).await));
+    assert_eq!(ok(f.store.cancellation_policy(f.concert).await), Some(None));
+    let unknown = ok(ConcertId::new(9_999));
+    assert!(!ok(f
+        .store
+        .set_cancellation_policy(unknown, Some(&free))
+        .await));
+    assert_eq!(ok(f.store.cancellation_policy(unknown).await), None);
+    assert_clean(&f).await;
+}
