@@ -25,6 +25,7 @@ pub use accounts::{Accounts, ChargeAttempt, ChargeOutcome, ChargeReceipt, Charge
 pub use booking::{
     Booking, CancelAttempt, CancelOutcome, CancelRefused, CancellationReceipt, ExtendOutcome,
     HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome, PaymentRefused, ReleaseOutcome,
+    SaleIds,
 };
 pub use catalog::{Catalog, UpdateConcertOutcome};
 pub use idempotency::Idempotency;

@@ -7,7 +7,7 @@ use crate::envelope::ErrorBody;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use boxoffice_core::domain::seat_hold::HoldLimitReached;
+use boxoffice_core::domain::seat_hold::{BasketRefusal, HoldLimitReached};
 use boxoffice_core::ports::{CancelRefused, ChargeRefused, PaymentRefused, is_unavailable};
 use boxoffice_core::use_cases::{
     AccessDenied, CancelError, ChangeRoomError, ChargeError, CreateConcertError, ExtendHoldError,
@@ -267,6 +267,16 @@ impl From<HoldSeatError> for ApiError {
             HoldSeatError::Access(denied) => denied.into(),
             HoldSeatError::ScheduleNotFound => {
                 Self::not_found("SCHEDULE_NOT_FOUND", "no such schedule")
+            }
+            HoldSeatError::Basket(BasketRefusal::TooMany { max }) => Self::bad_request(
+                "TOO_MANY_SEATS",
+                format!("one hold takes at most {max} seats"),
+            ),
+            HoldSeatError::Basket(BasketRefusal::Repeated(seat)) => {
+                Self::validation(format!("seat {seat} is asked for twice"))
+            }
+            HoldSeatError::Basket(BasketRefusal::Empty) => {
+                Self::validation("seatNumbers names no seat")
             }
             HoldSeatError::SeatNotFound => {
                 Self::not_found("SEAT_NOT_FOUND", "no such seat on this schedule")

@@ -10,7 +10,7 @@ use boxoffice_core::domain::cancellation::{CancellationPolicy, FeeTier};
 use boxoffice_core::domain::delivery::RetryPolicy;
 use boxoffice_core::domain::queue_token::QueuePolicy;
 use boxoffice_core::domain::sample::SamplePolicy;
-use boxoffice_core::domain::seat_hold::HoldPolicy;
+use boxoffice_core::domain::seat_hold::{Basket, HoldPolicy};
 use boxoffice_core::use_cases::{IdempotencyPolicy, Policies};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -255,6 +255,8 @@ pub struct HoldSettings {
     pub extend_secs: u64,
     /// The longest a hold lasts from when it was taken, extended or not.
     pub max_total_secs: u64,
+    /// Seats one hold may take together, all or none (1 to 10).
+    pub max_seats_per_order: u32,
     /// How often ended holds are marked released.
     pub sweep_interval_secs: u64,
 }
@@ -591,6 +593,7 @@ impl Default for Settings {
                 lapse_window_secs: holds.lapse_window_secs,
                 extend_secs: holds.extend_secs,
                 max_total_secs: holds.max_total_secs,
+                max_seats_per_order: holds.max_seats_per_order,
                 sweep_interval_secs: 5,
             },
             sales: SalesSettings {
@@ -901,6 +904,11 @@ impl Settings {
             self.holds.max_per_user > 0,
             "holds.max_per_user",
             "must be positive"
+        );
+        check!(
+            (1..=Basket::MOST_SEATS).contains(&self.holds.max_seats_per_order),
+            "holds.max_seats_per_order",
+            "must be between 1 and 10"
         );
         check!(
             self.holds.sweep_interval_secs > 0,
@@ -1314,6 +1322,7 @@ impl Settings {
                 extend_secs: self.holds.extend_secs,
                 max_total_secs: self.holds.max_total_secs,
                 max_tickets_per_concert: self.sales.max_tickets_per_user_per_concert,
+                max_seats_per_order: self.holds.max_seats_per_order,
             },
             balance: BalancePolicy {
                 max: Won::new(self.balance.max),

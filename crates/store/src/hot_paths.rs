@@ -3,16 +3,19 @@
 //! statement at a time: six round trips for a hold, ten for a payment. On
 //! PostgreSQL, the conditional strategy instead:
 //!
-//! - holds a seat with one call of `boxoffice_hold_seat` (migration 0003,
-//!   with the hold limits since migration 0004 and the per-concert ticket
-//!   limit since migration 0010),
+//! - holds one seat with one call of `boxoffice_hold_seat` (migration 0003,
+//!   with the hold limits since migration 0004, the per-concert ticket
+//!   limit since migration 0010 and the seats of baskets counted since
+//!   migration 0014); a basket of several seats takes the shared
+//!   transaction,
 //!   which runs the shared hold's statements in their order, server-side,
 //!   as its own transaction;
 //! - pays in a transaction of two statements: one consumes the hold and
 //!   debits its price, the other sells the seat and writes the reservation,
 //!   the ledger entry, the outbox event and the idempotent answer. Between
 //!   them the domain builds the event and the receipt, as in the shared
-//!   code.
+//!   code. A basket, found consumed by the first statement, is settled by
+//!   the shared code in the same transaction.
 //!
 //! Both keep every guard of the shared code (each write is conditional on
 //! what it changes still being allowed) and answer as it does: the same
@@ -25,10 +28,11 @@ use crate::conn::{Conn, Tx};
 use crate::rows;
 use crate::sql_store::{Backend, SqlStore, current_balance, find_hold, held};
 use crate::values::args;
+use anyhow::Context;
 use boxoffice_core::domain::events;
 use boxoffice_core::domain::idempotency::{IdempotencyTicket, Recorded};
 use boxoffice_core::domain::reservation::PaymentReceipt;
-use boxoffice_core::domain::seat_hold::HoldLimitReached;
+use boxoffice_core::domain::seat_hold::{HeldSeat, HoldLimitReached};
 use boxoffice_core::domain::{ConcertId, Won};
 use boxoffice_core::ports::{
     HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome, PaymentRefused,
@@ -109,7 +113,7 @@ impl<B: Backend> SqlStore<B> {
                     a.hold_id.to_string(),
                     a.user_id.get(),
                     a.schedule_id.get(),
-                    i64::from(a.seat_number.get()),
+                    i64::from(a.seats.lowest().get()),
                     a.now.as_millis(),
                     a.expires_at.as_millis(),
                     a.limits.max_live,
@@ -123,7 +127,11 @@ impl<B: Backend> SqlStore<B> {
         Ok(match row.text("outcome")?.as_str() {
             "HELD" => {
                 let concert_id = ConcertId::new(row.int("held_concert_id")?)?;
-                HoldOutcome::Held(held(a, concert_id, rows::won(&row, "held_price")?))
+                let seat = HeldSeat {
+                    number: a.seats.lowest(),
+                    price: rows::won(&row, "held_price")?,
+                };
+                HoldOutcome::Held(held(a, concert_id, vec![seat]))
             }
             "LAPSED_LIMIT" => HoldOutcome::LimitReached(HoldLimitReached::Lapsed),
             "LIVE_LIMIT" => HoldOutcome::LimitReached(HoldLimitReached::Live),
@@ -169,13 +177,28 @@ impl<B: Backend> SqlStore<B> {
                 price: hold.price,
             });
         };
-        let reservation = a.sale(&hold);
-        let event = events::reservation_confirmed(a.event_id, &reservation);
+        if consumed.int("seat_count")? > 1 {
+            // A basket: its seats are read, and sold by the shared code.
+            let hold = find_hold(&mut tx, a.hold_id)
+                .await?
+                .context("a consumed hold vanished")?;
+            let receipt = self.settle_sale(&mut tx, a, &hold, after, ticket).await?;
+            tx.commit().await?;
+            return Ok(PaymentOutcome::Confirmed(receipt));
+        }
+        let [sale] = a
+            .sale(&hold)
+            .context("the payment brings no sale ids")?
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("a hold of one seat made other than one sale"))?;
+        let reservation = sale.reservation;
+        let event = events::reservation_confirmed(sale.event_id, &reservation);
         let [traceparent, request_id] = rows::trace_args(&event);
-        let receipt = reservation.receipt(after);
+        let receipt = PaymentReceipt::of(std::slice::from_ref(&reservation), after)
+            .context("a sale without a reservation")?;
         let mut sale_args = args![
             hold.schedule_id.get(),
-            i64::from(hold.seat_number.get()),
+            i64::from(reservation.seat_number.get()),
             hold.id.to_string(),
             reservation.id.to_string(),
             a.user_id.get(),

@@ -1,6 +1,6 @@
 //! [`LockedStore`]: the "distributed lock around the transaction" strategy,
 //! wrapping a store's booking port and nothing else. Holds take a lock
-//! named for the seat, payments and cancellations one named for the fan's
+//! named for each seat, payments and cancellations one named for the fan's
 //! balance, then run the wrapped store's transaction. It exists to be measured against the
 //! conditional update (docs/concurrency.md): correctness never depends on
 //! it, since the wrapped store is correct alone. Charges are in the
@@ -62,10 +62,28 @@ impl LockedStore {
 #[async_trait]
 impl Booking for LockedStore {
     async fn hold_seat(&self, attempt: &HoldAttempt) -> anyhow::Result<HoldOutcome> {
-        let key = format!("seat:{}:{}", attempt.schedule_id, attempt.seat_number);
-        let lease = self.acquire(key).await?;
+        // A lock per seat of the basket, taken in ascending seat order (the
+        // basket's), so baskets sharing seats never wait on each other in a
+        // cycle.
+        let mut leases = Vec::with_capacity(attempt.seats.len());
+        for seat in attempt.seats.seats() {
+            match self
+                .acquire(format!("seat:{}:{seat}", attempt.schedule_id))
+                .await
+            {
+                Ok(lease) => leases.push(lease),
+                Err(err) => {
+                    for lease in leases {
+                        self.release(lease).await;
+                    }
+                    return Err(err);
+                }
+            }
+        }
         let outcome = self.inner.hold_seat(attempt).await;
-        self.release(lease).await;
+        for lease in leases {
+            self.release(lease).await;
+        }
         outcome
     }
 

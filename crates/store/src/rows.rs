@@ -10,7 +10,7 @@ use boxoffice_core::domain::reservation::{Cancellation, Reservation};
 use boxoffice_core::domain::room::{Cohort, Flow, Room, RoomSettings, RoomState, SaleWindow};
 use boxoffice_core::domain::sample::{SaleSample, SeatTally};
 use boxoffice_core::domain::seat::{Seat, SeatState};
-use boxoffice_core::domain::seat_hold::{Hold, HoldStatus};
+use boxoffice_core::domain::seat_hold::{HeldSeat, Hold, HoldStatus};
 use boxoffice_core::domain::{
     ConcertId, EventId, HoldId, ReservationId, ScheduleId, SeatNumber, Timestamp, UserId, Won,
 };
@@ -130,21 +130,61 @@ pub(crate) fn seat(row: &Record, now: Timestamp) -> anyhow::Result<Seat> {
     })
 }
 
+/// A hold from its `seat_hold` row alone, as the one seat of that row (its
+/// lowest seat, at the hold's price): right for a hold of one seat. A
+/// basket's seats come from `hold_seat` ([`holds`]).
 pub(crate) fn hold(row: &Record) -> anyhow::Result<Hold> {
     let status = row.text("status")?;
+    let price = won(row, "price")?;
     Ok(Hold {
         id: row.text("id")?.parse::<HoldId>()?,
         user_id: UserId::new(row.int("user_id")?)?,
         concert_id: ConcertId::new(row.int("concert_id")?)?,
         schedule_id: ScheduleId::new(row.int("schedule_id")?)?,
-        seat_number: SeatNumber::new(row.int("seat_number")?)?,
-        price: won(row, "price")?,
+        seats: vec![HeldSeat {
+            number: SeatNumber::new(row.int("seat_number")?)?,
+            price,
+        }],
+        price,
         held_at: ts(row, "created_at_ms")?,
         expires_at: ts(row, "expires_at_ms")?,
         extended: row.int("extended")? != 0,
         status: HoldStatus::parse(&status)
             .with_context(|| format!("unknown hold status {status}"))?,
     })
+}
+
+/// Holds from rows of `seat_hold` joined to their `hold_seat` rows
+/// (`held_seat`, `held_seat_price`), one row per seat, a hold's rows
+/// together in seat order. A hold with no `hold_seat` row (written by the
+/// binary before baskets, during a rolling deploy) is the one seat of its
+/// own row.
+pub(crate) fn holds(rows: &[Record]) -> anyhow::Result<Vec<Hold>> {
+    let mut holds: Vec<Hold> = Vec::new();
+    for row in rows {
+        let id = row.text("id")?.parse::<HoldId>()?;
+        let seat = row
+            .opt_int("held_seat")?
+            .map(|number| {
+                anyhow::Ok(HeldSeat {
+                    number: SeatNumber::new(number)?,
+                    price: won(row, "held_seat_price")?,
+                })
+            })
+            .transpose()?;
+        match (holds.last_mut(), seat) {
+            (Some(last), Some(seat)) if last.id == id => last.seats.push(seat),
+            (Some(last), None) if last.id == id => {}
+            (_, seat) => {
+                let mut hold = hold(row)?;
+                if let Some(seat) = seat {
+                    hold.seats = vec![seat];
+                }
+                holds.push(hold);
+            }
+        }
+    }
+    Ok(holds)
 }
 
 pub(crate) fn reservation(row: &Record) -> anyhow::Result<Reservation> {

@@ -15,8 +15,8 @@ use boxoffice_core::domain::events::OutboxEvent;
 use boxoffice_core::domain::idempotency::IdempotencyTicket;
 use boxoffice_core::domain::ledger::LedgerTransaction;
 use boxoffice_core::domain::seat::SeatStatus;
-use boxoffice_core::domain::seat_hold::{Hold, HoldStatus};
-use boxoffice_core::domain::{ConcertId, HoldId, Timestamp, UserId, Won};
+use boxoffice_core::domain::seat_hold::{HeldSeat, Hold};
+use boxoffice_core::domain::{ConcertId, HoldId, SeatNumber, Timestamp, UserId, Won};
 use boxoffice_core::ports::{HoldAttempt, MoneyTotals, RoomChange, Store, StoreAudit};
 use std::future::Future;
 
@@ -136,11 +136,15 @@ enum SeatClaim {
     Missing,
 }
 
-async fn seat_claim_after_miss<C: Conn>(tx: &mut C, a: &HoldAttempt) -> anyhow::Result<SeatClaim> {
+async fn seat_claim_after_miss<C: Conn>(
+    tx: &mut C,
+    a: &HoldAttempt,
+    seat: SeatNumber,
+) -> anyhow::Result<SeatClaim> {
     let row = tx
         .fetch_optional(
             "SELECT status FROM seat WHERE schedule_id = $1 AND seat_number = $2",
-            args![a.schedule_id.get(), i64::from(a.seat_number.get())],
+            args![a.schedule_id.get(), i64::from(seat.get())],
         )
         .await?;
     Ok(
@@ -160,9 +164,14 @@ fn won_claim(row: &Record) -> anyhow::Result<SeatClaim> {
 }
 
 impl<B: Backend> SqlStore<B> {
-    /// Marks the seat held by `a` if it is free at `a.now`, by the configured strategy.
-    async fn claim_seat(&self, tx: &mut B::Tx, a: &HoldAttempt) -> anyhow::Result<SeatClaim> {
-        let (schedule, seat) = (a.schedule_id.get(), i64::from(a.seat_number.get()));
+    /// Marks `seat` held by `a` if it is free at `a.now`, by the configured strategy.
+    async fn claim_seat(
+        &self,
+        tx: &mut B::Tx,
+        a: &HoldAttempt,
+        seat_number: SeatNumber,
+    ) -> anyhow::Result<SeatClaim> {
+        let (schedule, seat) = (a.schedule_id.get(), i64::from(seat_number.get()));
         let hold_id = a.hold_id.to_string();
         match self.concurrency {
             Concurrency::Conditional => {
@@ -178,7 +187,7 @@ impl<B: Backend> SqlStore<B> {
                     .await?;
                 match won {
                     Some(row) => won_claim(&row),
-                    None => seat_claim_after_miss(tx, a).await,
+                    None => seat_claim_after_miss(tx, a, seat_number).await,
                 }
             }
             Concurrency::Pessimistic => {
@@ -454,15 +463,16 @@ async fn record_answer<C: Conn>(
 
 /// What the hold limits count for a fan, in one range scan of
 /// `seat_hold_by_user`: live holds, lapsed ones (released, or ended unpaid)
-/// whose expiry is inside the window, live holds of the concert asked for,
+/// whose expiry is inside the window, the seats of live holds of the concert asked for,
 /// and, beside it, the balance and the fan's confirmed reservations of that concert
 /// (`reservation_by_user`). `$1` user, `$2` now, `$3` start of the lapse
 /// window, `$4` the schedule held ([`fan_holds_args`]).
 pub(crate) const FAN_HOLDS: &str = "SELECT
         COUNT(CASE WHEN status = 'ACTIVE' AND expires_at_ms > $2 THEN 1 END) AS live,
         COUNT(CASE WHEN status = 'RELEASED' OR (status = 'ACTIVE' AND expires_at_ms <= $2) THEN 1 END) AS lapsed,
-        COUNT(CASE WHEN status = 'ACTIVE' AND expires_at_ms > $2
-                    AND concert_id = (SELECT s.concert_id FROM schedule s WHERE s.id = $4) THEN 1 END)
+        CAST(COALESCE(SUM(CASE WHEN status = 'ACTIVE' AND expires_at_ms > $2
+                    AND concert_id = (SELECT s.concert_id FROM schedule s WHERE s.id = $4)
+                    THEN seat_count ELSE 0 END), 0) AS BIGINT)
             + (SELECT COUNT(*) FROM reservation r
                 WHERE r.user_id = $1 AND r.status = 'CONFIRMED'
                   AND r.concert_id = (SELECT s.concert_id FROM schedule s WHERE s.id = $4))
@@ -494,29 +504,42 @@ fn unhex(text: &str) -> anyhow::Result<Vec<u8>> {
         .collect()
 }
 
-pub(crate) fn held(a: &HoldAttempt, concert_id: ConcertId, price: Won) -> Hold {
-    Hold {
-        id: a.hold_id,
-        user_id: a.user_id,
+/// The hold `a` made of `seats` (claimed, in ascending order).
+pub(crate) fn held(a: &HoldAttempt, concert_id: ConcertId, seats: Vec<HeldSeat>) -> Hold {
+    Hold::new(
+        a.hold_id,
+        a.user_id,
         concert_id,
-        schedule_id: a.schedule_id,
-        seat_number: a.seat_number,
-        price,
-        held_at: a.now,
-        expires_at: a.expires_at,
-        extended: false,
-        status: HoldStatus::Active,
-    }
+        a.schedule_id,
+        seats,
+        a.now,
+        a.expires_at,
+    )
 }
 
+/// A hold's row joined to its seats ([`rows::holds`]).
+macro_rules! hold_with_seats_sql {
+    ($where:literal, $order:literal) => {
+        concat!(
+            "SELECT h.*, hs.seat_number AS held_seat, hs.price AS held_seat_price
+               FROM seat_hold h LEFT JOIN hold_seat hs ON hs.hold_id = h.id
+              WHERE ",
+            $where,
+            " ORDER BY ",
+            $order
+        )
+    };
+}
+pub(crate) use hold_with_seats_sql;
+
 pub(crate) async fn find_hold<C: Conn>(c: &mut C, hold: HoldId) -> anyhow::Result<Option<Hold>> {
-    let row = c
-        .fetch_optional(
-            "SELECT * FROM seat_hold WHERE id = $1",
+    let rows = c
+        .fetch_all(
+            hold_with_seats_sql!("h.id = $1", "hs.seat_number"),
             args![hold.to_string()],
         )
         .await?;
-    row.as_ref().map(rows::hold).transpose()
+    Ok(rows::holds(&rows)?.pop())
 }
 
 /// Runs the store contract suite once per [`Concurrency`] strategy against

@@ -26,6 +26,11 @@ impl Won {
         self.0.checked_add(other.0).map(Won)
     }
 
+    /// `self + other`, or the largest amount there is when that overflows.
+    pub fn saturating_add(self, other: Won) -> Won {
+        Won(self.0.saturating_add(other.0))
+    }
+
     /// `self - other`, or `None` when that would go below zero.
     pub fn checked_sub(self, other: Won) -> Option<Won> {
         self.0.checked_sub(other.0).filter(|v| *v >= 0).map(Won)

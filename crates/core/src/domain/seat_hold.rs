@@ -1,5 +1,5 @@
-//! Seat holds: a buyer's claim on one seat for a few minutes, to be paid,
-//! extended once, or lost.
+//! Seat holds: a buyer's claim on a basket of seats of one date for a few
+//! minutes, to be paid in one payment, extended once, or lost.
 
 use super::{ConcertId, HoldId, ScheduleId, SeatNumber, Timestamp, UserId, Won};
 
@@ -28,6 +28,9 @@ pub struct HoldPolicy {
     /// Seats of one concert a fan may have, held and bought together
     /// (`sales.max_tickets_per_user_per_concert`).
     pub max_tickets_per_concert: u32,
+    /// Seats one hold may take together (`holds.max_seats_per_order`), at
+    /// most [`Basket::MOST_SEATS`].
+    pub max_seats_per_order: u32,
 }
 
 impl Default for HoldPolicy {
@@ -41,11 +44,17 @@ impl Default for HoldPolicy {
             extend_secs: 120,
             max_total_secs: 600,
             max_tickets_per_concert: 4,
+            max_seats_per_order: 4,
         }
     }
 }
 
 impl HoldPolicy {
+    /// The basket `seats` make under this policy's `max_seats_per_order`.
+    pub fn basket(&self, seats: &[SeatNumber]) -> Result<Basket, BasketRefusal> {
+        Basket::new(seats, self.max_seats_per_order)
+    }
+
     pub fn expires_at(&self, now: Timestamp) -> Timestamp {
         now.plus_secs(self.ttl_secs)
     }
@@ -72,6 +81,72 @@ impl HoldPolicy {
 
 fn secs_to_millis(secs: u64) -> i64 {
     i64::try_from(secs.saturating_mul(1_000)).unwrap_or(i64::MAX)
+}
+
+/// The seats of one date a hold takes together, all or none: at least one,
+/// each once, kept in ascending order (the order every store claims them
+/// in, so two baskets sharing seats never wait on each other in a cycle).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Basket(Vec<SeatNumber>);
+
+/// Why seats do not make a basket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BasketRefusal {
+    Empty,
+    /// More seats than one hold may take.
+    TooMany {
+        max: u32,
+    },
+    /// A seat asked for twice.
+    Repeated(SeatNumber),
+}
+
+impl Basket {
+    /// The most seats any hold may take, whatever `holds.max_seats_per_order`
+    /// says: a payment carries this many sale ids ([`super::payment::SaleIds`]).
+    pub const MOST_SEATS: u32 = 10;
+
+    /// The basket of `seats`, if there are 1 to `max` (capped by
+    /// [`Basket::MOST_SEATS`]) and none repeats.
+    pub fn new(seats: &[SeatNumber], max: u32) -> Result<Self, BasketRefusal> {
+        let max = max.min(Self::MOST_SEATS);
+        if seats.is_empty() {
+            return Err(BasketRefusal::Empty);
+        }
+        if seats.len() > max as usize {
+            return Err(BasketRefusal::TooMany { max });
+        }
+        let mut sorted = seats.to_vec();
+        sorted.sort_unstable();
+        if let Some(pair) = sorted.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(BasketRefusal::Repeated(pair[0]));
+        }
+        Ok(Self(sorted))
+    }
+
+    /// A basket of one seat.
+    pub fn one(seat: SeatNumber) -> Self {
+        Self(vec![seat])
+    }
+
+    /// Its seats, in ascending order.
+    pub fn seats(&self) -> &[SeatNumber] {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Never: a basket has a seat. For the `len` lint.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The lowest-numbered seat.
+    pub fn lowest(&self) -> SeatNumber {
+        self.0[0]
+    }
 }
 
 /// How far a live hold may be extended: once, by `extend_ms`, never past
@@ -131,7 +206,8 @@ pub struct HoldLimits {
     pub max_lapsed: u32,
     /// Holds that lapsed with an expiry after this instant count against `max_lapsed`.
     pub lapsed_since: Timestamp,
-    /// Seats of the hold's concert the fan may have, held live and bought.
+    /// Seats of the hold's concert the fan may have, held live and bought,
+    /// the seats asked for included.
     pub max_per_concert: u32,
 }
 
@@ -144,7 +220,8 @@ pub struct FanHolds {
     pub lapsed: u64,
     /// Whether the fan's balance is above zero.
     pub funded: bool,
-    /// Seats of the concert asked for that the fan holds live or bought.
+    /// Seats of the concert asked for that the fan holds live (every seat
+    /// of every basket) or bought.
     pub concert_tickets: u64,
 }
 
@@ -162,9 +239,10 @@ pub enum HoldLimitReached {
 }
 
 impl HoldLimits {
-    /// The rule every store applies, in this order (the PostgreSQL
-    /// function `boxoffice_hold_seat` restates it in SQL).
-    pub fn refusal(&self, fan: FanHolds) -> Option<HoldLimitReached> {
+    /// The rule every store applies to a hold of `seats` seats, in this
+    /// order (the PostgreSQL function `boxoffice_hold_seat` restates it in
+    /// SQL for a hold of one seat).
+    pub fn refusal(&self, fan: FanHolds, seats: usize) -> Option<HoldLimitReached> {
         if fan.lapsed >= u64::from(self.max_lapsed) {
             return Some(HoldLimitReached::Lapsed);
         }
@@ -174,7 +252,7 @@ impl HoldLimits {
         if !fan.funded && fan.live >= u64::from(self.max_live_unfunded) {
             return Some(HoldLimitReached::Unfunded);
         }
-        if fan.concert_tickets >= u64::from(self.max_per_concert) {
+        if fan.concert_tickets.saturating_add(seats as u64) > u64::from(self.max_per_concert) {
             return Some(HoldLimitReached::PerConcert);
         }
         None
@@ -195,7 +273,7 @@ pub fn has_lapsed(status: HoldStatus, expires_at: Timestamp, now: Timestamp) -> 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HoldStatus {
     Active,
-    /// Paid: the seat is sold.
+    /// Paid: its seats are sold.
     Consumed,
     /// Let go, by its holder or by the sweeper after it expired.
     Released,
@@ -212,14 +290,23 @@ impl HoldStatus {
     }
 }
 
-/// A hold on one seat.
+/// A seat of a hold, at the price it was held at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldSeat {
+    pub number: SeatNumber,
+    pub price: Won,
+}
+
+/// A hold on a basket of seats of one date, paid for in one payment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hold {
     pub id: HoldId,
     pub user_id: UserId,
     pub concert_id: ConcertId,
     pub schedule_id: ScheduleId,
-    pub seat_number: SeatNumber,
+    /// Its seats, in ascending order; never empty.
+    pub seats: Vec<HeldSeat>,
+    /// What paying for it costs: the sum of its seats' prices.
     pub price: Won,
     /// When the hold was taken.
     pub held_at: Timestamp,
@@ -238,6 +325,39 @@ pub enum PaymentRefusal {
 }
 
 impl Hold {
+    /// The hold of `seats` (in ascending order), priced at their sum.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: HoldId,
+        user_id: UserId,
+        concert_id: ConcertId,
+        schedule_id: ScheduleId,
+        seats: Vec<HeldSeat>,
+        held_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> Self {
+        let price = seats
+            .iter()
+            .fold(Won::ZERO, |sum, seat| sum.saturating_add(seat.price));
+        Self {
+            id,
+            user_id,
+            concert_id,
+            schedule_id,
+            seats,
+            price,
+            held_at,
+            expires_at,
+            extended: false,
+            status: HoldStatus::Active,
+        }
+    }
+
+    /// Its seat numbers, in ascending order.
+    pub fn seat_numbers(&self) -> impl Iterator<Item = SeatNumber> + '_ {
+        self.seats.iter().map(|seat| seat.number)
+    }
+
     pub fn is_live(&self, now: Timestamp) -> bool {
         self.status == HoldStatus::Active && self.expires_at > now
     }
@@ -267,7 +387,10 @@ mod tests {
             user_id: UserId::new(1).unwrap(),
             concert_id: ConcertId::new(1).unwrap(),
             schedule_id: ScheduleId::new(1).unwrap(),
-            seat_number: SeatNumber::new(1).unwrap(),
+            seats: vec![HeldSeat {
+                number: SeatNumber::new(1).unwrap(),
+                price: Won::new(10),
+            }],
             price: Won::new(10),
             held_at: Timestamp::from_millis(0),
             expires_at: Timestamp::from_millis(expires_ms),
@@ -385,14 +508,23 @@ mod tests {
             concert_tickets,
             ..fan(1, 0, true)
         };
-        assert_eq!(limits.refusal(with(3)), None);
-        assert_eq!(limits.refusal(with(4)), Some(HoldLimitReached::PerConcert));
+        assert_eq!(limits.refusal(with(3), 1), None);
+        // A basket counts every seat it asks for.
+        assert_eq!(limits.refusal(with(2), 2), None);
+        assert_eq!(
+            limits.refusal(with(2), 3),
+            Some(HoldLimitReached::PerConcert)
+        );
+        assert_eq!(
+            limits.refusal(with(4), 1),
+            Some(HoldLimitReached::PerConcert)
+        );
         // The other limits answer first.
         let live_too = FanHolds {
             live: 10,
             ..with(4)
         };
-        assert_eq!(limits.refusal(live_too), Some(HoldLimitReached::Live));
+        assert_eq!(limits.refusal(live_too, 1), Some(HoldLimitReached::Live));
     }
 
     #[test]
@@ -403,14 +535,14 @@ mod tests {
             ..HoldPolicy::default()
         };
         let limits = policy.limits_at(Timestamp::from_millis(10_000_000));
-        assert_eq!(limits.refusal(fan(0, 0, false)), None);
+        assert_eq!(limits.refusal(fan(0, 0, false), 1), None);
         assert_eq!(
-            limits.refusal(fan(1, 0, false)),
+            limits.refusal(fan(1, 0, false), 1),
             Some(HoldLimitReached::Unfunded)
         );
-        assert_eq!(limits.refusal(fan(3, 0, true)), None);
+        assert_eq!(limits.refusal(fan(3, 0, true), 1), None);
         assert_eq!(
-            limits.refusal(fan(4, 0, true)),
+            limits.refusal(fan(4, 0, true), 1),
             Some(HoldLimitReached::Live)
         );
     }
@@ -424,9 +556,9 @@ mod tests {
         };
         let limits = policy.limits_at(Timestamp::from_millis(1_000_000));
         assert_eq!(limits.lapsed_since, Timestamp::from_millis(400_000));
-        assert_eq!(limits.refusal(fan(0, 2, true)), None);
+        assert_eq!(limits.refusal(fan(0, 2, true), 1), None);
         assert_eq!(
-            limits.refusal(fan(0, 3, true)),
+            limits.refusal(fan(0, 3, true), 1),
             Some(HoldLimitReached::Lapsed)
         );
     }
@@ -454,6 +586,58 @@ mod tests {
             Timestamp::from_millis(500),
             now
         ));
+    }
+
+    fn seats(numbers: &[i64]) -> Vec<SeatNumber> {
+        numbers
+            .iter()
+            .map(|n| SeatNumber::new(*n).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_basket_is_one_to_max_distinct_seats_in_ascending_order() {
+        let basket = Basket::new(&seats(&[9, 7, 8]), 4).unwrap();
+        assert_eq!(basket.seats(), seats(&[7, 8, 9]).as_slice());
+        assert_eq!(basket.lowest(), SeatNumber::new(7).unwrap());
+        assert_eq!(basket.len(), 3);
+        assert_eq!(Basket::new(&[], 4), Err(BasketRefusal::Empty));
+        assert_eq!(
+            Basket::new(&seats(&[1, 2, 3, 4, 5]), 4),
+            Err(BasketRefusal::TooMany { max: 4 })
+        );
+        assert_eq!(
+            Basket::new(&seats(&[3, 5, 3]), 4),
+            Err(BasketRefusal::Repeated(SeatNumber::new(3).unwrap()))
+        );
+        // No setting lifts a basket past the most any hold may take.
+        let eleven: Vec<i64> = (1..=11).collect();
+        assert_eq!(
+            Basket::new(&seats(&eleven), 50),
+            Err(BasketRefusal::TooMany {
+                max: Basket::MOST_SEATS
+            })
+        );
+    }
+
+    #[test]
+    fn a_hold_costs_the_sum_of_its_seats() {
+        let held = |n, price| HeldSeat {
+            number: SeatNumber::new(n).unwrap(),
+            price: Won::new(price),
+        };
+        let hold = Hold::new(
+            HoldId::from_uuid(Uuid::nil()),
+            UserId::new(1).unwrap(),
+            ConcertId::new(1).unwrap(),
+            ScheduleId::new(1).unwrap(),
+            vec![held(7, 50_000), held(8, 70_000)],
+            Timestamp::from_millis(0),
+            Timestamp::from_millis(1_000),
+        );
+        assert_eq!(hold.price, Won::new(120_000));
+        assert_eq!(hold.seat_numbers().collect::<Vec<_>>(), seats(&[7, 8]));
+        assert!(hold.is_live(Timestamp::from_millis(999)));
     }
 
     #[test]

@@ -122,6 +122,18 @@ impl State {
         self.next_id
     }
 
+    /// Puts the seats `hold` still holds back on sale.
+    fn free_seats_of(&mut self, hold: &Hold) {
+        for number in hold.seat_numbers() {
+            if let Some(row) = self.seats.get_mut(&(hold.schedule_id, number))
+                && row.hold == Some(hold.id)
+            {
+                row.state = SeatState::Open;
+                row.hold = None;
+            }
+        }
+    }
+
     /// Posts a transaction to the ledger.
     fn post(&mut self, transaction: LedgerTransaction) {
         let id = transaction.id();

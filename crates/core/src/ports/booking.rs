@@ -6,19 +6,22 @@
 
 pub use crate::domain::cancellation::{CancelAttempt, CancelRefused, CancellationReceipt};
 use crate::domain::idempotency::IdempotencyTicket;
-pub use crate::domain::payment::{PaymentAttempt, PaymentRefused};
+pub use crate::domain::payment::{PaymentAttempt, PaymentRefused, SaleIds};
 use crate::domain::reservation::{PaymentReceipt, Reservation};
-use crate::domain::seat_hold::{ExtendRefusal, Hold, HoldExtension, HoldLimitReached, HoldLimits};
-use crate::domain::{ConcertId, HoldId, ScheduleId, SeatNumber, Timestamp, UserId};
+use crate::domain::seat_hold::{
+    Basket, ExtendRefusal, Hold, HoldExtension, HoldLimitReached, HoldLimits,
+};
+use crate::domain::{ConcertId, HoldId, ScheduleId, Timestamp, UserId};
 use async_trait::async_trait;
 
-/// A hold to place: the seat, who wants it, until when, and the fan's limits.
+/// A hold to place: the seats, who wants them, until when, and the fan's limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HoldAttempt {
     pub hold_id: HoldId,
     pub user_id: UserId,
     pub schedule_id: ScheduleId,
-    pub seat_number: SeatNumber,
+    /// Held all together or not at all.
+    pub seats: Basket,
     pub now: Timestamp,
     pub expires_at: Timestamp,
     /// Applied inside the hold's transaction ([`HoldLimits::refusal`]).
@@ -28,9 +31,12 @@ pub struct HoldAttempt {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HoldOutcome {
     Held(Hold),
-    /// Someone (possibly the caller) holds the seat and the hold is live.
+    /// Someone (possibly the caller) holds a seat of the basket and the
+    /// hold is live.
     SeatTaken,
+    /// A seat of the basket is sold.
     SeatSold,
+    /// A seat of the basket does not exist.
     NoSuchSeat,
     /// One of the fan's limits stops this hold.
     LimitReached(HoldLimitReached),
@@ -38,7 +44,7 @@ pub enum HoldOutcome {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReleaseOutcome {
-    /// Released; the seat, of this concert, is free again.
+    /// Released; its seats, of this concert, are free again.
     Released(ConcertId),
     NotFound,
     NotYours,
@@ -69,8 +75,9 @@ pub enum ExtendOutcome {
 
 #[async_trait]
 pub trait Booking: Send + Sync + std::fmt::Debug {
-    /// Holds a seat if it is free at `now` (never held, or its hold has ended)
-    /// and the user is under the limit.
+    /// Holds every seat of the basket if each is free at `now` (never held,
+    /// or its hold has ended) and the user is under the limits, claiming
+    /// them in ascending order; otherwise holds none.
     async fn hold_seat(&self, attempt: &HoldAttempt) -> anyhow::Result<HoldOutcome>;
     /// Lets a live hold go at the holder's request.
     async fn release_hold(
@@ -80,7 +87,7 @@ pub trait Booking: Send + Sync + std::fmt::Debug {
         now: Timestamp,
     ) -> anyhow::Result<ReleaseOutcome>;
     /// Extends `user`'s hold by `extension`'s rule
-    /// ([`HoldExtension::new_expiry`]): the hold and its seat stay held
+    /// ([`HoldExtension::new_expiry`]): the hold and its seats stay held
     /// until the new expiry. Once per hold, exact under concurrency.
     async fn extend_hold(
         &self,
@@ -94,9 +101,10 @@ pub trait Booking: Send + Sync + std::fmt::Debug {
     /// Marks up to `limit` holds that ended before `now` as released; returns how many.
     async fn release_expired_holds(&self, now: Timestamp, limit: u32) -> anyhow::Result<u64>;
 
-    /// Debits the price, sells the seat, creates the reservation, consumes the
-    /// hold, appends `ReservationConfirmed` to the outbox and records the
-    /// answer under `ticket`: all or nothing.
+    /// Debits the hold's price, sells its seats, creates a reservation per
+    /// seat, consumes the hold, appends a `ReservationConfirmed` per
+    /// reservation to the outbox and records the answer under `ticket`: all
+    /// or nothing.
     async fn confirm_payment(
         &self,
         attempt: &PaymentAttempt,

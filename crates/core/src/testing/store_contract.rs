@@ -9,9 +9,10 @@ use crate::domain::idempotency::{
     ClaimOutcome, Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyScope,
 };
 use crate::domain::identity::{FIRST_MAPPED_USER_ID, Subject};
+use crate::domain::payment::{SALE_IDS_PER_PAYMENT, SaleIds};
 use crate::domain::sample::{SaleSample, SeatTally};
 use crate::domain::seat::SeatStatus;
-use crate::domain::seat_hold::{HoldLimitReached, HoldLimits};
+use crate::domain::seat_hold::{Basket, HoldLimitReached, HoldLimits};
 use crate::domain::{ConcertId, EventId, HoldId, ReservationId, ScheduleId, Timestamp, Won};
 use crate::ports::{
     Booking, ChargeAttempt, ChargeOutcome, ChargeRefused, HoldAttempt, HoldOutcome, PaymentAttempt,
@@ -64,6 +65,10 @@ macro_rules! store_contract_tests {
             booking::a_fan_holds_no_more_of_a_concert_than_its_ticket_limit_counting_seats_bought,
             booking::concurrent_holds_of_one_fan_stop_at_exactly_the_concerts_ticket_limit,
             booking::payments_racing_holds_of_one_fan_count_each_seat_once_against_the_ticket_limit,
+            baskets::a_basket_is_held_all_or_none_and_paid_in_one_payment_of_a_reservation_per_seat,
+            baskets::releasing_extending_or_letting_a_basket_lapse_acts_on_all_its_seats,
+            baskets::a_basket_counts_every_seat_toward_the_concerts_ticket_limit,
+            baskets::concurrent_baskets_on_overlapping_seats_never_share_a_seat_and_each_is_all_or_none,
             cancellation::a_cancellation_refunds_less_the_fee_frees_the_seat_and_appends_one_event,
             cancellation::only_the_owner_cancels_a_confirmed_reservation_once_and_before_the_deadline,
             cancellation::concurrent_cancellations_of_one_reservation_refund_once,
@@ -93,6 +98,7 @@ macro_rules! store_contract_tests {
 }
 
 pub mod accounts;
+pub mod baskets;
 pub mod booking;
 pub mod cancellation;
 pub mod catalog;
@@ -156,7 +162,7 @@ impl Fixture {
             hold_id: HoldId::from_uuid(uuid()),
             user_id: user(who),
             schedule_id: self.schedule,
-            seat_number: seat(seat_no),
+            seats: Basket::one(seat(seat_no)),
             now,
             expires_at: now.plus_secs(300),
             limits: HoldLimits {
@@ -188,8 +194,12 @@ impl Fixture {
             user_id: user(who),
             hold_id: hold,
             now,
-            reservation_id: ReservationId::from_uuid(uuid()),
-            event_id: EventId::from_uuid(uuid()),
+            sales: (0..SALE_IDS_PER_PAYMENT)
+                .map(|_| SaleIds {
+                    reservation_id: ReservationId::from_uuid(uuid()),
+                    event_id: EventId::from_uuid(uuid()),
+                })
+                .collect(),
         }
     }
 

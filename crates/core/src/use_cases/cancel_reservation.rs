@@ -89,7 +89,7 @@ mod tests {
         let before = t.app.show_balance(user(1)).await.unwrap();
         let cancelled = t
             .app
-            .cancel_reservation(user(1), receipt.reservation_id, None)
+            .cancel_reservation(user(1), receipt.reservations[0].reservation_id, None)
             .await
             .unwrap();
         assert_eq!(
@@ -116,7 +116,7 @@ mod tests {
     async fn a_repeat_with_the_key_replays_and_without_it_is_refused_and_refunds_once() {
         let t = TestApp::new().await;
         let receipt = t.buy_seat(user(1), 4).await;
-        let id = receipt.reservation_id;
+        let id = receipt.reservations[0].reservation_id;
         let first = t
             .app
             .cancel_reservation(user(1), id, Some(&key("c")))
@@ -150,7 +150,7 @@ mod tests {
         let balance = t.app.show_balance(user(1)).await.unwrap();
         let err = t
             .app
-            .cancel_reservation(user(2), receipt.reservation_id, None)
+            .cancel_reservation(user(2), receipt.reservations[0].reservation_id, None)
             .await
             .unwrap_err();
         assert!(matches!(err, CancelError::Refused(CancelRefused::NotYours)));
@@ -158,7 +158,7 @@ mod tests {
         t.advance_to(starts_at.minus_secs(3_600));
         let err = t
             .app
-            .cancel_reservation(user(1), receipt.reservation_id, None)
+            .cancel_reservation(user(1), receipt.reservations[0].reservation_id, None)
             .await
             .unwrap_err();
         assert!(matches!(

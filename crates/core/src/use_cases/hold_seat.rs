@@ -1,9 +1,10 @@
-//! Holding a seat for `holds.ttl_secs`, for an ACTIVE token holder.
+//! Holding a basket of seats of one date for `holds.ttl_secs`, for an
+//! ACTIVE token holder: all of them or none.
 
 use super::list_schedules::schedules_key;
 use super::{AccessDenied, App};
 use crate::domain::access::QueueCredential;
-use crate::domain::seat_hold::{Hold, HoldLimitReached};
+use crate::domain::seat_hold::{BasketRefusal, Hold, HoldLimitReached};
 use crate::domain::{ScheduleId, SeatNumber, UserId};
 use crate::ports::{HoldAttempt, HoldOutcome};
 
@@ -13,6 +14,8 @@ pub enum HoldSeatError {
     Access(AccessDenied),
     #[error("no such schedule")]
     ScheduleNotFound,
+    #[error("the seats do not make a basket: {0:?}")]
+    Basket(BasketRefusal),
     #[error("no such seat")]
     SeatNotFound,
     #[error("the seat is held by someone else")]
@@ -26,9 +29,7 @@ pub enum HoldSeatError {
 }
 
 impl App {
-    /// Holds `seat` for `user`, who must be the fan `credential` was issued
-    /// to, ACTIVE for the schedule's concert (asked of the waiting room even
-    /// with a pass).
+    /// Holds `seat` for `user`: [`App::hold_seats`] with a basket of one.
     pub async fn hold_seat(
         &self,
         user: UserId,
@@ -36,6 +37,25 @@ impl App {
         schedule: ScheduleId,
         seat: SeatNumber,
     ) -> Result<Hold, HoldSeatError> {
+        self.hold_seats(user, credential, schedule, &[seat]).await
+    }
+
+    /// Holds `seats` together for `user`, who must be the fan `credential`
+    /// was issued to, ACTIVE for the schedule's concert (asked of the
+    /// waiting room even with a pass). The seats must make a basket under
+    /// `holds.max_seats_per_order`.
+    pub async fn hold_seats(
+        &self,
+        user: UserId,
+        credential: QueueCredential,
+        schedule: ScheduleId,
+        seats: &[SeatNumber],
+    ) -> Result<Hold, HoldSeatError> {
+        let basket = self
+            .policies
+            .holds
+            .basket(seats)
+            .map_err(HoldSeatError::Basket)?;
         let holder = self
             .require_active(user, &credential, true)
             .await?
@@ -51,7 +71,7 @@ impl App {
             hold_id: self.new_hold_id(),
             user_id: holder.user,
             schedule_id: schedule,
-            seat_number: seat,
+            seats: basket,
             now,
             expires_at: self.policies.holds.expires_at(now),
             limits: self.policies.holds.limits_at(now),

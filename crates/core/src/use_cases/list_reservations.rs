@@ -153,7 +153,7 @@ mod tests {
         let t = TestApp::new().await;
         let receipt = t.buy_seat(user(1), 3).await;
         t.app
-            .cancel_reservation(user(1), receipt.reservation_id, None)
+            .cancel_reservation(user(1), receipt.reservations[0].reservation_id, None)
             .await
             .unwrap();
         let view = t.app.list_reservations(user(1)).await.unwrap().remove(0);

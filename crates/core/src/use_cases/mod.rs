@@ -92,6 +92,7 @@ pub use update_concert::UpdateConcertError;
 use crate::domain::balance::BalancePolicy;
 use crate::domain::cancellation::CancellationPolicy;
 use crate::domain::delivery::RetryPolicy;
+use crate::domain::payment::{SALE_IDS_PER_PAYMENT, SaleIds};
 use crate::domain::queue_token::QueuePolicy;
 use crate::domain::sample::SamplePolicy;
 use crate::domain::seat_hold::HoldPolicy;
@@ -263,8 +264,31 @@ impl App {
         HoldId::from_uuid(self.new_random_uuid())
     }
 
-    fn new_reservation_id(&self) -> ReservationId {
-        ReservationId::from_uuid(self.new_random_uuid())
+    /// The ids a payment brings for its sales ([`PaymentAttempt::sales`]):
+    /// a random reservation id and a UUIDv7 event id per seat, drawn from
+    /// the entropy source in one call.
+    ///
+    /// [`PaymentAttempt::sales`]: crate::domain::payment::PaymentAttempt::sales
+    fn new_sale_ids(&self) -> Vec<SaleIds> {
+        const PER_SALE: usize = 16 + 10;
+        let millis = u64::try_from(self.now().as_millis()).unwrap_or(0);
+        let mut buf = [0u8; PER_SALE * SALE_IDS_PER_PAYMENT];
+        self.adapters.entropy.fill(&mut buf);
+        buf.chunks_exact(PER_SALE)
+            .map(|chunk| {
+                let (reservation, event) = chunk.split_at(16);
+                let reservation: [u8; 16] = reservation.try_into().unwrap_or_default();
+                let event: [u8; 10] = event.try_into().unwrap_or_default();
+                SaleIds {
+                    reservation_id: ReservationId::from_uuid(
+                        uuid::Builder::from_random_bytes(reservation).into_uuid(),
+                    ),
+                    event_id: EventId::from_uuid(
+                        uuid::Builder::from_unix_timestamp_millis(millis, &event).into_uuid(),
+                    ),
+                }
+            })
+            .collect()
     }
 
     /// UUIDv7: time-ordered, so outbox ids sort by creation.

@@ -45,8 +45,7 @@ impl App {
                     user_id: user,
                     hold_id: hold,
                     now,
-                    reservation_id: self.new_reservation_id(),
-                    event_id: self.new_event_id(),
+                    sales: self.new_sale_ids(),
                 };
                 Ok(Ok::<_, Infallible>(
                     match self.booking().confirm_payment(&attempt, ticket).await? {

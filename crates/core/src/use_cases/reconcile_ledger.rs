@@ -22,7 +22,7 @@ mod tests {
         let receipt = t.buy_seat(user(1), 1).await;
         t.buy_seat(user(2), 2).await;
         t.app
-            .cancel_reservation(user(1), receipt.reservation_id, None)
+            .cancel_reservation(user(1), receipt.reservations[0].reservation_id, None)
             .await
             .unwrap();
         let report = t.app.reconcile_ledger().await.unwrap();

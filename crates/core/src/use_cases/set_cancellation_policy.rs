@@ -92,7 +92,7 @@ mod tests {
         assert_eq!(listed[0].refund_now, None, "past the concert's deadline");
         let refused = t
             .app
-            .cancel_reservation(user(1), receipt.reservation_id, None)
+            .cancel_reservation(user(1), receipt.reservations[0].reservation_id, None)
             .await;
         assert!(
             matches!(
@@ -114,7 +114,7 @@ mod tests {
             Some(false)
         );
         t.app
-            .cancel_reservation(user(1), receipt.reservation_id, None)
+            .cancel_reservation(user(1), receipt.reservations[0].reservation_id, None)
             .await
             .unwrap();
     }

@@ -1,5 +1,5 @@
-//! Holding a seat for a few minutes, keeping it a little longer once,
-//! listing one's holds, and letting one go.
+//! Holding a seat, or a basket of seats of one date, for a few minutes,
+//! keeping it a little longer once, listing one's holds, and letting one go.
 
 use crate::ApiState;
 use crate::envelope::{Envelope, ErrorBody, created, ok};
@@ -19,9 +19,35 @@ use utoipa::ToSchema;
 pub(crate) struct HoldSeatBody {
     #[schema(minimum = 1)]
     schedule_id: i64,
-    /// 1 to 50.
+    /// One seat, 1 to 50. Give this or `seatNumbers`, not both.
     #[schema(minimum = 1, maximum = 50)]
-    seat_number: i64,
+    seat_number: Option<i64>,
+    /// Seats held together, all or none: 1 to `holds.max_seats_per_order`
+    /// (default 4) distinct seats of the date, each 1 to 50.
+    #[schema(min_items = 1, max_items = 10)]
+    seat_numbers: Option<Vec<i64>>,
+}
+
+impl HoldSeatBody {
+    /// The seats asked for, each a valid seat number.
+    fn seats(&self) -> Result<Vec<SeatNumber>, ApiError> {
+        let numbers = match (&self.seat_number, &self.seat_numbers) {
+            (Some(one), None) => std::slice::from_ref(one),
+            (None, Some(many)) => many.as_slice(),
+            (Some(_), Some(_)) => {
+                return Err(ApiError::validation(
+                    "give seatNumber or seatNumbers, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(ApiError::validation("give seatNumber or seatNumbers"));
+            }
+        };
+        numbers
+            .iter()
+            .map(|&n| SeatNumber::new(n).map_err(|e| ApiError::validation(e.to_string())))
+            .collect()
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -29,12 +55,15 @@ pub(crate) struct HoldSeatBody {
 pub(crate) struct HoldResponse {
     hold_id: String,
     schedule_id: i64,
+    /// The lowest seat of the hold (its only one, for a hold of one seat).
     seat_number: u8,
-    /// Whole won, due at payment.
+    /// Every seat of the hold, in ascending order.
+    seat_numbers: Vec<u8>,
+    /// Whole won, due at payment: the sum of the seats' prices.
     price: i64,
     /// When the hold was taken.
     held_at: String,
-    /// The seat returns to sale at this instant unless paid.
+    /// The seats return to sale at this instant unless paid.
     expires_at: String,
     /// Whether the hold was extended (a hold is extended once).
     extended: bool,
@@ -45,7 +74,8 @@ impl From<&Hold> for HoldResponse {
         Self {
             hold_id: hold.id.to_string(),
             schedule_id: hold.schedule_id.get(),
-            seat_number: hold.seat_number.get(),
+            seat_number: hold.seat_numbers().next().map_or(0, SeatNumber::get),
+            seat_numbers: hold.seat_numbers().map(SeatNumber::get).collect(),
             price: hold.price.amount(),
             held_at: instant(hold.held_at),
             expires_at: instant(hold.expires_at),
@@ -68,7 +98,8 @@ pub(crate) struct ReleasedResponse {
     released: bool,
 }
 
-/// Hold a seat (ACTIVE ticket or pass of the schedule's concert).
+/// Hold a seat, or several seats of the date together (all or none), with
+/// an ACTIVE ticket or pass of the schedule's concert.
 #[utoipa::path(post, path = "/api/v1/holds", tag = "booking",
     params(("Queue-Token" = String, Header, description = "The admission pass or the queue ticket"),
         ("Authorization" = String, Header, description = "Bearer <access token> (jwt mode)")),
@@ -76,7 +107,7 @@ pub(crate) struct ReleasedResponse {
     responses((status = 201, body = Envelope<HoldResponse>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "SEAT_ALREADY_HELD, SEAT_ALREADY_SOLD, HOLD_LIMIT_REACHED, UNFUNDED_HOLD_LIMIT_REACHED, TOO_MANY_LAPSED_HOLDS, PURCHASE_LIMIT_REACHED", body = ErrorBody),
+        (status = 409, description = "SEAT_ALREADY_HELD, SEAT_ALREADY_SOLD, HOLD_LIMIT_REACHED, UNFUNDED_HOLD_LIMIT_REACHED, TOO_MANY_LAPSED_HOLDS, PURCHASE_LIMIT_REACHED (any seat of the basket)", body = ErrorBody),
         (status = 429, body = ErrorBody)))]
 pub(crate) async fn hold(
     State(state): State<ApiState>,
@@ -85,11 +116,10 @@ pub(crate) async fn hold(
 ) -> Result<Response, ApiError> {
     let schedule =
         ScheduleId::new(body.schedule_id).map_err(|e| ApiError::validation(e.to_string()))?;
-    let seat =
-        SeatNumber::new(body.seat_number).map_err(|e| ApiError::validation(e.to_string()))?;
+    let seats = body.seats()?;
     let held = state
         .app
-        .hold_seat(user, credential, schedule, seat)
+        .hold_seats(user, credential, schedule, &seats)
         .await
         .map_err(ApiError::from);
     crate::metrics::outcome("boxoffice_holds_total", &held, "held");

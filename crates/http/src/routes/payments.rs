@@ -23,10 +23,16 @@ pub(crate) struct PayBody {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct PaymentResponse {
+    /// The reservation of the hold's lowest seat (its only one, for a hold
+    /// of one seat).
     reservation_id: String,
     schedule_id: i64,
+    /// The hold's lowest seat.
     seat_number: u8,
-    /// Whole won debited.
+    /// A reservation per seat of the hold, in seat order; each may be
+    /// cancelled on its own.
+    reservations: Vec<SoldSeatResponse>,
+    /// Whole won debited: the sum of the seats' prices.
     price: i64,
     /// The balance left, in whole won.
     balance: i64,
@@ -35,7 +41,17 @@ pub(crate) struct PaymentResponse {
     confirmed_at: Option<String>,
 }
 
-/// Pay for your hold: debit, sale, reservation and token expiry at once.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SoldSeatResponse {
+    reservation_id: String,
+    seat_number: u8,
+    /// Whole won.
+    price: i64,
+}
+
+/// Pay for your hold: debit, sale of every seat, a reservation per seat
+/// and token expiry at once.
 /// Only the hold's owner may; no queue token is needed, so a fan whose
 /// token was lost still pays for the seat they hold.
 #[utoipa::path(post, path = "/api/v1/payments", tag = "booking",
@@ -65,10 +81,23 @@ pub(crate) async fn pay(
         .map_err(ApiError::from);
     crate::metrics::outcome("boxoffice_payments_total", &paid, "paid");
     let receipt = paid?;
+    let first = receipt
+        .reservations
+        .first()
+        .ok_or_else(|| ApiError::unexpected(anyhow::anyhow!("a receipt without reservations")))?;
     Ok(created(PaymentResponse {
-        reservation_id: receipt.reservation_id.to_string(),
+        reservation_id: first.reservation_id.to_string(),
         schedule_id: receipt.schedule_id.get(),
-        seat_number: receipt.seat_number.get(),
+        seat_number: first.seat_number.get(),
+        reservations: receipt
+            .reservations
+            .iter()
+            .map(|sold| SoldSeatResponse {
+                reservation_id: sold.reservation_id.to_string(),
+                seat_number: sold.seat_number.get(),
+                price: sold.price.amount(),
+            })
+            .collect(),
         price: receipt.price.amount(),
         balance: receipt.balance.amount(),
         confirmed_at: receipt.confirmed_at.map(instant),

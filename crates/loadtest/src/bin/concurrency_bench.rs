@@ -17,7 +17,7 @@
 
 use anyhow::{Context, ensure};
 use boxoffice_core::domain::concert::{NewConcert, NewSchedule, SeatBand};
-use boxoffice_core::domain::seat_hold::HoldPolicy;
+use boxoffice_core::domain::seat_hold::{Basket, HoldPolicy};
 use boxoffice_core::domain::{EventId, HoldId, ScheduleId, SeatNumber, Timestamp, UserId, Won};
 use boxoffice_core::memory::SystemClock;
 use boxoffice_core::ports::{
@@ -181,7 +181,7 @@ fn attempt(
         hold_id: HoldId::from_uuid(Uuid::new_v4()),
         user_id: UserId::new(user)?,
         schedule_id: schedule,
-        seat_number: SeatNumber::new(seat)?,
+        seats: Basket::one(SeatNumber::new(seat)?),
         now,
         expires_at: now.plus_secs(300),
         limits: HoldPolicy::default().limits_at(now),

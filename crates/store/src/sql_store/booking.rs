@@ -14,7 +14,7 @@ use boxoffice_core::domain::idempotency::{IdempotencyTicket, Recorded};
 use boxoffice_core::domain::ledger::LedgerTransaction;
 use boxoffice_core::domain::reservation::{PaymentReceipt, Reservation};
 use boxoffice_core::domain::seat_hold::FanHolds;
-use boxoffice_core::domain::seat_hold::{ExtendRefusal, Hold, HoldExtension};
+use boxoffice_core::domain::seat_hold::{ExtendRefusal, HeldSeat, Hold, HoldExtension};
 use boxoffice_core::domain::{HoldId, Timestamp, UserId, Won};
 use boxoffice_core::ports::{
     Booking, CancelAttempt, CancelOutcome, CancelRefused, ExtendOutcome, HoldAttempt, HoldOutcome,
@@ -24,9 +24,11 @@ use boxoffice_core::ports::{
 #[async_trait]
 impl<B: Backend> Booking for SqlStore<B> {
     async fn hold_seat(&self, a: &HoldAttempt) -> anyhow::Result<HoldOutcome> {
-        if let (Concurrency::Conditional, Some(hot)) =
-            (self.concurrency, self.backend.dialect().hot_paths)
-        {
+        if let (Concurrency::Conditional, Some(hot), 1) = (
+            self.concurrency,
+            self.backend.dialect().hot_paths,
+            a.seats.len(),
+        ) {
             return self.hold_seat_in_one_call(hot, a).await;
         }
         let mut tx = self.backend.begin().await?;
@@ -40,33 +42,58 @@ impl<B: Backend> Booking for SqlStore<B> {
             funded: counted.int("funds")? > 0,
             concert_tickets: u64::try_from(counted.int("concert_tickets")?)?,
         };
-        if let Some(limit) = a.limits.refusal(fan) {
+        if let Some(limit) = a.limits.refusal(fan, a.seats.len()) {
             return Ok(HoldOutcome::LimitReached(limit));
         }
-        let (price, concert_id) = match self.claim_seat(&mut tx, a).await? {
-            SeatClaim::Won { price, concert_id } => (price, concert_id),
-            SeatClaim::Taken => return Ok(HoldOutcome::SeatTaken),
-            SeatClaim::Sold => return Ok(HoldOutcome::SeatSold),
-            SeatClaim::Missing => return Ok(HoldOutcome::NoSuchSeat),
-        };
+        // All or none: the seats are claimed in ascending order, and the
+        // first that cannot be had drops the transaction, which rolls back
+        // the ones claimed before it.
+        let mut seats = Vec::with_capacity(a.seats.len());
+        let mut concert = None;
+        for &number in a.seats.seats() {
+            match self.claim_seat(&mut tx, a, number).await? {
+                SeatClaim::Won { price, concert_id } => {
+                    seats.push(HeldSeat { number, price });
+                    concert = Some(concert_id);
+                }
+                SeatClaim::Taken => return Ok(HoldOutcome::SeatTaken),
+                SeatClaim::Sold => return Ok(HoldOutcome::SeatSold),
+                SeatClaim::Missing => return Ok(HoldOutcome::NoSuchSeat),
+            }
+        }
+        let concert_id = concert.context("a basket without seats")?;
+        let hold = held(a, concert_id, seats);
         tx.execute(
             "INSERT INTO seat_hold
-                (id, user_id, concert_id, schedule_id, seat_number, price, created_at_ms, expires_at_ms, status)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ACTIVE')",
+                (id, user_id, concert_id, schedule_id, seat_number, price, created_at_ms, expires_at_ms,
+                 status, seat_count)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ACTIVE', $9)",
             args![
                 a.hold_id.to_string(),
                 a.user_id.get(),
                 concert_id.get(),
                 a.schedule_id.get(),
-                i64::from(a.seat_number.get()),
-                price.amount(),
+                i64::from(a.seats.lowest().get()),
+                hold.price.amount(),
                 a.now.as_millis(),
-                a.expires_at.as_millis()
+                a.expires_at.as_millis(),
+                i64::try_from(hold.seats.len())?
             ],
         )
         .await?;
+        for seat in &hold.seats {
+            tx.execute(
+                "INSERT INTO hold_seat (hold_id, seat_number, price) VALUES ($1, $2, $3)",
+                args![
+                    a.hold_id.to_string(),
+                    i64::from(seat.number.get()),
+                    seat.price.amount()
+                ],
+            )
+            .await?;
+        }
         tx.commit().await?;
-        Ok(HoldOutcome::Held(held(a, concert_id, price)))
+        Ok(HoldOutcome::Held(hold))
     }
 
     async fn release_hold(
@@ -94,8 +121,8 @@ impl<B: Backend> Booking for SqlStore<B> {
         }
         tx.execute(
             "UPDATE seat SET status = 'AVAILABLE', hold_id = NULL, held_until_ms = NULL, version = version + 1
-              WHERE schedule_id = $1 AND seat_number = $2 AND hold_id = $3 AND status = 'HELD'",
-            args![found.schedule_id.get(), i64::from(found.seat_number.get()), hold.to_string()],
+              WHERE schedule_id = $1 AND hold_id = $2 AND status = 'HELD'",
+            args![found.schedule_id.get(), hold.to_string()],
         )
         .await?;
         tx.commit().await?;
@@ -140,22 +167,17 @@ impl<B: Backend> Booking for SqlStore<B> {
                 .unwrap_or(ExtendRefusal::NotLive);
             return Ok(ExtendOutcome::Refused(refusal));
         }
-        let seat = tx
+        let seats = tx
             .execute(
                 "UPDATE seat SET held_until_ms = $1, version = version + 1
-                  WHERE schedule_id = $2 AND seat_number = $3 AND hold_id = $4 AND status = 'HELD'",
-                args![
-                    until.as_millis(),
-                    found.schedule_id.get(),
-                    i64::from(found.seat_number.get()),
-                    hold.to_string()
-                ],
+                  WHERE schedule_id = $2 AND hold_id = $3 AND status = 'HELD'",
+                args![until.as_millis(), found.schedule_id.get(), hold.to_string()],
             )
             .await?;
-        if seat != 1 {
-            // Another instance, its clock ahead of ours, took the seat as
-            // the hold ended: the hold is over. Dropping the transaction
-            // rolls the extension back.
+        if seats != found.seats.len() as u64 {
+            // Another instance, its clock ahead of ours, took a seat as the
+            // hold ended: the hold is over. Dropping the transaction rolls
+            // the extension back.
             return Ok(ExtendOutcome::Refused(ExtendRefusal::NotLive));
         }
         tx.commit().await?;
@@ -170,13 +192,14 @@ impl<B: Backend> Booking for SqlStore<B> {
         let rows = self
             .reader()
             .fetch_all(
-                "SELECT * FROM seat_hold
-                  WHERE user_id = $1 AND expires_at_ms > $2 AND status = 'ACTIVE'
-                  ORDER BY created_at_ms DESC, id DESC",
+                hold_with_seats_sql!(
+                    "h.user_id = $1 AND h.expires_at_ms > $2 AND h.status = 'ACTIVE'",
+                    "h.created_at_ms DESC, h.id DESC, hs.seat_number"
+                ),
                 args![user.get(), now.as_millis()],
             )
             .await?;
-        rows.iter().map(rows::hold).collect()
+        rows::holds(&rows)
     }
 
     async fn release_expired_holds(&self, now: Timestamp, limit: u32) -> anyhow::Result<u64> {
@@ -241,60 +264,7 @@ impl<B: Backend> Booking for SqlStore<B> {
                 price: hold.price,
             });
         };
-        let sold = tx
-            .execute(
-                "UPDATE seat SET status = 'SOLD', held_until_ms = NULL, version = version + 1
-                  WHERE schedule_id = $1 AND seat_number = $2 AND hold_id = $3 AND status = 'HELD'",
-                args![
-                    hold.schedule_id.get(),
-                    i64::from(hold.seat_number.get()),
-                    hold.id.to_string()
-                ],
-            )
-            .await?;
-        anyhow::ensure!(sold == 1, "live hold {} does not hold its seat", hold.id);
-        let reservation = a.sale(&hold);
-        tx.execute(
-            "INSERT INTO reservation
-                (id, user_id, concert_id, schedule_id, seat_number, price, hold_id, confirmed_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            args![
-                reservation.id.to_string(),
-                reservation.user_id.get(),
-                reservation.concert_id.get(),
-                reservation.schedule_id.get(),
-                i64::from(reservation.seat_number.get()),
-                reservation.price.amount(),
-                reservation.hold_id.to_string(),
-                a.now.as_millis()
-            ],
-        )
-        .await?;
-        let reference = reservation.id.to_string();
-        let entry = Entry {
-            user: a.user_id,
-            kind: "PAYMENT",
-            amount: hold.price,
-            after,
-            reference: &reference,
-            now: a.now,
-        };
-        append_entry(&mut tx, entry).await?;
-        let sale = LedgerTransaction::sale(
-            reservation.id,
-            a.user_id,
-            reservation.concert_id,
-            hold.price,
-        );
-        post(&mut tx, &sale, a.now).await?;
-        append_event(
-            &mut tx,
-            &events::reservation_confirmed(a.event_id, &reservation),
-        )
-        .await?;
-        let receipt = reservation.receipt(after);
-        let answer = Recorded::<&PaymentReceipt, PaymentRefused>::Done(&receipt).to_json();
-        record_answer(&mut tx, ticket, answer).await?;
+        let receipt = self.settle_sale(&mut tx, a, &hold, after, ticket).await?;
         tx.commit().await?;
         Ok(PaymentOutcome::Confirmed(receipt))
     }
@@ -415,5 +385,91 @@ impl<B: Backend> Booking for SqlStore<B> {
             )
             .await?;
         rows.iter().map(rows::reservation).collect()
+    }
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// The rest of a payment once `hold` is consumed and its price debited
+    /// in `tx`, leaving `after`: sells its seats, and per seat writes the
+    /// reservation, the balance entry, the sale's ledger postings and the
+    /// `ReservationConfirmed` event; then records the answer under `ticket`.
+    pub(crate) async fn settle_sale(
+        &self,
+        tx: &mut B::Tx,
+        a: &PaymentAttempt,
+        hold: &Hold,
+        after: Won,
+        ticket: Option<&IdempotencyTicket>,
+    ) -> anyhow::Result<PaymentReceipt> {
+        let sales = a
+            .sale(hold)
+            .context("the payment brings fewer sale ids than the hold has seats")?;
+        let sold = tx
+            .execute(
+                "UPDATE seat SET status = 'SOLD', held_until_ms = NULL, version = version + 1
+                  WHERE schedule_id = $1 AND hold_id = $2 AND status = 'HELD'",
+                args![hold.schedule_id.get(), hold.id.to_string()],
+            )
+            .await?;
+        anyhow::ensure!(
+            sold == hold.seats.len() as u64,
+            "live hold {} holds {sold} of its {} seats",
+            hold.id,
+            hold.seats.len()
+        );
+        // One debit paid for every seat; each seat's entry shows the
+        // balance as if they were paid one after another.
+        let mut balance = after
+            .checked_add(hold.price)
+            .context("the balance before the payment overflows")?;
+        for sale in &sales {
+            let reservation = &sale.reservation;
+            tx.execute(
+                "INSERT INTO reservation
+                    (id, user_id, concert_id, schedule_id, seat_number, price, hold_id, confirmed_at_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                args![
+                    reservation.id.to_string(),
+                    reservation.user_id.get(),
+                    reservation.concert_id.get(),
+                    reservation.schedule_id.get(),
+                    i64::from(reservation.seat_number.get()),
+                    reservation.price.amount(),
+                    reservation.hold_id.to_string(),
+                    a.now.as_millis()
+                ],
+            )
+            .await?;
+            balance = balance
+                .checked_sub(reservation.price)
+                .context("a seat costs more than the hold")?;
+            let reference = reservation.id.to_string();
+            let entry = Entry {
+                user: a.user_id,
+                kind: "PAYMENT",
+                amount: reservation.price,
+                after: balance,
+                reference: &reference,
+                now: a.now,
+            };
+            append_entry(tx, entry).await?;
+            let posted = LedgerTransaction::sale(
+                reservation.id,
+                a.user_id,
+                reservation.concert_id,
+                reservation.price,
+            );
+            post(tx, &posted, a.now).await?;
+            append_event(
+                tx,
+                &events::reservation_confirmed(sale.event_id, reservation),
+            )
+            .await?;
+        }
+        let reservations: Vec<Reservation> = sales.into_iter().map(|s| s.reservation).collect();
+        let receipt = PaymentReceipt::of(&reservations, after).context("a hold without seats")?;
+        let answer = Recorded::<&PaymentReceipt, PaymentRefused>::Done(&receipt).to_json();
+        record_answer(tx, ticket, answer).await?;
+        Ok(receipt)
     }
 }

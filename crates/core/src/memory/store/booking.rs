@@ -8,13 +8,14 @@ use crate::domain::ledger::LedgerTransaction;
 use crate::domain::reservation::{PaymentReceipt, Reservation};
 use crate::domain::seat::{SeatState, SeatStatus};
 use crate::domain::seat_hold::{ExtendRefusal, HoldExtension};
-use crate::domain::seat_hold::{FanHolds, Hold, HoldStatus, has_lapsed};
+use crate::domain::seat_hold::{FanHolds, HeldSeat, Hold, HoldStatus, has_lapsed};
 use crate::domain::{HoldId, Timestamp, UserId};
 use crate::memory::lock;
 use crate::ports::{
     Booking, CancelAttempt, CancelOutcome, CancelRefused, ExtendOutcome, HoldAttempt, HoldOutcome,
     PaymentAttempt, PaymentOutcome, PaymentRefused, ReleaseOutcome,
 };
+use anyhow::Context;
 use async_trait::async_trait;
 
 #[async_trait]
@@ -29,9 +30,10 @@ impl Booking for MemoryStore {
             .filter(|r| r.user_id == a.user_id && Some(r.concert_id) == concert)
             .filter(|r| r.cancellation.is_none())
             .count();
-        let held_here = mine()
+        let held_here: usize = mine()
             .filter(|h| h.is_live(a.now) && Some(h.concert_id) == concert)
-            .count();
+            .map(|h| h.seats.len())
+            .sum();
         let fan = FanHolds {
             concert_tickets: (bought + held_here) as u64,
             live: mine().filter(|h| h.is_live(a.now)).count() as u64,
@@ -44,34 +46,43 @@ impl Booking for MemoryStore {
                 .get(&a.user_id)
                 .is_some_and(|b| b.amount() > 0),
         };
-        if let Some(limit) = a.limits.refusal(fan) {
+        if let Some(limit) = a.limits.refusal(fan, a.seats.len()) {
             return Ok(HoldOutcome::LimitReached(limit));
         }
-        let Some(concert_id) = state.schedules.get(&a.schedule_id).map(|s| s.concert_id) else {
+        let Some(concert_id) = concert else {
             return Ok(HoldOutcome::NoSuchSeat);
         };
-        let Some(row) = state.seats.get_mut(&(a.schedule_id, a.seat_number)) else {
-            return Ok(HoldOutcome::NoSuchSeat);
-        };
-        match row.state.status_at(a.now) {
-            SeatStatus::Sold => return Ok(HoldOutcome::SeatSold),
-            SeatStatus::Held => return Ok(HoldOutcome::SeatTaken),
-            SeatStatus::Available => {}
+        // All or none: every seat is checked, in ascending order as the SQL
+        // stores claim them, before any is taken.
+        let mut seats = Vec::with_capacity(a.seats.len());
+        for &number in a.seats.seats() {
+            let Some(row) = state.seats.get(&(a.schedule_id, number)) else {
+                return Ok(HoldOutcome::NoSuchSeat);
+            };
+            match row.state.status_at(a.now) {
+                SeatStatus::Sold => return Ok(HoldOutcome::SeatSold),
+                SeatStatus::Held => return Ok(HoldOutcome::SeatTaken),
+                SeatStatus::Available => seats.push(HeldSeat {
+                    number,
+                    price: row.price,
+                }),
+            }
         }
-        row.state = SeatState::HeldUntil(a.expires_at);
-        row.hold = Some(a.hold_id);
-        let hold = Hold {
-            id: a.hold_id,
-            user_id: a.user_id,
+        for seat in &seats {
+            if let Some(row) = state.seats.get_mut(&(a.schedule_id, seat.number)) {
+                row.state = SeatState::HeldUntil(a.expires_at);
+                row.hold = Some(a.hold_id);
+            }
+        }
+        let hold = Hold::new(
+            a.hold_id,
+            a.user_id,
             concert_id,
-            schedule_id: a.schedule_id,
-            seat_number: a.seat_number,
-            price: row.price,
-            held_at: a.now,
-            expires_at: a.expires_at,
-            extended: false,
-            status: HoldStatus::Active,
-        };
+            a.schedule_id,
+            seats,
+            a.now,
+            a.expires_at,
+        );
         state.holds.insert(hold.id, hold.clone());
         Ok(HoldOutcome::Held(hold))
     }
@@ -95,12 +106,7 @@ impl Booking for MemoryStore {
         if let Some(h) = state.holds.get_mut(&hold) {
             h.status = HoldStatus::Released;
         }
-        if let Some(row) = state.seats.get_mut(&(found.schedule_id, found.seat_number))
-            && row.hold == Some(hold)
-        {
-            row.state = SeatState::Open;
-            row.hold = None;
-        }
+        state.free_seats_of(&found);
         Ok(ReleaseOutcome::Released(found.concert_id))
     }
 
@@ -120,14 +126,20 @@ impl Booking for MemoryStore {
             Err(refusal) => return Ok(ExtendOutcome::Refused(refusal)),
         };
         // As on SQL: a seat taken by another hold means this one is over.
-        let Some(row) = state
-            .seats
-            .get_mut(&(found.schedule_id, found.seat_number))
-            .filter(|row| row.hold == Some(hold))
-        else {
+        let keeps_all = found.seat_numbers().all(|number| {
+            state
+                .seats
+                .get(&(found.schedule_id, number))
+                .is_some_and(|row| row.hold == Some(hold))
+        });
+        if !keeps_all {
             return Ok(ExtendOutcome::Refused(ExtendRefusal::NotLive));
-        };
-        row.state = SeatState::HeldUntil(until);
+        }
+        for number in found.seat_numbers() {
+            if let Some(row) = state.seats.get_mut(&(found.schedule_id, number)) {
+                row.state = SeatState::HeldUntil(until);
+            }
+        }
         let extended = Hold {
             expires_at: until,
             extended: true,
@@ -162,12 +174,7 @@ impl Booking for MemoryStore {
             if let Some(h) = state.holds.get_mut(&hold.id) {
                 h.status = HoldStatus::Released;
             }
-            if let Some(row) = state.seats.get_mut(&(hold.schedule_id, hold.seat_number))
-                && row.hold == Some(hold.id)
-            {
-                row.state = SeatState::Open;
-                row.hold = None;
-            }
+            state.free_seats_of(hold);
         }
         Ok(ended.len() as u64)
     }
@@ -191,30 +198,39 @@ impl Booking for MemoryStore {
                 },
             ));
         };
-        let reservation = a.sale(&hold);
-        let receipt = reservation.receipt(after);
+        let sales = a
+            .sale(&hold)
+            .context("the payment brings fewer sale ids than the hold has seats")?;
+        let reservations: Vec<Reservation> = sales.iter().map(|s| s.reservation.clone()).collect();
+        let receipt = PaymentReceipt::of(&reservations, after).context("a hold without seats")?;
         // Everything below must succeed together; the only fallible step
         // (serialising the answer) goes first.
         let answer = Recorded::<&PaymentReceipt, PaymentRefused>::Done(&receipt).to_json();
         state.record(ticket, answer.map_err(Into::into))?;
         state.balances.insert(a.user_id, after);
         state.paid = state.paid.checked_add(hold.price).unwrap_or(state.paid);
-        state.post(LedgerTransaction::sale(
-            reservation.id,
-            a.user_id,
-            reservation.concert_id,
-            hold.price,
-        ));
         if let Some(h) = state.holds.get_mut(&hold.id) {
             h.status = HoldStatus::Consumed;
         }
-        if let Some(row) = state.seats.get_mut(&(hold.schedule_id, hold.seat_number)) {
-            row.state = SeatState::Sold;
-            row.hold = None;
+        for sale in sales {
+            let reservation = sale.reservation;
+            state.post(LedgerTransaction::sale(
+                reservation.id,
+                a.user_id,
+                reservation.concert_id,
+                reservation.price,
+            ));
+            if let Some(row) = state
+                .seats
+                .get_mut(&(reservation.schedule_id, reservation.seat_number))
+            {
+                row.state = SeatState::Sold;
+                row.hold = None;
+            }
+            let event = events::reservation_confirmed(sale.event_id, &reservation);
+            state.outbox.push(OutboxRow::new(event));
+            state.reservations.push(reservation);
         }
-        let event = events::reservation_confirmed(a.event_id, &reservation);
-        state.outbox.push(OutboxRow::new(event));
-        state.reservations.push(reservation);
         Ok(PaymentOutcome::Confirmed(receipt))
     }
 

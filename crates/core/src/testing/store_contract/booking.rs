@@ -143,7 +143,7 @@ pub async fn payment_sells_debits_reserves_and_appends_one_event(stores: Stores)
     };
     assert_eq!(receipt.price, Won::new(90_000));
     assert_eq!(receipt.balance, Won::new(110_000));
-    assert_eq!(receipt.seat_number, seat(12));
+    assert_eq!(receipt.reservations[0].seat_number, seat(12));
     assert_eq!(receipt.concert_id, f.concert);
     assert_eq!(f.balance(1).await, Won::new(110_000));
     assert_eq!(f.status(12, T0.plus_secs(1_000)).await, SeatStatus::Sold);
@@ -153,7 +153,7 @@ pub async fn payment_sells_debits_reserves_and_appends_one_event(stores: Stores)
     );
     let mine = ok(f.booking.reservations_of(user(1)).await);
     assert_eq!(mine.len(), 1);
-    assert_eq!(mine[0].id, receipt.reservation_id);
+    assert_eq!(mine[0].id, receipt.reservations[0].reservation_id);
     assert_eq!(mine[0].hold_id, hold);
     assert!(ok(f.booking.reservations_of(user(2)).await).is_empty());
     let events = ok(f.store.claim_unpublished(T0, T0.plus_secs(30), 100).await);
@@ -164,7 +164,7 @@ pub async fn payment_sells_debits_reserves_and_appends_one_event(stores: Stores)
     assert_eq!(confirmed.len(), 1);
     assert_eq!(
         confirmed[0].aggregate_key,
-        receipt.reservation_id.to_string()
+        receipt.reservations[0].reservation_id.to_string()
     );
     match DomainEvent::decode(confirmed[0]) {
         Some(DomainEvent::ReservationConfirmed(body)) => {
@@ -419,7 +419,7 @@ pub async fn a_payment_records_its_idempotent_answer_with_the_sale(stores: Store
     };
     assert!(answer.contains("Done"), "{answer}");
     assert!(
-        answer.contains(&receipt.reservation_id.to_string()),
+        answer.contains(&receipt.reservations[0].reservation_id.to_string()),
         "{answer}"
     );
     // An ended hold is refused as expired and changes nothing.

@@ -78,8 +78,9 @@ pub async fn a_cancellation_refunds_less_the_fee_frees_the_seat_and_appends_one_
     let f = fixture(stores).await;
     let sale = f.bought(1, 12, T0).await;
     assert_eq!(f.balance(1).await, Won::new(60_000));
-    let CancelOutcome::Cancelled(receipt) =
-        f.cancel(1, sale.reservation_id, T0.plus_secs(60)).await
+    let CancelOutcome::Cancelled(receipt) = f
+        .cancel(1, sale.reservations[0].reservation_id, T0.plus_secs(60))
+        .await
     else {
         panic!("the owner cancels before the deadline")
     };
@@ -108,7 +109,7 @@ pub async fn a_cancellation_refunds_less_the_fee_frees_the_seat_and_appends_one_
     );
     assert_eq!(f.status(12, T0.plus_secs(61)).await, SeatStatus::Available);
     let resale = f.bought(2, 12, T0.plus_secs(62)).await;
-    assert_eq!(resale.seat_number, seat(12));
+    assert_eq!(resale.reservations[0].seat_number, seat(12));
     // A cancelled seat no longer counts toward the fan's ticket limit.
     let mut one_ticket = f.attempt(1, 13, T0.plus_secs(63));
     one_ticket.limits.max_per_concert = 1;
@@ -129,7 +130,10 @@ pub async fn a_cancellation_refunds_less_the_fee_frees_the_seat_and_appends_one_
         .filter(|e| e.event_type == RESERVATION_CANCELLED)
         .collect();
     assert_eq!(cancelled.len(), 1);
-    assert_eq!(cancelled[0].aggregate_key, sale.reservation_id.to_string());
+    assert_eq!(
+        cancelled[0].aggregate_key,
+        sale.reservations[0].reservation_id.to_string()
+    );
     match DomainEvent::decode(cancelled[0]) {
         Some(DomainEvent::ReservationCancelled(body)) => {
             assert_eq!(body.user_id, user(1));
@@ -148,7 +152,7 @@ pub async fn only_the_owner_cancels_a_confirmed_reservation_once_and_before_the_
 ) {
     let f = fixture(stores).await;
     let sale = f.bought(1, 12, T0).await;
-    let id = sale.reservation_id;
+    let id = sale.reservations[0].reservation_id;
     assert_eq!(
         f.cancel(1, ReservationId::from_uuid(uuid()), T0).await,
         CancelOutcome::Refused(CancelRefused::NotFound)
@@ -179,7 +183,7 @@ pub async fn only_the_owner_cancels_a_confirmed_reservation_once_and_before_the_
 
 pub async fn concurrent_cancellations_of_one_reservation_refund_once(stores: Stores) {
     let f = Arc::new(fixture(stores).await);
-    let id = f.bought(1, 12, T0).await.reservation_id;
+    let id = f.bought(1, 12, T0).await.reservations[0].reservation_id;
     let attempts = (0..20).map(|_| {
         let f = f.clone();
         spawned(async move { f.cancel(1, id, T0).await })
@@ -205,7 +209,7 @@ pub async fn cancellations_racing_payments_of_one_fan_keep_the_balance_exact(sto
     // held: the 180,000 left pays for two, refunds may pay for more.
     let mut sales = Vec::new();
     for seat_no in 11..=13 {
-        sales.push(f.bought(1, seat_no, T0).await.reservation_id);
+        sales.push(f.bought(1, seat_no, T0).await.reservations[0].reservation_id);
     }
     let mut holds = Vec::new();
     for seat_no in 21..=25 {
@@ -247,7 +251,7 @@ pub async fn cancellations_racing_payments_of_one_fan_keep_the_balance_exact(sto
 
 pub async fn a_cancellation_records_its_idempotent_answer_with_the_refund(stores: Stores) {
     let f = fixture(stores).await;
-    let id = f.bought(1, 12, T0).await.reservation_id;
+    let id = f.bought(1, 12, T0).await.reservations[0].reservation_id;
     let claim = IdempotencyClaim {
         user_id: user(1),
         scope: IdempotencyScope::Cancellation,
@@ -300,7 +304,7 @@ pub async fn a_concerts_own_policy_governs_its_cancellations_until_it_is_removed
         Some(Some(strict))
     );
     assert_eq!(
-        f.cancel(1, sale.reservation_id, T0).await,
+        f.cancel(1, sale.reservations[0].reservation_id, T0).await,
         CancelOutcome::Refused(CancelRefused::Closed {
             deadline: starts_at.minus_secs(2 * 86_400)
         })
@@ -314,7 +318,9 @@ pub async fn a_concerts_own_policy_governs_its_cancellations_until_it_is_removed
         .store
         .set_cancellation_policy(f.concert, Some(&free))
         .await));
-    let CancelOutcome::Cancelled(receipt) = f.cancel(1, sale.reservation_id, T0).await else {
+    let CancelOutcome::Cancelled(receipt) =
+        f.cancel(1, sale.reservations[0].reservation_id, T0).await
+    else {
         panic!("the free policy allows it")
     };
     assert_eq!((receipt.refund, receipt.fee), (sale.price, Won::ZERO));

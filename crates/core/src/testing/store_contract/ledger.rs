@@ -9,8 +9,9 @@ pub async fn every_movement_of_money_is_posted_once_and_the_ledger_reconciles(st
     let f = fixture(stores).await;
     let kept = f.bought(1, 12, T0).await;
     let returned = f.bought(2, 13, T0).await;
-    let CancelOutcome::Cancelled(cancelled) =
-        f.cancel(2, returned.reservation_id, T0.plus_secs(60)).await
+    let CancelOutcome::Cancelled(cancelled) = f
+        .cancel(2, returned.reservations[0].reservation_id, T0.plus_secs(60))
+        .await
     else {
         panic!("the owner cancels before the deadline")
     };
@@ -44,7 +45,8 @@ pub async fn every_movement_of_money_is_posted_once_and_the_ledger_reconciles(st
 
     // A repeat of the cancellation is refused and posts nothing more.
     assert!(matches!(
-        f.cancel(2, returned.reservation_id, T0.plus_secs(61)).await,
+        f.cancel(2, returned.reservations[0].reservation_id, T0.plus_secs(61))
+            .await,
         CancelOutcome::Refused(_)
     ));
     assert_eq!(f.assert_ledger_reconciles().await.transactions, 5);
