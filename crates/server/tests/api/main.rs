@@ -34,6 +34,7 @@
 // A failed expectation in the harness is a failed test: panicking is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod baskets;
 mod bot_gate;
 mod cancellations;
 mod cluster;
