@@ -305,6 +305,21 @@ impl Api {
         self.send("hold", req, true).await
     }
 
+    /// Holds `seats` of `schedule` together, all or none.
+    pub async fn hold_basket(
+        &self,
+        fan: &Fan,
+        credential: &str,
+        schedule: i64,
+        seats: &[i64],
+    ) -> Answer {
+        let req = self
+            .as_fan(self.http.post(self.url("/api/v1/holds")), fan)
+            .header("Queue-Token", credential)
+            .json(&json!({ "scheduleId": schedule, "seatNumbers": seats }));
+        self.send("hold", req, true).await
+    }
+
     pub async fn charge(&self, fan: &Fan, amount: i64, key: &str) -> Answer {
         let req = self
             .as_fan(self.http.post(self.url("/api/v1/balance/charge")), fan)

@@ -279,7 +279,11 @@ pub async fn pay(api: Api, model: Model, limits: Limits) -> anyhow::Result<Drive
 pub struct RushOutcome {
     pub users: usize,
     pub seats: usize,
+    /// Seats sold and kept.
     pub sold: u64,
+    /// Fans who bought and kept at least one seat (with baskets, fewer than
+    /// the seats sold).
+    pub buyers: u64,
     /// Seconds from the first arrival to the last sale, if every seat sold.
     pub sold_out_after_secs: Option<f64>,
     /// Fans without a seat at the end (those who cancelled among them).
@@ -440,8 +444,11 @@ fn judge(seen: &[Seen], last_sale_ms: Option<i64>) -> Judged {
 /// that long after the concert is made, so fans arriving before wait in
 /// its pre-queue and are drawn into line at the opening. With
 /// `cancel_percent`, that share of the buyers (by user id) cancel their
-/// reservation for a refund as soon as it is paid, and the seat goes back on
-/// sale to the fans still looking; a seat counts as sold once a fan keeps it.
+/// reservations for a refund as soon as they are paid, and the seats go back
+/// on sale to the fans still looking; a seat counts as sold once a fan keeps
+/// it. With `max_basket` above 1, fan `u` holds a basket of
+/// `1 + u % max_basket` free seats of one date together (fewer when fewer
+/// are free) and pays for it in one payment.
 /// With `dump`, what every fan saw is written there, a JSON line each.
 #[allow(clippy::too_many_arguments)]
 pub async fn rush(
@@ -454,6 +461,7 @@ pub async fn rush(
     pow_bits: Option<u8>,
     opens_after: Option<Duration>,
     cancel_percent: u8,
+    max_basket: u8,
     dump: Option<&std::path::Path>,
 ) -> anyhow::Result<(Driven, RushOutcome)> {
     let dates = seats.div_ceil(50).clamp(1, 100) as u32;
@@ -477,6 +485,7 @@ pub async fn rush(
     let seen = Arc::new(std::sync::Mutex::new(Vec::with_capacity(users)));
     let base = user_base();
     let sold = Arc::new(AtomicU64::new(0));
+    let buyers = Arc::new(AtomicU64::new(0));
     let gave_up = Arc::new(AtomicU64::new(0));
     let cancelled = Arc::new(AtomicU64::new(0));
     let sold_out = Arc::new(AtomicBool::new(false));
@@ -485,6 +494,7 @@ pub async fn rush(
     let rate = (users as f64 / arrival.as_secs_f64().max(0.001)).ceil() as u32;
     let state = (
         sold.clone(),
+        buyers.clone(),
         gave_up.clone(),
         cancelled.clone(),
         sold_out.clone(),
@@ -501,7 +511,7 @@ pub async fn rush(
         },
         move |i| {
             let api = api.clone();
-            let (sold, gave_up, cancelled, sold_out, last_sale_ms, seen) = state.clone();
+            let (sold, buyers, gave_up, cancelled, sold_out, last_sale_ms, seen) = state.clone();
             async move {
                 let ctx = Journeying {
                     concert,
@@ -512,6 +522,7 @@ pub async fn rush(
                     active_ttl_ms,
                     abandon_after_ms,
                     cancel_percent,
+                    max_basket: max_basket.max(1),
                 };
                 let mut fan_seen = Seen::default();
                 let outcome =
@@ -521,6 +532,7 @@ pub async fn rush(
                 }
                 match outcome {
                     Journey::Bought { confirmed_ms } => {
+                        buyers.fetch_add(1, Ordering::Relaxed);
                         let at = confirmed_ms.unwrap_or_else(epoch_ms);
                         last_sale_ms.fetch_max(u64::try_from(at).unwrap_or(0), Ordering::Relaxed);
                     }
@@ -537,6 +549,7 @@ pub async fn rush(
     )
     .await;
     let sold = sold.load(Ordering::Relaxed);
+    let buyers = buyers.load(Ordering::Relaxed);
     let last_sale = last_sale_ms.load(Ordering::Relaxed) as i64;
     let all_sold = sold as usize >= dates as usize * 50;
     let seen: Vec<Seen> = seen.lock().map(|s| s.clone()).unwrap_or_default();
@@ -554,8 +567,9 @@ pub async fn rush(
         users,
         seats: dates as usize * 50,
         sold,
+        buyers,
         sold_out_after_secs: all_sold.then(|| (last_sale - started_ms).max(0) as f64 / 1000.0),
-        users_without_seat: users as u64 - sold,
+        users_without_seat: (users as u64).saturating_sub(buyers),
         gave_up: gave_up.load(Ordering::Relaxed),
         cancelled: cancelled.load(Ordering::Relaxed),
         scheduled: opens_after.is_some(),
@@ -594,6 +608,8 @@ struct Journeying {
     abandon_after_ms: i64,
     /// The share of buyers, by user id, who cancel once paid.
     cancel_percent: u8,
+    /// The largest basket a fan holds (fan `u` asks for `1 + u % max_basket`).
+    max_basket: u8,
 }
 
 async fn journey(
@@ -666,7 +682,8 @@ async fn journey(
         Credential::Pass => pass,
         Credential::Ticket => ticket,
     };
-    // Find a free seat and hold it.
+    // Find free seats and hold them together.
+    let wanted = 1 + user.rem_euclid(i64::from(ctx.max_basket)) as usize;
     let mut hold = None;
     for _ in 0..5 {
         if !alive() {
@@ -705,16 +722,32 @@ async fn journey(
                     .collect()
             })
             .unwrap_or_default();
-        let Some(&seat) = free.get(user as usize % free.len().max(1)) else {
+        if free.is_empty() {
             continue;
+        }
+        // A run of free seats (by number) from a place of the fan's own.
+        let start = user as usize % free.len();
+        let basket: Vec<i64> = free
+            .iter()
+            .cycle()
+            .skip(start)
+            .take(wanted.min(free.len()))
+            .copied()
+            .collect();
+        let held = if basket.len() == 1 {
+            api.hold(&fan, &token, schedule, basket[0]).await
+        } else {
+            api.hold_basket(&fan, &token, schedule, &basket).await
         };
-        let held = api.hold(&fan, &token, schedule, seat).await;
         if held.ok() {
-            hold = held.str("holdId").zip(held.data["price"].as_i64());
+            hold = held
+                .str("holdId")
+                .zip(held.data["price"].as_i64())
+                .map(|(id, price)| (id, price, basket.len() as u64));
             break;
         }
     }
-    let Some((hold_id, price)) = hold else {
+    let Some((hold_id, price, held_seats)) = hold else {
         return Journey::GaveUp;
     };
     if !api
@@ -728,19 +761,35 @@ async fn journey(
     // A canceller returns the seat before it counts as sold, so the rush
     // ends only once every seat has a buyer who kept it.
     let cancels = user.rem_euclid(100) < i64::from(ctx.cancel_percent);
-    if paid.ok()
-        && cancels
-        && let Some(reservation) = paid.str("reservationId")
-    {
-        let answer = api
-            .cancel(&fan, &reservation, &format!("rush-cancel-{user}"))
-            .await;
-        if answer.ok() {
+    let mut kept = held_seats;
+    if paid.ok() && cancels {
+        // Every seat of the basket goes back, each its own cancellation.
+        let reservations: Vec<String> = paid.data["reservations"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|r| r["reservationId"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for reservation in &reservations {
+            let answer = api
+                .cancel(
+                    &fan,
+                    reservation,
+                    &format!("rush-cancel-{user}-{reservation}"),
+                )
+                .await;
+            if answer.ok() {
+                kept = kept.saturating_sub(1);
+            }
+        }
+        if kept == 0 {
             return Journey::Cancelled;
         }
     }
     if paid.ok() {
-        if sold.fetch_add(1, Ordering::Relaxed) + 1 >= seats {
+        if sold.fetch_add(kept, Ordering::Relaxed) + kept >= seats {
             sold_out.store(true, Ordering::Relaxed);
         }
         Journey::Bought {

@@ -118,6 +118,12 @@ struct Args {
     /// for a refund as soon as they have paid; their seats go back on sale.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
     rush_cancel_percent: u8,
+    /// Rush: the largest basket a fan holds; fan `u` asks for `1 + u % N`
+    /// seats of one date together and pays for them at once (1: one seat
+    /// each). At most the service's holds.max_seats_per_order and its
+    /// sales.max_tickets_per_user_per_concert (both 4 by default).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=10))]
+    rush_max_basket: u8,
     /// Rush: write what every fan saw (arrival, estimates, admission,
     /// sold-out notice; JSON, a line each) to this file, for analysis.
     #[arg(long)]
@@ -171,6 +177,7 @@ async fn main() -> anyhow::Result<()> {
                 args.rush_pow_bits,
                 args.rush_opens_after_secs.map(Duration::from_secs),
                 args.rush_cancel_percent,
+                args.rush_max_basket,
                 args.rush_dump.as_deref(),
             )
             .await?;
