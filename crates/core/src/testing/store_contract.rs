@@ -240,6 +240,25 @@ impl Fixture {
         ok(self.store.balance(user(who)).await)
     }
 
+    /// The store's audit finds nothing wrong, the money adds up and the
+    /// ledger reconciles.
+    async fn assert_clean(&self) -> crate::ports::StoreAudit {
+        let audit = ok(self.store.audit().await);
+        assert_eq!(
+            (
+                audit.negative_balances,
+                audit.seats_sold_twice,
+                audit.sales_out_of_step,
+                audit.reservations_without_one_event
+            ),
+            (0, 0, 0, 0),
+            "{audit:?}"
+        );
+        assert!(audit.money.conserved(), "{audit:?}");
+        self.assert_ledger_reconciles().await;
+        audit
+    }
+
     /// The ledger reconciles: every transaction sums to zero, every fan's
     /// balance is their postings, revenue and fees match the sales.
     async fn assert_ledger_reconciles(&self) -> crate::domain::ledger::LedgerReport {

@@ -129,19 +129,9 @@ pub async fn a_basket_is_held_all_or_none_and_paid_in_one_payment_of_a_reservati
         f.seats_in(SeatStatus::Sold, T0.plus_secs(1_000)).await,
         vec![10, 12]
     );
-    let audit = ok(f.store.audit().await);
+    let audit = f.assert_clean().await;
     assert_eq!(audit.reservations, 3);
-    assert_eq!(
-        (
-            audit.negative_balances,
-            audit.seats_sold_twice,
-            audit.sales_out_of_step,
-            audit.reservations_without_one_event
-        ),
-        (0, 0, 0, 0)
-    );
     assert_eq!(audit.money.paid, Won::new(330_000));
-    f.assert_ledger_reconciles().await;
 }
 
 pub async fn releasing_extending_or_letting_a_basket_lapse_acts_on_all_its_seats(stores: Stores) {
@@ -287,8 +277,6 @@ pub async fn concurrent_baskets_on_overlapping_seats_never_share_a_seat_and_each
     let paid = futures::future::join_all(payments).await;
     assert_eq!(confirmed(&paid), won.len());
     assert_eq!(f.seats_in(SeatStatus::Sold, T0).await, expected);
-    let audit = ok(f.store.audit().await);
+    let audit = f.assert_clean().await;
     assert_eq!(audit.reservations as usize, expected.len());
-    assert_eq!((audit.seats_sold_twice, audit.sales_out_of_step), (0, 0));
-    f.assert_ledger_reconciles().await;
 }

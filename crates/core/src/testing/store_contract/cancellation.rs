@@ -54,24 +54,6 @@ impl Fixture {
     }
 }
 
-/// The store's audit finds nothing wrong, and the money adds up.
-async fn assert_clean(f: &Fixture) -> crate::ports::StoreAudit {
-    let audit = ok(f.store.audit().await);
-    assert_eq!(
-        (
-            audit.negative_balances,
-            audit.seats_sold_twice,
-            audit.sales_out_of_step,
-            audit.reservations_without_one_event
-        ),
-        (0, 0, 0, 0),
-        "{audit:?}"
-    );
-    assert!(audit.money.conserved(), "{audit:?}");
-    f.assert_ledger_reconciles().await;
-    audit
-}
-
 pub async fn a_cancellation_refunds_less_the_fee_frees_the_seat_and_appends_one_event(
     stores: Stores,
 ) {
@@ -141,7 +123,7 @@ pub async fn a_cancellation_refunds_less_the_fee_frees_the_seat_and_appends_one_
         }
         other => panic!("undecodable event {other:?}"),
     }
-    let audit = assert_clean(&f).await;
+    let audit = f.assert_clean().await;
     assert_eq!((audit.reservations, audit.cancelled), (2, 1));
     assert_eq!(audit.money.refunded, Won::new(81_000));
     assert_eq!(audit.money.paid, Won::new(180_000));
@@ -178,7 +160,7 @@ pub async fn only_the_owner_cancels_a_confirmed_reservation_once_and_before_the_
         CancelOutcome::Refused(CancelRefused::AlreadyCancelled)
     );
     assert_eq!(f.balance(1).await, Won::new(141_000));
-    assert_clean(&f).await;
+    f.assert_clean().await;
 }
 
 pub async fn concurrent_cancellations_of_one_reservation_refund_once(stores: Stores) {
@@ -199,7 +181,7 @@ pub async fn concurrent_cancellations_of_one_reservation_refund_once(stores: Sto
         .count();
     assert_eq!((done, again), (1, 19));
     assert_eq!(f.balance(1).await, Won::new(141_000));
-    let audit = assert_clean(&f).await;
+    let audit = f.assert_clean().await;
     assert_eq!(audit.money.refunded, Won::new(81_000));
 }
 
@@ -244,7 +226,7 @@ pub async fn cancellations_racing_payments_of_one_fan_keep_the_balance_exact(sto
     // 450,000 charged, 90,000 per sale, 81,000 back per cancellation.
     let expected = 450_000 - 90_000 * (3 + paid) + 81_000 * 3;
     assert_eq!(f.balance(1).await, Won::new(expected));
-    let audit = assert_clean(&f).await;
+    let audit = f.assert_clean().await;
     assert_eq!(audit.money.refunded, Won::new(243_000));
     assert_eq!(audit.reservations, 3 + paid as u64);
 }
@@ -334,5 +316,5 @@ pub async fn a_concerts_own_policy_governs_its_cancellations_until_it_is_removed
         .set_cancellation_policy(unknown, Some(&free))
         .await));
     assert_eq!(ok(f.store.cancellation_policy(unknown).await), None);
-    assert_clean(&f).await;
+    f.assert_clean().await;
 }
