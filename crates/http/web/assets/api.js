@@ -116,6 +116,7 @@ const MESSAGES = {
   SOLD_OUT: "This concert is sold out.",
   SEAT_ALREADY_HELD: ({ seat }) => `Someone else has just taken seat ${seat ?? ""}. Pick another seat.`,
   SEAT_ALREADY_SOLD: ({ seat }) => `Seat ${seat ?? ""} has just been sold. Pick another seat.`,
+  TOO_MANY_SEATS: "That is more seats than one order may take. Pick fewer seats.",
   HOLD_LIMIT_REACHED: "You are already holding a seat. Pay for it or release it before picking another.",
   UNFUNDED_HOLD_LIMIT_REACHED: "Your balance is empty. Top up before holding another seat.",
   PURCHASE_LIMIT_REACHED: "You have as many tickets for this concert as one fan may have.",
