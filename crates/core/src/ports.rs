@@ -27,7 +27,7 @@ pub use booking::{
     HoldAttempt, HoldOutcome, PaymentAttempt, PaymentOutcome, PaymentRefused, ReleaseOutcome,
     SaleIds,
 };
-pub use catalog::{Catalog, UpdateConcertOutcome};
+pub use catalog::{CancelDatesOutcome, Catalog, UpdateConcertOutcome};
 pub use idempotency::Idempotency;
 pub use identity::Identity;
 pub use outbox::{Outbox, OutboxBacklog};

@@ -10,9 +10,10 @@ use axum::response::{IntoResponse, Response};
 use boxoffice_core::domain::seat_hold::{BasketRefusal, HoldLimitReached};
 use boxoffice_core::ports::{CancelRefused, ChargeRefused, PaymentRefused, is_unavailable};
 use boxoffice_core::use_cases::{
-    AccessDenied, CancelError, ChangeRoomError, ChargeError, CreateConcertError, ExtendHoldError,
-    HoldSeatError, IdempotencyConflict, IssueTokenError, ListSchedulesError, ListSeatsError,
-    PayError, PollTokenError, PowRefusal, ReleaseHoldError, ReplayError, UpdateConcertError,
+    AccessDenied, CallOffError, CancelError, ChangeRoomError, ChargeError, CreateConcertError,
+    ExtendHoldError, HoldSeatError, IdempotencyConflict, IssueTokenError, ListSchedulesError,
+    ListSeatsError, PayError, PollTokenError, PowRefusal, ReleaseHoldError, ReplayError,
+    UpdateConcertError,
 };
 
 #[derive(Debug)]
@@ -268,6 +269,10 @@ impl From<HoldSeatError> for ApiError {
             HoldSeatError::ScheduleNotFound => {
                 Self::not_found("SCHEDULE_NOT_FOUND", "no such schedule")
             }
+            HoldSeatError::DateCalledOff => Self::conflict(
+                "SCHEDULE_CANCELLED",
+                "the organiser called this date off; its reservations are refunded in full",
+            ),
             HoldSeatError::Basket(BasketRefusal::TooMany { max }) => Self::bad_request(
                 "TOO_MANY_SEATS",
                 format!("one hold takes at most {max} seats"),
@@ -412,6 +417,11 @@ impl From<CancelError> for ApiError {
                         crate::wire::instant(deadline)
                     ),
                 ),
+                // Only the organiser's refund round meets this; no fan route does.
+                CancelRefused::DateGoesAhead => Self::conflict(
+                    "CANCELLATION_CLOSED",
+                    "only the reservations of a called-off date are cancelled by the organiser",
+                ),
             },
             CancelError::Unexpected(e) => Self::unexpected(e),
         }
@@ -455,6 +465,21 @@ impl From<UpdateConcertError> for ApiError {
                 ),
             ),
             UpdateConcertError::Unexpected(e) => Self::unexpected(e),
+        }
+    }
+}
+
+impl From<CallOffError> for ApiError {
+    fn from(err: CallOffError) -> Self {
+        match err {
+            CallOffError::ConcertNotFound => {
+                Self::not_found("CONCERT_NOT_FOUND", "no such concert")
+            }
+            CallOffError::ScheduleNotFound(id) => Self::not_found(
+                "SCHEDULE_NOT_FOUND",
+                &format!("schedule {id} is not one of the concert's dates"),
+            ),
+            CallOffError::Unexpected(e) => Self::unexpected(e),
         }
     }
 }

@@ -224,6 +224,14 @@ fn admin_routes(state: &ApiState) -> Router<ApiState> {
                 patch(routes::admin::update_concert),
             )
             .route(
+                "/admin/concerts/{concertId}/cancel",
+                post(routes::admin::call_off_concert),
+            )
+            .route(
+                "/admin/concerts/{concertId}/schedules/{scheduleId}/cancel",
+                post(routes::admin::call_off_date),
+            )
+            .route(
                 "/admin/concerts/{concertId}/entry-rules",
                 put(routes::admin::set_entry_rules).get(routes::admin::entry_rules),
             )

@@ -124,6 +124,11 @@ fn describe() {
     for how in ["released", "expired"] {
         metrics::counter!("boxoffice_holds_ended_total", "how" => how).increment(0);
     }
+    metrics::describe_counter!(
+        "boxoffice_organiser_refunds_total",
+        "Reservations of called-off dates this instance's refund round refunded in full."
+    );
+    metrics::counter!("boxoffice_organiser_refunds_total").increment(0);
     metrics::describe_histogram!(
         "boxoffice_room_round_admitted",
         "Fans one admission round of a concert made ACTIVE (rounds this instance ran)."

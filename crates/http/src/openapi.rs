@@ -46,6 +46,8 @@ use utoipa_swagger_ui::SwaggerUi;
         admin::show_cancellation_policy,
         admin::remove_cancellation_policy,
         admin::revoke_admission,
+        admin::call_off_concert,
+        admin::call_off_date,
         room::change,
         room::show,
         room::audit,
@@ -168,6 +170,7 @@ const ROUTE_CODES: &[(&str, &[&str])] = &[
             "SEAT_NOT_FOUND",
             "SEAT_ALREADY_HELD",
             "SEAT_ALREADY_SOLD",
+            "SCHEDULE_CANCELLED",
             "HOLD_LIMIT_REACHED",
             "UNFUNDED_HOLD_LIMIT_REACHED",
             "TOO_MANY_LAPSED_HOLDS",
@@ -225,6 +228,11 @@ const ROUTE_CODES: &[(&str, &[&str])] = &[
     ("set_cancellation_policy", &["CONCERT_NOT_FOUND"]),
     ("show_cancellation_policy", &["CONCERT_NOT_FOUND"]),
     ("remove_cancellation_policy", &["CONCERT_NOT_FOUND"]),
+    ("call_off_concert", &["CONCERT_NOT_FOUND"]),
+    (
+        "call_off_date",
+        &["CONCERT_NOT_FOUND", "SCHEDULE_NOT_FOUND"],
+    ),
     (
         "revoke_admission",
         &["CONCERT_NOT_FOUND", "ADMISSION_NOT_FOUND"],

@@ -1,4 +1,5 @@
-//! Background work: admission rounds, the hold sweeper, the outbox relay,
+//! Background work: admission rounds, the hold sweeper, the refund round
+//! of called-off dates, the outbox relay,
 //! the revocation feed of admission passes, the JWKS refresh,
 //! the queue-entry consumer group when tokens enter the line through Kafka,
 //! and the data-platform consumer group when a platform is configured. Each loop
@@ -19,6 +20,9 @@ use tokio_util::sync::CancellationToken;
 
 /// How often the admission loop looks for due rounds.
 const ADMISSION_TICK: Duration = Duration::from_millis(250);
+
+/// Reservations the refund round refunds a tick, each its own transaction.
+const REFUND_BATCH: u32 = 500;
 
 /// Starts every worker; they stop when `shutdown` is cancelled.
 pub fn spawn(
@@ -66,6 +70,22 @@ pub fn spawn(
                 let released = a.release_expired_holds_once(1_000).await?;
                 metrics::counter!("boxoffice_holds_ended_total", "how" => "expired")
                     .increment(released);
+                Ok(())
+            }
+        },
+    ));
+    // Called-off dates' refunds, a batch a tick until none is left; the
+    // called-off mark is stored, so a restart carries on where it stopped.
+    let a = app.clone();
+    workers.spawn(every(
+        "refund round",
+        sweep_every,
+        shutdown.clone(),
+        move || {
+            let a = a.clone();
+            async move {
+                let refunded = a.refund_called_off_once(REFUND_BATCH).await?;
+                metrics::counter!("boxoffice_organiser_refunds_total").increment(refunded);
                 Ok(())
             }
         },

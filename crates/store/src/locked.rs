@@ -137,6 +137,9 @@ impl Booking for LockedStore {
     async fn release_expired_holds(&self, now: Timestamp, limit: u32) -> anyhow::Result<u64> {
         self.inner.release_expired_holds(now, limit).await
     }
+    async fn reservations_to_refund(&self, limit: u32) -> anyhow::Result<Vec<Reservation>> {
+        self.inner.reservations_to_refund(limit).await
+    }
     async fn reservations_of(&self, user: UserId) -> anyhow::Result<Vec<Reservation>> {
         self.inner.reservations_of(user).await
     }

@@ -20,6 +20,10 @@ pub(crate) fn ts(row: &Record, col: &str) -> anyhow::Result<Timestamp> {
     Ok(Timestamp::from_millis(row.int(col)?))
 }
 
+pub(crate) fn opt_ts(row: &Record, col: &str) -> anyhow::Result<Option<Timestamp>> {
+    Ok(row.opt_int(col)?.map(Timestamp::from_millis))
+}
+
 pub(crate) fn won(row: &Record, col: &str) -> anyhow::Result<Won> {
     Ok(Won::new(row.int(col)?))
 }
@@ -105,6 +109,7 @@ pub(crate) fn schedule(row: &Record) -> anyhow::Result<Schedule> {
         concert_id: ConcertId::new(row.int("concert_id")?)?,
         starts_at: ts(row, "starts_at_ms")?,
         venue: row.text("venue")?,
+        cancelled_at: opt_ts(row, "cancelled_at_ms")?,
     })
 }
 

@@ -156,10 +156,24 @@ pub struct RefundQuote {
     pub fee: Won,
 }
 
+/// Who cancels a reservation, which decides the terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Canceller {
+    /// The fan, by the concert's cancellation policy: before its deadline,
+    /// less its fee.
+    #[default]
+    Fan,
+    /// The organiser, who called the date off: at any time, in full.
+    Organiser,
+}
+
 /// A cancellation to make: everything the transaction needs, ids included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CancelAttempt {
+    /// The fan the reservation must belong to, whose balance is refunded.
     pub user_id: UserId,
+    pub by: Canceller,
     pub reservation_id: ReservationId,
     pub now: Timestamp,
     pub event_id: EventId,
@@ -168,20 +182,22 @@ pub struct CancelAttempt {
 }
 
 /// The reservation a cancellation names, as the store read it in the
-/// cancellation's transaction: its date's start, and its concert's own
-/// policy if the concert has one.
+/// cancellation's transaction: its date's start, whether the date is
+/// called off, and its concert's own policy if the concert has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CancelTarget {
     pub reservation: Reservation,
     pub starts_at: Timestamp,
+    pub date_cancelled: bool,
     pub concert_policy: Option<CancellationPolicy>,
 }
 
 impl CancelAttempt {
-    /// The reservation `found` under this attempt's id, if this fan may
-    /// cancel it now (theirs, still confirmed, before its concert's
-    /// deadline), with what the cancellation refunds by its concert's
-    /// policy (the service's when it has none); or why not.
+    /// The reservation `found` under this attempt's id, if it may be
+    /// cancelled now (the fan's, still confirmed, and before its concert's
+    /// deadline unless its date is called off), with what the cancellation
+    /// refunds: in full on a called-off date, whoever cancels; otherwise by
+    /// its concert's policy (the service's when it has none). Or why not.
     pub fn cancellable(
         &self,
         found: Option<CancelTarget>,
@@ -189,6 +205,7 @@ impl CancelAttempt {
         let CancelTarget {
             reservation,
             starts_at,
+            date_cancelled,
             concert_policy,
         } = found.ok_or(CancelRefused::NotFound)?;
         if reservation.user_id != self.user_id {
@@ -196,6 +213,16 @@ impl CancelAttempt {
         }
         if reservation.cancellation.is_some() {
             return Err(CancelRefused::AlreadyCancelled);
+        }
+        if date_cancelled {
+            let quote = RefundQuote {
+                refund: reservation.price,
+                fee: Won::ZERO,
+            };
+            return Ok((reservation, quote));
+        }
+        if self.by == Canceller::Organiser {
+            return Err(CancelRefused::DateGoesAhead);
         }
         let quote = concert_policy
             .unwrap_or(self.policy)
@@ -212,6 +239,20 @@ impl CancelAttempt {
             fee: quote.fee,
         }
     }
+
+    /// The receipt of cancelling `reservation` with `cancellation`, leaving
+    /// the fan `balance`.
+    pub fn receipt(
+        &self,
+        reservation: &Reservation,
+        cancellation: Cancellation,
+        balance: Won,
+    ) -> CancellationReceipt {
+        CancellationReceipt {
+            by: self.by,
+            ..CancellationReceipt::of(reservation, cancellation, balance)
+        }
+    }
 }
 
 /// Why a cancellation changed nothing. Serialisable: it is what an
@@ -225,6 +266,8 @@ pub enum CancelRefused {
     Closed {
         deadline: Timestamp,
     },
+    /// The organiser cancels only the reservations of called-off dates.
+    DateGoesAhead,
 }
 
 /// What the fan is told after cancelling, and what a repeat returns.
@@ -240,6 +283,9 @@ pub struct CancellationReceipt {
     /// The balance after the refund.
     pub balance: Won,
     pub cancelled_at: Timestamp,
+    /// Receipts stored before the organiser could cancel read as the fan's.
+    #[serde(default)]
+    pub by: Canceller,
 }
 
 impl CancellationReceipt {
@@ -254,6 +300,7 @@ impl CancellationReceipt {
             fee: cancellation.fee,
             balance,
             cancelled_at: cancellation.at,
+            by: Canceller::Fan,
         }
     }
 }
@@ -288,6 +335,7 @@ mod tests {
     fn attempt(user: i64, now: Timestamp) -> CancelAttempt {
         CancelAttempt {
             user_id: UserId::new(user).unwrap(),
+            by: Canceller::Fan,
             reservation_id: ReservationId::from_uuid(Uuid::from_u128(1)),
             now,
             event_id: EventId::from_uuid(Uuid::from_u128(3)),
@@ -321,8 +369,45 @@ mod tests {
         Some(CancelTarget {
             reservation,
             starts_at: show(),
+            date_cancelled: false,
             concert_policy: None,
         })
+    }
+
+    #[test]
+    fn a_called_off_date_refunds_in_full_after_the_deadline_and_the_organiser_cancels_nothing_else()
+    {
+        let late = Timestamp::from_millis(show().as_millis() - DAY / 2);
+        let organiser = CancelAttempt {
+            by: Canceller::Organiser,
+            ..attempt(1, late)
+        };
+        let going_ahead = target(reservation(1));
+        assert_eq!(
+            organiser.cancellable(going_ahead.clone()),
+            Err(CancelRefused::DateGoesAhead)
+        );
+        assert!(matches!(
+            attempt(1, late).cancellable(going_ahead.clone()),
+            Err(CancelRefused::Closed { .. })
+        ));
+        let called_off = going_ahead.map(|t| CancelTarget {
+            date_cancelled: true,
+            ..t
+        });
+        for by in [organiser, attempt(1, late)] {
+            let (_, quote) = by.cancellable(called_off.clone()).unwrap();
+            assert_eq!((quote.refund, quote.fee), (Won::new(99_999), Won::ZERO));
+        }
+        let other_fan = CancelAttempt {
+            by: Canceller::Organiser,
+            ..attempt(2, late)
+        };
+        assert_eq!(
+            other_fan.cancellable(called_off),
+            Err(CancelRefused::NotYours),
+            "the organiser names the fan who owns the reservation"
+        );
     }
 
     #[test]

@@ -44,6 +44,10 @@ pub struct Schedule {
     pub concert_id: ConcertId,
     pub starts_at: Timestamp,
     pub venue: String,
+    /// When the organiser called the date off: it sells nothing more, and
+    /// its reservations are refunded in full ([`crate::domain::cancellation::Canceller::Organiser`]).
+    #[serde(default)]
+    pub cancelled_at: Option<Timestamp>,
 }
 
 /// A schedule with the number of seats a buyer could hold right now.

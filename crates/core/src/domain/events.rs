@@ -4,7 +4,7 @@
 //! Payloads are JSON with camelCase fields; `schema_version` is bumped on any
 //! incompatible change (schemas in docs/events.md).
 
-use super::cancellation::CancellationReceipt;
+use super::cancellation::{CancellationReceipt, Canceller};
 use super::reservation::Reservation;
 use super::{ConcertId, EventId, ReservationId, ScheduleId, Timestamp, UserId, Won};
 use serde::{Deserialize, Serialize};
@@ -74,6 +74,10 @@ pub struct ReservationCancelled {
     /// Kept.
     pub fee: Won,
     pub cancelled_at: Timestamp,
+    /// `FAN`, or `ORGANISER` when the date was called off; events written
+    /// before the organiser could cancel read as `FAN`.
+    #[serde(default)]
+    pub cancelled_by: Canceller,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,6 +195,7 @@ pub fn reservation_cancelled(
         refund: receipt.refund,
         fee: receipt.fee,
         cancelled_at: receipt.cancelled_at,
+        cancelled_by: receipt.by,
     };
     OutboxEvent {
         id,
@@ -290,6 +295,7 @@ mod tests {
             fee: Won::new(5_000),
             balance: Won::new(45_000),
             cancelled_at: Timestamp::from_millis(2_000),
+            by: Canceller::Organiser,
         };
         let event = reservation_cancelled(
             EventId::from_uuid(Uuid::from_u128(1)),
@@ -302,6 +308,20 @@ mod tests {
                 assert_eq!(body.user_id, UserId::new(3).unwrap());
                 assert_eq!((body.refund, body.fee), (Won::new(45_000), Won::new(5_000)));
                 assert_eq!(body.cancelled_at, Timestamp::from_millis(2_000));
+                assert_eq!(body.cancelled_by, Canceller::Organiser);
+            }
+            other => panic!("decoded {other:?}"),
+        }
+        // An event written before `cancelledBy` existed reads as the fan's.
+        let mut old: serde_json::Value = serde_json::from_str(&event.payload).unwrap();
+        old.as_object_mut().unwrap().remove("cancelledBy");
+        let old_event = OutboxEvent {
+            payload: old.to_string(),
+            ..event
+        };
+        match DomainEvent::decode(&old_event) {
+            Some(DomainEvent::ReservationCancelled(body)) => {
+                assert_eq!(body.cancelled_by, Canceller::Fan);
             }
             other => panic!("decoded {other:?}"),
         }

@@ -120,6 +120,9 @@ pub trait Booking: Send + Sync + std::fmt::Debug {
         attempt: &CancelAttempt,
         ticket: Option<&IdempotencyTicket>,
     ) -> anyhow::Result<CancelOutcome>;
+    /// Up to `limit` confirmed reservations on called-off dates, by id:
+    /// what the organiser's refund round has left to refund.
+    async fn reservations_to_refund(&self, limit: u32) -> anyhow::Result<Vec<Reservation>>;
     /// The user's reservations, confirmed and cancelled, newest first.
     async fn reservations_of(&self, user: UserId) -> anyhow::Result<Vec<Reservation>>;
 }

@@ -21,6 +21,21 @@ pub enum UpdateConcertOutcome {
     ScheduleOnSale(ScheduleId),
 }
 
+/// What calling off dates came to. Refused, it changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelDatesOutcome {
+    /// The dates this call cancelled, in id order (none when every one
+    /// asked for was cancelled already), and how many live holds on them
+    /// it released.
+    Cancelled {
+        called_off: Vec<ScheduleId>,
+        released_holds: u64,
+    },
+    NotFound,
+    /// The date is not the concert's.
+    ScheduleNotFound(ScheduleId),
+}
+
 #[async_trait]
 pub trait Catalog: Send + Sync + std::fmt::Debug {
     async fn list_concerts(&self) -> anyhow::Result<Vec<Concert>>;
@@ -52,6 +67,17 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
         change: &ConcertChange,
         now: Timestamp,
     ) -> anyhow::Result<UpdateConcertOutcome>;
+    /// Calls off the concert's date `only`, or every date of the concert,
+    /// at `now`, in one transaction: each date not cancelled yet is marked
+    /// cancelled, and its live holds are released with their seats, so
+    /// they can no longer be paid. Its reservations stay until
+    /// [`crate::ports::Booking::cancel_reservation`] refunds each.
+    async fn cancel_dates(
+        &self,
+        concert: ConcertId,
+        only: Option<ScheduleId>,
+        now: Timestamp,
+    ) -> anyhow::Result<CancelDatesOutcome>;
     /// What a fan must do to join the concert's line; `None` for an unknown concert.
     async fn entry_rules(&self, concert: ConcertId) -> anyhow::Result<Option<EntryRules>>;
     /// Replaces the concert's entry rules; false for an unknown concert.

@@ -75,6 +75,9 @@ macro_rules! store_contract_tests {
             cancellation::cancellations_racing_payments_of_one_fan_keep_the_balance_exact,
             cancellation::a_cancellation_records_its_idempotent_answer_with_the_refund,
             cancellation::a_concerts_own_policy_governs_its_cancellations_until_it_is_removed,
+            called_off::a_called_off_date_frees_its_held_seats_and_its_reservations_are_refunded_in_full_once,
+            called_off::refunds_racing_the_fans_own_cancellation_of_a_called_off_date_pay_out_once_in_full,
+            called_off::calling_off_an_unknown_concert_or_another_concerts_date_changes_nothing,
             accounts::charges_add_up_within_the_limit,
             accounts::concurrent_charges_add_up_exactly,
             ledger::every_movement_of_money_is_posted_once_and_the_ledger_reconciles,
@@ -100,6 +103,7 @@ macro_rules! store_contract_tests {
 pub mod accounts;
 pub mod baskets;
 pub mod booking;
+pub mod called_off;
 pub mod cancellation;
 pub mod catalog;
 pub mod idempotency;

@@ -6,7 +6,7 @@
 use super::idempotent::{NotRun, Once};
 use super::list_schedules::schedules_key;
 use super::{App, IdempotencyConflict};
-use crate::domain::cancellation::{CancelAttempt, CancelRefused, CancellationReceipt};
+use crate::domain::cancellation::{CancelAttempt, CancelRefused, CancellationReceipt, Canceller};
 use crate::domain::idempotency::{IdempotencyKey, IdempotencyScope, Recorded};
 use crate::domain::{ReservationId, UserId};
 use crate::ports::CancelOutcome;
@@ -44,6 +44,7 @@ impl App {
             .run_once(once, async |ticket| {
                 let attempt = CancelAttempt {
                     user_id: user,
+                    by: Canceller::Fan,
                     reservation_id: reservation,
                     now,
                     event_id: self.new_event_id(),

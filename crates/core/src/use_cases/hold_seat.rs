@@ -14,6 +14,8 @@ pub enum HoldSeatError {
     Access(AccessDenied),
     #[error("no such schedule")]
     ScheduleNotFound,
+    #[error("the date is called off")]
+    DateCalledOff,
     #[error("the seats do not make a basket: {0:?}")]
     Basket(BasketRefusal),
     #[error("no such seat")]
@@ -65,6 +67,9 @@ impl App {
         };
         if found.concert_id != holder.concert {
             return Err(HoldSeatError::Access(AccessDenied::WrongConcert));
+        }
+        if found.cancelled_at.is_some() {
+            return Err(HoldSeatError::DateCalledOff);
         }
         let now = self.now();
         let attempt = HoldAttempt {

@@ -16,8 +16,9 @@
 //!   booking.
 //! - charge_balance, show_balance, list_reservations: the buyer's account.
 //! - create_concert, update_concert, set_entry_rules, set_cancellation_policy,
-//!   revoke_admission: the admin's catalog, bot gates, cancellation terms and
-//!   revocations; check_invariants, reconcile_ledger: the post-load audit.
+//!   revoke_admission, call_off_dates: the admin's catalog, bot gates,
+//!   cancellation terms, revocations and called-off dates (with the refund
+//!   round that pays their fans back); check_invariants, reconcile_ledger: the post-load audit.
 //! - activate_batch, release_expired_holds, relay_outbox, event_handlers,
 //!   deliver_to_platform: background work, each a single step (`*_once`)
 //!   that workers loop over and tests call directly.
@@ -27,6 +28,7 @@
 mod access;
 mod activate_batch;
 mod cached;
+mod call_off_dates;
 mod cancel_reservation;
 mod change_room;
 mod charge_balance;
@@ -64,6 +66,7 @@ mod update_concert;
 mod watch_tokens;
 
 pub use access::AccessDenied;
+pub use call_off_dates::{CallOffError, CalledOff};
 pub use cancel_reservation::CancelError;
 pub use change_room::{ChangeRoomError, RoomPatch};
 pub use charge_balance::ChargeError;

@@ -14,7 +14,7 @@ use boxoffice_core::domain::concert::{EntryRules, NewSchedule, ScheduleChange, S
 use boxoffice_core::domain::ledger::{LedgerProblem, LedgerReport};
 use boxoffice_core::domain::queue_token::TokenState;
 use boxoffice_core::domain::{ConcertId, ScheduleId, UserId, Won};
-use boxoffice_core::use_cases::ConcertCancellationPolicy;
+use boxoffice_core::use_cases::{CalledOff, ConcertCancellationPolicy};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -570,6 +570,72 @@ pub(crate) struct RevokedResponse {
     user_id: i64,
     /// What the fan's token was: `PRE_QUEUE`, `WAITING` or `ACTIVE`.
     was: &'static str,
+}
+
+/// What calling off came to. The refunds follow on the refund round of
+/// every instance, each reservation in full and once.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CalledOffResponse {
+    concert_id: i64,
+    /// The dates this call cancelled; empty when each was already.
+    called_off: Vec<i64>,
+    /// Live holds on them, released: they can no longer be paid.
+    released_holds: u64,
+    /// Whether the concert's room is closed (a whole concert's only).
+    room_closed: bool,
+}
+
+impl From<(ConcertId, CalledOff)> for CalledOffResponse {
+    fn from((concert, called): (ConcertId, CalledOff)) -> Self {
+        Self {
+            concert_id: concert.get(),
+            called_off: called.called_off.iter().map(|id| id.get()).collect(),
+            released_holds: called.released_holds,
+            room_closed: called.room_closed,
+        }
+    }
+}
+
+/// Call a concert off: every date of it stops selling at once (its live
+/// holds are released), its room closes, and every reservation is refunded
+/// in full to its fan's balance by the refund round, whatever the
+/// cancellation deadline. Calling off again changes nothing and answers the
+/// same way with no new dates.
+#[utoipa::path(post, path = "/api/v1/admin/concerts/{concertId}/cancel", tag = "admin",
+    params(("concertId" = i64, Path),
+        ("X-Admin-Key" = Option<String>, Header, description = "The admin key (or an admin's Authorization: Bearer token)")),
+    responses((status = 200, body = Envelope<CalledOffResponse>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "CONCERT_NOT_FOUND", body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub(crate) async fn call_off_concert(
+    State(state): State<ApiState>,
+    _admin: Admin,
+    PathParam(concert_id): PathParam<i64>,
+) -> Result<Response, ApiError> {
+    let concert = concert_param(concert_id)?;
+    let called = state.app.call_off(concert, None).await?;
+    Ok(ok(CalledOffResponse::from((concert, called))))
+}
+
+/// Call one date of a concert off: as calling off the concert, for that
+/// date alone; the room and the other dates go on.
+#[utoipa::path(post, path = "/api/v1/admin/concerts/{concertId}/schedules/{scheduleId}/cancel", tag = "admin",
+    params(("concertId" = i64, Path), ("scheduleId" = i64, Path),
+        ("X-Admin-Key" = Option<String>, Header, description = "The admin key (or an admin's Authorization: Bearer token)")),
+    responses((status = 200, body = Envelope<CalledOffResponse>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "CONCERT_NOT_FOUND, SCHEDULE_NOT_FOUND", body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+pub(crate) async fn call_off_date(
+    State(state): State<ApiState>,
+    _admin: Admin,
+    PathParam((concert_id, schedule_id)): PathParam<(i64, i64)>,
+) -> Result<Response, ApiError> {
+    let concert = concert_param(concert_id)?;
+    let schedule = path_id(ScheduleId::new(schedule_id))?;
+    let called = state.app.call_off(concert, Some(schedule)).await?;
+    Ok(ok(CalledOffResponse::from((concert, called))))
 }
 
 /// End one fan's place for a concert: their token expires, and their

@@ -36,7 +36,13 @@ pub(crate) struct ScheduleItem {
     schedule_id: i64,
     starts_at: String,
     venue: String,
+    /// 0 once the date is called off.
     available_seats: u32,
+    /// When the organiser called the date off (RFC 3339), absent while it
+    /// goes ahead. A called-off date sells nothing, and every reservation
+    /// of it is refunded in full.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cancelled_at: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -115,6 +121,7 @@ pub(crate) async fn schedules(
             starts_at: instant(s.schedule.starts_at),
             venue: s.schedule.venue,
             available_seats: s.available_seats,
+            cancelled_at: s.schedule.cancelled_at.map(instant),
         })
         .collect();
     Ok(ok(list))

@@ -107,7 +107,7 @@ pub(crate) struct ReleasedResponse {
     responses((status = 201, body = Envelope<HoldResponse>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "SEAT_ALREADY_HELD, SEAT_ALREADY_SOLD, HOLD_LIMIT_REACHED, UNFUNDED_HOLD_LIMIT_REACHED, TOO_MANY_LAPSED_HOLDS, PURCHASE_LIMIT_REACHED (any seat of the basket)", body = ErrorBody),
+        (status = 409, description = "SEAT_ALREADY_HELD, SEAT_ALREADY_SOLD, SCHEDULE_CANCELLED, HOLD_LIMIT_REACHED, UNFUNDED_HOLD_LIMIT_REACHED, TOO_MANY_LAPSED_HOLDS, PURCHASE_LIMIT_REACHED (any seat of the basket)", body = ErrorBody),
         (status = 429, body = ErrorBody)))]
 pub(crate) async fn hold(
     State(state): State<ApiState>,

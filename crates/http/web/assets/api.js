@@ -121,6 +121,7 @@ const MESSAGES = {
   UNFUNDED_HOLD_LIMIT_REACHED: "Your balance is empty. Top up before holding another seat.",
   PURCHASE_LIMIT_REACHED: "You have as many tickets for this concert as one fan may have.",
   TOO_MANY_LAPSED_HOLDS: "You have let too many holds lapse lately. Try again a little later.",
+  SCHEDULE_CANCELLED: "The organiser has called this date off. Any seat you bought for it is refunded in full to your balance.",
   SCHEDULE_ON_SALE: "That date is already on sale: its time and venue can no longer change.",
   HOLD_NOT_LIVE: "This hold has already ended, been paid or been released.",
   HOLD_ALREADY_EXTENDED: "You have already extended this hold once.",

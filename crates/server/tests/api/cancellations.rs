@@ -1,6 +1,7 @@
 //! Cancelling a reservation for a refund over HTTP: the refund and its fee,
 //! the seat back on sale, the refusals and their codes, double clicks and a
-//! crashed request, each refunding once.
+//! crashed request, each refunding once. Calling a concert or one date off
+//! (admin): no more holds, the room closed, every fan refunded in full once.
 
 use crate::harness::{ADMIN_KEY, Reply, Server, spawn, start, test_settings};
 use boxoffice_core::domain::idempotency::{
@@ -65,11 +66,16 @@ fn advance_to(s: &Server, at: Timestamp) {
         .advance_millis(at.as_millis() - s.clock.now().as_millis());
 }
 
-async fn invariants(s: &Server) -> serde_json::Value {
-    s.get("/api/v1/admin/invariants", &[("X-Admin-Key", ADMIN_KEY)])
+/// What the admin reads at `path`, which must answer 200.
+async fn admin_get(s: &Server, path: &str) -> serde_json::Value {
+    s.get(path, &[("X-Admin-Key", ADMIN_KEY)])
         .await
         .assert_ok(200)
         .clone()
+}
+
+async fn invariants(s: &Server) -> serde_json::Value {
+    admin_get(s, "/api/v1/admin/invariants").await
 }
 
 #[tokio::test]
@@ -245,14 +251,7 @@ async fn the_ledger_reconciles_top_ups_sales_and_a_cancellation_account_by_accou
         .await
         .assert_ok(200);
 
-    let ledger = s
-        .get(
-            "/api/v1/admin/ledger/reconcile",
-            &[("X-Admin-Key", ADMIN_KEY)],
-        )
-        .await
-        .assert_ok(200)
-        .clone();
+    let ledger = admin_get(&s, "/api/v1/admin/ledger/reconcile").await;
     assert_eq!(ledger["ok"], true, "{ledger}");
     assert_eq!(ledger["problems"], serde_json::json!([]));
     // Two top-ups, two sales, one cancellation.
@@ -419,4 +418,144 @@ async fn bad_cancellation_terms_are_refused_with_their_codes_and_change_nothing(
     s.call(reqwest::Method::PUT, POLICY_PATH, &[], Some(terms))
         .await
         .assert_error(401, "ADMIN_KEY_INVALID");
+}
+
+/// Calls off `path` (`{concertId}` or `{concertId}/schedules/{scheduleId}`) as the admin.
+async fn call_off(s: &Server, path: &str) -> Reply {
+    s.post(
+        &format!("/api/v1/admin/concerts/{path}/cancel"),
+        &[("X-Admin-Key", ADMIN_KEY)],
+        serde_json::json!({}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn calling_a_concert_off_refunds_every_fan_in_full_once_past_the_deadline_and_closes_its_room()
+ {
+    let s = spawn().await;
+    let first = buy(&s, 1, 7).await;
+    let second = buy(&s, 2, 8).await;
+    s.charge(3, 500_000).await.assert_ok(200);
+    let token = s.active_token(3).await;
+    let pending = s
+        .hold(&token, first.schedule, 9)
+        .await
+        .assert_ok(201)
+        .clone();
+    let before = [s.balance(1).await, s.balance(2).await, s.balance(3).await];
+    // An hour before the show: past the fans' own deadline (a day).
+    advance_to(&s, starts_at(&s, first.schedule).await.minus_secs(3_600));
+    cancel(&s, 1, &first.reservation, None)
+        .await
+        .assert_error(409, "CANCELLATION_CLOSED");
+
+    let called = call_off(&s, "1").await.assert_ok(200).clone();
+    assert_eq!(called["concertId"], 1);
+    assert!(
+        called["calledOff"]
+            .as_array()
+            .expect("dates")
+            .contains(&first.schedule.into()),
+        "{called}"
+    );
+    assert_eq!(called["releasedHolds"], 1);
+    assert_eq!(called["roomClosed"], true);
+    let room = admin_get(&s, "/api/v1/admin/concerts/1/room").await;
+    assert_eq!(room["state"], "CLOSED", "{room}");
+    s.pay(3, pending["holdId"].as_str().unwrap(), None)
+        .await
+        .assert_error(409, "HOLD_EXPIRED");
+
+    // The refund round: each reservation once, in full.
+    assert_eq!(s.app.refund_called_off_once(500).await.unwrap(), 2);
+    assert_eq!(s.app.refund_called_off_once(500).await.unwrap(), 0);
+    assert_eq!(s.balance(1).await, before[0] + first.price);
+    assert_eq!(s.balance(2).await, before[1] + second.price);
+    assert_eq!(
+        s.balance(3).await,
+        before[2],
+        "the released hold cost nothing"
+    );
+    for (fan, sale) in [(1, &first), (2, &second)] {
+        let listed = s.reservations(fan).await;
+        assert_eq!(listed[0]["status"], "CANCELLED");
+        assert_eq!(
+            (&listed[0]["refund"], &listed[0]["fee"]),
+            (&sale.price.into(), &0.into())
+        );
+        cancel(&s, fan, &sale.reservation, None)
+            .await
+            .assert_error(409, "RESERVATION_ALREADY_CANCELLED");
+    }
+    let again = call_off(&s, "1").await.assert_ok(200).clone();
+    assert_eq!(again["calledOff"], serde_json::json!([]));
+    assert_eq!(again["releasedHolds"], 0);
+    assert_eq!(s.app.refund_called_off_once(500).await.unwrap(), 0);
+    let audit = invariants(&s).await;
+    assert_eq!(audit["ok"], true, "{audit}");
+    assert_eq!(audit["cancelled"], 2);
+    assert_eq!(audit["refunded"], first.price + second.price);
+}
+
+/// Concert 1's dates, as its fan with `token` lists them.
+async fn dates_of_concert_1(s: &Server, token: &str) -> serde_json::Value {
+    s.owner_of(token)
+        .get("/api/v1/concerts/1/schedules", &[("Queue-Token", token)])
+        .await
+        .assert_ok(200)
+        .clone()
+}
+
+#[tokio::test]
+async fn a_called_off_date_lists_as_cancelled_takes_no_hold_and_the_concerts_other_dates_sell_on() {
+    let s = spawn().await;
+    let token = s.active_token(1).await;
+    let dates = dates_of_concert_1(&s, &token).await;
+    let (first, second) = (
+        dates[0]["scheduleId"].as_i64().unwrap(),
+        dates[1]["scheduleId"].as_i64().unwrap(),
+    );
+    let called = call_off(&s, &format!("1/schedules/{first}"))
+        .await
+        .assert_ok(200)
+        .clone();
+    assert_eq!(called["calledOff"], serde_json::json!([first]));
+    assert_eq!(called["roomClosed"], false);
+    let dates = dates_of_concert_1(&s, &token).await;
+    assert_eq!(dates[0]["availableSeats"], 0);
+    assert!(dates[0]["cancelledAt"].is_string(), "{dates}");
+    assert!(dates[1].get("cancelledAt").is_none(), "{dates}");
+    s.hold(&token, first, 3)
+        .await
+        .assert_error(409, "SCHEDULE_CANCELLED");
+    s.hold(&token, second, 3).await.assert_ok(201);
+}
+
+#[tokio::test]
+async fn calling_off_an_unknown_concert_or_another_concerts_date_is_refused_and_changes_nothing() {
+    let s = spawn().await;
+    call_off(&s, "999")
+        .await
+        .assert_error(404, "CONCERT_NOT_FOUND");
+    call_off(&s, "0")
+        .await
+        .assert_error(400, "INVALID_PATH_PARAMETER");
+    let token = s.active_token(1).await;
+    let first = s.first_schedule(&token).await;
+    // Concert 2's dates are not concert 1's.
+    let other = admin_get(&s, "/api/v1/admin/concerts").await;
+    assert!(other.as_array().expect("concerts").len() >= 2, "{other}");
+    call_off(&s, &format!("2/schedules/{first}"))
+        .await
+        .assert_error(404, "SCHEDULE_NOT_FOUND");
+    s.post(
+        "/api/v1/admin/concerts/1/cancel",
+        &[],
+        serde_json::json!({}),
+    )
+    .await
+    .assert_error(401, "ADMIN_KEY_INVALID");
+    s.hold(&token, first, 3).await.assert_ok(201);
+    assert_eq!(s.app.refund_called_off_once(500).await.unwrap(), 0);
 }

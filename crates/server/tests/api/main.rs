@@ -6,7 +6,8 @@
 //! - `harness`: spawning a server and calling it.
 //! - `journey`: from queue token to paid seat, end to end.
 //! - `cancellations`: cancelling for a refund, its refusals, double clicks
-//!   and a crashed request.
+//!   and a crashed request; the organiser calling a concert or a date off
+//!   and the refund round.
 //! - `queue`: positions, admission, abandonment, expiry.
 //! - `room`: the operator's room over HTTP (states, rate, scheduled sale,
 //!   lottery, sold out), token event streams, and both across instances.

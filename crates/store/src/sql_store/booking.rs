@@ -277,7 +277,9 @@ impl<B: Backend> Booking for SqlStore<B> {
         let mut tx = self.backend.begin().await?;
         let found = tx
             .fetch_optional(
-                "SELECT r.*, s.starts_at_ms, c.cancellation_policy FROM reservation r
+                "SELECT r.*, s.starts_at_ms, s.cancelled_at_ms AS date_cancelled_at_ms,
+                        c.cancellation_policy
+                   FROM reservation r
                    JOIN schedule s ON s.id = r.schedule_id
                    JOIN concert c ON c.id = r.concert_id
                   WHERE r.id = $1",
@@ -289,6 +291,7 @@ impl<B: Backend> Booking for SqlStore<B> {
                 anyhow::Ok(CancelTarget {
                     reservation: rows::reservation(&row)?,
                     starts_at: rows::ts(&row, "starts_at_ms")?,
+                    date_cancelled: rows::opt_ts(&row, "date_cancelled_at_ms")?.is_some(),
                     concert_policy: rows::cancellation_policy(&row)?,
                 })
             })
@@ -364,7 +367,7 @@ impl<B: Backend> Booking for SqlStore<B> {
             quote.fee,
         );
         post(&mut tx, &returned, a.now).await?;
-        let receipt = CancellationReceipt::of(&reservation, a.cancellation(quote), after);
+        let receipt = a.receipt(&reservation, a.cancellation(quote), after);
         append_event(
             &mut tx,
             &events::reservation_cancelled(a.event_id, a.user_id, &receipt),
@@ -374,6 +377,20 @@ impl<B: Backend> Booking for SqlStore<B> {
         record_answer(&mut tx, ticket, answer).await?;
         tx.commit().await?;
         Ok(CancelOutcome::Cancelled(receipt))
+    }
+
+    async fn reservations_to_refund(&self, limit: u32) -> anyhow::Result<Vec<Reservation>> {
+        let rows = self
+            .reader()
+            .fetch_all(
+                "SELECT r.* FROM schedule s
+                   JOIN reservation r ON r.schedule_id = s.id AND r.status = 'CONFIRMED'
+                  WHERE s.cancelled_at_ms IS NOT NULL
+                  ORDER BY r.id LIMIT $1",
+                args![limit],
+            )
+            .await?;
+        rows.iter().map(rows::reservation).collect()
     }
 
     async fn reservations_of(&self, user: UserId) -> anyhow::Result<Vec<Reservation>> {

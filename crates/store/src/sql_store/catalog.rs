@@ -12,7 +12,7 @@ use boxoffice_core::domain::concert::{
 };
 use boxoffice_core::domain::seat::Seat;
 use boxoffice_core::domain::{ConcertId, ScheduleId, Timestamp};
-use boxoffice_core::ports::{Catalog, UpdateConcertOutcome};
+use boxoffice_core::ports::{CancelDatesOutcome, Catalog, UpdateConcertOutcome};
 
 #[async_trait]
 impl<B: Backend> Catalog for SqlStore<B> {
@@ -39,7 +39,7 @@ impl<B: Backend> Catalog for SqlStore<B> {
         let row = self
             .reader()
             .fetch_optional(
-                "SELECT id, concert_id, starts_at_ms, venue FROM schedule WHERE id = $1",
+                "SELECT id, concert_id, starts_at_ms, venue, cancelled_at_ms FROM schedule WHERE id = $1",
                 args![id.get()],
             )
             .await?;
@@ -54,11 +54,12 @@ impl<B: Backend> Catalog for SqlStore<B> {
         let rows = self
             .reader()
             .fetch_all(
-                "SELECT s.id, s.concert_id, s.starts_at_ms, s.venue,
+                "SELECT s.id, s.concert_id, s.starts_at_ms, s.venue, s.cancelled_at_ms,
+                        CASE WHEN s.cancelled_at_ms IS NOT NULL THEN 0 ELSE
                         (SELECT COUNT(*) FROM seat t
                           WHERE t.schedule_id = s.id
                             AND (t.status = 'AVAILABLE' OR (t.status = 'HELD' AND t.held_until_ms <= $2))
-                        ) AS available
+                        ) END AS available
                    FROM schedule s
                   WHERE s.concert_id = $1
                   ORDER BY s.starts_at_ms, s.id",
@@ -133,15 +134,7 @@ impl<B: Backend> Catalog for SqlStore<B> {
         now: Timestamp,
     ) -> anyhow::Result<UpdateConcertOutcome> {
         let mut tx = self.backend.begin().await?;
-        // Lock the concert's row first: changes of one concert run one at a
-        // time, so their seat locks below never cross.
-        let found = tx
-            .execute(
-                "UPDATE concert SET title = title WHERE id = $1",
-                args![concert.get()],
-            )
-            .await?;
-        if found == 0 {
+        if !lock_concert(&mut tx, concert).await? {
             return Ok(UpdateConcertOutcome::NotFound);
         }
         // Dates in id order, so a transaction locking seats of several
@@ -199,6 +192,65 @@ impl<B: Backend> Catalog for SqlStore<B> {
         .await?;
         tx.commit().await?;
         Ok(UpdateConcertOutcome::Updated)
+    }
+
+    async fn cancel_dates(
+        &self,
+        concert: ConcertId,
+        only: Option<ScheduleId>,
+        now: Timestamp,
+    ) -> anyhow::Result<CancelDatesOutcome> {
+        let mut tx = self.backend.begin().await?;
+        if !lock_concert(&mut tx, concert).await? {
+            return Ok(CancelDatesOutcome::NotFound);
+        }
+        let dates = tx
+            .fetch_all(
+                "SELECT id, cancelled_at_ms FROM schedule WHERE concert_id = $1 ORDER BY id",
+                args![concert.get()],
+            )
+            .await?;
+        if let Some(id) = only
+            && !dates.iter().any(|row| row.int("id").ok() == Some(id.get()))
+        {
+            return Ok(CancelDatesOutcome::ScheduleNotFound(id));
+        }
+        let (mut called_off, mut released_holds) = (Vec::new(), 0);
+        for row in &dates {
+            let id = ScheduleId::new(row.int("id")?)?;
+            if only.is_some_and(|o| o != id) || row.opt_int("cancelled_at_ms")?.is_some() {
+                continue;
+            }
+            tx.execute(
+                "UPDATE schedule SET cancelled_at_ms = $2 WHERE id = $1",
+                args![id.get(), now.as_millis()],
+            )
+            .await?;
+            // Holds before seats, the order a payment takes them in: a
+            // payment that got its hold first sells, and its reservation
+            // is refunded by the round; one that did not finds the hold
+            // released.
+            released_holds += tx
+                .execute(
+                    "UPDATE seat_hold SET status = 'RELEASED'
+                      WHERE schedule_id = $1 AND status = 'ACTIVE'",
+                    args![id.get()],
+                )
+                .await?;
+            tx.execute(
+                "UPDATE seat SET status = 'AVAILABLE', hold_id = NULL, held_until_ms = NULL, version = version + 1
+                  WHERE schedule_id = $1 AND status = 'HELD'
+                    AND NOT EXISTS (SELECT 1 FROM seat_hold h WHERE h.id = seat.hold_id AND h.status = 'ACTIVE')",
+                args![id.get()],
+            )
+            .await?;
+            called_off.push(id);
+        }
+        tx.commit().await?;
+        Ok(CancelDatesOutcome::Cancelled {
+            called_off,
+            released_holds,
+        })
     }
 
     async fn entry_rules(&self, concert: ConcertId) -> anyhow::Result<Option<EntryRules>> {
@@ -265,4 +317,17 @@ impl<B: Backend> Catalog for SqlStore<B> {
             .await?;
         Ok(updated == 1)
     }
+}
+
+/// Locks the concert's row in `tx`, first of all: changes and call-offs of
+/// one concert then run one at a time, so the seat and hold locks they take
+/// after it never cross. False for an unknown concert.
+async fn lock_concert<C: Conn>(tx: &mut C, concert: ConcertId) -> anyhow::Result<bool> {
+    let found = tx
+        .execute(
+            "UPDATE concert SET title = title WHERE id = $1",
+            args![concert.get()],
+        )
+        .await?;
+    Ok(found > 0)
 }

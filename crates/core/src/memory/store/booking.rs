@@ -246,9 +246,11 @@ impl Booking for MemoryStore {
             .position(|r| r.id == a.reservation_id);
         let target = found.and_then(|i| {
             let r = &state.reservations[i];
+            let schedule = state.schedules.get(&r.schedule_id)?;
             Some(CancelTarget {
                 reservation: r.clone(),
-                starts_at: state.schedules.get(&r.schedule_id)?.starts_at,
+                starts_at: schedule.starts_at,
+                date_cancelled: schedule.cancelled_at.is_some(),
                 concert_policy: state.cancellation_policies.get(&r.concert_id).copied(),
             })
         });
@@ -261,7 +263,7 @@ impl Booking for MemoryStore {
             .checked_add(quote.refund)
             .ok_or_else(|| anyhow::anyhow!("the refund overflows the balance"))?;
         let cancellation = a.cancellation(quote);
-        let receipt = CancellationReceipt::of(&reservation, cancellation, after);
+        let receipt = a.receipt(&reservation, cancellation, after);
         // Everything below must succeed together; the only fallible step
         // (serialising the answer) goes first.
         let answer = Recorded::<&CancellationReceipt, CancelRefused>::Done(&receipt).to_json();
@@ -291,6 +293,26 @@ impl Booking for MemoryStore {
         let event = events::reservation_cancelled(a.event_id, a.user_id, &receipt);
         state.outbox.push(OutboxRow::new(event));
         Ok(CancelOutcome::Cancelled(receipt))
+    }
+
+    async fn reservations_to_refund(&self, limit: u32) -> anyhow::Result<Vec<Reservation>> {
+        let state = lock(&self.inner);
+        let called_off = |r: &&Reservation| {
+            state
+                .schedules
+                .get(&r.schedule_id)
+                .is_some_and(|s| s.cancelled_at.is_some())
+        };
+        let mut due: Vec<Reservation> = state
+            .reservations
+            .iter()
+            .filter(|r| r.cancellation.is_none())
+            .filter(called_off)
+            .cloned()
+            .collect();
+        due.sort_by_key(|r| r.id.to_string());
+        due.truncate(limit as usize);
+        Ok(due)
     }
 
     async fn reservations_of(&self, user: UserId) -> anyhow::Result<Vec<Reservation>> {

@@ -5,9 +5,10 @@ use crate::domain::cancellation::CancellationPolicy;
 use crate::domain::concert::ConcertChange;
 use crate::domain::concert::{Concert, EntryRules, NewConcert, Schedule, ScheduleAvailability};
 use crate::domain::seat::{Seat, SeatState, SeatStatus};
+use crate::domain::seat_hold::{Hold, HoldStatus};
 use crate::domain::{ConcertId, ScheduleId, Timestamp};
 use crate::memory::lock;
-use crate::ports::{Catalog, UpdateConcertOutcome};
+use crate::ports::{CancelDatesOutcome, Catalog, UpdateConcertOutcome};
 use async_trait::async_trait;
 
 #[async_trait]
@@ -40,7 +41,9 @@ impl Catalog for MemoryStore {
                     .seats
                     .iter()
                     .filter(|((sid, _), row)| {
-                        *sid == s.id && row.state.status_at(now) == SeatStatus::Available
+                        *sid == s.id
+                            && s.cancelled_at.is_none()
+                            && row.state.status_at(now) == SeatStatus::Available
                     })
                     .count() as u32,
             })
@@ -88,6 +91,7 @@ impl Catalog for MemoryStore {
                     concert_id: id,
                     starts_at: new.starts_at,
                     venue: new.venue.clone(),
+                    cancelled_at: None,
                 },
             );
             for seat in concert.seats() {
@@ -150,6 +154,52 @@ impl Catalog for MemoryStore {
             }
         }
         Ok(UpdateConcertOutcome::Updated)
+    }
+
+    async fn cancel_dates(
+        &self,
+        concert: ConcertId,
+        only: Option<ScheduleId>,
+        now: Timestamp,
+    ) -> anyhow::Result<CancelDatesOutcome> {
+        let mut state = lock(&self.inner);
+        if !state.concerts.contains_key(&concert) {
+            return Ok(CancelDatesOutcome::NotFound);
+        }
+        if let Some(id) = only
+            && state.schedules.get(&id).map(|s| s.concert_id) != Some(concert)
+        {
+            return Ok(CancelDatesOutcome::ScheduleNotFound(id));
+        }
+        let mut called_off: Vec<ScheduleId> = state
+            .schedules
+            .values()
+            .filter(|s| s.concert_id == concert && s.cancelled_at.is_none())
+            .filter(|s| only.is_none_or(|o| o == s.id))
+            .map(|s| s.id)
+            .collect();
+        called_off.sort();
+        for id in &called_off {
+            if let Some(s) = state.schedules.get_mut(id) {
+                s.cancelled_at = Some(now);
+            }
+        }
+        let released: Vec<Hold> = state
+            .holds
+            .values()
+            .filter(|h| h.status == HoldStatus::Active && called_off.contains(&h.schedule_id))
+            .cloned()
+            .collect();
+        for hold in &released {
+            if let Some(h) = state.holds.get_mut(&hold.id) {
+                h.status = HoldStatus::Released;
+            }
+            state.free_seats_of(hold);
+        }
+        Ok(CancelDatesOutcome::Cancelled {
+            called_off,
+            released_holds: released.len() as u64,
+        })
     }
 
     async fn entry_rules(&self, concert: ConcertId) -> anyhow::Result<Option<EntryRules>> {

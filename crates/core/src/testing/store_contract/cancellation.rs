@@ -2,7 +2,7 @@
 
 use super::booking::confirmed;
 use super::*;
-use crate::domain::cancellation::{CancelAttempt, CancellationPolicy, FeeTier};
+use crate::domain::cancellation::{CancelAttempt, CancellationPolicy, Canceller, FeeTier};
 use crate::domain::events::RESERVATION_CANCELLED;
 use crate::domain::reservation::PaymentReceipt;
 use crate::ports::{CancelOutcome, CancelRefused};
@@ -34,6 +34,7 @@ impl Fixture {
     fn cancellation(&self, who: i64, id: ReservationId, now: Timestamp) -> CancelAttempt {
         CancelAttempt {
             user_id: user(who),
+            by: Canceller::Fan,
             reservation_id: id,
             now,
             event_id: EventId::from_uuid(uuid()),
