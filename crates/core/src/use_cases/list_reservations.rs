@@ -17,7 +17,8 @@ pub struct ReservationView {
     pub reservation: Reservation,
     pub concert: Concert,
     pub schedule: Schedule,
-    /// While confirmed: the last instant it may be cancelled.
+    /// While confirmed: the last instant it may be cancelled; `None` on a
+    /// called-off date, which may be cancelled at any time.
     pub cancellable_until: Option<Timestamp>,
     /// While confirmed and before that instant: what cancelling it now
     /// would refund and keep. The fee grows as the show nears, so this is
@@ -78,14 +79,21 @@ impl App {
                 }
             };
             let confirmed = reservation.cancellation.is_none();
-            let cancellable_until = confirmed.then(|| policy.deadline(schedule.starts_at));
-            let refund_now = confirmed
-                .then(|| {
-                    policy
-                        .quote(reservation.price, schedule.starts_at, now)
-                        .ok()
-                })
-                .flatten();
+            let called_off = schedule.cancelled_at.is_some();
+            // A called-off date's reservation is refunded in full, at any
+            // time, by the fan or by the refund round.
+            let cancellable_until =
+                (confirmed && !called_off).then(|| policy.deadline(schedule.starts_at));
+            let refund_now = match (confirmed, called_off) {
+                (false, _) => None,
+                (true, true) => Some(RefundQuote {
+                    refund: reservation.price,
+                    fee: crate::domain::Won::ZERO,
+                }),
+                (true, false) => policy
+                    .quote(reservation.price, schedule.starts_at, now)
+                    .ok(),
+            };
             views.push(ReservationView {
                 reservation,
                 concert,

@@ -53,8 +53,13 @@ pub(crate) struct ReservationItem {
     refund: Option<i64>,
     fee: Option<i64>,
     /// While confirmed: the last instant it may be cancelled
-    /// (`cancellation.deadline_secs` before the date); `null` once cancelled.
+    /// (`cancellation.deadline_secs` before the date); `null` once cancelled,
+    /// and on a called-off date, which may be cancelled at any time.
     cancellable_until: Option<String>,
+    /// When the organiser called the date off; `null` while it goes ahead.
+    /// Its reservations are refunded in full, by the refund round or by
+    /// the fan cancelling first.
+    date_cancelled_at: Option<String>,
     /// While it may still be cancelled: what cancelling it now would pay
     /// back and keep. The fee grows as the show nears, so this holds for the
     /// moment of the answer; the cancellation itself says what it did.
@@ -179,6 +184,7 @@ pub(crate) async fn reservations(
                 refund: r.cancellation.map(|c| c.refund.amount()),
                 fee: r.cancellation.map(|c| c.fee.amount()),
                 cancellable_until: view.cancellable_until.map(instant),
+                date_cancelled_at: view.schedule.cancelled_at.map(instant),
                 refund_if_cancelled_now: view.refund_now.map(|q| RefundNow {
                     refund: q.refund.amount(),
                     fee: q.fee.amount(),

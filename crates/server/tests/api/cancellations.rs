@@ -467,6 +467,15 @@ async fn calling_a_concert_off_refunds_every_fan_in_full_once_past_the_deadline_
         .await
         .assert_error(409, "HOLD_EXPIRED");
 
+    // Until the round reaches it, the fan is shown the date called off and
+    // a full refund, with no deadline.
+    let listed = s.reservations(1).await;
+    assert!(listed[0]["dateCancelledAt"].is_string(), "{listed:?}");
+    assert!(listed[0]["cancellableUntil"].is_null(), "{listed:?}");
+    assert_eq!(
+        listed[0]["refundIfCancelledNow"],
+        serde_json::json!({ "refund": first.price, "fee": 0 })
+    );
     // The refund round: each reservation once, in full.
     assert_eq!(s.app.refund_called_off_once(500).await.unwrap(), 2);
     assert_eq!(s.app.refund_called_off_once(500).await.unwrap(), 0);

@@ -50,6 +50,9 @@ function statusText(reservation) {
   if (reservation.status === "CANCELLED") {
     return `Cancelled ${formatDateTime(reservation.cancelledAt)}: ${formatWon(reservation.refund)} refunded, ${formatWon(reservation.fee)} fee`;
   }
+  if (reservation.dateCancelledAt) {
+    return "Confirmed, but the organiser called this date off: it is being refunded in full";
+  }
   return "Confirmed";
 }
 

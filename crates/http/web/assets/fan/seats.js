@@ -71,6 +71,7 @@ function renderDates(map) {
     el("span", { class: "date-when" }, formatDateTime(schedule.startsAt)),
     el("span", { class: "visually-hidden" }, ", "),
     el("span", { class: "date-venue" }, schedule.venue),
+    schedule.cancelledAt ? el("span", { class: "date-venue" }, "Called off by the organiser") : null,
   ));
   byId("dates").replaceChildren(...buttons);
 }
