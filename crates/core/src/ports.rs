@@ -21,6 +21,7 @@ mod idempotency;
 mod identity;
 mod outbox;
 mod rooms;
+mod waitlist;
 pub use accounts::{Accounts, ChargeAttempt, ChargeOutcome, ChargeReceipt, ChargeRefused};
 pub use booking::{
     Booking, CancelAttempt, CancelOutcome, CancelRefused, CancellationReceipt, ExtendOutcome,
@@ -32,6 +33,7 @@ pub use idempotency::Idempotency;
 pub use identity::Identity;
 pub use outbox::{Outbox, OutboxBacklog};
 pub use rooms::{RoomChange, RoomSnapshot, Rooms};
+pub use waitlist::{JoinOutcome, OfferAttempt, OfferOutcome, SettledOffers, Waitlist};
 
 /// A backing service (database, cache) could not be reached or did not answer
 /// in time. Wrap the cause in this so callers can tell "try again later" from a bug.
@@ -105,6 +107,7 @@ pub trait Store:
     + Accounts
     + Idempotency
     + Outbox
+    + Waitlist
     + Send
     + Sync
     + std::fmt::Debug

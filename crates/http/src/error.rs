@@ -11,9 +11,9 @@ use boxoffice_core::domain::seat_hold::{BasketRefusal, HoldLimitReached};
 use boxoffice_core::ports::{CancelRefused, ChargeRefused, PaymentRefused, is_unavailable};
 use boxoffice_core::use_cases::{
     AccessDenied, CallOffError, CancelError, ChangeRoomError, ChargeError, CreateConcertError,
-    ExtendHoldError, HoldSeatError, IdempotencyConflict, IssueTokenError, ListSchedulesError,
-    ListSeatsError, PayError, PollTokenError, PowRefusal, ReleaseHoldError, ReplayError,
-    UpdateConcertError,
+    ExtendHoldError, HoldSeatError, IdempotencyConflict, IssueTokenError, JoinWaitlistError,
+    LeaveWaitlistError, ListSchedulesError, ListSeatsError, PayError, PollTokenError, PowRefusal,
+    ReleaseHoldError, ReplayError, UpdateConcertError,
 };
 
 #[derive(Debug)]
@@ -57,6 +57,13 @@ impl ApiError {
 
     fn conflict(code: &'static str, message: &str) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    fn date_called_off() -> Self {
+        Self::conflict(
+            "SCHEDULE_CANCELLED",
+            "the organiser called this date off; its reservations are refunded in full",
+        )
     }
 
     /// Something broke: log the cause, tell the client only that it failed.
@@ -269,10 +276,7 @@ impl From<HoldSeatError> for ApiError {
             HoldSeatError::ScheduleNotFound => {
                 Self::not_found("SCHEDULE_NOT_FOUND", "no such schedule")
             }
-            HoldSeatError::DateCalledOff => Self::conflict(
-                "SCHEDULE_CANCELLED",
-                "the organiser called this date off; its reservations are refunded in full",
-            ),
+            HoldSeatError::DateCalledOff => Self::date_called_off(),
             HoldSeatError::Basket(BasketRefusal::TooMany { max }) => Self::bad_request(
                 "TOO_MANY_SEATS",
                 format!("one hold takes at most {max} seats"),
@@ -358,6 +362,34 @@ impl From<ReleaseHoldError> for ApiError {
             ReleaseHoldError::NotYourHold => Self::hold_not_owned(),
             ReleaseHoldError::HoldNotLive => Self::hold_not_live(),
             ReleaseHoldError::Unexpected(e) => Self::unexpected(e),
+        }
+    }
+}
+
+impl From<JoinWaitlistError> for ApiError {
+    fn from(err: JoinWaitlistError) -> Self {
+        match err {
+            JoinWaitlistError::ScheduleNotFound => {
+                Self::not_found("SCHEDULE_NOT_FOUND", "no such schedule")
+            }
+            JoinWaitlistError::DateCalledOff => Self::date_called_off(),
+            JoinWaitlistError::NotSoldOut => Self::conflict(
+                "SCHEDULE_NOT_SOLD_OUT",
+                "a seat of the date can be held now; the waiting list opens when it sells out",
+            ),
+            JoinWaitlistError::Unexpected(e) => Self::unexpected(e),
+        }
+    }
+}
+
+impl From<LeaveWaitlistError> for ApiError {
+    fn from(err: LeaveWaitlistError) -> Self {
+        match err {
+            LeaveWaitlistError::NotWaiting => Self::not_found(
+                "NOT_ON_WAITLIST",
+                "you are not waiting on this date's list (an offer is declined by releasing its hold)",
+            ),
+            LeaveWaitlistError::Unexpected(e) => Self::unexpected(e),
         }
     }
 }

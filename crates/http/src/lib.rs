@@ -177,7 +177,12 @@ fn public_routes(state: &ApiState) -> Router<ApiState> {
                     post(routes::holds::hold).get(routes::holds::list_holds),
                 )
                 .route("/holds/{holdId}", delete(routes::holds::release))
-                .route("/holds/{holdId}/extend", post(routes::holds::extend_hold)),
+                .route("/holds/{holdId}/extend", post(routes::holds::extend_hold))
+                .route(
+                    "/schedules/{scheduleId}/waitlist",
+                    post(routes::waitlist::join).delete(routes::waitlist::leave),
+                )
+                .route("/waitlist", get(routes::waitlist::list)),
         ))
         .merge(class(
             state,

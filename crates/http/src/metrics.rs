@@ -129,6 +129,13 @@ fn describe() {
         "Reservations of called-off dates this instance's refund round refunded in full."
     );
     metrics::counter!("boxoffice_organiser_refunds_total").increment(0);
+    metrics::describe_counter!(
+        "boxoffice_waitlist_offers_total",
+        "Waiting-list offers, by what happened: offered (a returned seat held for the next fan), bought, or lapsed (passed on unpaid). Counted by this instance's offer round."
+    );
+    for what in ["offered", "bought", "lapsed"] {
+        metrics::counter!("boxoffice_waitlist_offers_total", "what" => what).increment(0);
+    }
     metrics::describe_histogram!(
         "boxoffice_room_round_admitted",
         "Fans one admission round of a concert made ACTIVE (rounds this instance ran)."

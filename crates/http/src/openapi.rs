@@ -2,7 +2,9 @@
 //! Swagger UI (vendored into the binary: no network needed).
 
 use crate::ApiState;
-use crate::routes::{account, admin, catalog, dev, events, health, holds, payments, queue, room};
+use crate::routes::{
+    account, admin, catalog, dev, events, health, holds, payments, queue, room, waitlist,
+};
 use axum::Router;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
@@ -32,6 +34,9 @@ use utoipa_swagger_ui::SwaggerUi;
         holds::list_holds,
         holds::extend_hold,
         holds::release,
+        waitlist::join,
+        waitlist::leave,
+        waitlist::list,
         payments::pay,
         account::balance,
         account::charge,

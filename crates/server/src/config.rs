@@ -11,6 +11,7 @@ use boxoffice_core::domain::delivery::RetryPolicy;
 use boxoffice_core::domain::queue_token::QueuePolicy;
 use boxoffice_core::domain::sample::SamplePolicy;
 use boxoffice_core::domain::seat_hold::{Basket, HoldPolicy};
+use boxoffice_core::domain::waitlist::WaitlistPolicy;
 use boxoffice_core::use_cases::{IdempotencyPolicy, Policies};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -124,6 +125,7 @@ pub struct Settings {
     pub holds: HoldSettings,
     pub sales: SalesSettings,
     pub cancellation: CancellationSettings,
+    pub waitlist: WaitlistSettings,
     pub balance: BalanceSettings,
     pub idempotency: IdempotencySettings,
     pub outbox: OutboxSettings,
@@ -362,6 +364,14 @@ pub struct CancellationSettings {
     /// the price when cancelling less than `within_secs` before it; the
     /// highest matching tier applies, none is free. At most four.
     pub fees: Vec<FeeTier>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitlistSettings {
+    /// How long a fan first on a sold-out date's waiting list holds a seat
+    /// that came back, to pay for it, before it passes to the next fan.
+    pub offer_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -605,6 +615,9 @@ impl Default for Settings {
                     deadline_secs: policy.deadline_secs,
                     fees: policy.tiers().collect(),
                 }
+            },
+            waitlist: WaitlistSettings {
+                offer_secs: WaitlistPolicy::default().offer_secs,
             },
             balance: BalanceSettings {
                 max: BalancePolicy::default().max.amount(),
@@ -913,6 +926,11 @@ impl Settings {
         check!(
             self.holds.sweep_interval_secs > 0,
             "holds.sweep_interval_secs",
+            "must be positive"
+        );
+        check!(
+            self.waitlist.offer_secs > 0,
+            "waitlist.offer_secs",
             "must be positive"
         );
         check!(self.balance.max > 0, "balance.max", "must be positive");
@@ -1342,6 +1360,9 @@ impl Settings {
             },
             // Validated with the rest (`validate`); the default otherwise.
             cancellation: self.cancellation_policy().unwrap_or_default(),
+            waitlist: WaitlistPolicy {
+                offer_secs: self.waitlist.offer_secs,
+            },
         }
     }
 

@@ -1,5 +1,5 @@
 //! Background work: admission rounds, the hold sweeper, the refund round
-//! of called-off dates, the outbox relay,
+//! of called-off dates, the waiting lists' offer round, the outbox relay,
 //! the revocation feed of admission passes, the JWKS refresh,
 //! the queue-entry consumer group when tokens enter the line through Kafka,
 //! and the data-platform consumer group when a platform is configured. Each loop
@@ -23,6 +23,11 @@ const ADMISSION_TICK: Duration = Duration::from_millis(250);
 
 /// Reservations the refund round refunds a tick, each its own transaction.
 const REFUND_BATCH: u32 = 500;
+
+/// How often the offer round hands seats that came back to waiting lists,
+/// and how many dates (and settled offers) it takes a tick.
+const OFFER_TICK: Duration = Duration::from_secs(1);
+const OFFER_BATCH: u32 = 200;
 
 /// Starts every worker; they stop when `shutdown` is cancelled.
 pub fn spawn(
@@ -86,6 +91,30 @@ pub fn spawn(
             async move {
                 let refunded = a.refund_called_off_once(REFUND_BATCH).await?;
                 metrics::counter!("boxoffice_organiser_refunds_total").increment(refunded);
+                Ok(())
+            }
+        },
+    ));
+    // Seats that came back on dates with a waiting list go to its fans: an
+    // offer passes on once it ends unpaid. The list and offers are stored,
+    // so any instance's round carries on after another stops.
+    let a = app.clone();
+    workers.spawn(every(
+        "offer round",
+        OFFER_TICK,
+        shutdown.clone(),
+        move || {
+            let a = a.clone();
+            async move {
+                let round = a.offer_returned_seats_once(OFFER_BATCH).await?;
+                for (what, n) in [
+                    ("offered", round.offered),
+                    ("bought", round.bought),
+                    ("lapsed", round.lapsed),
+                ] {
+                    metrics::counter!("boxoffice_waitlist_offers_total", "what" => what)
+                        .increment(n);
+                }
                 Ok(())
             }
         },

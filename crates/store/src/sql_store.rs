@@ -29,6 +29,7 @@ mod idempotency;
 mod identity;
 mod outbox;
 mod rooms;
+mod waitlist;
 
 /// Statements whose text differs between databases.
 #[derive(Debug)]

@@ -24,6 +24,7 @@
 //! - [`room`]: a concert's room as its operator runs it: states, settings,
 //!   the sale's times, the pre-queue lottery, the wait estimate.
 //! - [`sample`]: a sale's figures at an instant, for the operator's charts.
+//! - [`waitlist`]: a sold-out date's waiting list and the offers made from it.
 
 pub mod access;
 pub mod balance;
@@ -44,6 +45,7 @@ pub mod sample;
 pub mod seat;
 pub mod seat_hold;
 pub mod time;
+pub mod waitlist;
 
 pub use ids::{ConcertId, EventId, HoldId, ReservationId, ScheduleId, SeatNumber, TokenId, UserId};
 pub use money::Won;

@@ -211,6 +211,21 @@ pub struct HoldLimits {
     pub max_per_concert: u32,
 }
 
+impl HoldLimits {
+    /// Only the per-concert ticket limit: what a waiting-list offer is held
+    /// to. The fan asked for the seat by joining the list, so their other
+    /// holds and past lapses do not stand in its way.
+    pub fn per_concert_only(max_per_concert: u32, now: Timestamp) -> Self {
+        Self {
+            max_live: u32::MAX,
+            max_live_unfunded: u32::MAX,
+            max_lapsed: u32::MAX,
+            lapsed_since: now,
+            max_per_concert,
+        }
+    }
+}
+
 /// What the store counted for a fan when they asked to hold a seat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FanHolds {

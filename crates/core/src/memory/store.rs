@@ -15,6 +15,7 @@ use crate::domain::room::Room;
 use crate::domain::sample::SaleSample;
 use crate::domain::seat::SeatState;
 use crate::domain::seat_hold::Hold;
+use crate::domain::waitlist::{WaitlistEntry, WaitlistStatus};
 use crate::domain::{ConcertId, EventId, HoldId, ScheduleId, SeatNumber, Timestamp, UserId, Won};
 use crate::ports::{DeliveryLedger, Inbox, MoneyTotals, RoomChange, Store, StoreAudit};
 use async_trait::async_trait;
@@ -28,6 +29,7 @@ mod idempotency;
 mod identity;
 mod outbox;
 mod rooms;
+mod waitlist;
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -64,6 +66,8 @@ struct State {
     dead_letters: Vec<DeadLetter>,
     /// Per consumer group: queued events by sequence number.
     inbox: HashMap<String, BTreeMap<i64, OutboxEvent>>,
+    /// Every waiting-list entry, open and past, in the order fans joined.
+    waitlist: Vec<WaitlistEntry>,
     next_id: i64,
 }
 
@@ -115,6 +119,14 @@ impl State {
             .get(&concert)
             .cloned()
             .unwrap_or_else(|| Room::new(concert))
+    }
+
+    /// Fans waiting on the date's list now.
+    fn waiting_on(&self, schedule: ScheduleId) -> usize {
+        self.waitlist
+            .iter()
+            .filter(|w| w.schedule_id == schedule && w.status == WaitlistStatus::Waiting)
+            .count()
     }
 
     fn next_id(&mut self) -> i64 {

@@ -61,8 +61,10 @@ impl App {
         match answer {
             Ok(Recorded::Done(receipt)) => {
                 self.invalidate(&[schedules_key(receipt.concert_id)]).await;
-                // A sold-out line has a seat to sell again.
+                // A sold-out line has a seat to sell again: to the date's
+                // waiting list first.
                 self.forget_room(receipt.concert_id);
+                self.offer_after_return(receipt.schedule_id).await;
                 Ok(receipt)
             }
             Ok(Recorded::Refused(refused)) => Err(CancelError::Refused(refused)),

@@ -15,6 +15,8 @@
 //! - hold_seat, extend_hold, release_hold, pay_for_hold, cancel_reservation:
 //!   booking.
 //! - charge_balance, show_balance, list_reservations: the buyer's account.
+//! - join_waitlist: a sold-out date's waiting list; offer_returned_seats:
+//!   the round that offers seats that come back to its fans first.
 //! - create_concert, update_concert, set_entry_rules, set_cancellation_policy,
 //!   revoke_admission, call_off_dates: the admin's catalog, bot gates,
 //!   cancellation terms, revocations and called-off dates (with the refund
@@ -41,12 +43,14 @@ mod hold_seat;
 mod idempotent;
 mod identify_fan;
 mod issue_token;
+mod join_waitlist;
 mod leave_line;
 mod list_concerts;
 mod list_popular_concerts;
 mod list_reservations;
 mod list_schedules;
 mod list_seats;
+mod offer_returned_seats;
 mod open_sale;
 mod pay_for_hold;
 mod poll_token;
@@ -78,10 +82,12 @@ pub use extend_hold::ExtendHoldError;
 pub use hold_seat::HoldSeatError;
 pub use idempotent::IdempotencyConflict;
 pub use issue_token::{CHALLENGE_TTL_SECS, IssueTokenError, Notice, PowRefusal, TokenView};
+pub use join_waitlist::{JoinWaitlistError, LeaveWaitlistError};
 pub use list_popular_concerts::PopularConcert;
 pub use list_reservations::ReservationView;
 pub use list_schedules::ListSchedulesError;
 pub use list_seats::ListSeatsError;
+pub use offer_returned_seats::OfferRound;
 pub use pay_for_hold::PayError;
 pub use poll_token::PollTokenError;
 pub use relay_outbox::OutboxLag;
@@ -99,6 +105,7 @@ use crate::domain::payment::{SALE_IDS_PER_PAYMENT, SaleIds};
 use crate::domain::queue_token::QueuePolicy;
 use crate::domain::sample::SamplePolicy;
 use crate::domain::seat_hold::HoldPolicy;
+use crate::domain::waitlist::WaitlistPolicy;
 use crate::domain::{ConcertId, EventId, HoldId, ReservationId, Timestamp, TokenId};
 use crate::ports::{
     Booking, Cache, Clock, DataPlatform, DeliveryLedger, Entropy, EventBus, Lock, Ranking,
@@ -148,6 +155,8 @@ pub struct Policies {
     pub samples: SamplePolicy,
     /// Until when, and at what fee, fans may cancel reservations.
     pub cancellation: CancellationPolicy,
+    /// How long a waiting-list offer stays open.
+    pub waitlist: WaitlistPolicy,
 }
 
 /// How long idempotency records live.

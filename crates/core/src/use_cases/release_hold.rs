@@ -24,6 +24,7 @@ impl App {
         match self.booking().release_hold(user, hold, self.now()).await? {
             ReleaseOutcome::Released(concert) => {
                 self.invalidate(&[schedules_key(concert)]).await;
+                self.offer_after_release().await;
                 Ok(())
             }
             ReleaseOutcome::NotFound => Err(ReleaseHoldError::HoldNotFound),

@@ -11,3 +11,4 @@ pub mod holds;
 pub mod payments;
 pub mod queue;
 pub mod room;
+pub mod waitlist;

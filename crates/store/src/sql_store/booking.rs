@@ -32,68 +32,11 @@ impl<B: Backend> Booking for SqlStore<B> {
             return self.hold_seat_in_one_call(hot, a).await;
         }
         let mut tx = self.backend.begin().await?;
-        if let Some(lock) = self.backend.dialect().lock_user_holds {
-            tx.execute(lock, args![a.user_id.get()]).await?;
+        let outcome = self.hold_in(&mut tx, a, Waiters::ComeFirst).await?;
+        if matches!(outcome, HoldOutcome::Held(_)) {
+            tx.commit().await?;
         }
-        let counted = tx.fetch_one(FAN_HOLDS, fan_holds_args(a)).await?;
-        let fan = FanHolds {
-            live: u64::try_from(counted.int("live")?)?,
-            lapsed: u64::try_from(counted.int("lapsed")?)?,
-            funded: counted.int("funds")? > 0,
-            concert_tickets: u64::try_from(counted.int("concert_tickets")?)?,
-        };
-        if let Some(limit) = a.limits.refusal(fan, a.seats.len()) {
-            return Ok(HoldOutcome::LimitReached(limit));
-        }
-        // All or none: the seats are claimed in ascending order, and the
-        // first that cannot be had drops the transaction, which rolls back
-        // the ones claimed before it.
-        let mut seats = Vec::with_capacity(a.seats.len());
-        let mut concert = None;
-        for &number in a.seats.seats() {
-            match self.claim_seat(&mut tx, a, number).await? {
-                SeatClaim::Won { price, concert_id } => {
-                    seats.push(HeldSeat { number, price });
-                    concert = Some(concert_id);
-                }
-                SeatClaim::Taken => return Ok(HoldOutcome::SeatTaken),
-                SeatClaim::Sold => return Ok(HoldOutcome::SeatSold),
-                SeatClaim::Missing => return Ok(HoldOutcome::NoSuchSeat),
-            }
-        }
-        let concert_id = concert.context("a basket without seats")?;
-        let hold = held(a, concert_id, seats);
-        tx.execute(
-            "INSERT INTO seat_hold
-                (id, user_id, concert_id, schedule_id, seat_number, price, created_at_ms, expires_at_ms,
-                 status, seat_count)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ACTIVE', $9)",
-            args![
-                a.hold_id.to_string(),
-                a.user_id.get(),
-                concert_id.get(),
-                a.schedule_id.get(),
-                i64::from(a.seats.lowest().get()),
-                hold.price.amount(),
-                a.now.as_millis(),
-                a.expires_at.as_millis(),
-                i64::try_from(hold.seats.len())?
-            ],
-        )
-        .await?;
-        for seat in &hold.seats {
-            tx.execute(
-                "INSERT INTO hold_seat (hold_id, seat_number, price) VALUES ($1, $2, $3)",
-                args![
-                    a.hold_id.to_string(),
-                    i64::from(seat.number.get()),
-                    seat.price.amount()
-                ],
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(HoldOutcome::Held(hold))
+        Ok(outcome)
     }
 
     async fn release_hold(
@@ -402,6 +345,102 @@ impl<B: Backend> Booking for SqlStore<B> {
             )
             .await?;
         rows.iter().map(rows::reservation).collect()
+    }
+}
+
+/// Whether a hold is one a fan asked for, which waiting-list fans come
+/// before, or a waiting-list offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Waiters {
+    ComeFirst,
+    AreServed,
+}
+
+/// A fan waiting on date `$1`'s list, if any.
+pub(super) const WAITER_ON_DATE: &str =
+    "SELECT 1 AS waiting FROM waitlist_entry WHERE schedule_id = $1 AND status = 'WAITING' LIMIT 1";
+
+impl<B: Backend> SqlStore<B> {
+    /// Holds the basket of `a` in `tx` by the booking port's rule
+    /// ([`Booking::hold_seat`]); the caller commits when it is held. A
+    /// refusal leaves claimed seats in `tx`, to be rolled back.
+    pub(super) async fn hold_in(
+        &self,
+        tx: &mut B::Tx,
+        a: &HoldAttempt,
+        waiters: Waiters,
+    ) -> anyhow::Result<HoldOutcome> {
+        if let Some(lock) = self.backend.dialect().lock_user_holds {
+            tx.execute(lock, args![a.user_id.get()]).await?;
+        }
+        let counted = tx.fetch_one(FAN_HOLDS, fan_holds_args(a)).await?;
+        let fan = FanHolds {
+            live: u64::try_from(counted.int("live")?)?,
+            lapsed: u64::try_from(counted.int("lapsed")?)?,
+            funded: counted.int("funds")? > 0,
+            concert_tickets: u64::try_from(counted.int("concert_tickets")?)?,
+        };
+        if let Some(limit) = a.limits.refusal(fan, a.seats.len()) {
+            return Ok(HoldOutcome::LimitReached(limit));
+        }
+        // While fans wait on the date's list, a seat that comes back is
+        // theirs: only an offer (`Waiters::AreServed`) may take it.
+        if waiters == Waiters::ComeFirst
+            && tx
+                .fetch_optional(WAITER_ON_DATE, args![a.schedule_id.get()])
+                .await?
+                .is_some()
+        {
+            return Ok(HoldOutcome::SeatTaken);
+        }
+        // All or none: the seats are claimed in ascending order, and the
+        // first that cannot be had drops the transaction, which rolls back
+        // the ones claimed before it.
+        let mut seats = Vec::with_capacity(a.seats.len());
+        let mut concert = None;
+        for &number in a.seats.seats() {
+            match self.claim_seat(tx, a, number).await? {
+                SeatClaim::Won { price, concert_id } => {
+                    seats.push(HeldSeat { number, price });
+                    concert = Some(concert_id);
+                }
+                SeatClaim::Taken => return Ok(HoldOutcome::SeatTaken),
+                SeatClaim::Sold => return Ok(HoldOutcome::SeatSold),
+                SeatClaim::Missing => return Ok(HoldOutcome::NoSuchSeat),
+            }
+        }
+        let concert_id = concert.context("a basket without seats")?;
+        let hold = held(a, concert_id, seats);
+        tx.execute(
+            "INSERT INTO seat_hold
+                (id, user_id, concert_id, schedule_id, seat_number, price, created_at_ms, expires_at_ms,
+                 status, seat_count)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'ACTIVE', $9)",
+            args![
+                a.hold_id.to_string(),
+                a.user_id.get(),
+                concert_id.get(),
+                a.schedule_id.get(),
+                i64::from(a.seats.lowest().get()),
+                hold.price.amount(),
+                a.now.as_millis(),
+                a.expires_at.as_millis(),
+                i64::try_from(hold.seats.len())?
+            ],
+        )
+        .await?;
+        for seat in &hold.seats {
+            tx.execute(
+                "INSERT INTO hold_seat (hold_id, seat_number, price) VALUES ($1, $2, $3)",
+                args![
+                    a.hold_id.to_string(),
+                    i64::from(seat.number.get()),
+                    seat.price.amount()
+                ],
+            )
+            .await?;
+        }
+        Ok(HoldOutcome::Held(hold))
     }
 }
 

@@ -1,6 +1,6 @@
 //! The memory store's booking: holds and the payments that consume them.
 
-use super::{MemoryStore, OutboxRow};
+use super::{MemoryStore, OutboxRow, State};
 use crate::domain::cancellation::{CancelTarget, CancellationReceipt};
 use crate::domain::events::{self};
 use crate::domain::idempotency::{IdempotencyTicket, Recorded};
@@ -21,70 +21,7 @@ use async_trait::async_trait;
 #[async_trait]
 impl Booking for MemoryStore {
     async fn hold_seat(&self, a: &HoldAttempt) -> anyhow::Result<HoldOutcome> {
-        let mut state = lock(&self.inner);
-        let mine = || state.holds.values().filter(|h| h.user_id == a.user_id);
-        let concert = state.schedules.get(&a.schedule_id).map(|s| s.concert_id);
-        let bought = state
-            .reservations
-            .iter()
-            .filter(|r| r.user_id == a.user_id && Some(r.concert_id) == concert)
-            .filter(|r| r.cancellation.is_none())
-            .count();
-        let held_here: usize = mine()
-            .filter(|h| h.is_live(a.now) && Some(h.concert_id) == concert)
-            .map(|h| h.seats.len())
-            .sum();
-        let fan = FanHolds {
-            concert_tickets: (bought + held_here) as u64,
-            live: mine().filter(|h| h.is_live(a.now)).count() as u64,
-            lapsed: mine()
-                .filter(|h| h.expires_at > a.limits.lapsed_since)
-                .filter(|h| has_lapsed(h.status, h.expires_at, a.now))
-                .count() as u64,
-            funded: state
-                .balances
-                .get(&a.user_id)
-                .is_some_and(|b| b.amount() > 0),
-        };
-        if let Some(limit) = a.limits.refusal(fan, a.seats.len()) {
-            return Ok(HoldOutcome::LimitReached(limit));
-        }
-        let Some(concert_id) = concert else {
-            return Ok(HoldOutcome::NoSuchSeat);
-        };
-        // All or none: every seat is checked, in ascending order as the SQL
-        // stores claim them, before any is taken.
-        let mut seats = Vec::with_capacity(a.seats.len());
-        for &number in a.seats.seats() {
-            let Some(row) = state.seats.get(&(a.schedule_id, number)) else {
-                return Ok(HoldOutcome::NoSuchSeat);
-            };
-            match row.state.status_at(a.now) {
-                SeatStatus::Sold => return Ok(HoldOutcome::SeatSold),
-                SeatStatus::Held => return Ok(HoldOutcome::SeatTaken),
-                SeatStatus::Available => seats.push(HeldSeat {
-                    number,
-                    price: row.price,
-                }),
-            }
-        }
-        for seat in &seats {
-            if let Some(row) = state.seats.get_mut(&(a.schedule_id, seat.number)) {
-                row.state = SeatState::HeldUntil(a.expires_at);
-                row.hold = Some(a.hold_id);
-            }
-        }
-        let hold = Hold::new(
-            a.hold_id,
-            a.user_id,
-            concert_id,
-            a.schedule_id,
-            seats,
-            a.now,
-            a.expires_at,
-        );
-        state.holds.insert(hold.id, hold.clone());
-        Ok(HoldOutcome::Held(hold))
+        Ok(lock(&self.inner).hold(a, Waiters::ComeFirst))
     }
 
     async fn release_hold(
@@ -325,5 +262,88 @@ impl Booking for MemoryStore {
             .collect();
         mine.sort_by(|a, b| b.confirmed_at.cmp(&a.confirmed_at).then(b.id.cmp(&a.id)));
         Ok(mine)
+    }
+}
+
+/// Whether a hold is one a fan asked for, which waiting-list fans come
+/// before, or a waiting-list offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Waiters {
+    ComeFirst,
+    AreServed,
+}
+
+impl State {
+    /// Holds the basket of `a` by the booking port's rule
+    /// ([`Booking::hold_seat`]).
+    pub(super) fn hold(&mut self, a: &HoldAttempt, waiters: Waiters) -> HoldOutcome {
+        let mine = || self.holds.values().filter(|h| h.user_id == a.user_id);
+        let concert = self.schedules.get(&a.schedule_id).map(|s| s.concert_id);
+        let bought = self
+            .reservations
+            .iter()
+            .filter(|r| r.user_id == a.user_id && Some(r.concert_id) == concert)
+            .filter(|r| r.cancellation.is_none())
+            .count();
+        let held_here: usize = mine()
+            .filter(|h| h.is_live(a.now) && Some(h.concert_id) == concert)
+            .map(|h| h.seats.len())
+            .sum();
+        let fan = FanHolds {
+            concert_tickets: (bought + held_here) as u64,
+            live: mine().filter(|h| h.is_live(a.now)).count() as u64,
+            lapsed: mine()
+                .filter(|h| h.expires_at > a.limits.lapsed_since)
+                .filter(|h| has_lapsed(h.status, h.expires_at, a.now))
+                .count() as u64,
+            funded: self
+                .balances
+                .get(&a.user_id)
+                .is_some_and(|b| b.amount() > 0),
+        };
+        if let Some(limit) = a.limits.refusal(fan, a.seats.len()) {
+            return HoldOutcome::LimitReached(limit);
+        }
+        let Some(concert_id) = concert else {
+            return HoldOutcome::NoSuchSeat;
+        };
+        // While fans wait on the date's list, a seat that comes back is
+        // theirs: only an offer ([`Waiters::AreServed`]) may take it.
+        if waiters == Waiters::ComeFirst && self.waiting_on(a.schedule_id) > 0 {
+            return HoldOutcome::SeatTaken;
+        }
+        // All or none: every seat is checked, in ascending order as the SQL
+        // stores claim them, before any is taken.
+        let mut seats = Vec::with_capacity(a.seats.len());
+        for &number in a.seats.seats() {
+            let Some(row) = self.seats.get(&(a.schedule_id, number)) else {
+                return HoldOutcome::NoSuchSeat;
+            };
+            match row.state.status_at(a.now) {
+                SeatStatus::Sold => return HoldOutcome::SeatSold,
+                SeatStatus::Held => return HoldOutcome::SeatTaken,
+                SeatStatus::Available => seats.push(HeldSeat {
+                    number,
+                    price: row.price,
+                }),
+            }
+        }
+        for seat in &seats {
+            if let Some(row) = self.seats.get_mut(&(a.schedule_id, seat.number)) {
+                row.state = SeatState::HeldUntil(a.expires_at);
+                row.hold = Some(a.hold_id);
+            }
+        }
+        let hold = Hold::new(
+            a.hold_id,
+            a.user_id,
+            concert_id,
+            a.schedule_id,
+            seats,
+            a.now,
+            a.expires_at,
+        );
+        self.holds.insert(hold.id, hold.clone());
+        HoldOutcome::Held(hold)
     }
 }
