@@ -180,9 +180,9 @@ fn public_routes(state: &ApiState) -> Router<ApiState> {
                 .route("/holds/{holdId}/extend", post(routes::holds::extend_hold))
                 .route(
                     "/schedules/{scheduleId}/waitlist",
-                    post(routes::waitlist::join).delete(routes::waitlist::leave),
+                    post(routes::waitlist::join_waitlist).delete(routes::waitlist::leave_waitlist),
                 )
-                .route("/waitlist", get(routes::waitlist::list)),
+                .route("/waitlist", get(routes::waitlist::list_waitlist)),
         ))
         .merge(class(
             state,

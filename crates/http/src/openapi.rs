@@ -34,9 +34,9 @@ use utoipa_swagger_ui::SwaggerUi;
         holds::list_holds,
         holds::extend_hold,
         holds::release,
-        waitlist::join,
-        waitlist::leave,
-        waitlist::list,
+        waitlist::join_waitlist,
+        waitlist::leave_waitlist,
+        waitlist::list_waitlist,
         payments::pay,
         account::balance,
         account::charge,
@@ -187,6 +187,16 @@ const ROUTE_CODES: &[(&str, &[&str])] = &[
         &["HOLD_NOT_OWNED", "HOLD_NOT_FOUND", "HOLD_NOT_LIVE"],
     ),
     ("list_holds", &[]),
+    (
+        "join_waitlist",
+        &[
+            "SCHEDULE_NOT_FOUND",
+            "SCHEDULE_NOT_SOLD_OUT",
+            "SCHEDULE_CANCELLED",
+        ],
+    ),
+    ("leave_waitlist", &["NOT_ON_WAITLIST"]),
+    ("list_waitlist", &[]),
     (
         "extend_hold",
         &[

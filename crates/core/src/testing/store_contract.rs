@@ -78,6 +78,8 @@ macro_rules! store_contract_tests {
             called_off::a_called_off_date_frees_its_held_seats_and_its_reservations_are_refunded_in_full_once,
             called_off::refunds_racing_the_fans_own_cancellation_of_a_called_off_date_pay_out_once_in_full,
             called_off::calling_off_an_unknown_concert_or_another_concerts_date_changes_nothing,
+            waitlist::returned_seats_go_to_the_waiting_list_in_order_and_an_unpaid_offer_passes_on,
+            waitlist::a_waiter_leaves_before_an_offer_and_unknown_or_called_off_dates_cannot_be_joined,
             accounts::charges_add_up_within_the_limit,
             accounts::concurrent_charges_add_up_exactly,
             ledger::every_movement_of_money_is_posted_once_and_the_ledger_reconciles,
@@ -111,6 +113,7 @@ pub mod identity;
 pub mod ledger;
 pub mod outbox;
 pub mod rooms;
+pub mod waitlist;
 
 /// The store a case runs on, and the booking port its holds and payments
 /// go through: the store's own, or the store's wrapped by a strategy.

@@ -95,3 +95,86 @@ impl App {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::access::QueueCredential;
+    use crate::domain::waitlist::WaitlistStatus;
+    use crate::domain::{SeatNumber, UserId};
+    use crate::testing::{TestApp, user};
+    use crate::use_cases::{HoldSeatError, JoinWaitlistError};
+
+    /// Admits `who` to the concert and holds its one seat.
+    async fn admitted_hold(
+        t: &TestApp,
+        who: UserId,
+        concert: crate::domain::ConcertId,
+        schedule: ScheduleId,
+    ) -> Result<crate::domain::seat_hold::Hold, HoldSeatError> {
+        let view = t.issue_for(who, concert).await;
+        t.app.activate_batch_once().await.unwrap();
+        let credential = QueueCredential::Ticket(TestApp::ticket_of(&view));
+        let seat = SeatNumber::new(1).unwrap();
+        t.app.hold_seat(who, credential, schedule, seat).await
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_seat_is_offered_to_the_first_waiter_at_once_and_a_declined_offer_passes_on()
+     {
+        let t = TestApp::new().await;
+        let (concert, schedule) = t.small_concert(1).await;
+        t.charge(user(1), 100_000).await;
+        let first = admitted_hold(&t, user(1), concert, schedule).await.unwrap();
+        let sold = t.app.pay_for_hold(user(1), first.id, None).await.unwrap();
+        assert!(matches!(
+            t.app.join_waitlist(user(9), t.schedule).await,
+            Err(JoinWaitlistError::NotSoldOut)
+        ));
+        for who in [2, 3] {
+            let entry = t.app.join_waitlist(user(who), schedule).await.unwrap();
+            assert_eq!(entry.position, Some(who as u64 - 1));
+        }
+
+        // The refund puts the seat back, and it goes to fan 2 in the same call.
+        t.app
+            .cancel_reservation(user(1), sold.reservations[0].reservation_id, None)
+            .await
+            .unwrap();
+        let offered = &t.app.list_waitlist(user(2)).await.unwrap()[0];
+        assert_eq!(offered.status, WaitlistStatus::Offered);
+        let holds = t.app.live_holds(user(2)).await.unwrap();
+        assert_eq!(holds.len(), 1);
+        assert_eq!(Some(holds[0].id), offered.hold_id);
+        assert_eq!(
+            Some(holds[0].expires_at),
+            Some(t.app.policies().waitlist.offer_expires_at(holds[0].held_at))
+        );
+        // Fan 4, admitted through the room, cannot take it meanwhile.
+        assert!(matches!(
+            admitted_hold(&t, user(4), concert, schedule).await,
+            Err(HoldSeatError::SeatAlreadyHeld)
+        ));
+
+        // Fan 2 turns it down: fan 3 gets it at once, and pays.
+        t.app.release_hold(user(2), holds[0].id).await.unwrap();
+        assert_eq!(
+            t.app.list_waitlist(user(2)).await.unwrap()[0].status,
+            WaitlistStatus::Lapsed
+        );
+        let third = &t.app.list_waitlist(user(3)).await.unwrap()[0];
+        assert_eq!(third.status, WaitlistStatus::Offered);
+        t.charge(user(3), 100_000).await;
+        let hold = third.hold_id.unwrap();
+        t.app.pay_for_hold(user(3), hold, None).await.unwrap();
+        let round = t.app.offer_returned_seats_once(10).await.unwrap();
+        assert_eq!((round.bought, round.offered), (1, 0));
+        assert_eq!(
+            t.app.list_waitlist(user(3)).await.unwrap()[0].status,
+            WaitlistStatus::Bought
+        );
+        let report = t.app.check_invariants().await.unwrap();
+        assert!(report.violations.is_empty(), "{:?}", report.violations);
+        assert!(report.ledger.ok());
+    }
+}

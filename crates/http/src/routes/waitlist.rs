@@ -71,7 +71,7 @@ pub(crate) struct LeftWaitlistResponse {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, description = "SCHEDULE_NOT_FOUND", body = ErrorBody),
         (status = 409, description = "SCHEDULE_NOT_SOLD_OUT, SCHEDULE_CANCELLED", body = ErrorBody)))]
-pub(crate) async fn join(
+pub(crate) async fn join_waitlist(
     State(state): State<ApiState>,
     Owner(user): Owner,
     PathParam(schedule_id): PathParam<i64>,
@@ -88,7 +88,7 @@ pub(crate) async fn join(
     responses((status = 200, body = Envelope<LeftWaitlistResponse>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, description = "NOT_ON_WAITLIST", body = ErrorBody)))]
-pub(crate) async fn leave(
+pub(crate) async fn leave_waitlist(
     State(state): State<ApiState>,
     Owner(user): Owner,
     PathParam(schedule_id): PathParam<i64>,
@@ -107,7 +107,7 @@ pub(crate) async fn leave(
     params(("Authorization" = String, Header, description = "Bearer <access token> (jwt mode); or Client-Id")),
     responses((status = 200, body = Envelope<WaitlistResponse>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-pub(crate) async fn list(
+pub(crate) async fn list_waitlist(
     State(state): State<ApiState>,
     Owner(user): Owner,
 ) -> Result<Response, ApiError> {

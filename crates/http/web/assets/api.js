@@ -121,6 +121,8 @@ const MESSAGES = {
   UNFUNDED_HOLD_LIMIT_REACHED: "Your balance is empty. Top up before holding another seat.",
   PURCHASE_LIMIT_REACHED: "You have as many tickets for this concert as one fan may have.",
   TOO_MANY_LAPSED_HOLDS: "You have let too many holds lapse lately. Try again a little later.",
+  SCHEDULE_NOT_SOLD_OUT: "Seats of this date are still on sale: hold one instead of joining the waiting list.",
+  NOT_ON_WAITLIST: "You are not waiting on this date's list.",
   SCHEDULE_CANCELLED: "The organiser has called this date off. Any seat you bought for it is refunded in full to your balance.",
   SCHEDULE_ON_SALE: "That date is already on sale: its time and venue can no longer change.",
   HOLD_NOT_LIVE: "This hold has already ended, been paid or been released.",
