@@ -568,3 +568,40 @@ async fn calling_off_an_unknown_concert_or_another_concerts_date_is_refused_and_
     s.hold(&token, first, 3).await.assert_ok(201);
     assert_eq!(s.app.refund_called_off_once(500).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn a_date_on_sale_unknown_or_called_off_has_no_waiting_list_and_leaving_one_not_joined_is_refused()
+ {
+    let s = spawn().await;
+    let token = s.active_token(1).await;
+    let first = s.first_schedule(&token).await;
+    let fan = s.fan(7);
+    let path = format!("/api/v1/schedules/{first}/waitlist");
+    fan.post(&path, &[], serde_json::json!({}))
+        .await
+        .assert_error(409, "SCHEDULE_NOT_SOLD_OUT");
+    fan.delete(&path, &[])
+        .await
+        .assert_error(404, "NOT_ON_WAITLIST");
+    fan.post(
+        "/api/v1/schedules/999999/waitlist",
+        &[],
+        serde_json::json!({}),
+    )
+    .await
+    .assert_error(404, "SCHEDULE_NOT_FOUND");
+    fan.post("/api/v1/schedules/0/waitlist", &[], serde_json::json!({}))
+        .await
+        .assert_error(400, "INVALID_PATH_PARAMETER");
+    s.post(&path, &[], serde_json::json!({}))
+        .await
+        .assert_error(401, "AUTH_REQUIRED");
+    call_off(&s, &format!("1/schedules/{first}"))
+        .await
+        .assert_ok(200);
+    fan.post(&path, &[], serde_json::json!({}))
+        .await
+        .assert_error(409, "SCHEDULE_CANCELLED");
+    let listed = fan.get("/api/v1/waitlist", &[]).await;
+    assert_eq!(listed.assert_ok(200)["entries"], serde_json::json!([]));
+}
