@@ -169,9 +169,10 @@ impl Api {
                         data: body["data"].clone(),
                         challenge: body["challenge"].clone(),
                     },
+                    // A 204 carries no body by design.
                     Err(_) => Answer {
                         status,
-                        code: "NOT_AN_ENVELOPE".into(),
+                        code: if status == 204 { "SUCCESS" } else { "NOT_AN_ENVELOPE" }.into(),
                         data: Value::Null,
                         challenge: Value::Null,
                     },
@@ -273,6 +274,14 @@ impl Api {
             .as_fan(self.http.get(self.url("/api/v1/queue/tokens/current")), fan)
             .header("Queue-Token", ticket);
         self.send("poll", req, true).await
+    }
+
+    /// Leaves the line, or gives up an admission, as the "leave" button does.
+    pub async fn leave(&self, fan: &Fan, ticket: &str) -> Answer {
+        let req = self
+            .as_fan(self.http.delete(self.url("/api/v1/queue/tokens/current")), fan)
+            .header("Queue-Token", ticket);
+        self.send("leave", req, true).await
     }
 
     pub async fn schedules(&self, fan: &Fan, credential: &str, concert: i64) -> Answer {

@@ -438,7 +438,8 @@ fn judge(seen: &[Seen], last_sale_ms: Option<i64>) -> Judged {
 /// seats (a multiple of 50). Each enters, polls until ACTIVE (when
 /// `pollAfterSecs` says, at most every `poll_max`), lists the dates and
 /// seats, holds a free seat (on a lost race it looks again, up to 5 times),
-/// charges the price and pays. A fan told SOLD_OUT stops; once every seat
+/// charges the price and pays; a fan who gives up after admission leaves
+/// the line, handing the admission back. A fan told SOLD_OUT stops; once every seat
 /// is sold the fans not in line stop, and those in line poll on until
 /// told. With `opens_after`, the sale is scheduled to open
 /// that long after the concert is made, so fans arriving before wait in
@@ -680,7 +681,7 @@ async fn journey(
     };
     let token = match api.booking {
         Credential::Pass => pass,
-        Credential::Ticket => ticket,
+        Credential::Ticket => ticket.clone(),
     };
     // Find free seats and hold them together.
     let wanted = 1 + user.rem_euclid(i64::from(ctx.max_basket)) as usize;
@@ -747,7 +748,12 @@ async fn journey(
             break;
         }
     }
+    // A fan who gives up once admitted says so, handing the admission
+    // back: one who just closed the tab would keep it for the room's
+    // active TTL, and on a nearly sold-out concert (ACTIVE fans capped per
+    // sellable seat) a crowd of those would keep the line from moving.
     let Some((hold_id, price, held_seats)) = hold else {
+        api.leave(&fan, &ticket).await;
         return Journey::GaveUp;
     };
     if !api
@@ -755,6 +761,7 @@ async fn journey(
         .await
         .ok()
     {
+        api.leave(&fan, &ticket).await;
         return Journey::GaveUp;
     }
     let paid = api.pay(&fan, &hold_id, &format!("rush-pay-{user}")).await;
@@ -796,6 +803,7 @@ async fn journey(
             confirmed_ms: paid.str("confirmedAt").and_then(|at| parse_ms(&at)),
         }
     } else {
+        api.leave(&fan, &ticket).await;
         Journey::GaveUp
     }
 }
