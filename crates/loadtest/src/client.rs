@@ -172,7 +172,12 @@ impl Api {
                     // A 204 carries no body by design.
                     Err(_) => Answer {
                         status,
-                        code: if status == 204 { "SUCCESS" } else { "NOT_AN_ENVELOPE" }.into(),
+                        code: if status == 204 {
+                            "SUCCESS"
+                        } else {
+                            "NOT_AN_ENVELOPE"
+                        }
+                        .into(),
                         data: Value::Null,
                         challenge: Value::Null,
                     },
@@ -279,7 +284,10 @@ impl Api {
     /// Leaves the line, or gives up an admission, as the "leave" button does.
     pub async fn leave(&self, fan: &Fan, ticket: &str) -> Answer {
         let req = self
-            .as_fan(self.http.delete(self.url("/api/v1/queue/tokens/current")), fan)
+            .as_fan(
+                self.http.delete(self.url("/api/v1/queue/tokens/current")),
+                fan,
+            )
             .header("Queue-Token", ticket);
         self.send("leave", req, true).await
     }
