@@ -162,9 +162,12 @@ pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
         lane: Lane,
     ) -> anyhow::Result<Option<QueueToken>>;
     /// The token's state at `now`; polling keeps a WAITING token from being
-    /// abandoned. `None` for an unknown (or long-forgotten) token.
+    /// abandoned. `None` for an unknown (or long-forgotten) token, or one of
+    /// another concert. The concert comes from the fan's signed ticket; a
+    /// room spread over shards finds the token through it.
     async fn poll(
         &self,
+        concert: ConcertId,
         token: TokenId,
         now: Timestamp,
         policy: &QueuePolicy,
@@ -172,6 +175,7 @@ pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
     /// The token's state at `now`, without counting as a poll.
     async fn peek(
         &self,
+        concert: ConcertId,
         token: TokenId,
         now: Timestamp,
         policy: &QueuePolicy,

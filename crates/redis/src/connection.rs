@@ -2,14 +2,26 @@
 
 use anyhow::Context;
 use boxoffice_core::ports::Unavailable;
+use redis::IntoConnectionInfo;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::OnceCell;
 
 /// Where Redis is and how long to wait for it.
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
-    /// `redis://127.0.0.1:6379/0`
+    /// `redis://127.0.0.1:6379/0`; with `cluster`, seed nodes separated by commas.
     pub url: String,
+    /// A Redis Cluster: commands go to the node serving their key's slot.
+    pub cluster: bool,
+    /// Non-empty: `url` lists Sentinels, and this is the name of the
+    /// primary they watch. The primary is asked of them at the first
+    /// command and again after a failure that may mean it moved.
+    pub sentinel_service: String,
     /// Prepended to every key, so several deployments (or tests) can share a server.
     pub key_prefix: String,
     /// How long one command may take before the call fails with 503.
@@ -55,12 +67,16 @@ pub enum Probe {
 pub struct Redis {
     pub(crate) conn: Timed,
     pub(crate) prefix: String,
+    /// Keys that span concerts live on other shards than a concert's, so
+    /// scripts may not touch them (see the waiting room).
+    pub(crate) cluster: bool,
 }
 
 impl std::fmt::Debug for Redis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Redis")
             .field("prefix", &self.prefix)
+            .field("cluster", &self.cluster)
             .finish()
     }
 }
@@ -69,37 +85,133 @@ impl Redis {
     /// Prepares a connection. It is made lazily, so the service starts (and
     /// answers 503 where Redis is needed) even while Redis is down.
     pub fn connect(settings: &RedisSettings) -> anyhow::Result<Self> {
-        let client = Self::client(settings)?;
+        if settings.key_prefix.contains(['{', '}']) {
+            anyhow::bail!(
+                "the key prefix {:?} has a brace: braces are kept for the hash tags",
+                settings.key_prefix
+            );
+        }
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(settings.command_timeout))
             .set_connection_timeout(Some(settings.connect_timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(classify)?;
+        let link = if settings.cluster {
+            Link::Cluster(Arc::new(LazyCluster {
+                client: Self::cluster_client(settings)?,
+                conn: OnceCell::new(),
+            }))
+        } else if !settings.sentinel_service.is_empty() {
+            Link::Sentinel(Arc::new(SentinelLink {
+                sentinels: tokio::sync::Mutex::new(Self::sentinel_client(settings)?),
+                config,
+                connect_timeout: settings.connect_timeout,
+                primary: std::sync::Mutex::new(None),
+            }))
+        } else {
+            Link::One(
+                ConnectionManager::new_lazy_with_config(Self::client(settings)?, config)
+                    .map_err(classify)?,
+            )
+        };
         Ok(Self {
-            conn: Timed(conn),
+            conn: Timed(link),
             prefix: settings.key_prefix.clone(),
+            cluster: settings.cluster,
         })
     }
 
+    /// The seed nodes of a cluster, or the one URL.
+    fn urls(settings: &RedisSettings) -> Vec<&str> {
+        settings
+            .url
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .collect()
+    }
+
+    fn certificates(tls: &RedisTls) -> redis::TlsCertificates {
+        redis::TlsCertificates {
+            client_tls: tls
+                .client
+                .as_ref()
+                .map(|(cert, key)| redis::ClientTlsConfig {
+                    client_cert: cert.clone(),
+                    client_key: key.clone(),
+                }),
+            root_cert: tls.ca.clone(),
+        }
+    }
+
+    /// A client of one node: the URL's, or a cluster's first seed (for the probe).
     fn client(settings: &RedisSettings) -> anyhow::Result<redis::Client> {
+        let url = Self::urls(settings).first().copied().unwrap_or_default();
         let client = match &settings.tls {
-            None => redis::Client::open(settings.url.as_str()),
-            Some(tls) => redis::Client::build_with_tls(
-                settings.url.as_str(),
-                redis::TlsCertificates {
-                    client_tls: tls
-                        .client
-                        .as_ref()
-                        .map(|(cert, key)| redis::ClientTlsConfig {
-                            client_cert: cert.clone(),
-                            client_key: key.clone(),
-                        }),
-                    root_cert: tls.ca.clone(),
-                },
-            ),
+            None => redis::Client::open(url),
+            Some(tls) => redis::Client::build_with_tls(url, Self::certificates(tls)),
         };
-        client.with_context(|| format!("not a Redis URL: {}", redact(&settings.url)))
+        client.with_context(|| format!("not a Redis URL: {}", redact(url)))
+    }
+
+    /// Sentinels that name the primary of `sentinel_service`. The first
+    /// URL's user, password and database are used for the Sentinels and
+    /// the primary alike; `rediss://` means TLS to both.
+    fn sentinel_client(settings: &RedisSettings) -> anyhow::Result<SentinelClient> {
+        let urls = Self::urls(settings);
+        let shown = || urls.iter().map(|u| redact(u)).collect::<Vec<_>>().join(",");
+        let infos = urls
+            .iter()
+            .map(|u| u.into_connection_info())
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("not Redis Sentinel URLs: {}", shown()))?;
+        let Some(first) = infos.first() else {
+            anyhow::bail!("no Redis Sentinel URL");
+        };
+        let mut builder = SentinelClientBuilder::new(
+            infos.iter().map(|info| info.addr().clone()),
+            &settings.sentinel_service,
+            SentinelServerType::Master,
+        )?
+        .set_client_to_redis_db(first.redis_settings().db());
+        if let Some(user) = first.redis_settings().username() {
+            builder = builder
+                .set_client_to_redis_username(user)
+                .set_client_to_sentinel_username(user);
+        }
+        if let Some(password) = first.redis_settings().password() {
+            builder = builder
+                .set_client_to_redis_password(password)
+                .set_client_to_sentinel_password(password);
+        }
+        if matches!(first.addr(), redis::ConnectionAddr::TcpTls { .. }) {
+            builder = builder
+                .set_client_to_redis_tls_mode(redis::TlsMode::Secure)
+                .set_client_to_sentinel_tls_mode(redis::TlsMode::Secure);
+        }
+        if let Some(tls) = &settings.tls {
+            builder = builder
+                .set_client_to_redis_certificates(Self::certificates(tls))
+                .set_client_to_sentinel_certificates(Self::certificates(tls));
+        }
+        builder
+            .build()
+            .with_context(|| format!("not Redis Sentinel URLs: {}", shown()))
+    }
+
+    fn cluster_client(settings: &RedisSettings) -> anyhow::Result<ClusterClient> {
+        let urls = Self::urls(settings);
+        let mut builder = ClusterClient::builder(urls.iter().map(|u| (*u).to_owned()))
+            .connection_timeout(settings.connect_timeout)
+            .response_timeout(settings.command_timeout)
+            .retries(1);
+        if let Some(tls) = &settings.tls {
+            builder = builder.certs(Self::certificates(tls));
+        }
+        builder.build().with_context(|| {
+            let shown: Vec<String> = urls.iter().map(|u| redact(u)).collect();
+            format!("not Redis Cluster seed URLs: {}", shown.join(","))
+        })
     }
 
     /// Makes one connection of its own and sends `PING`, so that a start
@@ -146,7 +258,95 @@ impl Redis {
 /// `boxoffice_redis_errors_total{command}`, where `command` is the Redis
 /// command's name (`EVALSHA` for the scripts) or `pipeline`.
 #[derive(Clone)]
-pub(crate) struct Timed(ConnectionManager);
+pub(crate) struct Timed(Link);
+
+/// One Redis (reconnecting by itself), a cluster, or a primary found
+/// through Sentinels.
+#[derive(Clone)]
+enum Link {
+    One(ConnectionManager),
+    Cluster(Arc<LazyCluster>),
+    Sentinel(Arc<SentinelLink>),
+}
+
+/// The primary the Sentinels named last, asked again after a failure that
+/// may mean a failover moved it: a dropped or refused connection, or a
+/// write refused by a node that is a replica now.
+struct SentinelLink {
+    sentinels: tokio::sync::Mutex<SentinelClient>,
+    config: ConnectionManagerConfig,
+    connect_timeout: Duration,
+    primary: std::sync::Mutex<Option<ConnectionManager>>,
+}
+
+impl SentinelLink {
+    fn known(&self) -> Option<ConnectionManager> {
+        self.primary.lock().ok().and_then(|p| p.clone())
+    }
+
+    async fn conn(&self) -> redis::RedisResult<ConnectionManager> {
+        if let Some(conn) = self.known() {
+            return Ok(conn);
+        }
+        let mut sentinels = self.sentinels.lock().await;
+        // Another caller may have asked while this one waited.
+        if let Some(conn) = self.known() {
+            return Ok(conn);
+        }
+        let client = tokio::time::timeout(self.connect_timeout * 2, sentinels.async_get_client())
+            .await
+            .map_err(|_| {
+                redis::RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "no Sentinel named the primary in time",
+                ))
+            })??;
+        let conn = ConnectionManager::new_lazy_with_config(client, self.config.clone())?;
+        if let Ok(mut primary) = self.primary.lock() {
+            *primary = Some(conn.clone());
+        }
+        Ok(conn)
+    }
+
+    /// Forgets the primary when `result` says it may have moved.
+    fn after<T>(&self, result: &redis::RedisResult<T>) {
+        if let Err(err) = result
+            && (err.is_connection_dropped()
+                || err.is_connection_refusal()
+                || err.is_io_error()
+                || moved(err))
+            && let Ok(mut primary) = self.primary.lock()
+        {
+            tracing::warn!(error = %err, "asking the Redis Sentinels for the primary again");
+            *primary = None;
+        }
+    }
+}
+
+/// A node that answers it is not (or not yet) the one to write to.
+fn moved(err: &redis::RedisError) -> bool {
+    matches!(
+        err.code(),
+        Some("READONLY" | "MASTERDOWN" | "LOADING" | "TRYAGAIN" | "CLUSTERDOWN")
+    )
+}
+
+/// A cluster connection made at its first use, so that the service starts
+/// (and answers 503 where Redis is needed) while the cluster is down. Once
+/// made, it follows slot moves and reconnects to nodes by itself.
+struct LazyCluster {
+    client: ClusterClient,
+    conn: OnceCell<ClusterConnection>,
+}
+
+impl LazyCluster {
+    async fn conn(&self) -> redis::RedisResult<ClusterConnection> {
+        self.conn
+            .get_or_try_init(|| self.client.get_async_connection())
+            .await
+            .cloned()
+    }
+}
 
 /// The histogram of command latencies (bucketed by the HTTP crate's exporter).
 pub const REDIS_COMMAND_SECONDS: &str = "boxoffice_redis_command_duration_seconds";
@@ -179,7 +379,21 @@ impl redis::aio::ConnectionLike for Timed {
     ) -> redis::RedisFuture<'a, redis::Value> {
         Box::pin(async move {
             let started = Instant::now();
-            let result = self.0.req_packed_command(cmd).await;
+            let result = match &mut self.0 {
+                Link::One(conn) => conn.req_packed_command(cmd).await,
+                Link::Cluster(lazy) => match lazy.conn().await {
+                    Ok(mut conn) => conn.req_packed_command(cmd).await,
+                    Err(err) => Err(err),
+                },
+                Link::Sentinel(link) => match link.conn().await {
+                    Ok(mut conn) => {
+                        let result = conn.req_packed_command(cmd).await;
+                        link.after(&result);
+                        result
+                    }
+                    Err(err) => Err(err),
+                },
+            };
             Self::record(command_name(cmd), started, &result);
             result
         })
@@ -193,14 +407,31 @@ impl redis::aio::ConnectionLike for Timed {
     ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
         Box::pin(async move {
             let started = Instant::now();
-            let result = self.0.req_packed_commands(pipeline, offset, count).await;
+            let result = match &mut self.0 {
+                Link::One(conn) => conn.req_packed_commands(pipeline, offset, count).await,
+                Link::Cluster(lazy) => match lazy.conn().await {
+                    Ok(mut conn) => conn.req_packed_commands(pipeline, offset, count).await,
+                    Err(err) => Err(err),
+                },
+                Link::Sentinel(link) => match link.conn().await {
+                    Ok(mut conn) => {
+                        let result = conn.req_packed_commands(pipeline, offset, count).await;
+                        link.after(&result);
+                        result
+                    }
+                    Err(err) => Err(err),
+                },
+            };
             Self::record("pipeline".to_owned(), started, &result);
             result
         })
     }
 
     fn get_db(&self) -> i64 {
-        self.0.get_db()
+        match &self.0 {
+            Link::One(conn) => conn.get_db(),
+            Link::Cluster(_) | Link::Sentinel(_) => 0,
+        }
     }
 }
 
@@ -250,7 +481,8 @@ pub(crate) fn classify(err: redis::RedisError) -> anyhow::Error {
     let unavailable = err.is_io_error()
         || err.is_timeout()
         || err.is_connection_dropped()
-        || err.is_connection_refusal();
+        || err.is_connection_refusal()
+        || moved(&err);
     if unavailable {
         anyhow::Error::new(Unavailable(err.to_string())).context("redis")
     } else {

@@ -1,5 +1,7 @@
 //! [`RedisRanking`]: reservations per concert in one sorted set, each event
-//! counted once (a marker key per event id, set in the same script).
+//! counted once (a marker key per event id, set in the same script). The
+//! set and the markers share the hash tag `{ranking}`, so the script runs
+//! on one node of a cluster.
 
 use crate::connection::{Redis, classify};
 use async_trait::async_trait;
@@ -8,12 +10,16 @@ use boxoffice_core::ports::Ranking;
 use redis::Script;
 use std::sync::LazyLock;
 
+/// The sorted set; its markers are `{RANKING}:seen:{event}`.
+const RANKING: &str = "{ranking}";
+
 /// How long an event id is remembered against redelivery.
 const SEEN_TTL_MS: u64 = 7 * 24 * 3600 * 1000;
 
 static RECORD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        "if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then
+        "#!lua
+         if redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then
              redis.call('ZINCRBY', KEYS[1], 1, ARGV[1])
              return 1
          end
@@ -37,8 +43,8 @@ impl Ranking for RedisRanking {
     async fn record_reservation(&self, concert: ConcertId, event: EventId) -> anyhow::Result<bool> {
         let mut conn = self.redis.conn.clone();
         let counted: i64 = RECORD
-            .key(self.redis.key("ranking"))
-            .key(self.redis.key(&format!("ranking:seen:{event}")))
+            .key(self.redis.key(RANKING))
+            .key(self.redis.key(&format!("{RANKING}:seen:{event}")))
             .arg(concert.get())
             .arg(SEEN_TTL_MS)
             .invoke_async(&mut conn)
@@ -51,7 +57,7 @@ impl Ranking for RedisRanking {
         let mut conn = self.redis.conn.clone();
         // Concerts are few; reading all of them lets ties sort by id, as everywhere.
         let all: Vec<(i64, f64)> = redis::cmd("ZRANGE")
-            .arg(self.redis.key("ranking"))
+            .arg(self.redis.key(RANKING))
             .arg(0)
             .arg(-1)
             .arg("WITHSCORES")
@@ -72,7 +78,7 @@ impl Ranking for RedisRanking {
 
     async fn reset(&self, counts: &[(ConcertId, u64)]) -> anyhow::Result<()> {
         let mut conn = self.redis.conn.clone();
-        let key = self.redis.key("ranking");
+        let key = self.redis.key(RANKING);
         let mut pipe = redis::pipe();
         pipe.atomic().del(&key);
         for (concert, n) in counts.iter().filter(|(_, n)| *n > 0) {

@@ -1,25 +1,39 @@
 //! [`RedisWaitingRoom`]: the waiting room in Redis, shared by every instance.
 //!
-//! Per concert `c` (keys under the configured prefix):
-//! - `q:{c}:wait`: sorted set of WAITING tokens by arrival number (`q:{c}:seq`);
-//!   a position is `ZRANK + 1`, O(log n);
-//! - `q:{c}:seen`: the same tokens by last poll, so abandoned ones are found in order;
-//! - `q:{c}:active`: ACTIVE tokens by expiry;
-//! - `q:{c}:pre`: the set of PRE_QUEUE tokens (also in `q:{c}:seen`);
-//! - `q:{c}:taken`: set once the pre-queue is taken for the draw (a list
-//!   of its entries, or `-` for none), and `q:{c}:placed` once the drawn
-//!   order is in line; drawn entries get scores -N..-1 in `q:{c}:wait`,
-//!   ahead of every arrival number;
-//! - `q:{c}:flow`: hash of running totals, `admitted` and `abandoned`;
-//! - `q:{c}:log`: list of `line key:admitted_at_ms`, the audit of
-//!   admission order (the last 2,000,000 admissions);
-//! - `t:{token}`: a hash with the token's concert, user, state and instants;
-//! - `u:{c}:{user}`: the user's latest token for the concert;
-//! - `lines`: the concerts with anyone pre-queued, WAITING or ACTIVE;
-//! - `revoked`: a stream of admissions ended early (token, pass expiry),
-//!   read by every instance to revoke admission passes; trimmed by Redis
-//!   time to the last `active_ttl + 60 s`, so it holds every pass that
+//! Every key of concert `c` starts with its base `{prefix}{c:<c>}`, whose
+//! hash tag puts the whole concert in one Redis Cluster slot: its line, its
+//! tokens and its fans' latest tokens live on one shard, so each script runs
+//! on one node, while concerts spread over the shards. Under the base:
+//! - `:wait`: sorted set of WAITING tokens by arrival number (`:seq`); a
+//!   position is `ZRANK + 1`, O(log n);
+//! - `:seen`: the same tokens by last poll, so abandoned ones are found in order;
+//! - `:active`: ACTIVE tokens by expiry;
+//! - `:pre`: the set of PRE_QUEUE tokens (also in `:seen`);
+//! - `:taken`: set once the pre-queue is taken for the draw (a list of its
+//!   entries, or `-` for none), and `:placed` once the drawn order is in
+//!   line; drawn entries get scores -N..-1 in `:wait`, ahead of every
+//!   arrival number;
+//! - `:flow`: hash of running totals, `admitted` and `abandoned`;
+//! - `:log`: list of `line key:admitted_at_ms`, the audit of admission
+//!   order (the last 2,000,000 admissions);
+//! - `:gen`: counts the tokens the concert ever issued (see `lines`);
+//! - `:t:{token}`: a hash with the token's concert, user, state and instants;
+//! - `:u:{user}`: the user's latest token for the concert.
+//!
+//! Two keys span concerts, each in a slot of its own:
+//! - `{prefix}lines`: the concerts with anyone pre-queued, WAITING or
+//!   ACTIVE, each scored by its `:gen` when last listed. A round that finds
+//!   a line empty removes the concert only if its score is not above the
+//!   `:gen` the round saw, so a fan who entered meanwhile keeps it listed;
+//! - `{prefix}revoked`: a stream of admissions ended early (token, pass
+//!   expiry), read by every instance to revoke admission passes; trimmed by
+//!   Redis time to the last `active_ttl + 60 s`, so it holds every pass that
 //!   could still be live.
+//!
+//! On one Redis (a primary with replicas) the scripts update both in the
+//! same atomic step, declared as `KEYS[2]` and `KEYS[3]`. On a cluster they
+//! live on other shards, so the adapter updates them right after the
+//! concert's script (decision 0021 says what that costs).
 //!
 //! Every operation is one Lua script that first sweeps the concert (ends
 //! ACTIVE tokens past their expiry, drops abandoned WAITING ones), so no
@@ -27,9 +41,6 @@
 //! never Redis's clock, so tests can move it; expired tokens are kept, as
 //! EXPIRED, for the retention, then forgotten (logically at once, and their
 //! keys expire in real time).
-//!
-//! Redis Cluster is not supported: scripts touch a concert's keys and
-//! token keys together (one Redis, or a primary with replicas, is).
 
 use crate::connection::{Redis, classify};
 use anyhow::{Context, bail};
@@ -42,49 +53,57 @@ use boxoffice_core::ports::{
 use redis::Script;
 use std::sync::LazyLock;
 
-/// Shared by every script. `ARGV[1]` is always the key prefix.
+/// Shared by every concert script. `KEYS[1]` is the concert's base; on one
+/// Redis `KEYS[2]` and `KEYS[3]` are `lines` and `revoked`, on a cluster
+/// they are absent and the caller updates those keys.
 const PRELUDE: &str = r#"
-local P = ARGV[1]
-local function qk(c, name) return P .. 'q:' .. c .. ':' .. name end
-local function tk(t) return P .. 't:' .. t end
-local function uk(c, u) return P .. 'u:' .. c .. ':' .. u end
+local B = KEYS[1]
+local LINES, REVOKED = KEYS[2], KEYS[3]
+local function qk(name) return B .. ':' .. name end
+local function tk(t) return B .. ':t:' .. t end
+local function uk(u) return B .. ':u:' .. u end
 local SWEEP_LIMIT = 10000
 
 local function expire_token(t, at, retention)
   local key = tk(t)
   redis.call('HSET', key, 'state', 'E', 'at', at)
   redis.call('PEXPIRE', key, retention)
-  local h = redis.call('HMGET', key, 'concert', 'user')
-  if h[1] and h[2] then
-    local ukey = uk(h[1], h[2])
+  local user = redis.call('HGET', key, 'user')
+  if user then
+    local ukey = uk(user)
     if redis.call('GET', ukey) == t then redis.call('PEXPIRE', ukey, retention) end
   end
 end
 
-local function sweep(c, now, abandon, retention)
-  local qa = qk(c, 'active')
+local function sweep(now, abandon, retention)
+  local qa = qk('active')
   local ended = redis.call('ZRANGEBYSCORE', qa, '-inf', now, 'WITHSCORES', 'LIMIT', 0, SWEEP_LIMIT)
   for i = 1, #ended, 2 do
     redis.call('ZREM', qa, ended[i])
     expire_token(ended[i], ended[i + 1], retention)
   end
-  local qs = qk(c, 'seen')
+  local qs = qk('seen')
   local gone = redis.call('ZRANGEBYSCORE', qs, '-inf', now - abandon, 'WITHSCORES', 'LIMIT', 0, SWEEP_LIMIT)
   for i = 1, #gone, 2 do
     redis.call('ZREM', qs, gone[i])
-    redis.call('ZREM', qk(c, 'wait'), gone[i])
-    redis.call('SREM', qk(c, 'pre'), gone[i])
+    redis.call('ZREM', qk('wait'), gone[i])
+    redis.call('SREM', qk('pre'), gone[i])
     expire_token(gone[i], tonumber(gone[i + 1]) + abandon, retention)
   end
-  if #gone > 0 then redis.call('HINCRBY', qk(c, 'flow'), 'abandoned', #gone / 2) end
+  if #gone > 0 then redis.call('HINCRBY', qk('flow'), 'abandoned', #gone / 2) end
 end
 
--- Only admission needs `lines` exact; the hot paths leave it to admission.
-local function prune_line(c)
-  if redis.call('ZCARD', qk(c, 'wait')) == 0 and redis.call('ZCARD', qk(c, 'active')) == 0
-      and redis.call('SCARD', qk(c, 'pre')) == 0 then
-    redis.call('SREM', P .. 'lines', c)
-  end
+local function gen() return tonumber(redis.call('GET', qk('gen')) or '0') end
+
+-- Lists the concert in `lines` (on one Redis; on a cluster the caller does,
+-- with the generation the script answers).
+local function list(c)
+  if LINES then redis.call('ZADD', LINES, 'GT', gen(), c) end
+end
+
+local function line_empty()
+  return redis.call('ZCARD', qk('wait')) == 0 and redis.call('ZCARD', qk('active')) == 0
+      and redis.call('SCARD', qk('pre')) == 0
 end
 
 -- {state, concert, user, position, at, seen, issued}, or false for an unknown or forgotten token.
@@ -94,30 +113,42 @@ local function view(t, now, retention)
   if h[1] == 'E' and now >= tonumber(h[4]) + retention then return false end
   local pos = 0
   if h[1] == 'W' then
-    local r = redis.call('ZRANK', qk(h[2], 'wait'), t)
+    local r = redis.call('ZRANK', qk('wait'), t)
     if r then pos = r + 1 end
   end
   return {h[1], h[2], h[3], tostring(pos), tostring(h[4] or 0), tostring(h[5] or 0), tostring(h[6] or 0)}
 end
 
-local function touch(c, t, now)
-  redis.call('ZADD', qk(c, 'seen'), 'XX', now, t)
+local function touch(t, now)
+  redis.call('ZADD', qk('seen'), 'XX', now, t)
   redis.call('HSET', tk(t), 'seen', now)
 end
 "#;
 
-/// ARGV: prefix, concert, user, candidate token, now, abandon_ms,
-/// retention_ms, mode: `enter`, `reserve` or `place` (see the port), lane:
-/// `line` or `pre`. Reserved tokens (state `P`) and pre-queued ones (`Q`)
-/// are in `q:{c}:seen`, so they are abandoned like WAITING ones, but not in
-/// `q:{c}:wait`: they have no position.
+/// Appends a revocation to the stream `stream`: IDs and trim use Redis's
+/// clock (a stream must grow in one clock), the pass expiry is the caller's.
+const APPEND_REVOCATION: &str = r#"
+local function append_revocation(stream, t, expires, keep)
+  local clock = redis.call('TIME')
+  local floor = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) - keep
+  redis.call('XADD', stream, 'MINID', '~', math.max(floor, 0), '*', 't', t, 'u', expires)
+end
+"#;
+
+/// ARGV: concert, user, candidate token, now, abandon_ms, retention_ms,
+/// mode: `enter`, `reserve` or `place` (see the port), lane: `line` or
+/// `pre`. Answers `{token, generation, ...view}`; the generation is the
+/// one to list the concert under, or 0 when nothing needs listing.
+/// Reserved tokens (state `P`) and pre-queued ones (`Q`) are in `:seen`,
+/// so they are abandoned like WAITING ones, but not in `:wait`: they have
+/// no position.
 const ENTER: &str = r#"
-local c, u, cand = ARGV[2], ARGV[3], ARGV[4]
-local now, abandon, retention = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local mode, lane = ARGV[8], ARGV[9]
-sweep(c, now, abandon, retention)
+local c, u, cand = ARGV[1], ARGV[2], ARGV[3]
+local now, abandon, retention = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local mode, lane = ARGV[7], ARGV[8]
+sweep(now, abandon, retention)
 local issued = now
-local existing = redis.call('GET', uk(c, u))
+local existing = redis.call('GET', uk(u))
 local live = false
 if existing then
   live = view(existing, now, retention)
@@ -126,69 +157,72 @@ end
 if mode == 'place' then
   if not live or existing ~= cand then return false end
   if live[1] ~= 'P' then
+    table.insert(live, 1, '0')
     table.insert(live, 1, existing)
     return live
   end
   -- The reserved token's entry arrived: it joins the line below.
   issued = redis.call('HGET', tk(cand), 'issued')
 elseif live then
+  local listed = '0'
   if live[1] == 'W' or live[1] == 'P' or live[1] == 'Q' then
     -- Asking again is a sign of life; the position does not change.
-    touch(c, existing, now)
+    touch(existing, now)
     live[6] = tostring(now)
+    listed = tostring(gen())
   end
+  table.insert(live, 1, listed)
   table.insert(live, 1, existing)
   return live
 end
-redis.call('ZADD', qk(c, 'seen'), now, cand)
+redis.call('ZADD', qk('seen'), now, cand)
 if mode == 'reserve' then
   redis.call('HSET', tk(cand), 'state', 'P', 'concert', c, 'user', u, 'issued', issued, 'seen', now, 'at', 0)
-elseif lane == 'pre' and redis.call('EXISTS', qk(c, 'taken')) == 0 then
-  redis.call('SADD', qk(c, 'pre'), cand)
+elseif lane == 'pre' and redis.call('EXISTS', qk('taken')) == 0 then
+  redis.call('SADD', qk('pre'), cand)
   redis.call('HSET', tk(cand), 'state', 'Q', 'concert', c, 'user', u, 'issued', issued, 'seen', now, 'at', 0)
 else
-  local seq = redis.call('INCR', qk(c, 'seq'))
-  redis.call('ZADD', qk(c, 'wait'), seq, cand)
+  local seq = redis.call('INCR', qk('seq'))
+  redis.call('ZADD', qk('wait'), seq, cand)
   redis.call('HSET', tk(cand), 'state', 'W', 'concert', c, 'user', u, 'issued', issued, 'seen', now, 'at', 0)
 end
-redis.call('SET', uk(c, u), cand)
-redis.call('SADD', P .. 'lines', c)
+redis.call('SET', uk(u), cand)
+redis.call('INCR', qk('gen'))
+list(c)
 local v = view(cand, now, retention)
+table.insert(v, 1, tostring(gen()))
 table.insert(v, 1, cand)
 return v
 "#;
 
-/// ARGV: prefix, token, now, abandon_ms, retention_ms, touch (1 or 0).
+/// ARGV: token, now, abandon_ms, retention_ms, touch (1 or 0).
 const LOOK: &str = r#"
-local t = ARGV[2]
-local now, abandon, retention = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local c = redis.call('HGET', tk(t), 'concert')
-if not c then return false end
-sweep(c, now, abandon, retention)
+local t = ARGV[1]
+local now, abandon, retention = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+if redis.call('EXISTS', tk(t)) == 0 then return false end
+sweep(now, abandon, retention)
 local v = view(t, now, retention)
-if v and (v[1] == 'W' or v[1] == 'P' or v[1] == 'Q') and ARGV[6] == '1' then
+if v and (v[1] == 'W' or v[1] == 'P' or v[1] == 'Q') and ARGV[5] == '1' then
   -- A poll is a sign of life; the position does not change.
-  touch(c, t, now)
+  touch(t, now)
   v[6] = tostring(now)
 end
 return v
 "#;
 
-/// ARGV: prefix, concert, now, abandon_ms, retention_ms, tokens...
-/// Answers one reply per token: its view, or an empty table when the token
-/// is unknown or of another concert.
+/// ARGV: now, abandon_ms, retention_ms, tokens... Answers one reply per
+/// token: its view, or an empty table when the token is unknown (or of
+/// another concert, whose tokens live under another base).
 const POLL_MANY: &str = r#"
-local c = ARGV[2]
-local now, abandon, retention = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-sweep(c, now, abandon, retention)
+local now, abandon, retention = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+sweep(now, abandon, retention)
 local out = {}
-for i = 6, #ARGV do
+for i = 4, #ARGV do
   local t = ARGV[i]
-  local v = false
-  if redis.call('HGET', tk(t), 'concert') == c then v = view(t, now, retention) end
+  local v = view(t, now, retention)
   if v then
     if v[1] == 'W' or v[1] == 'P' or v[1] == 'Q' then
-      touch(c, t, now)
+      touch(t, now)
       v[6] = tostring(now)
     end
     out[#out + 1] = v
@@ -199,35 +233,41 @@ end
 return out
 "#;
 
-/// ARGV: prefix, concert, now, abandon_ms, retention_ms, batch, cap, active_ttl_ms.
-/// Answers {admitted, waiting before, active before, admitted total, abandoned total,
-/// draw pending}.
+/// ARGV: now, abandon_ms, retention_ms, concert, batch, cap, active_ttl_ms.
+/// Answers {admitted, waiting before, active before, admitted total,
+/// abandoned total, draw pending, line empty, generation}: a line found
+/// empty is to be unlisted if its generation is still the one answered.
 const ADMIT: &str = r#"
-local c = ARGV[2]
-local now, abandon, retention = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local batch, cap, ttl = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-sweep(c, now, abandon, retention)
-prune_line(c)
-local waiting = redis.call('ZCARD', qk(c, 'wait'))
-local active = redis.call('ZCARD', qk(c, 'active'))
-local flow = qk(c, 'flow')
+local now, abandon, retention = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local c = ARGV[4]
+local batch, cap, ttl = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+sweep(now, abandon, retention)
+-- Only admission needs `lines` exact; the hot paths leave it to admission.
+local empty = 0
+if line_empty() then
+  empty = 1
+  if LINES then redis.call('ZREM', LINES, c) end
+end
+local waiting = redis.call('ZCARD', qk('wait'))
+local active = redis.call('ZCARD', qk('active'))
+local flow = qk('flow')
 local function totals(admitted, pending)
   local f = redis.call('HMGET', flow, 'admitted', 'abandoned')
-  return {admitted, waiting, active, tonumber(f[1] or '0'), tonumber(f[2] or '0'), pending}
+  return {admitted, waiting, active, tonumber(f[1] or '0'), tonumber(f[2] or '0'), pending, empty, gen()}
 end
-if redis.call('EXISTS', qk(c, 'taken')) == 1 and redis.call('EXISTS', qk(c, 'placed')) == 0 then
+if redis.call('EXISTS', qk('taken')) == 1 and redis.call('EXISTS', qk('placed')) == 0 then
   return totals(0, 1)
 end
 local slots = math.min(batch, cap - active)
 if slots <= 0 then return totals(0, 0) end
-local next = redis.call('ZRANGE', qk(c, 'wait'), 0, slots - 1, 'WITHSCORES')
+local next = redis.call('ZRANGE', qk('wait'), 0, slots - 1, 'WITHSCORES')
 local expires = now + ttl
-local log = qk(c, 'log')
+local log = qk('log')
 for i = 1, #next, 2 do
   local t = next[i]
-  redis.call('ZREM', qk(c, 'wait'), t)
-  redis.call('ZREM', qk(c, 'seen'), t)
-  redis.call('ZADD', qk(c, 'active'), expires, t)
+  redis.call('ZREM', qk('wait'), t)
+  redis.call('ZREM', qk('seen'), t)
+  redis.call('ZADD', qk('active'), expires, t)
   redis.call('HSET', tk(t), 'state', 'A', 'at', expires)
   redis.call('RPUSH', log, next[i + 1] .. ':' .. now)
 end
@@ -239,85 +279,97 @@ end
 return totals(n, 0)
 "#;
 
-/// ARGV: prefix, concert, now, abandon_ms, retention_ms. Answers {placed
-/// (0 or 1), entries...}: the pre-queue as first taken.
+/// ARGV: now, abandon_ms, retention_ms, concert. Answers {placed (0 or 1),
+/// generation, entries...}: the pre-queue as first taken.
 const TAKE_PRE_QUEUE: &str = r#"
-local c = ARGV[2]
-local now, abandon, retention = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-sweep(c, now, abandon, retention)
-local taken = qk(c, 'taken')
+local now, abandon, retention = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local c = ARGV[4]
+sweep(now, abandon, retention)
+local taken = qk('taken')
 if redis.call('EXISTS', taken) == 0 then
-  local members = redis.call('SMEMBERS', qk(c, 'pre'))
+  local members = redis.call('SMEMBERS', qk('pre'))
   redis.call('RPUSH', taken, '-')
   for i = 1, #members, 1000 do
     redis.call('RPUSH', taken, unpack(members, i, math.min(i + 999, #members)))
   end
-  redis.call('SADD', P .. 'lines', c)
+  redis.call('INCR', qk('gen'))
+  list(c)
 end
-local out = {tostring(redis.call('EXISTS', qk(c, 'placed')))}
+local out = {tostring(redis.call('EXISTS', qk('placed'))), tostring(gen())}
 local entries = redis.call('LRANGE', taken, 1, -1)
 for i = 1, #entries do out[#out + 1] = entries[i] end
 return out
 "#;
 
-/// ARGV: prefix, concert, total, offset, last (1 or 0), tokens... Places
-/// one chunk of the drawn order: the token at 0-based place `offset + i`
-/// of `total` gets score `offset + i - total` (so -total..-1), if it is
-/// still pre-queued. The last chunk marks the draw placed. Answers 0 when
-/// the draw was placed already.
+/// ARGV: total, offset, last (1 or 0), tokens... Places one chunk of the
+/// drawn order: the token at 0-based place `offset + i` of `total` gets
+/// score `offset + i - total` (so -total..-1), if it is still pre-queued.
+/// The last chunk marks the draw placed. Answers 0 when the draw was
+/// placed already.
 const PLACE_DRAWN: &str = r#"
-local c = ARGV[2]
-local total, offset, last = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
-if redis.call('EXISTS', qk(c, 'placed')) == 1 then return 0 end
-for i = 6, #ARGV do
+local total, offset, last = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+if redis.call('EXISTS', qk('placed')) == 1 then return 0 end
+for i = 4, #ARGV do
   local t = ARGV[i]
   if redis.call('HGET', tk(t), 'state') == 'Q' then
-    redis.call('ZADD', qk(c, 'wait'), offset + (i - 6) - total, t)
+    redis.call('ZADD', qk('wait'), offset + (i - 4) - total, t)
     redis.call('HSET', tk(t), 'state', 'W')
-    redis.call('SREM', qk(c, 'pre'), t)
+    redis.call('SREM', qk('pre'), t)
   end
 end
-if last == '1' then redis.call('SET', qk(c, 'placed'), 1) end
+if last == '1' then redis.call('SET', qk('placed'), 1) end
 return 1
 "#;
 
-/// ARGV: prefix, concert, now, abandon_ms, retention_ms. Answers
-/// {pre-queued, waiting, active}.
+/// ARGV: now, abandon_ms, retention_ms. Answers {pre-queued, waiting, active}.
 const CENSUS: &str = r#"
-local c = ARGV[2]
-local now, abandon, retention = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-sweep(c, now, abandon, retention)
-return {redis.call('SCARD', qk(c, 'pre')), redis.call('ZCARD', qk(c, 'wait')), redis.call('ZCARD', qk(c, 'active'))}
+local now, abandon, retention = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+sweep(now, abandon, retention)
+return {redis.call('SCARD', qk('pre')), redis.call('ZCARD', qk('wait')), redis.call('ZCARD', qk('active'))}
 "#;
 
-/// ARGV: prefix, concert, user, issued_by, now, retention_ms, feed_keep_ms.
-/// Answers the token as it was (`{token, ...view}`), or false. Ending an
-/// ACTIVE token appends it to the revocation stream, whose IDs and trim
-/// use Redis's clock (a stream must grow in one clock), while the pass
-/// expiry it records is the caller's.
+/// ARGV: user, issued_by, now, retention_ms, feed_keep_ms. Answers the
+/// token as it was (`{token, ...view}`), or false. Ending an ACTIVE token
+/// revokes its pass: on one Redis the revocation is appended here, on a
+/// cluster by the caller ([`REVOKE`]).
 const EXPIRE: &str = r#"
-local c, u = ARGV[2], ARGV[3]
-local issued_by, now, retention = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local keep = tonumber(ARGV[7])
-local t = redis.call('GET', uk(c, u))
+local u = ARGV[1]
+local issued_by, now, retention = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local keep = tonumber(ARGV[5])
+local t = redis.call('GET', uk(u))
 if not t then return false end
 local h = redis.call('HMGET', tk(t), 'state', 'issued')
 if not h[1] or h[1] == 'E' then return false end
 if tonumber(h[2]) > issued_by then return false end
 local before = view(t, now, retention)
-if before[1] ~= 'A' then redis.call('HINCRBY', qk(c, 'flow'), 'abandoned', 1) end
-redis.call('ZREM', qk(c, 'wait'), t)
-redis.call('ZREM', qk(c, 'seen'), t)
-redis.call('SREM', qk(c, 'pre'), t)
-redis.call('ZREM', qk(c, 'active'), t)
+if before[1] ~= 'A' then redis.call('HINCRBY', qk('flow'), 'abandoned', 1) end
+redis.call('ZREM', qk('wait'), t)
+redis.call('ZREM', qk('seen'), t)
+redis.call('SREM', qk('pre'), t)
+redis.call('ZREM', qk('active'), t)
 expire_token(t, now, retention)
-if before[1] == 'A' then
-  local clock = redis.call('TIME')
-  local floor = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) - keep
-  redis.call('XADD', P .. 'revoked', 'MINID', '~', math.max(floor, 0), '*', 't', t, 'u', before[5])
-end
+if before[1] == 'A' and REVOKED then append_revocation(REVOKED, t, before[5], keep) end
 table.insert(before, 1, t)
 return before
+"#;
+
+/// On a cluster, after [`EXPIRE`] ended an ACTIVE token: KEYS[1] is the
+/// `revoked` stream; ARGV: token, pass expiry (ms), feed_keep_ms.
+const REVOKE: &str = r#"
+append_revocation(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]))
+return 1
+"#;
+
+/// On a cluster, after a round found a line empty: KEYS[1] is `lines`;
+/// ARGV: concert, the generation the round saw. A concert listed since
+/// under a newer generation stays.
+const UNLIST: &str = r#"
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) <= tonumber(ARGV[2]) then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
 "#;
 
 /// Tokens per POLL_MANY script call.
@@ -328,8 +380,21 @@ const PLACE_DRAWN_CHUNK: usize = 5_000;
 /// How long past an admission's longest life the revocation stream keeps it.
 const FEED_MARGIN_MS: i64 = 60_000;
 
+/// The concerts with a line (a sorted set, by generation).
+const LINES: &str = "lines";
+/// The stream of admissions ended early.
+const REVOKED: &str = "revoked";
+
+/// The first line of every script: with it, a cluster node refuses a
+/// script that touches keys of two slots, even when it serves both, so
+/// the cluster tests catch any such script. One Redis lets it through.
+const SHEBANG: &str = "#!lua";
+
+/// A concert script: the prelude, then `body`.
 fn script(body: &str) -> Script {
-    Script::new(&format!("{PRELUDE}\n{body}"))
+    Script::new(&format!(
+        "{SHEBANG}\n{PRELUDE}\n{APPEND_REVOCATION}\n{body}"
+    ))
 }
 
 static ENTER_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(ENTER));
@@ -340,6 +405,10 @@ static TAKE_PRE_QUEUE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(TAKE_PR
 static PLACE_DRAWN_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PLACE_DRAWN));
 static CENSUS_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(CENSUS));
 static EXPIRE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(EXPIRE));
+static REVOKE_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(&format!("{SHEBANG}\n{APPEND_REVOCATION}\n{REVOKE}")));
+static UNLIST_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(&format!("{SHEBANG}\n{UNLIST}")));
 
 #[derive(Debug, Clone)]
 pub struct RedisWaitingRoom {
@@ -349,6 +418,78 @@ pub struct RedisWaitingRoom {
 impl RedisWaitingRoom {
     pub fn new(redis: Redis) -> Self {
         Self { redis }
+    }
+
+    /// The key every key of the concert starts with; its hash tag keeps the
+    /// concert on one cluster slot.
+    pub(crate) fn base(&self, concert: ConcertId) -> String {
+        self.redis.key(&format!("{{c:{concert}}}"))
+    }
+
+    /// `script` called on the concert's keys: its base and, on one Redis,
+    /// the two keys that span concerts, updated in the same step.
+    fn on_concert<'a>(
+        &self,
+        script: &'a Script,
+        concert: ConcertId,
+    ) -> redis::ScriptInvocation<'a> {
+        let mut call = script.prepare_invoke();
+        call.key(self.base(concert));
+        if !self.redis.cluster {
+            call.key(self.redis.key(LINES)).key(self.redis.key(REVOKED));
+        }
+        call
+    }
+
+    /// On a cluster, lists the concert in `lines` under `generation`, after
+    /// its script answered (on one Redis the script did it).
+    async fn list(&self, concert: ConcertId, generation: i64) -> anyhow::Result<()> {
+        if !self.redis.cluster || generation <= 0 {
+            return Ok(());
+        }
+        let mut conn = self.redis.conn.clone();
+        redis::cmd("ZADD")
+            .arg(self.redis.key(LINES))
+            .arg("GT")
+            .arg(generation)
+            .arg(concert.get())
+            .query_async::<i64>(&mut conn)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// On a cluster, appends an ended admission to the revocation stream,
+    /// after the concert's script ended it; tried twice. The room has
+    /// already ended the token, so a failure cannot be undone or retried by
+    /// the caller: it is logged and counted, and other instances honour the
+    /// pass until `expires_at` (this one revokes it at once).
+    async fn revoke(&self, token: TokenId, expires_at: Timestamp, keep: i64) {
+        for attempt in 1..=2 {
+            let mut conn = self.redis.conn.clone();
+            let appended = REVOKE_SCRIPT
+                .key(self.redis.key(REVOKED))
+                .arg(token.to_string())
+                .arg(expires_at.as_millis())
+                .arg(keep)
+                .invoke_async::<i64>(&mut conn)
+                .await;
+            match appended {
+                Ok(_) => return,
+                Err(err) if attempt == 2 => {
+                    metrics::counter!("boxoffice_revocations_unpublished_total").increment(1);
+                    tracing::error!(
+                        error = %err,
+                        pass_expires_at_ms = expires_at.as_millis(),
+                        "an ended admission could not join the revocation stream; \
+                         other instances honour its pass until it expires"
+                    );
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "revocation append failed; trying once more")
+                }
+            }
+        }
     }
 
     /// The ENTER script in `mode` (`enter`, `reserve` or `place`), to `lane`.
@@ -363,9 +504,8 @@ impl RedisWaitingRoom {
     ) -> anyhow::Result<Option<QueueToken>> {
         let raw: Option<Vec<String>> = once_more_after_timeout(|| {
             let mut conn = self.redis.conn.clone();
-            let mut call = ENTER_SCRIPT.prepare_invoke();
-            call.arg(&self.redis.prefix)
-                .arg(concert.get())
+            let mut call = self.on_concert(&ENTER_SCRIPT, concert);
+            call.arg(concert.get())
                 .arg(user.get())
                 .arg(candidate.to_string())
                 .arg(now.as_millis())
@@ -383,15 +523,16 @@ impl RedisWaitingRoom {
         let Some(raw) = raw else {
             return Ok(None);
         };
-        let Some((token, fields)) = raw.split_first() else {
-            bail!("empty waiting-room reply");
+        let [token, generation, fields @ ..] = &raw[..] else {
+            bail!("short waiting-room reply {raw:?}");
         };
-        let token: TokenId = token.parse()?;
-        decode(token, fields, policy).map(Some)
+        let token = decode(token.parse()?, fields, policy)?;
+        self.list(concert, generation.parse()?).await?;
+        Ok(Some(token))
     }
 
-    /// A call of `script` with the ARGV the one-concert scripts start
-    /// with: prefix, concert, now, abandon_ms, retention_ms.
+    /// A call of `script` on the concert with the ARGV the sweeping
+    /// scripts start with: now, abandon_ms, retention_ms.
     fn concert_call<'a>(
         &self,
         script: &'a Script,
@@ -399,10 +540,8 @@ impl RedisWaitingRoom {
         now: Timestamp,
         policy: &QueuePolicy,
     ) -> redis::ScriptInvocation<'a> {
-        let mut call = script.prepare_invoke();
-        call.arg(&self.redis.prefix)
-            .arg(concert.get())
-            .arg(now.as_millis())
+        let mut call = self.on_concert(script, concert);
+        call.arg(now.as_millis())
             .arg(millis(policy.abandon_after_secs))
             .arg(millis(policy.expired_retention_secs));
         call
@@ -410,6 +549,7 @@ impl RedisWaitingRoom {
 
     async fn look(
         &self,
+        concert: ConcertId,
         token: TokenId,
         now: Timestamp,
         policy: &QueuePolicy,
@@ -417,9 +557,8 @@ impl RedisWaitingRoom {
     ) -> anyhow::Result<Option<QueueToken>> {
         let raw: Option<Vec<String>> = once_more_after_timeout(|| {
             let mut conn = self.redis.conn.clone();
-            let mut call = LOOK_SCRIPT.prepare_invoke();
-            call.arg(&self.redis.prefix)
-                .arg(token.to_string())
+            let mut call = self.on_concert(&LOOK_SCRIPT, concert);
+            call.arg(token.to_string())
                 .arg(now.as_millis())
                 .arg(millis(policy.abandon_after_secs))
                 .arg(millis(policy.expired_retention_secs))
@@ -544,20 +683,22 @@ impl WaitingRoom for RedisWaitingRoom {
 
     async fn poll(
         &self,
+        concert: ConcertId,
         token: TokenId,
         now: Timestamp,
         policy: &QueuePolicy,
     ) -> anyhow::Result<Option<QueueToken>> {
-        self.look(token, now, policy, true).await
+        self.look(concert, token, now, policy, true).await
     }
 
     async fn peek(
         &self,
+        concert: ConcertId,
         token: TokenId,
         now: Timestamp,
         policy: &QueuePolicy,
     ) -> anyhow::Result<Option<QueueToken>> {
-        self.look(token, now, policy, false).await
+        self.look(concert, token, now, policy, false).await
     }
 
     async fn poll_many(
@@ -596,6 +737,7 @@ impl WaitingRoom for RedisWaitingRoom {
         let mut conn = self.redis.conn.clone();
         let reply: Vec<i64> = self
             .concert_call(&ADMIT_SCRIPT, concert, now, policy)
+            .arg(concert.get())
             .arg(policy.admit_batch)
             .arg(policy.max_active)
             .arg(millis(policy.active_ttl_secs))
@@ -609,10 +751,21 @@ impl WaitingRoom for RedisWaitingRoom {
             admitted_total,
             abandoned_total,
             pending,
+            empty,
+            generation,
         ] = reply[..]
         else {
             bail!("unexpected admission reply {reply:?}");
         };
+        if empty == 1 && self.redis.cluster {
+            UNLIST_SCRIPT
+                .key(self.redis.key(LINES))
+                .arg(concert.get())
+                .arg(generation)
+                .invoke_async::<i64>(&mut conn)
+                .await
+                .map_err(classify)?;
+        }
         Ok(AdmitOutcome {
             admitted: u64::try_from(admitted)?,
             waiting_before: u64::try_from(waiting_before)?,
@@ -632,12 +785,14 @@ impl WaitingRoom for RedisWaitingRoom {
         let mut conn = self.redis.conn.clone();
         let reply: Vec<String> = self
             .concert_call(&TAKE_PRE_QUEUE_SCRIPT, concert, now, policy)
+            .arg(concert.get())
             .invoke_async(&mut conn)
             .await
             .map_err(classify)?;
-        let Some((placed, entries)) = reply.split_first() else {
-            bail!("empty pre-queue reply");
+        let [placed, generation, entries @ ..] = &reply[..] else {
+            bail!("short pre-queue reply {reply:?}");
         };
+        self.list(concert, generation.parse()?).await?;
         Ok(PreQueueDraw {
             entries: entries
                 .iter()
@@ -662,10 +817,8 @@ impl WaitingRoom for RedisWaitingRoom {
         let last = chunks.len() - 1;
         for (i, chunk) in chunks.into_iter().enumerate() {
             let mut conn = self.redis.conn.clone();
-            let mut call = PLACE_DRAWN_SCRIPT.prepare_invoke();
-            call.arg(&self.redis.prefix)
-                .arg(concert.get())
-                .arg(order.len())
+            let mut call = self.on_concert(&PLACE_DRAWN_SCRIPT, concert);
+            call.arg(order.len())
                 .arg(i * PLACE_DRAWN_CHUNK)
                 .arg(if i == last { "1" } else { "0" });
             for token in chunk {
@@ -710,14 +863,14 @@ impl WaitingRoom for RedisWaitingRoom {
         policy: &QueuePolicy,
     ) -> anyhow::Result<Option<QueueToken>> {
         let mut conn = self.redis.conn.clone();
-        let raw: Option<Vec<String>> = EXPIRE_SCRIPT
-            .arg(&self.redis.prefix)
-            .arg(concert.get())
+        let keep = millis(policy.active_ttl_secs).saturating_add(FEED_MARGIN_MS);
+        let raw: Option<Vec<String>> = self
+            .on_concert(&EXPIRE_SCRIPT, concert)
             .arg(user.get())
             .arg(issued_by.as_millis())
             .arg(now.as_millis())
             .arg(millis(policy.expired_retention_secs))
-            .arg(millis(policy.active_ttl_secs).saturating_add(FEED_MARGIN_MS))
+            .arg(keep)
             .invoke_async(&mut conn)
             .await
             .map_err(classify)?;
@@ -727,7 +880,13 @@ impl WaitingRoom for RedisWaitingRoom {
         let Some((token, fields)) = raw.split_first() else {
             bail!("empty waiting-room reply");
         };
-        decode(token.parse()?, fields, policy).map(Some)
+        let before = decode(token.parse()?, fields, policy)?;
+        if let TokenState::Active { expires_at } = before.state
+            && self.redis.cluster
+        {
+            self.revoke(before.token, expires_at, keep).await;
+        }
+        Ok(Some(before))
     }
 
     async fn revocations_since(&self, cursor: &str, limit: u32) -> anyhow::Result<RevocationPage> {
@@ -739,7 +898,7 @@ impl WaitingRoom for RedisWaitingRoom {
             format!("({cursor}")
         };
         let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
-            .arg(self.redis.key("revoked"))
+            .arg(self.redis.key(REVOKED))
             .arg(start)
             .arg("+")
             .arg("COUNT")
@@ -774,8 +933,10 @@ impl WaitingRoom for RedisWaitingRoom {
 
     async fn concerts_in_line(&self) -> anyhow::Result<Vec<ConcertId>> {
         let mut conn = self.redis.conn.clone();
-        let members: Vec<i64> = redis::cmd("SMEMBERS")
-            .arg(self.redis.key("lines"))
+        let members: Vec<i64> = redis::cmd("ZRANGE")
+            .arg(self.redis.key(LINES))
+            .arg(0)
+            .arg(-1)
             .query_async(&mut conn)
             .await
             .map_err(classify)?;
@@ -794,7 +955,7 @@ impl WaitingRoom for RedisWaitingRoom {
     async fn admissions(&self, concert: ConcertId) -> anyhow::Result<Vec<(i64, i64)>> {
         let mut conn = self.redis.conn.clone();
         let entries: Vec<String> = redis::cmd("LRANGE")
-            .arg(self.redis.key(&format!("q:{concert}:log")))
+            .arg(format!("{}:log", self.base(concert)))
             .arg(0)
             .arg(-1)
             .query_async(&mut conn)

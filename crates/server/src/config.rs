@@ -202,8 +202,15 @@ pub enum ConcurrencyStrategy {
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
     /// `redis://host:port/db`, or `rediss://` for TLS. Empty: the waiting
-    /// room, locks and ranking stay in process (one instance only).
+    /// room, locks and ranking stay in process (one instance only). With
+    /// `cluster`: one or more seed nodes, comma-separated.
     pub url: String,
+    /// Redis Cluster: `url` lists seed nodes, and each concert's keys
+    /// share one hash slot.
+    pub cluster: bool,
+    /// Non-empty: `url` lists Redis Sentinels (comma-separated), and this
+    /// names the primary they watch; a failover is followed.
+    pub sentinel_service: String,
     /// With `rediss://`: PEM certificates to trust instead of the system's.
     pub ca_file: String,
     /// With `rediss://`: a PEM client certificate and its key, for servers
@@ -575,6 +582,8 @@ impl Default for Settings {
             },
             redis: RedisSettings {
                 url: String::new(),
+                cluster: false,
+                sentinel_service: String::new(),
                 ca_file: String::new(),
                 cert_file: String::new(),
                 key_file: String::new(),
@@ -740,6 +749,14 @@ fn unreadable(err: config::ConfigError) -> SettingError {
 
 /// `scheme://user:secret@host/...` with the secret masked; query
 /// parameters named like a password are masked too.
+/// [`mask_url_password`] for each of a comma-separated list of URLs.
+pub fn mask_url_passwords(urls: &str) -> String {
+    urls.split(',')
+        .map(mask_url_password)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 pub fn mask_url_password(url: &str) -> String {
     let mut out = url.to_owned();
     if let Some(scheme_end) = out.find("://") {
@@ -1094,11 +1111,52 @@ impl Settings {
             mask_url_password(db)
         );
         let redis = &self.redis.url;
+        let urls: Vec<&str> = redis.split(',').map(str::trim).collect();
         check!(
-            redis.is_empty() || redis.starts_with("redis://") || redis.starts_with("rediss://"),
+            redis.is_empty()
+                || urls
+                    .iter()
+                    .all(|u| u.starts_with("redis://") || u.starts_with("rediss://")),
             "redis.url",
             "= {:?}: not a redis:// or rediss:// URL",
-            mask_url_password(redis)
+            mask_url_passwords(redis)
+        );
+        let sentinel = !self.redis.sentinel_service.is_empty();
+        check!(
+            urls.len() == 1 || self.redis.cluster || sentinel,
+            "redis.url",
+            "= {:?}: several nodes need redis.cluster = true or redis.sentinel_service",
+            mask_url_passwords(redis)
+        );
+        check!(
+            !(sentinel && self.redis.cluster),
+            "redis.sentinel_service",
+            "= {:?}: a Redis Cluster fails over by itself; set redis.cluster or redis.sentinel_service, not both",
+            self.redis.sentinel_service
+        );
+        check!(
+            !sentinel || !redis.is_empty(),
+            "redis.sentinel_service",
+            "= {:?} needs the Sentinels' URLs in redis.url",
+            self.redis.sentinel_service
+        );
+        check!(
+            !self.redis.cluster || !redis.is_empty(),
+            "redis.cluster",
+            "= true needs the cluster's seed nodes in redis.url"
+        );
+        check!(
+            urls.iter()
+                .all(|u| u.starts_with("rediss://") == urls[0].starts_with("rediss://")),
+            "redis.url",
+            "= {:?}: mixes redis:// and rediss:// nodes",
+            mask_url_passwords(redis)
+        );
+        check!(
+            !self.redis.key_prefix.contains(['{', '}']),
+            "redis.key_prefix",
+            "= {:?}: braces are reserved for the hash tags that keep a concert on one cluster slot",
+            self.redis.key_prefix
         );
         Ok(())
     }
@@ -1176,7 +1234,7 @@ impl Settings {
             &mut shown.dataplatform.url,
             &mut shown.auth.jwks_url,
         ] {
-            *url = mask_url_password(url);
+            *url = mask_url_passwords(url);
         }
         toml::to_string(&shown).context("writing the settings as TOML")
     }
@@ -1420,6 +1478,69 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         Settings::load_with_env(None, Some(env))
+    }
+
+    #[test]
+    fn a_redis_cluster_or_sentinels_take_several_urls_and_every_refusal_names_its_key() {
+        let seeds = "redis://a:7101, redis://:secret@b:7102,redis://c:7103";
+        let cluster = with(&[
+            ("BOXOFFICE__REDIS__URL", seeds),
+            ("BOXOFFICE__REDIS__CLUSTER", "true"),
+        ])
+        .unwrap();
+        assert!(cluster.redis.cluster);
+        let refused = |env: &[(&str, &str)]| format!("{:#}", with(env).unwrap_err());
+        let several = refused(&[("BOXOFFICE__REDIS__URL", seeds)]);
+        assert!(
+            several.contains("redis.url") && several.contains("redis.cluster = true"),
+            "{several}"
+        );
+        assert!(
+            !several.contains("secret"),
+            "a password in a message: {several}"
+        );
+        let empty = refused(&[("BOXOFFICE__REDIS__CLUSTER", "true")]);
+        assert!(empty.contains("redis.cluster"), "{empty}");
+        let mixed = refused(&[
+            ("BOXOFFICE__REDIS__URL", "redis://a:7101,rediss://b:7102"),
+            ("BOXOFFICE__REDIS__CLUSTER", "true"),
+        ]);
+        assert!(
+            mixed.contains("redis.url") && mixed.contains("mixes"),
+            "{mixed}"
+        );
+        let not_redis = refused(&[
+            ("BOXOFFICE__REDIS__URL", "redis://a:7101,http://b:7102"),
+            ("BOXOFFICE__REDIS__CLUSTER", "true"),
+        ]);
+        assert!(not_redis.contains("not a redis://"), "{not_redis}");
+        let sentinels = with(&[
+            ("BOXOFFICE__REDIS__URL", "redis://s1:26379,redis://s2:26379"),
+            ("BOXOFFICE__REDIS__SENTINEL_SERVICE", "primary"),
+        ])
+        .unwrap();
+        assert_eq!(sentinels.redis.sentinel_service, "primary");
+        let both = refused(&[
+            ("BOXOFFICE__REDIS__URL", seeds),
+            ("BOXOFFICE__REDIS__CLUSTER", "true"),
+            ("BOXOFFICE__REDIS__SENTINEL_SERVICE", "primary"),
+        ]);
+        assert!(
+            both.contains("redis.sentinel_service") && both.contains("not both"),
+            "{both}"
+        );
+        let no_sentinels = refused(&[("BOXOFFICE__REDIS__SENTINEL_SERVICE", "primary")]);
+        assert!(
+            no_sentinels.contains("redis.sentinel_service"),
+            "{no_sentinels}"
+        );
+        let braces = refused(&[("BOXOFFICE__REDIS__KEY_PREFIX", "bo{x}:")]);
+        assert!(braces.contains("redis.key_prefix"), "{braces}");
+        let shown = cluster.to_masked_toml().unwrap();
+        assert!(
+            shown.contains(":********@b:7102") && !shown.contains(":secret@"),
+            "{shown}"
+        );
     }
 
     #[test]

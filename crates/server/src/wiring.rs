@@ -16,7 +16,7 @@
 
 use crate::config::{
     AuthModeSetting, ConcurrencyStrategy, QueueEntry, SettingError, Settings, mask_url_password,
-    parse_net,
+    mask_url_passwords, parse_net,
 };
 use crate::dataplatform::HttpDataPlatform;
 use anyhow::{bail, ensure};
@@ -76,7 +76,7 @@ async fn coordination(settings: &Settings) -> anyhow::Result<Coordination> {
                 "redis.url",
                 format!(
                     "= {:?}: Redis refused the connection: {why}",
-                    mask_url_password(&r.url)
+                    mask_url_passwords(&r.url)
                 ),
             )
             .into());
@@ -112,6 +112,8 @@ fn redis_settings(settings: &Settings) -> anyhow::Result<boxoffice_redis::RedisS
     };
     Ok(boxoffice_redis::RedisSettings {
         url: r.url.clone(),
+        cluster: r.cluster,
+        sentinel_service: r.sentinel_service.clone(),
         key_prefix: r.key_prefix.clone(),
         command_timeout: Duration::from_millis(r.command_timeout_ms),
         connect_timeout: Duration::from_millis(r.connect_timeout_ms),

@@ -191,15 +191,20 @@ impl Rooms {
     }
 
     /// Sweeps the concert of `token`; returns that concert if the token is known.
+    /// Sweeps the token's concert; `None` when the token is unknown or of
+    /// another concert than `concert`.
     fn sweep_for(
         &mut self,
+        concert: ConcertId,
         token: TokenId,
         now: Timestamp,
         policy: &QueuePolicy,
-    ) -> Option<ConcertId> {
-        let concert = self.tokens.get(&token)?.concert;
+    ) -> Option<()> {
+        if self.tokens.get(&token)?.concert != concert {
+            return None;
+        }
         self.sweep(concert, now, policy);
-        Some(concert)
+        Some(())
     }
 
     fn mark_expired(&mut self, token: TokenId, at: Timestamp, policy: &QueuePolicy) {
@@ -396,12 +401,13 @@ impl WaitingRoom for MemoryWaitingRoom {
 
     async fn poll(
         &self,
+        concert: ConcertId,
         token: TokenId,
         now: Timestamp,
         policy: &QueuePolicy,
     ) -> anyhow::Result<Option<QueueToken>> {
         let mut rooms = lock(&self.inner);
-        if rooms.sweep_for(token, now, policy).is_none() {
+        if rooms.sweep_for(concert, token, now, policy).is_none() {
             return Ok(None);
         }
         rooms.touch(token, now);
@@ -410,12 +416,15 @@ impl WaitingRoom for MemoryWaitingRoom {
 
     async fn peek(
         &self,
+        concert: ConcertId,
         token: TokenId,
         now: Timestamp,
         policy: &QueuePolicy,
     ) -> anyhow::Result<Option<QueueToken>> {
         let mut rooms = lock(&self.inner);
-        rooms.sweep_for(token, now, policy);
+        if rooms.sweep_for(concert, token, now, policy).is_none() {
+            return Ok(None);
+        }
         Ok(rooms.view(token, policy))
     }
 

@@ -19,7 +19,7 @@ macro_rules! waiting_room_contract_tests {
             abandoned_tokens_leave_the_line_and_the_count,
             active_tokens_expire_after_their_ttl,
             payment_expiry_ends_only_tokens_issued_by_then,
-            unknown_tokens_are_not_found,
+            unknown_tokens_and_tokens_of_another_concert_are_not_found,
             asking_again_keeps_a_waiting_token_alive,
             concurrent_entries_get_distinct_consecutive_positions,
             a_reserved_token_waits_without_a_position_until_it_enters,
@@ -79,7 +79,7 @@ async fn inversions(room: &dyn WaitingRoom, c: crate::domain::ConcertId) -> u64 
 }
 
 fn ok<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
-    r.unwrap_or_else(|e| panic!("{e}"))
+    r.unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 fn position(t: &QueueToken) -> Option<u64> {
@@ -102,8 +102,10 @@ async fn enter(room: &dyn WaitingRoom, who: i64, now: Timestamp) -> QueueToken {
         .await)
 }
 
+/// Polls a token of concert 1, which every case's tokens are unless they say otherwise.
 async fn poll(room: &dyn WaitingRoom, token: TokenId, now: Timestamp) -> QueueToken {
-    ok(room.poll(token, now, &policy()).await).unwrap_or_else(|| panic!("token should be known"))
+    ok(room.poll(concert_id(1), token, now, &policy()).await)
+        .unwrap_or_else(|| panic!("token should be known"))
 }
 
 pub async fn positions_follow_arrival_order_and_reentry_keeps_the_token(
@@ -196,7 +198,9 @@ pub async fn abandoned_tokens_leave_the_line_and_the_count(room: Arc<dyn Waiting
 pub async fn active_tokens_expire_after_their_ttl(room: Arc<dyn WaitingRoom>) {
     let a = enter(room.as_ref(), 1, T0).await.token;
     admit(room.as_ref(), concert_id(1), T0, &policy()).await;
-    let peeked = ok(room.peek(a, T0.plus_secs(59), &policy()).await);
+    let peeked = ok(room
+        .peek(concert_id(1), a, T0.plus_secs(59), &policy())
+        .await);
     assert!(matches!(
         peeked.map(|t| t.state),
         Some(TokenState::Active { .. })
@@ -213,7 +217,12 @@ pub async fn active_tokens_expire_after_their_ttl(room: Arc<dyn WaitingRoom>) {
     );
     assert!(ok(room.concerts_in_line().await).is_empty());
     // Expired tokens are remembered for the retention, then forgotten.
-    assert!(ok(room.peek(a, later.plus_secs(600), &policy()).await).is_none());
+    assert!(
+        ok(room
+            .peek(concert_id(1), a, later.plus_secs(600), &policy())
+            .await)
+        .is_none()
+    );
 }
 
 pub async fn payment_expiry_ends_only_tokens_issued_by_then(room: Arc<dyn WaitingRoom>) {
@@ -269,9 +278,33 @@ pub async fn asking_again_keeps_a_waiting_token_alive(room: Arc<dyn WaitingRoom>
     assert_eq!(position(&later), Some(1));
 }
 
-pub async fn unknown_tokens_are_not_found(room: Arc<dyn WaitingRoom>) {
-    assert!(ok(room.poll(fresh_token(), T0, &policy()).await).is_none());
-    assert!(ok(room.peek(fresh_token(), T0, &policy()).await).is_none());
+pub async fn unknown_tokens_and_tokens_of_another_concert_are_not_found(
+    room: Arc<dyn WaitingRoom>,
+) {
+    let c = concert_id(1);
+    assert!(ok(room.poll(c, fresh_token(), T0, &policy()).await).is_none());
+    assert!(ok(room.peek(c, fresh_token(), T0, &policy()).await).is_none());
+    // A real token asked for under another concert is not found there,
+    // and the asking does not count as a sign of life.
+    let known = enter(room.as_ref(), 1, T0).await.token;
+    let elsewhere = concert_id(2);
+    assert!(
+        ok(room
+            .poll(elsewhere, known, T0.plus_secs(20), &policy())
+            .await)
+        .is_none()
+    );
+    assert!(
+        ok(room
+            .peek(elsewhere, known, T0.plus_secs(20), &policy())
+            .await)
+        .is_none()
+    );
+    let abandoned = T0.plus_secs(31);
+    assert!(matches!(
+        poll(room.as_ref(), known, abandoned).await.state,
+        TokenState::Expired { .. }
+    ));
 }
 
 pub async fn concurrent_entries_get_distinct_consecutive_positions(room: Arc<dyn WaitingRoom>) {

@@ -79,7 +79,7 @@ impl App {
         let found = self
             .adapters
             .waiting_room
-            .peek(credential.token(), now, &policy)
+            .peek(credential.concert(), credential.token(), now, &policy)
             .await?;
         let Some(found) = found.filter(|t| t.user_id == user) else {
             return Ok(Err(AccessDenied::UnknownToken));

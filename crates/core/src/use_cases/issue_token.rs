@@ -193,7 +193,7 @@ impl App {
         let now = self.now();
         waiting_room.admit(token.concert_id, now, &policy).await?;
         Ok(waiting_room
-            .peek(token.token, now, &policy)
+            .peek(token.concert_id, token.token, now, &policy)
             .await?
             .unwrap_or(token))
     }

@@ -32,7 +32,12 @@ impl App {
         let found = self
             .adapters
             .waiting_room
-            .poll(ticket.token, self.now(), &self.policy_of(&room))
+            .poll(
+                ticket.concert,
+                ticket.token,
+                self.now(),
+                &self.policy_of(&room),
+            )
             .await?;
         found
             .filter(|t| t.user_id == user && t.concert_id == ticket.concert)

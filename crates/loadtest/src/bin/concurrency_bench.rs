@@ -124,6 +124,8 @@ async fn open(strategy: &str, args: &Args) -> anyhow::Result<(Arc<dyn Store>, Ar
     }
     let redis = Redis::connect(&RedisSettings {
         url: args.redis.clone(),
+        cluster: false,
+        sentinel_service: String::new(),
         key_prefix: format!("bench:{}:", Uuid::new_v4().simple()),
         command_timeout: Duration::from_secs(2),
         connect_timeout: Duration::from_secs(2),

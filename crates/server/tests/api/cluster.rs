@@ -1,8 +1,10 @@
 //! Two instances behind an imaginary load balancer: one PostgreSQL, one
 //! Redis, requests spread across both. The guarantees of one instance hold
-//! for the pair.
+//! for the pair. The sale and the revocations run again with the waiting
+//! room, locks and cache on a three-node Redis Cluster.
 
-use crate::harness::{Server, spawn_cluster};
+use crate::harness::{Server, on_redis_cluster, spawn_cluster};
+use boxoffice_server::config::Settings;
 use futures::future::join_all;
 use std::collections::HashSet;
 
@@ -14,9 +16,22 @@ fn pick(servers: &[Server], u: i64) -> &Server {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_fans_on_two_instances_buy_fifty_seats_exactly_once() {
+    five_hundred_fans_buy_fifty_seats_exactly_once(|_| {}).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_redis_cluster_five_hundred_fans_on_two_instances_buy_fifty_seats_exactly_once() {
+    five_hundred_fans_buy_fifty_seats_exactly_once(on_redis_cluster).await;
+}
+
+async fn five_hundred_fans_buy_fifty_seats_exactly_once(redis: fn(&mut Settings)) {
     // Ten fans race for each seat: all are admitted, past the two per seat
     // a room lets in by default.
-    let servers = spawn_cluster(2, |s| s.queue.max_active_per_seat = 0).await;
+    let servers = spawn_cluster(2, |s| {
+        s.queue.max_active_per_seat = 0;
+        redis(s);
+    })
+    .await;
     let users: Vec<i64> = (1..=500).collect();
     for charged in join_all(
         users
@@ -245,7 +260,21 @@ async fn revoke(server: &Server, user: i64) -> crate::harness::Reply {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paid_revoked_or_expired_pass_is_refused_on_the_other_instance_within_a_second() {
-    let servers = spawn_cluster(2, |s| s.queue.active_ttl_secs = 600).await;
+    pass_refused_on_the_other_instance_within_a_second(|_| {}).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_redis_cluster_a_paid_revoked_or_expired_pass_is_refused_on_the_other_instance_within_a_second()
+ {
+    pass_refused_on_the_other_instance_within_a_second(on_redis_cluster).await;
+}
+
+async fn pass_refused_on_the_other_instance_within_a_second(redis: fn(&mut Settings)) {
+    let servers = spawn_cluster(2, |s| {
+        s.queue.active_ttl_secs = 600;
+        redis(s);
+    })
+    .await;
     let (here, there) = (&servers[0], &servers[1]);
 
     // Paid: the pass of a fan who paid on one instance stops working on the other.

@@ -211,6 +211,16 @@ pub async fn spawn_cluster(n: usize, tune: impl Fn(&mut Settings)) -> Vec<Server
     servers
 }
 
+/// Points the settings at the test Redis Cluster
+/// (`BOXOFFICE_TEST_REDIS_CLUSTER_URL`, default the three nodes
+/// `scripts/services` starts), for [`spawn_cluster`]'s `tune`.
+pub fn on_redis_cluster(settings: &mut Settings) {
+    settings.redis.url = std::env::var("BOXOFFICE_TEST_REDIS_CLUSTER_URL").unwrap_or_else(|_| {
+        "redis://127.0.0.1:7101,redis://127.0.0.1:7102,redis://127.0.0.1:7103".to_owned()
+    });
+    settings.redis.cluster = true;
+}
+
 pub async fn start(settings: &Settings, clock: Arc<ManualClock>, dir: tempfile::TempDir) -> Server {
     let service = wiring::build(settings, clock.clone()).await.expect("app");
     let app = service.app.clone();
