@@ -67,10 +67,33 @@ pub struct ApiState {
     pub streams: Arc<Streams>,
 }
 
+/// What the server does with each request span and the request's trace
+/// context: with OTLP export on, it makes the span a child of the caller's.
+pub type RequestSpanHook = fn(&tracing::Span, &boxoffice_trace::TraceParent);
+
+static REQUEST_SPAN_HOOK: std::sync::OnceLock<RequestSpanHook> = std::sync::OnceLock::new();
+
+/// Sets, once per process, what is done with each request span (see
+/// [`RequestSpanHook`]). False when one was set already.
+pub fn set_request_span_hook(hook: RequestSpanHook) -> bool {
+    REQUEST_SPAN_HOOK.set(hook).is_ok()
+}
+
 /// Every line logged while a request is served carries its method, its
 /// route template (never the query, which may hold credentials), its
 /// request id and, once known, the fan's user id.
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let span = plain_request_span(request);
+    if let (Some(hook), Some(parent)) = (
+        REQUEST_SPAN_HOOK.get(),
+        request_id::traceparent_of(request.headers()),
+    ) {
+        hook(&span, &parent);
+    }
+    span
+}
+
+fn plain_request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let route = request
         .extensions()
         .get::<MatchedPath>()

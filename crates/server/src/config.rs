@@ -526,6 +526,10 @@ pub struct AdminSettings {
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub format: LogFormat,
+    /// Non-empty: request spans are exported over OTLP/HTTP to this URL
+    /// (`http://collector:4318/v1/traces`); needs a build with the `otlp`
+    /// feature.
+    pub otlp_endpoint: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -715,6 +719,7 @@ impl Default for Settings {
             demo: DemoSettings { seed: true },
             log: LogSettings {
                 format: LogFormat::Auto,
+                otlp_endpoint: String::new(),
             },
         }
     }
@@ -1152,6 +1157,19 @@ impl Settings {
             "= {:?}: mixes redis:// and rediss:// nodes",
             mask_url_passwords(redis)
         );
+        let otlp = &self.log.otlp_endpoint;
+        check!(
+            otlp.is_empty() || cfg!(feature = "otlp"),
+            "log.otlp_endpoint",
+            "= {:?}: this binary was built without OTLP export (cargo build --release --features otlp)",
+            mask_url_password(otlp)
+        );
+        check!(
+            otlp.is_empty() || otlp.starts_with("http://") || otlp.starts_with("https://"),
+            "log.otlp_endpoint",
+            "= {:?}: not an http:// or https:// URL",
+            mask_url_password(otlp)
+        );
         check!(
             !self.redis.key_prefix.contains(['{', '}']),
             "redis.key_prefix",
@@ -1233,6 +1251,7 @@ impl Settings {
             &mut shown.redis.url,
             &mut shown.dataplatform.url,
             &mut shown.auth.jwks_url,
+            &mut shown.log.otlp_endpoint,
         ] {
             *url = mask_url_passwords(url);
         }
@@ -1541,6 +1560,28 @@ mod tests {
             shown.contains(":********@b:7102") && !shown.contains(":secret@"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn an_otlp_endpoint_needs_the_feature_and_an_http_url() {
+        let endpoint = [(
+            "BOXOFFICE__LOG__OTLP_ENDPOINT",
+            "http://collector:4318/v1/traces",
+        )];
+        if cfg!(feature = "otlp") {
+            with(&endpoint).unwrap();
+        } else {
+            let err = format!("{:#}", with(&endpoint).unwrap_err());
+            assert!(
+                err.contains("log.otlp_endpoint") && err.contains("--features otlp"),
+                "{err}"
+            );
+        }
+        let err = format!(
+            "{:#}",
+            with(&[("BOXOFFICE__LOG__OTLP_ENDPOINT", "collector:4318")]).unwrap_err()
+        );
+        assert!(err.contains("log.otlp_endpoint"), "{err}");
     }
 
     #[test]

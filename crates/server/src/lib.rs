@@ -18,5 +18,6 @@ pub mod dataplatform;
 pub mod demo;
 pub mod mock_platform;
 pub mod serve;
+pub mod telemetry;
 pub mod wiring;
 pub mod workers;

@@ -8,7 +8,7 @@
 //! names the setting at fault and where it came from; the exit code tells
 //! a wrong setting (78) from a dependency that did not answer (69).
 
-use boxoffice_server::config::{LogFormat, SettingError, Settings, origin_of};
+use boxoffice_server::config::{SettingError, Settings, origin_of};
 use clap::{Parser, Subcommand};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -85,21 +85,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         std::io::Write::write_all(&mut out, shown.as_bytes())?;
         return Ok(());
     }
-    init_logging(settings.log.format);
-    match command {
+    let telemetry =
+        boxoffice_server::telemetry::init(&settings.log, std::io::stdout().is_terminal())?;
+    let outcome = match command {
         Command::Serve => boxoffice_server::serve::run(settings).await,
-        Command::Migrate => {
-            boxoffice_server::wiring::open_database(&settings).await?;
-            tracing::info!("migrations applied");
-            Ok(())
-        }
+        Command::Migrate => boxoffice_server::wiring::open_database(&settings)
+            .await
+            .map(|_| tracing::info!("migrations applied")),
         Command::CheckConfig => Ok(()),
-        Command::Dataplatform { listen } => {
-            let listener = tokio::net::TcpListener::bind(&listen).await?;
-            tracing::info!(address = %listener.local_addr()?, "mock data platform is listening");
-            boxoffice_server::mock_platform::serve(listener, Default::default()).await
-        }
-    }
+        Command::Dataplatform { listen } => mock_platform(&listen).await,
+    };
+    // The exporter's shutdown blocks until the last spans are sent.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    outcome
+}
+
+async fn mock_platform(listen: &str) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(address = %listener.local_addr()?, "mock data platform is listening");
+    boxoffice_server::mock_platform::serve(listener, Default::default()).await
 }
 
 /// Prints why the process stops, on standard error and without a
@@ -121,24 +125,4 @@ fn fail(err: &anyhow::Error, file: Option<&Path>, flags: &[&str]) -> std::proces
         }
     };
     std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
-}
-
-/// Log lines to standard output, filtered by `RUST_LOG`: JSON or text as
-/// `log.format` says, and colour only on a terminal, so files and
-/// collectors get no escape codes.
-fn init_logging(format: LogFormat) {
-    let terminal = std::io::stdout().is_terminal();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into());
-    let lines = tracing_subscriber::fmt().with_env_filter(filter);
-    if format.is_json(terminal) {
-        lines
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .init();
-    } else {
-        lines.with_ansi(terminal).init();
-    }
 }

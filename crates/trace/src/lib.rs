@@ -5,9 +5,10 @@
 //! headers, so that one sale can be followed from the access line to the
 //! platform.
 //!
-//! This is propagation only: boxoffice records no spans of its own, so
-//! the `traceparent` it passes on names the caller's span (or, when the
-//! caller sent none, a span id made up for the request).
+//! The `traceparent` boxoffice passes on names the caller's span (or, when
+//! the caller sent none, a span id made up for the request). Built with
+//! the `otlp` feature and given an endpoint, the server also records its
+//! request spans as children of that span (decision 0022).
 
 use std::fmt;
 use std::future::Future;
@@ -80,6 +81,21 @@ impl TraceParent {
     /// The 32 lower-case hex digits that name the trace.
     pub fn trace_id(&self) -> String {
         to_hex(&self.trace_id)
+    }
+
+    /// The trace id as bytes.
+    pub fn trace_id_bytes(&self) -> [u8; 16] {
+        self.trace_id
+    }
+
+    /// The caller's span (or the made-up one) as bytes.
+    pub fn parent_id_bytes(&self) -> [u8; 8] {
+        self.parent_id
+    }
+
+    /// Whether the caller asked for the trace to be recorded.
+    pub fn sampled(&self) -> bool {
+        self.flags & 1 == 1
     }
 }
 
