@@ -4,6 +4,7 @@
 //! is logged once, here.
 
 use crate::envelope::ErrorBody;
+pub use crate::error_code::ErrorCode;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,8 +19,8 @@ use boxoffice_core::use_cases::{
 
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    /// The stable code; the status is the code's ([`ErrorCode::status`]).
+    pub code: ErrorCode,
     pub message: String,
     /// Headers the answer carries (`WWW-Authenticate`, `Retry-After`).
     pub headers: Vec<(&'static str, String)>,
@@ -28,9 +29,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             message: message.into(),
             headers: Vec::new(),
@@ -38,30 +38,23 @@ impl ApiError {
         }
     }
 
+    /// The HTTP status of the answer.
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
     pub fn validation(message: impl Into<String>) -> Self {
-        Self::bad_request("VALIDATION_FAILED", message)
-    }
-
-    fn not_found(code: &'static str, message: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
-    }
-
-    fn conflict(code: &'static str, message: &str) -> Self {
-        Self::new(StatusCode::CONFLICT, code, message)
+        Self::new(ErrorCode::VALIDATION_FAILED, message)
     }
 
     fn date_called_off() -> Self {
-        Self::conflict(
-            "SCHEDULE_CANCELLED",
+        Self::new(
+            ErrorCode::SCHEDULE_CANCELLED,
             "the organiser called this date off; its reservations are refunded in full",
         )
     }
@@ -71,17 +64,12 @@ impl ApiError {
         if is_unavailable(&err) {
             tracing::warn!(error = format!("{err:#}"), "dependency unavailable");
             Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "SERVICE_UNAVAILABLE",
+                ErrorCode::SERVICE_UNAVAILABLE,
                 "the service is temporarily unavailable; retry shortly",
             )
         } else {
             tracing::error!(error = format!("{err:#}"), "request failed");
-            Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_ERROR",
-                "an unexpected error occurred",
-            )
+            Self::new(ErrorCode::INTERNAL_ERROR, "an unexpected error occurred")
         }
     }
 }
@@ -89,12 +77,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
-            code: self.code,
+            code: self.code.as_str(),
             message: self.message,
             challenge: self.challenge,
             request_id: crate::request_id::current().filter(|id| !id.is_empty()),
         };
-        let mut response = (self.status, Json(body)).into_response();
+        let mut response = (self.code.status(), Json(body)).into_response();
         for (name, value) in self.headers {
             if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
                 response.headers_mut().append(name, value);
@@ -113,28 +101,23 @@ impl From<anyhow::Error> for ApiError {
 impl From<AccessDenied> for ApiError {
     fn from(denied: AccessDenied) -> Self {
         match denied {
-            AccessDenied::UnknownToken => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "QUEUE_TOKEN_INVALID",
-                "unknown queue token",
-            ),
+            AccessDenied::UnknownToken => {
+                Self::new(ErrorCode::QUEUE_TOKEN_INVALID, "unknown queue token")
+            }
             AccessDenied::NotYours => not_yours(),
             AccessDenied::Waiting { position } => Self::new(
-                StatusCode::FORBIDDEN,
-                "QUEUE_TOKEN_NOT_ACTIVE",
+                ErrorCode::QUEUE_TOKEN_NOT_ACTIVE,
                 match position {
                     Some(position) => format!("still waiting in line at position {position}"),
                     None => "still waiting to be placed in line".to_owned(),
                 },
             ),
             AccessDenied::Expired => Self::new(
-                StatusCode::UNAUTHORIZED,
-                "QUEUE_TOKEN_EXPIRED",
+                ErrorCode::QUEUE_TOKEN_EXPIRED,
                 "the queue token has expired; ask for a new one",
             ),
             AccessDenied::WrongConcert => Self::new(
-                StatusCode::FORBIDDEN,
-                "QUEUE_TOKEN_WRONG_CONCERT",
+                ErrorCode::QUEUE_TOKEN_WRONG_CONCERT,
                 "the queue token is for another concert",
             ),
         }
@@ -144,13 +127,12 @@ impl From<AccessDenied> for ApiError {
 impl From<IdempotencyConflict> for ApiError {
     fn from(conflict: IdempotencyConflict) -> Self {
         match conflict {
-            IdempotencyConflict::InProgress => Self::conflict(
-                "IDEMPOTENCY_REQUEST_IN_PROGRESS",
+            IdempotencyConflict::InProgress => Self::new(
+                ErrorCode::IDEMPOTENCY_REQUEST_IN_PROGRESS,
                 "a request with this Idempotency-Key is still being processed",
             ),
             IdempotencyConflict::KeyReused => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "IDEMPOTENCY_KEY_REUSED",
+                ErrorCode::IDEMPOTENCY_KEY_REUSED,
                 "this Idempotency-Key was used for a different request",
             ),
         }
@@ -159,8 +141,7 @@ impl From<IdempotencyConflict> for ApiError {
 
 fn not_yours() -> ApiError {
     ApiError::new(
-        StatusCode::FORBIDDEN,
-        "QUEUE_TOKEN_NOT_YOURS",
+        ErrorCode::QUEUE_TOKEN_NOT_YOURS,
         "this queue token was issued to another fan",
     )
 }
@@ -169,23 +150,23 @@ fn not_yours() -> ApiError {
 pub(crate) fn pow_refused(refusal: PowRefusal) -> ApiError {
     let (code, message) = match refusal {
         PowRefusal::Missing => (
-            "PROOF_OF_WORK_REQUIRED",
+            ErrorCode::PROOF_OF_WORK_REQUIRED,
             "this concert asks for a solved challenge with every token request",
         ),
         PowRefusal::Wrong => (
-            "PROOF_OF_WORK_REQUIRED",
+            ErrorCode::PROOF_OF_WORK_REQUIRED,
             "the answer does not solve a challenge issued to you for this concert",
         ),
         PowRefusal::Expired => (
-            "PROOF_OF_WORK_EXPIRED",
+            ErrorCode::PROOF_OF_WORK_EXPIRED,
             "the challenge has expired; solve this one",
         ),
         PowRefusal::Replayed => (
-            "PROOF_OF_WORK_REPLAYED",
+            ErrorCode::PROOF_OF_WORK_REPLAYED,
             "this challenge was already used; solve this one",
         ),
     };
-    ApiError::new(StatusCode::FORBIDDEN, code, message)
+    ApiError::new(code, message)
 }
 
 impl From<ChangeRoomError> for ApiError {
@@ -193,16 +174,16 @@ impl From<ChangeRoomError> for ApiError {
         use boxoffice_core::domain::room::RoomRejected;
         match err {
             ChangeRoomError::ConcertNotFound => {
-                Self::not_found("CONCERT_NOT_FOUND", "no such concert")
+                Self::new(ErrorCode::CONCERT_NOT_FOUND, "no such concert")
             }
             ChangeRoomError::Rejected(RoomRejected::BadSetting(message)) => {
                 Self::validation(message)
             }
             ChangeRoomError::Rejected(transition @ RoomRejected::Transition { .. }) => {
-                Self::conflict("ROOM_TRANSITION_INVALID", &transition.to_string())
+                Self::new(ErrorCode::ROOM_TRANSITION_INVALID, transition.to_string())
             }
-            ChangeRoomError::Conflict => Self::conflict(
-                "ROOM_CHANGED_CONCURRENTLY",
+            ChangeRoomError::Conflict => Self::new(
+                ErrorCode::ROOM_CHANGED_CONCURRENTLY,
                 "the room was changed by someone else meanwhile; read it and try again",
             ),
             ChangeRoomError::Unexpected(e) => Self::unexpected(e),
@@ -214,19 +195,18 @@ impl From<IssueTokenError> for ApiError {
     fn from(err: IssueTokenError) -> Self {
         match err {
             IssueTokenError::ConcertNotFound => {
-                Self::not_found("CONCERT_NOT_FOUND", "no such concert")
+                Self::new(ErrorCode::CONCERT_NOT_FOUND, "no such concert")
             }
             IssueTokenError::SaleNotOpen { pre_queue_opens_at } => Self::new(
-                StatusCode::CONFLICT,
-                "SALE_NOT_OPEN",
+                ErrorCode::SALE_NOT_OPEN,
                 format!(
                     "the sale has not opened; its pre-queue opens at {}",
                     crate::wire::instant(pre_queue_opens_at)
                 ),
             ),
-            IssueTokenError::SaleClosed => Self::conflict("SALE_CLOSED", "the sale is closed"),
+            IssueTokenError::SaleClosed => Self::new(ErrorCode::SALE_CLOSED, "the sale is closed"),
             IssueTokenError::SoldOut => {
-                Self::conflict("SOLD_OUT", "every seat of this concert is sold")
+                Self::new(ErrorCode::SOLD_OUT, "every seat of this concert is sold")
             }
             // The route answers these itself, with a fresh challenge.
             IssueTokenError::ProofOfWork { refusal, .. } => pow_refused(refusal),
@@ -250,7 +230,7 @@ impl From<ListSchedulesError> for ApiError {
         match err {
             ListSchedulesError::Access(denied) => denied.into(),
             ListSchedulesError::ConcertNotFound => {
-                Self::not_found("CONCERT_NOT_FOUND", "no such concert")
+                Self::new(ErrorCode::CONCERT_NOT_FOUND, "no such concert")
             }
             ListSchedulesError::Unexpected(e) => Self::unexpected(e),
         }
@@ -262,7 +242,7 @@ impl From<ListSeatsError> for ApiError {
         match err {
             ListSeatsError::Access(denied) => denied.into(),
             ListSeatsError::ScheduleNotFound => {
-                Self::not_found("SCHEDULE_NOT_FOUND", "no such schedule")
+                Self::new(ErrorCode::SCHEDULE_NOT_FOUND, "no such schedule")
             }
             ListSeatsError::Unexpected(e) => Self::unexpected(e),
         }
@@ -274,11 +254,11 @@ impl From<HoldSeatError> for ApiError {
         match err {
             HoldSeatError::Access(denied) => denied.into(),
             HoldSeatError::ScheduleNotFound => {
-                Self::not_found("SCHEDULE_NOT_FOUND", "no such schedule")
+                Self::new(ErrorCode::SCHEDULE_NOT_FOUND, "no such schedule")
             }
             HoldSeatError::DateCalledOff => Self::date_called_off(),
-            HoldSeatError::Basket(BasketRefusal::TooMany { max }) => Self::bad_request(
-                "TOO_MANY_SEATS",
+            HoldSeatError::Basket(BasketRefusal::TooMany { max }) => Self::new(
+                ErrorCode::TOO_MANY_SEATS,
                 format!("one hold takes at most {max} seats"),
             ),
             HoldSeatError::Basket(BasketRefusal::Repeated(seat)) => {
@@ -288,28 +268,29 @@ impl From<HoldSeatError> for ApiError {
                 Self::validation("seatNumbers names no seat")
             }
             HoldSeatError::SeatNotFound => {
-                Self::not_found("SEAT_NOT_FOUND", "no such seat on this schedule")
+                Self::new(ErrorCode::SEAT_NOT_FOUND, "no such seat on this schedule")
             }
-            HoldSeatError::SeatAlreadyHeld => {
-                Self::conflict("SEAT_ALREADY_HELD", "the seat is held by someone else")
-            }
+            HoldSeatError::SeatAlreadyHeld => Self::new(
+                ErrorCode::SEAT_ALREADY_HELD,
+                "the seat is held by someone else",
+            ),
             HoldSeatError::SeatAlreadySold => {
-                Self::conflict("SEAT_ALREADY_SOLD", "the seat is sold")
+                Self::new(ErrorCode::SEAT_ALREADY_SOLD, "the seat is sold")
             }
-            HoldSeatError::HoldLimitReached(HoldLimitReached::Live) => Self::conflict(
-                "HOLD_LIMIT_REACHED",
+            HoldSeatError::HoldLimitReached(HoldLimitReached::Live) => Self::new(
+                ErrorCode::HOLD_LIMIT_REACHED,
                 "you already hold as many seats as allowed; pay or release a hold first",
             ),
-            HoldSeatError::HoldLimitReached(HoldLimitReached::Unfunded) => Self::conflict(
-                "UNFUNDED_HOLD_LIMIT_REACHED",
+            HoldSeatError::HoldLimitReached(HoldLimitReached::Unfunded) => Self::new(
+                ErrorCode::UNFUNDED_HOLD_LIMIT_REACHED,
                 "with an empty balance you may hold no more seats; charge your balance first",
             ),
-            HoldSeatError::HoldLimitReached(HoldLimitReached::Lapsed) => Self::conflict(
-                "TOO_MANY_LAPSED_HOLDS",
+            HoldSeatError::HoldLimitReached(HoldLimitReached::Lapsed) => Self::new(
+                ErrorCode::TOO_MANY_LAPSED_HOLDS,
                 "too many of your holds were released or left unpaid lately; try again later",
             ),
-            HoldSeatError::HoldLimitReached(HoldLimitReached::PerConcert) => Self::conflict(
-                "PURCHASE_LIMIT_REACHED",
+            HoldSeatError::HoldLimitReached(HoldLimitReached::PerConcert) => Self::new(
+                ErrorCode::PURCHASE_LIMIT_REACHED,
                 "you hold or have bought as many seats of this concert as a fan may",
             ),
             HoldSeatError::Unexpected(e) => Self::unexpected(e),
@@ -321,16 +302,15 @@ impl ApiError {
     /// A request about a hold by someone other than its holder.
     fn hold_not_owned() -> Self {
         Self::new(
-            StatusCode::FORBIDDEN,
-            "HOLD_NOT_OWNED",
+            ErrorCode::HOLD_NOT_OWNED,
             "the hold belongs to someone else",
         )
     }
 
     /// A release or an extension of a hold that has ended.
     fn hold_not_live() -> Self {
-        Self::conflict(
-            "HOLD_NOT_LIVE",
+        Self::new(
+            ErrorCode::HOLD_NOT_LIVE,
             "the hold is already paid, released or expired",
         )
     }
@@ -339,15 +319,15 @@ impl ApiError {
 impl From<ExtendHoldError> for ApiError {
     fn from(err: ExtendHoldError) -> Self {
         match err {
-            ExtendHoldError::HoldNotFound => Self::not_found("HOLD_NOT_FOUND", "no such hold"),
+            ExtendHoldError::HoldNotFound => Self::new(ErrorCode::HOLD_NOT_FOUND, "no such hold"),
             ExtendHoldError::NotYourHold => Self::hold_not_owned(),
             ExtendHoldError::HoldNotLive => Self::hold_not_live(),
-            ExtendHoldError::AlreadyExtended => Self::conflict(
-                "HOLD_ALREADY_EXTENDED",
+            ExtendHoldError::AlreadyExtended => Self::new(
+                ErrorCode::HOLD_ALREADY_EXTENDED,
                 "the hold was extended already; a hold is extended once",
             ),
-            ExtendHoldError::AtMaximum => Self::conflict(
-                "HOLD_NOT_EXTENDABLE",
+            ExtendHoldError::AtMaximum => Self::new(
+                ErrorCode::HOLD_NOT_EXTENDABLE,
                 "the hold already lasts as long as a hold may",
             ),
             ExtendHoldError::Unexpected(e) => Self::unexpected(e),
@@ -358,7 +338,7 @@ impl From<ExtendHoldError> for ApiError {
 impl From<ReleaseHoldError> for ApiError {
     fn from(err: ReleaseHoldError) -> Self {
         match err {
-            ReleaseHoldError::HoldNotFound => Self::not_found("HOLD_NOT_FOUND", "no such hold"),
+            ReleaseHoldError::HoldNotFound => Self::new(ErrorCode::HOLD_NOT_FOUND, "no such hold"),
             ReleaseHoldError::NotYourHold => Self::hold_not_owned(),
             ReleaseHoldError::HoldNotLive => Self::hold_not_live(),
             ReleaseHoldError::Unexpected(e) => Self::unexpected(e),
@@ -370,11 +350,11 @@ impl From<JoinWaitlistError> for ApiError {
     fn from(err: JoinWaitlistError) -> Self {
         match err {
             JoinWaitlistError::ScheduleNotFound => {
-                Self::not_found("SCHEDULE_NOT_FOUND", "no such schedule")
+                Self::new(ErrorCode::SCHEDULE_NOT_FOUND, "no such schedule")
             }
             JoinWaitlistError::DateCalledOff => Self::date_called_off(),
-            JoinWaitlistError::NotSoldOut => Self::conflict(
-                "SCHEDULE_NOT_SOLD_OUT",
+            JoinWaitlistError::NotSoldOut => Self::new(
+                ErrorCode::SCHEDULE_NOT_SOLD_OUT,
                 "a seat of the date can be held now; the waiting list opens when it sells out",
             ),
             JoinWaitlistError::Unexpected(e) => Self::unexpected(e),
@@ -385,8 +365,8 @@ impl From<JoinWaitlistError> for ApiError {
 impl From<LeaveWaitlistError> for ApiError {
     fn from(err: LeaveWaitlistError) -> Self {
         match err {
-            LeaveWaitlistError::NotWaiting => Self::not_found(
-                "NOT_ON_WAITLIST",
+            LeaveWaitlistError::NotWaiting => Self::new(
+                ErrorCode::NOT_ON_WAITLIST,
                 "you are not waiting on this date's list (an offer is declined by releasing its hold)",
             ),
             LeaveWaitlistError::Unexpected(e) => Self::unexpected(e),
@@ -399,19 +379,20 @@ impl From<PayError> for ApiError {
         match err {
             PayError::Conflict(conflict) => conflict.into(),
             PayError::Refused(refused) => match refused {
-                PaymentRefused::HoldNotFound => Self::not_found("HOLD_NOT_FOUND", "no such hold"),
+                PaymentRefused::HoldNotFound => {
+                    Self::new(ErrorCode::HOLD_NOT_FOUND, "no such hold")
+                }
                 PaymentRefused::NotYourHold => Self::hold_not_owned(),
                 PaymentRefused::WrongConcert => AccessDenied::WrongConcert.into(),
-                PaymentRefused::HoldExpired => Self::conflict(
-                    "HOLD_EXPIRED",
+                PaymentRefused::HoldExpired => Self::new(
+                    ErrorCode::HOLD_EXPIRED,
                     "the hold has expired; the seat was released",
                 ),
                 PaymentRefused::AlreadyPaid => {
-                    Self::conflict("HOLD_ALREADY_PAID", "the hold is already paid")
+                    Self::new(ErrorCode::HOLD_ALREADY_PAID, "the hold is already paid")
                 }
                 PaymentRefused::InsufficientBalance { balance, price } => Self::new(
-                    StatusCode::CONFLICT,
-                    "INSUFFICIENT_BALANCE",
+                    ErrorCode::INSUFFICIENT_BALANCE,
                     format!(
                         "the balance of {} won does not cover the price of {} won",
                         balance.amount(),
@@ -430,28 +411,26 @@ impl From<CancelError> for ApiError {
             CancelError::Conflict(conflict) => conflict.into(),
             CancelError::Refused(refused) => match refused {
                 CancelRefused::NotFound => {
-                    Self::not_found("RESERVATION_NOT_FOUND", "no such reservation")
+                    Self::new(ErrorCode::RESERVATION_NOT_FOUND, "no such reservation")
                 }
                 CancelRefused::NotYours => Self::new(
-                    StatusCode::FORBIDDEN,
-                    "RESERVATION_NOT_OWNED",
+                    ErrorCode::RESERVATION_NOT_OWNED,
                     "the reservation belongs to someone else",
                 ),
-                CancelRefused::AlreadyCancelled => Self::conflict(
-                    "RESERVATION_ALREADY_CANCELLED",
+                CancelRefused::AlreadyCancelled => Self::new(
+                    ErrorCode::RESERVATION_ALREADY_CANCELLED,
                     "the reservation is already cancelled; it was refunded once",
                 ),
                 CancelRefused::Closed { deadline } => Self::new(
-                    StatusCode::CONFLICT,
-                    "CANCELLATION_CLOSED",
+                    ErrorCode::CANCELLATION_CLOSED,
                     format!(
                         "cancelling this reservation closed at {}",
                         crate::wire::instant(deadline)
                     ),
                 ),
                 // Only the organiser's refund round meets this; no fan route does.
-                CancelRefused::DateGoesAhead => Self::conflict(
-                    "CANCELLATION_CLOSED",
+                CancelRefused::DateGoesAhead => Self::new(
+                    ErrorCode::CANCELLATION_CLOSED,
                     "only the reservations of a called-off date are cancelled by the organiser",
                 ),
             },
@@ -465,8 +444,7 @@ impl From<ChargeError> for ApiError {
         match err {
             ChargeError::Invalid(rejected) => Self::validation(rejected.to_string()),
             ChargeError::Refused(ChargeRefused::LimitExceeded { balance, max }) => Self::new(
-                StatusCode::CONFLICT,
-                "BALANCE_LIMIT_EXCEEDED",
+                ErrorCode::BALANCE_LIMIT_EXCEEDED,
                 format!(
                     "this charge would take the balance of {} won past the limit of {} won",
                     balance.amount(),
@@ -484,15 +462,15 @@ impl From<UpdateConcertError> for ApiError {
         match err {
             UpdateConcertError::Invalid(rejected) => Self::validation(rejected.to_string()),
             UpdateConcertError::ConcertNotFound => {
-                Self::not_found("CONCERT_NOT_FOUND", "no such concert")
+                Self::new(ErrorCode::CONCERT_NOT_FOUND, "no such concert")
             }
-            UpdateConcertError::ScheduleNotFound(id) => Self::not_found(
-                "SCHEDULE_NOT_FOUND",
-                &format!("schedule {id} is not one of the concert's dates"),
+            UpdateConcertError::ScheduleNotFound(id) => Self::new(
+                ErrorCode::SCHEDULE_NOT_FOUND,
+                format!("schedule {id} is not one of the concert's dates"),
             ),
-            UpdateConcertError::ScheduleOnSale(id) => Self::conflict(
-                "SCHEDULE_ON_SALE",
-                &format!(
+            UpdateConcertError::ScheduleOnSale(id) => Self::new(
+                ErrorCode::SCHEDULE_ON_SALE,
+                format!(
                     "schedule {id} is on sale (a seat of it is held or sold): its time and venue stay"
                 ),
             ),
@@ -505,11 +483,11 @@ impl From<CallOffError> for ApiError {
     fn from(err: CallOffError) -> Self {
         match err {
             CallOffError::ConcertNotFound => {
-                Self::not_found("CONCERT_NOT_FOUND", "no such concert")
+                Self::new(ErrorCode::CONCERT_NOT_FOUND, "no such concert")
             }
-            CallOffError::ScheduleNotFound(id) => Self::not_found(
-                "SCHEDULE_NOT_FOUND",
-                &format!("schedule {id} is not one of the concert's dates"),
+            CallOffError::ScheduleNotFound(id) => Self::new(
+                ErrorCode::SCHEDULE_NOT_FOUND,
+                format!("schedule {id} is not one of the concert's dates"),
             ),
             CallOffError::Unexpected(e) => Self::unexpected(e),
         }
@@ -528,20 +506,20 @@ impl From<CreateConcertError> for ApiError {
 impl From<ReplayError> for ApiError {
     fn from(err: ReplayError) -> Self {
         match err {
-            ReplayError::NotFound => {
-                Self::not_found("DEAD_LETTER_NOT_FOUND", "no dead letter has this id")
-            }
-            ReplayError::AlreadyReplayed => Self::conflict(
-                "DEAD_LETTER_ALREADY_REPLAYED",
+            ReplayError::NotFound => Self::new(
+                ErrorCode::DEAD_LETTER_NOT_FOUND,
+                "no dead letter has this id",
+            ),
+            ReplayError::AlreadyReplayed => Self::new(
+                ErrorCode::DEAD_LETTER_ALREADY_REPLAYED,
                 "this dead letter was already replayed",
             ),
-            ReplayError::InProgress => Self::conflict(
-                "DEAD_LETTER_REPLAY_IN_PROGRESS",
+            ReplayError::InProgress => Self::new(
+                ErrorCode::DEAD_LETTER_REPLAY_IN_PROGRESS,
                 "another replay of this dead letter is under way; read it again in a moment",
             ),
             ReplayError::DeliveryFailed(reason) => Self::new(
-                StatusCode::BAD_GATEWAY,
-                "DELIVERY_FAILED",
+                ErrorCode::DELIVERY_FAILED,
                 format!("the consumer failed again: {reason}"),
             ),
             ReplayError::Unexpected(e) => Self::unexpected(e),

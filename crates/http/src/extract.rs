@@ -2,6 +2,7 @@
 //! missing or malformed: the idempotency key, JSON bodies and path
 //! parameters. Who is calling is `identity`'s.
 
+use crate::ErrorCode;
 use crate::error::ApiError;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection};
@@ -25,7 +26,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKeyHeader {
             None => Ok(Self(None)),
             Some(raw) => IdempotencyKey::parse(raw)
                 .map(|k| Self(Some(k)))
-                .map_err(|e| ApiError::bad_request("INVALID_IDEMPOTENCY_KEY", e.to_string())),
+                .map_err(|e| ApiError::new(ErrorCode::INVALID_IDEMPOTENCY_KEY, e.to_string())),
         }
     }
 }
@@ -52,22 +53,24 @@ where
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
         JsonRejection::JsonDataError(e) => {
-            ApiError::bad_request("INVALID_REQUEST_BODY", e.body_text())
+            ApiError::new(ErrorCode::INVALID_REQUEST_BODY, e.body_text())
         }
-        JsonRejection::JsonSyntaxError(_) => {
-            ApiError::bad_request("MALFORMED_JSON", "the request body is not valid JSON")
-        }
+        JsonRejection::JsonSyntaxError(_) => ApiError::new(
+            ErrorCode::MALFORMED_JSON,
+            "the request body is not valid JSON",
+        ),
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::UNSUPPORTED_MEDIA_TYPE,
             "send the body as Content-Type: application/json",
         ),
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
+            ErrorCode::PAYLOAD_TOO_LARGE,
             "the request body is too large",
         ),
-        _ => ApiError::bad_request("MALFORMED_JSON", "the request body could not be read"),
+        _ => ApiError::new(
+            ErrorCode::MALFORMED_JSON,
+            "the request body could not be read",
+        ),
     }
 }
 
@@ -91,13 +94,13 @@ where
 }
 
 fn path_rejection(rejection: &PathRejection) -> ApiError {
-    ApiError::bad_request(
-        "INVALID_PATH_PARAMETER",
+    ApiError::new(
+        ErrorCode::INVALID_PATH_PARAMETER,
         format!("invalid path parameter: {}", rejection.body_text()),
     )
 }
 
 /// Turns a domain id's validation error into a path-parameter error.
 pub fn path_id<T, E: std::fmt::Display>(parsed: Result<T, E>) -> Result<T, ApiError> {
-    parsed.map_err(|e| ApiError::bad_request("INVALID_PATH_PARAMETER", e.to_string()))
+    parsed.map_err(|e| ApiError::new(ErrorCode::INVALID_PATH_PARAMETER, e.to_string()))
 }

@@ -16,10 +16,10 @@
 //! envelope code: `AUTH_REQUIRED`, `AUTH_INVALID`, `AUTH_EXPIRED`.
 
 use crate::ApiState;
+use crate::ErrorCode;
 use crate::error::ApiError;
 use crate::limits::tagged;
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use boxoffice_auth::dev::DevSigner;
 use boxoffice_auth::{Access, AccessRefused, AccessVerifier, QueueSeal};
@@ -73,8 +73,8 @@ pub(crate) fn single_header<'a>(parts: &'a Parts, name: &str) -> Result<Option<&
         return Ok(None);
     };
     if values.next().is_some() {
-        return Err(ApiError::bad_request(
-            "DUPLICATE_HEADER",
+        return Err(ApiError::new(
+            ErrorCode::DUPLICATE_HEADER,
             format!("send the {name} header once"),
         ));
     }
@@ -94,8 +94,7 @@ fn bearer_challenge(err: ApiError, error: Option<(&str, &str)>) -> ApiError {
 fn auth_required() -> ApiError {
     bearer_challenge(
         ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "AUTH_REQUIRED",
+            ErrorCode::AUTH_REQUIRED,
             "sign in: send Authorization: Bearer <access token>",
         ),
         None,
@@ -120,16 +119,14 @@ fn refused_token(refused: &AccessRefused) -> ApiError {
     match refused {
         AccessRefused::Invalid(why) => bearer_challenge(
             ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "AUTH_INVALID",
+                ErrorCode::AUTH_INVALID,
                 format!("invalid access token: {why}"),
             ),
             Some(("invalid_token", why)),
         ),
         AccessRefused::Expired => bearer_challenge(
             ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "AUTH_EXPIRED",
+                ErrorCode::AUTH_EXPIRED,
                 "the access token has expired; sign in again",
             ),
             Some(("invalid_token", "the access token expired")),
@@ -178,8 +175,8 @@ async fn identify(parts: &Parts, state: &ApiState) -> Result<Option<UserId>, Api
                 .and_then(|n| UserId::new(n).ok())
                 .map(Some)
                 .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "INVALID_CLIENT_ID",
+                    ApiError::new(
+                        ErrorCode::INVALID_CLIENT_ID,
                         "Client-Id must be a positive integer",
                     )
                 })
@@ -191,8 +188,7 @@ fn missing_identity(mode: AuthMode) -> ApiError {
     match mode {
         AuthMode::Jwt => auth_required(),
         AuthMode::TrustedHeader => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "CLIENT_ID_REQUIRED",
+            ErrorCode::CLIENT_ID_REQUIRED,
             "the Client-Id header is required",
         ),
     }
@@ -226,18 +222,15 @@ impl FromRequestParts<ApiState> for Fan {
 fn queue_credential(parts: &Parts, state: &ApiState) -> Result<QueueCredential, ApiError> {
     let raw = single_header(parts, QUEUE_TOKEN)?.ok_or_else(|| {
         ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "QUEUE_TOKEN_REQUIRED",
+            ErrorCode::QUEUE_TOKEN_REQUIRED,
             "the Queue-Token header is required",
         )
     })?;
-    state.auth.seal.open(raw.trim()).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "QUEUE_TOKEN_INVALID",
-            "unknown queue token",
-        )
-    })
+    state
+        .auth
+        .seal
+        .open(raw.trim())
+        .ok_or_else(|| ApiError::new(ErrorCode::QUEUE_TOKEN_INVALID, "unknown queue token"))
 }
 
 /// The fan of a call about their own holds and money (payments,
@@ -327,8 +320,7 @@ impl FromRequestParts<ApiState> for TicketHolder {
                     .to_owned(),
             }),
             QueueCredential::Pass(_) => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "QUEUE_TOKEN_INVALID",
+                ErrorCode::QUEUE_TOKEN_INVALID,
                 "poll with your queue ticket (the token field), not the admission pass",
             )),
         }
@@ -353,8 +345,7 @@ impl FromRequestParts<ApiState> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
         if !state.auth.admin_enabled() {
             return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "ADMIN_DISABLED",
+                ErrorCode::ADMIN_DISABLED,
                 "admin endpoints are disabled: set admin.api_key or auth.admin_claim",
             ));
         }
@@ -370,8 +361,7 @@ impl FromRequestParts<ApiState> for Admin {
             }
             state.limits.record_failure(ip);
             return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "ADMIN_KEY_INVALID",
+                ErrorCode::ADMIN_KEY_INVALID,
                 "a valid X-Admin-Key header is required",
             ));
         }
@@ -381,8 +371,7 @@ impl FromRequestParts<ApiState> for Admin {
                 Ok(Some(_)) => {
                     state.limits.record_failure(ip);
                     return Err(ApiError::new(
-                        StatusCode::FORBIDDEN,
-                        "ADMIN_ROLE_REQUIRED",
+                        ErrorCode::ADMIN_ROLE_REQUIRED,
                         "this access token does not grant the admin role",
                     ));
                 }
@@ -390,7 +379,7 @@ impl FromRequestParts<ApiState> for Admin {
                 Err(refused) => {
                     // A forged or malformed token is a failed attempt; an
                     // expired one, or keys not loaded yet, is not.
-                    if refused.code == "AUTH_INVALID" {
+                    if refused.code == ErrorCode::AUTH_INVALID {
                         state.limits.record_failure(ip);
                     }
                     return Err(refused);
@@ -399,8 +388,7 @@ impl FromRequestParts<ApiState> for Admin {
         }
         state.limits.record_failure(ip);
         Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "ADMIN_KEY_INVALID",
+            ErrorCode::ADMIN_KEY_INVALID,
             "a valid X-Admin-Key header (or an admin's bearer token) is required",
         ))
     }

@@ -22,6 +22,7 @@
 
 mod envelope;
 mod error;
+mod error_code;
 mod extract;
 pub mod identity;
 pub mod limits;
@@ -34,6 +35,7 @@ pub mod stream;
 mod wire;
 
 pub use error::ApiError;
+pub use error_code::ErrorCode;
 pub use identity::{Auth, AuthMode};
 pub use limits::{Limits, RouteClass};
 pub use stream::Streams;
@@ -41,7 +43,7 @@ pub use stream::Streams;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::MatchedPath;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post, put};
@@ -67,9 +69,16 @@ pub struct ApiState {
     pub streams: Arc<Streams>,
 }
 
-/// What the server does with each request span and the request's trace
-/// context: with OTLP export on, it makes the span a child of the caller's.
-pub type RequestSpanHook = fn(&tracing::Span, &boxoffice_trace::TraceParent);
+/// What the server does with each request span, when it exports spans
+/// (OTLP, decision 0022).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestSpanHook {
+    /// Makes the span a child of the request's `traceparent`.
+    pub adopt: fn(&tracing::Span, &boxoffice_trace::TraceParent),
+    /// The span's id as exported, if it is exported: the `traceparent`
+    /// passed on to the request's events then names it.
+    pub span_id: fn(&tracing::Span) -> Option<[u8; 8]>,
+}
 
 static REQUEST_SPAN_HOOK: std::sync::OnceLock<RequestSpanHook> = std::sync::OnceLock::new();
 
@@ -77,6 +86,13 @@ static REQUEST_SPAN_HOOK: std::sync::OnceLock<RequestSpanHook> = std::sync::Once
 /// [`RequestSpanHook`]). False when one was set already.
 pub fn set_request_span_hook(hook: RequestSpanHook) -> bool {
     REQUEST_SPAN_HOOK.set(hook).is_ok()
+}
+
+/// The id of the request span being served, when spans are exported.
+fn exported_span_id() -> Option<[u8; 8]> {
+    REQUEST_SPAN_HOOK
+        .get()
+        .and_then(|hook| (hook.span_id)(&tracing::Span::current()))
 }
 
 /// Every line logged while a request is served carries its method, its
@@ -88,7 +104,7 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
         REQUEST_SPAN_HOOK.get(),
         request_id::traceparent_of(request.headers()),
     ) {
-        hook(&span, &parent);
+        (hook.adopt)(&span, &parent);
     }
     span
 }
@@ -379,23 +395,17 @@ pub fn admin_router(state: ApiState) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint")
+    ApiError::new(ErrorCode::NOT_FOUND, "no such endpoint")
 }
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
+        ErrorCode::METHOD_NOT_ALLOWED,
         "this endpoint does not accept that method",
     )
 }
 
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "INTERNAL_ERROR",
-        "an unexpected error occurred",
-    )
-    .into_response()
+    ApiError::new(ErrorCode::INTERNAL_ERROR, "an unexpected error occurred").into_response()
 }

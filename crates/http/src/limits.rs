@@ -16,9 +16,9 @@
 //! trusted proxy. Exempt networks (loopback by default) skip the per-IP
 //! limits, never the failure budget.
 
+use crate::ErrorCode;
 use crate::error::ApiError;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -138,8 +138,7 @@ pub struct ClientIp(pub Option<IpAddr>);
 fn too_many(wait: Duration, what: &str) -> ApiError {
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "RATE_LIMITED",
+        ErrorCode::RATE_LIMITED,
         format!("too many {what}; retry in {} s", secs.max(1)),
     )
     .with_header("retry-after", secs.max(1).to_string())
@@ -377,7 +376,7 @@ mod tests {
         }
         let refused = l.admit_user(RouteClass::Poll, me).unwrap_err();
         assert_eq!(
-            (refused.status.as_u16(), refused.code),
+            (refused.status().as_u16(), refused.code.as_str()),
             (429, "RATE_LIMITED")
         );
         assert!(
@@ -409,7 +408,7 @@ mod tests {
             l.record_failure(Some(ip("127.0.0.1")));
         }
         let blocked = l.admit_ip(RouteClass::Admin, ip("127.0.0.1")).unwrap_err();
-        assert_eq!(blocked.status.as_u16(), 429);
+        assert_eq!(blocked.status().as_u16(), 429);
         // Fan routes are not blocked by failures.
         l.admit_ip(RouteClass::Poll, ip("127.0.0.1")).unwrap();
         l.admit_ip(RouteClass::Admin, ip("198.51.100.1")).unwrap();

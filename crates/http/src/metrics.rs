@@ -270,7 +270,7 @@ pub(crate) fn outcome<T>(
 ) {
     let outcome = match result {
         Ok(_) => success,
-        Err(err) => err.code,
+        Err(err) => err.code.as_str(),
     };
     metrics::counter!(metric, "outcome" => outcome).increment(1);
 }

@@ -10,6 +10,7 @@
 //! framing. An `ETag` (the first 128 bits of the file's SHA-256) lets browsers revalidate for a
 //! `304` instead of downloading the file again.
 
+use crate::ErrorCode;
 use axum::extract::Path;
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_NONE_MATCH, REFERRER_POLICY,
@@ -112,7 +113,7 @@ fn content_type(path: &str) -> &'static str {
 }
 
 fn not_found() -> Response {
-    ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such page").into_response()
+    ApiError::new(ErrorCode::NOT_FOUND, "no such page").into_response()
 }
 
 #[cfg(test)]

@@ -45,11 +45,17 @@ pub(crate) async fn refuse_unusable(mut request: Request, next: Next) -> Respons
 }
 
 /// Runs the rest of the request with its id at hand for error bodies,
-/// and its trace context for the events it writes.
+/// and its trace context for the events it writes. When request spans
+/// are exported, that context names the request's own span (it runs
+/// inside it), so the events' consumers hang under it.
 pub(crate) async fn scope(request: Request, next: Next) -> Response {
     let id: Arc<str> = Arc::from(of(request.headers()).unwrap_or_default());
+    let received = traceparent_of(request.headers()).unwrap_or_else(TraceParent::fresh);
     let context = boxoffice_trace::Context {
-        traceparent: traceparent_of(request.headers()).unwrap_or_else(TraceParent::fresh),
+        traceparent: match crate::exported_span_id() {
+            Some(span_id) => received.with_parent(span_id),
+            None => received,
+        },
         request_id: id.to_string(),
     };
     CURRENT

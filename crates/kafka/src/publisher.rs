@@ -120,10 +120,7 @@ impl KafkaPublisher {
         let event = match (&event.trace, boxoffice_trace::current()) {
             (None, Some(context)) => {
                 traced = OutboxEvent {
-                    trace: Some(EventTrace {
-                        traceparent: context.traceparent.to_string(),
-                        request_id: context.request_id,
-                    }),
+                    trace: Some(EventTrace::from(context)),
                     ..event.clone()
                 };
                 &traced

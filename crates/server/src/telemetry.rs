@@ -7,7 +7,8 @@
 //! `otlp` feature built in), each request's span is also exported over
 //! OTLP/HTTP, as a child of the caller's `traceparent`, so a tracing
 //! backend shows boxoffice's part of a sale under the trace id the log
-//! lines, the outbox rows and the Kafka records carry (decision 0022).
+//! lines, the outbox rows and the Kafka records carry; those then name
+//! the request span as their parent (decision 0022).
 
 use crate::config::LogSettings;
 use tracing_subscriber::Layer;
@@ -131,7 +132,7 @@ pub mod otlp {
             )
             .build();
         let tracer = provider.tracer("boxoffice");
-        boxoffice_http::set_request_span_hook(adopt);
+        boxoffice_http::set_request_span_hook(boxoffice_http::RequestSpanHook { adopt, span_id });
         Ok((tracing_opentelemetry::layer().with_tracer(tracer), provider))
     }
 
@@ -152,5 +153,13 @@ pub mod otlp {
             TraceState::default(),
         );
         let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
+    }
+
+    /// The id the span is exported under; none for a span that is not
+    /// recorded (filtered out, or the trace is not sampled).
+    fn span_id(span: &tracing::Span) -> Option<[u8; 8]> {
+        let context = span.context();
+        let own = context.span().span_context().clone();
+        (own.is_valid() && own.is_sampled()).then(|| own.span_id().to_bytes())
     }
 }

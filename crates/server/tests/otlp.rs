@@ -1,6 +1,7 @@
 //! OTLP export (built with `--features otlp`): a real `boxoffice` process
 //! sends its request spans to a collector, as children of the caller's
-//! `traceparent`, and flushes them when it stops.
+//! `traceparent`, stamps the events a request writes with that request's
+//! own span, and flushes the spans when it stops.
 
 // A failed expectation in a helper is a failed test: panicking is the point.
 #![allow(clippy::expect_used)]
@@ -32,7 +33,8 @@ fn free_port() -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn request_spans_reach_the_collector_as_children_of_the_callers_trace() {
+async fn request_spans_reach_the_collector_as_children_of_the_callers_trace_and_events_name_the_request_span()
+ {
     // A collector that keeps every body POSTed to /v1/traces.
     let received: Arc<Mutex<Vec<Bytes>>> = Arc::default();
     let kept = received.clone();
@@ -89,6 +91,28 @@ async fn request_spans_reach_the_collector_as_children_of_the_callers_trace() {
         .await
         .expect("concerts");
     assert_eq!(concerts.status().as_u16(), 200);
+    // A charge writes an event: its traceparent is passed on to the relay.
+    let session: serde_json::Value = http
+        .post(format!("{base}/api/v1/dev/sessions"))
+        .json(&serde_json::json!({ "userId": 41 }))
+        .send()
+        .await
+        .expect("sign in")
+        .json()
+        .await
+        .expect("session");
+    let bearer = session["data"]["accessToken"]
+        .as_str()
+        .expect("an access token");
+    let charged = http
+        .post(format!("{base}/api/v1/balance/charge"))
+        .bearer_auth(bearer)
+        .header("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN}-01"))
+        .json(&serde_json::json!({ "amount": 10_000 }))
+        .send()
+        .await
+        .expect("charge");
+    assert_eq!(charged.status().as_u16(), 200);
 
     // Stopped at once, the process must still send what it batched.
     let stopped = Command::new("kill")
@@ -112,4 +136,29 @@ async fn request_spans_reach_the_collector_as_children_of_the_callers_trace() {
     );
     assert!(contains(&all, b"/api/v1/concerts"), "no request span");
     assert!(contains(&all, b"boxoffice"), "no service name");
+
+    // The charge's event names the charge's own exported span, in the
+    // caller's trace, not the caller's span.
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("otlp.db").display()
+    ))
+    .await
+    .expect("open the database");
+    let stamped: Vec<String> =
+        sqlx::query_scalar("SELECT traceparent FROM outbox WHERE traceparent IS NOT NULL")
+            .fetch_all(&db)
+            .await
+            .expect("outbox rows");
+    let [traceparent] = stamped.as_slice() else {
+        panic!("one event should carry a trace: {stamped:?}")
+    };
+    let fields: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(fields[1], TRACE_ID, "{traceparent}");
+    assert_ne!(fields[2], CALLER_SPAN, "{traceparent}");
+    assert!(
+        contains(&all, &bytes_of(fields[2])),
+        "the event's parent {} is not an exported span",
+        fields[2]
+    );
 }

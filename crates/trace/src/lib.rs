@@ -8,7 +8,9 @@
 //! The `traceparent` boxoffice passes on names the caller's span (or, when
 //! the caller sent none, a span id made up for the request). Built with
 //! the `otlp` feature and given an endpoint, the server also records its
-//! request spans as children of that span (decision 0022).
+//! request spans as children of that span, and then passes on its own
+//! request span instead, so that what happens downstream hangs under it
+//! (decision 0022).
 
 use std::fmt;
 use std::future::Future;
@@ -97,6 +99,19 @@ impl TraceParent {
     pub fn sampled(&self) -> bool {
         self.flags & 1 == 1
     }
+
+    /// The same trace and flags with `span_id` as the parent: what to pass
+    /// on once boxoffice has a span of its own in the trace. An all-zero id
+    /// is not a span, and leaves the parent as it was.
+    pub fn with_parent(self, span_id: [u8; 8]) -> Self {
+        if span_id == [0; 8] {
+            return self;
+        }
+        Self {
+            parent_id: span_id,
+            ..self
+        }
+    }
 }
 
 impl fmt::Display for TraceParent {
@@ -181,6 +196,17 @@ mod tests {
         assert_ne!(a.trace_id(), b.trace_id());
         assert_eq!(TraceParent::parse(&a.to_string()), Some(a));
         assert!(a.to_string().ends_with("-01"));
+    }
+
+    #[test]
+    fn a_new_parent_keeps_the_trace_and_its_flags() {
+        let caller = TraceParent::parse(EXAMPLE).expect("valid");
+        let ours = caller.with_parent([1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(
+            ours.to_string(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0102030405060708-01"
+        );
+        assert_eq!(caller.with_parent([0; 8]), caller);
     }
 
     #[tokio::test]

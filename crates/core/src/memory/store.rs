@@ -79,7 +79,12 @@ struct OutboxRow {
 }
 
 impl OutboxRow {
-    fn new(event: OutboxEvent) -> Self {
+    /// The row of `event`, stamped with the trace of the request being
+    /// served unless it carries one already, as the SQL store does.
+    fn new(mut event: OutboxEvent) -> Self {
+        if event.trace.is_none() {
+            event.trace = boxoffice_trace::current().map(events::EventTrace::from);
+        }
         Self {
             event,
             published_at: None,

@@ -4,7 +4,7 @@
 
 use super::{sample_concert, seat, user};
 use crate::domain::concert::EntryRules;
-use crate::domain::events::{DomainEvent, RESERVATION_CONFIRMED};
+use crate::domain::events::{DomainEvent, EventTrace, RESERVATION_CONFIRMED};
 use crate::domain::idempotency::{
     ClaimOutcome, Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyScope,
 };
@@ -85,6 +85,7 @@ macro_rules! store_contract_tests {
             ledger::every_movement_of_money_is_posted_once_and_the_ledger_reconciles,
             idempotency::idempotency_keys_replay_conflict_and_expire,
             outbox::the_outbox_hands_out_events_in_order_until_published,
+            outbox::events_appended_while_serving_a_request_carry_its_trace,
         );
     };
     (@cases $make:expr, $wrap:path; $($port:ident :: $case:ident),+ $(,)?) => {

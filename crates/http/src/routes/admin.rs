@@ -1,13 +1,13 @@
 //! Operator endpoints, behind `X-Admin-Key` or an admin's bearer token.
 
 use crate::ApiState;
+use crate::ErrorCode;
 use crate::envelope::{Envelope, ErrorBody, created, ok};
 use crate::error::ApiError;
 use crate::extract::{Body, PathParam, path_id};
 pub(crate) use crate::identity::Admin;
 use crate::wire::parse_instant;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use boxoffice_core::domain::cancellation::{CancellationPolicy, FeeTier};
 use boxoffice_core::domain::concert::{EntryRules, NewSchedule, ScheduleChange, SeatBand};
@@ -361,11 +361,7 @@ pub(crate) fn concert_param(id: i64) -> Result<ConcertId, ApiError> {
 }
 
 pub(crate) fn concert_not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "CONCERT_NOT_FOUND",
-        "no such concert",
-    )
+    ApiError::new(ErrorCode::CONCERT_NOT_FOUND, "no such concert")
 }
 
 /// Set a concert's bot gate. Applies on this instance at once, on every
@@ -661,8 +657,7 @@ pub(crate) async fn revoke_admission(
         .await?
         .ok_or_else(|| {
             ApiError::new(
-                StatusCode::NOT_FOUND,
-                "ADMISSION_NOT_FOUND",
+                ErrorCode::ADMISSION_NOT_FOUND,
                 "this fan holds no live token for this concert",
             )
         })?;

@@ -4,6 +4,7 @@
 //! failure budget, like a wrong admin key.
 
 use crate::ApiState;
+use crate::ErrorCode;
 use crate::envelope::{Envelope, ErrorBody, created};
 use crate::error::ApiError;
 use crate::extract::Body;
@@ -11,7 +12,6 @@ use crate::limits::ClientIp;
 use crate::wire::instant;
 use axum::Extension;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use boxoffice_core::domain::{Timestamp, UserId};
 use serde::{Deserialize, Serialize};
@@ -55,8 +55,7 @@ pub(crate) async fn sign_in(
     };
     let Some(signer) = &state.auth.dev else {
         return Err(failed(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "DEV_SIGN_IN_DISABLED",
+            ErrorCode::DEV_SIGN_IN_DISABLED,
             "the development sign-in is off: sign in with your identity provider",
         )));
     };

@@ -1,10 +1,10 @@
 //! Liveness and readiness probes for load balancers and orchestrators.
 
 use crate::ApiState;
+use crate::ErrorCode;
 use crate::envelope::{Envelope, ErrorBody, ok};
 use crate::error::ApiError;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -36,8 +36,7 @@ pub(crate) async fn ready(State(state): State<ApiState>) -> Result<Response, Api
     let names: Vec<&str> = failing.iter().map(|(name, _)| *name).collect();
     let verb = if names.len() == 1 { "does" } else { "do" };
     Err(ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "SERVICE_UNAVAILABLE",
+        ErrorCode::SERVICE_UNAVAILABLE,
         format!(
             "not ready: the {} {verb} not answer",
             names.join(" and the ")

@@ -2,6 +2,7 @@
 //! and what everyone may see of it (its state, sale times and lottery).
 
 use crate::ApiState;
+use crate::ErrorCode;
 use crate::envelope::{Envelope, ErrorBody, ok};
 use crate::error::ApiError;
 use crate::extract::{Body, PathParam};
@@ -9,7 +10,6 @@ use crate::identity::Admin;
 use crate::routes::admin::{concert_not_found, concert_param};
 use crate::wire::{instant, parse_instant};
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use boxoffice_core::domain::room::{self, RoomPhase, RoomState};
 use boxoffice_core::domain::{ConcertId, Timestamp};
@@ -396,8 +396,7 @@ pub(crate) async fn lottery(
     }
     let reveal = state.app.lottery(concert).await?.ok_or_else(|| {
         ApiError::new(
-            StatusCode::NOT_FOUND,
-            "LOTTERY_NOT_DRAWN",
+            ErrorCode::LOTTERY_NOT_DRAWN,
             "this concert's pre-queue has not been drawn (no scheduled sale, or not opened yet)",
         )
     })?;

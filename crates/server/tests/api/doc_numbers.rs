@@ -1,25 +1,14 @@
 //! Numbers the docs state and the code decides, read from both: the error
-//! codes of docs/API.md against those `crates/http/src` answers with, the
-//! defaults in the README's configuration table against
-//! `Settings::default()`, and the store contract's case count in
-//! docs/ARCHITECTURE.md against `store_contract_tests!`.
-//!
-//! There is no enum of error codes to ask: each code is a `&'static str`
-//! given to an `ApiError` where the refusal is made
-//! (`ApiError::new(StatusCode::X, "CODE", ..)`, `bad_request`, `not_found`,
-//! `conflict`, and the bot gate's `(code, message)` pairs). So the code side
-//! is read from the sources the table names, as text.
+//! codes of docs/API.md against `ErrorCode`, the defaults in the README's
+//! configuration table against `Settings::default()`, and the store
+//! contract's case count in docs/ARCHITECTURE.md against
+//! `store_contract_tests!`.
 
+use boxoffice_http::ErrorCode;
 use boxoffice_server::config::Settings;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-
-/// Code-shaped strings in `crates/http/src` that are not error codes.
-const NOT_CODES: [&str; 1] = [
-    // A token state, in the admin API's view of a fan's token.
-    "PRE_QUEUE",
-];
 
 /// Error codes and the statuses they are answered with.
 type Codes = BTreeMap<String, BTreeSet<u16>>;
@@ -97,182 +86,23 @@ fn documented_codes() -> Codes {
     codes
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|ext| ext == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-/// String literals shaped like a code (`"SEAT_ALREADY_HELD"`: an upper-case
-/// letter, then upper-case letters, digits and at least one underscore):
-/// where the opening quote is, where the closing one ends, and the code.
-fn code_literals(text: &str) -> Vec<(usize, usize, &str)> {
-    let bytes = text.as_bytes();
-    let mut found = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'"' {
-            i += 1;
-            continue;
-        }
-        let mut j = i + 1;
-        while j < bytes.len()
-            && (bytes[j].is_ascii_uppercase() || bytes[j].is_ascii_digit() || bytes[j] == b'_')
-        {
-            j += 1;
-        }
-        let word = &text[i + 1..j];
-        if j < bytes.len()
-            && bytes[j] == b'"'
-            && word.starts_with(|c: char| c.is_ascii_uppercase())
-            && word.contains('_')
-        {
-            found.push((i, j + 1, word));
-            i = j + 1;
-        } else {
-            i += 1;
-        }
-    }
-    found
-}
-
-/// `StatusCode::NAME` as a number.
-fn status_number(name: &str) -> u16 {
-    match name {
-        "OK" => 200,
-        "CREATED" => 201,
-        "NO_CONTENT" => 204,
-        "BAD_REQUEST" => 400,
-        "UNAUTHORIZED" => 401,
-        "FORBIDDEN" => 403,
-        "NOT_FOUND" => 404,
-        "METHOD_NOT_ALLOWED" => 405,
-        "CONFLICT" => 409,
-        "PAYLOAD_TOO_LARGE" => 413,
-        "UNSUPPORTED_MEDIA_TYPE" => 415,
-        "UNPROCESSABLE_ENTITY" => 422,
-        "TOO_MANY_REQUESTS" => 429,
-        "INTERNAL_SERVER_ERROR" => 500,
-        "BAD_GATEWAY" => 502,
-        "SERVICE_UNAVAILABLE" => 503,
-        "GATEWAY_TIMEOUT" => 504,
-        other => panic!("add StatusCode::{other} to status_number"),
-    }
-}
-
-fn is_name_char(c: char) -> bool {
-    c.is_ascii_uppercase() || c == '_'
-}
-
-/// The `StatusCode` name `text` ends with (may be empty).
-fn trailing_name(text: &str) -> &str {
-    let start = text
-        .char_indices()
-        .rev()
-        .find(|&(_, c)| !is_name_char(c))
-        .map_or(0, |(i, c)| i + c.len_utf8());
-    &text[start..]
-}
-
-/// The `StatusCode` name `text` starts with (may be empty).
-fn leading_name(text: &str) -> &str {
-    let end = text.find(|c: char| !is_name_char(c)).unwrap_or(text.len());
-    &text[..end]
-}
-
-/// The status the code literal at `start..end` is answered with, read from
-/// what it is given to.
-fn status_of(text: &str, start: usize, end: usize) -> Option<u16> {
-    let before = text[..start].trim_end();
-    if let Some(call) = before.strip_suffix(',') {
-        let call = call.trim_end();
-        let name = trailing_name(call);
-        if !name.is_empty() && call[..call.len() - name.len()].ends_with("StatusCode::") {
-            return Some(status_number(name));
-        }
-    }
-    for (helper, status) in [
-        ("bad_request(", 400),
-        ("not_found(", 404),
-        ("conflict(", 409),
-    ] {
-        if before.ends_with(helper) {
-            return Some(status);
-        }
-    }
-    if before.ends_with("=> (") {
-        // A `(code, message)` pair, given to the `ApiError::new(StatusCode::X,
-        // code, message)` that follows it.
-        let after = &text[end..];
-        let at = after.find("StatusCode::")? + "StatusCode::".len();
-        return Some(status_number(leading_name(&after[at..])));
-    }
-    None
-}
-
-/// Whether the literal at `start` is in a comment or an OpenAPI
-/// description or example, where codes are named, not answered.
-fn in_prose(text: &str, start: usize) -> bool {
-    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-    let line = &text[line_start..line_end];
-    line.trim_start().starts_with("//")
-        || line.contains("description =")
-        || line.contains("example =")
-}
-
-/// The codes `crates/http/src` answers with and their statuses, and the
-/// code-shaped strings it could not pair with a status (code, file).
-fn produced_codes() -> (Codes, Vec<(String, String)>) {
-    let mut files = Vec::new();
-    rust_files(&repo().join("crates/http/src"), &mut files);
-    let mut produced = Codes::new();
-    let mut unpaired = Vec::new();
-    for file in &files {
-        let source = std::fs::read_to_string(file).unwrap();
-        // Unit tests name codes; they answer none.
-        let text = match source.find("#[cfg(test)]\nmod tests") {
-            Some(i) => &source[..i],
-            None => source.as_str(),
-        };
-        for (start, end, code) in code_literals(text) {
-            match status_of(text, start, end) {
-                Some(status) => {
-                    produced.entry(code.to_owned()).or_default().insert(status);
-                }
-                None if !in_prose(text, start) => {
-                    unpaired.push((code.to_owned(), file.display().to_string()));
-                }
-                None => {}
-            }
-        }
-    }
-    (produced, unpaired)
-}
-
 #[test]
-fn the_error_code_table_lists_exactly_the_codes_answered_with_their_statuses() {
+fn the_error_code_table_lists_exactly_the_error_codes_with_the_status_each_is_answered_with() {
     let documented = documented_codes();
-    let (produced, unpaired) = produced_codes();
-    assert!(
-        produced.len() >= 40,
-        "found only {} codes in crates/http/src",
-        produced.len()
-    );
+    let coded: Codes = ErrorCode::ALL
+        .iter()
+        .map(|code| {
+            (
+                code.as_str().to_owned(),
+                BTreeSet::from([code.status().as_u16()]),
+            )
+        })
+        .collect();
     let mut problems = Vec::new();
-    for (code, statuses) in &produced {
+    for (code, statuses) in &coded {
         match documented.get(code) {
             None => problems.push(format!(
-                "{code} (status {statuses:?}) is answered but not in docs/API.md's table"
+                "{code} (status {statuses:?}) is an ErrorCode but not in docs/API.md's table"
             )),
             Some(listed) if listed != statuses => problems.push(format!(
                 "{code} is answered with {statuses:?}; docs/API.md says {listed:?}"
@@ -281,17 +111,9 @@ fn the_error_code_table_lists_exactly_the_codes_answered_with_their_statuses() {
         }
     }
     for code in documented.keys() {
-        if !produced.contains_key(code) {
+        if !coded.contains_key(code) {
             problems.push(format!(
-                "{code} is in docs/API.md's table but crates/http/src never answers it"
-            ));
-        }
-    }
-    for (code, file) in &unpaired {
-        if !documented.contains_key(code) && !NOT_CODES.contains(&code.as_str()) {
-            problems.push(format!(
-                "{code} in {file}: not paired with a status by this test and not documented \
-                 (an error code made some new way, or add it to NOT_CODES)"
+                "{code} is in docs/API.md's table but is no ErrorCode"
             ));
         }
     }

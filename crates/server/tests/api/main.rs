@@ -28,7 +28,7 @@
 //! - `pages`: the browser pages as files, the console's samples, the
 //!   embedded mode's admin key.
 //! - `revocation` (in `cluster`): admission passes refused on another instance.
-//! - `pipeline`: outbox to Kafka (or the inbox) to the mock data platform,
+//! - `pipeline`: outbox to Kafka (plain or over mutual TLS, or the inbox) to the mock data platform,
 //!   through broker outages, consumer kills, failures and dead letters.
 //!   These run the relay and consumer loops on real time.
 

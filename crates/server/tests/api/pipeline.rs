@@ -33,6 +33,9 @@ struct Broker {
     /// Where clients connect: the proxy when there is one.
     address: String,
     proxy: Option<Proxy>,
+    /// With a TLS listener in front: the CA, client certificate and key
+    /// files the clients use.
+    tls: Option<[String; 3]>,
 }
 
 fn tansu() -> PathBuf {
@@ -55,20 +58,30 @@ fn free_port() -> u16 {
 
 impl Broker {
     async fn start() -> Self {
-        Self::launch(false).await
+        Self::launch(Front::None).await
     }
 
     /// A broker reached only through a proxy the test can cut.
     async fn behind_proxy() -> Self {
-        Self::launch(true).await
+        Self::launch(Front::Proxy).await
     }
 
-    async fn launch(proxied: bool) -> Self {
+    /// A broker reached only over TLS with a client certificate, both
+    /// signed by `certs`' CA: a TLS listener ends it in front of tansu,
+    /// which advertises the listener, so every connection of every client
+    /// (bootstrap, producer, group coordinator, fetches) is TLS.
+    async fn behind_tls(certs: &crate::tls::Certs) -> Self {
+        let mut broker = Self::launch(Front::Tls(certs.acceptor(true))).await;
+        broker.tls = Some(["ca.pem", "client.pem", "client.key"].map(|f| certs.path(f)));
+        broker
+    }
+
+    async fn launch(front: Front) -> Self {
         let listen = format!("127.0.0.1:{}", free_port());
-        let proxy = if proxied {
-            Some(Proxy::start(&listen).await)
-        } else {
-            None
+        let proxy = match front {
+            Front::None => None,
+            Front::Proxy => Some(Proxy::start(&listen).await),
+            Front::Tls(acceptor) => Some(Proxy::start_tls(&listen, acceptor).await),
         };
         let address = proxy
             .as_ref()
@@ -90,6 +103,7 @@ impl Broker {
             process,
             address,
             proxy,
+            tls: None,
         }
     }
 
@@ -104,6 +118,13 @@ impl Broker {
     fn come_back(&self) {
         self.proxy.as_ref().expect("a proxied broker").restore();
     }
+}
+
+/// What stands in front of a test broker.
+enum Front {
+    None,
+    Proxy,
+    Tls(tokio_rustls::TlsAcceptor),
 }
 
 impl Drop for Broker {
@@ -133,6 +154,12 @@ async fn settings(broker: Option<&Broker>, platform_url: &str) -> Settings {
     s.database.max_connections = 16;
     if let Some(broker) = broker {
         s.kafka.brokers = broker.address();
+        if let Some([ca, cert, key]) = &broker.tls {
+            s.kafka.security_protocol = boxoffice_server::config::KafkaSecurity::Ssl;
+            s.kafka.ssl_ca_file = ca.clone();
+            s.kafka.ssl_cert_file = cert.clone();
+            s.kafka.ssl_key_file = key.clone();
+        }
         // tansu mishandles multi-record batches when a consumer resumes
         // (docs/events.md); Kafka needs no such setting.
         s.kafka.batch_num_messages = 1;
@@ -744,6 +771,76 @@ async fn through_kafka_a_payment_s_trace_and_request_id_reach_the_platform_and_t
  {
     let broker = Broker::start().await;
     a_payment_s_trace_reaches_the_platform(Some(&broker)).await;
+}
+
+/// Every connection to the broker is TLS with a client certificate (the
+/// listener refuses a handshake without one), so the payment's event
+/// reaching the platform shows `kafka.security_protocol = "ssl"` and its
+/// files at work in the relay's producer and the consumer group alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn through_kafka_over_mutual_tls_a_payment_s_event_reaches_the_platform() {
+    let certs = crate::tls::Certs::new();
+    let broker = Broker::behind_tls(&certs).await;
+    a_payment_s_trace_reaches_the_platform(Some(&broker)).await;
+}
+
+/// The broker's TLS listener refuses a client that does not trust its
+/// certificate, and one that brings no certificate of its own: nothing is
+/// published, and the publish says so (the relay keeps the event for a
+/// later round). The same client with the right files publishes, so the
+/// refusals are the handshake's. It goes first, so the topic exists when
+/// the others try.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_a_client_that_distrusts_the_broker_or_has_no_certificate_publishes_nothing() {
+    use boxoffice_core::ports::EventBus;
+    let certs = crate::tls::Certs::new();
+    let stranger = crate::tls::Certs::new();
+    let broker = Broker::behind_tls(&certs).await;
+    let settings = |ca: String, cert: String, key: String| {
+        let mut settings = test_settings();
+        settings.kafka.brokers = broker.address();
+        settings.kafka.security_protocol = boxoffice_server::config::KafkaSecurity::Ssl;
+        settings.kafka.delivery_timeout_ms = 2_000;
+        settings.kafka.ssl_ca_file = ca;
+        settings.kafka.ssl_cert_file = cert;
+        settings.kafka.ssl_key_file = key;
+        settings.validate().expect("valid settings");
+        boxoffice_server::wiring::kafka_settings(&settings)
+    };
+    let publisher = |kafka| boxoffice_kafka::KafkaPublisher::new(kafka, vec![]).expect("a client");
+    let event = crate::tls::an_event();
+    // The right files: the topic is made and the event goes out, over TLS.
+    let trusted = settings(
+        certs.path("ca.pem"),
+        certs.path("client.pem"),
+        certs.path("client.key"),
+    );
+    boxoffice_kafka::ensure_topics(&trusted, &[])
+        .await
+        .expect("topics made over TLS");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while let Err(err) = publisher(trusted.clone()).publish(&event).await {
+        assert!(
+            Instant::now() < deadline,
+            "the trusted client failed: {err:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The same broker and topic, refused at the handshake.
+    let distrusting = publisher(settings(
+        stranger.path("ca.pem"),
+        certs.path("client.pem"),
+        certs.path("client.key"),
+    ));
+    assert!(
+        distrusting.publish(&event).await.is_err(),
+        "published while trusting another CA"
+    );
+    let anonymous = publisher(settings(certs.path("ca.pem"), String::new(), String::new()));
+    assert!(
+        anonymous.publish(&event).await.is_err(),
+        "published without a client certificate"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -21,14 +21,15 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A CA and a server certificate it signed, as PEM files in a folder.
-struct Certs {
+pub(crate) struct Certs {
     dir: tempfile::TempDir,
+    ca_cert_der: Vec<u8>,
     server_cert_der: Vec<u8>,
     server_key_der: Vec<u8>,
 }
 
 impl Certs {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         use rcgen::{
             BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
         };
@@ -62,14 +63,49 @@ impl Certs {
             std::fs::write(dir.path().join(name), text).unwrap();
         }
         Self {
+            ca_cert_der: ca_cert.der().to_vec(),
             server_cert_der: server.der().to_vec(),
             server_key_der: server_key.serialize_der(),
             dir,
         }
     }
 
-    fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
+    }
+
+    /// A TLS listener's side with the server certificate; with
+    /// `client_certificates`, it also asks for a client certificate the CA
+    /// signed and refuses the handshake without one.
+    pub(crate) fn acceptor(&self, client_certificates: bool) -> tokio_rustls::TlsAcceptor {
+        use tokio_rustls::rustls::{
+            self, RootCertStore,
+            pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
+            server::WebPkiClientVerifier,
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap();
+        let builder = if client_certificates {
+            let mut roots = RootCertStore::empty();
+            roots
+                .add(CertificateDer::from(self.ca_cert_der.clone()))
+                .unwrap();
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let config = builder
+            .with_single_cert(
+                vec![CertificateDer::from(self.server_cert_der.clone())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server_key_der.clone())),
+            )
+            .unwrap();
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
     }
 }
 
@@ -345,22 +381,7 @@ fn setting_of(result: anyhow::Result<()>) -> SettingError {
 /// An HTTPS endpoint with the test certificate that answers 200 and
 /// keeps each request's body.
 async fn https_platform(certs: &Certs) -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
-    use tokio_rustls::rustls::{
-        self,
-        pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
-    };
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![CertificateDer::from(certs.server_cert_der.clone())],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certs.server_key_der.clone())),
-    )
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let acceptor = certs.acceptor(false);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -414,7 +435,7 @@ async fn read_request(stream: &mut (impl AsyncReadExt + Unpin)) -> Option<String
     }
 }
 
-fn an_event() -> OutboxEvent {
+pub(crate) fn an_event() -> OutboxEvent {
     OutboxEvent {
         id: boxoffice_core::domain::EventId::from_uuid(uuid::Uuid::now_v7()),
         event_type: "ReservationConfirmed".into(),

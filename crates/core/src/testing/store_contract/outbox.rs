@@ -57,3 +57,35 @@ pub async fn the_outbox_hands_out_events_in_order_until_published(stores: Stores
         vec![(f.concert, 1)]
     );
 }
+
+/// An event appended while a request is served carries that request's
+/// `traceparent` and request id (docs/events.md); one appended outside any
+/// request carries none.
+pub async fn events_appended_while_serving_a_request_carry_its_trace(stores: Stores) {
+    let f = fixture(stores).await;
+    f.charge(1, 500_000).await;
+    let hold = f.held(1, 3, T0).await;
+    let context = boxoffice_trace::Context {
+        traceparent: boxoffice_trace::TraceParent::fresh(),
+        request_id: "pay-3".into(),
+    };
+    boxoffice_trace::scope(context.clone(), f.pay(1, hold, T0.plus_secs(5))).await;
+    let events = ok(f.store.claim_unpublished(T0, T0.plus_secs(30), 100).await);
+    let trace_of = |kind: &str| -> Vec<Option<EventTrace>> {
+        events
+            .iter()
+            .filter(|e| e.event_type == kind)
+            .map(|e| e.trace.clone())
+            .collect()
+    };
+    assert_eq!(trace_of(RESERVATION_CONFIRMED), [Some(context.into())]);
+    let charged: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_type != RESERVATION_CONFIRMED)
+        .collect();
+    assert!(!charged.is_empty(), "the charge appended an event");
+    assert!(
+        charged.iter().all(|e| e.trace.is_none()),
+        "the charge was made outside any request: {charged:?}"
+    );
+}
