@@ -26,7 +26,16 @@ mod contract {
 
     mod store {
         use super::*;
-        crate::store_contract_tests!(Arc::new(MemoryStore::default()));
+
+        /// What the HTTP layer's trace scope holds, as the SQL store reads it.
+        fn request_trace() -> Option<crate::domain::events::EventTrace> {
+            boxoffice_trace::current().map(|c| crate::domain::events::EventTrace {
+                traceparent: c.traceparent.to_string(),
+                request_id: c.request_id,
+            })
+        }
+
+        crate::store_contract_tests!(Arc::new(MemoryStore::with_traces(request_trace)));
     }
 
     mod delivery {

@@ -120,7 +120,10 @@ impl KafkaPublisher {
         let event = match (&event.trace, boxoffice_trace::current()) {
             (None, Some(context)) => {
                 traced = OutboxEvent {
-                    trace: Some(EventTrace::from(context)),
+                    trace: Some(EventTrace {
+                        traceparent: context.traceparent.to_string(),
+                        request_id: context.request_id,
+                    }),
                     ..event.clone()
                 };
                 &traced

@@ -513,6 +513,32 @@ impl Api {
         }
     }
 
+    /// Fails with a plain message when nothing answers at the target, or
+    /// something that is not boxoffice does, before any load is sent.
+    pub async fn check_target(&self) -> anyhow::Result<()> {
+        let url = self.url("/health/live");
+        let answer = self
+            .http
+            .get(&url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+        match answer {
+            Err(err) if err.is_connect() || err.is_timeout() => bail!(
+                "nothing answers at {}: start boxoffice first (README, \"Run and test\"), \
+                 or point --target at it ({err})",
+                self.base
+            ),
+            Err(err) => bail!("{url} could not be asked: {err}"),
+            Ok(reply) if !reply.status().is_success() => bail!(
+                "{url} answered {}: is boxoffice running at {}?",
+                reply.status(),
+                self.base
+            ),
+            Ok(_) => Ok(()),
+        }
+    }
+
     pub async fn invariants(&self) -> anyhow::Result<Value> {
         let req = self
             .http

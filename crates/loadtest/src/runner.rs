@@ -65,9 +65,8 @@ where
     let begin = Instant::now();
     let (mut issued, mut shed) = (0u64, 0u64);
     let mut tasks = tokio::task::JoinSet::new();
-    while begin.elapsed() < limits.duration && issued < limits.max_operations {
-        let due =
-            ((begin.elapsed().as_secs_f64() * f64::from(rate)) as u64).min(limits.max_operations);
+    // Starts the operations due up to `due`, shedding those past the bound.
+    let mut start_until = |due: u64, tasks: &mut tokio::task::JoinSet<()>| {
         while issued < due {
             if in_flight.load(Ordering::Relaxed) >= limits.max_in_flight {
                 shed += 1;
@@ -82,9 +81,20 @@ where
             }
             issued += 1;
         }
+        issued
+    };
+    let due_at = |elapsed: Duration| {
+        ((elapsed.as_secs_f64() * f64::from(rate)) as u64).min(limits.max_operations)
+    };
+    let mut started = 0;
+    while begin.elapsed() < limits.duration && started < limits.max_operations {
+        started = start_until(due_at(begin.elapsed()), &mut tasks);
         while tasks.try_join_next().is_some() {}
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+    // What was due by the end of the window starts too: the loop's last
+    // tick falls short of it, and a rush's last fans would never arrive.
+    start_until(due_at(limits.duration), &mut tasks);
     // Let what was started finish: within what is left of the run's time
     // (a rush's users may queue for minutes), and at least a minute.
     let grace = limits
@@ -133,7 +143,7 @@ where
 /// Prints a progress line every second to standard error until dropped.
 pub fn progress(recorder: Arc<Recorder>, label: String) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut last = 0usize;
+        let mut last = 0u64;
         let mut ticks = tokio::time::interval(Duration::from_secs(1));
         ticks.tick().await;
         loop {
@@ -171,6 +181,27 @@ mod tests {
         .await;
         assert_eq!(count.load(Ordering::Relaxed), 500);
         assert_eq!(driven.started, 500);
+    }
+
+    #[tokio::test]
+    async fn the_open_model_starts_every_operation_due_by_the_end_of_its_window() {
+        let count = Arc::new(AtomicU64::new(0));
+        let c = count.clone();
+        // 300 arrivals over 0.3 s, as a rush of 300 fans over its window.
+        let limits = Limits {
+            duration: Duration::from_millis(300),
+            max_operations: 300,
+            max_in_flight: 300,
+        };
+        let driven = drive(Model::Open { rate: 1_000 }, limits, move |_| {
+            let c = c.clone();
+            async move {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .await;
+        assert_eq!(count.load(Ordering::Relaxed), 300, "the last arrivals");
+        assert_eq!((driven.started, driven.shed), (300, 0));
     }
 
     #[tokio::test]

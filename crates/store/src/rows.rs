@@ -241,10 +241,12 @@ pub(crate) fn trace(row: &Record) -> anyhow::Result<Option<EventTrace>> {
 
 /// The trace to store with an event: its own, or the current request's.
 pub(crate) fn trace_args(event: &OutboxEvent) -> [crate::values::Val; 2] {
-    let trace = event
-        .trace
-        .clone()
-        .or_else(|| boxoffice_trace::current().map(EventTrace::from));
+    let trace = event.trace.clone().or_else(|| {
+        boxoffice_trace::current().map(|c| EventTrace {
+            traceparent: c.traceparent.to_string(),
+            request_id: c.request_id,
+        })
+    });
     match trace {
         Some(t) => [t.traceparent.into(), t.request_id.into()],
         None => [crate::values::Val::NullText, crate::values::Val::NullText],

@@ -47,15 +47,6 @@ pub struct EventTrace {
     pub request_id: String,
 }
 
-impl From<boxoffice_trace::Context> for EventTrace {
-    fn from(context: boxoffice_trace::Context) -> Self {
-        Self {
-            traceparent: context.traceparent.to_string(),
-            request_id: context.request_id,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReservationConfirmed {

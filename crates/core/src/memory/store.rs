@@ -36,6 +36,33 @@ pub struct MemoryStore {
     inner: Mutex<State>,
 }
 
+impl MemoryStore {
+    /// A store that stamps each event it appends with what `source` says
+    /// of the request being served (unless the event carries a trace
+    /// already), as the SQL store stamps its rows from the request's trace
+    /// context. Without one, events carry none: the core crate reads no
+    /// task-local of its own.
+    pub fn with_traces(source: fn() -> Option<events::EventTrace>) -> Self {
+        let store = Self::default();
+        lock(&store.inner).traces = Traces(Some(source));
+        store
+    }
+}
+
+/// Where the store learns the trace of the request being served.
+#[derive(Default)]
+struct Traces(Option<fn() -> Option<events::EventTrace>>);
+
+impl std::fmt::Debug for Traces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Traces(stamped)"
+        } else {
+            "Traces(none)"
+        })
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     concerts: BTreeMap<ConcertId, Concert>,
@@ -62,6 +89,7 @@ struct State {
     ledger: Vec<(String, Posting)>,
     idempotency: HashMap<(UserId, &'static str, String), KeyRow>,
     outbox: Vec<OutboxRow>,
+    traces: Traces,
     consumed: HashSet<(String, EventId)>,
     dead_letters: Vec<DeadLetter>,
     /// Per consumer group: queued events by sequence number.
@@ -69,6 +97,19 @@ struct State {
     /// Every waiting-list entry, open and past, in the order fans joined.
     waitlist: Vec<WaitlistEntry>,
     next_id: i64,
+}
+
+impl State {
+    /// Appends `event` to the outbox, stamped with the current request's
+    /// trace when the store was given a source and the event has none.
+    fn append(&mut self, mut event: OutboxEvent) {
+        if event.trace.is_none()
+            && let Traces(Some(source)) = self.traces
+        {
+            event.trace = source();
+        }
+        self.outbox.push(OutboxRow::new(event));
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -79,12 +120,7 @@ struct OutboxRow {
 }
 
 impl OutboxRow {
-    /// The row of `event`, stamped with the trace of the request being
-    /// served unless it carries one already, as the SQL store does.
-    fn new(mut event: OutboxEvent) -> Self {
-        if event.trace.is_none() {
-            event.trace = boxoffice_trace::current().map(events::EventTrace::from);
-        }
+    fn new(event: OutboxEvent) -> Self {
         Self {
             event,
             published_at: None,

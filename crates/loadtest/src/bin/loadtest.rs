@@ -60,7 +60,10 @@ struct Args {
     /// Users sending back to back (closed model).
     #[arg(long, default_value_t = 64)]
     users: usize,
-    /// Stop after this many seconds.
+    /// Stop after this many seconds. A rush starts every fan within
+    /// --rush-arrival-secs, then gives the fans still in a journey what is
+    /// left of this (at least a minute) to finish: it may not be shorter
+    /// than the arrival window.
     #[arg(long, default_value_t = 10)]
     duration_secs: u64,
     /// Stop after this many operations. `hold`, `hold-contended` and `pay`
@@ -154,6 +157,14 @@ async fn main() -> anyhow::Result<()> {
         max_operations: args.max_operations,
         max_in_flight: MAX_IN_FLIGHT,
     };
+    if matches!(args.scenario, Scenario::Rush) && args.duration_secs < args.rush_arrival_secs {
+        anyhow::bail!(
+            "--duration-secs {} is shorter than --rush-arrival-secs {}: the last fans would never arrive",
+            args.duration_secs,
+            args.rush_arrival_secs
+        );
+    }
+    api.check_target().await?;
     let label = format!("{:?}", args.scenario).to_lowercase();
     let ticker = progress(recorder.clone(), label.clone());
     let mut rush = None;
@@ -220,7 +231,7 @@ async fn main() -> anyhow::Result<()> {
             "failedAttempts": report["failed"],
         }));
     }
-    let server_errors: usize = endpoints.iter().map(|e| e.server_errors).sum();
+    let server_errors: u64 = endpoints.iter().map(|e| e.server_errors).sum();
     if server_errors > 0 {
         failures.push(format!(
             "{server_errors} requests answered 5xx or not at all"
@@ -228,9 +239,14 @@ async fn main() -> anyhow::Result<()> {
     }
     let report = Report {
         scenario: label,
-        model: match model {
-            Model::Open { rate } => format!("open, {rate}/s"),
-            Model::Closed { users } => format!("closed, {users} users"),
+        model: match (args.scenario, model) {
+            // Fans arrive on a schedule whatever the answers: an open model.
+            (Scenario::Rush, _) => format!(
+                "open, {} fans arriving over {} s",
+                args.rush_users, args.rush_arrival_secs
+            ),
+            (_, Model::Open { rate }) => format!("open, {rate}/s"),
+            (_, Model::Closed { users }) => format!("closed, {users} users"),
         },
         target: args.target.clone(),
         command: std::env::args().collect::<Vec<_>>().join(" "),

@@ -1,6 +1,6 @@
 //! The memory store's accounts: balances and charges.
 
-use super::{MemoryStore, OutboxRow};
+use super::MemoryStore;
 use crate::domain::events::{self, BalanceCharged};
 use crate::domain::idempotency::{IdempotencyTicket, Recorded};
 use crate::domain::ledger::{Account, LedgerFigures, LedgerTransaction};
@@ -43,7 +43,7 @@ impl Accounts for MemoryStore {
                 charged_at: a.now,
             },
         );
-        state.outbox.push(OutboxRow::new(event));
+        state.append(event);
         Ok(ChargeOutcome::Charged(receipt))
     }
 

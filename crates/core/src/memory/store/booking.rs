@@ -1,6 +1,6 @@
 //! The memory store's booking: holds and the payments that consume them.
 
-use super::{MemoryStore, OutboxRow, State};
+use super::{MemoryStore, State};
 use crate::domain::cancellation::{CancelTarget, CancellationReceipt};
 use crate::domain::events::{self};
 use crate::domain::idempotency::{IdempotencyTicket, Recorded};
@@ -165,7 +165,7 @@ impl Booking for MemoryStore {
                 row.hold = None;
             }
             let event = events::reservation_confirmed(sale.event_id, &reservation);
-            state.outbox.push(OutboxRow::new(event));
+            state.append(event);
             state.reservations.push(reservation);
         }
         Ok(PaymentOutcome::Confirmed(receipt))
@@ -228,7 +228,7 @@ impl Booking for MemoryStore {
             state.reservations[i].cancellation = Some(cancellation);
         }
         let event = events::reservation_cancelled(a.event_id, a.user_id, &receipt);
-        state.outbox.push(OutboxRow::new(event));
+        state.append(event);
         Ok(CancelOutcome::Cancelled(receipt))
     }
 

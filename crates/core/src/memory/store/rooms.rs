@@ -1,7 +1,7 @@
 //! The memory store's rooms: state, settings and audit of each room, the
 //! pre-queue's draw, observed flow and the console's samples.
 
-use super::{MemoryStore, OutboxRow};
+use super::MemoryStore;
 use crate::domain::events::OutboxEvent;
 use crate::domain::room::{Flow, Room, RoomState};
 use crate::domain::sample::{SaleSample, SeatTally};
@@ -62,7 +62,7 @@ impl Rooms for MemoryStore {
             .entry(room.concert)
             .or_default()
             .extend_from_slice(changes);
-        state.outbox.push(OutboxRow::new(event.clone()));
+        state.append(event.clone());
         Ok(true)
     }
 
@@ -100,7 +100,7 @@ impl Rooms for MemoryStore {
             .entry(concert)
             .or_default()
             .extend_from_slice(changes);
-        state.outbox.push(OutboxRow::new(event.clone()));
+        state.append(event.clone());
         Ok(true)
     }
 

@@ -78,7 +78,11 @@ pub async fn events_appended_while_serving_a_request_carry_its_trace(stores: Sto
             .map(|e| e.trace.clone())
             .collect()
     };
-    assert_eq!(trace_of(RESERVATION_CONFIRMED), [Some(context.into())]);
+    let expected = EventTrace {
+        traceparent: context.traceparent.to_string(),
+        request_id: context.request_id,
+    };
+    assert_eq!(trace_of(RESERVATION_CONFIRMED), [Some(expected)]);
     let charged: Vec<_> = events
         .iter()
         .filter(|e| e.event_type != RESERVATION_CONFIRMED)
