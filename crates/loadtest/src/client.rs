@@ -220,6 +220,12 @@ impl Api {
         Fan { user, header }
     }
 
+    /// The header that signs `fan` in (`Authorization` or `Client-Id`) and
+    /// its value, for clients other than this one (wrk's scripts).
+    pub fn header_of<'f>(&self, fan: &'f Fan) -> (&'static str, &'f str) {
+        (fan.header.0, &fan.header.1)
+    }
+
     fn as_fan(&self, req: RequestBuilder, fan: &Fan) -> RequestBuilder {
         req.header(fan.header.0, &fan.header.1)
     }
@@ -335,6 +341,12 @@ impl Api {
             .header("Queue-Token", credential)
             .json(&json!({ "scheduleId": schedule, "seatNumbers": seats }));
         self.send("hold", req, true).await
+    }
+
+    /// The fan's prepaid balance.
+    pub async fn balance(&self, fan: &Fan) -> Answer {
+        let req = self.as_fan(self.http.get(self.url("/api/v1/balance")), fan);
+        self.send("balance", req, true).await
     }
 
     pub async fn charge(&self, fan: &Fan, amount: i64, key: &str) -> Answer {

@@ -115,9 +115,10 @@ pub async fn enter(api: Api, model: Model, limits: Limits) -> anyhow::Result<Dri
     .await)
 }
 
-pub async fn poll(api: Api, model: Model, limits: Limits, pool: usize) -> anyhow::Result<Driven> {
-    let base = user_base();
-    let setup = setup_api(&api);
+/// `pool` fans from user `base` on, in line for concert 2, each with its
+/// queue ticket.
+async fn in_line(api: &Api, base: i64, pool: usize) -> anyhow::Result<Vec<(Fan, String)>> {
+    let setup = setup_api(api);
     let tokens: Vec<(Fan, String)> = futures::stream::iter((0..pool as i64).map(|u| {
         let setup = setup.clone();
         async move {
@@ -131,12 +132,109 @@ pub async fn poll(api: Api, model: Model, limits: Limits, pool: usize) -> anyhow
     .collect()
     .await;
     ensure!(!tokens.is_empty(), "no token issued");
-    let tokens = Arc::new(tokens);
+    Ok(tokens)
+}
+
+pub async fn poll(api: Api, model: Model, limits: Limits, pool: usize) -> anyhow::Result<Driven> {
+    let tokens = Arc::new(in_line(&api, user_base(), pool).await?);
     Ok(drive(model, limits, move |i| {
         let (api, tokens) = (api.clone(), tokens.clone());
         async move {
             let (fan, ticket) = &tokens[i as usize % tokens.len()];
             api.poll(fan, ticket).await;
+        }
+    })
+    .await)
+}
+
+/// What wrk's scripts (`scripts/wrk/`) send, one line per fan,
+/// tab-separated, the sign-in header's name and value first:
+/// - `enter.txt`: `fans` new fans, for token issue on concert 1;
+/// - `poll.txt`: `pool` fans in line for concert 2, then their ticket;
+/// - `seats.txt`: `pool` fans admitted to concert 1, then their admission
+///   pass and a date of the concert (the dates in turn).
+///
+/// Sends no load of its own; the users are new to the service.
+pub async fn wrk_fixtures(
+    api: Api,
+    dir: &std::path::Path,
+    fans: usize,
+    pool: usize,
+) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    std::fs::create_dir_all(dir)?;
+    let line = |fan: &Fan, rest: &[&str]| {
+        let (name, value) = api.header_of(fan);
+        let mut line = format!("{name}\t{value}");
+        for field in rest {
+            let _ = write!(line, "\t{field}");
+        }
+        line.push('\n');
+        line
+    };
+    let base = user_base();
+    let mut enter = String::new();
+    for u in 0..fans as i64 {
+        enter.push_str(&line(&api.sign_in(base + u), &[]));
+    }
+    std::fs::write(dir.join("enter.txt"), enter)?;
+    let mut poll = String::new();
+    let base = base + fans as i64;
+    for (fan, ticket) in in_line(&api, base, pool).await? {
+        poll.push_str(&line(&fan, &[&ticket]));
+    }
+    std::fs::write(dir.join("poll.txt"), poll)?;
+    // Users after the ones above, so that none is in line twice.
+    let base = base + pool as i64;
+    let ids: Vec<i64> = (0..pool as i64).map(|u| base + u).collect();
+    let admitted = admitted(&api, 1, &ids).await?;
+    let schedules = schedule_ids(&api, &admitted[0], 1).await?;
+    let mut seats = String::new();
+    for (i, who) in admitted.iter().enumerate() {
+        let schedule = schedules[i % schedules.len()].to_string();
+        seats.push_str(&line(&who.fan, &[&who.pass, &schedule]));
+    }
+    std::fs::write(dir.join("seats.txt"), seats)?;
+    Ok(())
+}
+
+/// `pool` signed-in fans, new to the service, taken in turn.
+fn fans(api: &Api, pool: usize) -> Arc<Vec<Fan>> {
+    let base = user_base();
+    Arc::new(
+        (0..pool.max(1) as i64)
+            .map(|u| api.sign_in(base + u))
+            .collect(),
+    )
+}
+
+/// The balance query, the fans taken in turn.
+pub async fn balance(
+    api: Api,
+    model: Model,
+    limits: Limits,
+    pool: usize,
+) -> anyhow::Result<Driven> {
+    let fans = fans(&api, pool);
+    Ok(drive(model, limits, move |i| {
+        let (api, fans) = (api.clone(), fans.clone());
+        async move {
+            api.balance(&fans[i as usize % fans.len()]).await;
+        }
+    })
+    .await)
+}
+
+/// Charges of 1 won, each under an idempotency key of its own (a durable
+/// commit each), the fans taken in turn.
+pub async fn charge(api: Api, model: Model, limits: Limits, pool: usize) -> anyhow::Result<Driven> {
+    let fans = fans(&api, pool);
+    let run = user_base();
+    Ok(drive(model, limits, move |i| {
+        let (api, fans) = (api.clone(), fans.clone());
+        async move {
+            let fan = &fans[i as usize % fans.len()];
+            api.charge(fan, 1, &format!("load-charge-{run}-{i}")).await;
         }
     })
     .await)

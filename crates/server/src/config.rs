@@ -268,6 +268,11 @@ pub struct HoldSettings {
     pub max_seats_per_order: u32,
     /// How often ended holds are marked released.
     pub sweep_interval_secs: u64,
+    /// How long an instance shows a date's seats as it read them, in
+    /// milliseconds (0: read the store on every look). Its own holds,
+    /// releases, payments and cancellations show at once; other
+    /// instances' within this.
+    pub seat_map_max_age_ms: u64,
 }
 
 /// How fans are identified.
@@ -618,6 +623,7 @@ impl Default for Settings {
                 max_total_secs: holds.max_total_secs,
                 max_seats_per_order: holds.max_seats_per_order,
                 sweep_interval_secs: 5,
+                seat_map_max_age_ms: holds.seat_map_max_age_ms,
             },
             sales: SalesSettings {
                 max_tickets_per_user_per_concert: holds.max_tickets_per_concert,
@@ -949,6 +955,11 @@ impl Settings {
             self.holds.sweep_interval_secs > 0,
             "holds.sweep_interval_secs",
             "must be positive"
+        );
+        check!(
+            self.holds.seat_map_max_age_ms <= 5_000,
+            "holds.seat_map_max_age_ms",
+            "must be at most 5000 (fans would see seats long gone)"
         );
         check!(
             self.waitlist.offer_secs > 0,
@@ -1418,6 +1429,7 @@ impl Settings {
                 max_total_secs: self.holds.max_total_secs,
                 max_tickets_per_concert: self.sales.max_tickets_per_user_per_concert,
                 max_seats_per_order: self.holds.max_seats_per_order,
+                seat_map_max_age_ms: self.holds.seat_map_max_age_ms,
             },
             balance: BalancePolicy {
                 max: Won::new(self.balance.max),

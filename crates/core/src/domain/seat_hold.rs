@@ -31,6 +31,9 @@ pub struct HoldPolicy {
     /// Seats one hold may take together (`holds.max_seats_per_order`), at
     /// most [`Basket::MOST_SEATS`].
     pub max_seats_per_order: u32,
+    /// How long an instance shows a date's seats as it read them
+    /// (`holds.seat_map_max_age_ms`; 0: read the store on every look).
+    pub seat_map_max_age_ms: u64,
 }
 
 impl Default for HoldPolicy {
@@ -45,6 +48,7 @@ impl Default for HoldPolicy {
             max_total_secs: 600,
             max_tickets_per_concert: 4,
             max_seats_per_order: 4,
+            seat_map_max_age_ms: 250,
         }
     }
 }

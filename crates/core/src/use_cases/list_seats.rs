@@ -1,4 +1,6 @@
-//! The seats of one date, for ACTIVE token holders of its concert.
+//! The seats of one date, for ACTIVE token holders of its concert: this
+//! instance's map of it, at most `holds.seat_map_max_age_ms` old
+//! ([`super::seat_maps`]).
 
 use super::{AccessDenied, App};
 use crate::domain::access::QueueCredential;
@@ -21,18 +23,25 @@ impl App {
         user: UserId,
         credential: QueueCredential,
         schedule: ScheduleId,
-    ) -> Result<Vec<Seat>, ListSeatsError> {
+    ) -> Result<std::sync::Arc<Vec<Seat>>, ListSeatsError> {
         let holder = self
             .require_active(user, &credential, false)
             .await?
             .map_err(ListSeatsError::Access)?;
-        let Some(found) = self.find_schedule(schedule).await? else {
-            return Err(ListSeatsError::ScheduleNotFound);
+        let concert = match self.seat_maps.concert_of(schedule) {
+            Some(concert) => concert,
+            None => {
+                let Some(found) = self.find_schedule(schedule).await? else {
+                    return Err(ListSeatsError::ScheduleNotFound);
+                };
+                self.seat_maps.remember_concert(schedule, found.concert_id);
+                found.concert_id
+            }
         };
-        if found.concert_id != holder.concert {
+        if concert != holder.concert {
             return Err(ListSeatsError::Access(AccessDenied::WrongConcert));
         }
-        Ok(self.store().seats(schedule, self.now()).await?)
+        Ok(self.seat_map(concert, schedule).await?)
     }
 }
 

@@ -11,7 +11,8 @@
 //! - issue_token, poll_token, leave_line, watch_tokens: the fan in the
 //!   waiting room; change_room, open_sale, show_room: the operator's room,
 //!   the opening draw, and what is published of it.
-//! - list_concerts, list_popular_concerts, list_schedules, list_seats: browsing.
+//! - list_concerts, list_popular_concerts, list_schedules, list_seats: browsing;
+//!   seat_maps: each date's seats as this instance last read them.
 //! - hold_seat, extend_hold, release_hold, pay_for_hold, cancel_reservation:
 //!   booking.
 //! - charge_balance, show_balance, list_reservations: the buyer's account.
@@ -62,6 +63,7 @@ mod replay_dead_letter;
 mod revocations;
 mod revoke_admission;
 mod sample_sales;
+mod seat_maps;
 mod set_cancellation_policy;
 mod set_entry_rules;
 mod show_balance;
@@ -219,6 +221,8 @@ pub struct App {
     revoked: Arc<RevokedPasses>,
     /// Cache loads in progress, so concurrent misses share one.
     flights: Arc<cached::Flights>,
+    /// Each date's seats as this instance last read them, and each date's concert.
+    seat_maps: Arc<seat_maps::SeatMaps>,
 }
 
 impl App {
@@ -230,6 +234,7 @@ impl App {
             subjects: Arc::default(),
             revoked: Arc::default(),
             flights: Arc::default(),
+            seat_maps: Arc::default(),
         }
     }
 

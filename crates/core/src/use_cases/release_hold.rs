@@ -23,6 +23,7 @@ impl App {
     pub async fn release_hold(&self, user: UserId, hold: HoldId) -> Result<(), ReleaseHoldError> {
         match self.booking().release_hold(user, hold, self.now()).await? {
             ReleaseOutcome::Released(concert) => {
+                self.concert_seats_changed(concert);
                 self.invalidate(&[schedules_key(concert)]).await;
                 self.offer_after_release().await;
                 Ok(())

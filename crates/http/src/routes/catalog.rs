@@ -145,10 +145,10 @@ pub(crate) async fn seats(
         .app
         .list_seats(user, credential, schedule)
         .await?
-        .into_iter()
+        .iter()
         .map(|s| SeatItem {
             seat_number: s.number.get(),
-            grade: s.grade,
+            grade: s.grade.clone(),
             price: s.price.amount(),
             status: s.status.as_str(),
         })

@@ -25,7 +25,16 @@ enum Scenario {
     Hold,
     HoldContended,
     Pay,
+    /// `GET /api/v1/balance`, --pool fans in turn.
+    Balance,
+    /// `POST /api/v1/balance/charge` of 1 won with a fresh idempotency
+    /// key each, --pool fans in turn.
+    Charge,
     Rush,
+    /// Writes the fans wrk's scripts send (`scripts/wrk/`) into --out:
+    /// --rush-users new fans for token issue, --pool fans in line and
+    /// --pool admitted fans; sends no load.
+    WrkFixtures,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -70,7 +79,8 @@ struct Args {
     /// give each operation its own user and seat, 50,000 at most.
     #[arg(long, default_value_t = 1_000_000)]
     max_operations: u64,
-    /// Tokens polled (poll) or active users (browse).
+    /// Tokens polled (poll), active users (browse), fans (balance, charge)
+    /// or fans in line and admitted (wrk-fixtures).
     #[arg(long, default_value_t = 2_000)]
     pool: usize,
     /// Rush: how many users arrive.
@@ -177,6 +187,14 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Hold => scenarios::hold(api.clone(), model, limits, false).await?,
         Scenario::HoldContended => scenarios::hold(api.clone(), model, limits, true).await?,
         Scenario::Pay => scenarios::pay(api.clone(), model, limits).await?,
+        Scenario::Balance => scenarios::balance(api.clone(), model, limits, args.pool).await?,
+        Scenario::Charge => scenarios::charge(api.clone(), model, limits, args.pool).await?,
+        Scenario::WrkFixtures => {
+            ticker.abort();
+            scenarios::wrk_fixtures(api, &args.out, args.rush_users, args.pool).await?;
+            eprintln!("wrote wrk's fans into {}", args.out.display());
+            return Ok(());
+        }
         Scenario::Rush => {
             let (driven, outcome) = scenarios::rush(
                 api.clone(),
