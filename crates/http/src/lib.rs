@@ -20,6 +20,7 @@
 //! - `request_id`: `x-request-id`, kept or made, echoed, logged and put in
 //!   error bodies.
 
+mod bodies;
 mod envelope;
 mod error;
 mod error_code;
@@ -34,6 +35,7 @@ mod routes;
 pub mod stream;
 mod wire;
 
+pub use bodies::SeatBodies;
 pub use error::ApiError;
 pub use error_code::ErrorCode;
 pub use identity::{Auth, AuthMode};
@@ -67,6 +69,8 @@ pub struct ApiState {
     pub cors_origins: Arc<[HeaderValue]>,
     /// The open token streams of this instance.
     pub streams: Arc<Streams>,
+    /// Each date's seat-list body, made once per seat map.
+    pub seat_bodies: Arc<SeatBodies>,
 }
 
 /// What the server does with each request span, when it exports spans

@@ -689,5 +689,6 @@ pub fn api_state(settings: &Settings, service: &Service) -> ApiState {
         limits: Arc::new(Limits::new(&limit_settings(settings))),
         cors_origins: cors_origins.into(),
         streams: service.streams.clone(),
+        seat_bodies: Arc::default(),
     }
 }

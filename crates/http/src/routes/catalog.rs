@@ -8,7 +8,8 @@ use crate::extract::{PathParam, path_id};
 use crate::identity::Booker;
 use crate::wire::instant;
 use axum::extract::State;
-use axum::response::Response;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
 use boxoffice_core::domain::{ConcertId, ScheduleId};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -47,9 +48,9 @@ pub(crate) struct ScheduleItem {
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct SeatItem {
+pub(crate) struct SeatItem<'a> {
     seat_number: u8,
-    grade: String,
+    grade: &'a str,
     /// Whole won.
     price: i64,
     /// `AVAILABLE`, `HELD` or `SOLD`.
@@ -141,17 +142,20 @@ pub(crate) async fn seats(
     PathParam(schedule_id): PathParam<i64>,
 ) -> Result<Response, ApiError> {
     let schedule = path_id(ScheduleId::new(schedule_id))?;
-    let list: Vec<SeatItem> = state
-        .app
-        .list_seats(user, credential, schedule)
-        .await?
-        .iter()
-        .map(|s| SeatItem {
-            seat_number: s.number.get(),
-            grade: s.grade.clone(),
-            price: s.price.amount(),
-            status: s.status.as_str(),
+    let seats = state.app.list_seats(user, credential, schedule).await?;
+    let body = state
+        .seat_bodies
+        .body(schedule, &seats, |seats| {
+            seats
+                .iter()
+                .map(|s| SeatItem {
+                    seat_number: s.number.get(),
+                    grade: &s.grade,
+                    price: s.price.amount(),
+                    status: s.status.as_str(),
+                })
+                .collect::<Vec<_>>()
         })
-        .collect();
-    Ok(ok(list))
+        .map_err(|err| ApiError::unexpected(err.into()))?;
+    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
