@@ -15,9 +15,12 @@ use std::sync::{Arc, Mutex};
 /// Dates whose body is kept at most; past that, the kept ones are let go.
 const MOST_BODIES: usize = 20_000;
 
+/// A body and the seat map it was made from.
+type MadeFrom = (Arc<Vec<Seat>>, Bytes);
+
 /// The body last made for each date, with the map it was made from.
 #[derive(Debug, Default)]
-pub struct SeatBodies(Mutex<HashMap<ScheduleId, (Arc<Vec<Seat>>, Bytes)>>);
+pub struct SeatBodies(Mutex<HashMap<ScheduleId, MadeFrom>>);
 
 impl SeatBodies {
     /// The envelope of `items(seats)` as JSON: the one made before when
