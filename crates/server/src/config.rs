@@ -1696,4 +1696,25 @@ mod tests {
         std::fs::write(&zero, "[holds]\nttl_secs = 0\n").unwrap();
         assert!(Settings::load(Some(&zero)).is_err());
     }
+
+    #[test]
+    fn a_seat_map_may_be_kept_off_or_up_to_five_seconds_and_longer_is_refused_naming_its_key() {
+        let mut settings = Settings::default();
+        for age in [0, 250, 5_000] {
+            settings.holds.seat_map_max_age_ms = age;
+            assert!(settings.validate().is_ok(), "{age} ms refused");
+            assert_eq!(settings.policies().holds.seat_map_max_age_ms, age);
+        }
+        settings.holds.seat_map_max_age_ms = 5_001;
+        let refused = settings.validate().unwrap_err();
+        let named = refused
+            .chain()
+            .find_map(|e| e.downcast_ref::<SettingError>())
+            .map(|e| e.key.clone());
+        assert_eq!(
+            named.as_deref(),
+            Some("holds.seat_map_max_age_ms"),
+            "{refused:#}"
+        );
+    }
 }
