@@ -60,6 +60,7 @@ impl App {
                     return Err(CallOffError::ScheduleNotFound(id));
                 }
             };
+        self.concert_seats_changed(concert);
         let mut stale = vec![CONCERTS_KEY.to_owned(), schedules_key(concert)];
         stale.extend(called_off.iter().map(|id| format!("schedule:{id}")));
         self.invalidate(&stale).await;
@@ -120,6 +121,9 @@ impl App {
                     );
                 }
             }
+        }
+        for concert in &concerts {
+            self.concert_seats_changed(*concert);
         }
         let stale: Vec<String> = concerts.iter().map(|c| schedules_key(*c)).collect();
         self.invalidate(&stale).await;

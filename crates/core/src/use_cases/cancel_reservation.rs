@@ -60,7 +60,7 @@ impl App {
             .await?;
         match answer {
             Ok(Recorded::Done(receipt)) => {
-                self.seats_changed(receipt.schedule_id);
+                self.seats_changed(receipt.concert_id, receipt.schedule_id);
                 self.invalidate(&[schedules_key(receipt.concert_id)]).await;
                 // A sold-out line has a seat to sell again: to the date's
                 // waiting list first.

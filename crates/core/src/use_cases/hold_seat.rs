@@ -83,7 +83,7 @@ impl App {
         };
         match self.booking().hold_seat(&attempt).await? {
             HoldOutcome::Held(hold) => {
-                self.seats_changed(hold.schedule_id);
+                self.seats_changed(hold.concert_id, hold.schedule_id);
                 self.invalidate(&[schedules_key(hold.concert_id)]).await;
                 Ok(hold)
             }

@@ -69,7 +69,7 @@ impl App {
                         hold = %hold.id,
                         "a returned seat is offered to the next fan on the waiting list"
                     );
-                    self.seats_changed(hold.schedule_id);
+                    self.seats_changed(hold.concert_id, hold.schedule_id);
                     self.invalidate(&[schedules_key(hold.concert_id)]).await;
                 }
                 OfferOutcome::Raced => {}

@@ -57,7 +57,7 @@ impl App {
             .await?;
         match answer {
             Ok(Recorded::Done(receipt)) => {
-                self.seats_changed(receipt.schedule_id);
+                self.seats_changed(receipt.concert_id, receipt.schedule_id);
                 self.invalidate(&[schedules_key(receipt.concert_id)]).await;
                 // The last seat sold turns the line SOLD_OUT here at once.
                 self.forget_room(receipt.concert_id);

@@ -20,15 +20,17 @@ use crate::domain::{ConcertId, ScheduleId, Timestamp};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-/// Dates whose maps are kept at most; past that, the maps older than
-/// their age are dropped before one is added.
+/// Dates whose maps are kept at most; past that, the entries older than
+/// the age are dropped, and while still full no map is kept.
 const MOST_MAPS: usize = 20_000;
 
-/// One date's seats as read.
+/// One date's seats as read (`None`: dropped by a change made here, and
+/// not read again since).
 #[derive(Debug, Clone)]
 struct SeatMap {
     concert: ConcertId,
-    seats: Arc<Vec<Seat>>,
+    seats: Option<Arc<Vec<Seat>>>,
+    /// When the read began, or when the drop was made.
     read_at: Timestamp,
 }
 
@@ -36,7 +38,13 @@ struct SeatMap {
 #[derive(Debug, Default)]
 pub(super) struct SeatMaps {
     maps: RwLock<HashMap<ScheduleId, SeatMap>>,
+    /// When this instance last changed seats of a concert, dates unknown.
+    concert_drops: RwLock<HashMap<ConcertId, Timestamp>>,
     concerts: RwLock<HashMap<ScheduleId, ConcertId>>,
+}
+
+fn age_ms(now: Timestamp, then: Timestamp) -> Option<u64> {
+    u64::try_from(now.as_millis() - then.as_millis()).ok()
 }
 
 impl SeatMaps {
@@ -48,37 +56,58 @@ impl SeatMaps {
     ) -> Option<Arc<Vec<Seat>>> {
         let maps = self.maps.read().ok()?;
         let map = maps.get(&schedule)?;
-        let age = now.as_millis().saturating_sub(map.read_at.as_millis());
-        (u64::try_from(age).unwrap_or(u64::MAX) < max_age_ms).then(|| map.seats.clone())
+        let seats = map.seats.as_ref()?;
+        // A map from the future (the clock stepped back) is not fresh.
+        (age_ms(now, map.read_at)? < max_age_ms).then(|| seats.clone())
     }
 
-    fn keep(&self, schedule: ScheduleId, map: SeatMap, max_age_ms: u64) {
+    /// Keeps a read that began at `map.read_at` and landed at `landed`,
+    /// unless a change made here since it began (a drop of its date or its
+    /// concert) or a newer read makes it stale already.
+    fn keep(&self, schedule: ScheduleId, map: SeatMap, landed: Timestamp, max_age_ms: u64) {
+        if let Ok(drops) = self.concert_drops.read()
+            && drops.get(&map.concert).is_some_and(|at| *at >= map.read_at)
+        {
+            return;
+        }
         let Ok(mut maps) = self.maps.write() else {
             return;
         };
         if maps.len() >= MOST_MAPS {
-            let now = map.read_at.as_millis();
-            maps.retain(|_, m| {
-                u64::try_from(now.saturating_sub(m.read_at.as_millis())).unwrap_or(u64::MAX)
-                    < max_age_ms
-            });
+            maps.retain(|_, m| age_ms(landed, m.read_at).is_some_and(|age| age < max_age_ms));
+            if maps.len() >= MOST_MAPS {
+                return;
+            }
         }
-        // A read that started before a drop may land after it: keep the newer.
         match maps.get(&schedule) {
-            Some(known) if known.read_at > map.read_at => {}
+            // A drop at or after the read began: the read may predate the change.
+            Some(known) if known.seats.is_none() && known.read_at >= map.read_at => {}
+            // A newer read landed first (an entry from the future, after
+            // the clock stepped back, is not newer).
+            Some(known) if known.read_at > map.read_at && known.read_at <= landed => {}
             _ => {
                 maps.insert(schedule, map);
             }
         }
     }
 
-    fn forget(&self, schedule: ScheduleId) {
+    fn forget(&self, schedule: ScheduleId, concert: ConcertId, now: Timestamp) {
         if let Ok(mut maps) = self.maps.write() {
-            maps.remove(&schedule);
+            maps.insert(
+                schedule,
+                SeatMap {
+                    concert,
+                    seats: None,
+                    read_at: now,
+                },
+            );
         }
     }
 
-    fn forget_concert(&self, concert: ConcertId) {
+    fn forget_concert(&self, concert: ConcertId, now: Timestamp) {
+        if let Ok(mut drops) = self.concert_drops.write() {
+            drops.insert(concert, now);
+        }
         if let Ok(mut maps) = self.maps.write() {
             maps.retain(|_, m| m.concert != concert);
         }
@@ -117,30 +146,69 @@ impl App {
         let seats = Arc::new(self.store().seats(schedule, now).await?);
         let map = SeatMap {
             concert,
-            seats: seats.clone(),
+            seats: Some(seats.clone()),
             read_at: now,
         };
-        self.seat_maps.keep(schedule, map, max_age_ms);
+        self.seat_maps.keep(schedule, map, self.now(), max_age_ms);
         Ok(seats)
     }
 
-    /// A change this instance made to `schedule`'s seats: its map is read
-    /// again on the next look.
-    pub(super) fn seats_changed(&self, schedule: ScheduleId) {
-        self.seat_maps.forget(schedule);
+    /// A change this instance made to `schedule`'s seats (of `concert`):
+    /// its map is read again on the next look, and a read that began
+    /// before the change is not kept.
+    pub(super) fn seats_changed(&self, concert: ConcertId, schedule: ScheduleId) {
+        self.seat_maps.forget(schedule, concert, self.now());
     }
 
-    /// A change this instance made to seats of `concert`, date unknown.
+    /// A change this instance made to seats of `concert`, dates unknown.
     pub(super) fn concert_seats_changed(&self, concert: ConcertId) {
-        self.seat_maps.forget_concert(concert);
+        self.seat_maps.forget_concert(concert, self.now());
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::{SeatMap, SeatMaps};
     use crate::domain::seat::SeatStatus;
-    use crate::domain::{SeatNumber, Won};
+    use crate::domain::{ConcertId, ScheduleId, SeatNumber, Timestamp, Won};
     use crate::testing::{TestApp, user};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_read_that_began_before_a_change_made_here_is_not_kept() {
+        let maps = SeatMaps::default();
+        let concert = ConcertId::new(1).unwrap();
+        let (date, other) = (ScheduleId::new(1).unwrap(), ScheduleId::new(2).unwrap());
+        let at = Timestamp::from_millis;
+        let read = |read_at| SeatMap {
+            concert,
+            seats: Some(Arc::new(Vec::new())),
+            read_at: at(read_at),
+        };
+        // A read begins at 100, a hold made here at 120 drops the map, the
+        // read lands at 130: it may predate the hold, so it is not kept.
+        maps.forget(date, concert, at(120));
+        maps.keep(date, read(100), at(130), 250);
+        assert!(maps.fresh(date, at(140), 250).is_none());
+        // Nor is one that began in the same millisecond as the drop.
+        maps.forget(date, concert, at(125));
+        maps.keep(date, read(125), at(135), 250);
+        assert!(maps.fresh(date, at(140), 250).is_none());
+        // One that began after the drop is.
+        maps.keep(date, read(126), at(135), 250);
+        assert!(maps.fresh(date, at(140), 250).is_some());
+        assert!(maps.fresh(date, at(376), 250).is_none(), "past its age");
+        // The same after a release, which drops the whole concert.
+        maps.forget_concert(concert, at(200));
+        maps.keep(other, read(190), at(210), 250);
+        assert!(maps.fresh(other, at(220), 250).is_none());
+        // A map from the future (the clock stepped back) is never fresh,
+        // and gives way to a read that lands.
+        maps.keep(other, read(10_000), at(10_001), 250);
+        assert!(maps.fresh(other, at(320), 250).is_none());
+        maps.keep(other, read(300), at(310), 250);
+        assert!(maps.fresh(other, at(320), 250).is_some());
+    }
 
     fn seat(n: i64) -> SeatNumber {
         SeatNumber::new(n).unwrap()
