@@ -154,7 +154,8 @@ pub async fn poll(api: Api, model: Model, limits: Limits, pool: usize) -> anyhow
 /// - `seats.txt`: `pool` fans admitted to concert 1, then their admission
 ///   pass and a date of the concert (the dates in turn).
 ///
-/// Sends no load of its own; the users are new to the service.
+/// Records nothing: its requests (tokens, admissions) are setup, and the
+/// users are new to the service.
 pub async fn wrk_fixtures(
     api: Api,
     dir: &std::path::Path,
@@ -225,8 +226,8 @@ pub async fn balance(
     .await)
 }
 
-/// Charges of 1 won, each under an idempotency key of its own (a durable
-/// commit each), the fans taken in turn.
+/// Charges of 1 won, each under an idempotency key of its own (durable:
+/// the key's claim and the charge are a commit each), the fans taken in turn.
 pub async fn charge(api: Api, model: Model, limits: Limits, pool: usize) -> anyhow::Result<Driven> {
     let fans = fans(&api, pool);
     let run = user_base();
