@@ -226,8 +226,8 @@ pub async fn balance(
     .await)
 }
 
-/// Charges of 1 won, each under an idempotency key of its own (durable:
-/// the key's claim and the charge are a commit each), the fans taken in turn.
+/// Charges of 1 won, each under an idempotency key of its own (one durable
+/// commit each: the key is written with the charge), the fans taken in turn.
 pub async fn charge(api: Api, model: Model, limits: Limits, pool: usize) -> anyhow::Result<Driven> {
     let fans = fans(&api, pool);
     let run = user_base();

@@ -12,7 +12,8 @@
 //!   as its own transaction;
 //! - pays in a transaction of two statements: one consumes the hold and
 //!   debits its price, the other sells the seat and writes the reservation,
-//!   the ledger entry, the outbox event and the idempotent answer. Between
+//!   the ledger entry, the outbox event and the idempotent answer (with
+//!   its key, for a first request). Between
 //!   them the domain builds the event and the receipt, as in the shared
 //!   code. A basket, found consumed by the first statement, is settled by
 //!   the shared code in the same transaction.
@@ -26,11 +27,11 @@
 
 use crate::conn::{Conn, Tx};
 use crate::rows;
-use crate::sql_store::{Backend, SqlStore, current_balance, find_hold, held};
+use crate::sql_store::{Backend, SqlStore, current_balance, find_hold, fresh_key_args, held};
 use crate::values::args;
 use anyhow::Context;
 use boxoffice_core::domain::events;
-use boxoffice_core::domain::idempotency::{IdempotencyTicket, Recorded};
+use boxoffice_core::domain::idempotency::{IdempotencyTicket, KeyTaken, Recorded};
 use boxoffice_core::domain::reservation::PaymentReceipt;
 use boxoffice_core::domain::seat_hold::{HeldSeat, HoldLimitReached};
 use boxoffice_core::domain::{ConcertId, Won};
@@ -59,16 +60,24 @@ pub struct HotPaths {
     /// by the hold: the caller rolls back). See [`settle_sale_sql!`].
     pub settle_sale: &'static str,
     /// [`HotPaths::settle_sale`] that also records the idempotent answer
-    /// (`$18` answer, `$19` user, `$20` scope, `$21` key).
+    /// under a held ticket's claim row (`$18` answer, `$19` user, `$20`
+    /// scope, `$21` key).
     pub settle_sale_with_answer: &'static str,
+    /// [`HotPaths::settle_sale`] that also writes a fresh ticket's key with
+    /// its answer (`$18`-`$23` as `fresh_key_args` orders them); answers
+    /// `keyed` too (0 when the key was taken: the caller rolls back).
+    pub settle_sale_with_fresh_key: &'static str,
 }
 
-/// The sale statement, with an optional extra CTE. `$1` schedule, `$2`
+/// The sale statement, with an optional extra CTE and answer column. `$1` schedule, `$2`
 /// seat, `$3` hold, `$4` reservation, `$5` user, `$6` concert, `$7` price,
 /// `$8` now, `$9` balance after, `$10`-`$15` the outbox event (id, type,
 /// schema version, key, payload, creation), `$16`-`$17` its trace.
 macro_rules! settle_sale_sql {
-    ($($extra:literal)?) => {
+    () => {
+        settle_sale_sql!("", "")
+    };
+    ($extra:literal, $column:literal) => {
         concat!(
             "WITH sold AS (
                 UPDATE seat SET status = 'SOLD', held_until_ms = NULL, version = version + 1
@@ -91,8 +100,10 @@ macro_rules! settle_sale_sql {
                                     traceparent, request_id)
                 VALUES ($10, $11, $12, $13, $14, $15, $16, $17)
             )",
-            $($extra,)?
-            " SELECT COUNT(*) AS sold FROM sold"
+            $extra,
+            " SELECT COUNT(*) AS sold",
+            $column,
+            " FROM sold"
         )
     };
 }
@@ -215,21 +226,33 @@ impl<B: Backend> SqlStore<B> {
             traceparent,
             request_id
         ];
+        let answer = || Recorded::<&PaymentReceipt, PaymentRefused>::Done(&receipt).to_json();
         let statement = match ticket {
             None => hot.settle_sale,
-            Some(ticket) => {
-                let answer =
-                    Recorded::<&PaymentReceipt, PaymentRefused>::Done(&receipt).to_json()?;
+            Some(ticket @ IdempotencyTicket { fresh: None, .. }) => {
                 sale_args.extend(args![
-                    answer,
+                    answer()?,
                     ticket.user_id.get(),
                     ticket.scope.as_str(),
                     ticket.key.as_str()
                 ]);
                 hot.settle_sale_with_answer
             }
+            Some(
+                ticket @ IdempotencyTicket {
+                    fresh: Some(fresh), ..
+                },
+            ) => {
+                sale_args.extend(fresh_key_args(ticket, fresh, answer()?));
+                hot.settle_sale_with_fresh_key
+            }
         };
-        let sold = tx.fetch_one(statement, sale_args).await?.int("sold")?;
+        let row = tx.fetch_one(statement, sale_args).await?;
+        if ticket.is_some_and(|t| t.fresh.is_some()) {
+            // Dropping the transaction rolls the sale back.
+            anyhow::ensure!(row.int("keyed")? == 1, KeyTaken);
+        }
+        let sold = row.int("sold")?;
         anyhow::ensure!(sold == 1, "live hold {} does not hold its seat", hold.id);
         tx.commit().await?;
         Ok(PaymentOutcome::Confirmed(receipt))

@@ -55,7 +55,18 @@ static HOT_PATHS: HotPaths = HotPaths {
     settle_sale_with_answer: settle_sale_sql!(
         ", answer AS (
             UPDATE idempotency_key SET response = $18 WHERE user_id = $19 AND scope = $20 AND key = $21
-        )"
+        )",
+        ""
+    ),
+    settle_sale_with_fresh_key: settle_sale_sql!(
+        ", keyed AS (
+            INSERT INTO idempotency_key
+                (user_id, scope, key, fingerprint, response, lease_until_ms, created_at_ms)
+            VALUES ($18, $19, $20, $21, $22, $23, $23)
+            ON CONFLICT (user_id, scope, key) DO NOTHING
+            RETURNING 1
+        )",
+        ", (SELECT COUNT(*) FROM keyed) AS keyed"
     ),
 };
 

@@ -12,7 +12,7 @@ use crate::rows;
 use crate::values::{Record, args};
 use async_trait::async_trait;
 use boxoffice_core::domain::events::OutboxEvent;
-use boxoffice_core::domain::idempotency::IdempotencyTicket;
+use boxoffice_core::domain::idempotency::{FreshKey, IdempotencyTicket, KeyTaken};
 use boxoffice_core::domain::ledger::LedgerTransaction;
 use boxoffice_core::domain::seat::SeatStatus;
 use boxoffice_core::domain::seat_hold::{HeldSeat, Hold};
@@ -449,17 +449,51 @@ async fn record_answer<C: Conn>(
     let Some(ticket) = ticket else {
         return Ok(());
     };
-    c.execute(
-        "UPDATE idempotency_key SET response = $1 WHERE user_id = $2 AND scope = $3 AND key = $4",
-        args![
-            answer?,
-            ticket.user_id.get(),
-            ticket.scope.as_str(),
-            ticket.key.as_str()
-        ],
-    )
-    .await?;
+    let answer = answer?;
+    let Some(fresh) = &ticket.fresh else {
+        c.execute(
+            "UPDATE idempotency_key SET response = $1 WHERE user_id = $2 AND scope = $3 AND key = $4",
+            args![
+                answer,
+                ticket.user_id.get(),
+                ticket.scope.as_str(),
+                ticket.key.as_str()
+            ],
+        )
+        .await?;
+        return Ok(());
+    };
+    // A fresh ticket writes its key with the answer. A twin in flight holds
+    // the key's index entry: this waits for it, then finds the key taken.
+    let written = c
+        .execute(
+            "INSERT INTO idempotency_key
+                (user_id, scope, key, fingerprint, response, lease_until_ms, created_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $6)
+             ON CONFLICT (user_id, scope, key) DO NOTHING",
+            fresh_key_args(ticket, fresh, answer),
+        )
+        .await?;
+    anyhow::ensure!(written == 1, KeyTaken);
     Ok(())
+}
+
+/// The arguments of a fresh ticket's key row: `$1` user, `$2` scope, `$3`
+/// key, `$4` fingerprint, `$5` answer, `$6` creation (its lease is over as
+/// it is written: the row has its answer).
+pub(crate) fn fresh_key_args(
+    ticket: &IdempotencyTicket,
+    fresh: &FreshKey,
+    answer: String,
+) -> Vec<crate::values::Val> {
+    args![
+        ticket.user_id.get(),
+        ticket.scope.as_str(),
+        ticket.key.as_str(),
+        fresh.fingerprint.as_str(),
+        answer,
+        fresh.created_at.as_millis()
+    ]
 }
 
 /// What the hold limits count for a fan, in one range scan of

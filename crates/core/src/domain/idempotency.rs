@@ -87,14 +87,38 @@ pub struct IdempotencyClaim {
     pub lease_until: Timestamp,
 }
 
-/// Proof that this request owns the key; passed to the command so that it
-/// records its answer in its own transaction.
+/// The right to record an answer under a key, passed to the command so
+/// that it records its answer in its own transaction.
+///
+/// A ticket is either held (a claim row, leased, already stands for it: the
+/// command fills in its answer) or fresh (nothing stands yet: the command
+/// writes the key and its answer together, in the transaction that acts,
+/// so a first request makes one durable commit, not two). A fresh ticket
+/// whose key turns out to be there already makes the command fail with
+/// [`KeyTaken`], having changed nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyTicket {
     pub user_id: UserId,
     pub scope: IdempotencyScope,
     pub key: IdempotencyKey,
+    /// What a fresh ticket's key row is written with; `None` when a claim
+    /// row stands already.
+    pub fresh: Option<FreshKey>,
 }
+
+/// The row a fresh ticket writes beside its answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreshKey {
+    pub fingerprint: Fingerprint,
+    pub created_at: Timestamp,
+}
+
+/// A fresh ticket's key was there already (a repeat, a concurrent twin, a
+/// reuse): the command changed nothing, and the key's standing answer, its
+/// lease or its other request decides what to say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the idempotency key was recorded by another request")]
+pub struct KeyTaken;
 
 /// What happened when a claim was made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,11 +173,25 @@ pub enum StoredKeyDecision {
 }
 
 impl IdempotencyClaim {
+    /// The ticket of a claim row that stands (claimed or taken over).
     pub fn ticket(&self) -> IdempotencyTicket {
         IdempotencyTicket {
             user_id: self.user_id,
             scope: self.scope,
             key: self.key.clone(),
+            fresh: None,
+        }
+    }
+
+    /// A ticket that writes its key with its answer, in the command's own
+    /// transaction, with no claim row before it.
+    pub fn fresh_ticket(&self) -> IdempotencyTicket {
+        IdempotencyTicket {
+            fresh: Some(FreshKey {
+                fingerprint: self.fingerprint.clone(),
+                created_at: self.now,
+            }),
+            ..self.ticket()
         }
     }
 }

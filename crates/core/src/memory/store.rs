@@ -8,7 +8,7 @@ use crate::domain::cancellation::CancellationPolicy;
 use crate::domain::concert::{Concert, EntryRules, Schedule};
 use crate::domain::delivery::{DeadLetter, NewDeadLetter};
 use crate::domain::events::{self, OutboxEvent};
-use crate::domain::idempotency::IdempotencyTicket;
+use crate::domain::idempotency::{IdempotencyTicket, KeyTaken};
 use crate::domain::ledger::{LedgerTransaction, Posting};
 use crate::domain::reservation::Reservation;
 use crate::domain::room::Room;
@@ -19,6 +19,7 @@ use crate::domain::waitlist::{WaitlistEntry, WaitlistStatus};
 use crate::domain::{ConcertId, EventId, HoldId, ScheduleId, SeatNumber, Timestamp, UserId, Won};
 use crate::ports::{DeliveryLedger, Inbox, MoneyTotals, RoomChange, Store, StoreAudit};
 use async_trait::async_trait;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
@@ -199,10 +200,29 @@ impl State {
         ticket: Option<&IdempotencyTicket>,
         response: anyhow::Result<String>,
     ) -> anyhow::Result<()> {
-        if let Some(ticket) = ticket {
-            let response = response?;
-            if let Some(row) = self.idempotency.get_mut(&key_of(ticket)) {
-                row.response = Some(response);
+        let Some(ticket) = ticket else {
+            return Ok(());
+        };
+        let response = response?;
+        let key = key_of(ticket);
+        match &ticket.fresh {
+            // A fresh ticket writes its key with its answer, unless the key
+            // is there: then the caller changes nothing (this goes first).
+            Some(fresh) => match self.idempotency.entry(key) {
+                Entry::Occupied(_) => return Err(KeyTaken.into()),
+                Entry::Vacant(slot) => {
+                    slot.insert(KeyRow {
+                        fingerprint: fresh.fingerprint.as_str().to_owned(),
+                        response: Some(response),
+                        lease_until: fresh.created_at,
+                        created_at: fresh.created_at,
+                    });
+                }
+            },
+            None => {
+                if let Some(row) = self.idempotency.get_mut(&key) {
+                    row.response = Some(response);
+                }
             }
         }
         Ok(())

@@ -6,7 +6,7 @@ use super::{sample_concert, seat, user};
 use crate::domain::concert::EntryRules;
 use crate::domain::events::{DomainEvent, EventTrace, RESERVATION_CONFIRMED};
 use crate::domain::idempotency::{
-    ClaimOutcome, Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyScope,
+    ClaimOutcome, Fingerprint, IdempotencyClaim, IdempotencyKey, IdempotencyScope, KeyTaken,
 };
 use crate::domain::identity::{FIRST_MAPPED_USER_ID, Subject};
 use crate::domain::payment::{SALE_IDS_PER_PAYMENT, SaleIds};
@@ -84,6 +84,8 @@ macro_rules! store_contract_tests {
             accounts::concurrent_charges_add_up_exactly,
             ledger::every_movement_of_money_is_posted_once_and_the_ledger_reconciles,
             idempotency::idempotency_keys_replay_conflict_and_expire,
+            idempotency::a_fresh_key_is_written_with_its_answer_once_and_a_taken_one_changes_nothing,
+            idempotency::a_payment_or_cancellation_under_a_taken_fresh_key_sells_and_refunds_nothing,
             outbox::the_outbox_hands_out_events_in_order_until_published,
             outbox::events_appended_while_serving_a_request_carry_its_trace,
         );

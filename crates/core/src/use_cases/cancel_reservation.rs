@@ -41,7 +41,7 @@ impl App {
             fingerprint: &[&id_text],
         };
         let answer = self
-            .run_once(once, async |ticket| {
+            .run_once(once, move |ticket| async move {
                 let attempt = CancelAttempt {
                     user_id: user,
                     by: Canceller::Fan,
@@ -51,7 +51,11 @@ impl App {
                     policy: self.policies.cancellation,
                 };
                 Ok(Ok::<_, Infallible>(
-                    match self.booking().cancel_reservation(&attempt, ticket).await? {
+                    match self
+                        .booking()
+                        .cancel_reservation(&attempt, ticket.as_ref())
+                        .await?
+                    {
                         CancelOutcome::Cancelled(receipt) => Recorded::Done(receipt),
                         CancelOutcome::Refused(refused) => Recorded::Refused(refused),
                     },

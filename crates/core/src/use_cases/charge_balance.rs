@@ -40,7 +40,7 @@ impl App {
             fingerprint: &[&amount_text],
         };
         let answer = self
-            .run_once(once, async |ticket| {
+            .run_once(once, move |ticket| async move {
                 let attempt = ChargeAttempt {
                     user_id: user,
                     amount,
@@ -49,7 +49,11 @@ impl App {
                     event_id: self.new_event_id(),
                 };
                 Ok(Ok::<_, Infallible>(
-                    match self.store().charge_balance(&attempt, ticket).await? {
+                    match self
+                        .store()
+                        .charge_balance(&attempt, ticket.as_ref())
+                        .await?
+                    {
                         ChargeOutcome::Charged(receipt) => Recorded::Done(receipt),
                         ChargeOutcome::Refused(refused) => Recorded::Refused(refused),
                     },

@@ -40,7 +40,7 @@ impl App {
             fingerprint: &[&hold_text],
         };
         let answer = self
-            .run_once(once, async |ticket| {
+            .run_once(once, move |ticket| async move {
                 let attempt = PaymentAttempt {
                     user_id: user,
                     hold_id: hold,
@@ -48,7 +48,11 @@ impl App {
                     sales: self.new_sale_ids(),
                 };
                 Ok(Ok::<_, Infallible>(
-                    match self.booking().confirm_payment(&attempt, ticket).await? {
+                    match self
+                        .booking()
+                        .confirm_payment(&attempt, ticket.as_ref())
+                        .await?
+                    {
                         PaymentOutcome::Confirmed(receipt) => Recorded::Done(receipt),
                         PaymentOutcome::Refused(refused) => Recorded::Refused(refused),
                     },

@@ -89,9 +89,13 @@ impl<B: Backend> Idempotency for SqlStore<B> {
         ticket: &IdempotencyTicket,
         response: &str,
     ) -> anyhow::Result<()> {
-        let mut tx = self.backend.begin().await?;
-        record_answer(&mut tx, Some(ticket), Ok(response.to_owned())).await?;
-        tx.commit().await
+        // One statement, atomic on its own: no BEGIN or COMMIT around it.
+        record_answer(
+            &mut self.backend.writer(),
+            Some(ticket),
+            Ok(response.to_owned()),
+        )
+        .await
     }
 
     async fn abandon_idempotency_key(&self, ticket: &IdempotencyTicket) -> anyhow::Result<()> {

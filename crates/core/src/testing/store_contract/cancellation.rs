@@ -31,7 +31,12 @@ impl Fixture {
         }
     }
 
-    fn cancellation(&self, who: i64, id: ReservationId, now: Timestamp) -> CancelAttempt {
+    pub(super) fn cancellation(
+        &self,
+        who: i64,
+        id: ReservationId,
+        now: Timestamp,
+    ) -> CancelAttempt {
         CancelAttempt {
             user_id: user(who),
             by: Canceller::Fan,
