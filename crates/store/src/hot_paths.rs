@@ -27,11 +27,13 @@
 
 use crate::conn::{Conn, Tx};
 use crate::rows;
-use crate::sql_store::{Backend, SqlStore, current_balance, find_hold, fresh_key_args, held};
+use crate::sql_store::{
+    Backend, SqlStore, current_balance, find_hold, fresh_key_args, held, leased_key_args,
+};
 use crate::values::args;
 use anyhow::Context;
 use boxoffice_core::domain::events;
-use boxoffice_core::domain::idempotency::{IdempotencyTicket, KeyTaken, Recorded};
+use boxoffice_core::domain::idempotency::{IdempotencyTicket, KeyStanding, KeyTaken, Recorded};
 use boxoffice_core::domain::reservation::PaymentReceipt;
 use boxoffice_core::domain::seat_hold::{HeldSeat, HoldLimitReached};
 use boxoffice_core::domain::{ConcertId, Won};
@@ -60,8 +62,9 @@ pub struct HotPaths {
     /// by the hold: the caller rolls back). See [`settle_sale_sql!`].
     pub settle_sale: &'static str,
     /// [`HotPaths::settle_sale`] that also records the idempotent answer
-    /// under a held ticket's claim row (`$18` answer, `$19` user, `$20`
-    /// scope, `$21` key).
+    /// under a leased ticket's claim row (`$18`-`$22` as `leased_key_args`
+    /// orders them); answers `keyed` too (0 when the lease was lost: the
+    /// caller rolls back).
     pub settle_sale_with_answer: &'static str,
     /// [`HotPaths::settle_sale`] that also writes a fresh ticket's key with
     /// its answer (`$18`-`$23` as `fresh_key_args` orders them); answers
@@ -229,18 +232,19 @@ impl<B: Backend> SqlStore<B> {
         let answer = || Recorded::<&PaymentReceipt, PaymentRefused>::Done(&receipt).to_json();
         let statement = match ticket {
             None => hot.settle_sale,
-            Some(ticket @ IdempotencyTicket { fresh: None, .. }) => {
-                sale_args.extend(args![
-                    answer()?,
-                    ticket.user_id.get(),
-                    ticket.scope.as_str(),
-                    ticket.key.as_str()
-                ]);
+            Some(
+                ticket @ IdempotencyTicket {
+                    standing: KeyStanding::Leased(until),
+                    ..
+                },
+            ) => {
+                sale_args.extend(leased_key_args(ticket, *until, answer()?));
                 hot.settle_sale_with_answer
             }
             Some(
                 ticket @ IdempotencyTicket {
-                    fresh: Some(fresh), ..
+                    standing: KeyStanding::Fresh(fresh),
+                    ..
                 },
             ) => {
                 sale_args.extend(fresh_key_args(ticket, fresh, answer()?));
@@ -248,8 +252,9 @@ impl<B: Backend> SqlStore<B> {
             }
         };
         let row = tx.fetch_one(statement, sale_args).await?;
-        if ticket.is_some_and(|t| t.fresh.is_some()) {
-            // Dropping the transaction rolls the sale back.
+        if ticket.is_some() {
+            // The key taken, or the lease: dropping the transaction rolls
+            // the sale back.
             anyhow::ensure!(row.int("keyed")? == 1, KeyTaken);
         }
         let sold = row.int("sold")?;

@@ -53,10 +53,13 @@ static HOT_PATHS: HotPaths = HotPaths {
                         SELECT c.*, d.amount AS balance_after FROM consumed c LEFT JOIN debited d ON true",
     settle_sale: settle_sale_sql!(),
     settle_sale_with_answer: settle_sale_sql!(
-        ", answer AS (
-            UPDATE idempotency_key SET response = $18 WHERE user_id = $19 AND scope = $20 AND key = $21
+        ", keyed AS (
+            UPDATE idempotency_key SET response = $18
+             WHERE user_id = $19 AND scope = $20 AND key = $21
+               AND response IS NULL AND lease_until_ms = $22
+            RETURNING 1
         )",
-        ""
+        ", (SELECT COUNT(*) FROM keyed) AS keyed"
     ),
     settle_sale_with_fresh_key: settle_sale_sql!(
         ", keyed AS (

@@ -12,7 +12,7 @@ use crate::rows;
 use crate::values::{Record, args};
 use async_trait::async_trait;
 use boxoffice_core::domain::events::OutboxEvent;
-use boxoffice_core::domain::idempotency::{FreshKey, IdempotencyTicket, KeyTaken};
+use boxoffice_core::domain::idempotency::{FreshKey, IdempotencyTicket, KeyStanding, KeyTaken};
 use boxoffice_core::domain::ledger::LedgerTransaction;
 use boxoffice_core::domain::seat::SeatStatus;
 use boxoffice_core::domain::seat_hold::{HeldSeat, Hold};
@@ -450,18 +450,21 @@ async fn record_answer<C: Conn>(
         return Ok(());
     };
     let answer = answer?;
-    let Some(fresh) = &ticket.fresh else {
-        c.execute(
-            "UPDATE idempotency_key SET response = $1 WHERE user_id = $2 AND scope = $3 AND key = $4",
-            args![
-                answer,
-                ticket.user_id.get(),
-                ticket.scope.as_str(),
-                ticket.key.as_str()
-            ],
-        )
-        .await?;
-        return Ok(());
+    let fresh = match &ticket.standing {
+        KeyStanding::Fresh(fresh) => fresh,
+        KeyStanding::Leased(until) => {
+            // The claim is answered only while its lease is this ticket's.
+            let written = c
+                .execute(
+                    "UPDATE idempotency_key SET response = $1
+                      WHERE user_id = $2 AND scope = $3 AND key = $4
+                        AND response IS NULL AND lease_until_ms = $5",
+                    leased_key_args(ticket, *until, answer),
+                )
+                .await?;
+            anyhow::ensure!(written == 1, KeyTaken);
+            return Ok(());
+        }
     };
     // A fresh ticket writes its key with the answer. A twin in flight holds
     // the key's index entry: this waits for it, then finds the key taken.
@@ -476,6 +479,22 @@ async fn record_answer<C: Conn>(
         .await?;
     anyhow::ensure!(written == 1, KeyTaken);
     Ok(())
+}
+
+/// The arguments of a leased ticket's answer: `$1` answer, `$2` user, `$3`
+/// scope, `$4` key, `$5` the lease it holds.
+pub(crate) fn leased_key_args(
+    ticket: &IdempotencyTicket,
+    until: Timestamp,
+    answer: String,
+) -> Vec<crate::values::Val> {
+    args![
+        answer,
+        ticket.user_id.get(),
+        ticket.scope.as_str(),
+        ticket.key.as_str(),
+        until.as_millis()
+    ]
 }
 
 /// The arguments of a fresh ticket's key row: `$1` user, `$2` scope, `$3`

@@ -89,21 +89,27 @@ pub struct IdempotencyClaim {
 
 /// The right to record an answer under a key, passed to the command so
 /// that it records its answer in its own transaction.
-///
-/// A ticket is either held (a claim row, leased, already stands for it: the
-/// command fills in its answer) or fresh (nothing stands yet: the command
-/// writes the key and its answer together, in the transaction that acts,
-/// so a first request makes one durable commit, not two). A fresh ticket
-/// whose key turns out to be there already makes the command fail with
-/// [`KeyTaken`], having changed nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyTicket {
     pub user_id: UserId,
     pub scope: IdempotencyScope,
     pub key: IdempotencyKey,
-    /// What a fresh ticket's key row is written with; `None` when a claim
-    /// row stands already.
-    pub fresh: Option<FreshKey>,
+    pub standing: KeyStanding,
+}
+
+/// What stands under a ticket's key when its command runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyStanding {
+    /// Nothing yet: the command writes the key and its answer together, in
+    /// the transaction that acts, so a first request makes one durable
+    /// commit, not two. A key found there already makes the command fail
+    /// with [`KeyTaken`], having changed nothing.
+    Fresh(FreshKey),
+    /// A claim row, unanswered, leased to this request until this instant:
+    /// the command fills in its answer while the lease is still this
+    /// request's. A lease taken over meanwhile (this request outlived it)
+    /// makes the command fail with [`KeyTaken`] too, having changed nothing.
+    Leased(Timestamp),
 }
 
 /// The row a fresh ticket writes beside its answer.
@@ -114,8 +120,8 @@ pub struct FreshKey {
 }
 
 /// A fresh ticket's key was there already (a repeat, a concurrent twin, a
-/// reuse): the command changed nothing, and the key's standing answer, its
-/// lease or its other request decides what to say.
+/// reuse), or a leased ticket's lease was taken over: the command changed
+/// nothing, and what stands under the key decides what to say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the idempotency key was recorded by another request")]
 pub struct KeyTaken;
@@ -173,13 +179,13 @@ pub enum StoredKeyDecision {
 }
 
 impl IdempotencyClaim {
-    /// The ticket of a claim row that stands (claimed or taken over).
+    /// The ticket of this claim's row (claimed or taken over), leased to it.
     pub fn ticket(&self) -> IdempotencyTicket {
         IdempotencyTicket {
             user_id: self.user_id,
             scope: self.scope,
             key: self.key.clone(),
-            fresh: None,
+            standing: KeyStanding::Leased(self.lease_until),
         }
     }
 
@@ -187,7 +193,7 @@ impl IdempotencyClaim {
     /// transaction, with no claim row before it.
     pub fn fresh_ticket(&self) -> IdempotencyTicket {
         IdempotencyTicket {
-            fresh: Some(FreshKey {
+            standing: KeyStanding::Fresh(FreshKey {
                 fingerprint: self.fingerprint.clone(),
                 created_at: self.now,
             }),

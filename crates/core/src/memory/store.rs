@@ -8,7 +8,7 @@ use crate::domain::cancellation::CancellationPolicy;
 use crate::domain::concert::{Concert, EntryRules, Schedule};
 use crate::domain::delivery::{DeadLetter, NewDeadLetter};
 use crate::domain::events::{self, OutboxEvent};
-use crate::domain::idempotency::{IdempotencyTicket, KeyTaken};
+use crate::domain::idempotency::{IdempotencyTicket, KeyStanding, KeyTaken};
 use crate::domain::ledger::{LedgerTransaction, Posting};
 use crate::domain::reservation::Reservation;
 use crate::domain::room::Room;
@@ -146,6 +146,13 @@ struct KeyRow {
     created_at: Timestamp,
 }
 
+impl KeyRow {
+    /// Whether this row is an unanswered claim leased until `until`.
+    fn holds_lease(&self, until: Timestamp) -> bool {
+        self.response.is_none() && self.lease_until == until
+    }
+}
+
 fn key_of(ticket: &IdempotencyTicket) -> (UserId, &'static str, String) {
     (
         ticket.user_id,
@@ -205,10 +212,11 @@ impl State {
         };
         let response = response?;
         let key = key_of(ticket);
-        match &ticket.fresh {
+        // Either way, a refusal here goes first: the caller changes nothing.
+        match &ticket.standing {
             // A fresh ticket writes its key with its answer, unless the key
-            // is there: then the caller changes nothing (this goes first).
-            Some(fresh) => match self.idempotency.entry(key) {
+            // is there.
+            KeyStanding::Fresh(fresh) => match self.idempotency.entry(key) {
                 Entry::Occupied(_) => return Err(KeyTaken.into()),
                 Entry::Vacant(slot) => {
                     slot.insert(KeyRow {
@@ -219,11 +227,11 @@ impl State {
                     });
                 }
             },
-            None => {
-                if let Some(row) = self.idempotency.get_mut(&key) {
-                    row.response = Some(response);
-                }
-            }
+            // A leased ticket answers its claim, if the lease is still its.
+            KeyStanding::Leased(until) => match self.idempotency.get_mut(&key) {
+                Some(row) if row.holds_lease(*until) => row.response = Some(response),
+                _ => return Err(KeyTaken.into()),
+            },
         }
         Ok(())
     }

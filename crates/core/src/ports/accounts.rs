@@ -38,7 +38,8 @@ pub enum ChargeOutcome {
 #[async_trait]
 pub trait Accounts: Send + Sync + std::fmt::Debug {
     /// Adds to the balance within the limit, appends `BalanceCharged` and
-    /// records the answer under `ticket`: all or nothing.
+    /// records the answer under `ticket`: all or nothing. A fresh ticket's
+    /// key found taken fails it with `KeyTaken`, having changed nothing.
     async fn charge_balance(
         &self,
         attempt: &ChargeAttempt,

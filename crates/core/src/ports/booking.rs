@@ -104,7 +104,8 @@ pub trait Booking: Send + Sync + std::fmt::Debug {
     /// Debits the hold's price, sells its seats, creates a reservation per
     /// seat, consumes the hold, appends a `ReservationConfirmed` per
     /// reservation to the outbox and records the answer under `ticket`: all
-    /// or nothing.
+    /// or nothing (a fresh ticket's key found taken fails it with
+    /// `KeyTaken`, having changed nothing).
     async fn confirm_payment(
         &self,
         attempt: &PaymentAttempt,
@@ -114,7 +115,8 @@ pub trait Booking: Send + Sync + std::fmt::Debug {
     /// marks it cancelled, refunds the quote to the balance (with its
     /// ledger entry), puts the seat back on sale, appends
     /// `ReservationCancelled` and records the answer under `ticket`: all or
-    /// nothing, and once however many cancellations race.
+    /// nothing (`KeyTaken` as for payments), and once however many
+    /// cancellations race.
     async fn cancel_reservation(
         &self,
         attempt: &CancelAttempt,

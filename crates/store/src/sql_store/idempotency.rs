@@ -8,7 +8,7 @@ use crate::values::args;
 use async_trait::async_trait;
 use boxoffice_core::domain::Timestamp;
 use boxoffice_core::domain::idempotency::{
-    ClaimOutcome, IdempotencyClaim, IdempotencyTicket, StoredKeyDecision, decide_claim,
+    ClaimOutcome, IdempotencyClaim, IdempotencyTicket, KeyStanding, StoredKeyDecision, decide_claim,
 };
 use boxoffice_core::ports::Idempotency;
 
@@ -99,18 +99,25 @@ impl<B: Backend> Idempotency for SqlStore<B> {
     }
 
     async fn abandon_idempotency_key(&self, ticket: &IdempotencyTicket) -> anyhow::Result<()> {
-        let mut tx = self.backend.begin().await?;
-        tx.execute(
-            "DELETE FROM idempotency_key
-              WHERE user_id = $1 AND scope = $2 AND key = $3 AND response IS NULL",
-            args![
-                ticket.user_id.get(),
-                ticket.scope.as_str(),
-                ticket.key.as_str()
-            ],
-        )
-        .await?;
-        tx.commit().await
+        // Only a claim still leased to this ticket: never another's.
+        let KeyStanding::Leased(until) = ticket.standing else {
+            return Ok(());
+        };
+        self.backend
+            .writer()
+            .execute(
+                "DELETE FROM idempotency_key
+                  WHERE user_id = $1 AND scope = $2 AND key = $3
+                    AND response IS NULL AND lease_until_ms = $4",
+                args![
+                    ticket.user_id.get(),
+                    ticket.scope.as_str(),
+                    ticket.key.as_str(),
+                    until.as_millis()
+                ],
+            )
+            .await?;
+        Ok(())
     }
 
     async fn purge_idempotency_keys(&self, before: Timestamp) -> anyhow::Result<u64> {

@@ -4,7 +4,7 @@
 use super::{KeyRow, MemoryStore, key_of};
 use crate::domain::Timestamp;
 use crate::domain::idempotency::{
-    ClaimOutcome, IdempotencyClaim, IdempotencyTicket, StoredKeyDecision, decide_claim,
+    ClaimOutcome, IdempotencyClaim, IdempotencyTicket, KeyStanding, StoredKeyDecision, decide_claim,
 };
 use crate::memory::lock;
 use crate::ports::Idempotency;
@@ -55,12 +55,16 @@ impl Idempotency for MemoryStore {
     }
 
     async fn abandon_idempotency_key(&self, ticket: &IdempotencyTicket) -> anyhow::Result<()> {
+        // Only a claim still leased to this ticket: never another's.
+        let KeyStanding::Leased(until) = ticket.standing else {
+            return Ok(());
+        };
         let mut state = lock(&self.inner);
         let key = key_of(ticket);
         if state
             .idempotency
             .get(&key)
-            .is_some_and(|row| row.response.is_none())
+            .is_some_and(|row| row.holds_lease(until))
         {
             state.idempotency.remove(&key);
         }

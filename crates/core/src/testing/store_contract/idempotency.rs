@@ -53,14 +53,15 @@ pub async fn idempotency_keys_replay_conflict_and_expire(stores: Stores) {
         ok(f.store.claim_idempotency_key(&claim(3, "1", T0)).await),
         ClaimOutcome::Claimed(_)
     ));
-    assert!(matches!(
-        ok(f.store
-            .claim_idempotency_key(&claim(3, "1", T0.plus_secs(31)))
-            .await),
-        ClaimOutcome::Claimed(_)
-    ));
-    // Finishing a refusal records it.
-    ok(f.store.finish_idempotency_key(&t2, "{\"Refused\":1}").await);
+    let ClaimOutcome::Claimed(t3) = ok(f
+        .store
+        .claim_idempotency_key(&claim(3, "1", T0.plus_secs(31)))
+        .await)
+    else {
+        panic!("a dead lease is taken over")
+    };
+    // Finishing a refusal records it (under the lease that stands).
+    ok(f.store.finish_idempotency_key(&t3, "{\"Refused\":1}").await);
     assert_eq!(
         ok(f.store
             .claim_idempotency_key(&claim(3, "1", T0.plus_secs(40)))
@@ -143,7 +144,10 @@ pub async fn a_fresh_key_is_written_with_its_answer_once_and_a_taken_one_changes
         spawned(async move { store.charge_balance(&attempt, Some(&ticket)).await })
     });
     let results = futures::future::join_all(race).await;
-    let charged = results.iter().filter(|r| r.is_ok()).count();
+    let charged = results
+        .iter()
+        .filter(|r| matches!(r, Ok(ChargeOutcome::Charged(_))))
+        .count();
     let refused = results
         .iter()
         .filter(|r| r.as_ref().is_err_and(|e| e.is::<KeyTaken>()))
@@ -194,6 +198,7 @@ pub async fn a_payment_or_cancellation_under_a_taken_fresh_key_sells_and_refunds
     // The key again, for another hold: the seat stays held, the money put.
     let second = f.held(1, 13, T0).await;
     let balance = f.balance(1).await;
+    let backlog = ok(f.store.outbox_backlog().await).unpublished;
     let again = keyed(
         1,
         IdempotencyScope::Payment,
@@ -228,5 +233,67 @@ pub async fn a_payment_or_cancellation_under_a_taken_fresh_key_sells_and_refunds
     ));
     assert_eq!(f.status(12, T0).await, SeatStatus::Sold);
     assert_eq!(f.balance(1).await, balance);
+    assert_eq!(ok(f.store.outbox_backlog().await).unpublished, backlog);
+    // The hold the taken key failed to pay is still payable.
+    assert!(matches!(
+        f.pay(1, second, T0).await,
+        PaymentOutcome::Confirmed(_)
+    ));
+    f.assert_clean().await;
+}
+
+pub async fn a_lease_taken_over_answers_nothing_for_its_first_holder_who_cannot_give_it_back(
+    stores: Stores,
+) {
+    let f = fixture(stores).await;
+    let first = keyed(1, IdempotencyScope::Charge, "slow-1", &["5"]);
+    let ClaimOutcome::Claimed(slow) = ok(f.store.claim_idempotency_key(&first).await) else {
+        panic!("a new key is claimed")
+    };
+    // The first holder outlives its lease; a repeat takes the key over.
+    let later = IdempotencyClaim {
+        now: T0.plus_secs(31),
+        lease_until: T0.plus_secs(61),
+        ..first.clone()
+    };
+    let ClaimOutcome::Claimed(taker) = ok(f.store.claim_idempotency_key(&later).await) else {
+        panic!("a dead lease is taken over")
+    };
+    let charge = || ChargeAttempt {
+        user_id: user(1),
+        amount: Won::new(5),
+        max_balance: Won::new(100),
+        now: T0.plus_secs(31),
+        event_id: EventId::from_uuid(uuid()),
+    };
+    // The slow holder's charge and its refusal's record both fail whole.
+    assert!(taken(f.store.charge_balance(&charge(), Some(&slow)).await));
+    assert!(taken(
+        f.store
+            .finish_idempotency_key(&slow, "{\"Refused\":1}")
+            .await
+    ));
+    assert_eq!(f.balance(1).await, Won::new(0));
+    // Its give-back leaves the taker's claim standing.
+    ok(f.store.abandon_idempotency_key(&slow).await);
+    let repeat = IdempotencyClaim {
+        now: T0.plus_secs(32),
+        lease_until: T0.plus_secs(62),
+        ..first.clone()
+    };
+    assert_eq!(
+        ok(f.store.claim_idempotency_key(&repeat).await),
+        ClaimOutcome::InProgress
+    );
+    // The taker charges once and its answer replays.
+    assert!(matches!(
+        ok(f.store.charge_balance(&charge(), Some(&taker)).await),
+        ChargeOutcome::Charged(_)
+    ));
+    assert_eq!(f.balance(1).await, Won::new(5));
+    assert!(matches!(
+        ok(f.store.claim_idempotency_key(&repeat).await),
+        ClaimOutcome::Replay(_)
+    ));
     f.assert_clean().await;
 }
