@@ -184,6 +184,21 @@ pub enum QueueEntry {
     Kafka,
 }
 
+/// Where the waiting room keeps its lines and tokens (decision 0003).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueRoom {
+    /// Redis when `redis.url` is set, else process memory.
+    Auto,
+    /// Process memory: one instance only.
+    Memory,
+    /// Redis (needs `redis.url`).
+    Redis,
+    /// The PostgreSQL database of `database.url`: several instances
+    /// without Redis, at the cost of a poll counting the line in SQL.
+    Postgres,
+}
+
 /// See docs/concurrency.md for what each costs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -231,6 +246,9 @@ pub struct QueueSettings {
     /// How a token joins the line: `direct` (at once) or `kafka` (through
     /// the `queue.entered` topic, in topic order; needs kafka.brokers).
     pub entry: QueueEntry,
+    /// Where the waiting room is kept: `auto` (Redis when redis.url is
+    /// set, else this process), `memory`, `redis` or `postgres`.
+    pub room: QueueRoom,
     pub admit_batch: u32,
     pub admit_interval_secs: u64,
     pub max_active: u32,
@@ -602,6 +620,7 @@ impl Default for Settings {
             },
             queue: QueueSettings {
                 entry: QueueEntry::Direct,
+                room: QueueRoom::Auto,
                 admit_batch: queue.admit_batch,
                 admit_interval_secs: queue.admit_interval_secs,
                 max_active: queue.max_active,
@@ -1007,6 +1026,18 @@ impl Settings {
             self.queue.entry == QueueEntry::Direct || !self.kafka.brokers.is_empty(),
             "queue.entry",
             "= \"kafka\" needs kafka.brokers"
+        );
+        check!(
+            self.queue.room != QueueRoom::Redis || !self.redis.url.is_empty(),
+            "queue.room",
+            "= \"redis\" needs redis.url"
+        );
+        check!(
+            self.queue.room != QueueRoom::Postgres
+                || self.database.url.starts_with("postgres://")
+                || self.database.url.starts_with("postgresql://"),
+            "queue.room",
+            "= \"postgres\" needs a postgres:// database.url"
         );
         let k = &self.kafka;
         for (partitions, name) in [
@@ -1716,5 +1747,49 @@ mod tests {
             Some("holds.seat_map_max_age_ms"),
             "{refused:#}"
         );
+    }
+
+    #[test]
+    fn a_room_in_redis_or_postgresql_needs_its_server_and_a_refusal_names_queue_room() {
+        let refused_key = |settings: &Settings| {
+            settings
+                .validate()
+                .unwrap_err()
+                .chain()
+                .find_map(|e| e.downcast_ref::<SettingError>())
+                .map(|e| e.key.clone())
+        };
+        let mut settings = Settings::default();
+        for room in [QueueRoom::Auto, QueueRoom::Memory] {
+            settings.queue.room = room;
+            assert!(settings.validate().is_ok(), "{room:?} refused");
+        }
+        settings.queue.room = QueueRoom::Redis;
+        assert_eq!(refused_key(&settings).as_deref(), Some("queue.room"));
+        settings.redis.url = "redis://127.0.0.1:6379/0".into();
+        assert!(settings.validate().is_ok());
+        // The embedded default's SQLite file cannot keep the room.
+        settings.queue.room = QueueRoom::Postgres;
+        assert_eq!(refused_key(&settings).as_deref(), Some("queue.room"));
+        settings.database.url = "postgres://boxoffice@db/boxoffice".into();
+        settings.auth.hs256_secret = "a-secret-of-at-least-thirty-two-bytes".into();
+        settings.redis.url.clear();
+        if let Err(e) = settings.validate() {
+            panic!("{e:#}")
+        }
+        let from_env = with(&[
+            ("BOXOFFICE__QUEUE__ROOM", "postgres"),
+            (
+                "BOXOFFICE__DATABASE__URL",
+                "postgres://boxoffice@db/boxoffice",
+            ),
+            (
+                "BOXOFFICE__AUTH__HS256_SECRET",
+                "a-secret-of-at-least-thirty-two-bytes",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(from_env.queue.room, QueueRoom::Postgres);
+        assert!(with(&[("BOXOFFICE__QUEUE__ROOM", "mysql")]).is_err());
     }
 }

@@ -5,6 +5,9 @@
 //!   wraps the store's booking port in a [`LockedStore`]);
 //! - `redis.url`: set, the waiting room, locks and ranking live in Redis
 //!   (several instances may run); empty, they live in this process.
+//! - `queue.room`: `postgres` keeps the waiting room in the database
+//!   instead ([`PgWaitingRoom`](boxoffice_store::PgWaitingRoom)), `memory`
+//!   in this process, `redis` or `auto` as above.
 //! - `kafka.brokers`: set, relayed events go to Kafka topics and consumer
 //!   groups read them there; empty, consumer groups read the database's
 //!   inbox table (the in-process bus).
@@ -15,11 +18,11 @@
 //! - `rate_limit.*`: the limits per route class.
 
 use crate::config::{
-    AuthModeSetting, ConcurrencyStrategy, QueueEntry, SettingError, Settings, mask_url_password,
-    mask_url_passwords, parse_net,
+    AuthModeSetting, ConcurrencyStrategy, QueueEntry, QueueRoom, SettingError, Settings,
+    mask_url_password, mask_url_passwords, parse_net,
 };
 use crate::dataplatform::HttpDataPlatform;
-use anyhow::{bail, ensure};
+use anyhow::{Context, bail, ensure};
 use boxoffice_auth::dev::DevSigner;
 use boxoffice_auth::{AccessSettings, AccessVerifier, KeyRing, KeySources, QueueSeal};
 use boxoffice_core::domain::delivery::{DATA_PLATFORM_CONSUMER, QUEUE_ENTRY_CONSUMER};
@@ -139,6 +142,8 @@ pub struct Database {
     pub store: Arc<dyn Store>,
     pub ledger: Arc<dyn DeliveryLedger>,
     pub inbox: Arc<dyn Inbox>,
+    /// The waiting room kept in this database, on PostgreSQL.
+    pub waiting_room: Option<Arc<dyn WaitingRoom>>,
 }
 
 fn database<T: Store + DeliveryLedger + Inbox + 'static>(db: T) -> Database {
@@ -147,6 +152,7 @@ fn database<T: Store + DeliveryLedger + Inbox + 'static>(db: T) -> Database {
         store: db.clone(),
         ledger: db.clone(),
         inbox: db,
+        waiting_room: None,
     }
 }
 
@@ -177,7 +183,11 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
                 Some(c) => SettingError::unreachable("database.url", c.to_string()).into(),
                 None => err,
             })?;
-        return Ok(database(store));
+        let waiting_room: Arc<dyn WaitingRoom> = Arc::new(store.waiting_room());
+        return Ok(Database {
+            waiting_room: Some(waiting_room),
+            ..database(store)
+        });
     }
     Err(SettingError::invalid(
         "database.url",
@@ -386,8 +396,19 @@ pub async fn build_app(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Re
 
 /// The application and its consumer feed, as configured.
 pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Service> {
-    let shared = coordination(settings).await?;
+    let mut shared = coordination(settings).await?;
     let db = open_database(settings).await?;
+    match settings.queue.room {
+        // What `coordination` chose: Redis when it is configured.
+        QueueRoom::Auto | QueueRoom::Redis => {}
+        QueueRoom::Memory => shared.waiting_room = Arc::new(MemoryWaitingRoom::default()),
+        QueueRoom::Postgres => {
+            shared.waiting_room = db
+                .waiting_room
+                .clone()
+                .context("queue.room = \"postgres\" needs a PostgreSQL database.url")?;
+        }
+    }
     let store = db.store;
     let mut booking: Arc<dyn Booking> = store.clone();
     if settings.database.concurrency == ConcurrencyStrategy::RedisLock {

@@ -19,6 +19,8 @@
 //!   events, dead letters) and the embedded mode's inbox.
 //! - [`locked`]: [`LockedStore`], the "distributed lock around the
 //!   transaction" strategy, over any store and any `Lock`.
+//! - [`waiting_room`]: [`PgWaitingRoom`], the waiting room in PostgreSQL
+//!   (`queue.room = "postgres"`), held to the same contract as Redis's.
 //! - `conn`, `values`: the thin driver interface the shared code runs on.
 //! - `rows`: decoding rows into domain values.
 //! - `errors`: telling "database unavailable" (503) from bugs (500).
@@ -34,6 +36,7 @@ mod rows;
 pub mod sql_store;
 pub mod sqlite;
 mod values;
+pub mod waiting_room;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -46,3 +49,4 @@ pub const POOL_ACQUIRE_SECONDS: &str = "boxoffice_db_pool_acquire_seconds";
 pub use postgres::{CannotConnect, PgSettings, PgStore};
 pub use sql_store::{Concurrency, SqlStore};
 pub use sqlite::SqliteStore;
+pub use waiting_room::PgWaitingRoom;

@@ -227,6 +227,12 @@ impl PgStore {
             concurrency,
         ))
     }
+
+    /// The waiting room kept in this database, on the store's pool
+    /// (`queue.room = "postgres"`).
+    pub fn waiting_room(&self) -> crate::PgWaitingRoom {
+        crate::PgWaitingRoom::new(self.backend.pool.clone())
+    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,15 @@
 //! Two instances behind an imaginary load balancer: one PostgreSQL, one
 //! Redis, requests spread across both. The guarantees of one instance hold
 //! for the pair. The sale and the revocations run again with the waiting
-//! room, locks and cache on a three-node Redis Cluster.
+//! room, locks and cache on a three-node Redis Cluster, and with the
+//! waiting room in PostgreSQL (`queue.room = "postgres"`).
 
-use crate::harness::{Server, on_redis_cluster, spawn_cluster};
-use boxoffice_server::config::Settings;
+use crate::harness::{Server, on_redis_cluster, spawn_cluster, start, test_settings};
+use boxoffice_core::testing::ManualClock;
+use boxoffice_server::config::{QueueRoom, Settings};
 use futures::future::join_all;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// The instance user `u`'s request `i` goes to: users alternate, so every
 /// race below has contenders on both instances.
@@ -22,6 +25,12 @@ async fn five_hundred_fans_on_two_instances_buy_fifty_seats_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_redis_cluster_five_hundred_fans_on_two_instances_buy_fifty_seats_exactly_once() {
     five_hundred_fans_buy_fifty_seats_exactly_once(on_redis_cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_room_in_postgresql_five_hundred_fans_on_two_instances_buy_fifty_seats_exactly_once()
+ {
+    five_hundred_fans_buy_fifty_seats_exactly_once(|s| s.queue.room = QueueRoom::Postgres).await;
 }
 
 async fn five_hundred_fans_buy_fifty_seats_exactly_once(redis: fn(&mut Settings)) {
@@ -315,4 +324,41 @@ async fn pass_refused_on_the_other_instance_within_a_second(redis: fn(&mut Setti
         .seats(&timed, schedule)
         .await
         .assert_error(401, "QUEUE_TOKEN_EXPIRED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_kept_in_postgresql_outlives_the_instance_that_took_it() {
+    // No Redis at all: the room lives in the database beside the store.
+    let mut settings = test_settings();
+    settings.database.url = boxoffice_store::testing::fresh_pg().await.url;
+    settings.queue.room = QueueRoom::Postgres;
+    assert!(settings.redis.url.is_empty());
+    let clock = Arc::new(ManualClock::default());
+    let first = start(&settings, clock.clone(), tempfile::tempdir().unwrap()).await;
+    let mut tickets = Vec::new();
+    for u in 1..=3 {
+        let issued = first.issue_token(u, 1).await;
+        assert_eq!(issued.assert_ok(201)["position"], u);
+        tickets.push(issued.data()["token"].as_str().unwrap().to_owned());
+    }
+    drop(first);
+
+    // Another process on the same database finds every fan where they were.
+    let second = start(&settings, clock, tempfile::tempdir().unwrap()).await;
+    for (place, ticket) in (1..).zip(&tickets) {
+        let polled = second.poll(ticket).await;
+        let polled = polled.assert_ok(200);
+        assert_eq!(
+            (polled["status"].as_str(), polled["position"].as_i64()),
+            (Some("WAITING"), Some(place))
+        );
+    }
+    let again = second.issue_token(2, 1).await;
+    assert_eq!(
+        again.assert_ok(201)["token"].as_str(),
+        Some(tickets[1].as_str()),
+        "no second token"
+    );
+    assert_eq!(second.admit().await, 3);
+    assert_eq!(second.poll(&tickets[0]).await.data()["status"], "ACTIVE");
 }
