@@ -92,10 +92,6 @@ const VIEW: &str = "SELECT t.token, t.user_id, t.issued_at_ms, t.phase, t.last_s
 const TOUCH: &str = "UPDATE queue_token SET last_seen_ms = GREATEST(last_seen_ms, $2)
      WHERE token = ANY($1) AND concert_id = $3 AND phase < 3";
 
-/// The fan's live token for the concert.
-const LIVE: &str = "SELECT token, phase FROM queue_token
-     WHERE concert_id = $1 AND user_id = $2 AND phase < 4";
-
 /// The concert's line, created on its first entry.
 const LINE: &str = "WITH created AS (
         INSERT INTO queue_line (concert_id) VALUES ($1) ON CONFLICT (concert_id) DO NOTHING
@@ -106,19 +102,9 @@ const LINE: &str = "WITH created AS (
     SELECT key_base, taken FROM queue_line WHERE concert_id = $1
     LIMIT 1";
 
-/// A new token; nothing when the fan has a live one already (a concurrent
-/// entry of theirs won). $5 the phase, $6 the line's key base.
-const INSERT: &str = "INSERT INTO queue_token
-        (token, concert_id, user_id, issued_at_ms, phase, line_key, last_seen_ms)
-    VALUES ($1, $2, $3, $4, $5, CASE WHEN $5 = 2 THEN $6 + nextval('queue_line_key') END, $4)
-    ON CONFLICT (concert_id, user_id) WHERE phase < 4 DO NOTHING
-    RETURNING token";
-
-/// A reserved token's entry arrived: into the pre-queue or the line.
-const PLACE: &str = "UPDATE queue_token
-       SET phase = $2, last_seen_ms = $3,
-           line_key = CASE WHEN $2 = 2 THEN $4 + nextval('queue_line_key') END
-     WHERE token = $1 AND phase = 0";
+/// A token arrives: migration 0017's `boxoffice_queue_arrive`, one call
+/// under the concert's lock.
+const ARRIVE: &str = "SELECT boxoffice_queue_arrive($1, $2, $3, $4, $5)";
 
 /// The front of the line becomes ACTIVE, each admission logged, the
 /// running total counted. $1 concert, $2 slots, $3 expiry, $4 now.
@@ -191,71 +177,38 @@ impl PgWaitingRoom {
         how: Arrival,
     ) -> anyhow::Result<Option<QueueToken>> {
         self.sweep(concert, now, policy).await?;
-        let mut tx = self.pool.begin().await.db()?;
-        lock(&mut tx, LOCK_LINE, concert).await?;
-        let (key_base, taken) = line(&mut tx, concert).await?;
-        let lane_phase = |lane: Lane| match lane {
-            Lane::PreQueue if !taken => PRE_QUEUED,
-            Lane::PreQueue | Lane::Line => WAITING,
+        let how = match how {
+            Arrival::Enter(Lane::Line) => 0,
+            Arrival::Enter(Lane::PreQueue) => 1,
+            Arrival::Reserve => 2,
+            Arrival::Place(Lane::Line) => 3,
+            Arrival::Place(Lane::PreQueue) => 4,
         };
-        let mut live = live_token(&mut tx, concert, user).await?;
-        let answer = match (how, live) {
-            (Arrival::Place(lane), Some((existing, RESERVED))) if existing == candidate => {
-                sqlx::query(PLACE)
-                    .bind(candidate.as_bytes().as_slice())
-                    .bind(lane_phase(lane))
-                    .bind(now.as_millis())
-                    .bind(key_base)
-                    .execute(&mut *tx)
-                    .await
-                    .db()?;
-                Some(candidate)
-            }
-            // Placed already, or no longer the fan's live token (expired,
-            // forgotten, replaced): a repeated entry changes nothing.
-            (Arrival::Place(_), live) => live
-                .filter(|(existing, _)| *existing == candidate)
-                .map(|(existing, _)| existing),
-            (Arrival::Enter(_) | Arrival::Reserve, Some((existing, _))) => {
-                touch(&mut tx, concert, &[existing], now).await?;
-                Some(existing)
-            }
-            (Arrival::Enter(_) | Arrival::Reserve, None) => {
-                let phase = match how {
-                    Arrival::Enter(lane) => lane_phase(lane),
-                    _ => RESERVED,
-                };
-                let inserted = sqlx::query(INSERT)
-                    .bind(candidate.as_bytes().as_slice())
-                    .bind(concert.get())
-                    .bind(user.get())
-                    .bind(now.as_millis())
-                    .bind(phase)
-                    .bind(key_base)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .db()?;
-                if inserted.is_some() {
-                    Some(candidate)
-                } else {
-                    // Another entry of the same fan committed first: theirs is the token.
-                    live = live_token(&mut tx, concert, user).await?;
-                    if let Some((existing, _)) = live {
-                        touch(&mut tx, concert, &[existing], now).await?;
-                    }
-                    live.map(|(existing, _)| existing)
-                }
-            }
+        let mut conn = self.pool.acquire().await.db()?;
+        let answer: Option<Vec<u8>> = sqlx::query_scalar(ARRIVE)
+            .bind(concert.get())
+            .bind(user.get())
+            .bind(candidate.as_bytes().as_slice())
+            .bind(now.as_millis())
+            .bind(how as i16)
+            .fetch_one(&mut *conn)
+            .await
+            .db()?;
+        let Some(answer) = answer else {
+            return Ok(None);
         };
-        let view = match answer {
-            Some(token) => view(&mut tx, concert, &[token], now, policy)
-                .await?
-                .pop()
-                .flatten(),
-            None => None,
-        };
-        tx.commit().await.db()?;
-        Ok(view)
+        let token = TokenId::from_bytes(
+            answer
+                .try_into()
+                .map_err(|_| anyhow!("a queue token of the wrong length"))?,
+        );
+        // Counted once the call committed and gave the lock back: every
+        // token that took a key before this one has committed, so its place
+        // is final.
+        Ok(view(&mut conn, concert, &[token], now, policy)
+            .await?
+            .pop()
+            .flatten())
     }
 
     /// The tokens as they stand now, in the order asked; `None` for those
@@ -313,21 +266,6 @@ async fn line(conn: &mut PgConnection, concert: ConcertId) -> anyhow::Result<(i6
             .db()?,
     };
     Ok((row.try_get(0)?, row.try_get(1)?))
-}
-
-async fn live_token(
-    conn: &mut PgConnection,
-    concert: ConcertId,
-    user: UserId,
-) -> anyhow::Result<Option<(TokenId, i16)>> {
-    let row = sqlx::query(LIVE)
-        .bind(concert.get())
-        .bind(user.get())
-        .fetch_optional(conn)
-        .await
-        .db()?;
-    row.map(|row| Ok((token_of(&row, 0)?, row.try_get(1)?)))
-        .transpose()
 }
 
 async fn touch(

@@ -75,3 +75,52 @@ CREATE TABLE queue_revocation (
     pass_expires_at_ms BIGINT NOT NULL
 );
 CREATE INDEX queue_revocation_by_expiry ON queue_revocation (pass_expires_at_ms);
+
+-- A token arrives: entered (p_how 0 the line, 1 the pre-queue), reserved
+-- (2), or a reserved token placed (3 the line, 4 the pre-queue). Under the
+-- concert's advisory lock, held until this call's transaction commits, so
+-- that entries of a concert take their keys one at a time and a new token's
+-- place, counted after the commit, is final. Returns the token to answer:
+-- the fan's live token (a sign of life for a waiting one), the new one, or
+-- NULL when a placed token is not the fan's live token any more.
+CREATE FUNCTION boxoffice_queue_arrive(
+    p_concert BIGINT, p_user BIGINT, p_candidate BYTEA, p_now BIGINT, p_how SMALLINT
+) RETURNS BYTEA LANGUAGE plpgsql AS $$
+DECLARE
+    v_base  BIGINT;
+    v_taken BOOLEAN;
+    v_lane  SMALLINT;
+    v_token BYTEA;
+    v_phase SMALLINT;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('boxoffice.queue.' || p_concert::text, 0));
+    INSERT INTO queue_line (concert_id) VALUES (p_concert) ON CONFLICT (concert_id) DO NOTHING;
+    SELECT key_base, taken INTO v_base, v_taken FROM queue_line WHERE concert_id = p_concert;
+    -- The pre-queue once taken for the draw sends its entries to the line.
+    v_lane := CASE WHEN p_how IN (1, 4) AND NOT v_taken THEN 1 ELSE 2 END;
+    SELECT token, phase INTO v_token, v_phase FROM queue_token
+     WHERE concert_id = p_concert AND user_id = p_user AND phase < 4;
+    IF p_how >= 3 THEN
+        IF v_token IS DISTINCT FROM p_candidate THEN
+            RETURN NULL;
+        END IF;
+        IF v_phase = 0 THEN
+            UPDATE queue_token
+               SET phase = v_lane, last_seen_ms = p_now,
+                   line_key = CASE WHEN v_lane = 2 THEN v_base + nextval('queue_line_key') END
+             WHERE token = p_candidate;
+        END IF;
+        RETURN p_candidate;
+    END IF;
+    IF v_token IS NOT NULL THEN
+        UPDATE queue_token SET last_seen_ms = GREATEST(last_seen_ms, p_now)
+         WHERE token = v_token AND phase < 3;
+        RETURN v_token;
+    END IF;
+    v_phase := CASE WHEN p_how = 2 THEN 0 ELSE v_lane END;
+    INSERT INTO queue_token (token, concert_id, user_id, issued_at_ms, phase, line_key, last_seen_ms)
+    VALUES (p_candidate, p_concert, p_user, p_now, v_phase,
+            CASE WHEN v_phase = 2 THEN v_base + nextval('queue_line_key') END, p_now);
+    RETURN p_candidate;
+END
+$$;
