@@ -102,7 +102,10 @@ impl Answer {
 #[derive(Debug, Clone)]
 pub struct Api {
     http: reqwest::Client,
-    base: String,
+    /// The instances, each request to the next in turn, as a round-robin
+    /// load balancer would spread them.
+    bases: Arc<[String]>,
+    next: Arc<std::sync::atomic::AtomicUsize>,
     admin_key: String,
     identity: Identity,
     /// What booking calls send as `Queue-Token`.
@@ -131,7 +134,15 @@ impl Api {
         recorder: Arc<Recorder>,
         max_open_requests: usize,
     ) -> anyhow::Result<Self> {
-        check_loopback(base)?;
+        let bases: Vec<String> = base
+            .split(',')
+            .map(|b| b.trim().trim_end_matches('/').to_owned())
+            .filter(|b| !b.is_empty())
+            .collect();
+        ensure!(!bases.is_empty(), "no target given");
+        for base in &bases {
+            check_loopback(base)?;
+        }
         let max_open_requests = max_open_requests.max(1);
         // As many idle connections kept as requests may be open, so that a
         // burst never closes connections only to open new ones.
@@ -141,7 +152,8 @@ impl Api {
             .build()?;
         Ok(Self {
             http,
-            base: base.trim_end_matches('/').to_owned(),
+            bases: bases.into(),
+            next: Arc::default(),
             admin_key: admin_key.to_owned(),
             identity,
             booking: Credential::Pass,
@@ -197,8 +209,10 @@ impl Api {
         answer
     }
 
+    /// `path` on the next instance in turn.
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        let turn = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{}{path}", self.bases[turn % self.bases.len()])
     }
 
     /// Signs `user` in: an access token made here, no request.
@@ -525,30 +539,31 @@ impl Api {
         }
     }
 
-    /// Fails with a plain message when nothing answers at the target, or
+    /// Fails with a plain message when nothing answers at a target, or
     /// something that is not boxoffice does, before any load is sent.
     pub async fn check_target(&self) -> anyhow::Result<()> {
-        let url = self.url("/health/live");
-        let answer = self
-            .http
-            .get(&url)
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await;
-        match answer {
-            Err(err) if err.is_connect() || err.is_timeout() => bail!(
-                "nothing answers at {}: start boxoffice first (README, \"Run and test\"), \
-                 or point --target at it ({err})",
-                self.base
-            ),
-            Err(err) => bail!("{url} could not be asked: {err}"),
-            Ok(reply) if !reply.status().is_success() => bail!(
-                "{url} answered {}: is boxoffice running at {}?",
-                reply.status(),
-                self.base
-            ),
-            Ok(_) => Ok(()),
+        for base in self.bases.iter() {
+            let url = format!("{base}/health/live");
+            let answer = self
+                .http
+                .get(&url)
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await;
+            match answer {
+                Err(err) if err.is_connect() || err.is_timeout() => bail!(
+                    "nothing answers at {base}: start boxoffice first (README, \"Run and test\"), \
+                     or point --target at it ({err})"
+                ),
+                Err(err) => bail!("{url} could not be asked: {err}"),
+                Ok(reply) if !reply.status().is_success() => bail!(
+                    "{url} answered {}: is boxoffice running at {base}?",
+                    reply.status()
+                ),
+                Ok(_) => {}
+            }
         }
+        Ok(())
     }
 
     pub async fn invariants(&self) -> anyhow::Result<Value> {
@@ -566,7 +581,7 @@ impl Api {
 
 #[cfg(test)]
 mod tests {
-    use super::check_loopback;
+    use super::*;
 
     #[test]
     fn only_loopback_targets_are_allowed() {
@@ -576,5 +591,31 @@ mod tests {
         assert!(check_loopback("http://[::1]:8080").is_ok());
         assert!(check_loopback("http://10.0.0.5:8080").is_err());
         assert!(check_loopback("http://example.com").is_err());
+    }
+
+    #[test]
+    fn several_targets_take_the_requests_in_turn_and_each_must_be_loopback() {
+        let api = |targets: &str| {
+            Api::new(
+                targets,
+                "key",
+                Identity::TrustedHeader,
+                Arc::new(Recorder::new()),
+                4,
+            )
+        };
+        let two = api("http://127.0.0.1:1, http://127.0.0.1:2/").unwrap();
+        let urls: Vec<String> = (0..4).map(|_| two.url("/x")).collect();
+        assert_eq!(
+            urls,
+            [
+                "http://127.0.0.1:1/x",
+                "http://127.0.0.1:2/x",
+                "http://127.0.0.1:1/x",
+                "http://127.0.0.1:2/x"
+            ]
+        );
+        assert!(api("http://127.0.0.1:1,http://10.0.0.5:2").is_err());
+        assert!(api(" , ").is_err());
     }
 }

@@ -52,7 +52,9 @@ enum ModelKind {
 #[derive(Debug, Parser)]
 #[command(about = "Load boxoffice on this machine and check its invariants afterwards")]
 struct Args {
-    /// The service (loopback addresses only).
+    /// The service (loopback addresses only). Several instances,
+    /// comma-separated, get the requests in turn, as behind a round-robin
+    /// load balancer.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     target: String,
     /// The service's admin.api_key (for setup and the invariant check).
