@@ -411,6 +411,9 @@ pub struct RushOutcome {
     /// admission instants the ACTIVE tokens carry (expiry less the active TTL).
     pub fifo_fans: u64,
     pub fifo_inversions: u64,
+    /// Milliseconds from each buyer's arrival (the ticket's `arr`) to their
+    /// payment's confirmation, both on the service's clock.
+    pub arrival_to_seat_ms: Option<Spread>,
 }
 
 /// A distribution's size and quantiles.
@@ -462,6 +465,8 @@ struct Seen {
     /// When the fan was admitted (epoch ms), from their pass.
     admitted_ms: Option<i64>,
     told_sold_out_ms: Option<i64>,
+    /// When the fan's payment was confirmed (epoch ms, the service's clock).
+    bought_ms: Option<i64>,
 }
 
 fn epoch_ms() -> i64 {
@@ -493,6 +498,7 @@ struct Judged {
     sold_out_notice_ms: Option<Spread>,
     fifo_fans: u64,
     fifo_inversions: u64,
+    arrival_to_seat_ms: Option<Spread>,
 }
 
 /// An estimate's error against an admission at `admitted_ms`: the gap as a
@@ -524,7 +530,12 @@ fn judge(seen: &[Seen], last_sale_ms: Option<i64>) -> Judged {
         .filter(|s| !s.pre_queued)
         .filter_map(|s| Some((s.arrival_ms?, s.admitted_ms?)))
         .collect();
+    let to_seat = seen
+        .iter()
+        .filter_map(|s| Some((s.bought_ms? - s.arrival_ms?).max(0) as f64))
+        .collect();
     Judged {
+        arrival_to_seat_ms: Spread::of(to_seat),
         eta_error: Spread::of(eta_error),
         eta_error_first: Spread::of(eta_error_first),
         sold_out_notice_ms: Spread::of(notice),
@@ -627,6 +638,9 @@ pub async fn rush(
                 let mut fan_seen = Seen::default();
                 let outcome =
                     journey(&api, base + i as i64, &ctx, &sold, &sold_out, &mut fan_seen).await;
+                if let Journey::Bought { confirmed_ms } = &outcome {
+                    fan_seen.bought_ms = *confirmed_ms;
+                }
                 if let Ok(mut all) = seen.lock() {
                     all.push(fan_seen);
                 }
@@ -678,6 +692,7 @@ pub async fn rush(
         sold_out_notice_ms: judged.sold_out_notice_ms,
         fifo_fans: judged.fifo_fans,
         fifo_inversions: judged.fifo_inversions,
+        arrival_to_seat_ms: judged.arrival_to_seat_ms,
     };
     Ok((driven, outcome))
 }
@@ -998,5 +1013,24 @@ mod tests {
         };
         let notice = judge(&[told], Some(60_000)).sold_out_notice_ms.unwrap();
         assert_eq!((notice.count, notice.max), (1, 1_500.0));
+    }
+
+    #[test]
+    fn the_time_to_a_seat_runs_from_arrival_to_payment_for_buyers_only() {
+        let buyer = |arrival_ms, bought_ms| Seen {
+            bought_ms: Some(bought_ms),
+            ..fan(arrival_ms, arrival_ms + 10)
+        };
+        let looker = fan(5, 50);
+        let spread = judge(&[buyer(1_000, 4_000), buyer(2_000, 3_000), looker], None)
+            .arrival_to_seat_ms
+            .unwrap();
+        assert_eq!(
+            (spread.count, spread.p50, spread.max),
+            (2, 3_000.0, 3_000.0)
+        );
+        assert_eq!(spread.p90, 3_000.0);
+        let none = judge(&[fan(1, 2)], None).arrival_to_seat_ms;
+        assert!(none.is_none());
     }
 }
