@@ -5,6 +5,7 @@
 use crate::ErrorCode;
 use crate::error::ApiError;
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::StatusCode;
@@ -43,11 +44,55 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(Body(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::new(
+                ErrorCode::UNSUPPORTED_MEDIA_TYPE,
+                "send the body as Content-Type: application/json",
+            ));
         }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    ErrorCode::PAYLOAD_TOO_LARGE,
+                    "the request body is too large",
+                )
+            } else {
+                ApiError::new(
+                    ErrorCode::MALFORMED_JSON,
+                    "the request body could not be read",
+                )
+            }
+        })?;
+        let Json(value) = Json::<T>::from_bytes(&bytes).map_err(json_rejection)?;
+        // Every body is an object: serde would also fill a struct from an
+        // array of its fields in order (`[1]` for `{"amount":1}`).
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::new(
+                ErrorCode::INVALID_REQUEST_BODY,
+                "the request body must be a JSON object",
+            ));
+        }
+        Ok(Body(value))
     }
+}
+
+/// `Content-Type: application/json`, or a `+json` type, parameters allowed.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence
+        .strip_prefix("application/")
+        .is_some_and(|subtype| subtype == "json" || subtype.ends_with("+json"))
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {

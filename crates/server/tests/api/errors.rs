@@ -129,8 +129,11 @@ async fn malformed_requests_answer_in_the_envelope_and_change_nothing() {
     let s = spawn().await;
     let token = s.active_token(1).await;
     let schedule = s.first_schedule(&token).await;
-    let raw = |path: &str, headers: Vec<(&'static str, String)>, body: &'static str| {
-        let mut req = s.http.post(format!("{}{path}", s.base)).body(body);
+    let raw = |path: &str, headers: Vec<(&'static str, String)>, body: &str| {
+        let mut req = s
+            .http
+            .post(format!("{}{path}", s.base))
+            .body(body.to_owned());
         for (k, v) in headers {
             req = req.header(k, v);
         }
@@ -165,6 +168,39 @@ async fn malformed_requests_answer_in_the_envelope_and_change_nothing() {
         )
         .await,
         (400, "INVALID_REQUEST_BODY".into())
+    );
+    // A struct's fields as an array, in order, are not an object: refused,
+    // and nothing is charged or held (checked at the end).
+    assert_eq!(
+        raw(
+            "/api/v1/balance/charge",
+            vec![json_ct.clone(), bearer.clone()],
+            "[1]"
+        )
+        .await,
+        (400, "INVALID_REQUEST_BODY".into())
+    );
+    assert_eq!(
+        raw(
+            "/api/v1/holds",
+            vec![json_ct.clone(), bearer.clone(), tok.clone()],
+            &format!("[{schedule}, 1]")
+        )
+        .await,
+        (400, "INVALID_REQUEST_BODY".into())
+    );
+    assert_eq!(
+        raw(
+            "/api/v1/balance/charge",
+            vec![
+                ("Content-Type", "application/json; charset=utf-8".into()),
+                bearer.clone()
+            ],
+            " \n {\"amount\": \"1\"}"
+        )
+        .await,
+        (400, "INVALID_REQUEST_BODY".into()),
+        "a charset is allowed and leading blanks are skipped"
     );
     s.hold(&token, schedule, 51)
         .await
