@@ -92,7 +92,7 @@ pub struct NewSchedule {
 /// Why a submitted concert was refused. Every message is safe to show the admin.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConcertRejected {
-    #[error("{0} must not be blank and at most 200 characters")]
+    #[error("{0} must not be blank, at most 200 characters, without control characters")]
     BadText(&'static str),
     #[error("a concert needs between 1 and 100 schedules")]
     ScheduleCount,
@@ -210,7 +210,10 @@ impl NewConcert {
 
 fn checked_text(value: &str, field: &'static str) -> Result<String, ConcertRejected> {
     let trimmed = value.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > 200 {
+    // A control character (NUL above all, which PostgreSQL's text refuses)
+    // has no place in a title, an artist, a venue or a grade.
+    if trimmed.is_empty() || trimmed.chars().count() > 200 || trimmed.chars().any(char::is_control)
+    {
         Err(ConcertRejected::BadText(field))
     } else {
         Ok(trimmed.to_owned())
@@ -307,6 +310,45 @@ mod tests {
         assert_eq!(
             NewConcert::new("t", "a", vec![], &[band("A", 1, 1, 5)]),
             Err(ConcertRejected::ScheduleCount)
+        );
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_every_text() {
+        for bad in [
+            "nul\0here",
+            "line\nbreak",
+            "tab\tin",
+            "bell\u{7}",
+            "c1\u{85}x",
+        ] {
+            assert_eq!(
+                NewConcert::new(bad, "a", one_date(), &[band("A", 1, 1, 5)]),
+                Err(ConcertRejected::BadText("title")),
+                "{bad:?}"
+            );
+            assert_eq!(
+                NewConcert::new("t", bad, one_date(), &[band("A", 1, 1, 5)]),
+                Err(ConcertRejected::BadText("artist"))
+            );
+            assert_eq!(
+                NewConcert::new("t", "a", one_date(), &[band(bad, 1, 1, 5)]),
+                Err(ConcertRejected::BadText("grade"))
+            );
+            assert_eq!(
+                ConcertChange::new(Some(bad), None, vec![]),
+                Err(ConcertRejected::BadText("title"))
+            );
+        }
+        // Letters of any script, marks and emoji are text.
+        assert!(
+            NewConcert::new(
+                "콘서트 – Ünïcödé 🎤",
+                "a",
+                one_date(),
+                &[band("A", 1, 1, 5)]
+            )
+            .is_ok()
         );
     }
 
