@@ -51,7 +51,12 @@ where
             ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            if timed_out(&rejection) {
+                ApiError::new(
+                    ErrorCode::REQUEST_TIMEOUT,
+                    "the request body did not arrive in time",
+                )
+            } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     ErrorCode::PAYLOAD_TOO_LARGE,
                     "the request body is too large",
@@ -74,6 +79,19 @@ where
         }
         Ok(Body(value))
     }
+}
+
+/// Whether reading the body failed because it did not arrive within the
+/// listener's body-read timeout.
+fn timed_out(rejection: &axum::extract::rejection::BytesRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(err) = cause {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }
 
 /// `Content-Type: application/json`, or a `+json` type, parameters allowed.

@@ -147,6 +147,18 @@ pub struct ServerSettings {
     /// Seconds in-flight requests and background steps get to finish after
     /// SIGINT/SIGTERM before the process exits anyway.
     pub shutdown_grace_secs: u64,
+    /// How long a connection may take to send a request's headers, counted
+    /// from when it began waiting for them: a slow client is cut off, and
+    /// an idle keep-alive connection closed.
+    pub header_read_timeout_ms: u64,
+    /// How long a request's body may take to arrive after its headers
+    /// (408 `REQUEST_TIMEOUT`).
+    pub body_read_timeout_ms: u64,
+    /// Connections open at once per listener; 0: three quarters of the
+    /// open-file limit less 64. Past it the oldest connection that has not
+    /// sent a whole request yet is closed to make room, or, if every one
+    /// has, the newcomer is answered 503 at once.
+    pub max_connections: u32,
     /// Where the admin API and `/metrics` are served; empty: on `listen`
     /// with everything else. Set, they are served there only.
     pub admin_listen: String,
@@ -596,6 +608,9 @@ impl Default for Settings {
             server: ServerSettings {
                 listen: "127.0.0.1:8080".into(),
                 shutdown_grace_secs: 10,
+                header_read_timeout_ms: 10_000,
+                body_read_timeout_ms: 10_000,
+                max_connections: 0,
                 admin_listen: String::new(),
                 cors_allowed_origins: Vec::new(),
             },
@@ -1026,6 +1041,16 @@ impl Settings {
             self.queue.entry == QueueEntry::Direct || !self.kafka.brokers.is_empty(),
             "queue.entry",
             "= \"kafka\" needs kafka.brokers"
+        );
+        check!(
+            self.server.header_read_timeout_ms > 0,
+            "server.header_read_timeout_ms",
+            "must be positive"
+        );
+        check!(
+            self.server.body_read_timeout_ms > 0,
+            "server.body_read_timeout_ms",
+            "must be positive"
         );
         check!(
             self.queue.room != QueueRoom::Redis || !self.redis.url.is_empty(),

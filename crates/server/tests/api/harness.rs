@@ -266,8 +266,9 @@ pub async fn start(settings: &Settings, clock: Arc<ManualClock>, dir: tempfile::
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let stop = consumers.clone();
+    let serving = boxoffice_server::serve::Serving::of(settings);
     tokio::spawn(async move {
-        boxoffice_server::serve::http(listener, router, stop)
+        boxoffice_server::serve::http(listener, router, stop, serving)
             .await
             .expect("serve");
     });

@@ -682,7 +682,11 @@ async fn the_admin_api_metrics_and_console_can_live_on_a_listener_of_their_own()
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let stop = tokio_util::sync::CancellationToken::new();
-        tokio::spawn(boxoffice_server::serve::http(listener, router, stop));
+        let serving =
+            boxoffice_server::serve::Serving::of(&boxoffice_server::config::Settings::default());
+        tokio::spawn(boxoffice_server::serve::http(
+            listener, router, stop, serving,
+        ));
         base
     };
     let public = serve(boxoffice_http::public_router(state.clone())).await;

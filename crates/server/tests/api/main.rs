@@ -13,6 +13,7 @@
 //!   lottery, sold out), token event streams, and both across instances.
 //! - `cluster`: two instances on one PostgreSQL and one Redis.
 //! - `concurrency`: races on one seat, one balance, one hold.
+//! - `connections`: the listener's timeouts and connection cap, over raw sockets.
 //! - `processes`: two real `boxoffice` processes; Redis losing its data.
 //! - `outages`: Redis or PostgreSQL going away and coming back (`proxy` cuts them).
 //! - `errors`: every refusal answers its documented code and changes nothing.
@@ -40,6 +41,7 @@ mod bot_gate;
 mod cancellations;
 mod cluster;
 mod concurrency;
+mod connections;
 mod doc_numbers;
 mod errors;
 mod harness;
