@@ -51,7 +51,10 @@ impl App {
 
 #[cfg(test)]
 mod tests {
+    use crate::memory::MemoryRanking;
     use crate::testing::{TestApp, user};
+    use crate::use_cases::App;
+    use std::sync::Arc;
 
     #[tokio::test]
     async fn a_paid_reservation_ranks_its_concert_once_relayed() {
@@ -65,12 +68,38 @@ mod tests {
         assert_eq!(popular[0].rank, 1);
         assert_eq!(popular[0].concert.id, t.concert);
         assert_eq!(popular[0].reservations, 1);
-        // Relaying again (nothing new) and restoring from the store agree.
+        // Relaying again (nothing new) and restoring over a ranking that has
+        // counts (another instance keeps it) change nothing.
         t.app.relay_outbox_once(100).await.unwrap();
         t.app.restore_ranking().await.unwrap();
         assert_eq!(
             t.app.list_popular_concerts().await.unwrap()[0].reservations,
             1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_ranking_that_lost_its_counts_is_rebuilt_from_the_published_sales_only() {
+        let t = TestApp::new().await;
+        t.buy_seat(user(1), 1).await;
+        t.buy_seat(user(2), 2).await;
+        t.app.relay_outbox_once(100).await.unwrap();
+        // A third sale whose event is not relayed yet: the ranking counts it
+        // when its event is relayed, so the rebuild must not.
+        t.buy_seat(user(3), 3).await;
+        // The process restarts with an empty ranking over the same store.
+        let adapters = crate::use_cases::Adapters {
+            ranking: Arc::new(MemoryRanking::default()),
+            ..t.app.adapters().clone()
+        };
+        let restarted = App::new(adapters, *t.app.policies());
+        assert!(restarted.list_popular_concerts().await.unwrap().is_empty());
+        restarted.restore_ranking().await.unwrap();
+        let popular = restarted.list_popular_concerts().await.unwrap();
+        assert_eq!(popular.len(), 1);
+        assert_eq!(
+            (popular[0].concert.id, popular[0].reservations),
+            (t.concert, 2)
         );
     }
 }
