@@ -172,14 +172,25 @@ mod tests {
     }
 
     proptest! {
+        /// The ACTIVE count is drawn near the cap, below it as often as
+        /// past it, so both branches are tried in earnest.
         #[test]
-        fn slots_plus_active_never_exceed_the_cap(
-            batch in 0u32..500, cap in 0u32..5_000, active in 0u64..10_000
+        fn admission_fills_the_room_up_to_the_cap_and_never_past_it(
+            batch in 0u32..500, cap in 0u32..5_000, below in 0u64..600, above in 0u64..50,
+            past in any::<bool>()
         ) {
             let policy = QueuePolicy { admit_batch: batch, max_active: cap, ..QueuePolicy::default() };
+            let cap = u64::from(cap);
+            let active = if past { cap + above } else { cap.saturating_sub(below) };
             let slots = policy.admission_slots(active);
             prop_assert!(slots <= u64::from(batch));
-            prop_assert!(active >= u64::from(cap) || active + slots <= u64::from(cap));
+            if active >= cap {
+                prop_assert_eq!(slots, 0);
+            } else {
+                prop_assert!(active + slots <= cap);
+                // Nobody is kept waiting while there is room and batch left.
+                prop_assert!(slots == u64::from(batch) || active + slots == cap);
+            }
         }
     }
 }
