@@ -139,6 +139,7 @@ const MESSAGES = {
   DEAD_LETTER_REPLAY_IN_PROGRESS: "Another operator is replaying that dead letter right now. Refresh in a moment to see how it went.",
   ROOM_TRANSITION_INVALID: "The room cannot make that change from the state it is in.",
   ROOM_CHANGED_CONCURRENTLY: "Someone else changed the room at the same moment. Look at the room again and retry.",
+  REQUEST_TIMEOUT: "The connection was too slow to send your request. Nothing changed; try again.",
   PAYLOAD_TOO_LARGE: "What was sent is too large.",
   UNSUPPORTED_MEDIA_TYPE: "The page sent a request in a form the service does not accept. Reload the page.",
   IDEMPOTENCY_KEY_REUSED: "The page reused a safety key for a different request. Reload the page and try again.",
