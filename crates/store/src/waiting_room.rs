@@ -72,8 +72,8 @@ const SWEEP: &str = "WITH ended AS (
          WHERE concert_id = $1 AND EXISTS (SELECT 1 FROM gone)
         RETURNING 1
     )
-    SELECT (SELECT COUNT(*) FROM ended) + (SELECT COUNT(*) FROM gone)
-         + (SELECT COUNT(*) FROM forgotten) + (SELECT COUNT(*) FROM counted)";
+    -- Each step above runs once, whether or not this reads it.
+    SELECT 1";
 
 /// Tokens of one concert as they stand, each waiting one with its place.
 /// $1 tokens, $2 concert, $3 the instant before which expired ones count as
@@ -91,16 +91,6 @@ const VIEW: &str = "SELECT t.token, t.user_id, t.issued_at_ms, t.phase, t.last_s
 /// A sign of life from the holders of reserved, pre-queued and waiting tokens.
 const TOUCH: &str = "UPDATE queue_token SET last_seen_ms = GREATEST(last_seen_ms, $2)
      WHERE token = ANY($1) AND concert_id = $3 AND phase < 3";
-
-/// The concert's line, created on its first entry.
-const LINE: &str = "WITH created AS (
-        INSERT INTO queue_line (concert_id) VALUES ($1) ON CONFLICT (concert_id) DO NOTHING
-        RETURNING key_base, taken
-    )
-    SELECT key_base, taken FROM created
-    UNION ALL
-    SELECT key_base, taken FROM queue_line WHERE concert_id = $1
-    LIMIT 1";
 
 /// A token arrives: migration 0017's `boxoffice_queue_arrive`, one call
 /// under the concert's lock.
@@ -245,27 +235,6 @@ async fn lock(
         .await
         .db()?;
     Ok(())
-}
-
-/// The concert's line's key base and whether its pre-queue was taken,
-/// the line created if this is its first entry.
-async fn line(conn: &mut PgConnection, concert: ConcertId) -> anyhow::Result<(i64, bool)> {
-    let row = sqlx::query(LINE)
-        .bind(concert.get())
-        .fetch_optional(&mut *conn)
-        .await
-        .db()?;
-    let row = match row {
-        Some(row) => row,
-        // A concurrent first entry created it after this statement's
-        // snapshot was taken: the next statement sees it.
-        None => sqlx::query("SELECT key_base, taken FROM queue_line WHERE concert_id = $1")
-            .bind(concert.get())
-            .fetch_one(&mut *conn)
-            .await
-            .db()?,
-    };
-    Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
 async fn touch(
@@ -508,7 +477,13 @@ impl WaitingRoom for PgWaitingRoom {
         self.sweep(concert, now, policy).await?;
         let mut tx = self.pool.begin().await.db()?;
         lock(&mut tx, LOCK_LINE, concert).await?;
-        line(&mut tx, concert).await?;
+        sqlx::query(
+            "INSERT INTO queue_line (concert_id) VALUES ($1) ON CONFLICT (concert_id) DO NOTHING",
+        )
+        .bind(concert.get())
+        .execute(&mut *tx)
+        .await
+        .db()?;
         let first = sqlx::query(
             "UPDATE queue_line SET taken = true WHERE concert_id = $1 AND NOT taken RETURNING 1",
         )
