@@ -59,6 +59,9 @@ struct Sealed {
     bits: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     jti: Option<String>,
+    /// A ticket's waiting-room epoch; absent for a room that never loses its line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ep: Option<u32>,
 }
 
 impl QueueSeal {
@@ -99,6 +102,7 @@ impl QueueSeal {
             exp: None,
             bits: None,
             jti: None,
+            ep: (t.epoch != 0).then_some(t.epoch),
         })
     }
 
@@ -114,6 +118,7 @@ impl QueueSeal {
             exp: Some(p.expires_at.as_millis().div_euclid(1000)),
             bits: None,
             jti: None,
+            ep: None,
         })
     }
 
@@ -129,6 +134,7 @@ impl QueueSeal {
             exp: Some(c.expires_at.as_millis().div_euclid(1000)),
             bits: Some(c.bits),
             jti: Some(c.id_text()),
+            ep: None,
         })
     }
 
@@ -144,6 +150,7 @@ impl QueueSeal {
                 user,
                 concert,
                 issued_at: Timestamp::from_millis(sealed.arr?),
+                epoch: sealed.ep.unwrap_or(0),
             })),
             PASS => Some(QueueCredential::Pass(AdmissionPass {
                 token,
@@ -196,6 +203,7 @@ mod tests {
             user: user(1001),
             concert: concert_id(3),
             issued_at: Timestamp::from_millis(1_893_456_000_123),
+            epoch: 0xfeed_beef,
         }
     }
 

@@ -9,7 +9,7 @@
 
 use crate::domain::delivery::{DeadLetter, NewDeadLetter};
 use crate::domain::events::OutboxEvent;
-use crate::domain::queue_token::{Lane, QueuePolicy, QueueToken};
+use crate::domain::queue_token::{Lane, QueuePolicy, QueueToken, Rejoin};
 use crate::domain::{ConcertId, EventId, Timestamp, TokenId, UserId, Won};
 use async_trait::async_trait;
 use serde::Serialize;
@@ -169,6 +169,25 @@ pub trait WaitingRoom: Send + Sync + std::fmt::Debug {
         &self,
         concert: ConcertId,
         token: TokenId,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<Option<QueueToken>>;
+    /// Brings back a token this room lost: the fan's ticket names an
+    /// epoch of the room that is not the current one, so the room lost its
+    /// line since (Redis lost its data, the process restarted) and the
+    /// token did not end. `None` when the ticket is of the current epoch
+    /// (the token ended, or never was), or when the fan has a live token of
+    /// this epoch already; the token itself when it is back already.
+    ///
+    /// A fan of the line comes back WAITING without a position. The first
+    /// one back starts the heal window ([`QueuePolicy::healed_at`]), in
+    /// which admission waits; at its end the first round puts everyone back
+    /// in `key` order, ahead of whoever arrived since the loss. One who
+    /// comes back after that joins the end of the line. A fan of a
+    /// pre-queue not yet taken goes back to the pre-queue.
+    async fn rejoin(
+        &self,
+        rejoin: &Rejoin,
         now: Timestamp,
         policy: &QueuePolicy,
     ) -> anyhow::Result<Option<QueueToken>>;

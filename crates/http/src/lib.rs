@@ -25,6 +25,7 @@ mod envelope;
 mod error;
 mod error_code;
 mod extract;
+pub mod head;
 pub mod identity;
 pub mod limits;
 mod metrics;
@@ -334,6 +335,7 @@ fn finish(routes: Router<ApiState>, state: ApiState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(panicked))
+        .layer(from_fn(head::refuse_oversized))
         .layer(from_fn(metrics::track))
         .layer(from_fn(request_id::scope))
         .layer(

@@ -31,6 +31,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The kinds of route that are limited apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,6 +61,18 @@ impl RouteClass {
 
     fn index(self) -> usize {
         self as usize
+    }
+
+    /// The class's name in metrics and settings.
+    pub fn label(self) -> &'static str {
+        match self {
+            RouteClass::TokenIssue => "token_issue",
+            RouteClass::Poll => "poll",
+            RouteClass::Booking => "booking",
+            RouteClass::Money => "money",
+            RouteClass::Admin => "admin",
+            RouteClass::SignIn => "sign_in",
+        }
     }
 
     /// Whether failed attempts on this class spend the failure budget.
@@ -102,6 +115,10 @@ pub struct LimitSettings {
     pub failures: Option<Rate>,
     pub trusted_proxies: Vec<IpNet>,
     pub exempt: Vec<IpNet>,
+    /// Requests of each class served at once by this instance, in
+    /// [`RouteClass::ALL`] order; 0: no budget. Past it a request is shed:
+    /// answered 503 at once, whether or not rate limits are enabled.
+    pub in_flight: [u32; 6],
 }
 
 /// The limiters of one class.
@@ -119,6 +136,8 @@ pub struct Limits {
     trusted_proxies: Vec<IpNet>,
     exempt: Vec<IpNet>,
     clock: DefaultClock,
+    /// Each class's budget of requests in flight, if it has one.
+    in_flight: Vec<Option<Arc<Semaphore>>>,
 }
 
 impl std::fmt::Debug for Limits {
@@ -165,6 +184,33 @@ impl Limits {
             trusted_proxies: settings.trusted_proxies.clone(),
             exempt: settings.exempt.clone(),
             clock: DefaultClock::default(),
+            in_flight: settings
+                .in_flight
+                .iter()
+                .map(|&budget| (budget > 0).then(|| Arc::new(Semaphore::new(budget as usize))))
+                .collect(),
+        }
+    }
+
+    /// A place among `class`'s requests in flight, held until the handler
+    /// answers; `Err` (503 with `Retry-After`) when the budget is spent.
+    /// Shedding early keeps the dependencies' queues short, so the
+    /// requests that are served stay inside their timeouts.
+    fn enter(&self, class: RouteClass) -> Result<Option<OwnedSemaphorePermit>, ApiError> {
+        let Some(budget) = &self.in_flight[class.index()] else {
+            return Ok(None);
+        };
+        match budget.clone().try_acquire_owned() {
+            Ok(permit) => Ok(Some(permit)),
+            Err(_) => {
+                metrics::counter!("boxoffice_http_shed_total", "class" => class.label())
+                    .increment(1);
+                Err(ApiError::new(
+                    ErrorCode::SERVICE_UNAVAILABLE,
+                    "too busy to take this request now; retry in 1 s",
+                )
+                .with_header("retry-after", "1"))
+            }
         }
     }
 
@@ -325,6 +371,10 @@ pub async fn limit_by_ip(
     {
         return refused.into_response();
     }
+    let _place = match limits.enter(class) {
+        Ok(place) => place,
+        Err(shed) => return shed.into_response(),
+    };
     req.extensions_mut().insert(ClientIp(ip));
     req.extensions_mut().insert(class);
     next.run(req).await
@@ -359,6 +409,81 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    /// A router of two classes whose token-issue route adds a permit to
+    /// `entered` when it begins and answers once it takes one of `release`.
+    fn shedding_router(
+        budget: u32,
+        entered: Arc<Semaphore>,
+        release: Arc<Semaphore>,
+    ) -> axum::Router {
+        use axum::routing::get;
+        let mut settings = LimitSettings::default();
+        settings.in_flight[RouteClass::TokenIssue.index()] = budget;
+        let limits = Arc::new(Limits::new(&settings));
+        let slow = move || {
+            let (entered, release) = (entered.clone(), release.clone());
+            async move {
+                entered.add_permits(1);
+                release.acquire().await.unwrap().forget();
+                "issued"
+            }
+        };
+        let layer =
+            |class| axum::middleware::from_fn_with_state((limits.clone(), class), limit_by_ip);
+        axum::Router::new()
+            .merge(
+                axum::Router::new()
+                    .route("/issue", get(slow))
+                    .route_layer(layer(RouteClass::TokenIssue)),
+            )
+            .merge(
+                axum::Router::new()
+                    .route("/hold", get(|| async { "held" }))
+                    .route_layer(layer(RouteClass::Booking)),
+            )
+    }
+
+    async fn call(router: &axum::Router, path: &str) -> axum::response::Response {
+        use tower::ServiceExt;
+        let request = axum::http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        router.clone().oneshot(request).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn past_its_budget_in_flight_a_token_issue_is_shed_with_retry_after_and_holds_are_not() {
+        let entered = Arc::new(Semaphore::new(0));
+        let release = Arc::new(Semaphore::new(0));
+        let router = shedding_router(2, entered.clone(), release.clone());
+        // Two issues take the budget and wait inside the handler.
+        let waiting: Vec<_> = (0..2)
+            .map(|_| {
+                let router = router.clone();
+                tokio::spawn(async move { call(&router, "/issue").await.status() })
+            })
+            .collect();
+        entered.acquire_many(2).await.unwrap().forget();
+        // A third is answered at once, 503 in the envelope, without waiting.
+        let shed = tokio::time::timeout(Duration::from_secs(5), call(&router, "/issue"))
+            .await
+            .expect("a shed request is answered at once");
+        assert_eq!(shed.status().as_u16(), 503);
+        assert_eq!(shed.headers()["retry-after"], "1");
+        let body = axum::body::to_bytes(shed.into_body(), 4096).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], "SERVICE_UNAVAILABLE", "{body}");
+        // A hold, of a class with no budget, is served meanwhile.
+        assert_eq!(call(&router, "/hold").await.status().as_u16(), 200);
+        // Once the two answer, the budget is back: the next issue is served.
+        release.add_permits(2);
+        for w in waiting {
+            assert_eq!(w.await.unwrap().as_u16(), 200);
+        }
+        release.add_permits(1);
+        assert_eq!(call(&router, "/issue").await.status().as_u16(), 200);
     }
 
     #[test]

@@ -112,6 +112,14 @@ fn describe() {
         "Time to answer a request (to its headers), by method and route template."
     );
     metrics::describe_counter!(
+        "boxoffice_http_shed_total",
+        "Requests answered 503 at once because their class had its budget of requests in flight."
+    );
+    metrics::describe_counter!(
+        "boxoffice_http_connections_refused_total",
+        "Connections answered 503 and closed because the listener had server.max_connections open."
+    );
+    metrics::describe_counter!(
         "boxoffice_holds_total",
         "Hold attempts, by outcome: held, or the refusal's error code."
     );

@@ -739,6 +739,12 @@ async fn journey(
     let alive = || begin.elapsed() < limit && !sold_out.load(Ordering::Relaxed);
     let fan = api.sign_in(user);
     let mut view = api.issue_token(&fan, concert).await;
+    // No answer, or a refusal to retry (a shed request, a rate limit, both
+    // answered with `Retry-After: 1`): ask again, as a fan's page does.
+    while (view.status == 0 || view.status >= 500 || view.status == 429) && alive() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        view = api.issue_token(&fan, concert).await;
+    }
     if view.code == "SOLD_OUT" {
         return Journey::SoldOut;
     }

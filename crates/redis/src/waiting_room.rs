@@ -17,6 +17,14 @@
 //! - `:log`: list of `line key:admitted_at_ms`, the audit of admission
 //!   order (the last 2,000,000 admissions);
 //! - `:gen`: counts the tokens the concert ever issued (see `lines`);
+//! - `:epoch`: a random number set by the concert's first entry and named
+//!   in every ticket: if Redis loses its data, the next entry or rejoin
+//!   sets another, so a ticket of an older epoch proves its token was lost;
+//! - `:rejoined`: sorted set of fans back from an older epoch by their key
+//!   (state `P`, no position) while `:heal_until` (the end of the heal
+//!   window, set by the first one back) has not passed; the first round
+//!   after it puts them in `:wait` with scores key - 2^50, ahead of every
+//!   other score, and sets `:healed`;
 //! - `:t:{token}`: a hash with the token's concert, user, state and instants;
 //! - `:u:{user}`: the user's latest token for the concert.
 //!
@@ -45,7 +53,7 @@
 use crate::connection::{Redis, classify};
 use anyhow::{Context, bail};
 use async_trait::async_trait;
-use boxoffice_core::domain::queue_token::{Lane, QueuePolicy, QueueToken, TokenState};
+use boxoffice_core::domain::queue_token::{Lane, QueuePolicy, QueueToken, Rejoin, TokenState};
 use boxoffice_core::domain::{ConcertId, Timestamp, TokenId, UserId};
 use boxoffice_core::ports::{
     AdmitOutcome, Census, PreQueueDraw, Revocation, RevocationPage, WaitingRoom,
@@ -103,10 +111,10 @@ end
 
 local function line_empty()
   return redis.call('ZCARD', qk('wait')) == 0 and redis.call('ZCARD', qk('active')) == 0
-      and redis.call('SCARD', qk('pre')) == 0
+      and redis.call('SCARD', qk('pre')) == 0 and redis.call('ZCARD', qk('rejoined')) == 0
 end
 
--- {state, concert, user, position, at, seen, issued}, or false for an unknown or forgotten token.
+-- {state, concert, user, position, at, seen, issued, epoch}, or false for an unknown or forgotten token.
 local function view(t, now, retention)
   local h = redis.call('HMGET', tk(t), 'state', 'concert', 'user', 'at', 'seen', 'issued')
   if not h[1] then return false end
@@ -116,7 +124,8 @@ local function view(t, now, retention)
     local r = redis.call('ZRANK', qk('wait'), t)
     if r then pos = r + 1 end
   end
-  return {h[1], h[2], h[3], tostring(pos), tostring(h[4] or 0), tostring(h[5] or 0), tostring(h[6] or 0)}
+  local epoch = redis.call('GET', qk('epoch')) or '0'
+  return {h[1], h[2], h[3], tostring(pos), tostring(h[4] or 0), tostring(h[5] or 0), tostring(h[6] or 0), epoch}
 end
 
 local function touch(t, now)
@@ -137,7 +146,7 @@ end
 
 /// ARGV: concert, user, candidate token, now, abandon_ms, retention_ms,
 /// mode: `enter`, `reserve` or `place` (see the port), lane: `line` or
-/// `pre`. Answers `{token, generation, ...view}`; the generation is the
+/// `pre`, and an epoch for a concert that has none yet. Answers `{token, generation, ...view}`; the generation is the
 /// one to list the concert under, or 0 when nothing needs listing.
 /// Reserved tokens (state `P`) and pre-queued ones (`Q`) are in `:seen`,
 /// so they are abandoned like WAITING ones, but not in `:wait`: they have
@@ -146,6 +155,7 @@ const ENTER: &str = r#"
 local c, u, cand = ARGV[1], ARGV[2], ARGV[3]
 local now, abandon, retention = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local mode, lane = ARGV[7], ARGV[8]
+redis.call('SET', qk('epoch'), ARGV[9], 'NX')
 sweep(now, abandon, retention)
 local issued = now
 local existing = redis.call('GET', uk(u))
@@ -192,6 +202,59 @@ list(c)
 local v = view(cand, now, retention)
 table.insert(v, 1, tostring(gen()))
 table.insert(v, 1, cand)
+return v
+"#;
+
+/// ARGV: concert, user, token, issued_ms, the ticket's epoch, key, lane
+/// (`line` or `pre`), now, abandon_ms, retention_ms, heal_ms, an epoch for a
+/// concert that has none yet. Answers `{token, generation, ...view}`, as
+/// [`ENTER`] does, or false when
+/// the ticket is of the current epoch or the fan has a live token (see the
+/// port's `rejoin`).
+const REJOIN: &str = r#"
+local c, u, t = ARGV[1], ARGV[2], ARGV[3]
+local issued, ticket_epoch, key, lane = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local now, abandon, retention = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local heal = tonumber(ARGV[11])
+redis.call('SET', qk('epoch'), ARGV[12], 'NX')
+if redis.call('GET', qk('epoch')) == ticket_epoch then return false end
+sweep(now, abandon, retention)
+local known = view(t, now, retention)
+if known then
+  -- Back already (a repeat, or a twin request).
+  if known[2] ~= c or known[3] ~= u then return false end
+  if known[1] == 'W' or known[1] == 'P' or known[1] == 'Q' then
+    touch(t, now)
+    known[6] = tostring(now)
+  end
+  table.insert(known, 1, '0')
+  table.insert(known, 1, t)
+  return known
+end
+local existing = redis.call('GET', uk(u))
+if existing then
+  local live = view(existing, now, retention)
+  if live and live[1] ~= 'E' then return false end
+end
+redis.call('ZADD', qk('seen'), now, t)
+local state = 'P'
+if lane == 'pre' and redis.call('EXISTS', qk('taken')) == 0 then
+  redis.call('SADD', qk('pre'), t)
+  state = 'Q'
+elseif redis.call('EXISTS', qk('healed')) == 1 then
+  redis.call('ZADD', qk('wait'), redis.call('INCR', qk('seq')), t)
+  state = 'W'
+else
+  redis.call('ZADD', qk('rejoined'), key, t)
+  redis.call('SET', qk('heal_until'), now + heal, 'NX')
+end
+redis.call('HSET', tk(t), 'state', state, 'concert', c, 'user', u, 'issued', issued, 'seen', now, 'at', 0)
+redis.call('SET', uk(u), t)
+redis.call('INCR', qk('gen'))
+list(c)
+local v = view(t, now, retention)
+table.insert(v, 1, tostring(gen()))
+table.insert(v, 1, t)
 return v
 "#;
 
@@ -254,6 +317,23 @@ local flow = qk('flow')
 local function totals(admitted, pending)
   local f = redis.call('HMGET', flow, 'admitted', 'abandoned')
   return {admitted, waiting, active, tonumber(f[1] or '0'), tonumber(f[2] or '0'), pending, empty, gen()}
+end
+local heal_until = redis.call('GET', qk('heal_until'))
+if heal_until and redis.call('EXISTS', qk('healed')) == 0 then
+  -- Fans are still coming back after a loss: nobody is let in before the
+  -- window ends; then they are put in line in key order, ahead of all.
+  if now < tonumber(heal_until) then return totals(0, 0) end
+  local back = redis.call('ZRANGE', qk('rejoined'), 0, -1, 'WITHSCORES')
+  for i = 1, #back, 2 do
+    local t = back[i]
+    if redis.call('HGET', tk(t), 'state') == 'P' then
+      redis.call('ZADD', qk('wait'), tonumber(back[i + 1]) - 1125899906842624, t)
+      redis.call('HSET', tk(t), 'state', 'W')
+    end
+  end
+  redis.call('DEL', qk('rejoined'))
+  redis.call('SET', qk('healed'), 1)
+  waiting = redis.call('ZCARD', qk('wait'))
 end
 if redis.call('EXISTS', qk('taken')) == 1 and redis.call('EXISTS', qk('placed')) == 0 then
   return totals(0, 1)
@@ -399,6 +479,7 @@ fn script(body: &str) -> Script {
 
 static ENTER_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(ENTER));
 static LOOK_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(LOOK));
+static REJOIN_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(REJOIN));
 static ADMIT_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(ADMIT));
 static POLL_MANY_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(POLL_MANY));
 static TAKE_PRE_QUEUE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(TAKE_PRE_QUEUE));
@@ -512,14 +593,23 @@ impl RedisWaitingRoom {
                 .arg(millis(policy.abandon_after_secs))
                 .arg(millis(policy.expired_retention_secs))
                 .arg(mode)
-                .arg(match lane {
-                    Lane::Line => "line",
-                    Lane::PreQueue => "pre",
-                });
+                .arg(lane_name(lane))
+                .arg(fresh_epoch());
             async move { call.invoke_async(&mut conn).await }
         })
         .await
         .map_err(classify)?;
+        self.arrived(concert, raw, policy).await
+    }
+
+    /// The token of an [`ENTER`] or [`REJOIN`] reply (`{token, generation,
+    /// ...view}`), once the concert is listed under that generation.
+    async fn arrived(
+        &self,
+        concert: ConcertId,
+        raw: Option<Vec<String>>,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<Option<QueueToken>> {
         let Some(raw) = raw else {
             return Ok(None);
         };
@@ -590,13 +680,28 @@ where
     }
 }
 
+fn lane_name(lane: Lane) -> &'static str {
+    match lane {
+        Lane::Line => "line",
+        Lane::PreQueue => "pre",
+    }
+}
+
+/// An epoch for a concert that has none yet: random, never 0 (the epoch
+/// of a room that cannot lose its line).
+fn fresh_epoch() -> u32 {
+    let mut bytes = [0u8; 4];
+    let _ = getrandom::fill(&mut bytes);
+    u32::from_le_bytes(bytes).max(1)
+}
+
 fn millis(secs: u64) -> i64 {
     i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
-/// Decodes a script's `{state, concert, user, position, at, seen, issued}`.
+/// Decodes a script's `{state, concert, user, position, at, seen, issued, epoch}`.
 fn decode(token: TokenId, f: &[String], policy: &QueuePolicy) -> anyhow::Result<QueueToken> {
-    let [state, concert, user, position, at, seen, issued] = f else {
+    let [state, concert, user, position, at, seen, issued, epoch] = f else {
         bail!("unexpected waiting-room reply {f:?}");
     };
     let int = |s: &String| {
@@ -629,6 +734,9 @@ fn decode(token: TokenId, f: &[String], policy: &QueuePolicy) -> anyhow::Result<
         user_id: UserId::new(int(user)?)?,
         issued_at: Timestamp::from_millis(int(issued)?),
         state,
+        epoch: epoch
+            .parse()
+            .with_context(|| format!("not an epoch: {epoch}"))?,
     })
 }
 
@@ -689,6 +797,35 @@ impl WaitingRoom for RedisWaitingRoom {
         policy: &QueuePolicy,
     ) -> anyhow::Result<Option<QueueToken>> {
         self.look(concert, token, now, policy, true).await
+    }
+
+    async fn rejoin(
+        &self,
+        r: &Rejoin,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<Option<QueueToken>> {
+        // Idempotent: a repeat finds the token back already.
+        let raw: Option<Vec<String>> = once_more_after_timeout(|| {
+            let mut conn = self.redis.conn.clone();
+            let mut call = self.on_concert(&REJOIN_SCRIPT, r.concert);
+            call.arg(r.concert.get())
+                .arg(r.user.get())
+                .arg(r.token.to_string())
+                .arg(r.issued_at.as_millis())
+                .arg(r.epoch)
+                .arg(r.key)
+                .arg(lane_name(r.lane))
+                .arg(now.as_millis())
+                .arg(millis(policy.abandon_after_secs))
+                .arg(millis(policy.expired_retention_secs))
+                .arg(millis(policy.heal_window_secs))
+                .arg(fresh_epoch());
+            async move { call.invoke_async(&mut conn).await }
+        })
+        .await
+        .map_err(classify)?;
+        self.arrived(r.concert, raw, policy).await
     }
 
     async fn peek(

@@ -159,6 +159,14 @@ pub struct ServerSettings {
     /// sent a whole request yet is closed to make room, or, if every one
     /// has, the newcomer is answered 503 at once.
     pub max_connections: u32,
+    /// Token issues (`POST /queue/tokens`, `/queue/challenges`) served at
+    /// once per instance; 0: no budget. Past it a token request is shed:
+    /// 503 with `Retry-After: 1` at once, before it queues on the waiting
+    /// room, so holds and payments (which have no budget) keep their share.
+    pub max_in_flight_token_issues: u32,
+    /// Polls (`GET`, `DELETE /queue/tokens/current`, and opening a token
+    /// stream) served at once per instance; 0: no budget.
+    pub max_in_flight_polls: u32,
     /// Where the admin API and `/metrics` are served; empty: on `listen`
     /// with everything else. Set, they are served there only.
     pub admin_listen: String,
@@ -274,6 +282,11 @@ pub struct QueueSettings {
     /// How long an admitted fan is expected to stay ACTIVE, for the wait
     /// estimates until a sale has shown its own.
     pub expected_checkout_secs: u64,
+    /// After the waiting room lost its line (Redis lost its data, the
+    /// embedded process restarted), how long admission waits from the
+    /// first fan back, so that every fan still polling is back in place
+    /// first. At least the longest `pollAfterSecs` (30 s) covers them all.
+    pub heal_window_secs: u64,
     /// How often each instance refreshes its open token streams (one
     /// waiting-room call per concert with streams).
     pub stream_refresh_ms: u64,
@@ -611,6 +624,8 @@ impl Default for Settings {
                 header_read_timeout_ms: 10_000,
                 body_read_timeout_ms: 10_000,
                 max_connections: 0,
+                max_in_flight_token_issues: 64,
+                max_in_flight_polls: 256,
                 admin_listen: String::new(),
                 cors_allowed_origins: Vec::new(),
             },
@@ -645,6 +660,7 @@ impl Default for Settings {
                 pre_queue_window_secs: queue.pre_queue_window_secs,
                 max_active_per_seat: queue.max_active_per_seat,
                 expected_checkout_secs: queue.expected_checkout_secs,
+                heal_window_secs: queue.heal_window_secs,
                 stream_refresh_ms: 500,
             },
             holds: HoldSettings {
@@ -969,6 +985,11 @@ impl Settings {
             q.expected_checkout_secs > 0,
             "queue.expected_checkout_secs",
             "must be positive"
+        );
+        check!(
+            q.heal_window_secs <= 3_600,
+            "queue.heal_window_secs",
+            "must be at most 3600: admission waits that long after a loss"
         );
         check!(
             self.holds.ttl_secs > 0,
@@ -1474,6 +1495,7 @@ impl Settings {
                 pre_queue_window_secs: q.pre_queue_window_secs,
                 max_active_per_seat: q.max_active_per_seat,
                 expected_checkout_secs: q.expected_checkout_secs,
+                heal_window_secs: q.heal_window_secs,
             },
             holds: HoldPolicy {
                 ttl_secs: self.holds.ttl_secs,

@@ -140,7 +140,8 @@ pub async fn http(
     let mut http1 = hyper::server::conn::http1::Builder::new();
     http1
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(serving.header_read_timeout);
+        .header_read_timeout(serving.header_read_timeout)
+        .max_headers(boxoffice_http::head::PARSER_MAX_HEADERS);
     loop {
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,

@@ -693,6 +693,12 @@ pub fn limit_settings(settings: &Settings) -> LimitSettings {
             .filter_map(|s| parse_net(s))
             .collect(),
         exempt: r.exempt.iter().filter_map(|s| parse_net(s)).collect(),
+        in_flight: RouteClass::ALL.map(|c| match c {
+            RouteClass::TokenIssue => settings.server.max_in_flight_token_issues,
+            RouteClass::Poll => settings.server.max_in_flight_polls,
+            // Booking and money are never shed: they are what a rush is for.
+            _ => 0,
+        }),
     }
 }
 

@@ -27,7 +27,7 @@
 use crate::errors::DbResult;
 use anyhow::{Context, anyhow};
 use async_trait::async_trait;
-use boxoffice_core::domain::queue_token::{Lane, QueuePolicy, QueueToken, TokenState};
+use boxoffice_core::domain::queue_token::{Lane, QueuePolicy, QueueToken, Rejoin, TokenState};
 use boxoffice_core::domain::{ConcertId, Timestamp, TokenId, UserId};
 use boxoffice_core::ports::{
     AdmitOutcome, Census, PreQueueDraw, Revocation, RevocationPage, WaitingRoom,
@@ -328,6 +328,9 @@ fn token_view(row: &PgRow, concert: ConcertId, policy: &QueuePolicy) -> anyhow::
         user_id: UserId::new(user).map_err(|e| anyhow!("queue_token.user_id: {e}"))?,
         issued_at: Timestamp::from_millis(row.try_get("issued_at_ms")?),
         state,
+        // The line is kept in PostgreSQL: it is never lost, so there is
+        // one epoch.
+        epoch: 0,
     })
 }
 
@@ -389,6 +392,16 @@ impl WaitingRoom for PgWaitingRoom {
             .await?
             .pop()
             .flatten())
+    }
+
+    async fn rejoin(
+        &self,
+        _: &Rejoin,
+        _: Timestamp,
+        _: &QueuePolicy,
+    ) -> anyhow::Result<Option<QueueToken>> {
+        // A token this room does not know ended, or never was: nothing was lost.
+        Ok(None)
     }
 
     async fn peek(

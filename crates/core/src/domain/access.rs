@@ -23,6 +23,9 @@ pub struct Ticket {
     pub concert: ConcertId,
     /// When the token was issued: its place in arrival order.
     pub issued_at: Timestamp,
+    /// The waiting room's epoch that issued it (see
+    /// [`super::queue_token::QueueToken::epoch`]); 0 for a durable room.
+    pub epoch: u32,
 }
 
 /// A verified admission pass.

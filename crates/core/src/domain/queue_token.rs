@@ -31,6 +31,11 @@ pub struct QueuePolicy {
     /// How long an admitted fan is expected to stay ACTIVE before paying
     /// or leaving, for the wait estimates until the line has shown its own.
     pub expected_checkout_secs: u64,
+    /// After a room lost its line (Redis lost its data, the embedded
+    /// process restarted), how long admission waits from the first fan
+    /// who comes back, so that everyone still polling is back in their
+    /// place before anyone is let in.
+    pub heal_window_secs: u64,
 }
 
 impl Default for QueuePolicy {
@@ -45,6 +50,7 @@ impl Default for QueuePolicy {
             pre_queue_window_secs: 1_800,
             max_active_per_seat: 2,
             expected_checkout_secs: 120,
+            heal_window_secs: 35,
         }
     }
 }
@@ -82,6 +88,11 @@ impl QueuePolicy {
 
     pub fn forget_at(&self, expired_at: Timestamp) -> Timestamp {
         expired_at.plus_secs(self.expired_retention_secs)
+    }
+
+    /// Until when admission waits once the first fan came back at `first`.
+    pub fn healed_at(&self, first: Timestamp) -> Timestamp {
+        first.plus_secs(self.heal_window_secs)
     }
 }
 
@@ -124,6 +135,36 @@ pub struct QueueToken {
     /// When the token was issued: its place in arrival order, named in its ticket.
     pub issued_at: Timestamp,
     pub state: TokenState,
+    /// Which life of the room keeps the token, named in its ticket: a room
+    /// that can lose its line (Redis, process memory) starts a new epoch
+    /// when it does, so a ticket of an older epoch proves its token was
+    /// lost, not ended. 0: a room that never loses its line (PostgreSQL).
+    pub epoch: u32,
+}
+
+/// A fan coming back with a ticket of a room's earlier epoch: where they
+/// go back ([`crate::ports::WaitingRoom::rejoin`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rejoin {
+    pub concert: ConcertId,
+    pub user: UserId,
+    pub token: TokenId,
+    pub issued_at: Timestamp,
+    /// The ticket's epoch.
+    pub epoch: u32,
+    /// The pre-queue while the sale has not opened, else the line.
+    pub lane: Lane,
+    /// The place in line, smallest first: a drawn fan's place in the draw
+    /// before any arrival time, then the ticket's arrival time.
+    pub key: i64,
+}
+
+impl Rejoin {
+    /// The key of a fan drawn at 0-based `place` of the opening draw:
+    /// below every arrival time.
+    pub fn drawn_key(place: usize) -> i64 {
+        i64::try_from(place).unwrap_or(i64::MAX >> 2) - (1 << 40)
+    }
 }
 
 /// Which queue an arriving token joins.

@@ -8,16 +8,21 @@
 //! position is computed, so they are never counted. A scheduled sale's
 //! pre-queue is a set beside the line; the opening draw puts it at the
 //! front of the line, in the drawn order.
+//!
+//! The room lives as long as the process: each process's room has an epoch
+//! of its own, drawn at random, named in every ticket. A fan who comes back
+//! after a restart with a ticket of an earlier epoch rejoins in their place
+//! (see [`WaitingRoom::rejoin`]).
 
 use super::lock;
-use crate::domain::queue_token::{Lane, QueuePolicy, QueueToken, TokenState};
+use crate::domain::queue_token::{Lane, QueuePolicy, QueueToken, Rejoin, TokenState};
 use crate::domain::{ConcertId, Timestamp, TokenId, UserId};
 use crate::ports::{AdmitOutcome, Census, PreQueueDraw, Revocation, RevocationPage, WaitingRoom};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryWaitingRoom {
     inner: Mutex<Rooms>,
     /// Admits the back of the line first: a broken room, for tests that
@@ -25,8 +30,25 @@ pub struct MemoryWaitingRoom {
     newest_first: bool,
 }
 
+impl Default for MemoryWaitingRoom {
+    fn default() -> Self {
+        let mut bytes = [0u8; 4];
+        let _ = getrandom::fill(&mut bytes);
+        Self {
+            inner: Mutex::new(Rooms {
+                // Never 0, the epoch of a room that cannot lose its line.
+                epoch: u32::from_le_bytes(bytes).max(1),
+                ..Rooms::default()
+            }),
+            newest_first: false,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Rooms {
+    /// This room's epoch, named in its tickets.
+    epoch: u32,
     lines: HashMap<ConcertId, Line>,
     tokens: HashMap<TokenId, Entry>,
     /// The latest token of each user per concert.
@@ -92,6 +114,13 @@ struct Line {
     admissions: Vec<(i64, i64)>,
     admitted_total: u64,
     abandoned_total: u64,
+    /// Fans back from an earlier epoch, by their key, while the heal
+    /// window runs (their tokens are reserved, without a position).
+    rejoined: BTreeSet<(i64, TokenId)>,
+    /// When the heal window ends, from the first fan back; `healed` once
+    /// the fans back were put in line.
+    heal_until: Option<Timestamp>,
+    healed: bool,
 }
 
 impl Rooms {
@@ -241,6 +270,7 @@ impl Rooms {
             user_id: entry.user,
             issued_at: entry.issued_at,
             state,
+            epoch: self.epoch,
         })
     }
 }
@@ -258,6 +288,57 @@ impl Line {
     /// Whether an entry for the pre-queue still goes there.
     fn pre_queue_open(&self) -> bool {
         self.taken.is_none()
+    }
+
+    /// Numbers the line afresh: `ahead` first, in their order (each with
+    /// when it was last seen), then whoever was waiting already.
+    fn renumber(&mut self, tokens: &mut HashMap<TokenId, Entry>, ahead: Vec<(TokenId, Timestamp)>) {
+        let later: Vec<TokenId> = self.waiting.values().copied().collect();
+        self.key_base += self.arrivals.len() as i64;
+        self.arrivals = ArrivalIndex::default();
+        self.waiting.clear();
+        let later = later
+            .into_iter()
+            .filter_map(|token| match tokens.get(&token)?.phase {
+                Phase::Waiting { last_seen, .. } => Some((token, last_seen)),
+                _ => None,
+            });
+        let order: Vec<(TokenId, Timestamp)> = ahead.into_iter().chain(later).collect();
+        for (token, last_seen) in order {
+            if let Some(entry) = tokens.get_mut(&token) {
+                let arrival = self.arrivals.push();
+                self.waiting.insert(arrival, token);
+                entry.phase = Phase::Waiting { arrival, last_seen };
+            }
+        }
+    }
+
+    /// Puts the fans back from an earlier epoch in line, in key order,
+    /// ahead of whoever arrived since; those no longer reserved (abandoned
+    /// meanwhile) are skipped.
+    fn heal(&mut self, tokens: &mut HashMap<TokenId, Entry>) {
+        let ahead = std::mem::take(&mut self.rejoined)
+            .into_iter()
+            .filter_map(|(_, token)| match tokens.get(&token)?.phase {
+                Phase::Pending { last_seen } => Some((token, last_seen)),
+                _ => None,
+            })
+            .collect();
+        self.renumber(tokens, ahead);
+        self.healed = true;
+    }
+
+    /// Whether admission waits for fans still coming back at `now`; at the
+    /// window's end, puts them in line first.
+    fn healing(&mut self, tokens: &mut HashMap<TokenId, Entry>, now: Timestamp) -> bool {
+        match self.heal_until {
+            Some(until) if !self.healed && now < until => true,
+            Some(_) if !self.healed => {
+                self.heal(tokens);
+                false
+            }
+            _ => false,
+        }
     }
 }
 
@@ -414,6 +495,64 @@ impl WaitingRoom for MemoryWaitingRoom {
         Ok(rooms.view(token, policy))
     }
 
+    async fn rejoin(
+        &self,
+        r: &Rejoin,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> anyhow::Result<Option<QueueToken>> {
+        let mut rooms = lock(&self.inner);
+        if r.epoch == rooms.epoch {
+            return Ok(None);
+        }
+        rooms.sweep(r.concert, now, policy);
+        if let Some(entry) = rooms.tokens.get(&r.token) {
+            // Back already (a repeat, or a twin request).
+            if (entry.concert, entry.user) != (r.concert, r.user) {
+                return Ok(None);
+            }
+            rooms.touch(r.token, now);
+            return Ok(rooms.view(r.token, policy));
+        }
+        let live = rooms
+            .by_user
+            .get(&(r.concert, r.user))
+            .and_then(|t| rooms.tokens.get(t))
+            .is_some_and(|entry| !matches!(entry.phase, Phase::Expired { .. }));
+        if live {
+            return Ok(None);
+        }
+        let Rooms { tokens, lines, .. } = &mut *rooms;
+        let line = lines.entry(r.concert).or_default();
+        line.by_last_seen.insert((now, r.token));
+        let phase = if r.lane == Lane::PreQueue && line.pre_queue_open() {
+            line.pre_queue.insert(r.token);
+            Phase::PreQueue { last_seen: now }
+        } else if line.healed {
+            let arrival = line.arrivals.push();
+            line.waiting.insert(arrival, r.token);
+            Phase::Waiting {
+                arrival,
+                last_seen: now,
+            }
+        } else {
+            line.rejoined.insert((r.key, r.token));
+            line.heal_until.get_or_insert(policy.healed_at(now));
+            Phase::Pending { last_seen: now }
+        };
+        tokens.insert(
+            r.token,
+            Entry {
+                concert: r.concert,
+                user: r.user,
+                issued_at: r.issued_at,
+                phase,
+            },
+        );
+        rooms.by_user.insert((r.concert, r.user), r.token);
+        Ok(rooms.view(r.token, policy))
+    }
+
     async fn peek(
         &self,
         concert: ConcertId,
@@ -462,13 +601,14 @@ impl WaitingRoom for MemoryWaitingRoom {
         let Some(line) = lines.get_mut(&concert) else {
             return Ok(AdmitOutcome::default());
         };
+        let healing = line.healing(tokens, now);
         let mut outcome = AdmitOutcome {
             waiting_before: line.waiting.len() as u64,
             active_before: line.active.len() as u64,
             draw_pending: line.taken.is_some() && !line.placed,
             ..AdmitOutcome::default()
         };
-        let slots = if outcome.draw_pending {
+        let slots = if outcome.draw_pending || healing {
             0
         } else {
             policy.admission_slots(line.active.len() as u64)
@@ -541,31 +681,15 @@ impl WaitingRoom for MemoryWaitingRoom {
         }
         // The drawn entries go first, then whoever arrived since the
         // opening, in their order: the line is numbered afresh.
-        let later: Vec<TokenId> = line.waiting.values().copied().collect();
-        line.key_base += line.arrivals.len() as i64;
-        line.arrivals = ArrivalIndex::default();
-        line.waiting.clear();
-        for &token in order {
-            let Some(entry) = tokens.get_mut(&token) else {
-                continue;
-            };
-            let Phase::PreQueue { last_seen } = entry.phase else {
-                continue;
-            };
-            line.pre_queue.remove(&token);
-            let arrival = line.arrivals.push();
-            line.waiting.insert(arrival, token);
-            entry.phase = Phase::Waiting { arrival, last_seen };
-        }
-        for token in later {
-            if let Some(entry) = tokens.get_mut(&token)
-                && let Phase::Waiting { last_seen, .. } = entry.phase
+        let mut ahead = Vec::new();
+        for token in order {
+            if let Some(Phase::PreQueue { last_seen }) = tokens.get(token).map(|e| e.phase)
+                && line.pre_queue.remove(token)
             {
-                let arrival = line.arrivals.push();
-                line.waiting.insert(arrival, token);
-                entry.phase = Phase::Waiting { arrival, last_seen };
+                ahead.push((*token, last_seen));
             }
         }
+        line.renumber(tokens, ahead);
         line.placed = true;
         Ok(true)
     }
@@ -668,7 +792,10 @@ impl WaitingRoom for MemoryWaitingRoom {
             .lines
             .iter()
             .filter(|(_, line)| {
-                !line.waiting.is_empty() || !line.active.is_empty() || !line.pre_queue.is_empty()
+                !line.waiting.is_empty()
+                    || !line.active.is_empty()
+                    || !line.pre_queue.is_empty()
+                    || !line.rejoined.is_empty()
             })
             .map(|(c, _)| *c)
             .collect();

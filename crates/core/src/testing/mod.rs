@@ -283,6 +283,7 @@ impl TestApp {
             user: view.token.user_id,
             concert: view.token.concert_id,
             issued_at: view.token.issued_at,
+            epoch: view.token.epoch,
         }
     }
 

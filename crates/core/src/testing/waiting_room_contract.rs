@@ -3,7 +3,7 @@
 //! one test each.
 
 use super::{concert_id, user};
-use crate::domain::queue_token::{Lane, QueuePolicy, QueueToken, TokenState};
+use crate::domain::queue_token::{Lane, QueuePolicy, QueueToken, Rejoin, TokenState};
 use crate::domain::room::admission_inversions;
 use crate::domain::{Timestamp, TokenId};
 use crate::ports::{Census, WaitingRoom};
@@ -38,6 +38,15 @@ macro_rules! waiting_room_contract_tests {
                 $crate::testing::waiting_room_contract::$case(room).await;
             }
         )+
+
+        /// Two rooms made the same way: the second is the first after it
+        /// lost everything (an empty Redis, a new process).
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_room_that_lost_its_line_takes_each_fan_back_to_their_place() {
+            let before: std::sync::Arc<dyn $crate::ports::WaitingRoom> = $make;
+            let after: std::sync::Arc<dyn $crate::ports::WaitingRoom> = $make;
+            $crate::testing::waiting_room_contract::a_room_that_lost_its_line_takes_each_fan_back_to_their_place(before, after).await;
+        }
     };
 }
 
@@ -613,4 +622,161 @@ pub async fn running_totals_count_admissions_and_no_shows(room: Arc<dyn WaitingR
         ),
         (1, 1, 1, 2)
     );
+}
+
+/// The rejoin of `t`'s fan with its ticket (of `t`'s epoch), keyed by arrival.
+fn rejoin_of(t: &QueueToken, lane: Lane) -> Rejoin {
+    Rejoin {
+        concert: t.concert_id,
+        user: t.user_id,
+        token: t.token,
+        issued_at: t.issued_at,
+        epoch: t.epoch,
+        lane,
+        key: t.issued_at.as_millis(),
+    }
+}
+
+pub async fn a_room_that_lost_its_line_takes_each_fan_back_to_their_place(
+    before: Arc<dyn WaitingRoom>,
+    after: Arc<dyn WaitingRoom>,
+) {
+    let (c, p) = (
+        concert_id(1),
+        QueuePolicy {
+            heal_window_secs: 5,
+            max_active: 10,
+            admit_batch: 10,
+            ..policy()
+        },
+    );
+    // Four fans in line, a millisecond apart.
+    let mut line = Vec::new();
+    for who in 1..=4 {
+        line.push(enter(before.as_ref(), who, T0.plus_millis(who)).await);
+    }
+    let lost = T0.plus_secs(10);
+    let rejoin = |t: &QueueToken, at: Timestamp| {
+        let r = rejoin_of(t, Lane::Line);
+        let room = after.clone();
+        async move { ok(room.rejoin(&r, at, &p).await) }
+    };
+    if line[0].epoch == 0 {
+        // A room that never loses its line: a token it does not know ended.
+        assert!(rejoin(&line[0], lost).await.is_none());
+        return;
+    }
+    assert!(line.iter().all(|t| t.epoch == line[0].epoch));
+    // After the loss, someone new arrives before anyone is back.
+    let newcomer = enter(after.as_ref(), 9, lost).await;
+    assert_ne!(
+        newcomer.epoch, line[0].epoch,
+        "a room that lost its line starts a new epoch"
+    );
+    assert_eq!(position(&newcomer), Some(1));
+    // Fans 3, 1 and 4 come back, in that order; fan 2 does not poll.
+    for (i, back) in [2, 0, 3].into_iter().enumerate() {
+        let at = lost.plus_millis(100 + i as i64);
+        let t = rejoin(&line[back], at)
+            .await
+            .unwrap_or_else(|| panic!("fan {} is back", back + 1));
+        assert_eq!(
+            (t.token, t.user_id, t.issued_at),
+            (line[back].token, line[back].user_id, line[back].issued_at)
+        );
+        assert_eq!((t.state.status_name(), position(&t)), ("WAITING", None));
+        assert_eq!(
+            t.epoch, newcomer.epoch,
+            "the fan's next ticket names the new epoch"
+        );
+    }
+    // A repeat finds the fan back, once.
+    let again = rejoin(&line[2], lost.plus_secs(1))
+        .await
+        .unwrap_or_else(|| panic!("back already"));
+    assert_eq!(again.token, line[2].token);
+    // A ticket of the current epoch whose token the room does not know
+    // proves nothing was lost: it is not brought back.
+    let forged = Rejoin {
+        token: fresh_token(),
+        user: user(7),
+        epoch: newcomer.epoch,
+        ..rejoin_of(&line[1], Lane::Line)
+    };
+    assert!(ok(after.rejoin(&forged, lost.plus_secs(1), &p).await).is_none());
+    // Nobody is let in during the heal window, not even the newcomer.
+    assert_eq!(admit(after.as_ref(), c, lost.plus_secs(4), &p).await, 0);
+    assert_eq!(
+        poll(after.as_ref(), newcomer.token, lost.plus_secs(4))
+            .await
+            .state
+            .status_name(),
+        "WAITING"
+    );
+    for t in [&line[0], &line[2], &line[3]] {
+        assert_eq!(
+            position(&poll(after.as_ref(), t.token, lost.plus_secs(5)).await),
+            None
+        );
+    }
+    // At its end the fans back are put in line in arrival order, ahead of
+    // the newcomer; one round admits one.
+    let one = QueuePolicy {
+        admit_batch: 1,
+        ..p
+    };
+    let healed = lost.plus_secs(6);
+    assert_eq!(admit(after.as_ref(), c, healed, &one).await, 1);
+    assert_eq!(
+        poll(after.as_ref(), line[0].token, healed)
+            .await
+            .state
+            .status_name(),
+        "ACTIVE"
+    );
+    let mut places = Vec::new();
+    for t in [&line[2], &line[3], &newcomer] {
+        places.push(position(&poll(after.as_ref(), t.token, healed).await));
+    }
+    assert_eq!(places, [Some(1), Some(2), Some(3)]);
+    for (round, t) in [&line[2], &line[3], &newcomer].into_iter().enumerate() {
+        let at = healed.plus_secs(1 + round as u64);
+        assert_eq!(admit(after.as_ref(), c, at, &one).await, 1);
+        assert_eq!(
+            poll(after.as_ref(), t.token, at).await.state.status_name(),
+            "ACTIVE"
+        );
+    }
+    assert_eq!(
+        inversions(after.as_ref(), c).await,
+        0,
+        "admitted in line order"
+    );
+    let healed = healed.plus_secs(3);
+    // Fan 2, back after the window, joins the end of the line.
+    let another = enter(after.as_ref(), 10, healed).await;
+    let late = rejoin(&line[1], healed.plus_secs(1))
+        .await
+        .unwrap_or_else(|| panic!("a late fan is back"));
+    assert_eq!(position(&late), Some(2));
+    assert_eq!(
+        position(&poll(after.as_ref(), another.token, healed.plus_secs(1)).await),
+        Some(1)
+    );
+    // Before a sale opens, a fan comes back to its pre-queue.
+    let early = ok(before
+        .enter(
+            concert_id(2),
+            user(1),
+            fresh_token(),
+            T0,
+            &p,
+            Lane::PreQueue,
+        )
+        .await);
+    let back = ok(after
+        .rejoin(&rejoin_of(&early, Lane::PreQueue), lost, &p)
+        .await)
+    .unwrap_or_else(|| panic!("a pre-queued fan is back"));
+    assert_eq!(back.state.status_name(), "PRE_QUEUE");
 }

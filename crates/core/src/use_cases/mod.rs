@@ -223,6 +223,9 @@ pub struct App {
     flights: Arc<cached::Flights>,
     /// Each date's seats as this instance last read them, and each date's concert.
     seat_maps: Arc<seat_maps::SeatMaps>,
+    /// Each drawn concert's draw, by entry id: where a fan drawn at the
+    /// opening goes back to if the waiting room loses its line.
+    draws: Arc<RwLock<HashMap<ConcertId, poll_token::DrawPlaces>>>,
 }
 
 impl App {
@@ -235,6 +238,7 @@ impl App {
             revoked: Arc::default(),
             flights: Arc::default(),
             seat_maps: Arc::default(),
+            draws: Arc::default(),
         }
     }
 

@@ -1,9 +1,16 @@
 //! Checking a token's place in line (which also keeps it from being
-//! abandoned), with its ticket, as the fan it was issued to.
+//! abandoned), with its ticket, as the fan it was issued to. A ticket of
+//! an earlier epoch of the room, whose token the room lost, brings the fan
+//! back to their place.
 
 use super::{App, TokenView};
 use crate::domain::UserId;
 use crate::domain::access::Ticket;
+use crate::domain::queue_token::{Lane, QueueToken, Rejoin};
+use crate::domain::room::{self, RoomPhase};
+use crate::ports::RoomSnapshot;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PollTokenError {
@@ -29,20 +36,97 @@ impl App {
         let Some(room) = self.room_of(ticket.concert).await? else {
             return Err(PollTokenError::UnknownToken);
         };
-        let found = self
+        let policy = self.policy_of(&room);
+        let mut found = self
             .adapters
             .waiting_room
-            .poll(
-                ticket.concert,
-                ticket.token,
-                self.now(),
-                &self.policy_of(&room),
-            )
+            .poll(ticket.concert, ticket.token, self.now(), &policy)
             .await?;
+        if found.is_none() && ticket.epoch != 0 {
+            found = self.rejoin(&ticket, &room).await?;
+        }
         found
             .filter(|t| t.user_id == user && t.concert_id == ticket.concert)
             .map(|t| self.view_of(t, &room))
             .ok_or(PollTokenError::UnknownToken)
+    }
+}
+
+/// Each drawn entry's 0-based place in a concert's opening draw, by its
+/// published entry id.
+pub(super) type DrawPlaces = Arc<HashMap<String, usize>>;
+
+impl App {
+    /// Brings back the token of `ticket`, which the waiting room lost: to
+    /// the pre-queue while the sale has not opened, else to its place in
+    /// line, that of the draw for a fan drawn at the opening, or that of
+    /// the ticket's arrival.
+    pub(super) async fn rejoin(
+        &self,
+        ticket: &Ticket,
+        room: &RoomSnapshot,
+    ) -> anyhow::Result<Option<QueueToken>> {
+        let now = self.now();
+        let phase = room
+            .room
+            .phase_at(now, self.policies.queue.pre_queue_window_secs);
+        let lane = match phase {
+            RoomPhase::NotYetOpen { .. } | RoomPhase::PreQueue { .. } => Lane::PreQueue,
+            _ => Lane::Line,
+        };
+        let drawn = match lane {
+            Lane::Line => self.draw_places(ticket).await?,
+            Lane::PreQueue => None,
+        };
+        let entry = room::lottery_entry_id(&ticket.token.to_string());
+        let key = drawn
+            .and_then(|places| places.get(&entry).copied())
+            .map_or(ticket.issued_at.as_millis(), Rejoin::drawn_key);
+        let rejoin = Rejoin {
+            concert: ticket.concert,
+            user: ticket.user,
+            token: ticket.token,
+            issued_at: ticket.issued_at,
+            epoch: ticket.epoch,
+            lane,
+            key,
+        };
+        let back = self
+            .adapters
+            .waiting_room
+            .rejoin(&rejoin, now, &self.policy_of(room))
+            .await?;
+        if back.is_some() {
+            tracing::debug!(concert = %ticket.concert, "a fan came back to a room that lost its line");
+        }
+        Ok(back)
+    }
+
+    /// Each drawn entry's 0-based place in the concert's opening draw, by
+    /// its published entry id, read once per process (a draw never
+    /// changes); `None` without one.
+    async fn draw_places(
+        &self,
+        ticket: &Ticket,
+    ) -> anyhow::Result<Option<DrawPlaces>> {
+        if let Ok(known) = self.draws.read()
+            && let Some(places) = known.get(&ticket.concert)
+        {
+            return Ok(Some(places.clone()));
+        }
+        let Some(order) = self.store().lottery(ticket.concert).await? else {
+            return Ok(None);
+        };
+        let places: HashMap<String, usize> = order
+            .into_iter()
+            .enumerate()
+            .map(|(place, entry)| (entry, place))
+            .collect();
+        let places = Arc::new(places);
+        if let Ok(mut known) = self.draws.write() {
+            known.insert(ticket.concert, places.clone());
+        }
+        Ok(Some(places))
     }
 }
 

@@ -7,7 +7,8 @@ use crate::domain::access::Ticket;
 
 impl App {
     /// The views of `tickets`, all of `concert`, each `None` when its token
-    /// is unknown or not its fan's. Counts as a poll of each.
+    /// is unknown or not its fan's. Counts as a poll of each; a token the
+    /// room lost is brought back, as a poll does.
     pub async fn watch_tokens(
         &self,
         concert: ConcertId,
@@ -23,14 +24,19 @@ impl App {
             .waiting_room
             .poll_many(concert, &tokens, self.now(), &policy)
             .await?;
-        Ok(tickets
-            .iter()
-            .zip(found)
-            .map(|(ticket, token)| {
+        let mut views = Vec::with_capacity(tickets.len());
+        for (ticket, token) in tickets.iter().zip(found) {
+            let token = match token {
+                // Lost with the room's line: the fan is back in their place.
+                None if ticket.epoch != 0 => self.rejoin(ticket, &room).await?,
+                found => found,
+            };
+            views.push(
                 token
                     .filter(|t| t.user_id == ticket.user && t.concert_id == concert)
-                    .map(|t| self.view_of(t, &room))
-            })
-            .collect())
+                    .map(|t| self.view_of(t, &room)),
+            );
+        }
+        Ok(views)
     }
 }

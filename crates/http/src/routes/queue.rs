@@ -144,6 +144,7 @@ fn token_response(
         user: t.user_id,
         concert: t.concert_id,
         issued_at: t.issued_at,
+        epoch: t.epoch,
     };
     let ticket_text = match presented {
         Some((known, text)) if *known == ticket => text.to_owned(),

@@ -362,3 +362,64 @@ async fn a_line_kept_in_postgresql_outlives_the_instance_that_took_it() {
     assert_eq!(second.admit().await, 3);
     assert_eq!(second.poll(&tickets[0]).await.data()["status"], "ACTIVE");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_that_lost_the_line_each_fan_polls_back_to_their_place_and_holds_stay_payable()
+ {
+    // The room in each process's memory, as in the embedded mode: a
+    // restart loses the line, the database keeps the holds and the secret
+    // that signs tickets.
+    let mut settings = test_settings();
+    settings.database.url = boxoffice_store::testing::fresh_pg().await.url;
+    settings.queue.room = QueueRoom::Memory;
+    settings.queue.admit_batch = 1;
+    settings.queue.heal_window_secs = 5;
+    let clock = Arc::new(ManualClock::default());
+    let first = start(&settings, clock.clone(), tempfile::tempdir().unwrap()).await;
+    let mut tickets = Vec::new();
+    for u in 1..=4 {
+        let issued = first.issue_token(u, 1).await;
+        assert_eq!(issued.assert_ok(201)["position"], u);
+        tickets.push(issued.data()["token"].as_str().unwrap().to_owned());
+        clock.advance_millis(1);
+    }
+    // Fan 1 is let in and holds a seat.
+    assert_eq!(first.admit().await, 1);
+    first.charge(1, 1_000_000).await.assert_ok(200);
+    let schedule = first.first_schedule(&tickets[0]).await;
+    let held = first.hold(&tickets[0], schedule, 7).await;
+    let hold_id = held.assert_ok(201)["holdId"].as_str().unwrap().to_owned();
+    drop(first);
+
+    let second = start(&settings, clock.clone(), tempfile::tempdir().unwrap()).await;
+    // The hold is paid by its owner, with no token at all.
+    second.pay(1, &hold_id, None).await.assert_ok(201);
+    // Someone new arrives before anyone polls.
+    let newcomer = second.issue_token(9, 1).await;
+    assert_eq!(newcomer.assert_ok(201)["position"], 1);
+    let newcomer = newcomer.data()["token"].as_str().unwrap().to_owned();
+    // Fans 4, 2 and 3 poll, in that order: each is back, WAITING, with no
+    // place until the window ends, and a ticket of the new epoch.
+    let mut renewed = Vec::new();
+    for i in [3, 1, 2] {
+        let polled = second.poll(&tickets[i]).await;
+        let polled = polled.assert_ok(200);
+        assert_eq!(polled["status"], "WAITING", "{polled}");
+        assert!(polled["position"].is_null(), "{polled}");
+        assert_ne!(polled["token"].as_str(), Some(tickets[i].as_str()));
+        renewed.push((i, polled["token"].as_str().unwrap().to_owned()));
+    }
+    // Nobody is let in meanwhile, not even the newcomer ahead of them.
+    clock.advance_secs(4);
+    assert_eq!(second.admit().await, 0);
+    // Then they are in line in arrival order, ahead of the newcomer; a
+    // poll with either ticket, old or new, finds them.
+    clock.advance_secs(2);
+    assert_eq!(second.admit().await, 1);
+    assert_eq!(second.poll(&tickets[1]).await.data()["status"], "ACTIVE");
+    for (ticket, place) in [(&tickets[2], 1), (&tickets[3], 2), (&newcomer, 3)] {
+        assert_eq!(second.poll(ticket).await.assert_ok(200)["position"], place);
+    }
+    let (_, fourth) = &renewed[0];
+    assert_eq!(second.poll(fourth).await.assert_ok(200)["position"], 2);
+}

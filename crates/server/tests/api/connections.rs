@@ -154,3 +154,42 @@ async fn past_the_cap_sockets_that_never_send_a_request_make_room_and_busy_ones_
     );
     assert!(slow.len() == CAP * 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_uri_and_a_bloated_head_are_refused_in_the_envelope_and_charge_nothing() {
+    let s = spawn_with(|_| {}).await;
+    let charge = |query: &str| {
+        s.http
+            .post(format!("{}/api/v1/balance/charge{query}", s.base))
+            .bearer_auth(s.access_token(1))
+            .json(&serde_json::json!({ "amount": 5_000 }))
+    };
+    let refused = |answer: reqwest::Response| async move {
+        let status = answer.status().as_u16();
+        let body: serde_json::Value = answer.json().await.unwrap();
+        (status, body["code"].as_str().unwrap_or_default().to_owned())
+    };
+    // Just under 8 KiB of path and query is read; just over is not.
+    let under = format!("?pad={}", "x".repeat(8 * 1024 - 100));
+    let answered = charge(&under).send().await.unwrap();
+    assert_eq!(answered.status().as_u16(), 200);
+    let over = format!("?pad={}", "x".repeat(8 * 1024));
+    let answer = charge(&over).send().await.unwrap();
+    assert_eq!(refused(answer).await, (414, "URI_TOO_LONG".to_owned()));
+    // More than 100 header fields.
+    let mut many = charge("");
+    for i in 0..120 {
+        many = many.header(format!("x-pad-{i}"), "1");
+    }
+    let answer = many.send().await.unwrap();
+    assert_eq!(refused(answer).await, (431, "HEADERS_TOO_LARGE".to_owned()));
+    // Few fields, but more than 32 KiB of them.
+    let answer = charge("")
+        .header("x-pad", "y".repeat(40 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused(answer).await, (431, "HEADERS_TOO_LARGE".to_owned()));
+    // Only the first charge, the one under every limit, was made.
+    assert_eq!(s.balance(1).await, 5_000);
+}

@@ -290,6 +290,7 @@ async fn buy(
         user,
         concert,
         issued_at: token.issued_at,
+        epoch: token.epoch,
     });
     let hold = app
         .hold_seat(user, ticket, schedule, SeatNumber::new(seat).expect("seat"))
