@@ -105,10 +105,7 @@ impl App {
     /// Each drawn entry's 0-based place in the concert's opening draw, by
     /// its published entry id, read once per process (a draw never
     /// changes); `None` without one.
-    async fn draw_places(
-        &self,
-        ticket: &Ticket,
-    ) -> anyhow::Result<Option<DrawPlaces>> {
+    async fn draw_places(&self, ticket: &Ticket) -> anyhow::Result<Option<DrawPlaces>> {
         if let Ok(known) = self.draws.read()
             && let Some(places) = known.get(&ticket.concert)
         {

@@ -187,6 +187,10 @@ pub fn test_settings() -> Settings {
     settings.queue.admit_batch = 1_000;
     settings.queue.max_active = 1_000;
     settings.queue.stream_refresh_ms = 100;
+    // Tests fire hundreds of token requests at once to race them; the
+    // budget that sheds them is tested on its own (limits.rs).
+    settings.server.max_in_flight_token_issues = 0;
+    settings.server.max_in_flight_polls = 0;
     settings
 }
 

@@ -210,7 +210,7 @@ async fn two_processes_share_the_line_the_seats_and_the_money() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_redis_loses_its_data_places_in_line_are_lost_but_holds_stay_payable_by_their_owner() {
+async fn when_redis_loses_its_data_fans_poll_back_in_line_and_holds_stay_payable_by_their_owner() {
     let servers = spawn_cluster(1, |_| {}).await;
     let s = &servers[0];
     let token = s.active_token(1).await;
@@ -251,10 +251,14 @@ async fn when_redis_loses_its_data_places_in_line_are_lost_but_holds_stay_payabl
         }
     }
 
-    // The token is gone: its ticket is still genuine, but names nothing.
-    s.poll(&token)
-        .await
-        .assert_error(401, "QUEUE_TOKEN_INVALID");
+    // The token is gone, but its ticket names an older epoch of the room:
+    // the poll brings the fan back, waiting for the heal window.
+    let back = s.poll(&token).await;
+    let back = back.assert_ok(200);
+    assert_eq!(
+        (back["status"].as_str(), back["position"].as_i64()),
+        (Some("WAITING"), None)
+    );
     // The hold and the balance are in PostgreSQL: the fan pays with no token at all.
     assert_eq!(s.balance(1).await, 200_000);
     let paid = s.pay(1, hold["holdId"].as_str().unwrap(), None).await;
@@ -262,7 +266,18 @@ async fn when_redis_loses_its_data_places_in_line_are_lost_but_holds_stay_payabl
         paid.assert_ok(201)["balance"],
         200_000 - hold["price"].as_i64().unwrap()
     );
-    // A new token shows the seat sold.
-    let fresh = s.active_token(2).await;
-    assert_eq!(s.seat_status(&fresh, schedule, 8).await, "SOLD");
+    // The payment ended the token it came back with.
+    assert_eq!(s.poll(&token).await.assert_ok(200)["status"], "EXPIRED");
+    // Nobody is admitted during the window, then the newcomer is.
+    let newcomer = s.issue_token(2, 1).await.assert_ok(201)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(s.admit().await, 0);
+    s.clock
+        .advance_secs(s.app.policies().queue.heal_window_secs);
+    s.poll(&newcomer).await.assert_ok(200);
+    assert_eq!(s.admit().await, 1);
+    // The newcomer, admitted, sees the seat sold.
+    assert_eq!(s.seat_status(&newcomer, schedule, 8).await, "SOLD");
 }
