@@ -460,4 +460,7 @@ pub trait DataPlatform: Send + Sync + std::fmt::Debug {
     /// answer in time. The event id goes with it so the platform can drop
     /// a repeat.
     async fn deliver(&self, event: &OutboxEvent) -> anyhow::Result<()>;
+    /// Whether the platform answers at all (any answer but a server error
+    /// or none), to tell an outage from one event it refuses.
+    async fn probe(&self) -> anyhow::Result<()>;
 }

@@ -554,6 +554,11 @@ pub struct DataPlatformSettings {
     /// The wait after the first failure; doubles after each further one, with jitter.
     pub initial_backoff_ms: u64,
     pub max_backoff_ms: u64,
+    /// Failed attempts in a row, of any events, that open the circuit
+    /// breaker: the consumer then spends no attempts and probes instead.
+    pub breaker_failures: u32,
+    /// While the breaker is open, how often the platform is probed (`HEAD`).
+    pub probe_interval_ms: u64,
     /// How long the embedded consumer waits before looking at an empty inbox again.
     pub idle_poll_ms: u64,
 }
@@ -624,8 +629,8 @@ impl Default for Settings {
                 header_read_timeout_ms: 10_000,
                 body_read_timeout_ms: 10_000,
                 max_connections: 0,
-                max_in_flight_token_issues: 64,
-                max_in_flight_polls: 256,
+                max_in_flight_token_issues: 16,
+                max_in_flight_polls: 64,
                 admin_listen: String::new(),
                 cors_allowed_origins: Vec::new(),
             },
@@ -737,6 +742,8 @@ impl Default for Settings {
                 max_attempts: delivery.max_attempts,
                 initial_backoff_ms: delivery.initial_backoff_ms,
                 max_backoff_ms: delivery.max_backoff_ms,
+                breaker_failures: delivery.breaker_failures,
+                probe_interval_ms: delivery.probe_every_ms,
                 idle_poll_ms: 200,
             },
             admin: AdminSettings {
@@ -1144,6 +1151,16 @@ impl Settings {
             "must be positive"
         );
         check!(
+            d.breaker_failures > 0,
+            "dataplatform.breaker_failures",
+            "must be positive"
+        );
+        check!(
+            (1..=600_000).contains(&d.probe_interval_ms),
+            "dataplatform.probe_interval_ms",
+            "must be between 1 and 600000"
+        );
+        check!(
             self.holds.max_lapsed > 0,
             "holds.max_lapsed",
             "must be positive"
@@ -1520,6 +1537,8 @@ impl Settings {
                 max_attempts: self.dataplatform.max_attempts,
                 initial_backoff_ms: self.dataplatform.initial_backoff_ms,
                 max_backoff_ms: self.dataplatform.max_backoff_ms,
+                breaker_failures: self.dataplatform.breaker_failures,
+                probe_every_ms: self.dataplatform.probe_interval_ms,
             },
             samples: SamplePolicy {
                 interval_secs: self.console.sample_interval_secs,

@@ -111,6 +111,7 @@ async fn deliver(app: &App, received: &Received, shutdown: &CancellationToken) -
                 DeliveryStep::Skipped => "skipped",
                 DeliveryStep::RetryAfter(_) => "retried",
                 DeliveryStep::DeadLettered => "dead_lettered",
+                DeliveryStep::Paused(_) => "paused",
             };
             metrics::counter!("boxoffice_platform_deliveries_total", "outcome" => outcome)
                 .increment(1);
@@ -118,6 +119,12 @@ async fn deliver(app: &App, received: &Received, shutdown: &CancellationToken) -
         match step {
             Ok(DeliveryStep::RetryAfter(ms)) => {
                 attempt += 1;
+                if !pause(shutdown, Duration::from_millis(ms)).await {
+                    return false;
+                }
+            }
+            // The platform is down: the same attempt, once it answers.
+            Ok(DeliveryStep::Paused(ms)) => {
                 if !pause(shutdown, Duration::from_millis(ms)).await {
                     return false;
                 }

@@ -88,4 +88,20 @@ impl DataPlatform for HttpDataPlatform {
         }
         Ok(())
     }
+
+    /// A `HEAD` of the delivery URL: any answer below 500 (a 405 too)
+    /// means the platform is up.
+    async fn probe(&self) -> anyhow::Result<()> {
+        let response = self
+            .http
+            .head(&self.url)
+            .send()
+            .await
+            .with_context(|| format!("probing the data platform at {}", self.url))?;
+        let status = response.status();
+        if status.is_server_error() {
+            bail!("the data platform answered {status} to a probe");
+        }
+        Ok(())
+    }
 }

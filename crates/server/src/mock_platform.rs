@@ -6,8 +6,12 @@
 //!   Answers 503 while told to fail, 500 for an event id told to always
 //!   fail, else 200. A repeat of a recorded id answers 200 and is counted
 //!   as a duplicate, not recorded again.
+//! - `HEAD /events`: a probe; 503 while told to fail all, else 200.
 //! - `GET /report`: deliveries in arrival order, duplicates, failures.
-//! - `PUT /behaviour`: `{"failNext": n, "failAll": bool, "failEventIds": [...], "delayMs": n}`.
+//! - `PUT /behaviour`: `{"failNext": n, "failAll": bool, "refuseAll": bool,
+//!   "failEventIds": [...], "delayMs": n}`: `failAll` is an outage (probes
+//!   fail too), `refuseAll` a platform that answers probes but refuses
+//!   every event (500).
 //!
 //! [`HttpDataPlatform`]: crate::dataplatform::HttpDataPlatform
 
@@ -26,8 +30,11 @@ use std::time::Duration;
 pub struct Behaviour {
     /// Answer 503 to the next `fail_next` deliveries.
     pub fail_next: u64,
-    /// Answer 503 to every delivery.
+    /// Answer 503 to every delivery and probe: the platform is down.
     pub fail_all: bool,
+    /// Answer 500 to every delivery, but 200 to probes: the platform is up
+    /// and refuses what it is sent.
+    pub refuse_all: bool,
     /// Answer 500 to these event ids, always.
     pub fail_event_ids: Vec<String>,
     /// Wait this long before answering.
@@ -86,10 +93,19 @@ struct Delivery {
     event_id: String,
 }
 
+/// A probe: down while every delivery fails.
+async fn probe(State(platform): State<MockPlatform>) -> StatusCode {
+    if platform.with(|r| r.behaviour.fail_all) {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    }
+}
+
 impl MockPlatform {
     pub fn router(&self) -> Router {
         Router::new()
-            .route("/events", post(receive))
+            .route("/events", post(receive).head(probe))
             .route("/report", get(report))
             .route("/behaviour", put(behave))
             .with_state(self.clone())
@@ -130,7 +146,9 @@ impl MockPlatform {
             if key != Some(delivery.event_id.as_str()) {
                 r.missing_idempotency_keys += 1;
             }
-            let failing = if r.behaviour.fail_event_ids.contains(&delivery.event_id) {
+            let failing = if r.behaviour.refuse_all
+                || r.behaviour.fail_event_ids.contains(&delivery.event_id)
+            {
                 Some(StatusCode::INTERNAL_SERVER_ERROR)
             } else if r.behaviour.fail_all {
                 Some(StatusCode::SERVICE_UNAVAILABLE)

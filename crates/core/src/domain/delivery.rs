@@ -19,6 +19,11 @@ pub struct RetryPolicy {
     pub initial_backoff_ms: u64,
     /// The longest wait between two attempts.
     pub max_backoff_ms: u64,
+    /// Failed attempts in a row, whatever their events, that open the
+    /// circuit breaker: the platform is taken to be down.
+    pub breaker_failures: u32,
+    /// While the breaker is open, how often the platform is probed.
+    pub probe_every_ms: u64,
 }
 
 impl Default for RetryPolicy {
@@ -27,6 +32,8 @@ impl Default for RetryPolicy {
             max_attempts: 8,
             initial_backoff_ms: 200,
             max_backoff_ms: 30_000,
+            breaker_failures: 5,
+            probe_every_ms: 5_000,
         }
     }
 }
@@ -49,6 +56,46 @@ impl RetryPolicy {
             .min(self.max_backoff_ms);
         let half = nominal / 2;
         half + random % (nominal - half + 1)
+    }
+}
+
+/// A consumer's circuit breaker: whether the platform is taken to be down.
+///
+/// Closed, it counts failed attempts in a row, whatever their events; at
+/// [`RetryPolicy::breaker_failures`] it opens. Open, the consumer spends no
+/// attempts and sends no event: each step, [`RetryPolicy::probe_every_ms`]
+/// apart, probes the platform, and the first answered probe closes it. An
+/// event is dead-lettered only on its last attempt with the platform
+/// answering probes, so only a message that fails on its own (a poison
+/// message) is, never the events of an outage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Breaker {
+    failures_in_a_row: u32,
+    open: bool,
+}
+
+impl Breaker {
+    pub fn is_open(&self) -> bool {
+        self.open
+    }
+
+    /// The platform answered (a delivery or a probe): closed, counting afresh.
+    pub fn answered(&mut self) {
+        *self = Breaker::default();
+    }
+
+    /// A delivery failed; true when the breaker is open after it.
+    pub fn failed(&mut self, policy: &RetryPolicy) -> bool {
+        self.failures_in_a_row = self.failures_in_a_row.saturating_add(1);
+        if self.failures_in_a_row >= policy.breaker_failures.max(1) {
+            self.open = true;
+        }
+        self.open
+    }
+
+    /// A probe went unanswered: open.
+    pub fn unanswered(&mut self) {
+        self.open = true;
     }
 }
 
@@ -84,7 +131,27 @@ mod tests {
         max_attempts: 5,
         initial_backoff_ms: 100,
         max_backoff_ms: 1_000,
+        breaker_failures: 3,
+        probe_every_ms: 2_000,
     };
+
+    #[test]
+    fn the_breaker_opens_on_failures_in_a_row_and_closes_when_answered() {
+        let mut b = Breaker::default();
+        assert!(!b.failed(&POLICY));
+        assert!(!b.failed(&POLICY));
+        // An answer in between counts afresh.
+        b.answered();
+        assert!(!b.failed(&POLICY));
+        assert!(!b.failed(&POLICY));
+        assert!(b.failed(&POLICY));
+        assert!(b.is_open());
+        b.answered();
+        assert!(!b.is_open());
+        // An unanswered probe opens it at once.
+        b.unanswered();
+        assert!(b.is_open());
+    }
 
     #[test]
     fn waits_double_up_to_the_cap() {

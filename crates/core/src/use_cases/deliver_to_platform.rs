@@ -4,9 +4,15 @@
 //! settled, waiting the returned backoff between attempts, and then commits
 //! the event's offset. So a consumer killed mid-way leaves the event
 //! uncommitted and it comes again; the ledger makes the repeat a no-op.
+//!
+//! A circuit breaker ([`Breaker`]) tells an outage from a poison message:
+//! when attempts fail in a row, whatever their events, the consumer stops
+//! spending attempts and probes the platform until it answers; and an
+//! event's last failed attempt dead-letters it only if the platform answers
+//! a probe, that is, only if the event fails on its own.
 
 use super::App;
-use crate::domain::delivery::{DATA_PLATFORM_CONSUMER, NewDeadLetter};
+use crate::domain::delivery::{Breaker, DATA_PLATFORM_CONSUMER, NewDeadLetter};
 use crate::domain::events::{OutboxEvent, RESERVATION_CANCELLED, RESERVATION_CONFIRMED};
 
 /// What one delivery attempt settled.
@@ -20,12 +26,15 @@ pub enum DeliveryStep {
     RetryAfter(u64),
     /// The last allowed attempt failed; the event is in the dead-letter list.
     DeadLettered,
+    /// The platform is down (the breaker is open): try the same attempt
+    /// again after this many milliseconds; no attempt was spent.
+    Paused(u64),
 }
 
 impl DeliveryStep {
     /// Whether the consumer may commit the event and move on.
     pub fn is_settled(&self) -> bool {
-        !matches!(self, DeliveryStep::RetryAfter(_))
+        !matches!(self, DeliveryStep::RetryAfter(_) | DeliveryStep::Paused(_))
     }
 }
 
@@ -51,8 +60,23 @@ impl App {
         {
             return Ok(DeliveryStep::Skipped);
         }
+        let policy = self.policies.delivery;
+        // Open: the consumer waited a probe interval since the last step.
+        if self.breaker(|b| b.is_open()) {
+            if let Err(err) = platform.probe().await {
+                self.breaker(Breaker::unanswered);
+                tracing::debug!(
+                    error = format!("{err:#}"),
+                    "the data platform is still down"
+                );
+                return Ok(DeliveryStep::Paused(policy.probe_every_ms));
+            }
+            self.breaker(Breaker::answered);
+            tracing::info!("the data platform answers again; deliveries resume");
+        }
         let error = match platform.deliver(event).await {
             Ok(()) => {
+                self.breaker(Breaker::answered);
                 ledger
                     .record_consumed(DATA_PLATFORM_CONSUMER, event.id, self.now())
                     .await?;
@@ -60,11 +84,20 @@ impl App {
             }
             Err(err) => format!("{err:#}"),
         };
-        let policy = self.policies.delivery;
+        if self.breaker(|b| b.failed(&policy)) {
+            tracing::warn!(event = %event.id, error, "the data platform fails every delivery; pausing until it answers a probe");
+            return Ok(DeliveryStep::Paused(policy.probe_every_ms));
+        }
         if !policy.gives_up_after(attempt) {
             let random = u64::from_le_bytes(self.random_bytes());
             tracing::debug!(event = %event.id, attempt, error, "data platform delivery failed; retrying");
             return Ok(DeliveryStep::RetryAfter(policy.backoff_ms(attempt, random)));
+        }
+        // The last attempt: a poison message only if the platform answers.
+        if platform.probe().await.is_err() {
+            self.breaker(Breaker::unanswered);
+            tracing::warn!(event = %event.id, error, "the data platform is down; pausing, not dead-lettering");
+            return Ok(DeliveryStep::Paused(policy.probe_every_ms));
         }
         tracing::warn!(event = %event.id, attempt, error, "data platform delivery gave up; dead-lettered");
         self.adapters
@@ -82,6 +115,15 @@ impl App {
             .await?;
         Ok(DeliveryStep::DeadLettered)
     }
+
+    /// `f` on this process's data-platform breaker.
+    fn breaker<T>(&self, f: impl FnOnce(&mut Breaker) -> T) -> T {
+        let mut breaker = self
+            .breaker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut breaker)
+    }
 }
 
 #[cfg(test)]
@@ -96,18 +138,25 @@ mod tests {
     use async_trait::async_trait;
     use std::sync::{Arc, Mutex};
 
-    /// A platform that refuses the first `refusals` deliveries, and always
-    /// refuses the events in `broken`.
+    /// A platform that refuses the first `refusals` deliveries, always
+    /// refuses the events in `broken`, and while `down` refuses everything,
+    /// probes included.
     #[derive(Debug, Default)]
     struct Platform {
         refusals: Mutex<u32>,
         broken: Mutex<Vec<EventId>>,
+        down: Mutex<bool>,
+        tried: Mutex<u32>,
         received: Mutex<Vec<EventId>>,
     }
 
     #[async_trait]
     impl DataPlatform for Platform {
         async fn deliver(&self, event: &OutboxEvent) -> anyhow::Result<()> {
+            *self.tried.lock().unwrap_or_else(|e| panic!("{e}")) += 1;
+            if self.is_down() {
+                anyhow::bail!("503 Service Unavailable");
+            }
             let mut refusals = self.refusals.lock().unwrap_or_else(|e| panic!("{e}"));
             if *refusals > 0 {
                 *refusals -= 1;
@@ -127,9 +176,36 @@ mod tests {
                 .push(event.id);
             Ok(())
         }
+
+        async fn probe(&self) -> anyhow::Result<()> {
+            if self.is_down() {
+                anyhow::bail!("503 Service Unavailable");
+            }
+            Ok(())
+        }
     }
 
     impl Platform {
+        fn is_down(&self) -> bool {
+            *self.down.lock().unwrap_or_else(|e| panic!("{e}"))
+        }
+
+        fn set_down(&self, down: bool) {
+            *self.down.lock().unwrap_or_else(|e| panic!("{e}")) = down;
+        }
+
+        /// Refuses `event` from now on, whatever else it takes.
+        fn breaks(&self, event: EventId) {
+            self.broken
+                .lock()
+                .unwrap_or_else(|e| panic!("{e}"))
+                .push(event);
+        }
+
+        fn tried(&self) -> u32 {
+            *self.tried.lock().unwrap_or_else(|e| panic!("{e}"))
+        }
+
         fn received(&self) -> Vec<EventId> {
             self.received
                 .lock()
@@ -142,6 +218,8 @@ mod tests {
         max_attempts: 3,
         initial_backoff_ms: 100,
         max_backoff_ms: 1_000,
+        breaker_failures: 3,
+        probe_every_ms: 1_000,
     };
 
     /// `who` buys seat `seat`; returns the sale's `ReservationConfirmed` event.
@@ -160,6 +238,13 @@ mod tests {
             .into_iter()
             .find(|e| e.event_type == "ReservationConfirmed" && e.payload.contains(&seat))
             .unwrap_or_else(|| panic!("no ReservationConfirmed event for {seat}"))
+    }
+
+    async fn dead_letters(t: &TestApp) -> Vec<crate::domain::delivery::DeadLetter> {
+        t.app
+            .list_dead_letters(10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     async fn step(t: &TestApp, event: &OutboxEvent, attempt: u32) -> DeliveryStep {
@@ -199,21 +284,13 @@ mod tests {
 
         // An event that always fails is dead-lettered on the last attempt.
         let broken = sale(&t, 2, 8).await;
-        platform
-            .broken
-            .lock()
-            .unwrap_or_else(|e| panic!("{e}"))
-            .push(broken.id);
+        platform.breaks(broken.id);
         assert!(matches!(
             step(&t, &broken, 1).await,
             DeliveryStep::RetryAfter(_)
         ));
         assert_eq!(step(&t, &broken, 3).await, DeliveryStep::DeadLettered);
-        let letters = t
-            .app
-            .list_dead_letters(10)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let letters = dead_letters(&t).await;
         assert_eq!(letters.len(), 1);
         assert_eq!(letters[0].event, broken);
         assert_eq!(letters[0].attempts, 3);
@@ -270,6 +347,64 @@ mod tests {
                 .push(event.id);
             Ok(())
         }
+
+        async fn probe(&self) -> anyhow::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_outage_opens_the_breaker_spends_no_attempts_and_dead_letters_nothing_then_deliveries_resume()
+     {
+        let platform = Arc::new(Platform::default());
+        let t = TestApp::with_data_platform(platform.clone(), POLICY).await;
+        let first = sale(&t, 1, 7).await;
+        let second = sale(&t, 2, 8).await;
+        platform.set_down(true);
+        // Failures are retried, spending attempts, until three in a row,
+        // of any events, open the breaker.
+        assert!(matches!(
+            step(&t, &first, 1).await,
+            DeliveryStep::RetryAfter(_)
+        ));
+        assert!(matches!(
+            step(&t, &first, 2).await,
+            DeliveryStep::RetryAfter(_)
+        ));
+        assert_eq!(step(&t, &second, 1).await, DeliveryStep::Paused(1_000));
+        // Open, no event is sent, even on a last attempt: each step probes,
+        // and an unanswered probe pauses again. Nothing is dead-lettered.
+        let tried = platform.tried();
+        for _ in 0..3 {
+            assert_eq!(step(&t, &first, 3).await, DeliveryStep::Paused(1_000));
+        }
+        assert_eq!(platform.tried(), tried);
+        // The platform is back: the next probe closes the breaker and the
+        // last attempt, not spent meanwhile, goes through.
+        platform.set_down(false);
+        assert_eq!(step(&t, &first, 3).await, DeliveryStep::Delivered);
+        assert_eq!(step(&t, &second, 1).await, DeliveryStep::Delivered);
+        assert_eq!(platform.received(), [first.id, second.id]);
+        let letters = dead_letters(&t).await;
+        assert!(letters.is_empty(), "{letters:?}");
+    }
+
+    #[tokio::test]
+    async fn the_last_attempt_of_an_event_dead_letters_it_only_while_the_platform_answers_probes() {
+        let platform = Arc::new(Platform::default());
+        let t = TestApp::with_data_platform(platform.clone(), POLICY).await;
+        let event = sale(&t, 1, 7).await;
+        // The platform goes down just as the event's last attempt comes.
+        platform.set_down(true);
+        assert_eq!(step(&t, &event, 3).await, DeliveryStep::Paused(1_000));
+        let letters = dead_letters(&t).await;
+        assert!(letters.is_empty(), "an outage is no poison: {letters:?}");
+        // Up again, but this event fails on its own: a poison message.
+        platform.set_down(false);
+        platform.breaks(event.id);
+        assert_eq!(step(&t, &event, 3).await, DeliveryStep::DeadLettered);
+        let letters = dead_letters(&t).await;
+        assert_eq!(letters.len(), 1);
     }
 
     #[tokio::test]
@@ -277,11 +412,7 @@ mod tests {
         let refusing = Arc::new(Platform::default());
         let t = TestApp::with_data_platform(refusing.clone(), POLICY).await;
         let broken = sale(&t, 1, 7).await;
-        refusing
-            .broken
-            .lock()
-            .unwrap_or_else(|e| panic!("{e}"))
-            .push(broken.id);
+        refusing.breaks(broken.id);
         assert_eq!(step(&t, &broken, 3).await, DeliveryStep::DeadLettered);
         let id = t
             .app

@@ -226,6 +226,9 @@ pub struct App {
     /// Each drawn concert's draw, by entry id: where a fan drawn at the
     /// opening goes back to if the waiting room loses its line.
     draws: Arc<RwLock<HashMap<ConcertId, poll_token::DrawPlaces>>>,
+    /// Whether this process's data-platform consumer takes the platform to
+    /// be down.
+    breaker: Arc<std::sync::Mutex<crate::domain::delivery::Breaker>>,
 }
 
 impl App {
@@ -239,6 +242,7 @@ impl App {
             flights: Arc::default(),
             seat_maps: Arc::default(),
             draws: Arc::default(),
+            breaker: Arc::default(),
         }
     }
 

@@ -173,6 +173,7 @@ async fn settings(broker: Option<&Broker>, platform_url: &str) -> Settings {
     s.dataplatform.initial_backoff_ms = 20;
     s.dataplatform.max_backoff_ms = 200;
     s.dataplatform.idle_poll_ms = 50;
+    s.dataplatform.probe_interval_ms = 100;
     // These tests sell every seat as fast as fans arrive: nobody may be left
     // waiting by the two-per-sellable-seat cap as the last seats go.
     s.queue.max_active_per_seat = 0;
@@ -425,9 +426,28 @@ async fn failures_are_retried_and_dead_letters_replayed(broker: Option<&Broker>)
     let listed = server.get("/api/v1/admin/dead-letters", &admin).await;
     assert_eq!(listed.assert_ok(200).as_array().map(Vec::len), Some(0));
 
-    // A platform that keeps failing: the event is dead-lettered.
+    // The platform down for longer than the retry budget (8 attempts, at
+    // most 200 ms apart): the breaker opens, nothing is dead-lettered, and
+    // the sale is delivered once the platform is back.
     platform.set_behaviour(Behaviour {
         fail_all: true,
+        ..Behaviour::default()
+    });
+    assert_eq!(sell_out(&server, 1, 900).await, 1);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let listed = server.get("/api/v1/admin/dead-letters", &admin).await;
+    assert_eq!(listed.assert_ok(200).as_array().map(Vec::len), Some(0));
+    assert!(
+        platform.report().failed < 6 + 8,
+        "attempts were not spent on an outage"
+    );
+    platform.set_behaviour(Behaviour::default());
+    delivered(&platform, 51, Duration::from_secs(30)).await;
+
+    // A platform that answers but keeps refusing the event: a poison
+    // message, dead-lettered.
+    platform.set_behaviour(Behaviour {
+        refuse_all: true,
         ..Behaviour::default()
     });
     assert_eq!(sell_out(&server, 1, 1_000).await, 1);
@@ -446,7 +466,7 @@ async fn failures_are_retried_and_dead_letters_replayed(broker: Option<&Broker>)
     assert!(
         letter["lastError"]
             .as_str()
-            .is_some_and(|e| e.contains("503")),
+            .is_some_and(|e| e.contains("500")),
         "{letter}"
     );
     assert!(letter["replayedAt"].is_null());
@@ -476,7 +496,7 @@ async fn failures_are_retried_and_dead_letters_replayed(broker: Option<&Broker>)
         .await
         .assert_error(404, "DEAD_LETTER_NOT_FOUND");
     let report = platform.report();
-    assert_eq!(report.delivered.len(), 51, "{report:?}");
+    assert_eq!(report.delivered.len(), 52, "{report:?}");
     assert_eq!(
         report.delivered.last().map(String::as_str),
         letter["eventId"].as_str()
