@@ -273,4 +273,10 @@ mod contract {
         let store = fresh(Concurrency::Conditional).await;
         crate::sql_store::tampering_with_a_posting_or_a_balance_is_reported(&*store).await;
     }
+
+    #[tokio::test]
+    async fn a_sale_broken_behind_the_stores_back_shows_in_its_audit() {
+        let store = fresh(Concurrency::Conditional).await;
+        crate::sql_store::a_sale_broken_behind_the_stores_back_shows_in_its_audit(store).await;
+    }
 }

@@ -22,7 +22,10 @@ use std::future::Future;
 
 mod accounts;
 #[cfg(test)]
-pub(crate) use accounts::tampering_with_a_posting_or_a_balance_is_reported;
+pub(crate) use accounts::{
+    a_sale_broken_behind_the_stores_back_shows_in_its_audit,
+    tampering_with_a_posting_or_a_balance_is_reported,
+};
 mod booking;
 mod catalog;
 mod idempotency;

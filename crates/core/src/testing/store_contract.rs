@@ -289,3 +289,59 @@ where
         .await
         .unwrap_or_else(|e| panic!("task failed: {e}"))
 }
+
+/// The audit catches a sale broken behind the store's back: `tamper` runs
+/// one statement of raw SQL on the store's database (the SQL stores only:
+/// the memory store cannot be broken from outside). A sold seat put back on
+/// sale is out of step with its reservation, a payment's entry grown by a
+/// won breaks the conservation of money, and a sale whose event is deleted
+/// has no event; each shows in the audit, and only it.
+pub async fn a_sale_broken_behind_the_stores_back_shows_in_its_audit<T, Fut>(
+    stores: Stores,
+    tamper: T,
+) where
+    T: Fn(&'static str) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let f = fixture(stores).await;
+    f.charge(1, 500_000).await;
+    let hold = f.held(1, 12, T0).await;
+    assert!(matches!(
+        f.pay(1, hold, T0).await,
+        PaymentOutcome::Confirmed(_)
+    ));
+    let audit = || async { ok(f.store.audit().await) };
+    let counts = |a: &crate::ports::StoreAudit| {
+        (
+            a.sales_out_of_step,
+            a.reservations_without_one_event,
+            a.money.conserved(),
+        )
+    };
+    assert_eq!(counts(&audit().await), (0, 0, true), "an honest sale");
+
+    tamper("UPDATE balance_entry SET amount = amount + 1 WHERE kind = 'PAYMENT'").await;
+    assert_eq!(
+        counts(&audit().await),
+        (0, 0, false),
+        "a payment grown by a won"
+    );
+    tamper("UPDATE balance_entry SET amount = amount - 1 WHERE kind = 'PAYMENT'").await;
+    assert_eq!(counts(&audit().await), (0, 0, true), "put back");
+
+    tamper("UPDATE seat SET status = 'AVAILABLE' WHERE status = 'SOLD'").await;
+    assert_eq!(
+        counts(&audit().await),
+        (1, 0, true),
+        "a sold seat on sale again"
+    );
+    tamper("UPDATE seat SET status = 'SOLD' WHERE seat_number = 12 AND status = 'AVAILABLE' AND schedule_id = (SELECT schedule_id FROM reservation)").await;
+    assert_eq!(counts(&audit().await), (0, 0, true), "put back");
+
+    tamper("DELETE FROM outbox WHERE event_type = 'ReservationConfirmed'").await;
+    assert_eq!(
+        counts(&audit().await),
+        (0, 1, true),
+        "a sale without its event"
+    );
+}

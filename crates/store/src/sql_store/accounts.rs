@@ -231,3 +231,39 @@ pub(crate) async fn tampering_with_a_posting_or_a_balance_is_reported<B: Backend
         ]
     );
 }
+
+/// The store contract's tampered sale
+/// ([`boxoffice_core::testing::store_contract::a_sale_broken_behind_the_stores_back_shows_in_its_audit`]),
+/// its statements run on the backend's own connection. Both backends run it.
+#[cfg(test)]
+pub(crate) async fn a_sale_broken_behind_the_stores_back_shows_in_its_audit<B: Backend>(
+    store: std::sync::Arc<SqlStore<B>>,
+) where
+    SqlStore<B>: boxoffice_core::ports::Store,
+{
+    use boxoffice_core::testing::store_contract::{Stores, own_booking};
+    let stores = Stores {
+        store: store.clone(),
+        booking: own_booking(store.clone()),
+    };
+    let tamper = |sql: &'static str| {
+        let store = store.clone();
+        async move {
+            let mut tx = store
+                .backend
+                .begin()
+                .await
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            let changed = tx.execute(sql, args![]).await;
+            assert!(
+                changed.unwrap_or_else(|e| panic!("{sql}: {e:#}")) > 0,
+                "{sql}"
+            );
+            tx.commit().await.unwrap_or_else(|e| panic!("{e:#}"));
+        }
+    };
+    boxoffice_core::testing::store_contract::a_sale_broken_behind_the_stores_back_shows_in_its_audit(
+        stores, tamper,
+    )
+    .await;
+}
