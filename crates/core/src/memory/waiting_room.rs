@@ -236,6 +236,13 @@ impl Rooms {
         Some(())
     }
 
+    /// The user's latest token for the concert, unless it has ended.
+    fn live_token(&self, concert: ConcertId, user: UserId) -> Option<(TokenId, Entry)> {
+        let token = *self.by_user.get(&(concert, user))?;
+        let entry = *self.tokens.get(&token)?;
+        (!matches!(entry.phase, Phase::Expired { .. })).then_some((token, entry))
+    }
+
     fn mark_expired(&mut self, token: TokenId, at: Timestamp, policy: &QueuePolicy) {
         if let Some(entry) = self.tokens.get_mut(&token) {
             entry.phase = Phase::Expired { at };
@@ -367,12 +374,7 @@ impl MemoryWaitingRoom {
     ) -> anyhow::Result<Option<QueueToken>> {
         let mut rooms = lock(&self.inner);
         rooms.sweep(concert, now, policy);
-        let live = rooms
-            .by_user
-            .get(&(concert, user))
-            .copied()
-            .and_then(|t| rooms.tokens.get(&t).map(|entry| (t, *entry)))
-            .filter(|(_, entry)| !matches!(entry.phase, Phase::Expired { .. }));
+        let live = rooms.live_token(concert, user);
         let mut issued_at = now;
         match (how, live) {
             (Arrival::Place(_), Some((existing, entry)))
@@ -514,12 +516,7 @@ impl WaitingRoom for MemoryWaitingRoom {
             rooms.touch(r.token, now);
             return Ok(rooms.view(r.token, policy));
         }
-        let live = rooms
-            .by_user
-            .get(&(r.concert, r.user))
-            .and_then(|t| rooms.tokens.get(t))
-            .is_some_and(|entry| !matches!(entry.phase, Phase::Expired { .. }));
-        if live {
+        if rooms.live_token(r.concert, r.user).is_some() {
             return Ok(None);
         }
         let Rooms { tokens, lines, .. } = &mut *rooms;

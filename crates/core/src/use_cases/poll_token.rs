@@ -75,7 +75,11 @@ impl App {
             _ => Lane::Line,
         };
         let drawn = match lane {
-            Lane::Line => self.draw_places(ticket).await?,
+            // Only a scheduled sale is ever drawn.
+            Lane::Line => Some(
+                self.draw_places(ticket, room.room.sale.opens_at.is_some())
+                    .await?,
+            ),
             Lane::PreQueue => None,
         };
         let entry = room::lottery_entry_id(&ticket.token.to_string());
@@ -103,27 +107,31 @@ impl App {
     }
 
     /// Each drawn entry's 0-based place in the concert's opening draw, by
-    /// its published entry id, read once per process (a draw never
-    /// changes); `None` without one.
-    async fn draw_places(&self, ticket: &Ticket) -> anyhow::Result<Option<DrawPlaces>> {
+    /// its published entry id; empty without a draw. Read once per process:
+    /// a draw never changes, and a sale that is not scheduled (`!scheduled`)
+    /// is never drawn, so a line of fans coming back costs one read, not
+    /// one each.
+    async fn draw_places(&self, ticket: &Ticket, scheduled: bool) -> anyhow::Result<DrawPlaces> {
         if let Ok(known) = self.draws.read()
             && let Some(places) = known.get(&ticket.concert)
         {
-            return Ok(Some(places.clone()));
+            return Ok(places.clone());
         }
-        let Some(order) = self.store().lottery(ticket.concert).await? else {
-            return Ok(None);
-        };
-        let places: HashMap<String, usize> = order
-            .into_iter()
-            .enumerate()
-            .map(|(place, entry)| (entry, place))
-            .collect();
-        let places = Arc::new(places);
-        if let Ok(mut known) = self.draws.write() {
+        let lottery = self.store().lottery(ticket.concert).await?;
+        let places: DrawPlaces = Arc::new(
+            lottery
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(|(place, entry)| (entry.clone(), place))
+                .collect(),
+        );
+        if (lottery.is_some() || !scheduled)
+            && let Ok(mut known) = self.draws.write()
+        {
             known.insert(ticket.concert, places.clone());
         }
-        Ok(Some(places))
+        Ok(places)
     }
 }
 

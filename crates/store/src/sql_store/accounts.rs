@@ -173,14 +173,7 @@ pub(crate) async fn tampering_with_a_posting_or_a_balance_is_reported<B: Backend
     };
     assert!(report().await.ok(), "an honest charge reconciles");
     let tamper = |sql: &'static str| async move {
-        let mut tx = store
-            .backend
-            .begin()
-            .await
-            .unwrap_or_else(|e| panic!("{e:#}"));
-        let changed = tx.execute(sql, args![]).await;
-        assert_eq!(changed.unwrap_or_else(|e| panic!("{e:#}")), 1, "{sql}");
-        tx.commit().await.unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(tamper(store, sql).await, 1, "{sql}");
     };
 
     // One posting grows by a won: its transaction no longer sums to zero and
@@ -249,21 +242,28 @@ pub(crate) async fn a_sale_broken_behind_the_stores_back_shows_in_its_audit<B: B
     let tamper = |sql: &'static str| {
         let store = store.clone();
         async move {
-            let mut tx = store
-                .backend
-                .begin()
-                .await
-                .unwrap_or_else(|e| panic!("{e:#}"));
-            let changed = tx.execute(sql, args![]).await;
-            assert!(
-                changed.unwrap_or_else(|e| panic!("{sql}: {e:#}")) > 0,
-                "{sql}"
-            );
-            tx.commit().await.unwrap_or_else(|e| panic!("{e:#}"));
+            assert!(tamper(&store, sql).await > 0, "{sql}");
         }
     };
     boxoffice_core::testing::store_contract::a_sale_broken_behind_the_stores_back_shows_in_its_audit(
         stores, tamper,
     )
     .await;
+}
+
+/// Runs `sql` behind the store's back, in a transaction of its own; the
+/// rows it changed.
+#[cfg(test)]
+async fn tamper<B: Backend>(store: &SqlStore<B>, sql: &'static str) -> u64 {
+    let mut tx = store
+        .backend
+        .begin()
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let changed = tx
+        .execute(sql, args![])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:#}"));
+    tx.commit().await.unwrap_or_else(|e| panic!("{e:#}"));
+    changed
 }
