@@ -64,7 +64,7 @@ pub struct Dialect {
 macro_rules! claim_outbox_sql {
     ($row_lock:literal) => {
         concat!(
-            "UPDATE outbox SET claimed_until_ms = $2
+            "UPDATE outbox SET claimed_until_ms = $2, claimed_by = $4
               WHERE seq IN (
                 SELECT o.seq FROM outbox o
                  WHERE o.published_at_ms IS NULL

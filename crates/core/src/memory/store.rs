@@ -118,6 +118,8 @@ struct OutboxRow {
     event: OutboxEvent,
     published_at: Option<Timestamp>,
     claimed_until: Option<Timestamp>,
+    /// The relay step that claimed it last.
+    claimed_by: i64,
 }
 
 impl OutboxRow {
@@ -126,6 +128,7 @@ impl OutboxRow {
             event,
             published_at: None,
             claimed_until: None,
+            claimed_by: 0,
         }
     }
 }

@@ -143,6 +143,11 @@ impl TestApp {
         .await
     }
 
+    /// The application relaying its outbox to `bus` instead of the in-process one.
+    pub async fn with_bus(bus: Arc<dyn EventBus>) -> Self {
+        Self::build(Policies::default(), move |a| Adapters { bus, ..a }).await
+    }
+
     /// The application on another waiting room (a broken one, for audits).
     pub async fn with_waiting_room(room: Arc<dyn crate::ports::WaitingRoom>) -> Self {
         Self::build(Policies::default(), move |a| Adapters {

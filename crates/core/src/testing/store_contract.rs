@@ -88,6 +88,7 @@ macro_rules! store_contract_tests {
             idempotency::a_payment_or_cancellation_under_a_taken_fresh_key_sells_and_refunds_nothing,
             idempotency::a_lease_taken_over_answers_nothing_for_its_first_holder_who_cannot_give_it_back,
             outbox::the_outbox_hands_out_events_in_order_until_published,
+            outbox::a_claim_is_renewed_and_given_back_only_by_the_relay_that_still_holds_it,
             outbox::events_appended_while_serving_a_request_carry_its_trace,
         );
     };

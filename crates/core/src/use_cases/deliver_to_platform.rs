@@ -230,7 +230,7 @@ mod tests {
         let now = t.clock.now();
         let events = t
             .store
-            .claim_unpublished(now, now.plus_secs(30), 10)
+            .claim_unpublished(now, 1, now.plus_secs(30), 10)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let seat = format!("\"seatNumber\":{seat}");
@@ -476,7 +476,7 @@ mod tests {
         let now = t.clock.now();
         let charged = t
             .store
-            .claim_unpublished(now, now.plus_secs(30), 10)
+            .claim_unpublished(now, 1, now.plus_secs(30), 10)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(step(&t, &charged[0], 1).await, DeliveryStep::Skipped);

@@ -15,6 +15,7 @@ impl<B: Backend> Outbox for SqlStore<B> {
     async fn claim_unpublished(
         &self,
         now: Timestamp,
+        holder: i64,
         lease_until: Timestamp,
         limit: u32,
     ) -> anyhow::Result<Vec<OutboxEvent>> {
@@ -22,7 +23,7 @@ impl<B: Backend> Outbox for SqlStore<B> {
         let mut rows = tx
             .fetch_all(
                 self.backend.dialect().claim_outbox,
-                args![now.as_millis(), lease_until.as_millis(), limit],
+                args![now.as_millis(), lease_until.as_millis(), limit, holder],
             )
             .await?;
         tx.commit().await?;
@@ -44,12 +45,38 @@ impl<B: Backend> Outbox for SqlStore<B> {
         tx.commit().await
     }
 
-    async fn release_claims(&self, ids: &[EventId]) -> anyhow::Result<()> {
+    async fn renew_claims(
+        &self,
+        ids: &[EventId],
+        holder: i64,
+        renewed_until: Timestamp,
+    ) -> anyhow::Result<Vec<EventId>> {
+        let mut tx = self.backend.begin().await?;
+        let mut renewed = Vec::with_capacity(ids.len());
+        for id in ids {
+            let changed = tx
+                .execute(
+                    "UPDATE outbox SET claimed_until_ms = $1
+                      WHERE id = $2 AND published_at_ms IS NULL
+                        AND claimed_until_ms IS NOT NULL AND claimed_by = $3",
+                    args![renewed_until.as_millis(), id.to_string(), holder],
+                )
+                .await?;
+            if changed == 1 {
+                renewed.push(*id);
+            }
+        }
+        tx.commit().await?;
+        Ok(renewed)
+    }
+
+    async fn release_claims(&self, ids: &[EventId], holder: i64) -> anyhow::Result<()> {
         let mut tx = self.backend.begin().await?;
         for id in ids {
             tx.execute(
-                "UPDATE outbox SET claimed_until_ms = NULL WHERE id = $1 AND published_at_ms IS NULL",
-                args![id.to_string()],
+                "UPDATE outbox SET claimed_until_ms = NULL
+                  WHERE id = $1 AND published_at_ms IS NULL AND claimed_by = $2",
+                args![id.to_string(), holder],
             )
             .await?;
         }

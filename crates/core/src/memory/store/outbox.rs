@@ -14,6 +14,7 @@ impl Outbox for MemoryStore {
     async fn claim_unpublished(
         &self,
         now: Timestamp,
+        holder: i64,
         lease_until: Timestamp,
         limit: u32,
     ) -> anyhow::Result<Vec<OutboxEvent>> {
@@ -29,6 +30,7 @@ impl Outbox for MemoryStore {
             let free = row.claimed_until.is_none_or(|until| until <= now);
             if head && free {
                 row.claimed_until = Some(lease_until);
+                row.claimed_by = holder;
                 claimed.push(row.event.clone());
             }
         }
@@ -45,10 +47,27 @@ impl Outbox for MemoryStore {
         Ok(())
     }
 
-    async fn release_claims(&self, ids: &[EventId]) -> anyhow::Result<()> {
+    async fn renew_claims(
+        &self,
+        ids: &[EventId],
+        holder: i64,
+        renewed_until: Timestamp,
+    ) -> anyhow::Result<Vec<EventId>> {
+        let mut state = lock(&self.inner);
+        let mut renewed = Vec::new();
+        for row in &mut state.outbox {
+            if held_by(row, ids, holder) {
+                row.claimed_until = Some(renewed_until);
+                renewed.push(row.event.id);
+            }
+        }
+        Ok(renewed)
+    }
+
+    async fn release_claims(&self, ids: &[EventId], holder: i64) -> anyhow::Result<()> {
         let mut state = lock(&self.inner);
         for row in &mut state.outbox {
-            if row.published_at.is_none() && ids.contains(&row.event.id) {
+            if held_by(row, ids, holder) {
                 row.claimed_until = None;
             }
         }
@@ -81,4 +100,12 @@ impl Outbox for MemoryStore {
         }
         Ok(counts.into_iter().collect())
     }
+}
+
+/// Whether `row` is one of `ids`, unpublished and still claimed by `holder`.
+fn held_by(row: &OutboxRow, ids: &[EventId], holder: i64) -> bool {
+    row.published_at.is_none()
+        && row.claimed_until.is_some()
+        && row.claimed_by == holder
+        && ids.contains(&row.event.id)
 }

@@ -103,7 +103,10 @@ pub async fn a_basket_is_held_all_or_none_and_paid_in_one_payment_of_a_reservati
         .collect();
     assert_eq!(ids, mine.iter().map(|r| r.id).collect::<HashSet<_>>());
     // One event per reservation, keyed by it.
-    let events = ok(f.store.claim_unpublished(T0, T0.plus_secs(30), 100).await);
+    let events = ok(f
+        .store
+        .claim_unpublished(T0, 1, T0.plus_secs(30), 100)
+        .await);
     let announced: HashSet<_> = events
         .iter()
         .filter(|e| e.event_type == RESERVATION_CONFIRMED)

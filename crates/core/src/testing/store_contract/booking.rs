@@ -156,7 +156,10 @@ pub async fn payment_sells_debits_reserves_and_appends_one_event(stores: Stores)
     assert_eq!(mine[0].id, receipt.reservations[0].reservation_id);
     assert_eq!(mine[0].hold_id, hold);
     assert!(ok(f.booking.reservations_of(user(2)).await).is_empty());
-    let events = ok(f.store.claim_unpublished(T0, T0.plus_secs(30), 100).await);
+    let events = ok(f
+        .store
+        .claim_unpublished(T0, 1, T0.plus_secs(30), 100)
+        .await);
     let confirmed: Vec<_> = events
         .iter()
         .filter(|e| e.event_type == RESERVATION_CONFIRMED)

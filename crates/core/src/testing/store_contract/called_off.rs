@@ -120,7 +120,7 @@ pub async fn a_called_off_date_frees_its_held_seats_and_its_reservations_are_ref
     for _ in 0..2 {
         let claimed = ok(f
             .store
-            .claim_unpublished(late, late.plus_secs(30), 100)
+            .claim_unpublished(late, 1, late.plus_secs(30), 100)
             .await);
         let ids: Vec<EventId> = claimed.iter().map(|e| e.id).collect();
         ok(f.store.mark_published(&ids, late).await);

@@ -108,11 +108,17 @@ pub async fn a_cancellation_refunds_less_the_fee_frees_the_seat_and_appends_one_
 
     // A reservation's events go out in order: its cancellation only once
     // its confirmation is published.
-    let first = ok(f.store.claim_unpublished(T0, T0.plus_secs(30), 100).await);
+    let first = ok(f
+        .store
+        .claim_unpublished(T0, 1, T0.plus_secs(30), 100)
+        .await);
     assert!(first.iter().all(|e| e.event_type != RESERVATION_CANCELLED));
     let ids: Vec<EventId> = first.iter().map(|e| e.id).collect();
     ok(f.store.mark_published(&ids, T0).await);
-    let events = ok(f.store.claim_unpublished(T0, T0.plus_secs(30), 100).await);
+    let events = ok(f
+        .store
+        .claim_unpublished(T0, 1, T0.plus_secs(30), 100)
+        .await);
     let cancelled: Vec<_> = events
         .iter()
         .filter(|e| e.event_type == RESERVATION_CANCELLED)

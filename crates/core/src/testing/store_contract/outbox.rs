@@ -12,10 +12,10 @@ pub async fn the_outbox_hands_out_events_in_order_until_published(stores: Stores
     assert_eq!(backlog.unpublished, 4);
     assert!(backlog.oldest_created_at.is_some());
     // Only the oldest event of each key is claimable; user 1's second waits.
-    let first = ok(f.store.claim_unpublished(T0, lease, 2).await);
+    let first = ok(f.store.claim_unpublished(T0, 1, lease, 2).await);
     let keys: Vec<&str> = first.iter().map(|e| e.aggregate_key.as_str()).collect();
     assert_eq!(keys, ["1", "2"]);
-    let next = ok(f.store.claim_unpublished(T0, lease, 10).await);
+    let next = ok(f.store.claim_unpublished(T0, 1, lease, 10).await);
     let keys: Vec<&str> = next.iter().map(|e| e.aggregate_key.as_str()).collect();
     assert_eq!(
         keys,
@@ -24,16 +24,16 @@ pub async fn the_outbox_hands_out_events_in_order_until_published(stores: Stores
     );
     // Publishing unblocks a key; a released claim is claimable again.
     ok(f.store.mark_published(&[first[0].id], T0).await);
-    ok(f.store.release_claims(&[first[1].id]).await);
-    let again = ok(f.store.claim_unpublished(T0, lease, 10).await);
+    ok(f.store.release_claims(&[first[1].id], 1).await);
+    let again = ok(f.store.claim_unpublished(T0, 1, lease, 10).await);
     let keys: Vec<&str> = again.iter().map(|e| e.aggregate_key.as_str()).collect();
     assert_eq!(keys, ["2", "1"], "oldest first");
     assert_eq!(again[0].id, first[1].id);
     // A lapsed lease frees a claim.
-    assert!(ok(f.store.claim_unpublished(T0, lease, 10).await).is_empty());
+    assert!(ok(f.store.claim_unpublished(T0, 1, lease, 10).await).is_empty());
     let lapsed = ok(f
         .store
-        .claim_unpublished(lease, lease.plus_secs(30), 10)
+        .claim_unpublished(lease, 1, lease.plus_secs(30), 10)
         .await);
     assert_eq!(lapsed.len(), 3);
     assert!(ok(f.store.published_reservations_by_concert().await).is_empty());
@@ -44,7 +44,7 @@ pub async fn the_outbox_hands_out_events_in_order_until_published(stores: Stores
     let later = T0.plus_secs(120);
     let all: Vec<EventId> = ok(f
         .store
-        .claim_unpublished(later, later.plus_secs(30), 100)
+        .claim_unpublished(later, 1, later.plus_secs(30), 100)
         .await)
     .iter()
     .map(|e| e.id)
@@ -56,6 +56,74 @@ pub async fn the_outbox_hands_out_events_in_order_until_published(stores: Stores
         ok(f.store.published_reservations_by_concert().await),
         vec![(f.concert, 1)]
     );
+}
+
+/// A live relay keeps its claims by renewing them; once a claim has lapsed
+/// and another relay has taken it, the first can neither renew it nor give
+/// it back (decision 0008: a relay that stalled past its lease must stop).
+pub async fn a_claim_is_renewed_and_given_back_only_by_the_relay_that_still_holds_it(
+    stores: Stores,
+) {
+    let f = fixture(stores).await;
+    for who in [1, 2, 3] {
+        f.charge(who, 1_000).await;
+    }
+    let (first, second, third) = (11, 22, 33);
+    let lease = T0.plus_secs(5);
+    let mine = ok(f.store.claim_unpublished(T0, first, lease, 10).await);
+    let ids: Vec<EventId> = mine.iter().map(|e| e.id).collect();
+    assert_eq!(ids.len(), 3);
+    // Renewed before it lapses: past the first lease, nobody else gets them.
+    let renewed = T0.plus_secs(9);
+    let kept = ok(f.store.renew_claims(&ids, first, renewed).await);
+    assert_eq!(kept, ids, "every claim still held is renewed");
+    let past_first_lease = T0.plus_secs(6);
+    let rival = ok(f
+        .store
+        .claim_unpublished(past_first_lease, second, past_first_lease.plus_secs(5), 10)
+        .await);
+    assert!(rival.is_empty(), "renewed claims outlive their first lease");
+    // Another relay can neither renew nor release claims it does not hold.
+    assert!(ok(f.store.renew_claims(&ids, second, T0.plus_secs(20)).await).is_empty());
+    ok(f.store.release_claims(&ids, second).await);
+    let rival = ok(f
+        .store
+        .claim_unpublished(past_first_lease, second, past_first_lease.plus_secs(5), 10)
+        .await);
+    assert!(
+        rival.is_empty(),
+        "a release by another relay gave claims back"
+    );
+    // One is published; the rest lapse and another relay takes them.
+    ok(f.store.mark_published(&ids[..1], T0.plus_secs(7)).await);
+    let theirs = ok(f
+        .store
+        .claim_unpublished(renewed, third, renewed.plus_secs(5), 10)
+        .await);
+    let theirs: Vec<EventId> = theirs.iter().map(|e| e.id).collect();
+    assert_eq!(theirs, ids[1..], "lapsed claims are taken over");
+    // The first relay, back from its stall, has lost every one of them.
+    let late = renewed.plus_secs(1);
+    assert!(
+        ok(f.store.renew_claims(&ids, first, late.plus_secs(5)).await).is_empty(),
+        "neither a published event nor a claim taken over is renewed"
+    );
+    ok(f.store.release_claims(&ids, first).await);
+    let rival = ok(f
+        .store
+        .claim_unpublished(late, second, late.plus_secs(5), 10)
+        .await);
+    assert!(
+        rival.is_empty(),
+        "the first relay's release left the new holder's claims alone"
+    );
+    // The new holder gives them back.
+    ok(f.store.release_claims(&theirs, third).await);
+    let again = ok(f
+        .store
+        .claim_unpublished(late, second, late.plus_secs(5), 10)
+        .await);
+    assert_eq!(again.len(), 2);
 }
 
 /// An event appended while a request is served carries that request's
@@ -70,7 +138,10 @@ pub async fn events_appended_while_serving_a_request_carry_its_trace(stores: Sto
         request_id: "pay-3".into(),
     };
     boxoffice_trace::scope(context.clone(), f.pay(1, hold, T0.plus_secs(5))).await;
-    let events = ok(f.store.claim_unpublished(T0, T0.plus_secs(30), 100).await);
+    let events = ok(f
+        .store
+        .claim_unpublished(T0, 1, T0.plus_secs(30), 100)
+        .await);
     let trace_of = |kind: &str| -> Vec<Option<EventTrace>> {
         events
             .iter()

@@ -98,7 +98,10 @@ pub async fn a_room_changes_only_from_the_version_read_with_its_audit_and_event(
     // One event per change written, in order (one key: one at a time).
     let mut reasons = Vec::new();
     for _ in 0..3 {
-        let events = ok(f.store.claim_unpublished(T0, T0.plus_secs(30), 100).await);
+        let events = ok(f
+            .store
+            .claim_unpublished(T0, 1, T0.plus_secs(30), 100)
+            .await);
         let ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
         reasons.extend(
             events
