@@ -7,7 +7,7 @@
 //! cannot reach its backing service wraps the cause in [`Unavailable`] so the
 //! API can answer 503 rather than 500.
 
-use crate::domain::delivery::{DeadLetter, NewDeadLetter};
+use crate::domain::delivery::{DeadLetter, DeadLetterFilter, NewDeadLetter};
 use crate::domain::events::OutboxEvent;
 use crate::domain::queue_token::{Lane, QueuePolicy, QueueToken, Rejoin};
 use crate::domain::{ConcertId, EventId, Timestamp, TokenId, UserId, Won};
@@ -444,8 +444,13 @@ pub trait DeliveryLedger: Send + Sync + std::fmt::Debug {
     /// Keeps a dead letter; a second one for the same consumer and event
     /// replaces the first (and makes it unreplayed again).
     async fn record_dead_letter(&self, letter: &NewDeadLetter) -> anyhow::Result<()>;
-    /// Dead letters, newest first.
-    async fn dead_letters(&self, limit: u32) -> anyhow::Result<Vec<DeadLetter>>;
+    /// Up to `limit` dead letters that `filter` takes, newest (highest id)
+    /// first, or oldest first when the filter says so.
+    async fn dead_letters(
+        &self,
+        filter: &DeadLetterFilter,
+        limit: u32,
+    ) -> anyhow::Result<Vec<DeadLetter>>;
     async fn dead_letter(&self, id: i64) -> anyhow::Result<Option<DeadLetter>>;
     /// Marks a dead letter replayed; false if it already was.
     async fn mark_replayed(&self, id: i64, now: Timestamp) -> anyhow::Result<bool>;

@@ -313,6 +313,10 @@ fn admin_routes(state: &ApiState) -> Router<ApiState> {
             )
             .route("/admin/dead-letters", get(routes::events::dead_letters))
             .route(
+                "/admin/dead-letters/replay",
+                post(routes::events::replay_matching),
+            )
+            .route(
                 "/admin/dead-letters/{id}/replay",
                 post(routes::events::replay),
             )

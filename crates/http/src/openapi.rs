@@ -60,6 +60,7 @@ use utoipa_swagger_ui::SwaggerUi;
         admin::invariants,
         admin::reconcile_ledger,
         events::dead_letters,
+        events::replay_matching,
         events::replay,
         events::outbox,
         events::metrics,
@@ -274,6 +275,7 @@ const ROUTE_CODES: &[(&str, &[ErrorCode])] = &[
     ("show", &[ErrorCode::CONCERT_NOT_FOUND]),
     ("audit", &[ErrorCode::CONCERT_NOT_FOUND]),
     ("samples", &[ErrorCode::CONCERT_NOT_FOUND]),
+    ("dead_letters", &[ErrorCode::VALIDATION_FAILED]),
     (
         "replay",
         &[

@@ -8,20 +8,37 @@ use crate::rows;
 use crate::sql_store::{Backend, SqlStore};
 use crate::values::{Record, args};
 use async_trait::async_trait;
-use boxoffice_core::domain::delivery::{DeadLetter, NewDeadLetter};
+use boxoffice_core::domain::delivery::{DeadLetter, DeadLetterFilter, NewDeadLetter};
 use boxoffice_core::domain::events::OutboxEvent;
 use boxoffice_core::domain::{EventId, Timestamp};
 use boxoffice_core::ports::{DeliveryLedger, Inbox};
 
 /// `SELECT <every dead_letter column> FROM dead_letter <rest>`.
 macro_rules! select_dead_letters {
-    ($rest:literal) => {
+    ($rest:expr) => {
         concat!(
             "SELECT id, consumer, event_id AS id_of_event, event_type, schema_version,
                     aggregate_key, payload, created_at_ms, attempts, last_error,
                     failed_at_ms, replayed_at_ms, traceparent, request_id
                FROM dead_letter ",
             $rest
+        )
+    };
+}
+
+/// The filter of `DeliveryLedger::dead_letters`, ordered by id `$order`.
+macro_rules! filtered_dead_letters {
+    ($order:literal) => {
+        concat!(
+            "WHERE (CAST($1 AS TEXT) IS NULL OR consumer = $1)
+               AND (CAST($2 AS TEXT) IS NULL OR event_type = $2)
+               AND ($3 = -1 OR ($3 = 1) = (replayed_at_ms IS NOT NULL))
+               AND (CAST($4 AS BIGINT) IS NULL OR failed_at_ms >= $4)
+               AND (CAST($5 AS BIGINT) IS NULL OR failed_at_ms < $5)
+               AND (CAST($6 AS BIGINT) IS NULL OR id < $6)
+             ORDER BY id ",
+            $order,
+            " LIMIT $7"
         )
     };
 }
@@ -108,12 +125,31 @@ impl<B: Backend> DeliveryLedger for SqlStore<B> {
         tx.commit().await
     }
 
-    async fn dead_letters(&self, limit: u32) -> anyhow::Result<Vec<DeadLetter>> {
+    async fn dead_letters(
+        &self,
+        filter: &DeadLetterFilter,
+        limit: u32,
+    ) -> anyhow::Result<Vec<DeadLetter>> {
+        // -1: either; 0: waiting for a replay; 1: replayed.
+        let replayed: i64 = filter.replayed.map_or(-1, i64::from);
+        let sql = if filter.oldest_first {
+            select_dead_letters!(filtered_dead_letters!("ASC"))
+        } else {
+            select_dead_letters!(filtered_dead_letters!("DESC"))
+        };
         let rows = self
             .reader()
             .fetch_all(
-                select_dead_letters!("ORDER BY id DESC LIMIT $1"),
-                args![limit],
+                sql,
+                args![
+                    filter.consumer.clone(),
+                    filter.event_type.clone(),
+                    replayed,
+                    filter.failed_from.map(|t| t.as_millis()),
+                    filter.failed_before.map(|t| t.as_millis()),
+                    filter.before_id,
+                    limit
+                ],
             )
             .await?;
         rows.iter().map(dead_letter).collect()

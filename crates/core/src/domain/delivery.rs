@@ -99,6 +99,45 @@ impl Breaker {
     }
 }
 
+/// Which dead letters a listing or a bulk replay takes; every field left
+/// `None` matches all. Listings come newest first (`oldest_first` turns
+/// them round), and `before_id` pages through a newest-first listing: the
+/// next page starts below the last id of the previous one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeadLetterFilter {
+    pub consumer: Option<String>,
+    pub event_type: Option<String>,
+    /// `Some(false)`: only letters waiting for a replay; `Some(true)`: only
+    /// replayed ones.
+    pub replayed: Option<bool>,
+    /// Failed at or after this instant.
+    pub failed_from: Option<Timestamp>,
+    /// Failed before this instant.
+    pub failed_before: Option<Timestamp>,
+    /// Only letters with an id below this one.
+    pub before_id: Option<i64>,
+    /// Lowest id first, as a bulk replay takes them, so that a key's events
+    /// go again in the order they were written.
+    pub oldest_first: bool,
+}
+
+impl DeadLetterFilter {
+    /// Whether `letter` is one this filter takes.
+    pub fn matches(&self, letter: &DeadLetter) -> bool {
+        self.consumer.as_ref().is_none_or(|c| *c == letter.consumer)
+            && self
+                .event_type
+                .as_ref()
+                .is_none_or(|t| *t == letter.event.event_type)
+            && self
+                .replayed
+                .is_none_or(|r| r == letter.replayed_at.is_some())
+            && self.failed_from.is_none_or(|t| letter.failed_at >= t)
+            && self.failed_before.is_none_or(|t| letter.failed_at < t)
+            && self.before_id.is_none_or(|id| letter.id < id)
+    }
+}
+
 /// An event a consumer gave up on, kept until an operator replays it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {

@@ -6,7 +6,7 @@
 use super::lock;
 use crate::domain::cancellation::CancellationPolicy;
 use crate::domain::concert::{Concert, EntryRules, Schedule};
-use crate::domain::delivery::{DeadLetter, NewDeadLetter};
+use crate::domain::delivery::{DeadLetter, DeadLetterFilter, NewDeadLetter};
 use crate::domain::events::{self, OutboxEvent};
 use crate::domain::idempotency::{IdempotencyTicket, KeyStanding, KeyTaken};
 use crate::domain::ledger::{LedgerTransaction, Posting};
@@ -354,10 +354,22 @@ impl DeliveryLedger for MemoryStore {
         Ok(())
     }
 
-    async fn dead_letters(&self, limit: u32) -> anyhow::Result<Vec<DeadLetter>> {
+    async fn dead_letters(
+        &self,
+        filter: &DeadLetterFilter,
+        limit: u32,
+    ) -> anyhow::Result<Vec<DeadLetter>> {
         let state = lock(&self.inner);
-        let mut letters = state.dead_letters.clone();
+        let mut letters: Vec<DeadLetter> = state
+            .dead_letters
+            .iter()
+            .filter(|d| filter.matches(d))
+            .cloned()
+            .collect();
         letters.sort_by_key(|d| std::cmp::Reverse(d.id));
+        if filter.oldest_first {
+            letters.reverse();
+        }
         letters.truncate(limit as usize);
         Ok(letters)
     }

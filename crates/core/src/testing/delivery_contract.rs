@@ -2,7 +2,7 @@
 //! memory store and both SQL stores implement the two together).
 //! `delivery_contract_tests!` turns each case into one test.
 
-use crate::domain::delivery::NewDeadLetter;
+use crate::domain::delivery::{DeadLetterFilter, NewDeadLetter};
 use crate::domain::events::{BalanceCharged, OutboxEvent, balance_charged};
 use crate::domain::{EventId, Timestamp, UserId, Won};
 use crate::ports::{DeliveryLedger, Inbox};
@@ -19,6 +19,7 @@ macro_rules! delivery_contract_tests {
         $crate::delivery_contract_tests!(@cases $make;
             consumption_is_recorded_once_per_consumer,
             dead_letters_are_kept_replaced_and_replayed_once,
+            dead_letters_are_paged_newest_first_and_filtered,
             the_inbox_queues_once_in_order_until_removed,
         );
     };
@@ -91,12 +92,15 @@ pub async fn dead_letters_are_kept_replaced_and_replayed_once(
     ok(ledger
         .record_dead_letter(&letter(&second, 3, "timeout"))
         .await);
-    let listed = ok(ledger.dead_letters(10).await);
+    let listed = ok(ledger.dead_letters(&DeadLetterFilter::default(), 10).await);
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0].event, second, "newest first");
     assert_eq!(listed[1].event, first);
     assert_eq!(listed[1].last_error, "503");
-    assert_eq!(ok(ledger.dead_letters(1).await).len(), 1);
+    assert_eq!(
+        ok(ledger.dead_letters(&DeadLetterFilter::default(), 1).await).len(),
+        1
+    );
     let id = listed[1].id;
     assert_eq!(
         ok(ledger.dead_letter(id).await).map(|d| d.attempts),
@@ -126,7 +130,117 @@ pub async fn dead_letters_are_kept_replaced_and_replayed_once(
         ok(ledger.unreplayed_dead_letters().await),
         [("a".to_owned(), 2)]
     );
-    assert_eq!(ok(ledger.dead_letters(10).await).len(), 2);
+    assert_eq!(
+        ok(ledger.dead_letters(&DeadLetterFilter::default(), 10).await).len(),
+        2
+    );
+}
+
+pub async fn dead_letters_are_paged_newest_first_and_filtered(
+    ledger: Arc<dyn DeliveryLedger>,
+    _inbox: Arc<dyn Inbox>,
+) {
+    // Seven letters: consumers a and b in turn, failing a second apart.
+    for n in 0..7u64 {
+        let mut event = event(i64::try_from(n).unwrap_or(0) + 1);
+        if n == 3 {
+            event.event_type = "ReservationConfirmed".to_owned();
+        }
+        ok(ledger
+            .record_dead_letter(&NewDeadLetter {
+                consumer: if n % 2 == 0 { "a" } else { "b" }.to_owned(),
+                event,
+                attempts: 8,
+                last_error: "500".to_owned(),
+                failed_at: T0.plus_secs(n),
+            })
+            .await);
+    }
+    let all = ok(ledger.dead_letters(&DeadLetterFilter::default(), 100).await);
+    assert_eq!(all.len(), 7);
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    // Pages of three, each below the last id of the one before, cover all once.
+    let mut paged = Vec::new();
+    let mut filter = DeadLetterFilter::default();
+    loop {
+        let page = ok(ledger.dead_letters(&filter, 3).await);
+        let Some(last) = page.last() else { break };
+        filter.before_id = Some(last.id);
+        paged.extend(page.iter().map(|d| d.id));
+    }
+    let ids: Vec<i64> = all.iter().map(|d| d.id).collect();
+    assert_eq!(paged, ids, "paging skips or repeats nothing");
+    let oldest = DeadLetterFilter {
+        oldest_first: true,
+        ..DeadLetterFilter::default()
+    };
+    let oldest: Vec<i64> = ok(ledger.dead_letters(&oldest, 2).await)
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(oldest, [ids[6], ids[5]], "oldest first, when asked");
+    let of = |filter: DeadLetterFilter| -> Vec<u64> {
+        // Which of the seven (by failure second) a filter takes.
+        let mut seconds: Vec<u64> = Vec::new();
+        for d in &all {
+            if filter.matches(d) {
+                seconds.push(
+                    u64::try_from((d.failed_at.as_millis() - T0.as_millis()) / 1000).unwrap_or(99),
+                );
+            }
+        }
+        seconds
+    };
+    let cases = [
+        DeadLetterFilter {
+            consumer: Some("b".to_owned()),
+            ..DeadLetterFilter::default()
+        },
+        DeadLetterFilter {
+            event_type: Some("ReservationConfirmed".to_owned()),
+            ..DeadLetterFilter::default()
+        },
+        DeadLetterFilter {
+            failed_from: Some(T0.plus_secs(2)),
+            failed_before: Some(T0.plus_secs(5)),
+            ..DeadLetterFilter::default()
+        },
+        DeadLetterFilter {
+            consumer: Some("a".to_owned()),
+            failed_from: Some(T0.plus_secs(4)),
+            ..DeadLetterFilter::default()
+        },
+    ];
+    let expected: [&[u64]; 4] = [&[5, 3, 1], &[3], &[4, 3, 2], &[6, 4]];
+    for (filter, want) in cases.into_iter().zip(expected) {
+        assert_eq!(
+            of(filter.clone()),
+            want,
+            "the filter's own rule: {filter:?}"
+        );
+        let got = ok(ledger.dead_letters(&filter, 100).await);
+        let got: Vec<u64> = got
+            .iter()
+            .map(|d| u64::try_from((d.failed_at.as_millis() - T0.as_millis()) / 1000).unwrap_or(99))
+            .collect();
+        assert_eq!(got, want, "{filter:?}");
+    }
+    // Replayed or not.
+    ok(ledger.mark_replayed(all[0].id, T0.plus_secs(60)).await);
+    let waiting = DeadLetterFilter {
+        replayed: Some(false),
+        ..DeadLetterFilter::default()
+    };
+    let done = DeadLetterFilter {
+        replayed: Some(true),
+        ..DeadLetterFilter::default()
+    };
+    assert_eq!(ok(ledger.dead_letters(&waiting, 100).await).len(), 6);
+    let replayed = ok(ledger.dead_letters(&done, 100).await);
+    assert_eq!(
+        replayed.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [all[0].id]
+    );
 }
 
 pub async fn the_inbox_queues_once_in_order_until_removed(

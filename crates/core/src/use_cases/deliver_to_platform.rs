@@ -130,7 +130,7 @@ impl App {
 mod tests {
     use super::DeliveryStep;
     use crate::domain::EventId;
-    use crate::domain::delivery::RetryPolicy;
+    use crate::domain::delivery::{DeadLetterFilter, RetryPolicy};
     use crate::domain::events::OutboxEvent;
     use crate::ports::{Clock, DataPlatform};
     use crate::testing::{TestApp, user};
@@ -202,6 +202,11 @@ mod tests {
                 .push(event);
         }
 
+        /// Takes every event again.
+        fn mend_all(&self) {
+            self.broken.lock().unwrap_or_else(|e| panic!("{e}")).clear();
+        }
+
         fn tried(&self) -> u32 {
             *self.tried.lock().unwrap_or_else(|e| panic!("{e}"))
         }
@@ -242,7 +247,7 @@ mod tests {
 
     async fn dead_letters(t: &TestApp) -> Vec<crate::domain::delivery::DeadLetter> {
         t.app
-            .list_dead_letters(10)
+            .list_dead_letters(&DeadLetterFilter::default(), 10)
             .await
             .unwrap_or_else(|e| panic!("{e}"))
     }
@@ -416,7 +421,7 @@ mod tests {
         assert_eq!(step(&t, &broken, 3).await, DeliveryStep::DeadLettered);
         let id = t
             .app
-            .list_dead_letters(1)
+            .list_dead_letters(&DeadLetterFilter::default(), 1)
             .await
             .unwrap_or_else(|e| panic!("{e}"))[0]
             .id;
@@ -466,6 +471,77 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}"))
                 .is_empty()
         );
+    }
+
+    #[tokio::test]
+    async fn a_bulk_replay_takes_the_oldest_waiting_letters_of_its_filter_stops_on_an_outage_and_repeats_nothing()
+     {
+        let platform = Arc::new(Platform::default());
+        let t = TestApp::with_data_platform(platform.clone(), POLICY).await;
+        let mut poisoned = Vec::new();
+        for seat in 1..=5 {
+            let event = sale(&t, seat, seat).await;
+            platform.breaks(event.id);
+            // A fresh consumer each time: one whose breaker has not opened.
+            let consumer = t.app_with_data_platform(platform.clone());
+            let last_attempt = consumer.deliver_to_platform_once(&event, 3).await;
+            assert_eq!(last_attempt.ok(), Some(DeliveryStep::DeadLettered));
+            poisoned.push(event.id);
+        }
+        let letters = dead_letters(&t).await;
+        let oldest_first: Vec<i64> = letters.iter().rev().map(|d| d.id).collect();
+        assert_eq!(oldest_first.len(), 5);
+        let confirmed = DeadLetterFilter {
+            event_type: Some("ReservationConfirmed".to_owned()),
+            ..DeadLetterFilter::default()
+        };
+        let bulk = |limit| {
+            let app = t.app.clone();
+            let filter = confirmed.clone();
+            async move {
+                app.replay_dead_letters(&filter, limit)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"))
+            }
+        };
+        // Still failing: three failures in a row (the breaker's count) stop it.
+        let tried = platform.tried();
+        let stopped = bulk(100).await;
+        assert!(stopped.stopped);
+        assert_eq!(
+            stopped.failed.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            oldest_first[..3]
+        );
+        assert!(stopped.replayed.is_empty());
+        assert_eq!(platform.tried() - tried, 3, "the last two were not tried");
+        // Mended: the oldest four of the filter, then the one left, then nothing.
+        platform.mend_all();
+        let first = bulk(4).await;
+        assert_eq!(first.replayed, oldest_first[..4]);
+        assert!(first.failed.is_empty() && !first.stopped);
+        assert_eq!(bulk(100).await.replayed, oldest_first[4..]);
+        let again = bulk(100).await;
+        assert_eq!(
+            again,
+            crate::use_cases::BulkReplay::default(),
+            "nothing left to replay"
+        );
+        let mut received = platform.received();
+        received.sort_unstable();
+        poisoned.sort_unstable();
+        assert_eq!(received, poisoned, "each delivered once");
+        // A filter that takes none of them replays none.
+        let other = DeadLetterFilter {
+            consumer: Some("someone.else".to_owned()),
+            replayed: Some(true),
+            ..DeadLetterFilter::default()
+        };
+        let none = t
+            .app
+            .replay_dead_letters(&other, 100)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(none.replayed.is_empty() && none.skipped.is_empty());
     }
 
     #[tokio::test]

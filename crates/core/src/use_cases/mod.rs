@@ -94,7 +94,7 @@ pub use pay_for_hold::PayError;
 pub use poll_token::PollTokenError;
 pub use relay_outbox::OutboxLag;
 pub use release_hold::ReleaseHoldError;
-pub use replay_dead_letter::ReplayError;
+pub use replay_dead_letter::{BulkReplay, ReplayError};
 pub use revocations::RevokedPasses;
 pub use set_cancellation_policy::ConcertCancellationPolicy;
 pub use show_room::{LotteryReveal, RoomReport};

@@ -2,7 +2,20 @@
 //! error, and replaying one once its cause is fixed.
 
 use super::App;
-use crate::domain::delivery::{DATA_PLATFORM_CONSUMER, DeadLetter};
+use crate::domain::delivery::{DATA_PLATFORM_CONSUMER, DeadLetter, DeadLetterFilter};
+
+/// What a bulk replay did, letter by letter (ids).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BulkReplay {
+    /// Delivered now (or found delivered by the consumer's ledger) and marked replayed.
+    pub replayed: Vec<i64>,
+    /// Replayed meanwhile by someone else, or under replay now.
+    pub skipped: Vec<i64>,
+    /// The consumer failed again, with why; these stay for a later replay.
+    pub failed: Vec<(i64, String)>,
+    /// Stopped after too many failures in a row; letters after it were not tried.
+    pub stopped: bool,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -26,9 +39,55 @@ pub enum ReplayError {
 const REPLAY_LOCK_MS: u64 = 120_000;
 
 impl App {
-    /// Dead letters, newest first.
-    pub async fn list_dead_letters(&self, limit: u32) -> anyhow::Result<Vec<DeadLetter>> {
-        self.adapters.ledger.dead_letters(limit).await
+    /// Up to `limit` dead letters `filter` takes, newest first.
+    pub async fn list_dead_letters(
+        &self,
+        filter: &DeadLetterFilter,
+        limit: u32,
+    ) -> anyhow::Result<Vec<DeadLetter>> {
+        self.adapters.ledger.dead_letters(filter, limit).await
+    }
+
+    /// Replays, oldest first, up to `limit` of the letters `filter` takes
+    /// that wait for a replay, each as [`App::replay_dead_letter`] does
+    /// (under its lock, and delivered at most once by the consumer's
+    /// ledger), so running the same bulk replay again replays nothing twice.
+    /// Stops early after `delivery.breaker_failures` failures in a row: the
+    /// consumer is likely down, and the rest wait for the next try.
+    pub async fn replay_dead_letters(
+        &self,
+        filter: &DeadLetterFilter,
+        limit: u32,
+    ) -> anyhow::Result<BulkReplay> {
+        let waiting = DeadLetterFilter {
+            replayed: Some(false),
+            oldest_first: true,
+            ..filter.clone()
+        };
+        let letters = self.adapters.ledger.dead_letters(&waiting, limit).await?;
+        let mut outcome = BulkReplay::default();
+        let mut failures_in_a_row = 0;
+        for letter in letters {
+            match self.replay_dead_letter(letter.id).await {
+                Ok(_) => {
+                    failures_in_a_row = 0;
+                    outcome.replayed.push(letter.id);
+                }
+                Err(
+                    ReplayError::AlreadyReplayed | ReplayError::NotFound | ReplayError::InProgress,
+                ) => outcome.skipped.push(letter.id),
+                Err(ReplayError::DeliveryFailed(error)) => {
+                    outcome.failed.push((letter.id, error));
+                    failures_in_a_row += 1;
+                    if failures_in_a_row >= self.policies.delivery.breaker_failures.max(1) {
+                        outcome.stopped = true;
+                        break;
+                    }
+                }
+                Err(ReplayError::Unexpected(err)) => return Err(err),
+            }
+        }
+        Ok(outcome)
     }
 
     /// Delivers a dead letter once more, now; marks it replayed when it

@@ -4,18 +4,128 @@
 use crate::ApiState;
 use crate::envelope::{Envelope, ErrorBody, ok};
 use crate::error::ApiError;
+use crate::extract::Body;
 use crate::extract::{PathParam, path_id};
 use crate::routes::admin::Admin;
-use crate::wire::instant;
-use axum::extract::State;
+use crate::wire::{instant, parse_instant};
+use axum::extract::{Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use boxoffice_core::domain::delivery::DeadLetter;
-use serde::Serialize;
-use utoipa::ToSchema;
+use boxoffice_core::domain::Timestamp;
+use boxoffice_core::domain::delivery::{DeadLetter, DeadLetterFilter};
+use boxoffice_core::use_cases::BulkReplay;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-/// The most dead letters one listing returns (newest first).
-const DEAD_LETTER_PAGE: u32 = 1_000;
+/// The most dead letters one listing returns, or one bulk replay takes.
+const MOST_AT_ONCE: u32 = 1_000;
+/// How many a listing or a bulk replay takes when it does not say.
+const DEFAULT_AT_ONCE: u32 = 100;
+
+/// Which dead letters to list: every parameter narrows the list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DeadLetterQuery {
+    /// At most this many, newest first (1 to 1,000; default 100).
+    limit: Option<u32>,
+    /// Only letters with an id below this: the last `id` of the previous page.
+    before: Option<i64>,
+    /// Only this consumer's (`boxoffice.dataplatform`).
+    consumer: Option<String>,
+    /// Only events of this type (`ReservationConfirmed`, `ReservationCancelled`).
+    event_type: Option<String>,
+    /// `waiting` (not replayed yet) or `replayed`; both when left out.
+    state: Option<String>,
+    /// Failed at or after this instant (RFC 3339).
+    failed_from: Option<String>,
+    /// Failed before this instant (RFC 3339).
+    failed_before: Option<String>,
+}
+
+/// Which waiting dead letters to replay: every field narrows the set.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct BulkReplayBody {
+    /// Only this consumer's.
+    consumer: Option<String>,
+    /// Only events of this type.
+    event_type: Option<String>,
+    /// Failed at or after this instant (RFC 3339).
+    failed_from: Option<String>,
+    /// Failed before this instant (RFC 3339).
+    failed_before: Option<String>,
+    /// At most this many, oldest first (1 to 1,000; default 100).
+    #[schema(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+}
+
+/// A failed replay of one letter.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ReplayFailure {
+    id: i64,
+    error: String,
+}
+
+/// What a bulk replay did, by letter id.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BulkReplayResponse {
+    /// Delivered (or found delivered) and marked replayed, oldest first.
+    replayed: Vec<i64>,
+    /// Replayed meanwhile by someone else, or under replay now.
+    skipped: Vec<i64>,
+    /// The consumer failed again; these stay for a later replay.
+    failed: Vec<ReplayFailure>,
+    /// True when it stopped after `dataplatform.breaker_failures` failures in
+    /// a row: the consumer is likely down, and the letters after were not tried.
+    stopped: bool,
+}
+
+impl From<BulkReplay> for BulkReplayResponse {
+    fn from(b: BulkReplay) -> Self {
+        Self {
+            replayed: b.replayed,
+            skipped: b.skipped,
+            failed: b
+                .failed
+                .into_iter()
+                .map(|(id, error)| ReplayFailure { id, error })
+                .collect(),
+            stopped: b.stopped,
+        }
+    }
+}
+
+fn at_once(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_AT_ONCE);
+    if (1..=MOST_AT_ONCE).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::validation("limit must be between 1 and 1000"))
+    }
+}
+
+fn instant_param(name: &str, text: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
+    text.map(|t| {
+        parse_instant(t)
+            .ok_or_else(|| ApiError::validation(format!("{name} must be an RFC 3339 date-time")))
+    })
+    .transpose()
+}
+
+/// A text filter: given, it must be a plain name.
+fn name_param(name: &str, text: Option<String>) -> Result<Option<String>, ApiError> {
+    match text {
+        Some(t) if t.is_empty() || t.len() > 200 || t.chars().any(char::is_control) => {
+            Err(ApiError::validation(format!(
+                "{name} must be 1 to 200 characters, none of them control characters"
+            )))
+        }
+        other => Ok(other),
+    }
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -54,18 +164,62 @@ impl From<DeadLetter> for DeadLetterResponse {
     }
 }
 
-/// Events consumers gave up on, newest first (at most 1,000).
+/// Events consumers gave up on, newest first, a page at a time: the next
+/// page is asked for with `before` set to the last `id` of this one.
 #[utoipa::path(get, path = "/api/v1/admin/dead-letters", tag = "admin",
-    params(("X-Admin-Key" = String, Header)),
+    params(DeadLetterQuery, ("X-Admin-Key" = String, Header)),
     responses((status = 200, body = Envelope<Vec<DeadLetterResponse>>),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(crate) async fn dead_letters(
     State(state): State<ApiState>,
     _admin: Admin,
+    query: Result<Query<DeadLetterQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let letters = state.app.list_dead_letters(DEAD_LETTER_PAGE).await?;
+    let Query(query) = query.map_err(|e| ApiError::validation(e.body_text()))?;
+    let limit = at_once(query.limit)?;
+    let replayed = match query.state.as_deref() {
+        None => None,
+        Some("waiting") => Some(false),
+        Some("replayed") => Some(true),
+        Some(_) => return Err(ApiError::validation("state must be waiting or replayed")),
+    };
+    let filter = DeadLetterFilter {
+        consumer: name_param("consumer", query.consumer)?,
+        event_type: name_param("eventType", query.event_type)?,
+        replayed,
+        failed_from: instant_param("failedFrom", query.failed_from.as_deref())?,
+        failed_before: instant_param("failedBefore", query.failed_before.as_deref())?,
+        before_id: query.before,
+        oldest_first: false,
+    };
+    let letters = state.app.list_dead_letters(&filter, limit).await?;
     let body: Vec<DeadLetterResponse> = letters.into_iter().map(Into::into).collect();
     Ok(ok(body))
+}
+
+/// Replay, oldest first, the dead letters waiting for a replay that the
+/// body's filter takes (an empty object takes all, up to `limit`). Each goes
+/// as a single replay does; running it again replays nothing twice.
+#[utoipa::path(post, path = "/api/v1/admin/dead-letters/replay", tag = "admin",
+    params(("X-Admin-Key" = String, Header)),
+    request_body = BulkReplayBody,
+    responses((status = 200, body = Envelope<BulkReplayResponse>),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(crate) async fn replay_matching(
+    State(state): State<ApiState>,
+    _admin: Admin,
+    Body(body): Body<BulkReplayBody>,
+) -> Result<Response, ApiError> {
+    let limit = at_once(body.limit)?;
+    let filter = DeadLetterFilter {
+        consumer: name_param("consumer", body.consumer)?,
+        event_type: name_param("eventType", body.event_type)?,
+        failed_from: instant_param("failedFrom", body.failed_from.as_deref())?,
+        failed_before: instant_param("failedBefore", body.failed_before.as_deref())?,
+        ..DeadLetterFilter::default()
+    };
+    let outcome = state.app.replay_dead_letters(&filter, limit).await?;
+    Ok(ok(BulkReplayResponse::from(outcome)))
 }
 
 /// Deliver a dead letter again, now. 502 `DELIVERY_FAILED` when the

@@ -496,6 +496,31 @@ function onCheckInvariants(event) {
 
 // ---------------------------------------------------------- dead letters
 
+/** Replays, oldest first, every letter still waiting (a bulk replay of up to 1,000). */
+async function onReplayWaiting(event) {
+  const console_ = opened;
+  if (!console_) return;
+  const text = "Deliver every dead letter still waiting again, oldest first. "
+    + "Each goes through the consumer's ledger, so none is delivered twice; "
+    + "it stops after a few failures in a row.";
+  const button = event.currentTarget;
+  if (!(await confirmInDialog(text)) || console_.scope.ended) return;
+  clearError();
+  await whileBusy(button, async () => {
+    try {
+      const done = await asAdmin("POST", "/api/v1/admin/dead-letters/replay", { limit: 1000 });
+      if (console_.scope.ended) return;
+      const failed = done.failed.length
+        ? `, ${done.failed.length} failed again (${done.failed[0].error})` : "";
+      byId("replay-waiting-result").textContent = `${done.replayed.length} replayed${failed}`
+        + (done.stopped ? "; stopped after failures in a row." : ".");
+    } catch (error) {
+      if (!console_.scope.ended) fail(error);
+    }
+  });
+  await console_.loops.deadLetters.now();
+}
+
 async function loadDeadLetters(console_) {
   const letters = await asAdmin("GET", "/api/v1/admin/dead-letters");
   if (!console_.scope.ended) renderDeadLetters(console_, letters);
@@ -579,6 +604,7 @@ byId("rate-form").addEventListener("submit", onApplyRate);
 byId("cap-form").addEventListener("submit", onApplyCap);
 for (const { form } of SETTING_FORMS) byId(form).addEventListener("input", markEdited);
 byId("check-invariants").addEventListener("click", onCheckInvariants);
+byId("replay-waiting").addEventListener("click", onReplayWaiting);
 for (const button of document.querySelectorAll("[data-room-state]")) {
   button.addEventListener("click", () => onStateButton(button));
 }

@@ -502,6 +502,95 @@ async fn failures_are_retried_and_dead_letters_replayed(broker: Option<&Broker>)
         letter["eventId"].as_str()
     );
     assert_eq!(report.duplicates, 0);
+
+    // Three more poison messages: listed a page at a time by filter, then
+    // replayed in bulk, once.
+    platform.set_behaviour(Behaviour {
+        refuse_all: true,
+        ..Behaviour::default()
+    });
+    assert_eq!(sell_out(&server, 3, 1_100).await, 3);
+    let waiting = "/api/v1/admin/dead-letters?state=waiting&eventType=ReservationConfirmed";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server
+        .get(waiting, &admin)
+        .await
+        .assert_ok(200)
+        .as_array()
+        .map(Vec::len)
+        != Some(3)
+    {
+        assert!(Instant::now() < deadline, "three dead letters");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut paged = Vec::new();
+    let mut page = format!("{waiting}&limit=2");
+    loop {
+        let listed = server.get(&page, &admin).await.assert_ok(200).clone();
+        let ids: Vec<i64> = listed
+            .as_array()
+            .map(|l| l.iter().filter_map(|d| d["id"].as_i64()).collect())
+            .unwrap_or_default();
+        let Some(last) = ids.last() else { break };
+        page = format!("{waiting}&limit=2&before={last}");
+        paged.extend(ids);
+    }
+    assert_eq!(paged.len(), 3, "two pages, nothing repeated: {paged:?}");
+    assert!(paged.windows(2).all(|w| w[0] > w[1]), "newest first");
+    let replayed_before = server
+        .get("/api/v1/admin/dead-letters?state=replayed", &admin)
+        .await
+        .assert_ok(200)
+        .clone();
+    assert_eq!(replayed_before.as_array().map(Vec::len), Some(1));
+    server
+        .get("/api/v1/admin/dead-letters?state=lost", &admin)
+        .await
+        .assert_error(400, "VALIDATION_FAILED");
+    server
+        .get("/api/v1/admin/dead-letters?limit=1001", &admin)
+        .await
+        .assert_error(400, "VALIDATION_FAILED");
+
+    let bulk = "/api/v1/admin/dead-letters/replay";
+    let filter = serde_json::json!({"eventType": "ReservationConfirmed"});
+    let failing = server
+        .post(bulk, &admin, filter.clone())
+        .await
+        .assert_ok(200)
+        .clone();
+    assert_eq!(failing["replayed"], serde_json::json!([]));
+    assert_eq!(
+        failing["failed"].as_array().map(Vec::len),
+        Some(3),
+        "{failing}"
+    );
+    platform.set_behaviour(Behaviour::default());
+    let done = server
+        .post(bulk, &admin, filter.clone())
+        .await
+        .assert_ok(200)
+        .clone();
+    let mut oldest_first = paged.clone();
+    oldest_first.reverse();
+    assert_eq!(done["replayed"], serde_json::json!(oldest_first), "{done}");
+    let again = server
+        .post(bulk, &admin, filter)
+        .await
+        .assert_ok(200)
+        .clone();
+    assert_eq!(again["replayed"], serde_json::json!([]), "nothing twice");
+    server
+        .post(bulk, &admin, serde_json::json!({"limit": 0}))
+        .await
+        .assert_error(400, "VALIDATION_FAILED");
+    server
+        .post(bulk, &admin, serde_json::json!({"failedFrom": "yesterday"}))
+        .await
+        .assert_error(400, "VALIDATION_FAILED");
+    let report = platform.report();
+    assert_eq!(report.delivered.len(), 55, "{report:?}");
+    assert_eq!(report.duplicates, 0);
     stop.cancel();
     let _ = tokio::join!(relay, consumer);
 }
