@@ -179,17 +179,15 @@ pub async fn dead_letters_are_paged_newest_first_and_filtered(
         .map(|d| d.id)
         .collect();
     assert_eq!(oldest, [ids[6], ids[5]], "oldest first, when asked");
+    // The seven are told apart by the second they failed in.
+    let second = |d: &crate::domain::delivery::DeadLetter| {
+        u64::try_from((d.failed_at.as_millis() - T0.as_millis()) / 1000).unwrap_or(99)
+    };
     let of = |filter: DeadLetterFilter| -> Vec<u64> {
-        // Which of the seven (by failure second) a filter takes.
-        let mut seconds: Vec<u64> = Vec::new();
-        for d in &all {
-            if filter.matches(d) {
-                seconds.push(
-                    u64::try_from((d.failed_at.as_millis() - T0.as_millis()) / 1000).unwrap_or(99),
-                );
-            }
-        }
-        seconds
+        all.iter()
+            .filter(|d| filter.matches(d))
+            .map(second)
+            .collect()
     };
     let cases = [
         DeadLetterFilter {
@@ -219,10 +217,7 @@ pub async fn dead_letters_are_paged_newest_first_and_filtered(
             "the filter's own rule: {filter:?}"
         );
         let got = ok(ledger.dead_letters(&filter, 100).await);
-        let got: Vec<u64> = got
-            .iter()
-            .map(|d| u64::try_from((d.failed_at.as_millis() - T0.as_millis()) / 1000).unwrap_or(99))
-            .collect();
+        let got: Vec<u64> = got.iter().map(second).collect();
         assert_eq!(got, want, "{filter:?}");
     }
     // Replayed or not.

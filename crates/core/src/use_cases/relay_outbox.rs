@@ -9,6 +9,7 @@
 use super::App;
 use crate::domain::EventId;
 use crate::ports::OutboxBacklog;
+use anyhow::Context;
 
 /// The outbox backlog and its age.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,10 +21,10 @@ pub struct OutboxLag {
 
 /// How long a relay's claims last unless renewed: a relay that dies holding
 /// claims (a `kill -9`) leaves its events to another relay within this.
-pub const CLAIM_LEASE_MS: i64 = 5_000;
+const CLAIM_LEASE_MS: i64 = 5_000;
 /// How often a live relay renews the claims it has still to publish: well
 /// inside the lease, so a renewal or two can be slow without losing them.
-pub const CLAIM_RENEW_MS: i64 = 1_500;
+const CLAIM_RENEW_MS: i64 = 1_500;
 
 impl App {
     /// Relays up to `limit` unpublished events; stops at the first failure
@@ -59,25 +60,12 @@ impl App {
                         .await?;
                     marked = published.len();
                 }
-                let unsent: Vec<EventId> = events[i..].iter().map(|e| e.id).collect();
-                let kept = self
-                    .store()
-                    .renew_claims(&unsent, holder, now.plus_millis(CLAIM_LEASE_MS))
-                    .await;
                 renewed_at = now;
-                match kept {
-                    Ok(kept) if kept.len() < unsent.len() => {
-                        // Lapsed during a stall and taken by another relay:
-                        // publishing on could reorder their keys.
-                        tracing::warn!(
-                            lost = unsent.len() - kept.len(),
-                            "outbox claims lapsed during a stalled relay step; another relay has them"
-                        );
-                        break;
-                    }
-                    Ok(_) => {}
+                match self.keep_claims(&events[i..], holder, now).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
                     Err(err) => {
-                        failure = Some(err.context("renewing outbox claims"));
+                        failure = Some(err);
                         break;
                     }
                 }
@@ -106,6 +94,31 @@ impl App {
             Some(err) => Err(err.context("relaying the outbox")),
             None => Ok(published.len()),
         }
+    }
+
+    /// Renews `holder`'s claims on `unsent` for another lease; false when
+    /// some had lapsed during a stall and another relay took them, since
+    /// publishing on could then reorder their keys.
+    async fn keep_claims(
+        &self,
+        unsent: &[crate::domain::events::OutboxEvent],
+        holder: i64,
+        now: crate::domain::Timestamp,
+    ) -> anyhow::Result<bool> {
+        let ids: Vec<EventId> = unsent.iter().map(|e| e.id).collect();
+        let kept = self
+            .store()
+            .renew_claims(&ids, holder, now.plus_millis(CLAIM_LEASE_MS))
+            .await
+            .context("renewing outbox claims")?;
+        if kept.len() < ids.len() {
+            tracing::warn!(
+                lost = ids.len() - kept.len(),
+                "outbox claims lapsed during a stalled relay step; another relay has them"
+            );
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// The relay's backlog, for metrics: how many events wait and the age

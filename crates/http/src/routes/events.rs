@@ -107,6 +107,22 @@ fn at_once(limit: Option<u32>) -> Result<u32, ApiError> {
     }
 }
 
+/// The filter both the listing and the bulk replay take, checked.
+fn filter_of(
+    consumer: Option<String>,
+    event_type: Option<String>,
+    failed_from: Option<&str>,
+    failed_before: Option<&str>,
+) -> Result<DeadLetterFilter, ApiError> {
+    Ok(DeadLetterFilter {
+        consumer: name_param("consumer", consumer)?,
+        event_type: name_param("eventType", event_type)?,
+        failed_from: instant_param("failedFrom", failed_from)?,
+        failed_before: instant_param("failedBefore", failed_before)?,
+        ..DeadLetterFilter::default()
+    })
+}
+
 fn instant_param(name: &str, text: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
     text.map(|t| {
         parse_instant(t)
@@ -184,13 +200,14 @@ pub(crate) async fn dead_letters(
         Some(_) => return Err(ApiError::validation("state must be waiting or replayed")),
     };
     let filter = DeadLetterFilter {
-        consumer: name_param("consumer", query.consumer)?,
-        event_type: name_param("eventType", query.event_type)?,
         replayed,
-        failed_from: instant_param("failedFrom", query.failed_from.as_deref())?,
-        failed_before: instant_param("failedBefore", query.failed_before.as_deref())?,
         before_id: query.before,
-        oldest_first: false,
+        ..filter_of(
+            query.consumer,
+            query.event_type,
+            query.failed_from.as_deref(),
+            query.failed_before.as_deref(),
+        )?
     };
     let letters = state.app.list_dead_letters(&filter, limit).await?;
     let body: Vec<DeadLetterResponse> = letters.into_iter().map(Into::into).collect();
@@ -211,13 +228,12 @@ pub(crate) async fn replay_matching(
     Body(body): Body<BulkReplayBody>,
 ) -> Result<Response, ApiError> {
     let limit = at_once(body.limit)?;
-    let filter = DeadLetterFilter {
-        consumer: name_param("consumer", body.consumer)?,
-        event_type: name_param("eventType", body.event_type)?,
-        failed_from: instant_param("failedFrom", body.failed_from.as_deref())?,
-        failed_before: instant_param("failedBefore", body.failed_before.as_deref())?,
-        ..DeadLetterFilter::default()
-    };
+    let filter = filter_of(
+        body.consumer,
+        body.event_type,
+        body.failed_from.as_deref(),
+        body.failed_before.as_deref(),
+    )?;
     let outcome = state.app.replay_dead_letters(&filter, limit).await?;
     Ok(ok(BulkReplayResponse::from(outcome)))
 }
