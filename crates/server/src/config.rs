@@ -1117,7 +1117,7 @@ impl Settings {
             "kafka.session_timeout_ms",
             "must be positive"
         );
-        // A relay step claims its events for 30 s; one publish must fit well inside.
+        // A relay renews its 5 s claims between publishes; one publish past that lease can be published twice.
         check!(
             (1..=10_000).contains(&k.delivery_timeout_ms),
             "kafka.delivery_timeout_ms",
