@@ -28,13 +28,15 @@ fn micros(latency: Duration) -> u64 {
 
 /// What one endpoint's requests came to: an HDR histogram of their
 /// latencies (a fixed few kilobytes however many requests, so a
-/// million-fan rush keeps no sample list), their answers by code, and how
-/// many got a 5xx or no answer.
+/// million-fan rush keeps no sample list), their answers by code, how
+/// many got a 5xx or no answer, and how many of those were a 5xx other
+/// than 503: a request that failed rather than one refused to be retried.
 #[derive(Debug, Clone)]
 pub struct EndpointRecord {
     pub latency: Histogram<u64>,
     pub codes: BTreeMap<String, u64>,
     pub server_errors: u64,
+    pub failed: u64,
 }
 
 impl EndpointRecord {
@@ -43,6 +45,7 @@ impl EndpointRecord {
             latency: histogram(SIGNIFICANT_DIGITS),
             codes: BTreeMap::new(),
             server_errors: 0,
+            failed: 0,
         }
     }
 }
@@ -81,6 +84,9 @@ impl Recorded {
         }
         if status >= 500 || status == 0 {
             record.server_errors += 1;
+        }
+        if status >= 500 && status != 503 {
+            record.failed += 1;
         }
         let second = u32::try_from(at.as_secs()).unwrap_or(u32::MAX);
         self.seconds
@@ -155,7 +161,11 @@ pub struct EndpointFigures {
     pub max_ms: f64,
     /// Answers by envelope code (`SUCCESS`, `SEAT_ALREADY_HELD`, ...; `NO_ANSWER` when none came).
     pub codes: BTreeMap<String, u64>,
+    /// Answered 5xx, or not at all.
     pub server_errors: u64,
+    /// Answered a 5xx other than 503 `SERVICE_UNAVAILABLE`: failed, where
+    /// a 503 refuses cleanly and asks for a retry.
+    pub failed: u64,
 }
 
 /// One second of a run, all endpoints together (for the chart).
@@ -204,6 +214,7 @@ pub fn figures(recorded: &Recorded, wall: Duration) -> Vec<EndpointFigures> {
                 },
                 codes: record.codes.clone(),
                 server_errors: record.server_errors,
+                failed: record.failed,
             }
         })
         .collect()
@@ -252,6 +263,7 @@ mod tests {
             recorded.add("hold", ms_d(i * 10), ms_d(i % 100 + 1), status, code);
         }
         recorded.add("pay", ms_d(1_500), ms_d(3), 0, "NO_ANSWER");
+        recorded.add("pay", ms_d(1_600), ms_d(3), 500, "INTERNAL_ERROR");
         let f = figures(&recorded, Duration::from_secs(2));
         let hold = f.iter().find(|e| e.endpoint == "hold").expect("hold");
         assert_eq!(hold.requests, 200);
@@ -260,14 +272,16 @@ mod tests {
         assert!((50.0..=50.05).contains(&hold.p50_ms), "{}", hold.p50_ms);
         assert!((99.0..=99.1).contains(&hold.p99_ms), "{}", hold.p99_ms);
         assert!((100.0..=100.1).contains(&hold.max_ms), "{}", hold.max_ms);
-        assert_eq!(hold.server_errors, 1);
+        // A 503 refuses; it is not a failure.
+        assert_eq!((hold.server_errors, hold.failed), (1, 0));
         assert_eq!(hold.codes["SUCCESS"], 199);
         let pay = f.iter().find(|e| e.endpoint == "pay").expect("pay");
-        assert_eq!((pay.requests, pay.server_errors), (1, 1));
-        assert_eq!(recorded.count(), 201);
+        // No answer is a server error; only the 500 failed.
+        assert_eq!((pay.requests, pay.server_errors, pay.failed), (2, 2, 1));
+        assert_eq!(recorded.count(), 202);
         let t = timeline(&recorded);
         assert_eq!(t.len(), 2);
-        assert_eq!(t[0].requests + t[1].requests, 201);
+        assert_eq!(t[0].requests + t[1].requests, 202);
     }
 
     #[test]
