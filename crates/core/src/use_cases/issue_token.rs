@@ -372,11 +372,12 @@ impl App {
 
 #[cfg(test)]
 mod tests {
-    use crate::domain::access::{PowAnswer, QueueCredential};
+    use crate::domain::TokenId;
+    use crate::domain::access::{PowAnswer, QueueCredential, Ticket};
     use crate::domain::seat_hold::Hold;
     use crate::domain::{ConcertId, ScheduleId, UserId};
     use crate::testing::{TestApp, seat, user};
-    use crate::use_cases::IssueTokenError;
+    use crate::use_cases::{IssueTokenError, PollTokenError};
 
     /// `fan` enters `concert`, is admitted and holds `seat_number`.
     async fn admitted_hold(
@@ -394,6 +395,70 @@ mod tests {
             .hold_seat(fan, credential, schedule, seat(seat_number))
             .await
             .unwrap()
+    }
+
+    /// A token is a bearer secret (the ticket around it is signed, but
+    /// readable by whoever holds it): it must not be guessable from other
+    /// tokens, nor usable by another fan who learns it. 2,000 fans' tokens:
+    /// no two alike; each shown as 32 hex digits that read back as its 16
+    /// bytes; each of the 128 bit positions set in 40 % to 60 % of them
+    /// (for fair coins, 8.9 standard deviations from 50 %), so no bit is
+    /// fixed, counted or derived from the fan. And another fan is refused
+    /// both ways: with the owner's ticket, and with a ticket of their own
+    /// naming the owner's token.
+    #[tokio::test]
+    async fn tokens_are_distinct_128_bit_values_with_every_bit_balanced_and_refused_to_another_fan()
+    {
+        const FANS: i64 = 2_000;
+        let t = TestApp::new().await;
+        let mut views = Vec::new();
+        for fan in 1..=FANS {
+            views.push(t.issue(user(fan)).await);
+        }
+        let tokens: Vec<TokenId> = views.iter().map(|v| v.token.token).collect();
+        let distinct: std::collections::HashSet<_> = tokens.iter().collect();
+        assert_eq!(distinct.len(), tokens.len(), "a token was issued twice");
+        let mut ones = [0u32; 128];
+        for token in &tokens {
+            let text = token.to_string();
+            assert_eq!(text.len(), 32, "{text}");
+            assert!(
+                text.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            );
+            let read: TokenId = text.parse().unwrap();
+            assert_eq!(read.as_bytes(), token.as_bytes());
+            for (bit, count) in ones.iter_mut().enumerate() {
+                *count += u32::from(token.as_bytes()[bit / 8] >> (7 - bit % 8) & 1);
+            }
+        }
+        let (low, high) = (FANS as u32 * 2 / 5, FANS as u32 * 3 / 5);
+        for (bit, count) in ones.iter().enumerate() {
+            assert!(
+                (low..=high).contains(count),
+                "bit {bit} is set in {count} of {FANS} tokens"
+            );
+        }
+        for (i, owner) in views.iter().enumerate() {
+            let other = user(if i == 0 { FANS } else { i as i64 });
+            let theirs = TestApp::ticket_of(owner);
+            let presented = t.app.poll_token(other, theirs).await;
+            assert!(
+                matches!(presented, Err(PollTokenError::NotYours)),
+                "{presented:?}"
+            );
+            let renamed = Ticket {
+                user: other,
+                ..theirs
+            };
+            let renamed = t.app.poll_token(other, renamed).await;
+            assert!(
+                matches!(renamed, Err(PollTokenError::UnknownToken)),
+                "{renamed:?}"
+            );
+        }
+        // The owner's own ticket still works.
+        assert_eq!(t.poll(&views[0]).await.token.token, tokens[0]);
     }
 
     #[tokio::test]
